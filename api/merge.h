@@ -1,0 +1,37 @@
+/*
+ * api/merge — the JSON merges behind PATCH and server-side apply. Pure.
+ *
+ * Server-side apply keeps, per field manager, the set of fields its last
+ * apply set, in metadata.managedFields as Kubernetes does:
+ *   [{"manager": "keel-apply", "operation": "Apply", "time": T,
+ *     "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]
+ * Objects are merged key by key; arrays and scalars are atomic leaves.
+ * Applying A over live L with previous field set P:
+ *   - every field A sets is set to A's value;
+ *   - every field in P that A no longer sets, and that no other manager's set
+ *     holds, is removed from L;
+ *   - every other field of L (status, fields other writers set) is kept.
+ * Applying the same A twice yields an equal object, so the server can see
+ * that nothing changed and write nothing.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+/* RFC 7386 JSON merge patch: a new reference (target and patch borrowed);
+ * null in patch removes a key. */
+json_t *api_merge_patch(json_t *target, json_t *patch);
+
+/* The FieldsV1 set of every leaf path in obj ({"f:a": {"f:b": {}}}).
+ * Owned. metadata.{name,namespace} are included; server-set metadata is not. */
+json_t *api_fieldset_of(json_t *obj);
+
+/* Server-side apply. live may be NULL (create). manager names the applier
+ * ("keel-apply" by default). now is an RFC 3339 time for managedFields.
+ * Returns a new object (owned) with managedFields updated for manager.
+ * live and applied are borrowed. */
+json_t *api_apply(json_t *live, json_t *applied, const char *manager, const char *now);
+
+/* Deep equality ignoring the keys jansson orders differently: json_equal. */
+bool api_json_equal(json_t *a, json_t *b);

@@ -1,0 +1,84 @@
+/*
+ * util — allocation that aborts on out-of-memory, cleanup attributes in the
+ * systemd style, and small string/time helpers shared by every library.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Out of memory is not a recoverable condition in keel: these abort. */
+void *xmalloc(size_t n) __attribute__((malloc, returns_nonnull));
+void *xcalloc(size_t n, size_t size) __attribute__((malloc, returns_nonnull));
+void *xrealloc(void *p, size_t n) __attribute__((returns_nonnull));
+char *xstrdup(const char *s) __attribute__((malloc, returns_nonnull));
+char *xstrndup(const char *s, size_t n) __attribute__((malloc, returns_nonnull));
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2), returns_nonnull));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0), returns_nonnull));
+
+/* Cleanup attributes (jansson provides json_decrefp). Declare and initialise together:
+ *   _cleanup_free_ char *s = xstrdup("x");
+ *   _cleanup_json_ json_t *o = json_object();
+ * and hand ownership over with TAKE_PTR(s). */
+static inline void freep(void *p) { free(*(void **)p); }
+static inline void closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_json_ _cleanup_(json_decrefp)
+#define _cleanup_close_ _cleanup_(closep)
+
+#define TAKE_PTR(p)                        \
+	({                                     \
+		__typeof__(p) _take_tmp_ = (p);    \
+		(p) = NULL;                        \
+		_take_tmp_;                        \
+	})
+#define TAKE_FD(fd)                 \
+	({                              \
+		int _take_fd_ = (fd);       \
+		(fd) = -1;                  \
+		_take_fd_;                  \
+	})
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline bool streq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+static inline bool strstartswith(const char *s, const char *prefix)
+{
+	return s && prefix && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Levenshtein distance, for "did you mean" hints. */
+size_t str_edit_distance(const char *a, const char *b);
+
+/* Of candidates[0..n), the one closest to word by edit distance, or NULL if
+ * none is close enough to be a plausible typo. Borrowed from candidates. */
+const char *str_closest(const char *word, const char *const *candidates, size_t n);
+
+/* Wall clock as RFC 3339 UTC with second precision ("2026-12-03T08:53:58Z"),
+ * written into buf (at least 32 bytes). Returns buf. */
+char *time_rfc3339(char *buf, size_t len, int64_t unix_seconds);
+int64_t time_now_unix(void);
+/* Parses RFC 3339 UTC ("...Z"); returns -1 on bad input. */
+int64_t time_parse_rfc3339(const char *s);
+/* CLOCK_MONOTONIC in milliseconds / nanoseconds. */
+int64_t time_mono_ms(void);
+int64_t time_mono_ns(void);
+/* Human age like kubectl's AGE column: "5s", "3m", "2h", "4d". */
+char *time_age(char *buf, size_t len, int64_t seconds);
+
+/* Reads a whole file (or stdin for "-") up to max bytes. Returns 0, -errno.
+ * *out is NUL-terminated and owned by the caller. */
+struct kerr;
+int file_read_all(const char *path, size_t max, char **out, size_t *len, struct kerr *err);
+/* Writes data to path atomically (temp file, fsync, rename) with mode. */
+int file_write_atomic(const char *path, const void *data, size_t len, int mode, struct kerr *err);
