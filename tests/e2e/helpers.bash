@@ -1,0 +1,57 @@
+# Shared helpers for keel's bats tests: a real `keel server` on a free
+# loopback port with its LMDB store in the test's temp directory.
+#   load helpers
+#   setup()    { keel_server_start; }
+#   teardown() { keel_server_stop; }
+# After start: $KEEL_URL, $KEEL_DATA, $KEEL_CONFIG (exported, so plain `keel`
+# commands reach this server), $SERVER_PID, $SERVER_LOG.
+
+load /usr/lib/bats/bats-support/load.bash
+load /usr/lib/bats/bats-assert/load.bash
+
+: "${KEEL:?set KEEL to the keel binary (ctest does)}"
+
+keel() { "$KEEL" "$@"; }
+
+# keel_server_start [FLAGS...]: starts a server (data dir $KEEL_DATA, default
+# $BATS_TEST_TMPDIR/data) and waits until /healthz answers.
+keel_server_start() {
+	KEEL_DATA=${KEEL_DATA:-$BATS_TEST_TMPDIR/data}
+	SERVER_LOG=$BATS_TEST_TMPDIR/server.log
+	"$KEEL" server --data-dir "$KEEL_DATA" --listen 127.0.0.1:0 "$@" >>"$SERVER_LOG" 2>&1 &
+	SERVER_PID=$!
+	local i url=""
+	for i in $(seq 1 200); do
+		url=$(grep -o 'listening on http://[0-9.:]*' "$SERVER_LOG" | tail -1 | sed 's/listening on //')
+		if [ -n "$url" ] && curl -sf "$url/healthz" >/dev/null 2>&1; then
+			break
+		fi
+		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+			cat "$SERVER_LOG" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+	[ -n "$url" ] || { cat "$SERVER_LOG" >&2; return 1; }
+	export KEEL_URL=$url KEEL_DATA
+	export KEEL_CONFIG=$KEEL_DATA/config
+	KEEL_TOKEN_VALUE=$(cat "$KEEL_DATA/admin.token")
+}
+
+# keel_server_stop [SIGNAL]: stops the server (TERM by default) and waits.
+keel_server_stop() {
+	local sig=${1:-TERM}
+	if [ -n "${SERVER_PID:-}" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		kill -"$sig" "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+	fi
+	SERVER_PID=""
+}
+
+# api METHOD PATH [curl args...]: an authenticated request; prints the body.
+api() {
+	local method=$1 path=$2
+	shift 2
+	curl -s -X "$method" -H "Authorization: Bearer $KEEL_TOKEN_VALUE" \
+		-H 'Content-Type: application/json' "$@" "$KEEL_URL$path"
+}
