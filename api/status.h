@@ -12,8 +12,12 @@ struct kerr;
 /* errno value (positive or negative) -> HTTP status; *reason (static) gets
  * the Status reason ("NotFound", "Conflict", ...). */
 int api_http_status(int errcode, const char **reason);
-/* HTTP status -> errno value (for the client side). */
+/* HTTP status -> errno value (for the client side). 409 gives ESTALE;
+ * other 4xx not in the table give EBADMSG, other 5xx EIO, 2xx 0. */
 int api_errno_from_http(int http_code);
+/* A Status object (borrowed) -> errno: its reason first (so a 409
+ * AlreadyExists gives EEXIST and a 409 Conflict ESTALE), else its code. */
+int api_errno_from_status(json_t *status);
 
 /* {"kind":"Status","apiVersion":"v1","status":"Failure","code":C,
  *  "reason":R,"message":M,"details":{"kind":K,"name":N,"causes":[...]}}.
