@@ -27,11 +27,23 @@ json_t *api_merge_patch(json_t *target, json_t *patch);
  * Owned. metadata.{name,namespace} are included; server-set metadata is not. */
 json_t *api_fieldset_of(json_t *obj);
 
-/* Server-side apply. live may be NULL (create). manager names the applier
+/* Server-side apply. live may be NULL (create). applied's "status",
+ * server-set metadata and null values are ignored (status belongs to the
+ * /status subresource); apiVersion and kind are copied from applied.
+ * A manager's entry keeps its old "time" when neither the object nor its
+ * field set changed, so applying the same manifest twice gives an object
+ * equal to the live one. Fields may be held by several managers (a second
+ * applier setting a field does not take it from the first); a field is
+ * removed only when no manager's set holds it. manager names the applier
  * ("keel-apply" by default). now is an RFC 3339 time for managedFields.
  * Returns a new object (owned) with managedFields updated for manager.
  * live and applied are borrowed. */
 json_t *api_apply(json_t *live, json_t *applied, const char *manager, const char *now);
 
-/* Deep equality ignoring the keys jansson orders differently: json_equal. */
+/* Deep equality ignoring the keys jansson orders differently: json_equal.
+ * Two NULLs are equal; NULL and a value are not. */
 bool api_json_equal(json_t *a, json_t *b);
+
+/* Whether obj's "spec" differs between old_obj and new_obj (an absent spec
+ * equals an absent spec): the rule for bumping metadata.generation. */
+bool api_spec_changed(json_t *old_obj, json_t *new_obj);
