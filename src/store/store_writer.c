@@ -1,0 +1,457 @@
+/*
+ * store_writer — store_update() and the one writer thread behind it, which
+ * does group commit.
+ *
+ * A caller queues a request (key, callback) on its own stack and sleeps on
+ * its own condition variable. The writer takes whatever is queued at that
+ * moment (up to max_batch; it never waits to gather more, so a lone write
+ * costs one commit and no timer), runs every callback in ONE LMDB write
+ * transaction — each sees the changes of those before it — appends the log,
+ * compacts a bounded slice of old log entries, writes the meta counters and
+ * commits once. Only then does it call the commit hook for each change in
+ * revision order and wake the callers. While one batch is being fsynced the
+ * next one queues up, which is where the batching comes from under load.
+ *
+ * Failure: a commit that fails fails the whole batch and leaves the revision
+ * as it was. When it fails for lack of space (MDB_MAP_FULL, or MDB_TXN_FULL
+ * for a huge batch), the batch is re-run one request per transaction, so
+ * only the writes that do not fit get -ENOSPC; a callback may therefore run
+ * more than once for one store_update (only the last run's result counts).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/kerr.h"
+#include "common/sbuf.h"
+#include "common/util.h"
+#include "store/store.h"
+#include "store/store_internal.h"
+
+/* ---- the caller's side -------------------------------------------------------------- */
+
+static int update_wait(struct store *s, struct store_req *q, struct kerr *err)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->closing) {
+		pthread_mutex_unlock(&s->lock);
+		return kerr_set(err, ESHUTDOWN, "store is closing; %s not written", q->key);
+	}
+	s->inflight++;
+	if (s->tail)
+		s->tail->next = q;
+	else
+		s->head = q;
+	s->tail = q;
+	pthread_cond_signal(&s->queue_cond);
+	while (!q->done)
+		pthread_cond_wait(&q->cond, &s->lock);
+	if (--s->inflight == 0)
+		pthread_cond_broadcast(&s->idle_cond);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+int store_update(struct store *s, const char *key, store_mutate_fn fn, void *ctx,
+                 json_t **result, uint64_t *rev, struct kerr *err)
+{
+	if (!fn)
+		return kerr_set(err, EINVAL, "store: update of %s without a callback", key ? key : "");
+	int r = store_check_key(s, key, err);
+	if (r < 0)
+		return r;
+	if (pthread_equal(pthread_self(), s->writer))
+		return kerr_set(err, EDEADLK,
+		                "store: update of %s from a mutate callback or commit hook", key);
+	struct store_req q = {.key = key, .fn = fn, .ctx = ctx};
+	pthread_cond_init(&q.cond, NULL);
+	r = update_wait(s, &q, err);
+	pthread_cond_destroy(&q.cond);
+	if (r < 0)
+		return r;
+	if (q.rc < 0) {
+		if (err)
+			kerr_move(err, &q.err);
+		kerr_clear(&q.err);
+		json_decref(q.stored);
+		return q.rc;
+	}
+	/* The hook may keep the stored object (it is then immutable); the
+	 * caller gets its own copy to do with as it likes. */
+	if (result)
+		*result = q.shared ? json_deep_copy(q.stored) : json_incref(q.stored);
+	json_decref(q.stored);
+	if (rev)
+		*rev = q.rev;
+	return q.rc;
+}
+
+/* ---- applying one request inside the batch transaction --------------------------------- */
+
+struct batch {
+	struct store *s;
+	MDB_txn *txn;
+	uint64_t rev;       /* revision after the changes applied so far */
+	uint64_t compacted; /* highest revision deleted from the log */
+	size_t bytes;       /* bytes written so far */
+	size_t changes;
+};
+
+static const char *const event_names[] = {
+	[STORE_ADDED] = "ADDED", [STORE_MODIFIED] = "MODIFIED", [STORE_DELETED] = "DELETED"};
+
+/* Appends {"type":T,"key":K,"object":OBJ} at revision b->rev + 1; the object
+ * text is spliced in rather than serialised a second time. */
+static int put_log(struct batch *b, const char *key, enum store_event_type t, const char *obj,
+                   size_t len, struct kerr *err)
+{
+	_cleanup_json_ json_t *jkey = json_string(key); /* UTF-8 checked by store_check_key */
+	_cleanup_free_ char *ekey = json_dumps(jkey, JSON_ENCODE_ANY);
+	_cleanup_sbuf_ struct sbuf e = SBUF_INIT;
+	sbuf_printf(&e, "{\"type\":\"%s\",\"key\":%s,\"object\":", event_names[t], ekey);
+	sbuf_append(&e, obj, len);
+	sbuf_putc(&e, '}');
+	unsigned char kb[8];
+	store_be64(b->rev + 1, kb);
+	MDB_val k = {8, kb}, v = {e.len, e.data};
+	int rc = mdb_put(b->txn, b->s->log, &k, &v, MDB_APPEND);
+	if (rc)
+		return store_mdb_error(b->s, rc, err, "store: append change log for %s", key);
+	b->bytes += e.len;
+	return 0;
+}
+
+/* Sets metadata.resourceVersion of obj to rev; -EINVAL if obj is no object. */
+static int set_rv(json_t *obj, uint64_t rev, const char *key, struct kerr *err)
+{
+	if (!json_is_object(obj))
+		return kerr_set(err, EINVAL, "store: new value for %s is not a JSON object", key);
+	json_t *md = json_object_get(obj, "metadata");
+	if (!md)
+		json_object_set_new(obj, "metadata", md = json_object());
+	if (!json_is_object(md))
+		return kerr_set(err, EINVAL, "store: metadata of %s is not a JSON object", key);
+	char buf[24];
+	snprintf(buf, sizeof buf, "%llu", (unsigned long long)rev);
+	json_object_set_new(md, "resourceVersion", json_string(buf));
+	return 0;
+}
+
+/* Serialises obj within the object size limit. *text owned. */
+static int serialise(json_t *obj, const char *key, char **text, size_t *len, struct kerr *err)
+{
+	char *t = json_dumps(obj, JSON_COMPACT);
+	if (!t)
+		return kerr_set(err, EINVAL, "store: cannot serialise %s", key);
+	size_t n = strlen(t);
+	if (n > STORE_MAX_OBJECT) {
+		free(t);
+		return kerr_set(err, E2BIG,
+		                "object %s is %zu bytes serialised; the limit is %u bytes (1.5 MiB)", key,
+		                n, STORE_MAX_OBJECT);
+	}
+	*text = t;
+	*len = n;
+	return 0;
+}
+
+/* Stores obj (owned) at q->key. Request errors land in q; returns <0 only
+ * when the transaction itself failed. */
+static int do_write(struct batch *b, struct store_req *q, bool existed, json_t *obj,
+                    struct kerr *err)
+{
+	_cleanup_json_ json_t *o = obj;
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = set_rv(o, b->rev + 1, q->key, &q->err);
+	if (r >= 0)
+		r = serialise(o, q->key, &text, &len, &q->err);
+	if (r < 0) {
+		q->rc = r;
+		return 0;
+	}
+	MDB_val k = {strlen(q->key), (void *)q->key}, v = {len, text};
+	int rc = mdb_put(b->txn, b->s->objects, &k, &v, 0);
+	if (rc)
+		return store_mdb_error(b->s, rc, err, "store: write %s", q->key);
+	q->type = existed ? STORE_MODIFIED : STORE_ADDED;
+	if ((r = put_log(b, q->key, q->type, text, len, err)) < 0)
+		return r;
+	b->bytes += len;
+	b->changes++;
+	q->rev = ++b->rev;
+	q->rc = STORE_WRITE;
+	q->stored = TAKE_PTR(o);
+	return 0;
+}
+
+/* Deletes q->key, whose current object is cur (owned). */
+static int do_delete(struct batch *b, struct store_req *q, json_t *cur, struct kerr *err)
+{
+	_cleanup_json_ json_t *o = cur;
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = 0;
+	if (!o)
+		r = kerr_set(&q->err, ENOENT, "%s not found", q->key);
+	if (r >= 0)
+		r = set_rv(o, b->rev + 1, q->key, &q->err);
+	if (r >= 0)
+		r = serialise(o, q->key, &text, &len, &q->err);
+	if (r < 0) {
+		q->rc = r;
+		return 0;
+	}
+	MDB_val k = {strlen(q->key), (void *)q->key};
+	int rc = mdb_del(b->txn, b->s->objects, &k, NULL);
+	if (rc)
+		return store_mdb_error(b->s, rc, err, "store: delete %s", q->key);
+	q->type = STORE_DELETED;
+	if ((r = put_log(b, q->key, q->type, text, len, err)) < 0)
+		return r;
+	b->changes++;
+	q->rev = ++b->rev;
+	q->rc = STORE_DELETE;
+	q->stored = TAKE_PTR(o);
+	return 0;
+}
+
+static void req_reset(struct store_req *q)
+{
+	q->rc = 0;
+	kerr_clear(&q->err);
+	json_decref(q->stored);
+	q->stored = NULL;
+	q->shared = false;
+}
+
+/* Runs q's callback on the current object and applies what it returns. */
+static int apply_one(struct batch *b, struct store_req *q, struct kerr *err)
+{
+	json_t *cur = NULL;
+	int r = store_txn_get(b->s, b->txn, q->key, &cur, &q->err);
+	if (r < 0 && r != -ENOENT) {
+		q->rc = r;
+		return 0;
+	}
+	kerr_clear(&q->err);
+	json_t *next = NULL;
+	int act = q->fn(q->ctx, cur, b->rev + 1, &next, &q->err);
+	if (act != STORE_WRITE)
+		json_decref(TAKE_PTR(next));
+	switch (act) {
+	case STORE_WRITE: {
+		if (!next) {
+			json_decref(cur);
+			q->rc = kerr_set(&q->err, EINVAL, "store: write of %s without a value", q->key);
+			return 0;
+		}
+		bool existed = cur != NULL;
+		json_decref(cur); /* next is the callback's own reference */
+		return do_write(b, q, existed, next, err);
+	}
+	case STORE_DELETE:
+		return do_delete(b, q, cur, err);
+	case STORE_NOOP:
+		q->rc = STORE_NOOP;
+		q->stored = cur;
+		q->rev = b->rev;
+		return 0;
+	default:
+		json_decref(cur);
+		if (act > 0)
+			q->rc = kerr_set(&q->err, EINVAL, "store: update of %s: bad callback result %d",
+			                 q->key, act);
+		else if (q->err.code == 0)
+			q->rc = kerr_set(&q->err, -act, "update of %s failed: %s", q->key, strerror(-act));
+		else
+			q->rc = act;
+		return 0;
+	}
+}
+
+/* ---- compaction ----------------------------------------------------------------------- */
+
+/* Deletes log entries older than the history window, at most
+ * STORE_COMPACT_PER_BATCH of them, and advances b->compacted. */
+static int compact_log(struct batch *b, struct kerr *err)
+{
+	uint64_t h = b->s->history;
+	if (b->rev <= h || b->rev - h <= b->compacted)
+		return 0;
+	uint64_t target = b->rev - h; /* delete every revision <= target */
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(b->txn, b->s->log, &c);
+	if (rc)
+		return store_mdb_error(b->s, rc, err, "store: compact change log");
+	MDB_val k, v;
+	for (unsigned n = 0; n < STORE_COMPACT_PER_BATCH; n++) {
+		rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			break;
+		}
+		if (rc)
+			break;
+		uint64_t rev = k.mv_size == 8 ? store_unbe64(k.mv_data) : 0;
+		if (rev > target)
+			break;
+		if ((rc = mdb_cursor_del(c, 0)))
+			break;
+		b->compacted = rev > b->compacted ? rev : b->compacted;
+	}
+	mdb_cursor_close(c);
+	if (rc)
+		return store_mdb_error(b->s, rc, err, "store: compact change log");
+	return 0;
+}
+
+/* ---- one batch --------------------------------------------------------------------------- */
+
+/* Applies reqs[0..n) in one transaction and commits it. *ndone: how many
+ * were run (fewer than n when the batch reached STORE_BATCH_BYTES). Returns
+ * <0 when the transaction failed: then nothing of it was written. */
+static int batch_txn(struct store *s, struct store_req **reqs, size_t n, bool compact,
+                     size_t *ndone, struct kerr *err)
+{
+	struct batch b = {.s = s,
+	                  .rev = atomic_load(&s->revision),
+	                  .compacted = atomic_load(&s->compacted)};
+	const uint64_t rev0 = b.rev, compacted0 = b.compacted;
+	int rc = mdb_txn_begin(s->env, NULL, 0, &b.txn);
+	if (rc)
+		return store_mdb_error(s, rc, err, "store: begin write");
+	int r = 0;
+	size_t i = 0;
+	for (; i < n && r == 0; i++) {
+		if (i > 0 && b.bytes >= STORE_BATCH_BYTES)
+			break;
+		req_reset(reqs[i]);
+		r = apply_one(&b, reqs[i], err);
+	}
+	*ndone = i;
+	if (r == 0 && compact)
+		r = compact_log(&b, err);
+	if (r == 0 && b.rev != rev0)
+		r = store_meta_put(s, b.txn, "revision", b.rev, err);
+	if (r == 0 && b.compacted != compacted0)
+		r = store_meta_put(s, b.txn, "compacted", b.compacted, err);
+	if (r < 0) {
+		mdb_txn_abort(b.txn);
+		return r;
+	}
+	rc = mdb_txn_commit(b.txn); /* the durable point: fsync here */
+	if (rc)
+		return store_mdb_error(s, rc, err, "store: commit");
+	if (b.changes || b.compacted != compacted0) {
+		atomic_store(&s->revision, b.rev);
+		atomic_store(&s->compacted, b.compacted);
+		atomic_fetch_add(&s->commits, 1);
+		atomic_fetch_add(&s->writes, b.changes);
+	}
+	return 0;
+}
+
+static void req_fail(struct store_req *q, const struct kerr *err)
+{
+	req_reset(q);
+	q->rc = kerr_set(&q->err, err->code ? err->code : EIO, "%s", kerr_msg(err));
+}
+
+/* Calls the commit hook for every change of reqs[0..n) (they are in
+ * revision order), then wakes their callers. */
+static void finish(struct store *s, struct store_req **reqs, size_t n)
+{
+	pthread_mutex_lock(&s->lock);
+	store_commit_hook hook = s->hook;
+	void *hook_ctx = s->hook_ctx;
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; hook && i < n; i++) {
+		struct store_req *q = reqs[i];
+		if (q->rc != STORE_WRITE && q->rc != STORE_DELETE)
+			continue;
+		struct store_event ev = {q->type, q->rev, q->key, q->stored};
+		hook(hook_ctx, &ev);
+		q->shared = true;
+	}
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < n; i++) {
+		reqs[i]->done = true; /* the caller may free it once we unlock */
+		pthread_cond_signal(&reqs[i]->cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Puts reqs[0..n) back at the head of the queue, in order. */
+static void requeue(struct store *s, struct store_req **reqs, size_t n)
+{
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = n; i-- > 0;) {
+		reqs[i]->next = s->head;
+		s->head = reqs[i];
+		if (!s->tail)
+			s->tail = reqs[i];
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void run_solo(struct store *s, struct store_req *q)
+{
+	struct kerr err = KERR_INIT;
+	size_t done;
+	if (batch_txn(s, &q, 1, false, &done, &err) < 0)
+		req_fail(q, &err);
+	kerr_clear(&err);
+	finish(s, &q, 1);
+}
+
+static void run_batch(struct store *s, struct store_req **reqs, size_t n)
+{
+	struct kerr err = KERR_INIT;
+	size_t done = n;
+	int r = batch_txn(s, reqs, n, true, &done, &err);
+	if (r == 0) {
+		if (done < n)
+			requeue(s, reqs + done, n - done);
+		finish(s, reqs, done);
+	} else if (r == -ENOSPC && n > 1) {
+		/* Something did not fit: one transaction each, so that only
+		 * the writes that do not fit fail. */
+		for (size_t i = 0; i < n; i++)
+			run_solo(s, reqs[i]);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			req_fail(reqs[i], &err);
+		finish(s, reqs, n);
+	}
+	kerr_clear(&err);
+}
+
+/* Takes what is queued now (at most max_batch); waits only when the queue is
+ * empty. Returns 0 once the store is closing and the queue is drained. */
+static size_t take_batch(struct store *s, struct store_req **batch)
+{
+	pthread_mutex_lock(&s->lock);
+	while (!s->head && !s->closing)
+		pthread_cond_wait(&s->queue_cond, &s->lock);
+	size_t n = 0;
+	while (s->head && n < s->max_batch) {
+		batch[n++] = s->head;
+		s->head = s->head->next;
+	}
+	if (!s->head)
+		s->tail = NULL;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+void *store_writer_main(void *arg)
+{
+	struct store *s = arg;
+	struct store_req **batch = xcalloc(s->max_batch, sizeof *batch);
+	size_t n;
+	while ((n = take_batch(s, batch)) > 0)
+		run_batch(s, batch, n);
+	free(batch);
+	return NULL;
+}

@@ -1,0 +1,821 @@
+/* Unit tests for src/store: revisions, CAS, list, change log, compaction,
+ * reopen, the directory lock, group commit, a full map and crash durability.
+ * Each test gets a fresh data directory under $KEEL_TEST_TMP (or /tmp). */
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "common/kerr.h"
+#include "common/util.h"
+#include "store/store.h"
+
+/* ---- fixtures ---------------------------------------------------------------------- */
+
+struct fx {
+	char dir[512];
+	struct store *s;
+};
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static int fx_setup(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof *f);
+	const char *base = getenv("KEEL_TEST_TMP");
+	if (!base || !*base)
+		base = "/tmp";
+	mkdir(base, 0700);
+	snprintf(f->dir, sizeof f->dir, "%s/store-XXXXXX", base);
+	assert_non_null(mkdtemp(f->dir));
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+	store_close(f->s);
+	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static struct store *open_with(struct fx *f, size_t map_size, uint64_t history, unsigned max_batch)
+{
+	struct store_options o = {map_size, history, max_batch};
+	struct kerr err = KERR_INIT;
+	int r = store_open(f->dir, &o, &f->s, &err);
+	if (r < 0)
+		fail_msg("store_open: %s", kerr_msg(&err));
+	return f->s;
+}
+
+static struct store *open_default(struct fx *f) { return open_with(f, 64 << 20, 0, 0); }
+
+/* ---- mutate callbacks ------------------------------------------------------------------ */
+
+/* ctx: a JSON object to store as is. */
+static int fn_put(void *ctx, json_t *cur, uint64_t rev, json_t **next, struct kerr *err)
+{
+	(void)cur, (void)rev, (void)err;
+	*next = json_deep_copy(ctx);
+	return STORE_WRITE;
+}
+
+static int fn_create(void *ctx, json_t *cur, uint64_t rev, json_t **next, struct kerr *err)
+{
+	if (cur)
+		return kerr_set(err, EEXIST, "already exists");
+	return fn_put(ctx, cur, rev, next, err);
+}
+
+static int fn_delete(void *ctx, json_t *cur, uint64_t rev, json_t **next, struct kerr *err)
+{
+	(void)ctx, (void)cur, (void)rev, (void)next, (void)err;
+	return STORE_DELETE;
+}
+
+static int fn_noop(void *ctx, json_t *cur, uint64_t rev, json_t **next, struct kerr *err)
+{
+	(void)ctx, (void)cur, (void)rev, (void)next, (void)err;
+	return STORE_NOOP;
+}
+
+struct cas {
+	const char *expect_rv;
+	json_t *obj;
+};
+
+/* The server's PUT precondition: compare resourceVersion, then replace. */
+static int fn_cas(void *ctx, json_t *cur, uint64_t rev, json_t **next, struct kerr *err)
+{
+	struct cas *c = ctx;
+	const char *rv = json_string_value(json_object_get(json_object_get(cur, "metadata"),
+	                                                   "resourceVersion"));
+	if (!streq(rv, c->expect_rv))
+		return kerr_set(err, ESTALE, "the object has been modified");
+	return fn_put(c->obj, cur, rev, next, err);
+}
+
+/* Adds 1 to spec.n (creating it at 1). */
+static int fn_incr(void *ctx, json_t *cur, uint64_t rev, json_t **next, struct kerr *err)
+{
+	(void)ctx, (void)rev, (void)err;
+	json_t *o = cur ? json_deep_copy(cur) : json_pack("{s:{s:i}}", "spec", "n", 0);
+	json_t *spec = json_object_get(o, "spec");
+	json_object_set_new(spec, "n", json_integer(json_integer_value(json_object_get(spec, "n")) + 1));
+	*next = o;
+	return STORE_WRITE;
+}
+
+static json_t *obj(const char *name, int n)
+{
+	return json_pack("{s:s, s:{s:s}, s:{s:i}}", "kind", "Task", "metadata", "name", name, "spec",
+	                 "n", n);
+}
+
+static const char *rv_of(json_t *o)
+{
+	return json_string_value(json_object_get(json_object_get(o, "metadata"), "resourceVersion"));
+}
+
+static int put(struct store *s, const char *key, json_t *o, json_t **result, uint64_t *rev)
+{
+	struct kerr err = KERR_INIT;
+	int r = store_update(s, key, fn_put, o, result, rev, &err);
+	kerr_clear(&err);
+	return r;
+}
+
+/* ---- a commit hook that records what it sees ------------------------------------------- */
+
+struct rec {
+	pthread_mutex_t lock;
+	uint64_t *revs;
+	int *types;
+	size_t n, cap;
+	bool out_of_order;
+};
+
+static void rec_hook(void *ctx, const struct store_event *ev)
+{
+	struct rec *r = ctx;
+	pthread_mutex_lock(&r->lock);
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 64;
+		r->revs = xrealloc(r->revs, r->cap * sizeof *r->revs);
+		r->types = xrealloc(r->types, r->cap * sizeof *r->types);
+	}
+	if (r->n && ev->rev != r->revs[r->n - 1] + 1)
+		r->out_of_order = true;
+	if (!streq(rv_of(ev->object), NULL) && strtoull(rv_of(ev->object), NULL, 10) != ev->rev)
+		r->out_of_order = true;
+	r->revs[r->n] = ev->rev;
+	r->types[r->n++] = ev->type;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void rec_free(struct rec *r)
+{
+	free(r->revs);
+	free(r->types);
+	pthread_mutex_destroy(&r->lock);
+}
+
+/* ---- tests ------------------------------------------------------------------------------ */
+
+static void test_crud_revisions(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_default(f);
+	struct rec rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	store_set_commit_hook(s, rec_hook, &rec);
+	struct kerr err = KERR_INIT;
+	_cleanup_json_ json_t *a = obj("a", 1), *a2 = obj("a", 2);
+	json_t *res = NULL;
+	uint64_t rev = 0;
+
+	assert_int_equal(store_update(s, "tasks/default/a", fn_create, a, &res, &rev, &err),
+	                 STORE_WRITE);
+	assert_int_equal(rev, 1);
+	assert_string_equal(rv_of(res), "1");
+	json_decref(res);
+	assert_int_equal(store_update(s, "tasks/default/a", fn_create, a, NULL, NULL, &err), -EEXIST);
+	assert_string_equal(err.msg, "already exists");
+	kerr_clear(&err);
+
+	assert_int_equal(store_get(s, "tasks/default/a", &res, &err), 0);
+	assert_string_equal(rv_of(res), "1");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "spec"), "n")), 1);
+	json_decref(res);
+
+	assert_int_equal(put(s, "tasks/default/a", a2, &res, &rev), STORE_WRITE);
+	assert_int_equal(rev, 2);
+	assert_string_equal(rv_of(res), "2");
+	json_decref(res);
+
+	assert_int_equal(store_update(s, "tasks/default/a", fn_delete, NULL, &res, &rev, &err),
+	                 STORE_DELETE);
+	assert_int_equal(rev, 3);
+	assert_string_equal(rv_of(res), "3"); /* the deleted object, as of its deletion */
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "spec"), "n")), 2);
+	json_decref(res);
+	assert_int_equal(store_get(s, "tasks/default/a", &res, &err), -ENOENT);
+	assert_string_equal(err.msg, "tasks/default/a not found");
+	kerr_clear(&err);
+	assert_int_equal(store_update(s, "tasks/default/a", fn_delete, NULL, NULL, NULL, &err),
+	                 -ENOENT);
+	kerr_clear(&err);
+
+	assert_int_equal(store_revision(s), 3);
+	assert_int_equal(rec.n, 3);
+	assert_false(rec.out_of_order);
+	assert_int_equal(rec.types[0], STORE_ADDED);
+	assert_int_equal(rec.types[1], STORE_MODIFIED);
+	assert_int_equal(rec.types[2], STORE_DELETED);
+	store_set_commit_hook(s, NULL, NULL);
+	rec_free(&rec);
+}
+
+static void test_noop_writes_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_default(f);
+	struct rec rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	_cleanup_json_ json_t *a = obj("a", 1);
+	assert_int_equal(put(s, "tasks/default/a", a, NULL, NULL), STORE_WRITE);
+	store_set_commit_hook(s, rec_hook, &rec);
+	struct store_stats before, after;
+	store_get_stats(s, &before);
+
+	json_t *res = NULL;
+	uint64_t rev = 0;
+	struct kerr err = KERR_INIT;
+	assert_int_equal(store_update(s, "tasks/default/a", fn_noop, NULL, &res, &rev, &err),
+	                 STORE_NOOP);
+	assert_int_equal(rev, 1);
+	assert_string_equal(rv_of(res), "1"); /* the current object */
+	json_decref(res);
+	assert_int_equal(store_update(s, "tasks/default/zz", fn_noop, NULL, &res, &rev, &err),
+	                 STORE_NOOP);
+	assert_null(res);
+
+	store_get_stats(s, &after);
+	assert_int_equal(store_revision(s), 1);
+	assert_int_equal(after.commits, before.commits);
+	assert_int_equal(after.writes, before.writes);
+	assert_int_equal(rec.n, 0);
+	store_set_commit_hook(s, NULL, NULL);
+	rec_free(&rec);
+}
+
+static void test_cas_conflict(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_default(f);
+	_cleanup_json_ json_t *a = obj("a", 1), *b = obj("a", 2), *c = obj("a", 3);
+	assert_int_equal(put(s, "tasks/default/a", a, NULL, NULL), STORE_WRITE);
+	assert_int_equal(put(s, "tasks/default/a", b, NULL, NULL), STORE_WRITE); /* rv 2 */
+
+	struct kerr err = KERR_INIT;
+	struct cas stale = {"1", c};
+	assert_int_equal(store_update(s, "tasks/default/a", fn_cas, &stale, NULL, NULL, &err),
+	                 -ESTALE);
+	assert_int_equal(err.code, ESTALE);
+	assert_string_equal(err.msg, "the object has been modified");
+	kerr_clear(&err);
+	assert_int_equal(store_revision(s), 2);
+	json_t *got = NULL;
+	assert_int_equal(store_get(s, "tasks/default/a", &got, &err), 0);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(got, "spec"), "n")), 2);
+	json_decref(got);
+
+	struct cas fresh = {"2", c};
+	uint64_t rev = 0;
+	assert_int_equal(store_update(s, "tasks/default/a", fn_cas, &fresh, NULL, &rev, &err),
+	                 STORE_WRITE);
+	assert_int_equal(rev, 3);
+}
+
+static bool filter_even(void *ctx, json_t *o)
+{
+	(void)ctx;
+	return json_integer_value(json_object_get(json_object_get(o, "spec"), "n")) % 2 == 0;
+}
+
+static const char *name_at(json_t *items, size_t i)
+{
+	return json_string_value(
+		json_object_get(json_object_get(json_array_get(items, i), "metadata"), "name"));
+}
+
+static void test_list(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_default(f);
+	const char *names[] = {"a", "b", "c", "d", "e"};
+	for (int i = 0; i < 5; i++) {
+		_cleanup_free_ char *key = store_key("tasks", "default", names[i]);
+		_cleanup_json_ json_t *o = obj(names[i], i);
+		assert_int_equal(put(s, key, o, NULL, NULL), STORE_WRITE);
+	}
+	_cleanup_json_ json_t *x = obj("x", 9), *n1 = obj("n1", 0), *d2 = obj("a", 0);
+	_cleanup_free_ char *nkey = store_key("nodes", NULL, "n1");
+	assert_string_equal(nkey, "nodes//n1");
+	assert_int_equal(put(s, "tasks/other/x", x, NULL, NULL), STORE_WRITE);
+	assert_int_equal(put(s, nkey, n1, NULL, NULL), STORE_WRITE);
+	assert_int_equal(put(s, "tasks/defaultx/a", d2, NULL, NULL), STORE_WRITE);
+
+	struct kerr err = KERR_INIT;
+	json_t *items = NULL;
+	char *next = NULL;
+	uint64_t rev = 0;
+	assert_int_equal(store_list(s, "tasks/default/", NULL, 0, NULL, NULL, &items, &rev, &next, &err), 0);
+	assert_int_equal(json_array_size(items), 5);
+	assert_string_equal(name_at(items, 0), "a");
+	assert_string_equal(name_at(items, 4), "e");
+	assert_null(next);
+	assert_int_equal(rev, 8);
+	json_decref(items);
+
+	/* pages of 2: a b | c d | e */
+	const char *pages[3][2] = {{"a", "b"}, {"c", "d"}, {"e", NULL}};
+	char *after = NULL;
+	for (int p = 0; p < 3; p++) {
+		assert_int_equal(store_list(s, "tasks/default/", after, 2, NULL, NULL, &items, &rev,
+		                            &next, &err), 0);
+		assert_string_equal(name_at(items, 0), pages[p][0]);
+		if (pages[p][1]) {
+			assert_int_equal(json_array_size(items), 2);
+			assert_string_equal(name_at(items, 1), pages[p][1]);
+			_cleanup_free_ char *want = store_key("tasks", "default", pages[p][1]);
+			assert_string_equal(next, want);
+		} else {
+			assert_int_equal(json_array_size(items), 1);
+			assert_null(next);
+		}
+		json_decref(items);
+		free(after);
+		after = next;
+	}
+	/* a limit that ends exactly at the last item has no continuation */
+	assert_int_equal(store_list(s, "tasks/default/", NULL, 5, NULL, NULL, &items, NULL, &next, &err), 0);
+	assert_int_equal(json_array_size(items), 5);
+	assert_null(next);
+	json_decref(items);
+
+	/* filter: n even -> a(0) c(2) e(4); limit counts matches only */
+	assert_int_equal(store_list(s, "tasks/default/", NULL, 2, filter_even, NULL, &items, NULL,
+	                            &next, &err), 0);
+	assert_int_equal(json_array_size(items), 2);
+	assert_string_equal(name_at(items, 0), "a");
+	assert_string_equal(name_at(items, 1), "c");
+	assert_string_equal(next, "tasks/default/c");
+	json_decref(items);
+	free(next);
+
+	/* all tasks, every namespace; and everything */
+	assert_int_equal(store_list(s, "tasks/", NULL, 0, NULL, NULL, &items, NULL, NULL, &err), 0);
+	assert_int_equal(json_array_size(items), 7);
+	json_decref(items);
+	assert_int_equal(store_list(s, "", NULL, 0, NULL, NULL, &items, NULL, NULL, &err), 0);
+	assert_int_equal(json_array_size(items), 8);
+	json_decref(items);
+
+	/* snapshot: a list read before a write reports the revision it saw */
+	assert_int_equal(store_list(s, "nodes/", NULL, 0, NULL, NULL, &items, &rev, NULL, &err), 0);
+	assert_int_equal(put(s, nkey, n1, NULL, NULL), STORE_WRITE);
+	assert_int_equal(rev, 8);
+	assert_string_equal(rv_of(json_array_get(items, 0)), "7");
+	json_decref(items);
+	assert_int_equal(store_list(s, "nodes/", NULL, 0, NULL, NULL, &items, &rev, NULL, &err), 0);
+	assert_int_equal(rev, 9);
+	assert_string_equal(rv_of(json_array_get(items, 0)), "9");
+	json_decref(items);
+}
+
+struct seen {
+	uint64_t revs[64];
+	char keys[64][32];
+	int types[64];
+	size_t n, stop_at;
+};
+
+static int collect(void *ctx, const struct store_event *ev)
+{
+	struct seen *c = ctx;
+	if (c->n >= 64)
+		return -1;
+	c->revs[c->n] = ev->rev;
+	c->types[c->n] = ev->type;
+	snprintf(c->keys[c->n], sizeof c->keys[0], "%s", ev->key);
+	c->n++;
+	if (strtoull(rv_of(ev->object), NULL, 10) != ev->rev)
+		return -2;
+	return c->stop_at && c->n == c->stop_at ? 42 : 0;
+}
+
+static void test_change_log_replay(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_default(f);
+	for (int i = 0; i < 10; i++) {
+		char key[32];
+		snprintf(key, sizeof key, "tasks/ns/t%d", i % 4);
+		_cleanup_json_ json_t *o = obj("t", i);
+		assert_int_equal(put(s, key, o, NULL, NULL), STORE_WRITE);
+	}
+	assert_int_equal(store_update(s, "tasks/ns/t0", fn_delete, NULL, NULL, NULL, NULL), STORE_DELETE);
+
+	struct kerr err = KERR_INIT;
+	struct seen c = {0};
+	assert_int_equal(store_changes(s, 4, collect, &c, &err), 0);
+	assert_int_equal(c.n, 7);
+	for (size_t i = 0; i < c.n; i++)
+		assert_int_equal(c.revs[i], 5 + i);
+	assert_string_equal(c.keys[0], "tasks/ns/t0"); /* rev 5 = write #4 */
+	assert_int_equal(c.types[0], STORE_MODIFIED);
+	assert_int_equal(c.types[6], STORE_DELETED);
+	assert_string_equal(c.keys[6], "tasks/ns/t0");
+
+	memset(&c, 0, sizeof c);
+	assert_int_equal(store_changes(s, 0, collect, &c, &err), 0);
+	assert_int_equal(c.n, 11);
+	assert_int_equal(c.types[0], STORE_ADDED);
+
+	memset(&c, 0, sizeof c);
+	assert_int_equal(store_changes(s, 11, collect, &c, &err), 0);
+	assert_int_equal(c.n, 0);
+
+	memset(&c, 0, sizeof c);
+	c.stop_at = 3;
+	assert_int_equal(store_changes(s, 0, collect, &c, &err), 42); /* fn's value stops it */
+	assert_int_equal(c.n, 3);
+}
+
+static void test_compaction(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_with(f, 64 << 20, 10, 0);
+	for (int i = 0; i < 30; i++) {
+		_cleanup_json_ json_t *o = obj("t", i);
+		assert_int_equal(put(s, "tasks/ns/t", o, NULL, NULL), STORE_WRITE);
+	}
+	assert_int_equal(store_revision(s), 30);
+	assert_int_equal(store_compacted(s), 20);
+
+	struct kerr err = KERR_INIT;
+	struct seen c = {0};
+	assert_int_equal(store_changes(s, 5, collect, &c, &err), -ERANGE);
+	assert_string_equal(err.msg, "revision 5 has been compacted (oldest available: 20)");
+	kerr_clear(&err);
+	assert_int_equal(store_changes(s, 19, collect, &c, &err), -ERANGE);
+	kerr_clear(&err);
+	assert_int_equal(c.n, 0);
+
+	assert_int_equal(store_changes(s, 20, collect, &c, &err), 0);
+	assert_int_equal(c.n, 10);
+	assert_int_equal(c.revs[0], 21);
+	assert_int_equal(c.revs[9], 30);
+	memset(&c, 0, sizeof c);
+	assert_int_equal(store_changes(s, 25, collect, &c, &err), 0);
+	assert_int_equal(c.n, 5);
+}
+
+static void test_reopen_keeps_state(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_with(f, 64 << 20, 5, 0);
+	for (int i = 0; i < 12; i++) {
+		char key[32];
+		snprintf(key, sizeof key, "tasks/ns/t%02d", i);
+		_cleanup_json_ json_t *o = obj(key, i);
+		assert_int_equal(put(s, key, o, NULL, NULL), STORE_WRITE);
+	}
+	assert_int_equal(store_update(s, "tasks/ns/t03", fn_delete, NULL, NULL, NULL, NULL), STORE_DELETE);
+	store_close(s);
+	f->s = NULL;
+
+	s = open_with(f, 64 << 20, 5, 0);
+	assert_int_equal(store_revision(s), 13);
+	assert_int_equal(store_compacted(s), 8);
+	struct kerr err = KERR_INIT;
+	json_t *items = NULL;
+	assert_int_equal(store_list(s, "tasks/ns/", NULL, 0, NULL, NULL, &items, NULL, NULL, &err), 0);
+	assert_int_equal(json_array_size(items), 11);
+	json_decref(items);
+	json_t *o = NULL;
+	assert_int_equal(store_get(s, "tasks/ns/t11", &o, &err), 0);
+	assert_string_equal(rv_of(o), "12");
+	json_decref(o);
+	struct seen c = {0};
+	assert_int_equal(store_changes(s, 8, collect, &c, &err), 0);
+	assert_int_equal(c.n, 5);
+	assert_int_equal(c.types[4], STORE_DELETED);
+	/* and the next write continues the revision sequence */
+	uint64_t rev = 0;
+	assert_int_equal(put(s, "tasks/ns/t03", o = obj("t03", 0), NULL, &rev), STORE_WRITE);
+	json_decref(o);
+	assert_int_equal(rev, 14);
+}
+
+static void test_second_open_busy(void **state)
+{
+	struct fx *f = *state;
+	open_default(f);
+	struct store *s2 = NULL;
+	struct kerr err = KERR_INIT;
+	assert_int_equal(store_open(f->dir, NULL, &s2, &err), -EBUSY);
+	assert_null(s2);
+	char want[600];
+	snprintf(want, sizeof want, "data directory %s is in use by another keel server (pid %ld)",
+	         f->dir, (long)getpid());
+	assert_string_equal(err.msg, want);
+	kerr_clear(&err);
+	/* after close the directory is free again */
+	store_close(f->s);
+	f->s = NULL;
+	open_default(f);
+}
+
+struct worker {
+	struct store *s;
+	int id, n, failures;
+};
+
+static void *group_worker(void *arg)
+{
+	struct worker *w = arg;
+	for (int i = 0; i < w->n; i++) {
+		struct kerr err = KERR_INIT;
+		int r;
+		if (i % 2) {
+			r = store_update(w->s, "counters//shared", fn_incr, NULL, NULL, NULL, &err);
+		} else {
+			char key[48];
+			snprintf(key, sizeof key, "tasks/w%d/t%d", w->id, i);
+			_cleanup_json_ json_t *o = obj(key, i);
+			r = store_update(w->s, key, fn_create, o, NULL, NULL, &err);
+		}
+		if (r != STORE_WRITE)
+			w->failures++;
+		kerr_clear(&err);
+	}
+	return NULL;
+}
+
+static void test_group_commit(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_default(f);
+	struct rec rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	store_set_commit_hook(s, rec_hook, &rec);
+	enum { THREADS = 8, EACH = 200 };
+	pthread_t t[THREADS];
+	struct worker w[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){s, i, EACH, 0};
+		pthread_create(&t[i], NULL, group_worker, &w[i]);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
+	struct store_stats st;
+	store_get_stats(s, &st);
+	assert_int_equal(store_revision(s), THREADS * EACH);
+	assert_int_equal(st.writes, THREADS * EACH);
+	assert_true(st.commits < st.writes); /* some writes shared a commit */
+	assert_int_equal(rec.n, THREADS * EACH);
+	assert_false(rec.out_of_order);
+	assert_int_equal(rec.revs[0], 1);
+	/* the read-modify-write counter lost no increment */
+	json_t *c = NULL;
+	assert_int_equal(store_get(s, "counters//shared", &c, NULL), 0);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(c, "spec"), "n")),
+	                 THREADS * EACH / 2);
+	json_decref(c);
+	store_set_commit_hook(s, NULL, NULL);
+	rec_free(&rec);
+}
+
+static int fn_bad_value(void *ctx, json_t *cur, uint64_t rev, json_t **next, struct kerr *err)
+{
+	(void)ctx, (void)cur, (void)rev, (void)err;
+	*next = json_string("not an object");
+	return STORE_WRITE;
+}
+
+static int fn_fail_silently(void *ctx, json_t *cur, uint64_t rev, json_t **next, struct kerr *err)
+{
+	(void)ctx, (void)cur, (void)rev, (void)next, (void)err;
+	return -EPERM;
+}
+
+static void reentrant_hook(void *ctx, const struct store_event *ev)
+{
+	struct fx *f = ctx;
+	struct kerr err = KERR_INIT;
+	int *r = (int *)&f->dir[sizeof f->dir - sizeof(int)];
+	*r = store_update(f->s, ev->key, fn_noop, NULL, NULL, NULL, &err);
+	kerr_clear(&err);
+}
+
+static void test_bad_requests(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_default(f);
+	struct kerr err = KERR_INIT;
+
+	/* an object over 1.5 MiB serialised */
+	_cleanup_json_ json_t *big = obj("big", 0);
+	_cleanup_free_ char *blob = xmalloc(1600 * 1024);
+	memset(blob, 'x', 1600 * 1024 - 1);
+	blob[1600 * 1024 - 1] = '\0';
+	json_object_set_new(json_object_get(big, "spec"), "blob", json_string(blob));
+	assert_int_equal(store_update(s, "tasks/ns/big", fn_put, big, NULL, NULL, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, "object tasks/ns/big is 16"));
+	kerr_clear(&err);
+
+	assert_int_equal(store_update(s, "tasks/ns/x", fn_bad_value, NULL, NULL, NULL, &err), -EINVAL);
+	assert_string_equal(err.msg, "store: new value for tasks/ns/x is not a JSON object");
+	kerr_clear(&err);
+
+	assert_int_equal(store_update(s, "tasks/ns/x", fn_fail_silently, NULL, NULL, NULL, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "update of tasks/ns/x failed"));
+	kerr_clear(&err);
+
+	assert_int_equal(store_update(s, "", fn_noop, NULL, NULL, NULL, &err), -EINVAL);
+	kerr_clear(&err);
+	char longkey[600];
+	memset(longkey, 'k', sizeof longkey - 1);
+	longkey[sizeof longkey - 1] = '\0';
+	assert_int_equal(store_get(s, longkey, &big, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "longer than the limit"));
+	kerr_clear(&err);
+	assert_int_equal(store_update(s, "tasks/ns/\xff", fn_noop, NULL, NULL, NULL, &err), -EINVAL);
+	kerr_clear(&err);
+	assert_int_equal(store_revision(s), 0);
+
+	/* a hook that writes would deadlock: refused */
+	int *hook_r = (int *)&f->dir[sizeof f->dir - sizeof(int)];
+	store_set_commit_hook(s, reentrant_hook, f);
+	_cleanup_json_ json_t *a = obj("a", 1);
+	assert_int_equal(put(s, "tasks/ns/a", a, NULL, NULL), STORE_WRITE);
+	assert_int_equal(*hook_r, -EDEADLK);
+	store_set_commit_hook(s, NULL, NULL);
+	*hook_r = 0;
+
+	/* bad data directory */
+	struct store *s2 = NULL;
+	assert_int_equal(store_open("", NULL, &s2, &err), -EINVAL);
+	kerr_clear(&err);
+	char file[600];
+	snprintf(file, sizeof file, "%s/LOCK", f->dir);
+	assert_int_equal(store_open(file, NULL, &s2, &err), -ENOTDIR);
+	assert_non_null(strstr(err.msg, "is not a directory"));
+	kerr_clear(&err);
+}
+
+/* Queued writes are drained by store_close, not dropped. */
+static int fn_slow_put(void *ctx, json_t *cur, uint64_t rev, json_t **next, struct kerr *err)
+{
+	usleep(2000);
+	return fn_put(ctx, cur, rev, next, err);
+}
+
+struct drain {
+	struct store *s;
+	int i, r;
+};
+
+static void *drain_worker(void *arg)
+{
+	struct drain *d = arg;
+	char key[32];
+	snprintf(key, sizeof key, "tasks/ns/d%d", d->i);
+	_cleanup_json_ json_t *o = obj(key, d->i);
+	struct kerr err = KERR_INIT;
+	d->r = store_update(d->s, key, fn_slow_put, o, NULL, NULL, &err);
+	kerr_clear(&err);
+	return NULL;
+}
+
+static void test_close_drains_queue(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_with(f, 64 << 20, 0, 1); /* one per commit: a real queue */
+	enum { N = 16 };
+	pthread_t t[N];
+	struct drain d[N];
+	for (int i = 0; i < N; i++) {
+		d[i] = (struct drain){s, i, 0};
+		pthread_create(&t[i], NULL, drain_worker, &d[i]);
+	}
+	/* wait until every worker is inside store_update (first ones committed) */
+	while (store_revision(s) < 2)
+		usleep(1000);
+	usleep(20000);
+	store_close(s);
+	f->s = NULL;
+	int ok = 0;
+	for (int i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		assert_true(d[i].r == STORE_WRITE || d[i].r == -ESHUTDOWN);
+		ok += d[i].r == STORE_WRITE;
+	}
+	s = open_default(f);
+	assert_int_equal(store_revision(s), ok);
+}
+
+/* Crash durability: a child writes and reports each acknowledged key on a
+ * pipe; it is SIGKILLed mid-stream; every acknowledged key must be there. */
+static void *crash_writer(void *arg)
+{
+	struct worker *w = arg;
+	int fd = w->n;
+	for (int i = 0;; i++) {
+		char key[64];
+		snprintf(key, sizeof key, "tasks/crash/w%d-%d", w->id, i);
+		_cleanup_json_ json_t *o = obj(key, i);
+		if (store_update(w->s, key, fn_put, o, NULL, NULL, NULL) != STORE_WRITE)
+			_exit(3);
+		char line[80];
+		int len = snprintf(line, sizeof line, "%s\n", key);
+		if (write(fd, line, (size_t)len) != len)
+			_exit(4);
+	}
+	return NULL;
+}
+
+static void crash_child(const char *dir, int fd)
+{
+	struct store *s = NULL;
+	struct store_options o = {64 << 20, 0, 0};
+	if (store_open(dir, &o, &s, NULL) < 0)
+		_exit(2);
+	pthread_t t[4];
+	struct worker w[4];
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){s, i, fd, 0};
+		pthread_create(&t[i], NULL, crash_writer, &w[i]);
+	}
+	pause();
+	_exit(0);
+}
+
+static void test_crash_durability(void **state)
+{
+	struct fx *f = *state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		crash_child(f->dir, p[1]);
+	}
+	close(p[1]);
+	FILE *in = fdopen(p[0], "r");
+	char **keys = NULL;
+	size_t n = 0, cap = 0;
+	char *line = NULL;
+	size_t lcap = 0;
+	ssize_t len;
+	bool killed = false;
+	while ((len = getline(&line, &lcap, in)) > 0) {
+		line[len - 1] = '\0';
+		if (n == cap)
+			keys = xrealloc(keys, (cap = cap ? cap * 2 : 256) * sizeof *keys);
+		keys[n++] = xstrdup(line);
+		if (n == 300 && !killed) {
+			kill(pid, SIGKILL); /* the rest of the pipe still holds acknowledged keys */
+			killed = true;
+		}
+	}
+	free(line);
+	fclose(in);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_true(n >= 300);
+
+	struct store *s = open_default(f);
+	assert_true(store_revision(s) >= n);
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = NULL;
+		struct kerr err = KERR_INIT;
+		if (store_get(s, keys[i], &o, &err) != 0)
+			fail_msg("acknowledged key %s lost after SIGKILL: %s", keys[i], kerr_msg(&err));
+		json_decref(o);
+		free(keys[i]);
+	}
+	free(keys);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_crud_revisions),  T(test_noop_writes_nothing), T(test_cas_conflict),
+		T(test_list),            T(test_change_log_replay),   T(test_compaction),
+		T(test_reopen_keeps_state), T(test_second_open_busy), T(test_group_commit),
+		T(test_bad_requests),    T(test_close_drains_queue),  T(test_crash_durability),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
