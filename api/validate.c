@@ -266,6 +266,8 @@ static void check_strmap(struct vctx *c, const struct vfield *f, json_t *v, cons
 		type_error(c, path, "an object of string values", v);
 		return;
 	}
+	if ((f->flags & VF_NONEMPTY) && json_object_size(v) == 0)
+		vc_cause(c, path, R_REQUIRED, "Required value: must not be empty");
 	if (f->max_len && json_object_size(v) > f->max_len) {
 		vc_cause(c, path, R_TOOMANY, "Too many: %zu: must have at most %zu entries", json_object_size(v),
 		         f->max_len);
