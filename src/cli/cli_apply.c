@@ -1,0 +1,174 @@
+/*
+ * cli_apply: `keel apply`. Three phases, so that a bad document never
+ * leaves half a set applied: (1) read and parse every file, (2) validate
+ * every document locally with the same api_validate the server runs, and
+ * stop with nothing written if any fails, (3) server-side apply, Namespaces
+ * first (the rest may live in them), then the rest in file order. Errors the
+ * server still reports for one object (a missing namespace, a conflict) are
+ * printed at that document's file:line and the others go on; the exit code
+ * then is 1.
+ */
+#include "cli/cli_internal.h"
+
+#include <errno.h>
+
+#include "api/meta.h"
+#include "api/validate.h"
+#include "common/kerr.h"
+#include "common/util.h"
+
+struct apply_flags {
+	struct cli_strv files;
+	bool recursive;
+	bool dry_run;
+	const char *field_manager;
+	const char *ns;
+};
+
+/* Puts -n's namespace into namespaced documents that have none; refuses a
+ * document whose own namespace differs. Cluster-scoped kinds are left. */
+static int set_namespace(struct cli_doc *d, const char *flag_ns)
+{
+	if (!d->kind->namespaced)
+		return 0;
+	json_t *meta = json_object_get(d->obj, "metadata");
+	const char *ns = json_string_value(json_object_get(meta, "namespace"));
+	if (ns && flag_ns && !streq(ns, flag_ns)) {
+		cli_doc_error(d, "metadata.namespace",
+		              "the namespace from the manifest (\"%s\") does not match the namespace "
+		              "given with -n (\"%s\")",
+		              ns, flag_ns);
+		return -EINVAL;
+	}
+	if (!ns && json_is_object(meta))
+		json_object_set_new(meta, "namespace", json_string(flag_ns ? flag_ns : "default"));
+	return 0;
+}
+
+size_t cli_validate_docs(struct cli_manifests *m, const char *flag_ns)
+{
+	size_t bad = 0;
+	for (size_t i = 0; i < m->n_docs; i++) {
+		struct cli_doc *d = &m->docs[i];
+		if (set_namespace(d, flag_ns) < 0) {
+			bad++;
+			continue;
+		}
+		_cleanup_kerr_ struct kerr err = KERR_INIT;
+		if (api_validate(d->kind, d->obj, &err) < 0) {
+			bad++;
+			if (err.causes && json_array_size(err.causes) > 0)
+				cli_doc_report_causes(d, &err);
+			else
+				cli_doc_error(d, NULL, "%s", kerr_msg(&err));
+		}
+	}
+	return bad;
+}
+
+/* The order objects are written in: Namespaces, then the rest, each in
+ * file order. Owned array of indexes into m->docs. */
+size_t *cli_apply_order(const struct cli_manifests *m)
+{
+	size_t *order = xcalloc(m->n_docs + 1, sizeof(*order));
+	size_t n = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < m->n_docs; i++) {
+			bool is_ns = streq(m->docs[i].kind->kind, "Namespace");
+			if ((pass == 0) == is_ns)
+				order[n++] = i;
+		}
+	return order;
+}
+
+/* Applies one document; returns 0, or -errno after printing why. */
+static int apply_one(struct client *c, const struct cli_doc *d, const struct apply_flags *f,
+                     struct kerr *err)
+{
+	struct client_query q = {.dry_run = f->dry_run, .field_manager = f->field_manager};
+	enum client_apply_result res = CLIENT_APPLY_UNKNOWN;
+	const char *ns = api_obj_namespace(d->obj);
+	int r = client_apply(c, d->kind, ns, d->obj, &q, NULL, &res, err);
+	if (r < 0) {
+		_cleanup_free_ char *where = cli_doc_where(d, NULL);
+		_cleanup_free_ char *prefix = xasprintf("%s: ", where);
+		cli_report(err, prefix);
+		cli_doc_report_causes(d, err);
+		return r;
+	}
+	_cleanup_free_ char *ref = cli_obj_ref(d->kind, d->obj);
+	printf("%s %s%s\n", ref, res == CLIENT_APPLY_UNKNOWN ? "configured" : client_apply_result_name(res),
+	       f->dry_run ? " (dry run)" : "");
+	return 0;
+}
+
+static int apply_all(struct cli_manifests *m, const struct apply_flags *f)
+{
+	struct client *c = cli_client();
+	if (!c)
+		return CLI_FAIL;
+	_cleanup_free_ size_t *order = cli_apply_order(m);
+	int code = CLI_OK;
+	for (size_t i = 0; i < m->n_docs; i++) {
+		_cleanup_kerr_ struct kerr err = KERR_INIT;
+		if (apply_one(c, &m->docs[order[i]], f, &err) < 0) {
+			code = CLI_FAIL;
+			if (cli_error_is_fatal(&err))
+				break;
+		}
+		fflush(stdout);
+	}
+	return code;
+}
+
+static int run_apply(const struct apply_flags *f, const struct cli_strv *pos)
+{
+	if (pos->n > 0) {
+		fprintf(stderr, "error: unexpected argument \"%s\"; manifests are given with -f\n",
+		        pos->v[0]);
+		return CLI_USAGE;
+	}
+	if (f->files.n == 0) {
+		fprintf(stderr, "error: must specify -f PATH (a file, a directory or - for stdin)\n");
+		return CLI_USAGE;
+	}
+	struct cli_manifests m = {0};
+	int code;
+	size_t errors = cli_manifests_load(&f->files, f->recursive, true, &m);
+	if (errors == 0)
+		errors = cli_validate_docs(&m, f->ns);
+	if (errors > 0) {
+		fprintf(stderr, "error: %zu error%s in the manifests; nothing was applied\n", errors,
+		        errors == 1 ? "" : "s");
+		code = CLI_FAIL;
+	} else if (m.n_docs == 0) {
+		fprintf(stderr, "error: no objects passed to apply\n");
+		code = CLI_FAIL;
+	} else {
+		code = apply_all(&m, f);
+	}
+	cli_manifests_free(&m);
+	return code;
+}
+
+int cli_cmd_apply(int argc, char **argv)
+{
+	struct apply_flags f = {0};
+	const struct cli_opt opts[] = {
+		{"filename", 'f', CLI_OPT_LIST, &f.files, "PATH",
+		 "manifest file, directory, or - for stdin (repeatable)"},
+		{"recursive", 'R', CLI_OPT_BOOL, &f.recursive, NULL, "read directories recursively"},
+		{"dry-run", 0, CLI_OPT_BOOL, &f.dry_run, NULL,
+		 "let the server validate and compute, write nothing"},
+		{"field-manager", 0, CLI_OPT_STRING, &f.field_manager, "NAME",
+		 "field manager name (default " CLIENT_DEFAULT_FIELD_MANAGER ")"},
+		{"namespace", 'n', CLI_OPT_STRING, &f.ns, "NS", "namespace for documents that name none"},
+	};
+	struct cli_strv pos = {0};
+	int code;
+	if (!cli_parse_or_help("apply", opts, ARRAY_SIZE(opts), argc, argv, &pos, &code))
+		code = run_apply(&f, &pos);
+	cli_strv_free(&pos);
+	cli_strv_free(&f.files);
+	return code;
+}

@@ -1,0 +1,125 @@
+/*
+ * cli_diff: `keel diff`. The server is the only one who knows what an
+ * apply would do (defaulting, the merge with fields other managers own), so
+ * each document is sent as a dry-run apply and the answer is compared with
+ * the live object, both as YAML, with the fields that change on every
+ * write (managedFields, resourceVersion, generation) left out. Exit status
+ * as diff(1) and kubectl diff: 0 same, 1 different, 2 (>1) trouble.
+ */
+#include "cli/cli_internal.h"
+
+#include <errno.h>
+
+#include "api/meta.h"
+#include "common/kerr.h"
+#include "common/util.h"
+#include "manifests/yaml.h"
+
+#define DIFF_ERROR 2
+
+struct diff_flags {
+	struct cli_strv files;
+	bool recursive;
+	const char *ns;
+	const char *field_manager;
+};
+
+static char *normalized_yaml(json_t *obj)
+{
+	if (!obj)
+		return xstrdup("");
+	_cleanup_json_ json_t *c = json_deep_copy(obj);
+	json_t *meta = json_object_get(c, "metadata");
+	json_object_del(meta, "managedFields");
+	json_object_del(meta, "resourceVersion");
+	json_object_del(meta, "generation");
+	return yaml_emit(c);
+}
+
+/* Returns 0 same, 1 different, <0 error (printed). */
+static int diff_one(struct client *c, const struct cli_doc *d, const struct diff_flags *f)
+{
+	const char *ns = api_obj_namespace(d->obj);
+	const char *name = api_obj_name(d->obj);
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	_cleanup_json_ json_t *live = NULL, *merged = NULL;
+	_cleanup_free_ char *where = cli_doc_where(d, NULL);
+	_cleanup_free_ char *prefix = xasprintf("%s: ", where);
+	int r = client_get(c, d->kind, ns, name, &live, &err);
+	if (r < 0 && r != -ENOENT) {
+		cli_report(&err, prefix);
+		return r;
+	}
+	kerr_clear(&err);
+	struct client_query q = {.dry_run = true, .field_manager = f->field_manager};
+	r = client_apply(c, d->kind, ns, d->obj, &q, &merged, NULL, &err);
+	if (r < 0) {
+		cli_report(&err, prefix);
+		cli_doc_report_causes(d, &err);
+		return r;
+	}
+	_cleanup_free_ char *a = normalized_yaml(live);
+	_cleanup_free_ char *b = normalized_yaml(merged);
+	_cleanup_free_ char *id = d->kind->namespaced
+	                                  ? xasprintf("%s/%s/%s", d->kind->plural, ns, name)
+	                                  : xasprintf("%s/%s", d->kind->plural, name);
+	_cleanup_free_ char *la = xasprintf("live/%s", id);
+	_cleanup_free_ char *lb = xasprintf("merged/%s", id);
+	_cleanup_sbuf_ struct sbuf out = SBUF_INIT;
+	if (!cli_diff_text(a, b, la, lb, &out))
+		return 0;
+	fputs(out.data, stdout);
+	fflush(stdout);
+	return 1;
+}
+
+static int run_diff(const struct diff_flags *f, const struct cli_strv *pos)
+{
+	if (pos->n > 0 || f->files.n == 0) {
+		fprintf(stderr, "error: usage: keel diff -f PATH [-f PATH...] [-R]\n");
+		return CLI_USAGE;
+	}
+	struct cli_manifests m = {0};
+	size_t errors = cli_manifests_load(&f->files, f->recursive, true, &m);
+	if (errors == 0)
+		errors = cli_validate_docs(&m, f->ns);
+	if (errors > 0) {
+		fprintf(stderr, "error: %zu error%s in the manifests\n", errors, errors == 1 ? "" : "s");
+		cli_manifests_free(&m);
+		return DIFF_ERROR;
+	}
+	struct client *c = cli_client();
+	int code = c ? CLI_OK : DIFF_ERROR;
+	for (size_t i = 0; c && i < m.n_docs; i++) {
+		int r = diff_one(c, &m.docs[i], f);
+		if (r < 0) {
+			code = DIFF_ERROR;
+			if (r == -ECONNREFUSED || r == -EACCES || r == -EHOSTUNREACH)
+				break;
+		} else if (r > 0 && code == CLI_OK) {
+			code = CLI_FAIL;
+		}
+	}
+	cli_manifests_free(&m);
+	return code;
+}
+
+int cli_cmd_diff(int argc, char **argv)
+{
+	struct diff_flags f = {0};
+	const struct cli_opt opts[] = {
+		{"filename", 'f', CLI_OPT_LIST, &f.files, "PATH",
+		 "manifest file, directory, or - for stdin (repeatable)"},
+		{"recursive", 'R', CLI_OPT_BOOL, &f.recursive, NULL, "read directories recursively"},
+		{"namespace", 'n', CLI_OPT_STRING, &f.ns, "NS", "namespace for documents that name none"},
+		{"field-manager", 0, CLI_OPT_STRING, &f.field_manager, "NAME",
+		 "field manager name (default " CLIENT_DEFAULT_FIELD_MANAGER ")"},
+	};
+	struct cli_strv pos = {0};
+	int code;
+	if (!cli_parse_or_help("diff", opts, ARRAY_SIZE(opts), argc, argv, &pos, &code))
+		code = run_diff(&f, &pos);
+	cli_strv_free(&pos);
+	cli_strv_free(&f.files);
+	return code;
+}

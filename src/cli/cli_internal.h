@@ -1,0 +1,207 @@
+/*
+ * cli_internal — what the files of the CLI share: the context every command
+ * gets, the flag parser, tables, printers, manifest loading and the line
+ * diff. Private to src/cli (and its unit tests).
+ *
+ * Exit codes everywhere: CLI_OK 0, CLI_FAIL 1 (a failure, or "differences"
+ * for diff), CLI_USAGE 2 (a usage error: unknown command, flag or kind, a
+ * missing argument). kubectl exits 1 for an unknown kind; keel says 2
+ * because the command line, not the cluster, is wrong.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "api/kind.h"
+#include "client/client.h"
+#include "common/sbuf.h"
+
+struct kerr;
+struct yaml_stream;
+struct yaml_doc;
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* ---- flags ------------------------------------------------------------ */
+
+/* Values point into argv (or are static); nothing is allocated. */
+struct cli_strv {
+	const char **v;
+	size_t n;
+};
+void cli_strv_push(struct cli_strv *sv, const char *s);
+void cli_strv_free(struct cli_strv *sv);
+
+enum cli_opt_type {
+	CLI_OPT_BOOL,   /* --x, --x=true|false; dest bool* */
+	CLI_OPT_STRING, /* --x V, --x=V, -x V, -xV; dest const char** (last wins) */
+	CLI_OPT_LIST,   /* like STRING, repeatable; dest struct cli_strv* */
+	CLI_OPT_INT,    /* like STRING, a non-negative integer; dest long* */
+};
+
+struct cli_opt {
+	const char *name; /* long name without "--" */
+	char short_name;  /* 0 when none */
+	enum cli_opt_type type;
+	void *dest;
+	const char *arg;  /* the value's name in help ("PATH"); NULL for bools */
+	const char *help;
+};
+
+/* Parses argv[0..argc) (the words after the command name) against opts and
+ * then the global flags. Words that are not flags go to *pos, in order;
+ * "--" ends flags; "-" alone is a positional (or a flag value). *help is set
+ * by -h/--help. Returns 0, or -EINVAL with a one-line message naming the
+ * flag (and the closest known one): `unknown flag "--namespcae" for "keel
+ * get"; did you mean "--namespace"?`. cmd is "get" etc. */
+int cli_args_parse(const char *cmd, const struct cli_opt *opts, size_t n_opts, int argc,
+                   char **argv, struct cli_strv *pos, bool *help, struct kerr *err);
+
+/* The flags every command accepts (--server, --token, --config,
+ * --log-level); their values land in cli_globals. */
+struct cli_globals {
+	const char *server;
+	const char *token;
+	const char *config;
+	const char *log_level;
+};
+extern struct cli_globals cli_globals;
+size_t cli_global_opts(const struct cli_opt **out);
+
+/* ---- commands ---------------------------------------------------------- */
+
+struct cli_command {
+	const char *name;
+	const char *summary;     /* one line, for `keel help` */
+	const char *usage;       /* "keel get KIND [NAME...] [flags]" */
+	const char *description; /* a paragraph */
+	const char *example;     /* lines of examples */
+	int (*run)(int argc, char **argv);
+};
+const struct cli_command *cli_command_find(const char *name);
+
+/* The usual beginning of a command: parses flags, prints help (returns 1
+ * with *code 0) or a usage error (returns 1 with *code 2); 0 to go on. */
+int cli_parse_or_help(const char *cmd, const struct cli_opt *opts, size_t n_opts, int argc,
+                      char **argv, struct cli_strv *pos, int *code);
+void cli_print_help(const struct cli_command *c, const struct cli_opt *opts, size_t n_opts,
+                    FILE *f);
+
+int cli_cmd_apply(int argc, char **argv);
+int cli_cmd_get(int argc, char **argv);
+int cli_cmd_describe(int argc, char **argv);
+int cli_cmd_delete(int argc, char **argv);
+int cli_cmd_diff(int argc, char **argv);
+int cli_cmd_convert(int argc, char **argv);
+int cli_cmd_version(int argc, char **argv);
+
+/* ---- talking to the server --------------------------------------------- */
+
+/* The client for this invocation (config resolved from cli_globals and the
+ * environment), created on first use and freed at exit by cli_main.
+ * Returns NULL after printing the error. */
+struct client *cli_client(void);
+void cli_client_cleanup(void);
+
+/* Prints err for a failed request: "Error from server (Reason): MSG" when
+ * the server answered with a Status, else "error: MSG". prefix (may be
+ * NULL) goes first ("web.yaml:3:1: "). */
+void cli_report(const struct kerr *err, const char *prefix);
+/* True for errors after which further requests are pointless (server
+ * unreachable, unauthorized). */
+bool cli_error_is_fatal(const struct kerr *err);
+
+/* Resolves a kind the user typed; on failure prints `error: the server
+ * doesn't have a resource type "taks"; did you mean "tasks"?` and returns
+ * NULL (exit CLI_USAGE). */
+const struct api_kind *cli_kind(const char *name);
+
+/* ---- tables ------------------------------------------------------------ */
+
+/* Rows of cells, padded to the widest cell of their column, three spaces
+ * apart; the last column is not padded. Row 0 is the header. */
+struct cli_table {
+	size_t ncols;
+	size_t nrows;
+	size_t cap;
+	char **cells; /* nrows * ncols, owned */
+	size_t *widths;
+};
+struct cli_table *cli_table_new(size_t ncols);
+void cli_table_free(struct cli_table *t);
+/* Appends a row of ncols cells (copied; NULL prints as "<none>"). */
+void cli_table_add(struct cli_table *t, const char *const *cells);
+/* Widths from every row so far, then every row into out. */
+void cli_table_render(struct cli_table *t, struct sbuf *out);
+/* One row with the current widths (grown to fit it): for watch output. */
+void cli_table_render_row(struct cli_table *t, size_t row, struct sbuf *out);
+
+/* Column sets per kind (cli_print.c). now is the unix time for AGE. */
+/* A new table with the kind's header row (NAMESPACE first with ns_col). */
+struct cli_table *cli_print_table_new(const struct api_kind *k, bool wide, bool ns_col);
+/* Appends obj's row; the table must come from cli_print_table_new with the
+ * same k, wide and ns_col. */
+void cli_print_row(const struct api_kind *k, json_t *obj, bool wide, bool ns_col, int64_t now,
+                   struct cli_table *t);
+/* "5m" from an RFC 3339 time; "<unknown>" when absent. Writes buf. */
+const char *cli_age(json_t *timestamp, int64_t now, char *buf, size_t len);
+/* "task/web". Owned. */
+char *cli_obj_ref(const struct api_kind *k, json_t *obj);
+/* Removes metadata.managedFields from obj, or from each of a List's items. */
+void cli_strip_managed(json_t *obj);
+
+/* ---- manifests --------------------------------------------------------- */
+
+struct cli_doc {
+	json_t *obj;                  /* borrowed from its stream */
+	const struct yaml_doc *ydoc;  /* positions */
+	const char *file;             /* the stream's name */
+	const struct api_kind *kind;  /* NULL when not checked */
+};
+
+struct cli_manifests {
+	struct yaml_stream **streams;
+	size_t n_streams;
+	struct cli_doc *docs;
+	size_t n_docs;
+};
+
+/* Reads every path (a file, a directory — its *.yaml, *.yml and *.json
+ * files, sorted, dotfiles skipped; recursive: subdirectories too — or "-"
+ * for stdin), parses all of them, and prints YAML warnings and errors
+ * (FILE:LINE:COL: ...) to stderr. With check_envelope, each document must
+ * be a mapping with apiVersion keel/v1, a known kind and metadata.name.
+ * Returns the number of errors printed (0: all good); m is filled with
+ * whatever parsed, to be freed with cli_manifests_free. */
+size_t cli_manifests_load(const struct cli_strv *paths, bool recursive, bool check_envelope,
+                          struct cli_manifests *m);
+void cli_manifests_free(struct cli_manifests *m);
+
+/* Prints "FILE:LINE:COL: " + message for path in d (the document's start
+ * when path is NULL or unknown). */
+void cli_doc_error(const struct cli_doc *d, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* "FILE:LINE:COL" of path in d, owned. */
+char *cli_doc_where(const struct cli_doc *d, const char *path);
+/* Prints err's causes one per line at their fields' positions in d (or its
+ * message at the document when it has no causes). */
+void cli_doc_report_causes(const struct cli_doc *d, const struct kerr *err);
+
+/* Sets -n's namespace (or "default") in namespaced documents without one,
+ * then api_validate()s each, printing every cause at its FILE:LINE:COL.
+ * Returns the number of documents that failed. (cli_apply.c) */
+size_t cli_validate_docs(struct cli_manifests *m, const char *flag_ns);
+/* Indexes into m->docs: Namespaces first, then the rest, in file order.
+ * Owned. */
+size_t *cli_apply_order(const struct cli_manifests *m);
+
+/* ---- diff -------------------------------------------------------------- */
+
+/* Unified diff (3 lines of context) of text a (labelled la) against b (lb)
+ * into out. Returns true when they differ (and out got a diff). */
+bool cli_diff_text(const char *a, const char *b, const char *la, const char *lb,
+                   struct sbuf *out);

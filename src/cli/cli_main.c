@@ -1,0 +1,303 @@
+/*
+ * cli_main: keel's command line entry point. It finds the command (global
+ * flags may come before it), hands the remaining words to the command, and
+ * owns the few things every command shares: the client (created lazily, so
+ * that `keel convert` and `keel help` never need a server), the error
+ * printer and kind resolution with "did you mean" hints.
+ *
+ * The CLI is a thin layer: every request goes through the client library's
+ * public API (client/client.h), as curl's tool uses only libcurl.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "api/status.h"
+#include "cli/cli_internal.h"
+#include "common/kerr.h"
+#include "common/log.h"
+#include "common/util.h"
+
+static int cmd_help(int argc, char **argv);
+
+static const struct cli_command commands[] = {
+	{"apply", "Apply manifests to the cluster (server-side apply)",
+	 "keel apply -f PATH [-f PATH...] [-R] [--dry-run] [--field-manager NAME] [-n NS]",
+	 "Reads every manifest (a file, a directory's *.yaml/*.yml/*.json files, or - for stdin),\n"
+	 "validates every document before writing any, then applies Namespaces first and the\n"
+	 "rest in file order. Each object prints \"KIND/NAME created|configured|unchanged\".\n"
+	 "A document that fails validation stops the whole apply: nothing is written.",
+	 "  keel apply -f web.yaml\n  keel apply -f manifests/ -R\n  cat web.yaml | keel apply -f -\n"
+	 "  keel apply -f web.yaml --dry-run",
+	 cli_cmd_apply},
+	{"get", "Display one or many objects",
+	 "keel get KIND [NAME...] [-n NS | -A] [-l SELECTOR] [--field-selector S] [-o FORMAT] [-w]",
+	 "Prints a table of objects of KIND (any of its names: tasks, task, tk, Task), or\n"
+	 "their JSON/YAML with -o json|yaml, or KIND/NAME lines with -o name. -w keeps\n"
+	 "watching and prints a line per change.",
+	 "  keel get tasks\n  keel get deploy web -o yaml\n  keel get tasks -A -l app=web -o wide\n"
+	 "  keel get tasks --field-selector status.phase=Running\n  keel get tasks -w",
+	 cli_cmd_get},
+	{"describe", "Show details of an object, with its events",
+	 "keel describe KIND NAME [-n NS]",
+	 "Prints an object's metadata, spec, status, conditions and the Events about it.",
+	 "  keel describe task web-7c9f-abcde\n  keel describe node worker-1", cli_cmd_describe},
+	{"delete", "Delete objects by name or by manifest",
+	 "keel delete KIND NAME... [-n NS] | keel delete -f PATH [-R] [--ignore-not-found] "
+	 "[--cascade=background|orphan|foreground] [--dry-run]",
+	 "Deletes the named objects, or every object in the manifests (in reverse order:\n"
+	 "other kinds in reverse file order first, Namespaces last).",
+	 "  keel delete task web\n  keel delete -f manifests/ -R\n"
+	 "  keel delete deploy web --cascade=orphan",
+	 cli_cmd_delete},
+	{"diff", "Show what apply would change",
+	 "keel diff -f PATH [-f PATH...] [-R] [-n NS] [--field-manager NAME]",
+	 "Asks the server for the result of applying each document (dry run) and prints a\n"
+	 "unified diff of the live object against it. Exit status: 0 no differences,\n"
+	 "1 differences, 2 an error.",
+	 "  keel diff -f web.yaml\n  keel diff -f manifests/ -R", cli_cmd_diff},
+	{"convert", "Print manifests as JSON, one document per line",
+	 "keel convert -f FILE|- [-f ...] [-R]",
+	 "Reads YAML documents and prints each one as a line of compact JSON, exactly as\n"
+	 "read (no validation); YAML warnings go to stderr.",
+	 "  keel convert -f web.yaml\n  cat web.yaml | keel convert -f -", cli_cmd_convert},
+	{"version", "Print the client and server versions", "keel version",
+	 "Prints the client's version and, when the server can be reached, the server's.",
+	 "  keel version", cli_cmd_version},
+	{"help", "Help about any command", "keel help [COMMAND]",
+	 "Lists the commands, or shows the flags and examples of one.", "  keel help apply", cmd_help},
+};
+
+const struct cli_command *cli_command_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (streq(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static void print_opt(const struct cli_opt *o, FILE *f)
+{
+	char left[64];
+	if (o->short_name)
+		snprintf(left, sizeof(left), "-%c, --%s%s%s", o->short_name, o->name, o->arg ? " " : "",
+		         o->arg ? o->arg : "");
+	else
+		snprintf(left, sizeof(left), "    --%s%s%s", o->name, o->arg ? " " : "",
+		         o->arg ? o->arg : "");
+	fprintf(f, "  %-34s %s\n", left, o->help);
+}
+
+void cli_print_help(const struct cli_command *c, const struct cli_opt *opts, size_t n_opts, FILE *f)
+{
+	fprintf(f, "%s\n\n%s\n\nUsage:\n  %s\n", c->summary, c->description, c->usage);
+	fprintf(f, "\nFlags:\n");
+	for (size_t i = 0; i < n_opts; i++)
+		print_opt(&opts[i], f);
+	fprintf(f, "  %-34s %s\n", "-h, --help", "show this help");
+	const struct cli_opt *g;
+	size_t ng = cli_global_opts(&g);
+	fprintf(f, "\nGlobal flags:\n");
+	for (size_t i = 0; i < ng; i++)
+		print_opt(&g[i], f);
+	fprintf(f, "\nExamples:\n%s\n", c->example);
+}
+
+int cli_parse_or_help(const char *cmd, const struct cli_opt *opts, size_t n_opts, int argc,
+                      char **argv, struct cli_strv *pos, int *code)
+{
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	bool help = false;
+	if (cli_args_parse(cmd, opts, n_opts, argc, argv, pos, &help, &err) < 0) {
+		fprintf(stderr, "error: %s\nSee 'keel %s --help' for usage.\n", kerr_msg(&err), cmd);
+		*code = CLI_USAGE;
+		return 1;
+	}
+	if (help) {
+		cli_print_help(cli_command_find(cmd), opts, n_opts, stdout);
+		*code = CLI_OK;
+		return 1;
+	}
+	if (cli_globals.log_level && log_level_parse(cli_globals.log_level) < 0) {
+		fprintf(stderr, "error: unknown log level \"%s\" (debug|info|warn|error)\n",
+		        cli_globals.log_level);
+		*code = CLI_USAGE;
+		return 1;
+	}
+	if (cli_globals.log_level)
+		log_set_level((enum log_level)log_level_parse(cli_globals.log_level));
+	return 0;
+}
+
+static void print_overview(FILE *f)
+{
+	fprintf(f, "keel — a small declarative container orchestrator.\n\nUsage:\n"
+	           "  keel COMMAND [flags]\n\nCommands:\n");
+	fprintf(f, "  %-10s %s\n", "server", "Run the API server (keel server --help)");
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nExit status: 0 success, 1 failure (diff: differences), 2 usage error.\n"
+	           "Run 'keel COMMAND --help' for a command's flags and examples.\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	struct cli_strv pos = {0};
+	int code;
+	if (cli_parse_or_help("help", NULL, 0, argc, argv, &pos, &code)) {
+		cli_strv_free(&pos);
+		return code;
+	}
+	int r = CLI_OK;
+	if (pos.n == 0) {
+		print_overview(stdout);
+	} else if (cli_command_find(pos.v[0]) && !streq(pos.v[0], "help")) {
+		char *hargv[] = {(char *)"--help"};
+		r = cli_command_find(pos.v[0])->run(1, hargv);
+	} else {
+		fprintf(stderr, "error: unknown help topic \"%s\"\n", pos.v[0]);
+		r = CLI_USAGE;
+	}
+	cli_strv_free(&pos);
+	return r;
+}
+
+/* ---- shared services ---- */
+
+static struct client *the_client;
+
+struct client *cli_client(void)
+{
+	if (the_client)
+		return the_client;
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	struct client_config cfg = {0};
+	if (client_config_resolve(cli_globals.server, cli_globals.token, cli_globals.config, &cfg,
+	                          &err) < 0) {
+		fprintf(stderr, "error: %s\n", kerr_msg(&err));
+		return NULL;
+	}
+	struct client_opts o = {.server = cfg.server, .token = cfg.token};
+	if (client_new(&o, &the_client, &err) < 0)
+		fprintf(stderr, "error: %s\n", kerr_msg(&err));
+	else
+		log_debug("server %s (%s), token from %s%s%s", cfg.server, cfg.server_from,
+		          cfg.token_from ? cfg.token_from : "nowhere", cfg.config_file ? ", config " : "",
+		          cfg.config_file ? cfg.config_file : "");
+	client_config_clear(&cfg);
+	return the_client;
+}
+
+void cli_client_cleanup(void)
+{
+	client_free(the_client);
+	the_client = NULL;
+}
+
+void cli_report(const struct kerr *err, const char *prefix)
+{
+	int http = the_client ? client_last_http_code(the_client) : 0;
+	json_t *st = the_client ? client_last_status(the_client) : NULL;
+	const char *reason = json_string_value(json_object_get(st, "reason"));
+	if (http >= 400 && !reason)
+		api_http_status(err ? err->code : EIO, &reason);
+	if (http >= 400)
+		fprintf(stderr, "%sError from server (%s): %s\n", prefix ? prefix : "", reason,
+		        kerr_msg(err));
+	else
+		fprintf(stderr, "%serror: %s\n", prefix ? prefix : "", kerr_msg(err));
+}
+
+bool cli_error_is_fatal(const struct kerr *err)
+{
+	int c = err ? err->code : 0;
+	return c == ECONNREFUSED || c == EHOSTUNREACH || c == ETIMEDOUT || c == EACCES ||
+	       c == EPROTO;
+}
+
+const struct api_kind *cli_kind(const char *name)
+{
+	const struct api_kind *k = api_kind_resolve(name);
+	if (k)
+		return k;
+	const char *hint = api_kind_suggest(name);
+	if (hint)
+		fprintf(stderr, "error: the server doesn't have a resource type \"%s\"; did you mean \"%s\"?\n",
+		        name, hint);
+	else
+		fprintf(stderr, "error: the server doesn't have a resource type \"%s\"; known types: "
+		                "deployments, events, namespaces, nodes, tasks\n",
+		        name);
+	return NULL;
+}
+
+/* Skips global flags before the command; returns the command's index. */
+static int find_command(int argc, char **argv)
+{
+	const struct cli_opt *g;
+	size_t ng = cli_global_opts(&g);
+	int i = 1;
+	while (i < argc && argv[i][0] == '-') {
+		bool known = false;
+		for (size_t k = 0; k < ng; k++) {
+			size_t len = strlen(g[k].name);
+			if (strncmp(argv[i] + 2, g[k].name, len) == 0 && strstartswith(argv[i], "--")) {
+				if (argv[i][2 + len] == '=') {
+					*(const char **)g[k].dest = argv[i] + 3 + len;
+					known = true, i += 1;
+				} else if (argv[i][2 + len] == '\0' && i + 1 < argc) {
+					*(const char **)g[k].dest = argv[i + 1];
+					known = true, i += 2;
+				}
+				break;
+			}
+		}
+		if (!known)
+			break;
+	}
+	return i;
+}
+
+static int unknown_command(const char *name)
+{
+	const char *names[ARRAY_SIZE(commands) + 1];
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		names[i] = commands[i].name;
+	names[ARRAY_SIZE(commands)] = "server";
+	const char *best = str_closest(name, names, ARRAY_SIZE(names));
+	if (best)
+		fprintf(stderr, "error: unknown command \"%s\"; did you mean \"%s\"?\n", name, best);
+	else
+		fprintf(stderr, "error: unknown command \"%s\"\n", name);
+	fprintf(stderr, "Run 'keel help' for usage.\n");
+	return CLI_USAGE;
+}
+
+int cli_main(int argc, char **argv)
+{
+	int i = find_command(argc, argv);
+	if (i >= argc) {
+		print_overview(stderr);
+		return CLI_USAGE;
+	}
+	const char *name = argv[i];
+	if (streq(name, "-h") || streq(name, "--help")) {
+		print_overview(stdout);
+		return CLI_OK;
+	}
+	if (streq(name, "--version"))
+		name = "version";
+	const struct cli_command *c = cli_command_find(name);
+	if (!c) {
+		if (name[0] == '-') {
+			fprintf(stderr, "error: unknown flag \"%s\"\nRun 'keel help' for usage.\n", name);
+			return CLI_USAGE;
+		}
+		return unknown_command(name);
+	}
+	int r = c->run(argc - i - 1, argv + i + 1);
+	cli_client_cleanup();
+	fflush(stdout);
+	return r;
+}

@@ -1,0 +1,259 @@
+/*
+ * client — keel's API client (libcurl), used by the CLI, the controllers and
+ * the node agents. It speaks the HTTP contract of DESIGN.md "API" and
+ * notes/http-contract.md: Kubernetes paths under /apis/keel/v1, JSON bodies,
+ * Status objects for errors, NDJSON watch streams.
+ *
+ * Threading: a `struct client` wraps one curl easy handle, so that
+ * consecutive requests reuse one keep-alive connection. A handle is NOT
+ * thread-safe: use one per thread (client_new is cheap; libcurl's global
+ * initialisation is done once, thread-safely, by the first client_new).
+ * client_config_* and client_path/client_query_encode are pure and
+ * thread-safe.
+ *
+ * Errors: every function that can fail returns a negative errno value and
+ * fills `err` (which may be NULL):
+ *   - an HTTP error answer: the errno of its Status (api_errno_from_status:
+ *     the reason first, then the code — ENOENT NotFound, EEXIST
+ *     AlreadyExists, ESTALE Conflict, EINVAL Invalid, EACCES Unauthorized,
+ *     EPERM Forbidden, ERANGE Gone, E2BIG RequestEntityTooLarge, ...);
+ *     err->msg is Status.message and err->causes a copy of
+ *     Status.details.causes (field causes of a validation failure). The
+ *     Status itself stays readable through client_last_status().
+ *   - the server cannot be reached: -ECONNREFUSED with "cannot reach keel
+ *     server at URL: DETAIL (is `keel server` running?)"; -EHOSTUNREACH when
+ *     the host name does not resolve; -ETIMEDOUT when the timeout expires.
+ *   - a 2xx answer that is not the JSON expected: -EBADMSG.
+ * Output parameters are untouched on failure. Returned JSON is owned by the
+ * caller (json_decref); object and string parameters are borrowed.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "api/kind.h"
+
+struct kerr;
+struct client;
+
+#define CLIENT_DEFAULT_SERVER "http://127.0.0.1:7700"
+#define CLIENT_DEFAULT_FIELD_MANAGER "keel-apply"
+
+/* ---- construction ---------------------------------------------------- */
+
+struct client_opts {
+	const char *server;      /* base URL, "http://HOST:PORT"; NULL: CLIENT_DEFAULT_SERVER */
+	const char *token;       /* bearer token; NULL or "" sends none */
+	long timeout_ms;         /* whole request (not watches); 0: 30 s */
+	long connect_timeout_ms; /* 0: 5 s */
+	const char *ca_file;     /* PEM bundle to verify an https server; NULL: system */
+	const char *user_agent;  /* NULL: "keel/VERSION" */
+};
+
+/* Creates a client. Strings in opts are copied. Returns 0, or -EINVAL when
+ * the server URL is not http:// or https://. */
+int client_new(const struct client_opts *opts, struct client **out, struct kerr *err);
+/* Closes the connection and frees c. Accepts NULL. */
+void client_free(struct client *c);
+static inline void client_freep(struct client **c) { client_free(*c); }
+#define _cleanup_client_ __attribute__((cleanup(client_freep)))
+
+/* The base URL the client talks to (borrowed, valid while c lives). */
+const char *client_server(const struct client *c);
+
+/* After a request: its HTTP status (0 if no answer came, e.g. connection
+ * refused) and, for an error answer, the Status object (borrowed, valid
+ * until the next request; NULL otherwise). Lets a CLI tell "Error from
+ * server (NotFound)" apart from a local failure. */
+int client_last_http_code(const struct client *c);
+json_t *client_last_status(const struct client *c);
+
+/* ---- paths and queries (pure) ---------------------------------------- */
+
+/* Query parameters; zero/NULL members are left out of the URL. */
+struct client_query {
+	const char *label_selector;   /* labelSelector */
+	const char *field_selector;   /* fieldSelector */
+	long limit;                   /* limit (> 0) */
+	const char *continue_token;   /* continue */
+	bool dry_run;                 /* dryRun=All */
+	const char *field_manager;    /* fieldManager */
+	const char *resource_version; /* resourceVersion */
+	bool watch;                   /* watch=1 (set by client_watch itself) */
+	long timeout_seconds;         /* timeoutSeconds (> 0) */
+	const char *propagation;      /* propagationPolicy: Background|Orphan|Foreground */
+};
+
+/* The path of a collection or an object, owned:
+ *   namespaced kind, ns set:  /apis/keel/v1/namespaces/NS/PLURAL[/NAME[/SUB]]
+ *   namespaced kind, ns NULL: /apis/keel/v1/PLURAL (every namespace; name
+ *                             must then be NULL)
+ *   cluster-scoped kind:      /apis/keel/v1/PLURAL[/NAME[/SUB]] (ns ignored)
+ * Segments are percent-encoded. name and sub may be NULL. */
+char *client_path(const struct api_kind *k, const char *ns, const char *name, const char *sub);
+
+/* "?labelSelector=...&limit=..." (percent-encoded), or "" when q is NULL
+ * or empty. Owned. */
+char *client_query_encode(const struct client_query *q);
+
+/* Percent-encodes s for a path segment or query value (RFC 3986
+ * unreserved characters stay). Owned. */
+char *client_escape(const char *s);
+
+/* ---- raw requests ---------------------------------------------------- */
+
+struct client_response {
+	int http_code;        /* 2xx here; errors are returned as -errno */
+	json_t *body;         /* owned; NULL when the body was empty or not JSON */
+	char *text;           /* owned; the raw body, NUL-terminated */
+	char *apply_result;   /* owned; the Keel-Apply-Result header, or NULL */
+};
+
+void client_response_clear(struct client_response *r);
+
+/* One request. path_query is "/path?query" (e.g. from client_path +
+ * client_query_encode). body may be NULL; content_type defaults to
+ * application/json when a body is given. On a 2xx answer fills *resp
+ * (which the caller clears) and returns 0; on an error answer returns the
+ * Status' -errno as described at the top. */
+int client_request(struct client *c, const char *method, const char *path_query,
+                   const char *content_type, json_t *body, struct client_response *resp,
+                   struct kerr *err);
+
+/* ---- verbs ----------------------------------------------------------- */
+/* For every verb: k is the kind (api_kind_resolve and friends), ns the
+ * namespace (ignored for cluster-scoped kinds; required, non-NULL, for
+ * namespaced object verbs), q may be NULL; *out receives the server's
+ * answer (owned) and may be NULL when the caller does not want it. */
+
+/* GET one object. -ENOENT when it does not exist. */
+int client_get(struct client *c, const struct api_kind *k, const char *ns, const char *name,
+               json_t **out, struct kerr *err);
+
+/* GET one page of a collection (ns NULL: every namespace). *out is the
+ * List object: {"kind":"TaskList","metadata":{"resourceVersion":..,
+ * "continue":..},"items":[..]}. */
+int client_list(struct client *c, const struct api_kind *k, const char *ns,
+                const struct client_query *q, json_t **out, struct kerr *err);
+
+/* Like client_list, but follows metadata.continue until the last page and
+ * returns one List holding every item; its resourceVersion is the first
+ * page's (the revision a watch should start from) and it has no continue.
+ * q->limit is the page size (0: the server's default, one page). */
+int client_list_all(struct client *c, const struct api_kind *k, const char *ns,
+                    const struct client_query *q, json_t **out, struct kerr *err);
+
+/* POST: create obj. -EEXIST when it exists. */
+int client_create(struct client *c, const struct api_kind *k, const char *ns, json_t *obj,
+                  const struct client_query *q, json_t **out, struct kerr *err);
+
+/* PUT: replace obj (its metadata.name). A metadata.resourceVersion in obj
+ * is a precondition: -ESTALE when the live object has moved on. */
+int client_replace(struct client *c, const struct api_kind *k, const char *ns, json_t *obj,
+                   const struct client_query *q, json_t **out, struct kerr *err);
+
+/* PATCH application/merge-patch+json (RFC 7386) of object name. */
+int client_patch(struct client *c, const struct api_kind *k, const char *ns, const char *name,
+                 json_t *patch, const struct client_query *q, json_t **out, struct kerr *err);
+
+/* What a server-side apply did. */
+enum client_apply_result {
+	CLIENT_APPLY_UNKNOWN = 0, /* the server sent no Keel-Apply-Result */
+	CLIENT_APPLY_CREATED,
+	CLIENT_APPLY_CONFIGURED,
+	CLIENT_APPLY_UNCHANGED,
+};
+/* "created", "configured", "unchanged" ("unknown"): static. */
+const char *client_apply_result_name(enum client_apply_result r);
+
+/* PATCH application/apply-patch+json: server-side apply of obj (its
+ * metadata.name) with q->field_manager (default CLIENT_DEFAULT_FIELD_MANAGER
+ * when q or it is NULL). Creates the object when absent. *result (may be
+ * NULL) gets the Keel-Apply-Result header. With q->dry_run nothing is
+ * written and *out is what would have been stored. */
+int client_apply(struct client *c, const struct api_kind *k, const char *ns, json_t *obj,
+                 const struct client_query *q, json_t **out, enum client_apply_result *result,
+                 struct kerr *err);
+
+/* DELETE object name; q->propagation and q->dry_run are honoured. *out is
+ * the deleted object (or the object marked for deletion when it has
+ * finalizers). -ENOENT when it does not exist. */
+int client_delete(struct client *c, const struct api_kind *k, const char *ns, const char *name,
+                  const struct client_query *q, json_t **out, struct kerr *err);
+
+/* PUT .../NAME/status with obj (its status, and its metadata.resourceVersion
+ * as a precondition when set). */
+int client_put_status(struct client *c, const struct api_kind *k, const char *ns, json_t *obj,
+                      const struct client_query *q, json_t **out, struct kerr *err);
+
+/* PATCH .../NAME/status, application/merge-patch+json. */
+int client_patch_status(struct client *c, const struct api_kind *k, const char *ns,
+                        const char *name, json_t *patch, const struct client_query *q,
+                        json_t **out, struct kerr *err);
+
+/* POST .../tasks/NAME/binding: binds Task ns/name to node. -ESTALE when it
+ * is bound to another node, -ENOENT when the task or the node is missing. */
+int client_bind(struct client *c, const char *ns, const char *name, const char *node,
+                struct kerr *err);
+
+/* GET /version: {"version":..,"apiVersion":..}. */
+int client_version(struct client *c, json_t **out, struct kerr *err);
+
+/* ---- watch ----------------------------------------------------------- */
+
+/* Called once per event, in order. type is "ADDED", "MODIFIED", "DELETED"
+ * or "BOOKMARK" (object then carries only metadata.resourceVersion; a
+ * caller that resumes a watch should remember it). object is borrowed for
+ * the call. Return 0 to go on, > 0 to stop the watch cleanly
+ * (client_watch then returns 0), < 0 (a -errno) to stop it with that error
+ * (client_watch returns it; the callback fills err itself if it wants to). */
+typedef int (*client_watch_fn)(const char *type, json_t *object, void *userdata);
+
+/* GET the collection with watch=1, from q->resource_version (NULL or "0":
+ * ADDED for every current object first), with q's selectors and
+ * timeoutSeconds. Blocks, calling fn for each event line, until the server
+ * ends the stream (returns 0: re-watch from the last resourceVersion seen),
+ * fn stops it, or an error:
+ *   -ERANGE  the resourceVersion is older than the compacted history (410
+ *            Gone, before or during the stream): relist, then watch again;
+ *   -EBADMSG a line that is not a JSON event;
+ *   any error of a failed request.
+ * No overall timeout applies (the server's bookmarks keep idle streams
+ * alive); only the connect timeout. */
+int client_watch(struct client *c, const struct api_kind *k, const char *ns,
+                 const struct client_query *q, client_watch_fn fn, void *userdata,
+                 struct kerr *err);
+
+/* ---- configuration (pure, reads files and the environment) ------------ */
+
+struct client_config {
+	char *server;        /* owned; never NULL after a successful resolve */
+	char *token;         /* owned; NULL when no token was found */
+	char *config_file;   /* owned; the config file used, or NULL */
+	const char *server_from; /* static: "flag", "env", "config", "default" */
+	const char *token_from;  /* static: "flag", "env", "config", or NULL */
+};
+
+/* The default data directory (server and CLI agree): $KEEL_DATA_DIR, else
+ * /var/lib/keel when running as root, else $XDG_DATA_HOME/keel, else
+ * $HOME/.local/share/keel. Owned; NULL only when none of these can be
+ * formed (no HOME). */
+char *client_default_data_dir(void);
+
+/* Resolves server and token, each independently, in this order:
+ *   1. flag_server / flag_token (command-line flags; NULL when not given);
+ *   2. $KEEL_SERVER / $KEEL_TOKEN;
+ *   3. the config file: flag_config, else $KEEL_CONFIG (either must
+ *      exist: -ENOENT otherwise); else $XDG_CONFIG_HOME/keel/config
+ *      (default ~/.config/keel/config); else DATA_DIR/config of
+ *      client_default_data_dir() — the first of those that exists;
+ *   4. server CLIENT_DEFAULT_SERVER; no token.
+ * A config file is JSON: {"server": "http://HOST:PORT", "token": "TOKEN"}
+ * (both optional). Errors: -ENOENT (an explicit config file is missing),
+ * -EACCES (unreadable), -EINVAL (not a JSON object, or a member not a
+ * string) naming the file. *out is untouched on failure; clear it with
+ * client_config_clear(). Empty strings in flags or env count as unset. */
+int client_config_resolve(const char *flag_server, const char *flag_token,
+                          const char *flag_config, struct client_config *out, struct kerr *err);
+void client_config_clear(struct client_config *cfg);

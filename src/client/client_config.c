@@ -1,0 +1,166 @@
+/*
+ * client_config: where the CLI (and anything else using the client) finds
+ * its server and token. The order is the contract's (notes/http-contract.md):
+ * flags, then environment, then a config file, then the default. Server and
+ * token are resolved independently, so `KEEL_SERVER=... keel get` still
+ * takes its token from the config file, as kubectl's flags override single
+ * fields of a kubeconfig.
+ *
+ * The last fallback is the config file that `keel server` writes into its
+ * data directory, so that on a single machine `keel server &; keel get
+ * tasks` works with no setup at all; the data directory rule is shared with
+ * the server for exactly that reason.
+ */
+#include "client/client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "common/kerr.h"
+#include "common/util.h"
+
+/* A config file is small; anything bigger is not one. */
+#define CONFIG_MAX_BYTES (64 * 1024)
+
+static const char *env_nonempty(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+char *client_default_data_dir(void)
+{
+	const char *v = env_nonempty("KEEL_DATA_DIR");
+	if (v)
+		return xstrdup(v);
+	if (geteuid() == 0)
+		return xstrdup("/var/lib/keel");
+	v = env_nonempty("XDG_DATA_HOME");
+	if (v)
+		return xasprintf("%s/keel", v);
+	v = env_nonempty("HOME");
+	if (v)
+		return xasprintf("%s/.local/share/keel", v);
+	return NULL;
+}
+
+static char *user_config_path(void)
+{
+	const char *v = env_nonempty("XDG_CONFIG_HOME");
+	if (v)
+		return xasprintf("%s/keel/config", v);
+	v = env_nonempty("HOME");
+	return v ? xasprintf("%s/.config/keel/config", v) : NULL;
+}
+
+static bool file_exists(const char *path)
+{
+	struct stat st;
+	return path && stat(path, &st) == 0;
+}
+
+/* The config file to read: explicit (must exist, else -ENOENT), else the
+ * first implicit one that exists, else NULL. */
+static int pick_config_file(const char *flag_config, char **out, struct kerr *err)
+{
+	const char *expl = flag_config && *flag_config ? flag_config : env_nonempty("KEEL_CONFIG");
+	if (expl) {
+		if (!file_exists(expl))
+			return kerr_set(err, ENOENT, "config file %s (from %s) does not exist", expl,
+			                flag_config && *flag_config ? "--config" : "KEEL_CONFIG");
+		*out = xstrdup(expl);
+		return 0;
+	}
+	_cleanup_free_ char *user = user_config_path();
+	if (file_exists(user)) {
+		*out = TAKE_PTR(user);
+		return 0;
+	}
+	_cleanup_free_ char *data = client_default_data_dir();
+	_cleanup_free_ char *dcfg = data ? xasprintf("%s/config", data) : NULL;
+	if (file_exists(dcfg)) {
+		*out = TAKE_PTR(dcfg);
+		return 0;
+	}
+	*out = NULL;
+	return 0;
+}
+
+static int config_string(json_t *cfg, const char *key, const char *path, char **out,
+                         struct kerr *err)
+{
+	json_t *v = json_object_get(cfg, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return kerr_set(err, EINVAL, "config file %s: \"%s\" must be a string", path, key);
+	if (*json_string_value(v))
+		*out = xstrdup(json_string_value(v));
+	return 0;
+}
+
+static int read_config(const char *path, char **server, char **token, struct kerr *err)
+{
+	_cleanup_free_ char *text = NULL;
+	int r = file_read_all(path, CONFIG_MAX_BYTES, &text, NULL, err);
+	if (r < 0) {
+		if (err)
+			kerr_prefix(err, "cannot read config file");
+		return r;
+	}
+	json_error_t jerr;
+	_cleanup_json_ json_t *cfg = json_loads(text, 0, &jerr);
+	if (!json_is_object(cfg))
+		return kerr_set(err, EINVAL, "config file %s:%d:%d: %s", path, jerr.line, jerr.column,
+		                cfg ? "must be a JSON object {\"server\": ..., \"token\": ...}"
+		                    : jerr.text);
+	_cleanup_free_ char *s = NULL, *t = NULL;
+	if (config_string(cfg, "server", path, &s, err) < 0 ||
+	    config_string(cfg, "token", path, &t, err) < 0)
+		return -EINVAL;
+	*server = TAKE_PTR(s);
+	*token = TAKE_PTR(t);
+	return 0;
+}
+
+int client_config_resolve(const char *flag_server, const char *flag_token,
+                          const char *flag_config, struct client_config *out, struct kerr *err)
+{
+	_cleanup_free_ char *file = NULL, *fserver = NULL, *ftoken = NULL;
+	int r = pick_config_file(flag_config, &file, err);
+	if (r < 0)
+		return r;
+	if (file && (r = read_config(file, &fserver, &ftoken, err)) < 0)
+		return r;
+	struct client_config c = {0};
+	const char *env_server = env_nonempty("KEEL_SERVER");
+	const char *env_token = env_nonempty("KEEL_TOKEN");
+	if (flag_server && *flag_server)
+		c.server = xstrdup(flag_server), c.server_from = "flag";
+	else if (env_server)
+		c.server = xstrdup(env_server), c.server_from = "env";
+	else if (fserver)
+		c.server = TAKE_PTR(fserver), c.server_from = "config";
+	else
+		c.server = xstrdup(CLIENT_DEFAULT_SERVER), c.server_from = "default";
+	if (flag_token && *flag_token)
+		c.token = xstrdup(flag_token), c.token_from = "flag";
+	else if (env_token)
+		c.token = xstrdup(env_token), c.token_from = "env";
+	else if (ftoken)
+		c.token = TAKE_PTR(ftoken), c.token_from = "config";
+	c.config_file = TAKE_PTR(file);
+	*out = c;
+	return 0;
+}
+
+void client_config_clear(struct client_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->server);
+	free(cfg->token);
+	free(cfg->config_file);
+	memset(cfg, 0, sizeof(*cfg));
+}

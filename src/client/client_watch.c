@@ -1,0 +1,162 @@
+/*
+ * client_watch: the watch stream. The server answers a watch=1 GET with
+ * chunked newline-delimited JSON events; curl hands us the bytes in
+ * arbitrary pieces, so they are gathered into a line buffer and each
+ * complete line becomes one callback. A callback that wants to stop (or an
+ * ERROR event) makes the write callback return 0, which aborts the
+ * transfer; the reason is kept in the state so that the abort can be told
+ * apart from a real write failure.
+ */
+#include "client/client.h"
+
+#include <errno.h>
+
+#include "api/status.h"
+#include "client/client_internal.h"
+#include "common/kerr.h"
+#include "common/sbuf.h"
+#include "common/util.h"
+
+/* One event carries one object; objects are bounded by the server at
+ * 1.5 MiB, so a longer line is garbage. */
+#define WATCH_MAX_LINE (16u * 1024 * 1024)
+
+struct watch_state {
+	struct client *c;
+	client_watch_fn fn;
+	void *userdata;
+	struct sbuf line;  /* an incomplete line, or an error answer's body */
+	int http;          /* the answer's status, once known */
+	int stop;          /* 0 go on; 1 fn asked to stop; <0 error */
+	struct kerr *err;
+};
+
+static int watch_error_event(struct watch_state *st, json_t *status)
+{
+	int e = api_errno_from_status(status);
+	const char *msg = json_string_value(json_object_get(status, "message"));
+	json_decref(st->c->last_status);
+	st->c->last_status = json_incref(status);
+	return kerr_set(st->err, e ? e : EIO, "watch: %s", msg ? msg : "the server ended the watch");
+}
+
+static int watch_line(struct watch_state *st, const char *line, size_t len)
+{
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
+		len--;
+	if (len == 0)
+		return 0; /* keep-alive blank line */
+	json_error_t jerr;
+	_cleanup_json_ json_t *ev = json_loadb(line, len, 0, &jerr);
+	const char *type = json_string_value(json_object_get(ev, "type"));
+	json_t *obj = json_object_get(ev, "object");
+	if (!type || !json_is_object(obj))
+		return kerr_set(st->err, EBADMSG, "watch: not a JSON event: %.80s", line);
+	if (streq(type, "ERROR"))
+		return watch_error_event(st, obj);
+	int r = st->fn(type, obj, st->userdata);
+	return r > 0 ? 1 : r;
+}
+
+static int watch_feed(struct watch_state *st, const char *data, size_t n)
+{
+	while (n > 0) {
+		const char *nl = memchr(data, '\n', n);
+		size_t take = nl ? (size_t)(nl - data) : n;
+		if (st->line.len + take > WATCH_MAX_LINE)
+			return kerr_set(st->err, E2BIG, "watch: an event is longer than %u bytes",
+			                WATCH_MAX_LINE);
+		if (!nl) {
+			sbuf_append(&st->line, data, n);
+			return 0;
+		}
+		int r;
+		if (st->line.len > 0) {
+			sbuf_append(&st->line, data, take);
+			r = watch_line(st, st->line.data, st->line.len);
+			sbuf_reset(&st->line);
+		} else {
+			r = watch_line(st, data, take);
+		}
+		if (r != 0)
+			return r;
+		data += take + 1;
+		n -= take + 1;
+	}
+	return 0;
+}
+
+static size_t watch_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct watch_state *st = ud;
+	size_t n = size * nmemb;
+	if (st->http == 0) {
+		long http = 0;
+		curl_easy_getinfo(st->c->curl, CURLINFO_RESPONSE_CODE, &http);
+		st->http = (int)http;
+	}
+	if (st->http < 200 || st->http >= 300) {
+		/* An error answer: keep its (small) Status body for later. */
+		if (st->line.len + n <= 1024 * 1024)
+			sbuf_append(&st->line, ptr, n);
+		return n;
+	}
+	st->stop = watch_feed(st, ptr, n);
+	return st->stop == 0 ? n : 0;
+}
+
+static int watch_finish(struct watch_state *st, CURLcode rc, const char *ebuf)
+{
+	struct client *c = st->c;
+	if (st->stop > 0)
+		return 0; /* the callback stopped it */
+	if (st->stop < 0)
+		return st->stop;
+	long http = 0;
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &http);
+	c->last_http = (int)http;
+	if (http != 0 && (http < 200 || http >= 300))
+		return client_http_error(c, (int)http, st->line.data, st->err);
+	if (rc != CURLE_OK && rc != CURLE_PARTIAL_FILE)
+		return client_curl_error(c, rc, ebuf, st->err);
+	/* The server closed the stream (timeoutSeconds, or shutdown); a final
+	 * line without '\n' is still an event. */
+	if (st->line.len > 0) {
+		_cleanup_free_ char *last = sbuf_take(&st->line);
+		int r = watch_line(st, last, strlen(last));
+		return r < 0 ? r : 0;
+	}
+	return 0;
+}
+
+int client_watch(struct client *c, const struct api_kind *k, const char *ns,
+                 const struct client_query *q, client_watch_fn fn, void *userdata,
+                 struct kerr *err)
+{
+	struct client_query wq = q ? *q : (struct client_query){0};
+	wq.watch = true;
+	wq.limit = 0;
+	wq.continue_token = NULL;
+	_cleanup_free_ char *path = client_path(k, ns, NULL, NULL);
+	_cleanup_free_ char *query = client_query_encode(&wq);
+	_cleanup_free_ char *url = xasprintf("%s%s%s", c->server, path, query);
+	struct curl_slist *hdrs = NULL;
+	client_curl_setup(c, url, &hdrs);
+	struct watch_state st = {.c = c, .fn = fn, .userdata = userdata, .err = err};
+	CURL *h = c->curl;
+	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 0L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, watch_write_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
+	char ebuf[CURL_ERROR_SIZE] = "";
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
+	json_decref(c->last_status);
+	c->last_status = NULL;
+	c->last_http = 0;
+	CURLcode rc = curl_easy_perform(h);
+	curl_slist_free_all(hdrs);
+	int r = watch_finish(&st, rc, ebuf);
+	sbuf_free(&st.line);
+	return r;
+}
