@@ -61,17 +61,32 @@ int store_mdb_error(struct store *s, int rc, struct kerr *err, const char *fmt, 
 	va_start(ap, fmt);
 	_cleanup_free_ char *ctx = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) {
-		MDB_envinfo info = {0};
-		if (s && s->env)
-			mdb_env_info(s->env, &info);
-		if (rc == MDB_MAP_FULL)
-			return kerr_set(err, code,
-			                "store is full (map size %zu bytes); delete objects or restart "
-			                "with a larger --store-max-bytes",
-			                info.me_mapsize);
-	}
+	if (rc == MDB_MAP_FULL && s)
+		return store_full_error(s, err);
 	return kerr_set(err, code, "%s: %s", ctx, mdb_strerror(rc));
+}
+
+int store_full_error(struct store *s, struct kerr *err)
+{
+	return kerr_set(err, ENOSPC,
+	                "store is full (map size %zu bytes); delete objects or restart with a "
+	                "larger --store-max-bytes",
+	                s->quota);
+}
+
+int store_used_pages(struct store *s, MDB_txn *txn, uint64_t *out, struct kerr *err)
+{
+	const MDB_dbi dbis[] = {0 /* free list */, 1 /* main */, s->objects, s->log, s->meta};
+	uint64_t pages = 2;
+	for (size_t i = 0; i < ARRAY_SIZE(dbis); i++) {
+		MDB_stat st;
+		int rc = mdb_stat(txn, dbis[i], &st);
+		if (rc)
+			return store_mdb_error(s, rc, err, "store: database statistics");
+		pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+	}
+	*out = pages;
+	return 0;
 }
 
 /* ---- small shared helpers --------------------------------------------------- */
@@ -227,12 +242,25 @@ static int lock_dir(const char *dir, int *out_fd, struct kerr *err)
 
 /* ---- open / close ------------------------------------------------------------------ */
 
-static int open_env(struct store *s, size_t map_size, struct kerr *err)
+/* LMDB needs free pages to delete anything (copy-on-write), and pages freed
+ * by the last transactions are not reusable yet; a map filled to the last
+ * page can then not even delete. So the LMDB map is the quota plus a
+ * reserve: writes that create or grow objects stop at the quota, deletes may
+ * use the reserve. The reserve is address space, not disk. */
+static size_t map_with_reserve(size_t quota)
+{
+	size_t reserve = quota / 8;
+	if (reserve < ((size_t)8 << 20))
+		reserve = (size_t)8 << 20;
+	return quota + reserve;
+}
+
+static int open_env(struct store *s, struct kerr *err)
 {
 	int rc = mdb_env_create(&s->env);
 	if (rc)
 		return store_mdb_error(s, rc, err, "store: create environment");
-	if ((rc = mdb_env_set_mapsize(s->env, map_size)) ||
+	if ((rc = mdb_env_set_mapsize(s->env, map_with_reserve(s->quota))) ||
 	    (rc = mdb_env_set_maxdbs(s->env, 4)) ||
 	    (rc = mdb_env_set_maxreaders(s->env, MAX_READERS)))
 		return store_mdb_error(s, rc, err, "store: configure environment");
@@ -242,6 +270,10 @@ static int open_env(struct store *s, size_t map_size, struct kerr *err)
 		return store_mdb_error(s, rc, err, "store: open %s", s->dir);
 	int dead = 0;
 	mdb_reader_check(s->env, &dead); /* slots left by a killed process */
+	MDB_stat st;
+	mdb_env_stat(s->env, &st);
+	s->psize = st.ms_psize;
+	s->quota_pages = s->quota / s->psize;
 	return 0;
 }
 
@@ -304,14 +336,14 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 	s->lock_fd = -1;
 	s->history = opt && opt->history ? opt->history : DEFAULT_HISTORY;
 	s->max_batch = opt && opt->max_batch ? opt->max_batch : DEFAULT_MAX_BATCH;
-	size_t map_size = opt && opt->map_size ? opt->map_size : DEFAULT_MAP_SIZE;
+	s->quota = opt && opt->map_size ? opt->map_size : DEFAULT_MAP_SIZE;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->queue_cond, NULL);
 	pthread_cond_init(&s->idle_cond, NULL);
 
 	int r;
 	if ((r = mkdir_p(dir, err)) < 0 || (r = lock_dir(dir, &s->lock_fd, err)) < 0 ||
-	    (r = open_env(s, map_size, err)) < 0 || (r = open_dbs(s, err)) < 0)
+	    (r = open_env(s, err)) < 0 || (r = open_dbs(s, err)) < 0)
 		goto fail;
 	r = pthread_create(&s->writer, NULL, store_writer_main, s);
 	if (r) {
@@ -359,16 +391,21 @@ void store_set_commit_hook(struct store *s, store_commit_hook hook, void *ctx)
 
 void store_get_stats(struct store *s, struct store_stats *st)
 {
-	MDB_envinfo info = {0};
-	MDB_stat ms = {0};
-	mdb_env_info(s->env, &info);
-	mdb_env_stat(s->env, &ms);
+	uint64_t used = 0;
+	MDB_txn *txn;
+	if (store_enter(s, false, NULL) == 0) {
+		if (store_read_begin(s, &txn, NULL) == 0) {
+			store_used_pages(s, txn, &used, NULL);
+			mdb_txn_abort(txn);
+		}
+		store_leave(s);
+	}
 	st->revision = atomic_load(&s->revision);
 	st->compacted = atomic_load(&s->compacted);
 	st->commits = atomic_load(&s->commits);
 	st->writes = atomic_load(&s->writes);
-	st->map_size = info.me_mapsize;
-	st->map_used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+	st->map_size = s->quota;
+	st->map_used = used * s->psize;
 }
 
 /* ---- reads ---------------------------------------------------------------------------- */

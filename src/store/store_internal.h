@@ -22,6 +22,8 @@
 /* Most log entries one batch deletes while compacting, so a batch stays fast;
  * the backlog is worked off by later batches. */
 #define STORE_COMPACT_PER_BATCH 1000u
+/* Most log entries one write may compact early to stay within the quota. */
+#define STORE_TRIM_MAX 100000u
 #define STORE_FORMAT 1u
 
 /* One store_update() call, living on the caller's stack. The writer fills the
@@ -47,6 +49,9 @@ struct store {
 	MDB_env *env;
 	MDB_dbi objects, log, meta;
 	int lock_fd;
+	size_t quota;         /* options.map_size: what writes may fill */
+	uint64_t quota_pages; /* quota / psize */
+	unsigned psize;
 	uint64_t history;
 	unsigned max_batch;
 
@@ -83,6 +88,13 @@ int store_meta_get(struct store *s, MDB_txn *txn, const char *name, uint64_t *ou
                    struct kerr *err);
 int store_meta_put(struct store *s, MDB_txn *txn, const char *name, uint64_t v,
                    struct kerr *err);
+
+/* Pages in use in txn's view: every database's branch, leaf and overflow
+ * pages (free pages excluded), plus the two meta pages. */
+int store_used_pages(struct store *s, MDB_txn *txn, uint64_t *out, struct kerr *err);
+
+/* The error every write that does not fit gets. */
+int store_full_error(struct store *s, struct kerr *err);
 
 /* -EINVAL unless key is a usable LMDB key. */
 int store_check_key(struct store *s, const char *key, struct kerr *err);

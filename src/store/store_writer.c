@@ -86,8 +86,6 @@ int store_update(struct store *s, const char *key, store_mutate_fn fn, void *ctx
 	return q.rc;
 }
 
-/* ---- applying one request inside the batch transaction --------------------------------- */
-
 struct batch {
 	struct store *s;
 	MDB_txn *txn;
@@ -96,6 +94,78 @@ struct batch {
 	size_t bytes;       /* bytes written so far */
 	size_t changes;
 };
+
+/* ---- compaction ----------------------------------------------------------------------- */
+
+/* Deletes log entries with revision <= upto, oldest first, at most max of
+ * them, and advances b->compacted. With need > 0 it stops as soon as need
+ * more pages fit the quota (*fits then says whether they do). */
+static int log_trim(struct batch *b, uint64_t upto, unsigned max, uint64_t need, bool *fits,
+                    struct kerr *err)
+{
+	struct store *s = b->s;
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(b->txn, s->log, &c), r = 0;
+	if (rc)
+		return store_mdb_error(s, rc, err, "store: compact change log");
+	MDB_val k, v;
+	for (unsigned n = 0; n < max; n++) {
+		uint64_t used;
+		if (need && (r = store_used_pages(s, b->txn, &used, err)) < 0)
+			break;
+		if (need && used + need <= s->quota_pages) {
+			*fits = true;
+			break;
+		}
+		if ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)))
+			break;
+		uint64_t rev = k.mv_size == 8 ? store_unbe64(k.mv_data) : 0;
+		if (rev > upto)
+			break;
+		if ((rc = mdb_cursor_del(c, 0)))
+			break;
+		b->compacted = rev > b->compacted ? rev : b->compacted;
+	}
+	mdb_cursor_close(c);
+	if (rc && rc != MDB_NOTFOUND)
+		return store_mdb_error(s, rc, err, "store: compact change log");
+	return r;
+}
+
+/* The regular compaction: keep `history` revisions, a bounded slice at a time. */
+static int compact_log(struct batch *b, struct kerr *err)
+{
+	uint64_t h = b->s->history;
+	if (b->rev <= h || b->rev - h <= b->compacted)
+		return 0;
+	return log_trim(b, b->rev - h, STORE_COMPACT_PER_BATCH, 0, NULL, err);
+}
+
+/* Before a write of len bytes (object + log entry): within the quota? If
+ * not, history goes first — the oldest log entries are compacted early
+ * (watchers that far behind get -ERANGE and relist) — and only when the
+ * objects themselves fill the quota does the write fail. Returns 0 (room),
+ * 1 (no room: q->rc is -ENOSPC) or <0 (the transaction failed). */
+static int ensure_room(struct batch *b, struct store_req *q, size_t len, struct kerr *err)
+{
+	struct store *s = b->s;
+	uint64_t need = 2 * (len / s->psize + 1) + 8, used; /* + pages the trees may split into */
+	int r = store_used_pages(s, b->txn, &used, err);
+	if (r < 0)
+		return r;
+	if (used + need <= s->quota_pages)
+		return 0;
+	bool fits = false;
+	if ((r = log_trim(b, b->rev, STORE_TRIM_MAX, need, &fits, err)) < 0)
+		return r;
+	if (fits)
+		return 0;
+	q->rc = store_full_error(s, &q->err);
+	return 1;
+}
+
+/* ---- applying one request inside the batch transaction --------------------------------- */
+
 
 static const char *const event_names[] = {
 	[STORE_ADDED] = "ADDED", [STORE_MODIFIED] = "MODIFIED", [STORE_DELETED] = "DELETED"};
@@ -170,6 +240,8 @@ static int do_write(struct batch *b, struct store_req *q, bool existed, json_t *
 		q->rc = r;
 		return 0;
 	}
+	if ((r = ensure_room(b, q, len, err)) != 0)
+		return r < 0 ? r : 0;
 	MDB_val k = {strlen(q->key), (void *)q->key}, v = {len, text};
 	int rc = mdb_put(b->txn, b->s->objects, &k, &v, 0);
 	if (rc)
@@ -268,42 +340,6 @@ static int apply_one(struct batch *b, struct store_req *q, struct kerr *err)
 			q->rc = act;
 		return 0;
 	}
-}
-
-/* ---- compaction ----------------------------------------------------------------------- */
-
-/* Deletes log entries older than the history window, at most
- * STORE_COMPACT_PER_BATCH of them, and advances b->compacted. */
-static int compact_log(struct batch *b, struct kerr *err)
-{
-	uint64_t h = b->s->history;
-	if (b->rev <= h || b->rev - h <= b->compacted)
-		return 0;
-	uint64_t target = b->rev - h; /* delete every revision <= target */
-	MDB_cursor *c;
-	int rc = mdb_cursor_open(b->txn, b->s->log, &c);
-	if (rc)
-		return store_mdb_error(b->s, rc, err, "store: compact change log");
-	MDB_val k, v;
-	for (unsigned n = 0; n < STORE_COMPACT_PER_BATCH; n++) {
-		rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-		if (rc == MDB_NOTFOUND) {
-			rc = 0;
-			break;
-		}
-		if (rc)
-			break;
-		uint64_t rev = k.mv_size == 8 ? store_unbe64(k.mv_data) : 0;
-		if (rev > target)
-			break;
-		if ((rc = mdb_cursor_del(c, 0)))
-			break;
-		b->compacted = rev > b->compacted ? rev : b->compacted;
-	}
-	mdb_cursor_close(c);
-	if (rc)
-		return store_mdb_error(b->s, rc, err, "store: compact change log");
-	return 0;
 }
 
 /* ---- one batch --------------------------------------------------------------------------- */

@@ -807,6 +807,72 @@ static void test_crash_durability(void **state)
 	free(keys);
 }
 
+/* A full map: history is given up first (early compaction), then writes fail
+ * -ENOSPC with a message saying what to do; reads keep working, deletes still
+ * succeed (LMDB needs free pages even to delete), writes fit again after
+ * deletes, and the store reopens intact. */
+static void test_map_full(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_with(f, 1 << 20, 0, 0); /* default history: 100,000 */
+	_cleanup_free_ char *blob = xmalloc(8192);
+	memset(blob, 'y', 8191);
+	blob[8191] = '\0';
+	struct kerr err = KERR_INIT;
+	int n = 0, r = 0;
+	for (; n < 1000; n++) {
+		char key[32];
+		snprintf(key, sizeof key, "tasks/ns/f%04d", n);
+		_cleanup_json_ json_t *o = obj(key, n);
+		json_object_set_new(json_object_get(o, "spec"), "blob", json_string(blob));
+		r = store_update(s, key, fn_put, o, NULL, NULL, &err);
+		if (r < 0)
+			break;
+	}
+	assert_int_equal(r, -ENOSPC);
+	assert_true(n > 10);
+	print_message("map full after %d objects: %s\n", n, err.msg);
+	assert_string_equal(err.msg, "store is full (map size 1048576 bytes); delete objects or "
+	                             "restart with a larger --store-max-bytes");
+	kerr_clear(&err);
+	uint64_t rev = store_revision(s);
+	assert_int_equal(rev, n);
+	assert_true(store_compacted(s) > 0); /* the log was trimmed to make room */
+	struct store_stats st;
+	store_get_stats(s, &st);
+	assert_int_equal(st.map_size, 1 << 20);
+	assert_true(st.map_used <= st.map_size);
+	assert_true(st.map_used > st.map_size / 2);
+
+	/* reads keep working */
+	json_t *items = NULL, *o = NULL;
+	assert_int_equal(store_list(s, "tasks/", NULL, 0, NULL, NULL, &items, NULL, NULL, &err), 0);
+	assert_int_equal(json_array_size(items), n);
+	json_decref(items);
+	assert_int_equal(store_get(s, "tasks/ns/f0000", &o, &err), 0);
+	json_decref(o);
+
+	/* deletes free space; then writes fit again */
+	for (int i = 0; i < n / 2; i++) {
+		char key[32];
+		snprintf(key, sizeof key, "tasks/ns/f%04d", i);
+		r = store_update(s, key, fn_delete, NULL, NULL, NULL, &err);
+		if (r != STORE_DELETE)
+			fail_msg("delete %s on a full map: %s", key, kerr_msg(&err));
+	}
+	_cleanup_json_ json_t *small = obj("small", 1);
+	assert_int_equal(put(s, "tasks/ns/small", small, NULL, NULL), STORE_WRITE);
+	assert_int_equal(store_revision(s), rev + (uint64_t)(n / 2) + 1);
+
+	store_close(s);
+	f->s = NULL;
+	s = open_with(f, 1 << 20, 0, 0);
+	assert_int_equal(store_revision(s), rev + (uint64_t)(n / 2) + 1);
+	assert_int_equal(store_list(s, "tasks/", NULL, 0, NULL, NULL, &items, NULL, NULL, &err), 0);
+	assert_int_equal(json_array_size(items), n - n / 2 + 1);
+	json_decref(items);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -816,6 +882,7 @@ int main(void)
 		T(test_list),            T(test_change_log_replay),   T(test_compaction),
 		T(test_reopen_keeps_state), T(test_second_open_busy), T(test_group_commit),
 		T(test_bad_requests),    T(test_close_drains_queue),  T(test_crash_durability),
+		T(test_map_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
