@@ -300,6 +300,8 @@ static int set_key(struct parser *p, const char *text, size_t len, bool merge, y
 {
 	struct frame *f = top(p);
 	int line = (int)mark.line + 1, col = (int)mark.column + 1;
+	if (memchr(text, '\0', len)) /* jansson and field paths treat keys as C strings */
+		return fail(p, EINVAL, line, col, "a mapping key cannot contain a NUL character (\\0)");
 	if (merge && f->had_merge)
 		return fail(p, EINVAL, line, col, "duplicate merge key \"<<\" in one mapping");
 	if (!merge && json_object_getn(f->v, text, len) && !(f->merged && json_object_getn(f->merged, text, len))) {

@@ -541,6 +541,7 @@ static void test_syntax_errors(void **state)
 	m = parse_err_lim(nul, sizeof nul - 1, NULL, EINVAL);
 	assert_string_equal(m, "t.yaml:2:5: control characters are not allowed (0x00); manifests must be UTF-8 text");
 	free(m);
+	assert_err("ok: 1\n\"a\\0b\": 2\n", EINVAL, "t.yaml:2:1: a mapping key cannot contain a NUL character (\\0)");
 	/* a NULL name and a NULL err are fine */
 	struct yaml_stream *s = NULL;
 	assert_int_equal(yaml_stream_parse(NULL, "a: [", 4, NULL, &s, NULL), -EINVAL);
