@@ -1,0 +1,318 @@
+/* Unit tests for the client's HTTP side against a scripted fake server on
+ * 127.0.0.1: Status errors -> errno/message/causes, the apply-result
+ * header, pagination, watch streams split at awkward places, 410 Gone,
+ * and connection refused. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "client/client.h"
+#include "common/kerr.h"
+#include "common/sbuf.h"
+#include "common/util.h"
+
+/* One scripted answer: head (status line + headers, without the blank
+ * line) and body pieces written with a pause between them. */
+struct answer {
+	const char *head;
+	const char *pieces[8];
+};
+
+struct fake {
+	int lfd;
+	int port;
+	const struct answer *answers;
+	size_t n;
+	char requests[8][512]; /* "METHOD PATH" + " " + Content-Type */
+	char bodies[8][512];
+	pthread_t thread;
+};
+
+static void read_request(int fd, char *line, size_t linelen, char *body, size_t bodylen)
+{
+	struct sbuf b = SBUF_INIT;
+	char buf[4096];
+	size_t want = 0;
+	char *hend = NULL;
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r <= 0)
+			break;
+		sbuf_append(&b, buf, (size_t)r);
+		if (!hend && (hend = strstr(b.data, "\r\n\r\n"))) {
+			char *cl = strcasestr(b.data, "Content-Length:");
+			want = (size_t)(hend - b.data) + 4 + (cl && cl < hend ? strtoul(cl + 15, NULL, 10) : 0);
+		}
+		if (hend && b.len >= want)
+			break;
+	}
+	char *eol = b.data ? strstr(b.data, " HTTP/1.1") : NULL;
+	char *ct = b.data ? strcasestr(b.data, "Content-Type: ") : NULL;
+	char *ctend = ct ? strstr(ct, "\r\n") : NULL;
+	snprintf(line, linelen, "%.*s %.*s", eol ? (int)(eol - b.data) : 0, b.data ? b.data : "",
+	         ct && ctend ? (int)(ctend - ct - 14) : 0, ct ? ct + 14 : "");
+	hend = b.data ? strstr(b.data, "\r\n\r\n") : NULL;
+	snprintf(body, bodylen, "%s", hend ? hend + 4 : "");
+	sbuf_free(&b);
+}
+
+static void *serve(void *ud)
+{
+	struct fake *f = ud;
+	for (size_t i = 0; i < f->n; i++) {
+		int fd = accept(f->lfd, NULL, NULL);
+		if (fd < 0)
+			break;
+		read_request(fd, f->requests[i], sizeof(f->requests[i]), f->bodies[i],
+		             sizeof(f->bodies[i]));
+		char head[1024];
+		snprintf(head, sizeof(head), "%s\r\nConnection: close\r\n\r\n", f->answers[i].head);
+		ssize_t w = write(fd, head, strlen(head));
+		for (size_t p = 0; w >= 0 && p < 8 && f->answers[i].pieces[p]; p++) {
+			w = write(fd, f->answers[i].pieces[p], strlen(f->answers[i].pieces[p]));
+			usleep(20000);
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+static void fake_start(struct fake *f, const struct answer *a, size_t n)
+{
+	memset(f, 0, sizeof(*f));
+	f->answers = a;
+	f->n = n;
+	f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(f->lfd >= 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f->lfd, 8), 0);
+	socklen_t sl = sizeof(sa);
+	getsockname(f->lfd, (struct sockaddr *)&sa, &sl);
+	f->port = ntohs(sa.sin_port);
+	pthread_create(&f->thread, NULL, serve, f);
+}
+
+static void fake_stop(struct fake *f)
+{
+	pthread_join(f->thread, NULL);
+	close(f->lfd);
+}
+
+static struct client *client_for(const struct fake *f)
+{
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", f->port);
+	struct client_opts o = {.server = url, .token = "sekret", .timeout_ms = 5000};
+	struct client *c = NULL;
+	assert_int_equal(client_new(&o, &c, NULL), 0);
+	return c;
+}
+
+#define JSON_HEAD(code) "HTTP/1.1 " code "\r\nContent-Type: application/json"
+
+static void test_status_errors(void **state)
+{
+	(void)state;
+	static const struct answer a[] = {
+		{JSON_HEAD("404 Not Found"),
+		 {"{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"code\":404,"
+		  "\"reason\":\"NotFound\",\"message\":\"tasks \\\"web\\\" not found\"}"}},
+		{JSON_HEAD("409 Conflict"),
+		 {"{\"kind\":\"Status\",\"code\":409,\"reason\":\"AlreadyExists\",\"message\":\"exists\"}"}},
+		{JSON_HEAD("422 Unprocessable Entity"),
+		 {"{\"kind\":\"Status\",\"code\":422,\"reason\":\"Invalid\",\"message\":\"Task \\\"w\\\" is invalid\","
+		  "\"details\":{\"causes\":[{\"field\":\"spec.image\",\"reason\":\"FieldValueRequired\","
+		  "\"message\":\"Required value\"}]}}"}},
+		{"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain", {"proxy trouble"}},
+	};
+	struct fake f;
+	fake_start(&f, a, ARRAY_SIZE(a));
+	struct client *c = client_for(&f);
+	const struct api_kind *task = api_kind_by_kind("Task");
+	struct kerr err = KERR_INIT;
+	json_t *out = NULL;
+	assert_int_equal(client_get(c, task, "default", "web", &out, &err), -ENOENT);
+	assert_null(out);
+	assert_string_equal(err.msg, "tasks \"web\" not found");
+	assert_int_equal(client_last_http_code(c), 404);
+	assert_string_equal(json_string_value(json_object_get(client_last_status(c), "reason")),
+	                    "NotFound");
+	kerr_clear(&err);
+	json_t *obj = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "keel/v1", "kind", "Task",
+	                        "metadata", "name", "w");
+	assert_int_equal(client_create(c, task, "default", obj, NULL, NULL, &err), -EEXIST);
+	kerr_clear(&err);
+	assert_int_equal(client_replace(c, task, "default", obj, NULL, NULL, &err), -EINVAL);
+	assert_int_equal(json_array_size(err.causes), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(err.causes, 0), "field")),
+	                    "spec.image");
+	kerr_clear(&err);
+	assert_int_equal(client_get(c, task, "default", "w", NULL, &err), -EIO);
+	assert_non_null(strstr(err.msg, "502"));
+	assert_null(client_last_status(c));
+	kerr_clear(&err);
+	fake_stop(&f);
+	assert_string_equal(f.requests[0], "GET /apis/keel/v1/namespaces/default/tasks/web ");
+	assert_string_equal(f.requests[1], "POST /apis/keel/v1/namespaces/default/tasks application/json");
+	assert_string_equal(f.requests[2], "PUT /apis/keel/v1/namespaces/default/tasks/w application/json");
+	assert_non_null(strstr(f.bodies[1], "\"name\":\"w\""));
+	json_decref(obj);
+	client_free(c);
+}
+
+static void test_apply_and_pages(void **state)
+{
+	(void)state;
+	static const struct answer a[] = {
+		{JSON_HEAD("200 OK") "\r\nKeel-Apply-Result: unchanged",
+		 {"{\"kind\":\"Task\",\"metadata\":{\"name\":\"w\",\"resourceVersion\":\"7\"}}"}},
+		{JSON_HEAD("200 OK"),
+		 {"{\"kind\":\"TaskList\",\"metadata\":{\"resourceVersion\":\"9\",\"continue\":\"c1\"},"
+		  "\"items\":[{\"metadata\":{\"name\":\"a\"}}]}"}},
+		{JSON_HEAD("200 OK"),
+		 {"{\"kind\":\"TaskList\",\"metadata\":{\"resourceVersion\":\"10\",\"continue\":\"c2\"},"
+		  "\"items\":[{\"metadata\":{\"name\":\"b\"}}]}"}},
+		{JSON_HEAD("200 OK"),
+		 {"{\"kind\":\"TaskList\",\"metadata\":{\"resourceVersion\":\"11\"},"
+		  "\"items\":[{\"metadata\":{\"name\":\"c\"}}]}"}},
+	};
+	struct fake f;
+	fake_start(&f, a, ARRAY_SIZE(a));
+	struct client *c = client_for(&f);
+	const struct api_kind *task = api_kind_by_kind("Task");
+	json_t *obj = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "keel/v1", "kind", "Task",
+	                        "metadata", "name", "w");
+	enum client_apply_result res = CLIENT_APPLY_UNKNOWN;
+	json_t *out = NULL;
+	struct client_query q = {.dry_run = true};
+	assert_int_equal(client_apply(c, task, "default", obj, &q, &out, &res, NULL), 0);
+	assert_int_equal(res, CLIENT_APPLY_UNCHANGED);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(out, "metadata"),
+	                                                      "resourceVersion")), "7");
+	json_decref(out);
+	struct client_query lq = {.limit = 1, .label_selector = "app=web"};
+	json_t *list = NULL;
+	assert_int_equal(client_list_all(c, task, NULL, &lq, &list, NULL), 0);
+	json_t *items = json_object_get(list, "items");
+	assert_int_equal(json_array_size(items), 3);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(items, 2),
+	                                                                      "metadata"), "name")), "c");
+	json_t *meta = json_object_get(list, "metadata");
+	assert_string_equal(json_string_value(json_object_get(meta, "resourceVersion")), "9");
+	assert_null(json_object_get(meta, "continue"));
+	json_decref(list);
+	fake_stop(&f);
+	assert_string_equal(f.requests[0], "PATCH /apis/keel/v1/namespaces/default/tasks/w"
+	                                   "?dryRun=All&fieldManager=keel-apply application/apply-patch+json");
+	assert_string_equal(f.requests[1], "GET /apis/keel/v1/tasks?labelSelector=app%3Dweb&limit=1 ");
+	assert_string_equal(f.requests[3], "GET /apis/keel/v1/tasks?labelSelector=app%3Dweb&limit=1"
+	                                   "&continue=c2 ");
+	json_decref(obj);
+	client_free(c);
+}
+
+struct seen {
+	struct sbuf log;
+	int stop_after;
+	int count;
+};
+
+static int record(const char *type, json_t *obj, void *ud)
+{
+	struct seen *s = ud;
+	const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+	const char *rv =
+		json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+	sbuf_printf(&s->log, "%s:%s:%s;", type, name ? name : "-", rv ? rv : "-");
+	return ++s->count == s->stop_after ? 1 : 0;
+}
+
+#define WATCH_HEAD "HTTP/1.1 200 OK\r\nContent-Type: application/json;stream=watch"
+
+static void test_watch(void **state)
+{
+	(void)state;
+	static const struct answer a[] = {
+		/* lines split mid-object and several per piece; a final line without '\n' */
+		{WATCH_HEAD,
+		 {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"5\"}}}\n{\"ty",
+		  "pe\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"6\"}}}\n\n",
+		  "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Task\",\"metadata\":{\"resourceVersion\":\"8\"}}}\n"
+		  "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"9\"}}}"}},
+		/* the callback stops after the first event */
+		{WATCH_HEAD,
+		 {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"x\"}}}\n"
+		  "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"y\"}}}\n"}},
+		{JSON_HEAD("410 Gone"),
+		 {"{\"kind\":\"Status\",\"code\":410,\"reason\":\"Gone\",\"message\":\"too old resource version: 1 (5)\"}"}},
+		{WATCH_HEAD,
+		 {"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":\"Gone\","
+		  "\"message\":\"compacted\"}}\n"}},
+		{WATCH_HEAD, {"this is not json\n"}},
+	};
+	struct fake f;
+	fake_start(&f, a, ARRAY_SIZE(a));
+	struct client *c = client_for(&f);
+	const struct api_kind *task = api_kind_by_kind("Task");
+	struct seen s = {SBUF_INIT, 0, 0};
+	struct client_query q = {.resource_version = "4", .field_selector = "spec.nodeName=n1"};
+	assert_int_equal(client_watch(c, task, "default", &q, record, &s, NULL), 0);
+	assert_string_equal(s.log.data, "ADDED:a:5;MODIFIED:a:6;BOOKMARK:-:8;DELETED:a:9;");
+	sbuf_reset(&s.log);
+	s.count = 0;
+	s.stop_after = 1;
+	assert_int_equal(client_watch(c, task, NULL, NULL, record, &s, NULL), 0);
+	assert_string_equal(s.log.data, "ADDED:x:-;");
+	struct kerr err = KERR_INIT;
+	assert_int_equal(client_watch(c, task, NULL, &q, record, &s, &err), -ERANGE);
+	assert_non_null(strstr(err.msg, "too old"));
+	kerr_clear(&err);
+	assert_int_equal(client_watch(c, task, NULL, &q, record, &s, &err), -ERANGE);
+	assert_non_null(strstr(err.msg, "compacted"));
+	kerr_clear(&err);
+	assert_int_equal(client_watch(c, task, NULL, &q, record, &s, &err), -EBADMSG);
+	kerr_clear(&err);
+	fake_stop(&f);
+	assert_string_equal(f.requests[0], "GET /apis/keel/v1/namespaces/default/tasks?watch=1"
+	                                   "&fieldSelector=spec.nodeName%3Dn1&resourceVersion=4 ");
+	sbuf_free(&s.log);
+	client_free(c);
+}
+
+static void test_connection_refused(void **state)
+{
+	(void)state;
+	/* A port nobody listens on: bind one, note it, close it. */
+	struct fake f;
+	fake_start(&f, NULL, 0);
+	fake_stop(&f);
+	struct client *c = client_for(&f);
+	struct kerr err = KERR_INIT;
+	json_t *v = NULL;
+	assert_int_equal(client_version(c, &v, &err), -ECONNREFUSED);
+	assert_non_null(strstr(err.msg, "cannot reach keel server at http://127.0.0.1:"));
+	assert_non_null(strstr(err.msg, "(is `keel server` running?)"));
+	assert_int_equal(client_last_http_code(c), 0);
+	kerr_clear(&err);
+	client_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_status_errors),
+		cmocka_unit_test(test_apply_and_pages),
+		cmocka_unit_test(test_watch),
+		cmocka_unit_test(test_connection_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
