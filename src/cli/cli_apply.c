@@ -50,6 +50,8 @@ size_t cli_validate_docs(struct cli_manifests *m, const char *flag_ns)
 	size_t bad = 0;
 	for (size_t i = 0; i < m->n_docs; i++) {
 		struct cli_doc *d = &m->docs[i];
+		if (!d->kind)
+			continue; /* its envelope error is already reported */
 		if (set_namespace(d, flag_ns) < 0) {
 			bad++;
 			continue;
@@ -135,8 +137,7 @@ static int run_apply(const struct apply_flags *f, const struct cli_strv *pos)
 	struct cli_manifests m = {0};
 	int code;
 	size_t errors = cli_manifests_load(&f->files, f->recursive, true, &m);
-	if (errors == 0)
-		errors = cli_validate_docs(&m, f->ns);
+	errors += cli_validate_docs(&m, f->ns);
 	if (errors > 0) {
 		fprintf(stderr, "error: %zu error%s in the manifests; nothing was applied\n", errors,
 		        errors == 1 ? "" : "s");

@@ -174,7 +174,8 @@ struct cli_manifests {
  * files, sorted, dotfiles skipped; recursive: subdirectories too — or "-"
  * for stdin), parses all of them, and prints YAML warnings and errors
  * (FILE:LINE:COL: ...) to stderr. With check_envelope, each document must
- * be a mapping with apiVersion keel/v1, a known kind and metadata.name.
+ * be a mapping with apiVersion keel/v1, a known kind and metadata.name;
+ * a document that is not gets kind NULL (and one error printed).
  * Returns the number of errors printed (0: all good); m is filled with
  * whatever parsed, to be freed with cli_manifests_free. */
 size_t cli_manifests_load(const struct cli_strv *paths, bool recursive, bool check_envelope,
@@ -192,7 +193,8 @@ char *cli_doc_where(const struct cli_doc *d, const char *path);
 void cli_doc_report_causes(const struct cli_doc *d, const struct kerr *err);
 
 /* Sets -n's namespace (or "default") in namespaced documents without one,
- * then api_validate()s each, printing every cause at its FILE:LINE:COL.
+ * then api_validate()s each (skipping documents whose kind is NULL),
+ * printing every cause at its FILE:LINE:COL.
  * Returns the number of documents that failed. (cli_apply.c) */
 size_t cli_validate_docs(struct cli_manifests *m, const char *flag_ns);
 /* Indexes into m->docs: Namespaces first, then the rest, in file order.

@@ -227,8 +227,12 @@ size_t cli_manifests_load(const struct cli_strv *paths, bool recursive, bool che
 		free(files.v[i]);
 	}
 	free(files.v);
-	for (size_t i = 0; check && i < m->n_docs; i++)
-		errors += check_envelope(&m->docs[i]);
+	for (size_t i = 0; check && i < m->n_docs; i++) {
+		size_t bad = check_envelope(&m->docs[i]);
+		if (bad)
+			m->docs[i].kind = NULL; /* reported once; later checks skip it */
+		errors += bad;
+	}
 	return errors;
 }
 

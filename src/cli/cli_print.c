@@ -153,10 +153,7 @@ static void node_row(json_t *obj, bool wide, const char **cells, size_t *n, char
 	node_status(obj, bufs[0], 64);
 	cells[(*n)++] = bufs[0];
 	cells[(*n)++] = cli_age(at(obj, "metadata.creationTimestamp"), now, bufs[1], 64);
-	const char *ver = str_at(obj, "status.nodeInfo.version");
-	if (!ver)
-		ver = str_at(obj, "status.version");
-	cells[(*n)++] = ver;
+	cells[(*n)++] = str_at(obj, "status.nodeInfo.keelVersion");
 	if (!wide)
 		return;
 	int64_t cpu = 0, mem = 0;
@@ -167,10 +164,7 @@ static void node_row(json_t *obj, bool wide, const char **cells, size_t *n, char
 		owned[1] = api_quantity_format_bytes(mem);
 	cells[(*n)++] = owned[0];
 	cells[(*n)++] = owned[1];
-	const char *rt = str_at(obj, "status.runtime");
-	if (!rt)
-		rt = str_at(obj, "status.nodeInfo.runtime");
-	cells[(*n)++] = rt;
+	cells[(*n)++] = str_at(obj, "status.nodeInfo.runtime");
 	cells[(*n)++] = str_at(obj, "status.address");
 }
 
