@@ -32,6 +32,7 @@
 #define DEFAULT_HISTORY 100000u
 #define DEFAULT_MAX_BATCH 256u
 #define MAX_READERS 1024u
+#define MIN_MAP_SIZE (64u * 1024u)
 
 /* ---- errors --------------------------------------------------------------- */
 
@@ -331,6 +332,9 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 {
 	if (!dir || !*dir)
 		return kerr_set(err, EINVAL, "store: no data directory given");
+	if (opt && opt->map_size && opt->map_size < MIN_MAP_SIZE)
+		return kerr_set(err, EINVAL, "store map size %zu bytes is too small (minimum %zu)",
+		                opt->map_size, (size_t)MIN_MAP_SIZE);
 	struct store *s = xcalloc(1, sizeof *s);
 	s->dir = xstrdup(dir);
 	s->lock_fd = -1;
@@ -404,6 +408,9 @@ void store_get_stats(struct store *s, struct store_stats *st)
 	st->compacted = atomic_load(&s->compacted);
 	st->commits = atomic_load(&s->commits);
 	st->writes = atomic_load(&s->writes);
+	pthread_mutex_lock(&s->lock);
+	st->queued = s->queued;
+	pthread_mutex_unlock(&s->lock);
 	st->map_size = s->quota;
 	st->map_used = used * s->psize;
 }

@@ -17,12 +17,32 @@
  *  - The data directory is locked (flock on DIR/LOCK); a second server on the
  *    same directory fails with -EBUSY naming the holder's pid.
  *
- * Threading: every function may be called from any thread, concurrently.
- * Results are owned by the caller unless said otherwise.
+ *  - Space: options.map_size is a quota. Writes that store objects stop at
+ *    it; before refusing one, the oldest change-log entries are compacted
+ *    early (watchers that far behind get -ERANGE and relist), so -ENOSPC
+ *    means the live objects fill the quota. LMDB's map is the quota plus a
+ *    reserve (1/8, at least 8 MiB; address space, not disk) that deletes may
+ *    use, because LMDB needs free pages even to delete. Should even a
+ *    delete fail (-ENOSPC), restart with a larger map_size: LMDB grows the
+ *    map of an existing store on open.
+ *
+ * Threading: every function may be called from any thread, concurrently,
+ * except store_close() and store_update() from inside a mutate callback or
+ * the commit hook (store_update() refuses with -EDEADLK; store_close() would
+ * deadlock). Results are owned by the caller unless said otherwise.
  *
  * Errors: -ENOENT not found; -ENOSPC the map is full (reads keep working);
- * -EBUSY directory locked; -ERANGE revision compacted; -EIO disk error;
- * plus whatever a mutate callback returns (its err is passed through).
+ * -EBUSY directory locked; -ERANGE revision compacted; -EIO disk error or
+ * corrupt data (the message names the key); -EINVAL a bad key (empty,
+ * longer than LMDB's 511 bytes, not UTF-8) or a bad callback result;
+ * -E2BIG an object over 1.5 MiB serialised; -ESHUTDOWN the store is
+ * closing; plus whatever a mutate callback returns (its err is passed
+ * through). Every error fills err with a one-line message.
+ *
+ * On disk (DIR): data.mdb and lock.mdb (LMDB), LOCK (flock + pid). Named
+ * databases: "objects" (key -> JSON), "log" (8-byte big-endian revision ->
+ * {"type":"ADDED|MODIFIED|DELETED","key":K,"object":{...}}) and "meta"
+ * (revision, compacted, format = 1).
  */
 #pragma once
 
@@ -34,6 +54,7 @@
 struct kerr;
 struct store;
 
+/* A zero field takes its default. */
 struct store_options {
 	size_t map_size;      /* LMDB map size in bytes (the store's quota); default 8 GiB */
 	uint64_t history;     /* change-log revisions kept before compaction; default 100,000 */
@@ -51,19 +72,31 @@ struct store_event {
 	                    (its resourceVersion is rev) */
 };
 
-/* Opens (creating if needed) the store in dir. opt may be NULL. */
+/* Opens (creating if needed) the store in dir. opt may be NULL. dir and its
+ * missing parents are created with mode 0700. Starts the writer thread.
+ * Errors: -EBUSY "data directory DIR is in use by another keel server (pid
+ * N)"; -ENOTDIR; -EINVAL (no dir, map_size under 64 KiB); -EIO (not a keel
+ * store of format 1, or LMDB could not open it); other -errno from the
+ * file system. *out is untouched on failure. */
 int store_open(const char *dir, const struct store_options *opt, struct store **out, struct kerr *err);
-/* Waits for queued writes, closes LMDB, releases the lock. Accepts NULL. */
+/* Waits for queued writes, closes LMDB, releases the lock. Accepts NULL.
+ * Calls racing with it are safe: an update already queued is drained
+ * (committed and answered), one arriving after close began gets
+ * -ESHUTDOWN; reads keep working until the writer has drained, then get
+ * -ESHUTDOWN; store_close returns once every call in flight has returned.
+ * No call may START after store_close has returned (s is freed). */
 void store_close(struct store *s);
 
-/* Current (last committed) and compacted revisions. */
+/* Current (last committed) and compacted revisions. The compacted revision
+ * is the highest one deleted from the log: store_changes(after) works for
+ * every after >= it. */
 uint64_t store_revision(struct store *s);
 uint64_t store_compacted(struct store *s);
 
 /* Key helpers: owned "PLURAL/NS/NAME"; ns may be NULL for cluster-scoped. */
 char *store_key(const char *plural, const char *ns, const char *name);
 
-/* Reads one object. *out owned. -ENOENT if absent. */
+/* Reads one object. *out owned. -ENOENT "KEY not found" if absent. */
 int store_get(struct store *s, const char *key, json_t **out, struct kerr *err);
 
 /* Lists objects whose key starts with prefix ("tasks/" or "tasks/default/"),
@@ -72,7 +105,12 @@ int store_get(struct store *s, const char *key, json_t **out, struct kerr *err);
  * list was read at (one consistent snapshot). *next: owned key of the last
  * item returned when more remain (for `continue`), else NULL. filter may be
  * NULL; when given, only objects for which it returns true are returned and
- * counted toward limit. */
+ * counted toward limit (obj is borrowed; filter runs inside the read
+ * transaction, so keep it quick). prefix NULL or "" lists everything.
+ * A continuation is given when more KEYS remain under the prefix, whether or
+ * not they pass the filter (as Kubernetes does): the next page may be
+ * empty. Continuing from `after` reads the state current at that call (not
+ * the first page's snapshot) and works whatever has been compacted. */
 typedef bool (*store_filter_fn)(void *ctx, json_t *obj);
 int store_list(struct store *s, const char *prefix, const char *after, size_t limit,
                store_filter_fn filter, void *ctx,
@@ -86,7 +124,14 @@ int store_list(struct store *s, const char *prefix, const char *after, size_t li
  *   STORE_DELETE to delete the key (must exist);
  *   STORE_NOOP   to change nothing (no revision, no event);
  *   <0           a -errno with err filled: nothing is written.
- * Changes of other callers in the same batch are visible to later callbacks. */
+ * Changes of other callers in the same batch are visible to later callbacks.
+ * current is a fresh parse, owned by the store: the callback may modify it
+ * and return json_incref(current) as *next. *next is taken over by the store
+ * (it sets metadata.resourceVersion, creating metadata if absent); it must
+ * be a JSON object. The callback may run more than once for one
+ * store_update (when a batch is retried one request per transaction after
+ * running out of space); only the last run's result counts, so it must not
+ * have side effects. It must not call store_update or store_close. */
 enum { STORE_NOOP = 0, STORE_WRITE = 1, STORE_DELETE = 2 };
 typedef int (*store_mutate_fn)(void *ctx, json_t *current, uint64_t rev, json_t **next, struct kerr *err);
 
@@ -94,20 +139,33 @@ typedef int (*store_mutate_fn)(void *ctx, json_t *current, uint64_t rev, json_t 
  * STORE_WRITE/STORE_DELETE/STORE_NOOP; *result (if non-NULL) gets an owned
  * reference to the object as stored (for DELETE: the deleted object; for
  * NOOP: the current object, or NULL); *rev (if non-NULL) the revision of the
- * change (for NOOP: the current store revision). */
+ * change (for NOOP: the current store revision). The caller's *result is its
+ * own (a copy if the commit hook was handed the stored object). Blocks
+ * until the batch holding the change is durable (fsynced); a lone write is
+ * committed at once, without waiting to gather a batch. Returns <0 with err
+ * filled (see Errors) and nothing written; when a commit fails, every
+ * request of its batch fails and the revision is unchanged. */
 int store_update(struct store *s, const char *key, store_mutate_fn fn, void *ctx,
                  json_t **result, uint64_t *rev, struct kerr *err);
 
 /* Called on the writer thread after each batch is durable, once per change
- * in revision order. Set before concurrent use; one hook. The hook must not
- * call back into store write functions. */
+ * in revision order, before the writers are answered. Set before concurrent
+ * use; one hook. The hook must not call back into store write functions; it
+ * may read (store_get etc.). ev->object is borrowed; the hook may keep a
+ * reference (json_incref) but must then treat it as immutable.
+ * For watches: register for hook events first, then store_changes(N), and
+ * drop hook events with rev <= the last replayed one — the log is visible
+ * before the hook runs, so replay-then-subscribe could miss a change. */
 typedef void (*store_commit_hook)(void *ctx, const struct store_event *ev);
 void store_set_commit_hook(struct store *s, store_commit_hook hook, void *ctx);
 
 /* Replays the change log: calls fn for each change with revision > after,
  * in order, up to and including the current revision at the call. Returns 0,
- * -ERANGE if after < store_compacted() (the caller must relist), or fn's
- * non-zero return value (which stops the replay). */
+ * -ERANGE if after < store_compacted() (the caller must relist; message
+ * "revision N has been compacted (oldest available: M)", M being the
+ * smallest after accepted), or fn's non-zero return value (which stops the
+ * replay). ev and its contents are borrowed for the call; fn runs inside
+ * one read transaction, so it should be quick (copy, do not block). */
 typedef int (*store_event_fn)(void *ctx, const struct store_event *ev);
 int store_changes(struct store *s, uint64_t after, store_event_fn fn, void *ctx, struct kerr *err);
 
@@ -116,6 +174,8 @@ struct store_stats {
 	uint64_t revision, compacted;
 	uint64_t commits;     /* LMDB write transactions committed */
 	uint64_t writes;      /* changes committed */
-	uint64_t map_size, map_used; /* bytes */
+	uint64_t map_size, map_used; /* bytes: the quota, and the pages in use by
+	                                live data and history (free pages excluded) */
+	uint64_t queued;             /* writes waiting for the writer thread */
 };
 void store_get_stats(struct store *s, struct store_stats *st);

@@ -62,6 +62,7 @@ struct store {
 	bool closing;  /* no new updates */
 	bool closed;   /* no new calls at all */
 	unsigned inflight;
+	uint64_t queued; /* requests waiting for the writer */
 	pthread_t writer;
 	bool writer_running;
 	store_commit_hook hook;

@@ -43,6 +43,7 @@ static int update_wait(struct store *s, struct store_req *q, struct kerr *err)
 	else
 		s->head = q;
 	s->tail = q;
+	s->queued++;
 	pthread_cond_signal(&s->queue_cond);
 	while (!q->done)
 		pthread_cond_wait(&q->cond, &s->lock);
@@ -428,6 +429,7 @@ static void requeue(struct store *s, struct store_req **reqs, size_t n)
 		if (!s->tail)
 			s->tail = reqs[i];
 	}
+	s->queued += n;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -477,6 +479,7 @@ static size_t take_batch(struct store *s, struct store_req **batch)
 	}
 	if (!s->head)
 		s->tail = NULL;
+	s->queued -= n;
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }

@@ -660,8 +660,12 @@ static void test_bad_requests(void **state)
 	store_set_commit_hook(s, NULL, NULL);
 	*hook_r = 0;
 
-	/* bad data directory */
+	/* bad data directory and options */
 	struct store *s2 = NULL;
+	struct store_options tiny = {4096, 0, 0};
+	assert_int_equal(store_open(f->dir, &tiny, &s2, &err), -EINVAL);
+	assert_string_equal(err.msg, "store map size 4096 bytes is too small (minimum 65536)");
+	kerr_clear(&err);
 	assert_int_equal(store_open("", NULL, &s2, &err), -EINVAL);
 	kerr_clear(&err);
 	char file[600];
@@ -671,55 +675,176 @@ static void test_bad_requests(void **state)
 	kerr_clear(&err);
 }
 
-/* Queued writes are drained by store_close, not dropped. */
-static int fn_slow_put(void *ctx, json_t *cur, uint64_t rev, json_t **next, struct kerr *err)
+/* A gate: a write whose callback holds the writer thread until opened, so
+ * that a test can queue requests behind it deterministically. */
+struct gate {
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	bool entered, open;
+	struct store *s;
+	int r;
+	pthread_t t;
+};
+
+static int fn_gated(void *ctx, json_t *cur, uint64_t rev, json_t **next, struct kerr *err)
 {
-	usleep(2000);
-	return fn_put(ctx, cur, rev, next, err);
+	(void)cur, (void)rev, (void)err;
+	struct gate *g = ctx;
+	pthread_mutex_lock(&g->m);
+	g->entered = true;
+	pthread_cond_broadcast(&g->c);
+	while (!g->open)
+		pthread_cond_wait(&g->c, &g->m);
+	pthread_mutex_unlock(&g->m);
+	*next = obj("gate", 0);
+	return STORE_WRITE;
+}
+
+static void *gate_thread(void *arg)
+{
+	struct gate *g = arg;
+	g->r = store_update(g->s, "tasks/ns/gate", fn_gated, g, NULL, NULL, NULL);
+	return NULL;
+}
+
+static void gate_close(struct store *s, struct gate *g)
+{
+	*g = (struct gate){PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, s, 0, 0};
+	pthread_create(&g->t, NULL, gate_thread, g);
+	pthread_mutex_lock(&g->m);
+	while (!g->entered)
+		pthread_cond_wait(&g->c, &g->m);
+	pthread_mutex_unlock(&g->m);
+}
+
+static void gate_open(struct gate *g)
+{
+	pthread_mutex_lock(&g->m);
+	g->open = true;
+	pthread_cond_broadcast(&g->c);
+	pthread_mutex_unlock(&g->m);
+}
+
+static void wait_queued(struct store *s, uint64_t n)
+{
+	struct store_stats st;
+	for (int i = 0; i < 10000; i++) {
+		store_get_stats(s, &st);
+		if (st.queued == n)
+			return;
+		usleep(1000);
+	}
+	fail_msg("write queue never reached %llu (at %llu)", (unsigned long long)n,
+	         (unsigned long long)st.queued);
 }
 
 struct drain {
 	struct store *s;
 	int i, r;
+	json_t *o;
 };
 
 static void *drain_worker(void *arg)
 {
 	struct drain *d = arg;
 	char key[32];
-	snprintf(key, sizeof key, "tasks/ns/d%d", d->i);
-	_cleanup_json_ json_t *o = obj(key, d->i);
+	snprintf(key, sizeof key, "tasks/ns/d%02d", d->i);
 	struct kerr err = KERR_INIT;
-	d->r = store_update(d->s, key, fn_slow_put, o, NULL, NULL, &err);
+	d->r = store_update(d->s, key, fn_put, d->o, NULL, NULL, &err);
 	kerr_clear(&err);
 	return NULL;
 }
 
+static void *closer(void *arg)
+{
+	store_close(arg);
+	return NULL;
+}
+
+static void *open_later(void *arg)
+{
+	usleep(500 * 1000);
+	gate_open(arg);
+	return NULL;
+}
+
+/* store_close drains queued writes (they succeed), refuses new ones with
+ * -ESHUTDOWN, and reads keep working while it drains. */
 static void test_close_drains_queue(void **state)
 {
 	struct fx *f = *state;
-	struct store *s = open_with(f, 64 << 20, 0, 1); /* one per commit: a real queue */
+	struct store *s = open_default(f);
 	enum { N = 16 };
+	struct gate g;
+	gate_close(s, &g);
+	pthread_t t[N], ct, ot;
+	struct drain d[N];
+	_cleanup_json_ json_t *o = obj("d", 1);
+	for (int i = 0; i < N; i++) {
+		d[i] = (struct drain){s, i, 0, o};
+		pthread_create(&t[i], NULL, drain_worker, &d[i]);
+	}
+	wait_queued(s, N);
+	pthread_create(&ct, NULL, closer, s);
+	pthread_create(&ot, NULL, open_later, &g); /* the writer is held for 0.5 s */
+	usleep(200 * 1000);
+	struct kerr err = KERR_INIT;
+	assert_int_equal(store_update(s, "tasks/ns/late", fn_put, o, NULL, NULL, &err), -ESHUTDOWN);
+	assert_string_equal(err.msg, "store is closing; tasks/ns/late not written");
+	kerr_clear(&err);
+	json_t *items = NULL;
+	assert_int_equal(store_list(s, "", NULL, 0, NULL, NULL, &items, NULL, NULL, &err), 0);
+	json_decref(items);
+	pthread_join(ot, NULL);
+	pthread_join(ct, NULL);
+	pthread_join(g.t, NULL);
+	assert_int_equal(g.r, STORE_WRITE);
+	for (int i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(d[i].r, STORE_WRITE);
+	}
+	f->s = NULL;
+	s = open_default(f);
+	assert_int_equal(store_revision(s), N + 1);
+}
+
+/* A batch stops at 64 MiB written; the rest is requeued, in order. */
+static void test_batch_byte_cap(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_with(f, (size_t)1 << 30, 0, 0);
+	struct rec rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	store_set_commit_hook(s, rec_hook, &rec);
+	enum { N = 32 };
+	_cleanup_free_ char *blob = xmalloc(1400 * 1024);
+	memset(blob, 'b', 1400 * 1024 - 1);
+	blob[1400 * 1024 - 1] = '\0';
+	_cleanup_json_ json_t *big = obj("big", 0);
+	json_object_set_new(json_object_get(big, "spec"), "blob", json_string(blob));
+	struct gate g;
+	gate_close(s, &g);
 	pthread_t t[N];
 	struct drain d[N];
 	for (int i = 0; i < N; i++) {
-		d[i] = (struct drain){s, i, 0};
+		d[i] = (struct drain){s, i, 0, big};
 		pthread_create(&t[i], NULL, drain_worker, &d[i]);
 	}
-	/* wait until every worker is inside store_update (first ones committed) */
-	while (store_revision(s) < 2)
-		usleep(1000);
-	usleep(20000);
-	store_close(s);
-	f->s = NULL;
-	int ok = 0;
+	wait_queued(s, N);
+	gate_open(&g);
+	pthread_join(g.t, NULL);
 	for (int i = 0; i < N; i++) {
 		pthread_join(t[i], NULL);
-		assert_true(d[i].r == STORE_WRITE || d[i].r == -ESHUTDOWN);
-		ok += d[i].r == STORE_WRITE;
+		assert_int_equal(d[i].r, STORE_WRITE);
 	}
-	s = open_default(f);
-	assert_int_equal(store_revision(s), ok);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	assert_int_equal(st.writes, N + 1);
+	assert_true(st.commits >= 3);  /* the gate, then at least two batches */
+	assert_true(st.commits < N);   /* but still batched */
+	assert_int_equal(rec.n, N + 1);
+	assert_false(rec.out_of_order);
+	store_set_commit_hook(s, NULL, NULL);
+	rec_free(&rec);
 }
 
 /* Crash durability: a child writes and reports each acknowledged key on a
@@ -791,7 +916,8 @@ static void test_crash_durability(void **state)
 	fclose(in);
 	int status;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+		fail_msg("writer child ended by itself (status %#x) after %zu writes", status, n);
 	assert_true(n >= 300);
 
 	struct store *s = open_default(f);
@@ -882,7 +1008,7 @@ int main(void)
 		T(test_list),            T(test_change_log_replay),   T(test_compaction),
 		T(test_reopen_keeps_state), T(test_second_open_busy), T(test_group_commit),
 		T(test_bad_requests),    T(test_close_drains_queue),  T(test_crash_durability),
-		T(test_map_full),
+		T(test_map_full), T(test_batch_byte_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
