@@ -28,11 +28,11 @@
 #include "common/util.h"
 #include "store/store_internal.h"
 
-#define DEFAULT_MAP_SIZE ((size_t)8 << 30)
-#define DEFAULT_HISTORY 100000u
+#define DEFAULT_MAP_SIZE  ((size_t)8 << 30)
+#define DEFAULT_HISTORY   100000u
 #define DEFAULT_MAX_BATCH 256u
-#define MAX_READERS 1024u
-#define MIN_MAP_SIZE (64u * 1024u)
+#define MAX_READERS       1024u
+#define MIN_MAP_SIZE      (64u * 1024u)
 
 /* ---- errors --------------------------------------------------------------- */
 
@@ -41,13 +41,13 @@ static int mdb_to_errno(int rc)
 	static const struct {
 		int mdb, err;
 	} table[] = {
-		{MDB_NOTFOUND, ENOENT},    {MDB_MAP_FULL, ENOSPC},      {MDB_KEYEXIST, EEXIST},
-		{MDB_TXN_FULL, ENOSPC},    {MDB_CORRUPTED, EIO},        {MDB_PANIC, EIO},
-		{MDB_VERSION_MISMATCH, EIO}, {MDB_INVALID, EIO},        {MDB_READERS_FULL, EBUSY},
-		{MDB_MAP_RESIZED, EIO},    {MDB_BAD_TXN, EIO},          {MDB_BAD_VALSIZE, EINVAL},
-		{MDB_DBS_FULL, EIO},       {MDB_PAGE_NOTFOUND, EIO},    {MDB_TLS_FULL, EBUSY},
-		{MDB_PAGE_FULL, EIO},      {MDB_INCOMPATIBLE, EIO},     {MDB_BAD_RSLOT, EIO},
-		{MDB_BAD_DBI, EIO},
+	    {MDB_NOTFOUND, ENOENT},      {MDB_MAP_FULL, ENOSPC},   {MDB_KEYEXIST, EEXIST},
+	    {MDB_TXN_FULL, ENOSPC},      {MDB_CORRUPTED, EIO},     {MDB_PANIC, EIO},
+	    {MDB_VERSION_MISMATCH, EIO}, {MDB_INVALID, EIO},       {MDB_READERS_FULL, EBUSY},
+	    {MDB_MAP_RESIZED, EIO},      {MDB_BAD_TXN, EIO},       {MDB_BAD_VALSIZE, EINVAL},
+	    {MDB_DBS_FULL, EIO},         {MDB_PAGE_NOTFOUND, EIO}, {MDB_TLS_FULL, EBUSY},
+	    {MDB_PAGE_FULL, EIO},        {MDB_INCOMPATIBLE, EIO},  {MDB_BAD_RSLOT, EIO},
+	    {MDB_BAD_DBI, EIO},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(table); i++)
 		if (table[i].mdb == rc)
@@ -97,8 +97,8 @@ int store_parse(const char *what, const MDB_val *v, json_t **out, struct kerr *e
 	json_error_t jerr;
 	json_t *j = json_loadb(v->mv_data, v->mv_size, 0, &jerr);
 	if (!j)
-		return kerr_set(err, EIO, "store: corrupt data at %s: %s (byte %d)", what, jerr.text,
-		                jerr.position);
+		return kerr_set(err, EIO, "store: corrupt data at %s: %s (byte %d)", what,
+		                jerr.text, jerr.position);
 	if (!json_is_object(j)) {
 		json_decref(j);
 		return kerr_set(err, EIO, "store: corrupt data at %s: not a JSON object", what);
@@ -133,8 +133,7 @@ int store_txn_get(struct store *s, MDB_txn *txn, const char *key, json_t **out, 
 	return store_parse(key, &v, out, err);
 }
 
-int store_meta_get(struct store *s, MDB_txn *txn, const char *name, uint64_t *out,
-                   struct kerr *err)
+int store_meta_get(struct store *s, MDB_txn *txn, const char *name, uint64_t *out, struct kerr *err)
 {
 	MDB_val k = {strlen(name), (void *)name}, v;
 	int rc = mdb_get(txn, s->meta, &k, &v);
@@ -151,8 +150,7 @@ int store_meta_get(struct store *s, MDB_txn *txn, const char *name, uint64_t *ou
 	return 0;
 }
 
-int store_meta_put(struct store *s, MDB_txn *txn, const char *name, uint64_t val,
-                   struct kerr *err)
+int store_meta_put(struct store *s, MDB_txn *txn, const char *name, uint64_t val, struct kerr *err)
 {
 	unsigned char buf[8];
 	store_be64(val, buf);
@@ -227,9 +225,10 @@ static int lock_dir(const char *dir, int *out_fd, struct kerr *err)
 		ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
 		long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
 		if (pid > 0)
-			return kerr_set(err, EBUSY,
-			                "data directory %s is in use by another keel server (pid %ld)",
-			                dir, pid);
+			return kerr_set(
+			    err, EBUSY,
+			    "data directory %s is in use by another keel server (pid %ld)", dir,
+			    pid);
 		return kerr_set(err, EBUSY, "data directory %s is in use by another keel server",
 		                dir);
 	}
@@ -382,8 +381,14 @@ void store_close(struct store *s)
 
 /* ---- simple accessors -------------------------------------------------------------- */
 
-uint64_t store_revision(struct store *s) { return atomic_load(&s->revision); }
-uint64_t store_compacted(struct store *s) { return atomic_load(&s->compacted); }
+uint64_t store_revision(struct store *s)
+{
+	return atomic_load(&s->revision);
+}
+uint64_t store_compacted(struct store *s)
+{
+	return atomic_load(&s->compacted);
+}
 
 void store_set_commit_hook(struct store *s, store_commit_hook hook, void *ctx)
 {

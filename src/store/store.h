@@ -56,9 +56,9 @@ struct store;
 
 /* A zero field takes its default. */
 struct store_options {
-	size_t map_size;      /* LMDB map size in bytes (the store's quota); default 8 GiB */
-	uint64_t history;     /* change-log revisions kept before compaction; default 100,000 */
-	unsigned max_batch;   /* most writes grouped in one transaction; default 256 */
+	size_t map_size;    /* LMDB map size in bytes (the store's quota); default 8 GiB */
+	uint64_t history;   /* change-log revisions kept before compaction; default 100,000 */
+	unsigned max_batch; /* most writes grouped in one transaction; default 256 */
 };
 
 enum store_event_type { STORE_ADDED, STORE_MODIFIED, STORE_DELETED };
@@ -78,7 +78,8 @@ struct store_event {
  * N)"; -ENOTDIR; -EINVAL (no dir, map_size under 64 KiB); -EIO (not a keel
  * store of format 1, or LMDB could not open it); other -errno from the
  * file system. *out is untouched on failure. */
-int store_open(const char *dir, const struct store_options *opt, struct store **out, struct kerr *err);
+int store_open(const char *dir, const struct store_options *opt, struct store **out,
+               struct kerr *err);
 /* Waits for queued writes, closes LMDB, releases the lock. Accepts NULL.
  * Calls racing with it are safe: an update already queued is drained
  * (committed and answered), one arriving after close began gets
@@ -113,8 +114,8 @@ int store_get(struct store *s, const char *key, json_t **out, struct kerr *err);
  * the first page's snapshot) and works whatever has been compacted. */
 typedef bool (*store_filter_fn)(void *ctx, json_t *obj);
 int store_list(struct store *s, const char *prefix, const char *after, size_t limit,
-               store_filter_fn filter, void *ctx,
-               json_t **items, uint64_t *rev, char **next, struct kerr *err);
+               store_filter_fn filter, void *ctx, json_t **items, uint64_t *rev, char **next,
+               struct kerr *err);
 
 /* A write. Called on the writer thread inside the write transaction with the
  * current object (borrowed; NULL if absent) and the revision this change
@@ -133,7 +134,8 @@ int store_list(struct store *s, const char *prefix, const char *after, size_t li
  * running out of space); only the last run's result counts, so it must not
  * have side effects. It must not call store_update or store_close. */
 enum { STORE_NOOP = 0, STORE_WRITE = 1, STORE_DELETE = 2 };
-typedef int (*store_mutate_fn)(void *ctx, json_t *current, uint64_t rev, json_t **next, struct kerr *err);
+typedef int (*store_mutate_fn)(void *ctx, json_t *current, uint64_t rev, json_t **next,
+                               struct kerr *err);
 
 /* Runs fn for key and waits until the result is durable. On success returns
  * STORE_WRITE/STORE_DELETE/STORE_NOOP; *result (if non-NULL) gets an owned
@@ -145,8 +147,8 @@ typedef int (*store_mutate_fn)(void *ctx, json_t *current, uint64_t rev, json_t 
  * committed at once, without waiting to gather a batch. Returns <0 with err
  * filled (see Errors) and nothing written; when a commit fails, every
  * request of its batch fails and the revision is unchanged. */
-int store_update(struct store *s, const char *key, store_mutate_fn fn, void *ctx,
-                 json_t **result, uint64_t *rev, struct kerr *err);
+int store_update(struct store *s, const char *key, store_mutate_fn fn, void *ctx, json_t **result,
+                 uint64_t *rev, struct kerr *err);
 
 /* Called on the writer thread after each batch is durable, once per change
  * in revision order, before the writers are answered. Set before concurrent
@@ -172,8 +174,8 @@ int store_changes(struct store *s, uint64_t after, store_event_fn fn, void *ctx,
 /* Statistics for /metrics. */
 struct store_stats {
 	uint64_t revision, compacted;
-	uint64_t commits;     /* LMDB write transactions committed */
-	uint64_t writes;      /* changes committed */
+	uint64_t commits;            /* LMDB write transactions committed */
+	uint64_t writes;             /* changes committed */
 	uint64_t map_size, map_used; /* bytes: the quota, and the pages in use by
 	                                live data and history (free pages excluded) */
 	uint64_t queued;             /* writes waiting for the writer thread */

@@ -24,7 +24,7 @@
 #define STORE_COMPACT_PER_BATCH 1000u
 /* Most log entries one write may compact early to stay within the quota. */
 #define STORE_TRIM_MAX 100000u
-#define STORE_FORMAT 1u
+#define STORE_FORMAT   1u
 
 /* One store_update() call, living on the caller's stack. The writer fills the
  * outcome fields; `done` and `cond` are guarded by store.lock. */
@@ -34,9 +34,9 @@ struct store_req {
 	void *ctx;
 	struct store_req *next; /* queue link */
 
-	int rc;                    /* STORE_WRITE/DELETE/NOOP or -errno */
-	struct kerr err;           /* filled when rc < 0 */
-	json_t *stored;            /* owned: stored/deleted/current object */
+	int rc;                     /* STORE_WRITE/DELETE/NOOP or -errno */
+	struct kerr err;            /* filled when rc < 0 */
+	json_t *stored;             /* owned: stored/deleted/current object */
 	enum store_event_type type; /* for WRITE/DELETE */
 	uint64_t rev;
 	bool shared; /* stored was handed to the commit hook */
@@ -59,8 +59,8 @@ struct store {
 	pthread_cond_t queue_cond; /* the writer waits here for requests */
 	pthread_cond_t idle_cond;  /* store_close waits here for inflight == 0 */
 	struct store_req *head, *tail;
-	bool closing;  /* no new updates */
-	bool closed;   /* no new calls at all */
+	bool closing; /* no new updates */
+	bool closed;  /* no new calls at all */
 	unsigned inflight;
 	uint64_t queued; /* requests waiting for the writer */
 	pthread_t writer;
@@ -75,7 +75,7 @@ struct store {
 /* The one LMDB code -> errno table; formats "CONTEXT: mdb_strerror" (or the
  * map-full message) into err and returns -errno. */
 int store_mdb_error(struct store *s, int rc, struct kerr *err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* Parses the JSON text of v (an object at key, or a log entry); -EIO naming
  * key on corruption. *out owned. */
@@ -87,8 +87,7 @@ int store_txn_get(struct store *s, MDB_txn *txn, const char *key, json_t **out, 
 /* Reads a meta counter (absent reads as 0). */
 int store_meta_get(struct store *s, MDB_txn *txn, const char *name, uint64_t *out,
                    struct kerr *err);
-int store_meta_put(struct store *s, MDB_txn *txn, const char *name, uint64_t v,
-                   struct kerr *err);
+int store_meta_put(struct store *s, MDB_txn *txn, const char *name, uint64_t v, struct kerr *err);
 
 /* Pages in use in txn's view: every database's branch, leaf and overflow
  * pages (free pages excluded), plus the two meta pages. */

@@ -28,7 +28,7 @@ static inline void cursor_closep(MDB_cursor **c)
 	if (*c)
 		mdb_cursor_close(*c);
 }
-#define _cleanup_txn_ _cleanup_(txn_abortp)
+#define _cleanup_txn_    _cleanup_(txn_abortp)
 #define _cleanup_cursor_ _cleanup_(cursor_closep)
 
 static bool has_prefix(const MDB_val *k, const char *prefix, size_t plen)
@@ -144,9 +144,8 @@ int store_list(struct store *s, const char *prefix, const char *after, size_t li
 
 static int event_type_parse(const char *s, enum store_event_type *out)
 {
-	static const char *const names[] = {[STORE_ADDED] = "ADDED",
-	                                    [STORE_MODIFIED] = "MODIFIED",
-	                                    [STORE_DELETED] = "DELETED"};
+	static const char *const names[] = {
+	    [STORE_ADDED] = "ADDED", [STORE_MODIFIED] = "MODIFIED", [STORE_DELETED] = "DELETED"};
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (streq(s, names[i])) {
 			*out = (enum store_event_type)i;
@@ -191,7 +190,8 @@ static int changes_txn(struct store *s, uint64_t after, store_event_fn fn, void 
 	    (r = store_meta_get(s, txn, "compacted", &compacted, err)) < 0)
 		return r;
 	if (after < compacted)
-		return kerr_set(err, ERANGE, "revision %llu has been compacted (oldest available: %llu)",
+		return kerr_set(err, ERANGE,
+		                "revision %llu has been compacted (oldest available: %llu)",
 		                (unsigned long long)after, (unsigned long long)compacted);
 	if (after >= rev)
 		return 0;
@@ -211,8 +211,7 @@ static int changes_txn(struct store *s, uint64_t after, store_event_fn fn, void 
 	return 0;
 }
 
-int store_changes(struct store *s, uint64_t after, store_event_fn fn, void *ctx,
-                  struct kerr *err)
+int store_changes(struct store *s, uint64_t after, store_event_fn fn, void *ctx, struct kerr *err)
 {
 	int r = store_enter(s, false, err);
 	if (r < 0)

@@ -53,11 +53,12 @@ static int update_wait(struct store *s, struct store_req *q, struct kerr *err)
 	return 0;
 }
 
-int store_update(struct store *s, const char *key, store_mutate_fn fn, void *ctx,
-                 json_t **result, uint64_t *rev, struct kerr *err)
+int store_update(struct store *s, const char *key, store_mutate_fn fn, void *ctx, json_t **result,
+                 uint64_t *rev, struct kerr *err)
 {
 	if (!fn)
-		return kerr_set(err, EINVAL, "store: update of %s without a callback", key ? key : "");
+		return kerr_set(err, EINVAL, "store: update of %s without a callback",
+		                key ? key : "");
 	int r = store_check_key(s, key, err);
 	if (r < 0)
 		return r;
@@ -167,9 +168,8 @@ static int ensure_room(struct batch *b, struct store_req *q, size_t len, struct 
 
 /* ---- applying one request inside the batch transaction --------------------------------- */
 
-
 static const char *const event_names[] = {
-	[STORE_ADDED] = "ADDED", [STORE_MODIFIED] = "MODIFIED", [STORE_DELETED] = "DELETED"};
+    [STORE_ADDED] = "ADDED", [STORE_MODIFIED] = "MODIFIED", [STORE_DELETED] = "DELETED"};
 
 /* Appends {"type":T,"key":K,"object":OBJ} at revision b->rev + 1; the object
  * text is spliced in rather than serialised a second time. */
@@ -217,9 +217,10 @@ static int serialise(json_t *obj, const char *key, char **text, size_t *len, str
 	size_t n = strlen(t);
 	if (n > STORE_MAX_OBJECT) {
 		free(t);
-		return kerr_set(err, E2BIG,
-		                "object %s is %zu bytes serialised; the limit is %u bytes (1.5 MiB)", key,
-		                n, STORE_MAX_OBJECT);
+		return kerr_set(
+		    err, E2BIG,
+		    "object %s is %zu bytes serialised; the limit is %u bytes (1.5 MiB)", key, n,
+		    STORE_MAX_OBJECT);
 	}
 	*text = t;
 	*len = n;
@@ -316,7 +317,8 @@ static int apply_one(struct batch *b, struct store_req *q, struct kerr *err)
 	case STORE_WRITE: {
 		if (!next) {
 			json_decref(cur);
-			q->rc = kerr_set(&q->err, EINVAL, "store: write of %s without a value", q->key);
+			q->rc =
+			    kerr_set(&q->err, EINVAL, "store: write of %s without a value", q->key);
 			return 0;
 		}
 		bool existed = cur != NULL;
@@ -333,10 +335,12 @@ static int apply_one(struct batch *b, struct store_req *q, struct kerr *err)
 	default:
 		json_decref(cur);
 		if (act > 0)
-			q->rc = kerr_set(&q->err, EINVAL, "store: update of %s: bad callback result %d",
-			                 q->key, act);
+			q->rc =
+			    kerr_set(&q->err, EINVAL, "store: update of %s: bad callback result %d",
+			             q->key, act);
 		else if (q->err.code == 0)
-			q->rc = kerr_set(&q->err, -act, "update of %s failed: %s", q->key, strerror(-act));
+			q->rc = kerr_set(&q->err, -act, "update of %s failed: %s", q->key,
+			                 strerror(-act));
 		else
 			q->rc = act;
 		return 0;
@@ -351,9 +355,8 @@ static int apply_one(struct batch *b, struct store_req *q, struct kerr *err)
 static int batch_txn(struct store *s, struct store_req **reqs, size_t n, bool compact,
                      size_t *ndone, struct kerr *err)
 {
-	struct batch b = {.s = s,
-	                  .rev = atomic_load(&s->revision),
-	                  .compacted = atomic_load(&s->compacted)};
+	struct batch b = {
+	    .s = s, .rev = atomic_load(&s->revision), .compacted = atomic_load(&s->compacted)};
 	const uint64_t rev0 = b.rev, compacted0 = b.compacted;
 	int rc = mdb_txn_begin(s->env, NULL, 0, &b.txn);
 	if (rc)

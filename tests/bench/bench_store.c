@@ -48,8 +48,8 @@ static void *writer(void *arg)
 		snprintf(name, sizeof name, "bench-%d-%d", r->id, i);
 		snprintf(key, sizeof key, "tasks/bench/%s", name);
 		json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s}}", "apiVersion", "keel/v1",
-		                      "kind", "Task", "metadata", "name", name, "namespace", "bench",
-		                      "spec", "image", r->blob);
+		                      "kind", "Task", "metadata", "name", name, "namespace",
+		                      "bench", "spec", "image", r->blob);
 		int64_t t0 = time_mono_ns();
 		if (store_update(r->s, key, fn_create, o, NULL, NULL, NULL) != STORE_WRITE)
 			r->failures++;
@@ -128,10 +128,18 @@ int main(int argc, char **argv)
 		base = "/tmp";
 	while ((c = getopt(argc, argv, "t:n:s:d:h")) != -1) {
 		switch (c) {
-		case 't': threads = atoi(optarg); break;
-		case 'n': each = atoi(optarg); break;
-		case 's': size = atoi(optarg); break;
-		case 'd': base = optarg; break;
+		case 't':
+			threads = atoi(optarg);
+			break;
+		case 'n':
+			each = atoi(optarg);
+			break;
+		case 's':
+			size = atoi(optarg);
+			break;
+		case 'd':
+			base = optarg;
+			break;
 		default:
 			fprintf(stderr, "usage: bench_store [-t THREADS] [-n WRITES_PER_THREAD] "
 			                "[-s OBJECT_BYTES] [-d DIR]\n");
@@ -146,8 +154,8 @@ int main(int argc, char **argv)
 	char *blob = xmalloc((size_t)size + 1);
 	memset(blob, 'x', (size_t)size);
 	blob[size] = '\0';
-	printf("bench_store: %d threads x %d creates, ~%d-byte objects, data in %s\n", threads, each,
-	       size, base);
+	printf("bench_store: %d threads x %d creates, ~%d-byte objects, data in %s\n", threads,
+	       each, size, base);
 	printf("%-14s %7s %8s %8s %10s %9s %9s %9s %9s %9s\n", "mode", "threads", "writes", "secs",
 	       "writes/s", "commits", "commit/w", "fsync/w", "p50 ms", "p99 ms");
 	int rc = bench(base, "group-commit", 256, threads, each, blob);

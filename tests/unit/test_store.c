@@ -64,7 +64,10 @@ static struct store *open_with(struct fx *f, size_t map_size, uint64_t history, 
 	return f->s;
 }
 
-static struct store *open_default(struct fx *f) { return open_with(f, 64 << 20, 0, 0); }
+static struct store *open_default(struct fx *f)
+{
+	return open_with(f, 64 << 20, 0, 0);
+}
 
 /* ---- mutate callbacks ------------------------------------------------------------------ */
 
@@ -104,8 +107,8 @@ struct cas {
 static int fn_cas(void *ctx, json_t *cur, uint64_t rev, json_t **next, struct kerr *err)
 {
 	struct cas *c = ctx;
-	const char *rv = json_string_value(json_object_get(json_object_get(cur, "metadata"),
-	                                                   "resourceVersion"));
+	const char *rv =
+	    json_string_value(json_object_get(json_object_get(cur, "metadata"), "resourceVersion"));
 	if (!streq(rv, c->expect_rv))
 		return kerr_set(err, ESTALE, "the object has been modified");
 	return fn_put(c->obj, cur, rev, next, err);
@@ -117,20 +120,22 @@ static int fn_incr(void *ctx, json_t *cur, uint64_t rev, json_t **next, struct k
 	(void)ctx, (void)rev, (void)err;
 	json_t *o = cur ? json_deep_copy(cur) : json_pack("{s:{s:i}}", "spec", "n", 0);
 	json_t *spec = json_object_get(o, "spec");
-	json_object_set_new(spec, "n", json_integer(json_integer_value(json_object_get(spec, "n")) + 1));
+	json_object_set_new(spec, "n",
+	                    json_integer(json_integer_value(json_object_get(spec, "n")) + 1));
 	*next = o;
 	return STORE_WRITE;
 }
 
 static json_t *obj(const char *name, int n)
 {
-	return json_pack("{s:s, s:{s:s}, s:{s:i}}", "kind", "Task", "metadata", "name", name, "spec",
-	                 "n", n);
+	return json_pack("{s:s, s:{s:s}, s:{s:i}}", "kind", "Task", "metadata", "name", name,
+	                 "spec", "n", n);
 }
 
 static const char *rv_of(json_t *o)
 {
-	return json_string_value(json_object_get(json_object_get(o, "metadata"), "resourceVersion"));
+	return json_string_value(
+	    json_object_get(json_object_get(o, "metadata"), "resourceVersion"));
 }
 
 static int put(struct store *s, const char *key, json_t *o, json_t **result, uint64_t *rev)
@@ -194,7 +199,8 @@ static void test_crud_revisions(void **state)
 	assert_int_equal(rev, 1);
 	assert_string_equal(rv_of(res), "1");
 	json_decref(res);
-	assert_int_equal(store_update(s, "tasks/default/a", fn_create, a, NULL, NULL, &err), -EEXIST);
+	assert_int_equal(store_update(s, "tasks/default/a", fn_create, a, NULL, NULL, &err),
+	                 -EEXIST);
 	assert_string_equal(err.msg, "already exists");
 	kerr_clear(&err);
 
@@ -300,7 +306,7 @@ static bool filter_even(void *ctx, json_t *o)
 static const char *name_at(json_t *items, size_t i)
 {
 	return json_string_value(
-		json_object_get(json_object_get(json_array_get(items, i), "metadata"), "name"));
+	    json_object_get(json_object_get(json_array_get(items, i), "metadata"), "name"));
 }
 
 static void test_list(void **state)
@@ -324,7 +330,8 @@ static void test_list(void **state)
 	json_t *items = NULL;
 	char *next = NULL;
 	uint64_t rev = 0;
-	assert_int_equal(store_list(s, "tasks/default/", NULL, 0, NULL, NULL, &items, &rev, &next, &err), 0);
+	assert_int_equal(
+	    store_list(s, "tasks/default/", NULL, 0, NULL, NULL, &items, &rev, &next, &err), 0);
 	assert_int_equal(json_array_size(items), 5);
 	assert_string_equal(name_at(items, 0), "a");
 	assert_string_equal(name_at(items, 4), "e");
@@ -337,7 +344,8 @@ static void test_list(void **state)
 	char *after = NULL;
 	for (int p = 0; p < 3; p++) {
 		assert_int_equal(store_list(s, "tasks/default/", after, 2, NULL, NULL, &items, &rev,
-		                            &next, &err), 0);
+		                            &next, &err),
+		                 0);
 		assert_string_equal(name_at(items, 0), pages[p][0]);
 		if (pages[p][1]) {
 			assert_int_equal(json_array_size(items), 2);
@@ -353,14 +361,16 @@ static void test_list(void **state)
 		after = next;
 	}
 	/* a limit that ends exactly at the last item has no continuation */
-	assert_int_equal(store_list(s, "tasks/default/", NULL, 5, NULL, NULL, &items, NULL, &next, &err), 0);
+	assert_int_equal(
+	    store_list(s, "tasks/default/", NULL, 5, NULL, NULL, &items, NULL, &next, &err), 0);
 	assert_int_equal(json_array_size(items), 5);
 	assert_null(next);
 	json_decref(items);
 
 	/* filter: n even -> a(0) c(2) e(4); limit counts matches only */
-	assert_int_equal(store_list(s, "tasks/default/", NULL, 2, filter_even, NULL, &items, NULL,
-	                            &next, &err), 0);
+	assert_int_equal(
+	    store_list(s, "tasks/default/", NULL, 2, filter_even, NULL, &items, NULL, &next, &err),
+	    0);
 	assert_int_equal(json_array_size(items), 2);
 	assert_string_equal(name_at(items, 0), "a");
 	assert_string_equal(name_at(items, 1), "c");
@@ -419,7 +429,8 @@ static void test_change_log_replay(void **state)
 		_cleanup_json_ json_t *o = obj("t", i);
 		assert_int_equal(put(s, key, o, NULL, NULL), STORE_WRITE);
 	}
-	assert_int_equal(store_update(s, "tasks/ns/t0", fn_delete, NULL, NULL, NULL, NULL), STORE_DELETE);
+	assert_int_equal(store_update(s, "tasks/ns/t0", fn_delete, NULL, NULL, NULL, NULL),
+	                 STORE_DELETE);
 
 	struct kerr err = KERR_INIT;
 	struct seen c = {0};
@@ -486,7 +497,8 @@ static void test_reopen_keeps_state(void **state)
 		_cleanup_json_ json_t *o = obj(key, i);
 		assert_int_equal(put(s, key, o, NULL, NULL), STORE_WRITE);
 	}
-	assert_int_equal(store_update(s, "tasks/ns/t03", fn_delete, NULL, NULL, NULL, NULL), STORE_DELETE);
+	assert_int_equal(store_update(s, "tasks/ns/t03", fn_delete, NULL, NULL, NULL, NULL),
+	                 STORE_DELETE);
 	store_close(s);
 	f->s = NULL;
 
@@ -495,7 +507,8 @@ static void test_reopen_keeps_state(void **state)
 	assert_int_equal(store_compacted(s), 8);
 	struct kerr err = KERR_INIT;
 	json_t *items = NULL;
-	assert_int_equal(store_list(s, "tasks/ns/", NULL, 0, NULL, NULL, &items, NULL, NULL, &err), 0);
+	assert_int_equal(store_list(s, "tasks/ns/", NULL, 0, NULL, NULL, &items, NULL, NULL, &err),
+	                 0);
 	assert_int_equal(json_array_size(items), 11);
 	json_decref(items);
 	json_t *o = NULL;
@@ -631,11 +644,13 @@ static void test_bad_requests(void **state)
 	assert_non_null(strstr(err.msg, "object tasks/ns/big is 16"));
 	kerr_clear(&err);
 
-	assert_int_equal(store_update(s, "tasks/ns/x", fn_bad_value, NULL, NULL, NULL, &err), -EINVAL);
+	assert_int_equal(store_update(s, "tasks/ns/x", fn_bad_value, NULL, NULL, NULL, &err),
+	                 -EINVAL);
 	assert_string_equal(err.msg, "store: new value for tasks/ns/x is not a JSON object");
 	kerr_clear(&err);
 
-	assert_int_equal(store_update(s, "tasks/ns/x", fn_fail_silently, NULL, NULL, NULL, &err), -EPERM);
+	assert_int_equal(store_update(s, "tasks/ns/x", fn_fail_silently, NULL, NULL, NULL, &err),
+	                 -EPERM);
 	assert_non_null(strstr(err.msg, "update of tasks/ns/x failed"));
 	kerr_clear(&err);
 
@@ -647,7 +662,8 @@ static void test_bad_requests(void **state)
 	assert_int_equal(store_get(s, longkey, &big, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "longer than the limit"));
 	kerr_clear(&err);
-	assert_int_equal(store_update(s, "tasks/ns/\xff", fn_noop, NULL, NULL, NULL, &err), -EINVAL);
+	assert_int_equal(store_update(s, "tasks/ns/\xff", fn_noop, NULL, NULL, NULL, &err),
+	                 -EINVAL);
 	kerr_clear(&err);
 	assert_int_equal(store_revision(s), 0);
 
@@ -709,7 +725,8 @@ static void *gate_thread(void *arg)
 
 static void gate_close(struct store *s, struct gate *g)
 {
-	*g = (struct gate){PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, s, 0, 0};
+	*g = (struct gate){
+	    PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, s, 0, 0};
 	pthread_create(&g->t, NULL, gate_thread, g);
 	pthread_mutex_lock(&g->m);
 	while (!g->entered)
@@ -839,8 +856,8 @@ static void test_batch_byte_cap(void **state)
 	struct store_stats st;
 	store_get_stats(s, &st);
 	assert_int_equal(st.writes, N + 1);
-	assert_true(st.commits >= 3);  /* the gate, then at least two batches */
-	assert_true(st.commits < N);   /* but still batched */
+	assert_true(st.commits >= 3); /* the gate, then at least two batches */
+	assert_true(st.commits < N);  /* but still batched */
 	assert_int_equal(rec.n, N + 1);
 	assert_false(rec.out_of_order);
 	store_set_commit_hook(s, NULL, NULL);
@@ -926,7 +943,8 @@ static void test_crash_durability(void **state)
 		json_t *o = NULL;
 		struct kerr err = KERR_INIT;
 		if (store_get(s, keys[i], &o, &err) != 0)
-			fail_msg("acknowledged key %s lost after SIGKILL: %s", keys[i], kerr_msg(&err));
+			fail_msg("acknowledged key %s lost after SIGKILL: %s", keys[i],
+			         kerr_msg(&err));
 		json_decref(o);
 		free(keys[i]);
 	}
@@ -1004,11 +1022,13 @@ static void test_map_full(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_crud_revisions),  T(test_noop_writes_nothing), T(test_cas_conflict),
-		T(test_list),            T(test_change_log_replay),   T(test_compaction),
-		T(test_reopen_keeps_state), T(test_second_open_busy), T(test_group_commit),
-		T(test_bad_requests),    T(test_close_drains_queue),  T(test_crash_durability),
-		T(test_map_full), T(test_batch_byte_cap),
+	    T(test_crud_revisions),     T(test_noop_writes_nothing),
+	    T(test_cas_conflict),       T(test_list),
+	    T(test_change_log_replay),  T(test_compaction),
+	    T(test_reopen_keeps_state), T(test_second_open_busy),
+	    T(test_group_commit),       T(test_bad_requests),
+	    T(test_close_drains_queue), T(test_crash_durability),
+	    T(test_map_full),           T(test_batch_byte_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
