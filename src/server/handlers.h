@@ -1,0 +1,39 @@
+/*
+ * server/handlers — the API's verbs, one function per (route, method).
+ * Each is called on an MHD worker thread once the request body is in
+ * (r->body), queues exactly one response and returns MHD's result.
+ *
+ *   handlers.c   dispatch, discovery, /healthz /readyz /version /metrics,
+ *                get and list
+ *   verbs.c      create, replace, merge patch, apply, delete
+ *   subres.c     status and binding subresources
+ *   watch.c      watch streams (srv_handle_watch)
+ */
+#pragma once
+
+#include <microhttpd.h>
+
+#include "server/http.h"
+
+enum MHD_Result srv_handle(struct srv_req *r);
+
+enum MHD_Result srv_handle_create(struct srv_req *r);
+enum MHD_Result srv_handle_replace(struct srv_req *r);
+enum MHD_Result srv_handle_patch(struct srv_req *r);
+enum MHD_Result srv_handle_delete(struct srv_req *r);
+enum MHD_Result srv_handle_status_write(struct srv_req *r);
+enum MHD_Result srv_handle_binding(struct srv_req *r);
+enum MHD_Result srv_handle_watch(struct srv_req *r);
+
+/* The store key of the item the route names ("tasks/default/web"). Owned. */
+char *srv_req_key(struct srv_req *r);
+/* Reads ?dryRun; on a bad value queues a 400 and returns false (*ret set). */
+bool srv_req_dry_run(struct srv_req *r, bool *dry, enum MHD_Result *ret);
+/* ?labelSelector and ?fieldSelector; owned results (NULL when absent);
+ * -EBADMSG naming the parameter on a bad selector. */
+struct api_selector;
+struct api_fieldsel;
+int srv_parse_selectors(struct srv_req *r, struct api_selector **labels, struct api_fieldsel **fields,
+                        struct kerr *err);
+/* `tasks "web" not found` for the route's item, as a 404 reply. */
+enum MHD_Result srv_reply_not_found(struct srv_req *r);

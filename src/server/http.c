@@ -1,0 +1,282 @@
+/*
+ * server/http — libmicrohttpd glue: request lifecycle, body limits, auth,
+ * replies, the per-request log line and metrics.
+ *
+ * MHD calls the access handler once with the headers, then once per chunk
+ * of body, then once more with no data. Everything that can be decided
+ * from the headers — route, method, auth, a Content-Length over the limit —
+ * is decided on the first call, so a rejected upload is never buffered; the
+ * body of such a request is discarded as it arrives (up to a bound, after
+ * which the connection is dropped) and the error is sent on the last call,
+ * which keeps the HTTP exchange well-formed for keep-alive clients.
+ */
+#include "server/http.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/status.h"
+#include "common/kerr.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "server/auth.h"
+#include "server/handlers.h"
+#include "server/metrics.h"
+
+/* Past this much discarded body we stop reading and close the connection. */
+#define MAX_DISCARD ((size_t)64 << 20)
+
+const char *srv_req_query(struct srv_req *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *srv_req_header(struct srv_req *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
+}
+
+enum MHD_Result srv_reply_response(struct srv_req *r, unsigned code, struct MHD_Response *resp)
+{
+	r->status = code;
+	r->queued = true;
+	enum MHD_Result ret = MHD_queue_response(r->conn, code, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static struct MHD_Response *buffer_response(char *data, size_t len, const char *content_type)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(data);
+		return NULL;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	return resp;
+}
+
+enum MHD_Result srv_reply_json(struct srv_req *r, unsigned code, json_t *obj,
+                               const char *extra_header, const char *extra_value)
+{
+	char *text = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	if (!text)
+		text = xstrdup("{}");
+	size_t n = strlen(text);
+	text = xrealloc(text, n + 2);
+	text[n] = '\n';
+	text[n + 1] = '\0';
+	struct MHD_Response *resp = buffer_response(text, n + 1, "application/json");
+	if (!resp)
+		return MHD_NO;
+	if (extra_header && extra_value)
+		MHD_add_response_header(resp, extra_header, extra_value);
+	if (code == 405 && r->routed)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, srv_route_allow_header(&r->route));
+	return srv_reply_response(r, code, resp);
+}
+
+enum MHD_Result srv_reply_text(struct srv_req *r, unsigned code, const char *content_type,
+                               const char *text)
+{
+	struct MHD_Response *resp = buffer_response(xstrdup(text), strlen(text), content_type);
+	return resp ? srv_reply_response(r, code, resp) : MHD_NO;
+}
+
+enum MHD_Result srv_reply_error(struct srv_req *r, const struct kerr *err, const char *kind,
+                                const char *name)
+{
+	json_t *st = api_status_from_kerr(err, kind, name);
+	if (err && err->code == EMEDIUMTYPE) { /* not in api/status.c's table: HTTP-only */
+		json_object_set_new(st, "code", json_integer(415));
+		json_object_set_new(st, "reason", json_string("UnsupportedMediaType"));
+	}
+	unsigned code = (unsigned)json_integer_value(json_object_get(st, "code"));
+	if (code >= 500)
+		log_warn("%s %s: %u %s", r->method_name, r->path, code, kerr_msg(err));
+	return srv_reply_json(r, code, st, NULL, NULL);
+}
+
+static json_t *status_v(unsigned code, const char *reason, const char *fmt, va_list ap)
+{
+	_cleanup_free_ char *msg = xvasprintf(fmt, ap);
+	return api_status_new((int)code, reason, msg, NULL, NULL, NULL);
+}
+
+enum MHD_Result srv_reply_status(struct srv_req *r, unsigned code, const char *reason,
+                                 const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	json_t *st = status_v(code, reason, fmt, ap);
+	va_end(ap);
+	return srv_reply_json(r, code, st, NULL, NULL);
+}
+
+int srv_json_parse(const char *buf, size_t len, bool want_object, json_t **out, struct kerr *err)
+{
+	if (!buf || len == 0)
+		return kerr_set(err, EBADMSG, "request body is empty (want a JSON object)");
+	json_error_t je;
+	json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+	if (!v)
+		return kerr_set(err, EBADMSG, "invalid JSON at byte %d: %s", je.position, je.text);
+	if (want_object && !json_is_object(v)) {
+		json_decref(v);
+		return kerr_set(err, EBADMSG, "request body must be a JSON object");
+	}
+	*out = v;
+	return 0;
+}
+
+/* Records an error to send once the body has been read (see top). */
+static void set_early(struct srv_req *r, unsigned code, json_t *status)
+{
+	if (r->early_code)
+		return json_decref(status);
+	r->early_code = (int)code;
+	r->early_status = status;
+}
+
+static void set_early_err(struct srv_req *r, const struct kerr *err)
+{
+	json_t *st = api_status_from_kerr(err, NULL, NULL);
+	set_early(r, (unsigned)json_integer_value(json_object_get(st, "code")), st);
+}
+
+static bool needs_auth(const struct srv_route *rt)
+{
+	return rt->type != SRV_ROUTE_HEALTHZ && rt->type != SRV_ROUTE_READYZ;
+}
+
+static void check_content_length(struct srv_req *r)
+{
+	const char *cl = srv_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (!cl)
+		return;
+	char *end = NULL;
+	unsigned long long n = strtoull(cl, &end, 10);
+	if (end && *end == '\0' && n > SRV_MAX_BODY) {
+		r->body_too_big = true;
+		set_early(r, 413,
+		          api_status_new(413, "RequestEntityTooLarge",
+		                         "request body too large: Content-Length is over the 3 MiB limit",
+		                         NULL, NULL, NULL));
+	}
+}
+
+/* First callback: decide all that the headers allow. */
+static void req_begin(struct srv_req *r)
+{
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	if (srv_route_parse(r->path, &r->route, &err) < 0) {
+		r->routed = false;
+		/* unknown paths still need a token, so that they do not reveal what exists */
+		const char *authz = srv_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+		if (!srv_auth_check(r->srv->auth, authz))
+			set_early(r, 401, api_status_new(401, "Unauthorized", "Unauthorized: a valid bearer token is required",
+			                                 NULL, NULL, NULL));
+		set_early_err(r, &err);
+		return;
+	}
+	r->routed = true;
+	if (needs_auth(&r->route)) {
+		const char *authz = srv_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+		if (!srv_auth_check(r->srv->auth, authz)) {
+			set_early(r, 401, api_status_new(401, "Unauthorized",
+			                                 authz ? "Unauthorized: the bearer token is not valid"
+			                                       : "Unauthorized: a bearer token is required (Authorization: Bearer TOKEN)",
+			                                 NULL, NULL, NULL));
+			return;
+		}
+	}
+	if (!srv_route_allows(&r->route, r->method)) {
+		set_early(r, 405, api_status_new(405, "MethodNotAllowed",
+		                                 "method not allowed here", NULL, NULL, NULL));
+		_cleanup_free_ char *msg = xasprintf("%s is not allowed on %s (allowed: %s)", r->method_name,
+		                                     r->path, srv_route_allow_header(&r->route));
+		json_object_set_new(r->early_status, "message", json_string(msg));
+		return;
+	}
+	check_content_length(r);
+}
+
+static void take_body(struct srv_req *r, const char *data, size_t n)
+{
+	if (r->early_code || r->body_too_big) {
+		r->discarded += n;
+		return;
+	}
+	if (r->body.len + n > SRV_MAX_BODY) {
+		r->body_too_big = true;
+		sbuf_free(&r->body);
+		set_early(r, 413, api_status_new(413, "RequestEntityTooLarge",
+		                                 "request body too large (over the 3 MiB limit)", NULL, NULL, NULL));
+		r->discarded += n;
+		return;
+	}
+	sbuf_append(&r->body, data, n);
+}
+
+enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                const char *method, const char *version, const char *upload_data,
+                                size_t *upload_data_size, void **con_cls)
+{
+	(void)version;
+	struct srv_req *r = *con_cls;
+	if (!r) {
+		r = xcalloc(1, sizeof *r);
+		r->srv = cls;
+		r->conn = conn;
+		r->method = srv_method_parse(method);
+		r->method_name = xstrdup(method);
+		r->path = xstrdup(url);
+		r->start_ns = time_mono_ns();
+		*con_cls = r;
+		req_begin(r);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		take_body(r, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return r->discarded > MAX_DISCARD ? MHD_NO : MHD_YES;
+	}
+	if (r->queued)
+		return MHD_YES;
+	if (r->early_code) {
+		json_t *st = TAKE_PTR(r->early_status);
+		return srv_reply_json(r, (unsigned)r->early_code, st, NULL, NULL);
+	}
+	return srv_handle(r);
+}
+
+void srv_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                        enum MHD_RequestTerminationCode toe)
+{
+	(void)conn;
+	struct server *srv = cls;
+	struct srv_req *r = *con_cls;
+	if (!r)
+		return;
+	*con_cls = NULL;
+	int64_t dur = time_mono_ns() - r->start_ns;
+	unsigned code = r->queued ? r->status : 500;
+	srv_metrics_observe(srv->metrics, r->method, code, dur, r->is_watch);
+	if (code >= 500 && code != 507)
+		log_warn("%s %s %u %.1fms%s", r->method_name, r->path, code, (double)dur / 1e6,
+		         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+	else
+		log_debug("%s %s %u %.1fms%s", r->method_name, r->path, code, (double)dur / 1e6,
+		          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+	srv_route_clear(&r->route);
+	sbuf_free(&r->body);
+	json_decref(r->early_status);
+	free(r->method_name);
+	free(r->path);
+	free(r);
+}

@@ -1,0 +1,91 @@
+/*
+ * server/http — the libmicrohttpd side of the API server: the server
+ * object, one request's state, the access handler, and the reply helpers
+ * every handler uses.
+ *
+ * Threading: MHD runs a pool of worker threads; each request lives on one
+ * of them from its first callback to its completion. struct server is
+ * shared and read-only after startup, except for what its parts guard
+ * themselves (store, watch hub, metrics).
+ */
+#pragma once
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/sbuf.h"
+#include "server/opts.h"
+#include "server/router.h"
+
+struct kerr;
+struct store;
+struct srv_hub;
+struct srv_auth;
+struct srv_metrics;
+
+/* Request body limit (contract: 3 MiB) and stored object limit (1.5 MiB). */
+#define SRV_MAX_BODY ((size_t)3 << 20)
+#define SRV_MAX_OBJECT ((size_t)3 << 19)
+
+struct server {
+	struct srv_opts opts;
+	struct store *store;
+	struct srv_hub *hub;
+	struct srv_auth *auth;
+	struct srv_metrics *metrics;
+	struct MHD_Daemon *mhd;
+	atomic_bool ready;
+};
+
+struct srv_req {
+	struct server *srv;
+	struct MHD_Connection *conn;
+	enum srv_method method;
+	char *method_name; /* owned */
+	char *path;        /* owned */
+	struct srv_route route;
+	bool routed;
+	struct sbuf body;
+	bool body_too_big;
+	size_t discarded;
+	int64_t start_ns;
+	unsigned status; /* the code queued, for the log and metrics */
+	bool queued;
+	bool is_watch;
+	int early_code;        /* an error decided before the body was read */
+	json_t *early_status;  /* its Status object (owned) */
+};
+
+/* The MHD access handler and completion callback (cls = struct server). */
+enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                const char *method, const char *version, const char *upload_data,
+                                size_t *upload_data_size, void **con_cls);
+void srv_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                        enum MHD_RequestTerminationCode toe);
+
+/* Query parameter / header of the request (borrowed from MHD), or NULL. */
+const char *srv_req_query(struct srv_req *r, const char *key);
+const char *srv_req_header(struct srv_req *r, const char *key);
+
+/* Replies. Each queues exactly one response and returns MHD's result.
+ * srv_reply_json steals obj. extra_header/extra_value may be NULL. */
+enum MHD_Result srv_reply_json(struct srv_req *r, unsigned code, json_t *obj,
+                               const char *extra_header, const char *extra_value);
+enum MHD_Result srv_reply_text(struct srv_req *r, unsigned code, const char *content_type,
+                               const char *text);
+/* A Status object for err (HTTP code from api/status.h); kind is the plural
+ * resource name for details, may be NULL. */
+enum MHD_Result srv_reply_error(struct srv_req *r, const struct kerr *err, const char *kind,
+                                const char *name);
+/* A Status object with an explicit code and reason. */
+enum MHD_Result srv_reply_status(struct srv_req *r, unsigned code, const char *reason,
+                                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Queues a prepared response (taking it over) with code. */
+enum MHD_Result srv_reply_response(struct srv_req *r, unsigned code, struct MHD_Response *resp);
+
+/* Parses a request body as JSON: -EBADMSG "invalid JSON at byte N: ..." or
+ * "request body must be a JSON object" when want_object and it is not. */
+int srv_json_parse(const char *buf, size_t len, bool want_object, json_t **out, struct kerr *err);

@@ -1,0 +1,318 @@
+/*
+ * server/opts — `keel server` flags.
+ *
+ * A table of flags drives parsing, so every flag has one place for its
+ * name, its value parser and its line in --help. Values are checked here,
+ * not where they are used, so a typo ("--bookmark-interval 1x") fails at
+ * startup with the flag's name rather than later with a vague error.
+ */
+#include "server/opts.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/kerr.h"
+#include "common/log.h"
+#include "common/util.h"
+
+void srv_opts_init(struct srv_opts *o)
+{
+	*o = (struct srv_opts){
+		.data_dir = NULL,
+		.listen_host = xstrdup("127.0.0.1"),
+		.listen_port = 7700,
+		.threads = 4,
+		.max_watchers = 10000,
+		.bookmark_ms = 15000,
+		.store_max_bytes = (size_t)8 << 30,
+		.history = 100000,
+		.log_level = LOG_INFO,
+	};
+}
+
+void srv_opts_free(struct srv_opts *o)
+{
+	free(o->data_dir);
+	free(o->listen_host);
+	free(o->token_file);
+	o->data_dir = o->listen_host = o->token_file = NULL;
+}
+
+char *srv_default_data_dir(void)
+{
+	const char *d = getenv("KEEL_DATA_DIR");
+	if (d && *d)
+		return xstrdup(d);
+	if (geteuid() == 0)
+		return xstrdup("/var/lib/keel");
+	const char *xdg = getenv("XDG_DATA_HOME");
+	if (xdg && *xdg)
+		return xasprintf("%s/keel", xdg);
+	const char *home = getenv("HOME");
+	return xasprintf("%s/.local/share/keel", home && *home ? home : ".");
+}
+
+/* Parses a non-negative decimal with an optional fraction; *end after it. */
+static int parse_number(const char *s, double *v, const char **end)
+{
+	if (!s || !(*s >= '0' && *s <= '9'))
+		return -1;
+	char *e = NULL;
+	errno = 0;
+	*v = strtod(s, &e);
+	if (errno || e == s || !isfinite(*v))
+		return -1;
+	*end = e;
+	return 0;
+}
+
+int srv_parse_duration_ms(const char *s, int64_t *ms, struct kerr *err)
+{
+	static const struct {
+		const char *unit;
+		double ms;
+	} units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+	double v;
+	const char *end;
+	if (parse_number(s, &v, &end) == 0)
+		for (size_t i = 0; i < ARRAY_SIZE(units); i++)
+			if (streq(end, units[i].unit) && v * units[i].ms < 9.2e15) {
+				*ms = (int64_t)llround(v * units[i].ms);
+				return 0;
+			}
+	return kerr_set(err, EINVAL, "invalid duration \"%s\" (examples: 15s, 500ms, 2m)", s ? s : "");
+}
+
+int srv_parse_size(const char *s, size_t *bytes, struct kerr *err)
+{
+	static const struct {
+		const char *suffix;
+		double mult;
+	} units[] = {{"", 1},          {"K", 1e3},     {"k", 1e3},      {"Ki", 1024.0},
+	             {"M", 1e6},       {"Mi", 1048576.0}, {"G", 1e9},   {"Gi", 1073741824.0},
+	             {"T", 1e12},      {"Ti", 1099511627776.0}};
+	double v;
+	const char *end;
+	if (parse_number(s, &v, &end) == 0)
+		for (size_t i = 0; i < ARRAY_SIZE(units); i++)
+			if (streq(end, units[i].suffix)) {
+				double b = v * units[i].mult;
+				if (b >= 1.8e19)
+					return kerr_set(err, ERANGE, "size \"%s\" is too large", s);
+				*bytes = (size_t)b;
+				return 0;
+			}
+	return kerr_set(err, EINVAL, "invalid size \"%s\" (examples: 64Mi, 8Gi, 1048576)", s ? s : "");
+}
+
+int srv_parse_listen(const char *s, char **host, unsigned *port, struct kerr *err)
+{
+	const char *colon = s ? strrchr(s, ':') : NULL;
+	if (!colon)
+		return kerr_set(err, EINVAL, "invalid listen address \"%s\" (want HOST:PORT, e.g. 127.0.0.1:7700)",
+		                s ? s : "");
+	char *h = xstrndup(s, (size_t)(colon - s));
+	size_t hl = strlen(h);
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+		memmove(h, h + 1, hl - 2);
+		h[hl - 2] = '\0';
+	}
+	char *e = NULL;
+	errno = 0;
+	long p = strtol(colon + 1, &e, 10);
+	if (!colon[1] || *e || errno || p < 0 || p > 65535 || strchr(h, '[') || strchr(h, ']')) {
+		free(h);
+		return kerr_set(err, EINVAL, "invalid listen address \"%s\" (want HOST:PORT, port 0-65535)", s);
+	}
+	if (!*h) {
+		free(h);
+		h = xstrdup("127.0.0.1");
+	}
+	*host = h;
+	*port = (unsigned)p;
+	return 0;
+}
+
+typedef int (*flag_fn)(struct srv_opts *o, const char *v, struct kerr *err);
+
+static int f_data_dir(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	if (!*v)
+		return kerr_set(err, EINVAL, "empty data directory");
+	free(o->data_dir);
+	o->data_dir = xstrdup(v);
+	return 0;
+}
+
+static int f_listen(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	char *h = NULL;
+	if (srv_parse_listen(v, &h, &o->listen_port, err) < 0)
+		return -EINVAL;
+	free(o->listen_host);
+	o->listen_host = h;
+	return 0;
+}
+
+static int f_token_file(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	if (!*v)
+		return kerr_set(err, EINVAL, "empty token file name");
+	free(o->token_file);
+	o->token_file = xstrdup(v);
+	return 0;
+}
+
+static int parse_count(const char *v, uint64_t min, uint64_t max, uint64_t *out, struct kerr *err)
+{
+	char *e = NULL;
+	errno = 0;
+	unsigned long long x = strtoull(v, &e, 10);
+	if (!*v || *e || errno || *v == '-' || x < min || x > max)
+		return kerr_set(err, EINVAL, "invalid number \"%s\" (want %llu..%llu)", v,
+		                (unsigned long long)min, (unsigned long long)max);
+	*out = x;
+	return 0;
+}
+
+static int f_threads(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	uint64_t x;
+	if (parse_count(v, 1, 256, &x, err) < 0)
+		return -EINVAL;
+	o->threads = (unsigned)x;
+	return 0;
+}
+
+static int f_max_watchers(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	uint64_t x;
+	if (parse_count(v, 0, 1000000, &x, err) < 0)
+		return -EINVAL;
+	o->max_watchers = (size_t)x;
+	return 0;
+}
+
+static int f_bookmark(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	int64_t ms;
+	if (srv_parse_duration_ms(v, &ms, err) < 0)
+		return -EINVAL;
+	if (ms < 10)
+		return kerr_set(err, EINVAL, "bookmark interval \"%s\" is too short (at least 10ms)", v);
+	o->bookmark_ms = ms;
+	return 0;
+}
+
+static int f_store_max(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	size_t b;
+	if (srv_parse_size(v, &b, err) < 0)
+		return -EINVAL;
+	if (b < (size_t)256 << 10)
+		return kerr_set(err, EINVAL, "store size \"%s\" is too small (at least 256Ki)", v);
+	o->store_max_bytes = b;
+	return 0;
+}
+
+static int f_history(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	return parse_count(v, 1, UINT64_MAX / 2, &o->history, err);
+}
+
+static int f_log_level(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	int l = log_level_parse(v);
+	if (l < 0)
+		return kerr_set(err, EINVAL, "invalid log level \"%s\" (debug, info, warn or error)", v);
+	o->log_level = l;
+	return 0;
+}
+
+static int f_log_format(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	if (streq(v, "json"))
+		o->log_json = true;
+	else if (streq(v, "text"))
+		o->log_json = false;
+	else
+		return kerr_set(err, EINVAL, "invalid log format \"%s\" (text or json)", v);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	flag_fn fn;
+} flags[] = {
+	{"data-dir", f_data_dir},         {"listen", f_listen},
+	{"token-file", f_token_file},     {"threads", f_threads},
+	{"max-watchers", f_max_watchers}, {"bookmark-interval", f_bookmark},
+	{"store-max-bytes", f_store_max}, {"history", f_history},
+	{"log-level", f_log_level},       {"log-format", f_log_format},
+};
+
+const char *srv_opts_usage(void)
+{
+	return "Usage: keel server [flags]\n"
+	       "\n"
+	       "Runs the keel API server (HTTP + JSON) over the LMDB store in the data directory.\n"
+	       "\n"
+	       "Flags:\n"
+	       "  --data-dir DIR             data directory (default $KEEL_DATA_DIR, /var/lib/keel as root,\n"
+	       "                             else $XDG_DATA_HOME/keel or ~/.local/share/keel)\n"
+	       "  --listen HOST:PORT         address to listen on (default 127.0.0.1:7700; port 0 picks a free one)\n"
+	       "  --token-file FILE          bearer tokens, lines TOKEN,NAME[,ROLE] (default: DATA/admin.token)\n"
+	       "  --threads N                HTTP worker threads (default 4)\n"
+	       "  --max-watchers N           concurrent watch streams (default 10000)\n"
+	       "  --bookmark-interval DUR    BOOKMARK period on idle watches (default 15s; e.g. 1s, 500ms)\n"
+	       "  --store-max-bytes SIZE     LMDB map size, the store's quota (default 8Gi; e.g. 64Mi)\n"
+	       "  --history N                change-log revisions kept for watches (default 100000)\n"
+	       "  --log-level LEVEL          debug, info, warn or error (default info)\n"
+	       "  --log-format FORMAT        text or json (default text)\n"
+	       "  --help                     show this help\n"
+	       "\n"
+	       "Example:\n"
+	       "  keel server --data-dir /tmp/keel --listen 127.0.0.1:7700\n"
+	       "  KEEL_CONFIG=/tmp/keel/config keel get tasks\n";
+}
+
+static int apply_flag(struct srv_opts *o, const char *name, size_t nlen, const char *value,
+                      struct kerr *err)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(flags); i++) {
+		if (strlen(flags[i].name) != nlen || strncmp(flags[i].name, name, nlen) != 0)
+			continue;
+		if (!value)
+			return kerr_set(err, EINVAL, "flag --%s needs a value", flags[i].name);
+		if (flags[i].fn(o, value, err) < 0)
+			return kerr_prefix(err, "--%s", flags[i].name);
+		return 0;
+	}
+	return kerr_set(err, EINVAL, "unknown flag --%.*s (see keel server --help)", (int)nlen, name);
+}
+
+int srv_opts_parse(struct srv_opts *o, int argc, char **argv, struct kerr *err)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (streq(a, "--help") || streq(a, "-h")) {
+			o->help = true;
+			continue;
+		}
+		if (!strstartswith(a, "--") || !a[2])
+			return kerr_set(err, EINVAL, "unexpected argument \"%s\" (see keel server --help)", a);
+		const char *name = a + 2;
+		const char *eq = strchr(name, '=');
+		const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
+		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+		if (apply_flag(o, name, nlen, value, err) < 0)
+			return -EINVAL;
+		if (!eq)
+			i++;
+	}
+	return 0;
+}

@@ -1,0 +1,52 @@
+/*
+ * server/opts — `keel server` flags, and the duration and size parsers they
+ * use. Pure (no I/O besides reading the environment for the default data
+ * directory), thread-safe.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct kerr;
+
+struct srv_opts {
+	char *data_dir;        /* owned; --data-dir, default srv_default_data_dir() */
+	char *listen_host;     /* owned; from --listen HOST:PORT, default 127.0.0.1 */
+	unsigned listen_port;  /* default 7700; 0 = any free port */
+	char *token_file;      /* owned or NULL; --token-file */
+	unsigned threads;      /* --threads, MHD thread pool size, default 4 */
+	size_t max_watchers;   /* --max-watchers, default 10000 */
+	int64_t bookmark_ms;   /* --bookmark-interval, default 15s */
+	size_t store_max_bytes; /* --store-max-bytes, default 8Gi */
+	uint64_t history;      /* --history, default 100000 */
+	int log_level;         /* enum log_level; --log-level, default info */
+	bool log_json;         /* --log-format json */
+	bool help;             /* --help was given */
+};
+
+/* Fills defaults. */
+void srv_opts_init(struct srv_opts *o);
+void srv_opts_free(struct srv_opts *o);
+
+/* Parses argv[1..argc) ("--flag value" or "--flag=value"); argv[0] is
+ * "server". Returns 0, or -EINVAL with a one-line message naming the flag
+ * (unknown flag, missing or bad value). */
+int srv_opts_parse(struct srv_opts *o, int argc, char **argv, struct kerr *err);
+
+/* The --help text (static). */
+const char *srv_opts_usage(void);
+
+/* "$KEEL_DATA_DIR", else /var/lib/keel for root, else
+ * "$XDG_DATA_HOME/keel" (default ~/.local/share/keel). Owned. */
+char *srv_default_data_dir(void);
+
+/* "15s", "500ms", "2m", "1h", "1.5s"; a bare number is seconds.
+ * Returns 0 and *ms, or -EINVAL. */
+int srv_parse_duration_ms(const char *s, int64_t *ms, struct kerr *err);
+/* "64Mi", "8Gi", "1G", "4096", "1.5Gi"; suffixes K/Ki M/Mi G/Gi T/Ti (k too).
+ * Returns 0 and *bytes, or -EINVAL / -ERANGE. */
+int srv_parse_size(const char *s, size_t *bytes, struct kerr *err);
+/* "HOST:PORT", "[v6]:PORT", ":PORT" (host 127.0.0.1). *host owned. */
+int srv_parse_listen(const char *s, char **host, unsigned *port, struct kerr *err);

@@ -1,0 +1,275 @@
+/*
+ * server/server — `keel server`: flags, startup, the MHD daemon, and a
+ * clean shutdown on SIGINT/SIGTERM.
+ *
+ * Startup order matters: the store is opened first (a locked data
+ * directory is the most likely failure and must not leave a half-started
+ * server), then the default Namespace and the tokens, then the watch hub is
+ * hooked to the store, and only then does the socket accept. Shutdown runs
+ * the other way: stop accepting, end the watch streams (MHD forbids
+ * stopping with suspended connections), stop MHD, close the store.
+ *
+ * The listening socket is ours, not MHD's, so that bind errors carry a
+ * clear message and port 0 can be resolved with getsockname.
+ */
+#include "server/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/validate.h"
+#include "common/kerr.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "server/auth.h"
+#include "server/http.h"
+#include "server/metrics.h"
+#include "server/objects.h"
+#include "server/watch.h"
+#include "store/store.h"
+
+static int mkdir_p(const char *path, struct kerr *err)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			return kerr_set(err, errno, "cannot create %s: %s", p, strerror(errno));
+		*s = '/';
+	}
+	if (mkdir(p, 0700) < 0 && errno != EEXIST)
+		return kerr_set(err, errno, "cannot create %s: %s", p, strerror(errno));
+	return 0;
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int ensure_default_ns(void *ctx, json_t *current, uint64_t rev, json_t **next, struct kerr *err)
+{
+	(void)rev;
+	(void)err;
+	if (current)
+		return STORE_NOOP;
+	*next = json_incref(ctx);
+	return STORE_WRITE;
+}
+
+static int create_default_namespace(struct store *s, struct kerr *err)
+{
+	const struct api_kind *k = api_kind_by_plural("namespaces");
+	_cleanup_json_ json_t *ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", API_GROUP_VERSION, "kind",
+	                                      "Namespace", "metadata", "name", "default");
+	api_default(k, ns);
+	srv_obj_init_created(ns);
+	_cleanup_free_ char *key = store_key("namespaces", NULL, "default");
+	int rc = store_update(s, key, ensure_default_ns, ns, NULL, NULL, err);
+	return rc < 0 ? kerr_prefix(err, "cannot create namespace \"default\"") : 0;
+}
+
+static int open_listener(const char *host, unsigned port, unsigned *bound, int *family, struct kerr *err)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *ai = NULL;
+	char ps[8];
+	snprintf(ps, sizeof ps, "%u", port);
+	int g = getaddrinfo(host, ps, &hints, &ai);
+	if (g != 0)
+		return kerr_set(err, EINVAL, "cannot resolve listen address %s: %s", host, gai_strerror(g));
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return kerr_set(err, e, "cannot listen on %s:%u: %s", host, port, strerror(e));
+	}
+	*family = ai->ai_family;
+	freeaddrinfo(ai);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	*bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+	                                        : ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+}
+
+static char *server_url(const char *host, unsigned port)
+{
+	if (streq(host, "0.0.0.0") || !*host)
+		host = "127.0.0.1";
+	if (streq(host, "::"))
+		host = "::1";
+	if (strchr(host, ':'))
+		return xasprintf("http://[%s]:%u", host, port);
+	return xasprintf("http://%s:%u", host, port);
+}
+
+static int write_config(const char *dir, const char *url, const char *token, struct kerr *err)
+{
+	_cleanup_json_ json_t *cfg = json_pack("{s:s}", "server", url);
+	if (token)
+		json_object_set_new(cfg, "token", json_string(token));
+	_cleanup_free_ char *text = json_dumps(cfg, JSON_INDENT(2));
+	_cleanup_free_ char *path = xasprintf("%s/config", dir);
+	_cleanup_free_ char *data = xasprintf("%s\n", text);
+	return file_write_atomic(path, data, strlen(data), 0600, err);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	_cleanup_free_ char *msg = xvasprintf(fmt, ap);
+	size_t n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	log_warn("http: %s", msg);
+}
+
+static struct MHD_Daemon *start_mhd(struct server *srv, int fd, int family)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	                 MHD_USE_ERROR_LOG;
+	if (family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	return MHD_start_daemon(
+		flags, 0, NULL, NULL, srv_http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->opts.threads, MHD_OPTION_NOTIFY_COMPLETED,
+		srv_http_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)(srv->opts.max_watchers + 1024), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024, MHD_OPTION_END);
+}
+
+static int load_auth(struct server *srv, struct kerr *err)
+{
+	if (srv->opts.token_file)
+		return srv_auth_load(srv->opts.token_file, &srv->auth, err);
+	return srv_auth_admin_token(srv->opts.data_dir, &srv->auth, err);
+}
+
+/* Opens the store, the tokens and the hub. */
+static int server_open(struct server *srv, struct kerr *err)
+{
+	if (mkdir_p(srv->opts.data_dir, err) < 0)
+		return -err->code;
+	struct store_options so = {.map_size = srv->opts.store_max_bytes, .history = srv->opts.history};
+	int rc = store_open(srv->opts.data_dir, &so, &srv->store, err);
+	if (rc < 0)
+		return kerr_prefix(err, "cannot open the store in %s", srv->opts.data_dir);
+	if ((rc = create_default_namespace(srv->store, err)) < 0 || (rc = load_auth(srv, err)) < 0)
+		return rc;
+	struct srv_hub_opts ho = {.bookmark_ms = srv->opts.bookmark_ms,
+	                          .max_watchers = srv->opts.max_watchers};
+	srv->hub = srv_hub_new(srv->store, &ho);
+	store_set_commit_hook(srv->store, srv_hub_commit_hook, srv->hub);
+	srv->metrics = srv_metrics_new();
+	return 0;
+}
+
+static void server_close(struct server *srv)
+{
+	if (srv->mhd) {
+		MHD_socket lfd = MHD_quiesce_daemon(srv->mhd);
+		srv_hub_stop(srv->hub);
+		for (int i = 0; i < 300 && srv_hub_watchers(srv->hub) > 0; i++)
+			usleep(10000);
+		MHD_stop_daemon(srv->mhd);
+		if (lfd != MHD_INVALID_SOCKET)
+			close(lfd);
+		srv->mhd = NULL;
+	}
+	if (srv->store)
+		store_set_commit_hook(srv->store, NULL, NULL);
+	srv_hub_free(srv->hub);
+	store_close(srv->store);
+	srv_auth_free(srv->auth);
+	srv_metrics_free(srv->metrics);
+	srv_opts_free(&srv->opts);
+}
+
+static int serve(struct server *srv, struct kerr *err)
+{
+	unsigned port = 0;
+	int family = AF_INET;
+	int fd = open_listener(srv->opts.listen_host, srv->opts.listen_port, &port, &family, err);
+	if (fd < 0)
+		return fd;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL); /* MHD's threads inherit the mask */
+	srv->mhd = start_mhd(srv, fd, family);
+	if (!srv->mhd) {
+		close(fd);
+		return kerr_set(err, EIO, "cannot start the HTTP server on %s:%u", srv->opts.listen_host, port);
+	}
+	_cleanup_free_ char *url = server_url(srv->opts.listen_host, port);
+	if (write_config(srv->opts.data_dir, url, srv_auth_admin(srv->auth), err) < 0)
+		return kerr_prefix(err, "cannot write %s/config", srv->opts.data_dir);
+	atomic_store(&srv->ready, true);
+	printf("keel server listening on %s (data dir %s)\n", url, srv->opts.data_dir);
+	fflush(stdout);
+	log_info("listening on %s, data dir %s, revision %llu", url, srv->opts.data_dir,
+	         (unsigned long long)store_revision(srv->store));
+	int sig = 0;
+	sigwait(&set, &sig);
+	log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	atomic_store(&srv->ready, false);
+	return 0;
+}
+
+int server_main(int argc, char **argv)
+{
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	struct server srv = {0};
+	srv_opts_init(&srv.opts);
+	if (srv_opts_parse(&srv.opts, argc, argv, &err) < 0) {
+		fprintf(stderr, "keel server: %s\n", kerr_msg(&err));
+		srv_opts_free(&srv.opts);
+		return 2;
+	}
+	if (srv.opts.help) {
+		fputs(srv_opts_usage(), stdout);
+		srv_opts_free(&srv.opts);
+		return 0;
+	}
+	log_set_level((enum log_level)srv.opts.log_level);
+	log_set_json(srv.opts.log_json);
+	if (!srv.opts.data_dir)
+		srv.opts.data_dir = srv_default_data_dir();
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+	int rc = server_open(&srv, &err);
+	if (rc == 0)
+		rc = serve(&srv, &err);
+	if (rc < 0)
+		fprintf(stderr, "keel server: %s\n", kerr_msg(&err));
+	server_close(&srv);
+	if (rc == 0)
+		log_info("stopped cleanly");
+	return rc < 0 ? 1 : 0;
+}

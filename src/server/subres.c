@@ -1,0 +1,193 @@
+/*
+ * server/subres — the /status and /binding subresources.
+ *
+ * /status writes only status: PUT replaces it, PATCH merge-patches it, and
+ * neither touches spec, metadata or generation — the other half of the
+ * rule that the main resource ignores status. /binding is how the
+ * scheduler places a Task: it sets spec.nodeName once (rebinding to
+ * another node is a conflict) and moves a Pending Task to Scheduled, in one
+ * write, so a scheduler that crashed after binding never leaves a Task
+ * bound but still Pending.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "api/merge.h"
+#include "api/meta.h"
+#include "api/validate.h"
+#include "common/kerr.h"
+#include "common/util.h"
+#include "server/handlers.h"
+#include "server/objects.h"
+#include "server/verbs.h"
+#include "store/store.h"
+
+struct status_arg {
+	json_t *status; /* NULL: remove status */
+	uint64_t want_rv;
+};
+
+static int status_compute(struct srv_write *w, json_t *live, json_t **next, struct kerr *err)
+{
+	struct status_arg *a = w->arg;
+	if (!live)
+		return srv_not_found(w, err);
+	if (srv_check_precondition(live, a->want_rv, err) < 0)
+		return -ESTALE;
+	json_t *n = json_deep_copy(live);
+	if (a->status)
+		json_object_set(n, "status", a->status);
+	else
+		json_object_del(n, "status");
+	if (api_json_equal(n, live)) {
+		json_decref(n);
+		return STORE_NOOP;
+	}
+	if (srv_obj_check_size(n, SRV_MAX_OBJECT, err) < 0) {
+		json_decref(n);
+		return -E2BIG;
+	}
+	*next = n;
+	return STORE_WRITE;
+}
+
+static enum MHD_Result status_put(struct srv_req *r, bool dry)
+{
+	const struct api_kind *k = r->route.kind;
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	_cleanup_json_ json_t *body = NULL;
+	struct status_arg a = {0};
+	if (srv_json_parse(r->body.data, r->body.len, true, &body, &err) < 0 ||
+	    srv_obj_check_identity(k, body, r->route.ns, r->route.name, &err) < 0 ||
+	    srv_obj_client_rv(body, &a.want_rv, &err) < 0)
+		return srv_reply_error(r, &err, NULL, NULL);
+	a.status = json_object_get(body, "status");
+	if (a.status && api_validate_status(k, a.status, &err) < 0)
+		return srv_reply_error(r, &err, k->plural, r->route.name);
+	_cleanup_free_ char *key = srv_req_key(r);
+	struct srv_write w = {.srv = r->srv, .kind = k, .key = key, .dry_run = dry,
+	                      .compute = status_compute, .arg = &a};
+	int rc = srv_write_run(&w, &err);
+	enum MHD_Result ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
+	srv_write_clear(&w);
+	return ret;
+}
+
+static enum MHD_Result status_patch(struct srv_req *r, bool dry)
+{
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	_cleanup_json_ json_t *patch = NULL;
+	struct srv_patch_arg a = {.status_only = true};
+	if (srv_patch_parse(r, &patch, &a.want_rv, &err) < 0)
+		return srv_reply_error(r, &err, NULL, NULL);
+	a.patch = patch;
+	_cleanup_free_ char *key = srv_req_key(r);
+	struct srv_write w = {.srv = r->srv, .kind = r->route.kind, .key = key, .dry_run = dry,
+	                      .compute = srv_patch_compute, .arg = &a};
+	int rc = srv_write_run(&w, &err);
+	enum MHD_Result ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
+	srv_write_clear(&w);
+	return ret;
+}
+
+enum MHD_Result srv_handle_status_write(struct srv_req *r)
+{
+	enum MHD_Result ret;
+	bool dry;
+	if (!srv_req_dry_run(r, &dry, &ret))
+		return ret;
+	return r->method == SRV_PUT ? status_put(r, dry) : status_patch(r, dry);
+}
+
+struct binding_arg {
+	const char *node;
+};
+
+static int binding_compute(struct srv_write *w, json_t *live, json_t **next, struct kerr *err)
+{
+	struct binding_arg *a = w->arg;
+	if (!live)
+		return srv_not_found(w, err);
+	const char *cur = json_string_value(api_obj_get_path(live, "spec.nodeName"));
+	if (cur && *cur) {
+		if (streq(cur, a->node))
+			return STORE_NOOP;
+		return kerr_set(err, ESTALE, "task \"%s\" is already bound to node \"%s\"", api_obj_name(live),
+		                cur);
+	}
+	if (json_object_get(api_obj_meta(live), "deletionTimestamp"))
+		return kerr_set(err, ESTALE, "task \"%s\" is being deleted", api_obj_name(live));
+	json_t *n = json_deep_copy(live);
+	json_t *spec = json_object_get(n, "spec");
+	if (!json_is_object(spec)) {
+		spec = json_object();
+		json_object_set_new(n, "spec", spec);
+	}
+	json_object_set_new(spec, "nodeName", json_string(a->node));
+	json_t *status = json_object_get(n, "status");
+	if (!json_is_object(status)) {
+		status = json_object();
+		json_object_set_new(n, "status", status);
+	}
+	const char *phase = json_string_value(json_object_get(status, "phase"));
+	if (!phase || streq(phase, "Pending"))
+		json_object_set_new(status, "phase", json_string("Scheduled"));
+	srv_obj_set_generation(n, live);
+	*next = n;
+	return STORE_WRITE;
+}
+
+/* Parses and checks a Binding body; *node borrowed from *body. */
+static int binding_parse(struct srv_req *r, json_t **body, const char **node, struct kerr *err)
+{
+	if (srv_json_parse(r->body.data, r->body.len, true, body, err) < 0)
+		return -EBADMSG;
+	const char *kind = json_string_value(json_object_get(*body, "kind"));
+	if (kind && !streq(kind, "Binding"))
+		return kerr_set(err, EBADMSG, "kind \"%s\" is not Binding", kind);
+	const char *name = api_obj_name(*body);
+	if (name && !streq(name, r->route.name))
+		return kerr_set(err, EBADMSG,
+		                "the name of the binding (%s) does not match the task in the URL (%s)", name,
+		                r->route.name);
+	*node = json_string_value(api_obj_get_path(*body, "target.name"));
+	if (!*node || !**node) {
+		kerr_add_cause(err, "target.name", "FieldValueRequired", "Required value");
+		return kerr_set(err, EINVAL, "Binding \"%s\" is invalid: target.name: Required value",
+		                r->route.name);
+	}
+	if (!api_is_dns1123_subdomain(*node)) {
+		kerr_add_cause(err, "target.name", "FieldValueInvalid", "must be a DNS-1123 subdomain");
+		return kerr_set(err, EINVAL, "Binding \"%s\" is invalid: target.name: Invalid value \"%s\"",
+		                r->route.name, *node);
+	}
+	return 0;
+}
+
+enum MHD_Result srv_handle_binding(struct srv_req *r)
+{
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	enum MHD_Result ret;
+	bool dry;
+	if (!srv_req_dry_run(r, &dry, &ret))
+		return ret;
+	_cleanup_json_ json_t *body = NULL;
+	struct binding_arg a = {0};
+	if (binding_parse(r, &body, &a.node, &err) < 0)
+		return srv_reply_error(r, &err, "tasks", r->route.name);
+	_cleanup_free_ char *node_key = store_key("nodes", NULL, a.node);
+	json_t *node = NULL;
+	int rc = store_get(r->srv->store, node_key, &node, &err);
+	json_decref(node);
+	if (rc == -ENOENT)
+		return srv_reply_status(r, 404, "NotFound", "nodes \"%s\" not found", a.node);
+	if (rc < 0)
+		return srv_reply_error(r, &err, "nodes", a.node);
+	_cleanup_free_ char *key = srv_req_key(r);
+	struct srv_write w = {.srv = r->srv, .kind = r->route.kind, .key = key, .dry_run = dry,
+	                      .compute = binding_compute, .arg = &a};
+	rc = srv_write_run(&w, &err);
+	ret = srv_reply_write(r, rc, &err, &w, rc == STORE_NOOP ? 200 : 201, NULL, NULL);
+	srv_write_clear(&w);
+	return ret;
+}

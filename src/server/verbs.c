@@ -1,0 +1,447 @@
+/*
+ * server/verbs — create, replace, merge patch, server-side apply, delete.
+ *
+ * Each verb validates what it can from the request alone before touching
+ * the store, then runs one srv_write (write.h): a compute step with the
+ * live object, and a compare-and-swap write. A result equal to the live
+ * object is a no-op — no revision, no watch event — which is what makes
+ * re-applying an unchanged manifest free.
+ *
+ * Namespaces: creating in a namespace that does not exist is a 404.
+ * Deleting a Namespace that still holds objects is a 409 (cascading
+ * deletion comes with the garbage collector); "default" cannot be deleted.
+ * The existence check is not in the write transaction, so a Namespace
+ * deleted at the same moment as a create into it may leave that object
+ * behind; the gc controller is the backstop.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/merge.h"
+#include "api/meta.h"
+#include "api/status.h"
+#include "api/validate.h"
+#include "common/kerr.h"
+#include "common/util.h"
+#include "server/handlers.h"
+#include "server/objects.h"
+#include "server/verbs.h"
+#include "server/write.h"
+#include "store/store.h"
+
+static const char *plural(struct srv_write *w)
+{
+	return w->kind->plural;
+}
+
+enum MHD_Result srv_reply_write(struct srv_req *r, int rc, struct kerr *err, struct srv_write *w,
+                                unsigned ok_code, const char *hdr, const char *hval)
+{
+	if (rc < 0)
+		return srv_reply_error(r, err, r->route.kind->plural, r->route.name);
+	json_t *obj = TAKE_PTR(w->result);
+	if (!obj)
+		obj = api_status_success(r->route.kind->plural, r->route.name);
+	return srv_reply_json(r, ok_code, obj, hdr, hval);
+}
+
+int srv_check_namespace(struct server *srv, const struct api_kind *k, const char *ns, struct kerr *err)
+{
+	if (!k->namespaced)
+		return 0;
+	_cleanup_free_ char *key = store_key("namespaces", NULL, ns);
+	json_t *obj = NULL;
+	int rc = store_get(srv->store, key, &obj, err);
+	json_decref(obj);
+	if (rc == -ENOENT)
+		return kerr_set(err, ENOENT, "namespaces \"%s\" not found", ns);
+	return rc < 0 ? rc : 0;
+}
+
+int srv_not_found(struct srv_write *w, struct kerr *err)
+{
+	const char *name = strrchr(w->key, '/');
+	return kerr_set(err, ENOENT, "%s \"%s\" not found", plural(w), name ? name + 1 : w->key);
+}
+
+int srv_check_precondition(json_t *live, uint64_t want_rv, struct kerr *err)
+{
+	if (want_rv && api_obj_rv(live) != want_rv)
+		return kerr_set(err, ESTALE, SRV_CONFLICT_MSG);
+	return 0;
+}
+
+/* Validation of a finished object, with the object's kind and name in the
+ * message as Kubernetes words it. */
+static int validate(const struct api_kind *k, json_t *obj, struct kerr *err)
+{
+	api_default(k, obj);
+	return api_validate(k, obj, err);
+}
+
+/* ---- create ---- */
+
+static int create_compute(struct srv_write *w, json_t *live, json_t **next, struct kerr *err)
+{
+	json_t *obj = w->arg;
+	if (live)
+		return kerr_set(err, EEXIST, "%s \"%s\" already exists", plural(w), api_obj_name(obj));
+	*next = json_incref(obj);
+	return STORE_WRITE;
+}
+
+enum MHD_Result srv_handle_create(struct srv_req *r)
+{
+	const struct api_kind *k = r->route.kind;
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	enum MHD_Result ret;
+	bool dry;
+	if (!srv_req_dry_run(r, &dry, &ret))
+		return ret;
+	_cleanup_json_ json_t *obj = NULL;
+	if (srv_json_parse(r->body.data, r->body.len, true, &obj, &err) < 0 ||
+	    srv_obj_check_identity(k, obj, r->route.ns, NULL, &err) < 0)
+		return srv_reply_error(r, &err, NULL, NULL);
+	srv_obj_strip_server_fields(obj);
+	if (k->has_status)
+		json_object_del(obj, "status");
+	if (validate(k, obj, &err) < 0)
+		return srv_reply_error(r, &err, k->plural, api_obj_name(obj));
+	srv_obj_init_created(obj);
+	const char *ns = k->namespaced ? api_obj_namespace(obj) : NULL;
+	if (srv_obj_check_size(obj, SRV_MAX_OBJECT, &err) < 0 ||
+	    srv_check_namespace(r->srv, k, ns, &err) < 0)
+		return srv_reply_error(r, &err, k->plural, api_obj_name(obj));
+	_cleanup_free_ char *key = store_key(k->plural, ns, api_obj_name(obj));
+	struct srv_write w = {.srv = r->srv, .kind = k, .key = key, .dry_run = dry,
+	                      .compute = create_compute, .arg = obj};
+	int rc = srv_write_run(&w, &err);
+	if (rc < 0)
+		return srv_reply_error(r, &err, k->plural, api_obj_name(obj));
+	ret = srv_reply_write(r, rc, &err, &w, 201, NULL, NULL);
+	srv_write_clear(&w);
+	return ret;
+}
+
+/* ---- replace (PUT) ---- */
+
+struct replace_arg {
+	json_t *body;
+	uint64_t want_rv;
+};
+
+/* The common tail of replace/patch/apply: generation, finalization,
+ * no-op detection and the size limit. Takes next. */
+static int finish_update(struct srv_write *w, json_t *live, json_t *next, json_t **out, struct kerr *err)
+{
+	_cleanup_json_ json_t *n = next;
+	srv_obj_set_generation(n, live);
+	if (live && srv_obj_finalized(live, n))
+		return STORE_DELETE;
+	if (live && api_json_equal(n, live))
+		return STORE_NOOP;
+	if (srv_obj_check_size(n, SRV_MAX_OBJECT, err) < 0)
+		return -E2BIG;
+	(void)w;
+	*out = TAKE_PTR(n);
+	return STORE_WRITE;
+}
+
+static int replace_compute(struct srv_write *w, json_t *live, json_t **next, struct kerr *err)
+{
+	struct replace_arg *a = w->arg;
+	if (!live)
+		return srv_not_found(w, err);
+	if (srv_check_precondition(live, a->want_rv, err) < 0)
+		return -ESTALE;
+	json_t *n = json_deep_copy(a->body);
+	srv_obj_carry_from_live(w->kind, n, live, true);
+	return finish_update(w, live, n, next, err);
+}
+
+enum MHD_Result srv_handle_replace(struct srv_req *r)
+{
+	const struct api_kind *k = r->route.kind;
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	enum MHD_Result ret;
+	bool dry;
+	if (!srv_req_dry_run(r, &dry, &ret))
+		return ret;
+	_cleanup_json_ json_t *body = NULL;
+	struct replace_arg a = {0};
+	if (srv_json_parse(r->body.data, r->body.len, true, &body, &err) < 0 ||
+	    srv_obj_check_identity(k, body, r->route.ns, r->route.name, &err) < 0 ||
+	    srv_obj_client_rv(body, &a.want_rv, &err) < 0)
+		return srv_reply_error(r, &err, NULL, NULL);
+	srv_obj_strip_server_fields(body);
+	if (k->has_status)
+		json_object_del(body, "status");
+	if (validate(k, body, &err) < 0)
+		return srv_reply_error(r, &err, k->plural, r->route.name);
+	a.body = body;
+	_cleanup_free_ char *key = srv_req_key(r);
+	struct srv_write w = {.srv = r->srv, .kind = k, .key = key, .dry_run = dry,
+	                      .compute = replace_compute, .arg = &a};
+	int rc = srv_write_run(&w, &err);
+	ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
+	srv_write_clear(&w);
+	return ret;
+}
+
+/* ---- merge patch (PATCH, application/merge-patch+json) ---- */
+
+int srv_patch_compute(struct srv_write *w, json_t *live, json_t **next, struct kerr *err)
+{
+	struct srv_patch_arg *a = w->arg;
+	if (!live)
+		return srv_not_found(w, err);
+	if (srv_check_precondition(live, a->want_rv, err) < 0)
+		return -ESTALE;
+	json_t *merged = api_merge_patch(live, a->patch);
+	if (a->status_only) {
+		json_t *n = json_deep_copy(live);
+		json_t *st = json_object_get(merged, "status");
+		if (st)
+			json_object_set(n, "status", st);
+		else
+			json_object_del(n, "status");
+		json_decref(merged);
+		if (api_validate_status(w->kind, json_object_get(n, "status"), err) < 0) {
+			json_decref(n);
+			return -EINVAL;
+		}
+		return finish_update(w, live, n, next, err);
+	}
+	if (srv_obj_check_identity(w->kind, merged, api_obj_namespace(live), api_obj_name(live), err) < 0) {
+		json_decref(merged);
+		return kerr_prefix(err, "the patch may not change the object's identity");
+	}
+	srv_obj_carry_from_live(w->kind, merged, live, true);
+	if (validate(w->kind, merged, err) < 0) {
+		json_decref(merged);
+		return -EINVAL;
+	}
+	return finish_update(w, live, merged, next, err);
+}
+
+/* ---- server-side apply (PATCH, application/apply-patch+json) ---- */
+
+struct apply_arg {
+	json_t *applied;
+	const char *manager;
+	const char *ns;
+};
+
+static int apply_compute(struct srv_write *w, json_t *live, json_t **next, struct kerr *err)
+{
+	struct apply_arg *a = w->arg;
+	if (!live && srv_check_namespace(w->srv, w->kind, a->ns, err) < 0)
+		return -ENOENT;
+	char now[32];
+	time_rfc3339(now, sizeof now, time_now_unix());
+	json_t *merged = api_apply(live, a->applied, a->manager, now);
+	if (live)
+		srv_obj_carry_from_live(w->kind, merged, live, false);
+	else
+		srv_obj_init_created(merged);
+	if (validate(w->kind, merged, err) < 0) {
+		json_decref(merged);
+		return -EINVAL;
+	}
+	if (!live) {
+		if (srv_obj_check_size(merged, SRV_MAX_OBJECT, err) < 0) {
+			json_decref(merged);
+			return -E2BIG;
+		}
+		*next = merged;
+		return STORE_WRITE;
+	}
+	return finish_update(w, live, merged, next, err);
+}
+
+static enum MHD_Result handle_apply(struct srv_req *r, bool dry)
+{
+	const struct api_kind *k = r->route.kind;
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	_cleanup_json_ json_t *body = NULL;
+	if (srv_body_parse_manifest(r, &body, &err) < 0 ||
+	    srv_obj_check_identity(k, body, r->route.ns, r->route.name, &err) < 0)
+		return srv_reply_error(r, &err, NULL, NULL);
+	srv_obj_strip_server_fields(body);
+	if (k->has_status)
+		json_object_del(body, "status");
+	const char *manager = srv_req_query(r, "fieldManager");
+	struct apply_arg a = {.applied = body, .manager = manager && *manager ? manager : "keel-apply",
+	                      .ns = k->namespaced ? api_obj_namespace(body) : NULL};
+	_cleanup_free_ char *key = srv_req_key(r);
+	struct srv_write w = {.srv = r->srv, .kind = k, .key = key, .dry_run = dry,
+	                      .compute = apply_compute, .arg = &a};
+	int rc = srv_write_run(&w, &err);
+	const char *res = rc == STORE_NOOP ? "unchanged" : w.existed ? "configured" : "created";
+	unsigned code = rc == STORE_WRITE && !w.existed ? 201 : 200;
+	enum MHD_Result ret = srv_reply_write(r, rc, &err, &w, code, "Keel-Apply-Result", res);
+	srv_write_clear(&w);
+	return ret;
+}
+
+/* The media type without parameters, lower-cased into buf. */
+const char *srv_media_type(struct srv_req *r, char *buf, size_t len)
+{
+	const char *ct = srv_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (!ct)
+		return NULL;
+	size_t i = 0;
+	for (; ct[i] && ct[i] != ';' && ct[i] != ' ' && i + 1 < len; i++)
+		buf[i] = (char)(ct[i] >= 'A' && ct[i] <= 'Z' ? ct[i] + 32 : ct[i]);
+	buf[i] = '\0';
+	return buf;
+}
+
+enum MHD_Result srv_handle_patch(struct srv_req *r)
+{
+	const struct api_kind *k = r->route.kind;
+	enum MHD_Result ret;
+	bool dry;
+	if (!srv_req_dry_run(r, &dry, &ret))
+		return ret;
+	char buf[128];
+	const char *mt = srv_media_type(r, buf, sizeof buf);
+	if (streq(mt, "application/apply-patch+json") || streq(mt, "application/apply-patch+yaml"))
+		return handle_apply(r, dry);
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	_cleanup_json_ json_t *patch = NULL;
+	struct srv_patch_arg a = {0};
+	if (srv_patch_parse(r, &patch, &a.want_rv, &err) < 0)
+		return srv_reply_error(r, &err, NULL, NULL);
+	a.patch = patch;
+	_cleanup_free_ char *key = srv_req_key(r);
+	struct srv_write w = {.srv = r->srv, .kind = k, .key = key, .dry_run = dry,
+	                      .compute = srv_patch_compute, .arg = &a};
+	int rc = srv_write_run(&w, &err);
+	ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
+	srv_write_clear(&w);
+	return ret;
+}
+
+int srv_patch_parse(struct srv_req *r, json_t **patch, uint64_t *want_rv, struct kerr *err)
+{
+	char buf[128];
+	const char *mt = srv_media_type(r, buf, sizeof buf);
+	if (streq(mt, "application/json-patch+json"))
+		return kerr_set(err, EMEDIUMTYPE,
+		                "JSON patch (application/json-patch+json) is not supported; use "
+		                "application/merge-patch+json or application/apply-patch+json");
+	if (!streq(mt, "application/merge-patch+json") && !streq(mt, "application/strategic-merge-patch+json"))
+		return kerr_set(err, EMEDIUMTYPE,
+		                "unsupported patch Content-Type \"%s\" (use application/merge-patch+json or "
+		                "application/apply-patch+json)",
+		                mt ? mt : "");
+	if (srv_json_parse(r->body.data, r->body.len, true, patch, err) < 0)
+		return -EBADMSG;
+	return srv_obj_client_rv(*patch, want_rv, err);
+}
+
+/* ---- delete ---- */
+
+struct delete_arg {
+	uint64_t want_rv;
+};
+
+static int namespace_empty(struct server *srv, const char *ns, struct kerr *err)
+{
+	for (size_t i = 0; i < api_kind_count(); i++) {
+		const struct api_kind *k = api_kind_at(i);
+		if (!k->namespaced)
+			continue;
+		_cleanup_free_ char *prefix = xasprintf("%s/%s/", k->plural, ns);
+		_cleanup_json_ json_t *items = NULL;
+		_cleanup_free_ char *next = NULL;
+		uint64_t rev;
+		int rc = store_list(srv->store, prefix, NULL, 1, NULL, NULL, &items, &rev, &next, err);
+		if (rc < 0)
+			return rc;
+		if (json_array_size(items) > 0)
+			return kerr_set(err, ESTALE,
+			                "namespace \"%s\" is not empty: it still has %s (such as \"%s\"); delete "
+			                "them first",
+			                ns, k->plural, api_obj_name(json_array_get(items, 0)));
+	}
+	return 0;
+}
+
+static int delete_compute(struct srv_write *w, json_t *live, json_t **next, struct kerr *err)
+{
+	struct delete_arg *a = w->arg;
+	if (!live)
+		return srv_not_found(w, err);
+	if (srv_check_precondition(live, a->want_rv, err) < 0)
+		return -ESTALE;
+	if (streq(w->kind->plural, "namespaces")) {
+		if (streq(api_obj_name(live), "default"))
+			return kerr_set(err, EPERM, "namespace \"default\" cannot be deleted");
+		int rc = namespace_empty(w->srv, api_obj_name(live), err);
+		if (rc < 0)
+			return rc;
+	}
+	json_t *fin = json_object_get(api_obj_meta(live), "finalizers");
+	if (json_array_size(fin) == 0)
+		return STORE_DELETE;
+	if (json_object_get(api_obj_meta(live), "deletionTimestamp"))
+		return STORE_NOOP;
+	json_t *n = json_deep_copy(live);
+	char now[32];
+	time_rfc3339(now, sizeof now, time_now_unix());
+	json_object_set_new(api_obj_meta(n), "deletionTimestamp", json_string(now));
+	*next = n;
+	return STORE_WRITE;
+}
+
+static int delete_options(struct srv_req *r, struct delete_arg *a, struct kerr *err)
+{
+	const char *policy = srv_req_query(r, "propagationPolicy");
+	_cleanup_json_ json_t *opts = NULL;
+	if (r->body.len > 0) {
+		if (srv_json_parse(r->body.data, r->body.len, true, &opts, err) < 0)
+			return -EBADMSG;
+		json_t *pre = json_object_get(json_object_get(opts, "preconditions"), "resourceVersion");
+		if (pre) {
+			_cleanup_json_ json_t *tmp = json_pack("{s:{s:O}}", "metadata", "resourceVersion", pre);
+			if (srv_obj_client_rv(tmp, &a->want_rv, err) < 0)
+				return kerr_prefix(err, "preconditions");
+		}
+		if (!policy)
+			policy = json_string_value(json_object_get(opts, "propagationPolicy"));
+	}
+	if (policy && !streq(policy, "Background") && !streq(policy, "Orphan") &&
+	    !streq(policy, "Foreground"))
+		return kerr_set(err, EBADMSG,
+		                "invalid propagationPolicy \"%s\" (Background, Orphan or Foreground)", policy);
+	return 0;
+}
+
+enum MHD_Result srv_handle_delete(struct srv_req *r)
+{
+	const struct api_kind *k = r->route.kind;
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	enum MHD_Result ret;
+	bool dry;
+	if (!srv_req_dry_run(r, &dry, &ret))
+		return ret;
+	struct delete_arg a = {0};
+	if (delete_options(r, &a, &err) < 0)
+		return srv_reply_error(r, &err, NULL, NULL);
+	_cleanup_free_ char *key = srv_req_key(r);
+	struct srv_write w = {.srv = r->srv, .kind = k, .key = key, .dry_run = dry,
+	                      .compute = delete_compute, .arg = &a};
+	int rc = srv_write_run(&w, &err);
+	ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
+	srv_write_clear(&w);
+	return ret;
+}
+
+int srv_body_parse_manifest(struct srv_req *r, json_t **out, struct kerr *err)
+{
+	return srv_json_parse(r->body.data, r->body.len, true, out, err);
+}

@@ -1,0 +1,47 @@
+/*
+ * server/watch — the watch hub: fans committed changes out to watch
+ * streams.
+ *
+ * The store's commit hook (srv_hub_commit_hook, on the writer thread)
+ * hands every change to the hub; each watcher whose kind, namespace and
+ * selectors match gets a reference to the event, serialised once and
+ * shared. Watch streams are chunked MHD responses whose reader suspends the
+ * connection when it has nothing to send, so an idle watcher holds no
+ * thread; the hook (or the bookmark/timeout ticker) resumes it. The writer
+ * thread never blocks on a watcher: one whose backlog passes a bound is
+ * sent an ERROR event (410, "watch too slow") and closed.
+ *
+ * Threading: all functions are thread-safe. The hub must outlive the MHD
+ * daemon (it is freed after MHD_stop_daemon).
+ */
+#pragma once
+
+#include <microhttpd.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct store_event;
+struct srv_hub;
+struct srv_req;
+
+struct srv_hub_opts {
+	int64_t bookmark_ms;      /* BOOKMARK period on idle streams */
+	size_t max_watchers;      /* more -> 429 */
+	size_t max_backlog_bytes; /* per watcher, before "watch too slow"; 0 = 16 MiB */
+};
+
+/* Creates the hub and starts its ticker thread. The caller installs
+ * srv_hub_commit_hook on s (with the hub as ctx) before serving. */
+struct srv_hub *srv_hub_new(struct store *s, const struct srv_hub_opts *opts);
+/* Ends every watch stream (suspended ones are resumed to finish) and
+ * refuses new ones. Returns at once; srv_hub_watchers() reaches 0 as MHD
+ * completes the streams. */
+void srv_hub_stop(struct srv_hub *h);
+/* Stops the ticker and frees the hub. Accepts NULL. No watcher may remain
+ * (call after MHD_stop_daemon). */
+void srv_hub_free(struct srv_hub *h);
+size_t srv_hub_watchers(struct srv_hub *h);
+
+/* store_commit_hook: ctx is the hub. */
+void srv_hub_commit_hook(void *ctx, const struct store_event *ev);
