@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <lmdb.h>
 
 #include "common/kerr.h"
 #include "common/util.h"
@@ -1017,6 +1018,69 @@ static void test_map_full(void **state)
 	json_decref(items);
 }
 
+/* Writes raw bytes into one of the store's databases, behind its back. */
+static void raw_put(const char *dir, const char *db, const void *key, size_t klen, const void *val,
+                    size_t vlen)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	assert_int_equal(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 4);
+	mdb_env_set_mapsize(env, (64u << 20) + (8u << 20));
+	assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* Corrupt data is reported as -EIO naming the key, never skipped. */
+static void test_corruption_is_eio(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_default(f);
+	_cleanup_json_ json_t *a = obj("a", 1);
+	assert_int_equal(put(s, "tasks/ns/a", a, NULL, NULL), STORE_WRITE);
+	store_close(s);
+	f->s = NULL;
+	raw_put(f->dir, "objects", "tasks/ns/bad", 12, "{\"metadata\": tru", 15);
+	unsigned char rev2[8] = {0, 0, 0, 0, 0, 0, 0, 2};
+	raw_put(f->dir, "log", rev2, 8, "[]", 2);
+
+	s = open_default(f);
+	struct kerr err = KERR_INIT;
+	json_t *o = NULL, *items = NULL;
+	assert_int_equal(store_get(s, "tasks/ns/bad", &o, &err), -EIO);
+	assert_non_null(strstr(err.msg, "store: corrupt data at tasks/ns/bad: "));
+	kerr_clear(&err);
+	assert_int_equal(store_list(s, "tasks/", NULL, 0, NULL, NULL, &items, NULL, NULL, &err),
+	                 -EIO);
+	assert_non_null(strstr(err.msg, "tasks/ns/bad"));
+	kerr_clear(&err);
+	assert_int_equal(store_update(s, "tasks/ns/bad", fn_noop, NULL, NULL, NULL, &err), -EIO);
+	kerr_clear(&err);
+	assert_int_equal(store_get(s, "tasks/ns/a", &o, &err), 0); /* the rest still reads */
+	json_decref(o);
+	struct seen c = {0};
+	assert_int_equal(store_changes(s, 0, collect, &c, &err), -EIO);
+	assert_string_equal(err.msg,
+	                    "store: corrupt data at change log revision 2: not a JSON object");
+	assert_int_equal(c.n, 1); /* revision 1 was delivered first */
+	kerr_clear(&err);
+
+	/* a store written by a future keel is refused, not misread */
+	store_close(s);
+	f->s = NULL;
+	unsigned char fmt2[8] = {0, 0, 0, 0, 0, 0, 0, 2};
+	raw_put(f->dir, "meta", "format", 6, fmt2, 8);
+	assert_int_equal(store_open(f->dir, NULL, &s, &err), -EIO);
+	assert_non_null(strstr(err.msg, "has format 2; this keel reads format 1"));
+	kerr_clear(&err);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1029,6 +1093,7 @@ int main(void)
 	    T(test_group_commit),       T(test_bad_requests),
 	    T(test_close_drains_queue), T(test_crash_durability),
 	    T(test_map_full),           T(test_batch_byte_cap),
+	    T(test_corruption_is_eio),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
