@@ -13,10 +13,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static json_t *labels_from(const char *s)
+static json_t *labels_from(const char *s, size_t len)
 {
 	json_t *labels = json_object();
-	char *copy = xstrdup(s);
+	char *copy = xstrndup(s, len);
 	char *save = NULL;
 	for (char *kv = strtok_r(copy, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
 		char *eq = strchr(kv, '=');
@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	char *in = xstrndup((const char *)data, size);
 	size_t n = strlen(in);
-	json_t *labels = labels_from(n < size ? (const char *)data + n + 1 : "");
+	json_t *labels = n < size ? labels_from((const char *)data + n + 1, size - n - 1) : json_object();
 	struct api_selector *sel = NULL;
 	struct kerr err = KERR_INIT;
 	if (api_selector_parse(in, &sel, &err) == 0) {
