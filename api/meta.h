@@ -30,7 +30,8 @@ bool api_is_label_key(const char *s);
 /* Label value: empty, or <=63 of [A-Za-z0-9._-] starting and ending alphanumeric. */
 bool api_is_label_value(const char *s);
 
-/* Borrowed accessors; NULL (or 0) when absent or of the wrong type. */
+/* Borrowed accessors; NULL (or 0) when absent or of the wrong type
+ * (api_obj_rv() also gives 0 for a resourceVersion that is not decimal). */
 json_t *api_obj_meta(json_t *obj);
 const char *api_obj_name(json_t *obj);
 const char *api_obj_namespace(json_t *obj);
@@ -40,5 +41,8 @@ json_t *api_obj_labels(json_t *obj);
 /* metadata.resourceVersion is a decimal string, as in Kubernetes. */
 uint64_t api_obj_rv(json_t *obj);
 int64_t api_obj_generation(json_t *obj);
-/* Borrowed value at a dotted path ("spec.nodeName", "status.phase"), or NULL. */
+/* Borrowed value at a dotted path ("spec.nodeName", "status.phase"), or NULL.
+ * Brackets name a key with dots or an array index, as api_path_key() and
+ * api_path_index() write them: "metadata.labels[app.kubernetes.io/name]",
+ * "spec.env[0].name". */
 json_t *api_obj_get_path(json_t *obj, const char *dotted);
