@@ -83,14 +83,40 @@ size_t *cli_apply_order(const struct cli_manifests *m)
 	return order;
 }
 
+/* Namespaces a dry run would create: their objects cannot be checked by
+ * the server (the namespace does not exist), but they would be created. */
+struct dry_namespaces {
+	struct cli_strv names; /* borrowed from the documents */
+};
+
+static bool dry_run_new_namespace(const struct dry_namespaces *dn, const char *ns,
+                                  const struct kerr *err)
+{
+	if (!ns || err->code != ENOENT)
+		return false;
+	_cleanup_free_ char *want = xasprintf("namespaces \"%s\" not found", ns);
+	if (!streq(err->msg, want))
+		return false;
+	for (size_t i = 0; i < dn->names.n; i++)
+		if (streq(dn->names.v[i], ns))
+			return true;
+	return false;
+}
+
 /* Applies one document; returns 0, or -errno after printing why. */
 static int apply_one(struct client *c, const struct cli_doc *d, const struct apply_flags *f,
-                     struct kerr *err)
+                     struct dry_namespaces *dn, struct kerr *err)
 {
 	struct client_query q = {.dry_run = f->dry_run, .field_manager = f->field_manager};
 	enum client_apply_result res = CLIENT_APPLY_UNKNOWN;
 	const char *ns = api_obj_namespace(d->obj);
+	_cleanup_free_ char *ref = cli_obj_ref(d->kind, d->obj);
 	int r = client_apply(c, d->kind, ns, d->obj, &q, NULL, &res, err);
+	if (r < 0 && f->dry_run && dry_run_new_namespace(dn, ns, err)) {
+		printf("%s created (dry run; namespace \"%s\" does not exist yet, so the server could "
+		       "not check it)\n", ref, ns);
+		return 0;
+	}
 	if (r < 0) {
 		_cleanup_free_ char *where = cli_doc_where(d, NULL);
 		_cleanup_free_ char *prefix = xasprintf("%s: ", where);
@@ -98,7 +124,8 @@ static int apply_one(struct client *c, const struct cli_doc *d, const struct app
 		cli_doc_report_causes(d, err);
 		return r;
 	}
-	_cleanup_free_ char *ref = cli_obj_ref(d->kind, d->obj);
+	if (f->dry_run && res == CLIENT_APPLY_CREATED && streq(d->kind->kind, "Namespace"))
+		cli_strv_push(&dn->names, api_obj_name(d->obj));
 	printf("%s %s%s\n", ref, res == CLIENT_APPLY_UNKNOWN ? "configured" : client_apply_result_name(res),
 	       f->dry_run ? " (dry run)" : "");
 	return 0;
@@ -110,16 +137,18 @@ static int apply_all(struct cli_manifests *m, const struct apply_flags *f)
 	if (!c)
 		return CLI_FAIL;
 	_cleanup_free_ size_t *order = cli_apply_order(m);
+	struct dry_namespaces dn = {{0}};
 	int code = CLI_OK;
 	for (size_t i = 0; i < m->n_docs; i++) {
 		_cleanup_kerr_ struct kerr err = KERR_INIT;
-		if (apply_one(c, &m->docs[order[i]], f, &err) < 0) {
+		if (apply_one(c, &m->docs[order[i]], f, &dn, &err) < 0) {
 			code = CLI_FAIL;
 			if (cli_error_is_fatal(&err))
 				break;
 		}
 		fflush(stdout);
 	}
+	cli_strv_free(&dn.names);
 	return code;
 }
 

@@ -3,6 +3,7 @@
 # a real `keel server` with its LMDB store in the test's temp directory
 # (helpers.bash starts it on a free port and exports KEEL_CONFIG).
 
+bats_require_minimum_version 1.5.0
 load helpers
 
 setup() {
@@ -115,6 +116,8 @@ rvs() { keel get "$1" -A -o json | jq -r '.items[] | "\(.metadata.name) \(.metad
 	run keel apply -f "$M" --dry-run
 	assert_success
 	assert_line "namespace/shop created (dry run)"
+	assert_line --partial 'deployment/web created (dry run; namespace "shop" does not exist yet'
+	assert_line "task/hello created (dry run)"
 	run keel get ns shop
 	assert_failure 1
 	assert_output --partial 'Error from server (NotFound)'
@@ -133,7 +136,7 @@ rvs() { keel get "$1" -A -o json | jq -r '.items[] | "\(.metadata.name) \(.metad
 	assert_failure 1
 	assert_output --partial "$M/10-deploy.yaml:5:"
 	assert_output --partial 'does not match'
-	run keel get deploy -A -o name
+	run --separate-stderr keel get deploy -A -o name
 	assert_output ""
 }
 
@@ -172,7 +175,7 @@ EOF
 	refute_output --partial 'created'
 	run keel get ns shop
 	assert_failure 1
-	run keel get tasks -A -o name
+	run --separate-stderr keel get tasks -A -o name
 	assert_output ""
 }
 
@@ -182,7 +185,7 @@ EOF
 	run keel apply -f "$M"
 	assert_failure 1
 	assert_output --regexp "$M/50-syntax.yaml:[0-9]+:[0-9]+: "
-	run keel get tasks -A -o name
+	run --separate-stderr keel get tasks -A -o name
 	assert_output ""
 
 	rm "$M/50-syntax.yaml"
@@ -341,7 +344,7 @@ task/other"
 	assert_success
 	assert_equal "${lines[0]}" "deployment/web deleted"
 	assert_equal "${lines[1]}" "namespace/shop deleted"
-	run keel get deploy -A -o name
+	run --separate-stderr keel get deploy -A -o name
 	assert_output ""
 
 	run keel delete tsk x
@@ -381,8 +384,9 @@ task/other"
 
 @test "convert prints each document as one JSON line, as read" {
 	printf 'b: 1\na: [x, "y"]\n---\n---\nkind: Task\non: off\n' >"$M/c.yaml"
-	run keel convert -f "$M/c.yaml"
+	run --separate-stderr keel convert -f "$M/c.yaml"
 	assert_success
+	[[ "$stderr" == *"c.yaml:6:1: warning: "* ]] || fail "no warning: $stderr"
 	assert_line --index 0 '{"b":1,"a":["x","y"]}'
 	assert_line --index 1 '{"kind":"Task","on":"off"}'
 	run bash -c "printf 'x: 0755\n' | '$KEEL' convert -f - 2>/dev/null"
