@@ -242,6 +242,131 @@ json_t *api_apply(json_t *live, json_t *applied, const char *manager, const char
 	return result;
 }
 
+/* ---- recording updates (PUT, merge patch) ---- */
+
+/* The leaves that differ between old and cur: changed ones (present in cur)
+ * into *chg, removed ones into *rem. Both are field sets. */
+static void diff_sets(json_t *old, json_t *cur, json_t *chg, json_t *rem, int depth, bool in_meta)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(cur, k, v) {
+		if (json_is_null(v) || (depth == 0 && skip_top(k)) || (in_meta && is_server_meta(k)))
+			continue;
+		json_t *o = json_object_get(old, k);
+		if (o && json_equal(o, v))
+			continue;
+		_cleanup_free_ char *fk = xasprintf("f:%s", k);
+		if (json_is_object(v) && json_is_object(o) && json_object_size(v) > 0) {
+			json_t *c = json_object(), *r = json_object();
+			diff_sets(o, v, c, r, depth + 1, depth == 0 && streq(k, "metadata"));
+			json_object_set_new(chg, fk, c);
+			if (json_object_size(r))
+				json_object_set_new(rem, fk, r);
+			else
+				json_decref(r);
+		} else {
+			json_object_set_new(chg, fk, fieldset_rec(json_is_object(v) ? v : NULL, depth + 1,
+			                                          depth == 0 && streq(k, "metadata")));
+		}
+	}
+	json_object_foreach(old, k, v) {
+		if (json_is_null(v) || (depth == 0 && skip_top(k)) || (in_meta && is_server_meta(k)))
+			continue;
+		json_t *c = json_object_get(cur, k);
+		if (!c || json_is_null(c)) {
+			_cleanup_free_ char *fk = xasprintf("f:%s", k);
+			json_object_set_new(rem, fk, json_object());
+		}
+	}
+}
+
+/* Removes from set every field named in take (a leaf in take takes the
+ * whole subtree). Drops children left empty by the removal. */
+static void subtract(json_t *set, json_t *take)
+{
+	const char *fk;
+	json_t *t;
+	json_object_foreach(take, fk, t) {
+		json_t *mine = json_object_get(set, fk);
+		if (!mine)
+			continue;
+		if (json_object_size(t) == 0) {
+			json_object_del(set, fk);
+		} else if (json_object_size(mine) > 0) {
+			subtract(mine, t);
+			if (json_object_size(mine) == 0)
+				json_object_del(set, fk);
+		}
+	}
+}
+
+static void set_union(json_t *a, json_t *b)
+{
+	const char *fk;
+	json_t *v;
+	json_object_foreach(b, fk, v) {
+		json_t *cur = json_object_get(a, fk);
+		if (!cur)
+			json_object_set_new(a, fk, json_deep_copy(v));
+		else
+			set_union(cur, v);
+	}
+}
+
+void api_managed_update(json_t *obj, json_t *old, const char *manager, const char *now)
+{
+	if (!json_is_object(obj))
+		return;
+	if (!manager || !*manager)
+		manager = "keel";
+	_cleanup_json_ json_t *chg = json_object();
+	_cleanup_json_ json_t *rem = json_object();
+	diff_sets(json_is_object(old) ? old : NULL, obj, chg, rem, 0, false);
+	json_t *mf = managed_fields(obj);
+	if (json_object_size(chg) == 0 && json_object_size(rem) == 0)
+		return;
+	json_t *out = json_array();
+	json_t *mine = NULL;
+	size_t i;
+	json_t *e;
+	json_array_foreach(mf, i, e) {
+		json_t *c = json_deep_copy(e);
+		json_t *fs = json_object_get(c, "fieldsV1");
+		const char *op = json_string_value(json_object_get(c, "operation"));
+		bool is_mine = streq(json_string_value(json_object_get(c, "manager")), manager) && streq(op, "Update");
+		if (json_is_object(fs)) {
+			subtract(fs, rem);
+			if (!is_mine)
+				subtract(fs, chg);
+		}
+		if (is_mine)
+			mine = c;
+		if (!is_mine && json_is_object(fs) && json_object_size(fs) == 0)
+			json_decref(c); /* a manager left with nothing is forgotten */
+		else
+			json_array_append_new(out, c);
+	}
+	if (!mine) {
+		mine = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{}}", "manager", manager, "operation", "Update",
+		                 "apiVersion", "keel/v1", "time", "", "fieldsType", "FieldsV1", "fieldsV1");
+		json_array_append_new(out, mine);
+	}
+	json_t *fs = json_object_get(mine, "fieldsV1");
+	if (!json_is_object(fs)) {
+		fs = json_object();
+		json_object_set_new(mine, "fieldsV1", fs);
+	}
+	set_union(fs, chg);
+	json_object_set_new(mine, "time", json_string(now ? now : ""));
+	json_t *meta = json_object_get(obj, "metadata");
+	if (!json_is_object(meta)) {
+		meta = json_object();
+		json_object_set_new(obj, "metadata", meta);
+	}
+	json_object_set_new(meta, "managedFields", out);
+}
+
 bool api_json_equal(json_t *a, json_t *b)
 {
 	if (!a || !b)

@@ -40,6 +40,21 @@ json_t *api_fieldset_of(json_t *obj);
  * live and applied are borrowed. */
 json_t *api_apply(json_t *live, json_t *applied, const char *manager, const char *now);
 
+/* Records a non-apply write (PUT, merge patch, `keel scale`) in obj's
+ * managedFields, as Kubernetes does for "Update" operations: the fields
+ * that differ between old (the live object before the write; may be NULL)
+ * and obj (the object about to be stored; modified in place) are added to
+ * manager's "Update" entry (time now) and taken out of every other
+ * manager's set; removed fields leave every set; a manager left with an
+ * empty set is dropped. Afterwards, an applier that stops setting a field
+ * someone else changed since no longer removes it (it is not its field any
+ * more), while re-applying a manifest that still sets it puts its value
+ * back. Nothing changes when old and obj are equal (ignoring
+ * managedFields), so a no-op write stays a no-op. obj's managedFields are
+ * taken as they are: copy old's into obj first if the write replaced them.
+ * Borrowed arguments. */
+void api_managed_update(json_t *obj, json_t *old, const char *manager, const char *now);
+
 /* Deep equality ignoring the keys jansson orders differently: json_equal.
  * Two NULLs are equal; NULL and a value are not. */
 bool api_json_equal(json_t *a, json_t *b);

@@ -282,6 +282,57 @@ static void test_apply_null_and_default_manager(void **state)
 	json_decref(m);
 }
 
+static json_t *entry_set(json_t *obj, const char *manager)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "managedFields"), i, e)
+		if (streq(json_string_value(json_object_get(e, "manager")), manager))
+			return json_object_get(e, "fieldsV1");
+	return NULL;
+}
+
+static void test_managed_update(void **state)
+{
+	(void)state;
+	json_t *m = J("{'kind':'Deployment','metadata':{'name':'web'},'spec':{'replicas':3,'paused':false}}");
+	json_t *live = api_apply(NULL, m, "keel-apply", "T1");
+	/* keel scale: a merge patch recorded as an Update by keel-scale. */
+	json_t *patch = J("{'spec':{'replicas':5}}");
+	json_t *scaled = api_merge_patch(live, patch);
+	api_managed_update(scaled, live, "keel-scale", "T2");
+	assert_json(entry_set(scaled, "keel-scale"), "{'f:spec':{'f:replicas':{}}}");
+	assert_json(entry_set(scaled, "keel-apply"), "{'f:metadata':{'f:name':{}},'f:spec':{'f:paused':{}}}");
+	assert_string_equal(entry_time(scaled, "keel-scale"), "T2");
+
+	/* The manifest stops setting replicas: the scaled value stays. */
+	json_t *m2 = J("{'kind':'Deployment','metadata':{'name':'web'},'spec':{'paused':false}}");
+	json_t *r2 = api_apply(scaled, m2, "keel-apply", "T3");
+	assert_json(spec_of(r2), "{'replicas':5,'paused':false}");
+	/* A manifest that still sets replicas puts its value back. */
+	json_t *r3 = api_apply(scaled, m, "keel-apply", "T3");
+	assert_json(spec_of(r3), "{'replicas':3,'paused':false}");
+
+	/* A no-op write records nothing. */
+	json_t *same = json_deep_copy(scaled);
+	api_managed_update(same, scaled, "keel-scale", "T9");
+	assert_true(json_equal(same, scaled));
+	/* Removing a field takes it out of every set; an emptied manager goes. */
+	json_t *unpatch = J("{'spec':{'replicas':null}}");
+	json_t *unscaled = api_merge_patch(scaled, unpatch);
+	json_decref(unpatch);
+	api_managed_update(unscaled, scaled, "someone", "T4");
+	assert_null(entry_set(unscaled, "keel-scale"));
+	assert_non_null(entry_set(unscaled, "keel-apply"));
+	/* On create (old NULL) every field is the writer's; server metadata is not. */
+	json_t *created = J("{'kind':'Task','metadata':{'name':'t','uid':'u'},'spec':{'image':'x'}}");
+	api_managed_update(created, NULL, NULL, "T5");
+	assert_json(entry_set(created, "keel"), "{'f:metadata':{'f:name':{}},'f:spec':{'f:image':{}}}");
+	json_t *objs[] = {m, live, patch, scaled, m2, r2, r3, same, unscaled, created};
+	for (size_t i = 0; i < ARRAY_SIZE(objs); i++)
+		json_decref(objs[i]);
+}
+
 static void test_helpers(void **state)
 {
 	(void)state;
@@ -314,6 +365,7 @@ int main(void)
 		cmocka_unit_test(test_apply_nested_drop),
 		cmocka_unit_test(test_apply_merge_patched_field),
 		cmocka_unit_test(test_apply_null_and_default_manager),
+		cmocka_unit_test(test_managed_update),
 		cmocka_unit_test(test_helpers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
