@@ -20,11 +20,11 @@ static const char *const deploy_short[] = {"deploy", NULL};
 static const char *const event_short[] = {"ev", NULL};
 
 static const struct api_kind kinds[] = {
-	{"Deployment", "DeploymentList", "deployments", "deployment", deploy_short, true, true},
-	{"Event", "EventList", "events", "event", event_short, true, false},
-	{"Namespace", "NamespaceList", "namespaces", "namespace", ns_short, false, true},
-	{"Node", "NodeList", "nodes", "node", node_short, false, true},
-	{"Task", "TaskList", "tasks", "task", task_short, true, true},
+    {"Deployment", "DeploymentList", "deployments", "deployment", deploy_short, true, true},
+    {"Event", "EventList", "events", "event", event_short, true, false},
+    {"Namespace", "NamespaceList", "namespaces", "namespace", ns_short, false, true},
+    {"Node", "NodeList", "nodes", "node", node_short, false, true},
+    {"Task", "TaskList", "tasks", "task", task_short, true, true},
 };
 
 size_t api_kind_count(void)

@@ -31,7 +31,8 @@ json_t *api_merge_patch(json_t *target, json_t *patch)
 	json_t *out = json_is_object(target) ? json_deep_copy(target) : json_object();
 	const char *k;
 	json_t *v;
-	json_object_foreach(patch, k, v) {
+	json_object_foreach(patch, k, v)
+	{
 		if (json_is_null(v)) {
 			json_object_del(out, k);
 			continue;
@@ -42,8 +43,14 @@ json_t *api_merge_patch(json_t *target, json_t *patch)
 }
 
 static const char *const server_meta[] = {
-	"uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
-	"deletionGracePeriodSeconds", "managedFields", "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
 };
 
 static bool is_server_meta(const char *k)
@@ -65,8 +72,10 @@ static json_t *fieldset_rec(json_t *obj, int depth, bool in_meta)
 	json_t *set = json_object();
 	const char *k;
 	json_t *v;
-	json_object_foreach(obj, k, v) {
-		if (json_is_null(v) || (depth == 0 && skip_top(k)) || (in_meta && is_server_meta(k)))
+	json_object_foreach(obj, k, v)
+	{
+		if (json_is_null(v) || (depth == 0 && skip_top(k)) ||
+		    (in_meta && is_server_meta(k)))
 			continue;
 		json_t *child = json_is_object(v) && json_object_size(v) > 0
 		                    ? fieldset_rec(v, depth + 1, depth == 0 && streq(k, "metadata"))
@@ -87,8 +96,10 @@ static void set_fields(json_t *dst, json_t *src, int depth, bool in_meta)
 {
 	const char *k;
 	json_t *v;
-	json_object_foreach(src, k, v) {
-		if (json_is_null(v) || (depth == 0 && skip_top(k)) || (in_meta && is_server_meta(k)))
+	json_object_foreach(src, k, v)
+	{
+		if (json_is_null(v) || (depth == 0 && skip_top(k)) ||
+		    (in_meta && is_server_meta(k)))
 			continue;
 		json_t *cur = json_object_get(dst, k);
 		if (json_is_object(v)) {
@@ -121,7 +132,8 @@ static void prune(json_t *dst, json_t *prev, json_t *cur, json_t *const *others,
 {
 	const char *fk;
 	json_t *pchild;
-	json_object_foreach(prev, fk, pchild) {
+	json_object_foreach(prev, fk, pchild)
+	{
 		if (!strstartswith(fk, "f:"))
 			continue;
 		const char *k = fk + 2;
@@ -156,7 +168,8 @@ static json_t *managed_fields(json_t *obj)
 static bool is_entry_of(json_t *e, const char *manager)
 {
 	const char *op = json_string_value(json_object_get(e, "operation"));
-	return streq(json_string_value(json_object_get(e, "manager")), manager) && (!op || streq(op, "Apply"));
+	return streq(json_string_value(json_object_get(e, "manager")), manager) &&
+	       (!op || streq(op, "Apply"));
 }
 
 /* The object without metadata.managedFields, for comparison. Owned. */
@@ -181,15 +194,14 @@ static void record(json_t *result, json_t *live, json_t *set, const char *manage
 	json_t *mine = NULL;
 	size_t i;
 	json_t *e;
-	json_array_foreach(old_mf, i, e)
-		if (is_entry_of(e, manager))
-			mine = e;
+	json_array_foreach(old_mf, i, e) if (is_entry_of(e, manager)) mine = e;
 	bool same_set = mine && json_equal(json_object_get(mine, "fieldsV1"), set);
 	_cleanup_json_ json_t *a = live ? without_managed(live) : NULL;
 	_cleanup_json_ json_t *b = without_managed(result);
 	bool same_obj = a && json_equal(a, b);
 	json_t *mf = json_array();
-	json_array_foreach(old_mf, i, e) {
+	json_array_foreach(old_mf, i, e)
+	{
 		if (e != mine)
 			json_array_append(mf, e);
 		else if (same_set && same_obj)
@@ -228,7 +240,8 @@ json_t *api_apply(json_t *live, json_t *applied, const char *manager, const char
 	json_t **others = xcalloc(n ? n : 1, sizeof *others);
 	size_t no = 0;
 	json_t *e;
-	json_array_foreach(mf, i, e) {
+	json_array_foreach(mf, i, e)
+	{
 		json_t *fs = json_object_get(e, "fieldsV1");
 		if (is_entry_of(e, manager))
 			prev = fs;
@@ -250,8 +263,10 @@ static void diff_sets(json_t *old, json_t *cur, json_t *chg, json_t *rem, int de
 {
 	const char *k;
 	json_t *v;
-	json_object_foreach(cur, k, v) {
-		if (json_is_null(v) || (depth == 0 && skip_top(k)) || (in_meta && is_server_meta(k)))
+	json_object_foreach(cur, k, v)
+	{
+		if (json_is_null(v) || (depth == 0 && skip_top(k)) ||
+		    (in_meta && is_server_meta(k)))
 			continue;
 		json_t *o = json_object_get(old, k);
 		if (o && json_equal(o, v))
@@ -266,12 +281,15 @@ static void diff_sets(json_t *old, json_t *cur, json_t *chg, json_t *rem, int de
 			else
 				json_decref(r);
 		} else {
-			json_object_set_new(chg, fk, fieldset_rec(json_is_object(v) ? v : NULL, depth + 1,
-			                                          depth == 0 && streq(k, "metadata")));
+			json_object_set_new(chg, fk,
+			                    fieldset_rec(json_is_object(v) ? v : NULL, depth + 1,
+			                                 depth == 0 && streq(k, "metadata")));
 		}
 	}
-	json_object_foreach(old, k, v) {
-		if (json_is_null(v) || (depth == 0 && skip_top(k)) || (in_meta && is_server_meta(k)))
+	json_object_foreach(old, k, v)
+	{
+		if (json_is_null(v) || (depth == 0 && skip_top(k)) ||
+		    (in_meta && is_server_meta(k)))
 			continue;
 		json_t *c = json_object_get(cur, k);
 		if (!c || json_is_null(c)) {
@@ -287,7 +305,8 @@ static void subtract(json_t *set, json_t *take)
 {
 	const char *fk;
 	json_t *t;
-	json_object_foreach(take, fk, t) {
+	json_object_foreach(take, fk, t)
+	{
 		json_t *mine = json_object_get(set, fk);
 		if (!mine)
 			continue;
@@ -305,7 +324,8 @@ static void set_union(json_t *a, json_t *b)
 {
 	const char *fk;
 	json_t *v;
-	json_object_foreach(b, fk, v) {
+	json_object_foreach(b, fk, v)
+	{
 		json_t *cur = json_object_get(a, fk);
 		if (!cur)
 			json_object_set_new(a, fk, json_deep_copy(v));
@@ -330,11 +350,13 @@ void api_managed_update(json_t *obj, json_t *old, const char *manager, const cha
 	json_t *mine = NULL;
 	size_t i;
 	json_t *e;
-	json_array_foreach(mf, i, e) {
+	json_array_foreach(mf, i, e)
+	{
 		json_t *c = json_deep_copy(e);
 		json_t *fs = json_object_get(c, "fieldsV1");
 		const char *op = json_string_value(json_object_get(c, "operation"));
-		bool is_mine = streq(json_string_value(json_object_get(c, "manager")), manager) && streq(op, "Update");
+		bool is_mine = streq(json_string_value(json_object_get(c, "manager")), manager) &&
+		               streq(op, "Update");
 		if (json_is_object(fs)) {
 			subtract(fs, rem);
 			if (!is_mine)
@@ -348,8 +370,9 @@ void api_managed_update(json_t *obj, json_t *old, const char *manager, const cha
 			json_array_append_new(out, c);
 	}
 	if (!mine) {
-		mine = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{}}", "manager", manager, "operation", "Update",
-		                 "apiVersion", "keel/v1", "time", "", "fieldsType", "FieldsV1", "fieldsV1");
+		mine = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{}}", "manager", manager, "operation",
+		                 "Update", "apiVersion", "keel/v1", "time", "", "fieldsType",
+		                 "FieldsV1", "fieldsV1");
 		json_array_append_new(out, mine);
 	}
 	json_t *fs = json_object_get(mine, "fieldsV1");

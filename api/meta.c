@@ -105,7 +105,8 @@ bool api_is_label_key(const char *s)
 		return label_name_n(s, strlen(s));
 	if (strchr(slash + 1, '/'))
 		return false;
-	return dns_subdomain_n(s, (size_t)(slash - s)) && label_name_n(slash + 1, strlen(slash + 1));
+	return dns_subdomain_n(s, (size_t)(slash - s)) &&
+	       label_name_n(slash + 1, strlen(slash + 1));
 }
 
 bool api_is_label_value(const char *s)

@@ -26,10 +26,10 @@
 #define KNOWN_SUFFIXES "n, u, m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei, or an exponent as in 1e3"
 
 struct qnum {
-	uint64_t mant;   /* significant digits */
-	int e10;         /* power of ten applied to mant */
-	bool sticky;     /* non-zero digits were dropped beyond mant */
-	int bin_shift;   /* power of two (binary suffixes) */
+	uint64_t mant; /* significant digits */
+	int e10;       /* power of ten applied to mant */
+	bool sticky;   /* non-zero digits were dropped beyond mant */
+	int bin_shift; /* power of two (binary suffixes) */
 };
 
 /* Reads digits into q; returns the number consumed. frac: digits after '.'. */
@@ -66,16 +66,21 @@ static int suffix_hint(const char *input, const char *suf, struct kerr *err)
 		low[i] = (char)((suf[i] >= 'A' && suf[i] <= 'Z') ? suf[i] + 32 : suf[i]);
 	for (size_t i = 0; n == 2 && i < ARRAY_SIZE(bin); i++)
 		if (streq(low, bin[i]))
-			return kerr_set(err, EINVAL, "invalid quantity \"%s\": unknown suffix \"%s\", did you mean \"%s\"?",
-			                input, suf, canon[i]);
+			return kerr_set(
+			    err, EINVAL,
+			    "invalid quantity \"%s\": unknown suffix \"%s\", did you mean \"%s\"?",
+			    input, suf, canon[i]);
 	if (n == 2 && (suf[1] == 'B' || suf[1] == 'b') && strchr("kKMGTPE", suf[0])) {
 		char up = suf[0] == 'k' ? 'K' : suf[0];
-		return kerr_set(err, EINVAL,
-		                "invalid quantity \"%s\": unknown suffix \"%s\"; write %ci for powers of 1024 "
-		                "or %c for powers of 1000",
-		                input, suf, up, up == 'K' ? 'k' : up);
+		return kerr_set(
+		    err, EINVAL,
+		    "invalid quantity \"%s\": unknown suffix \"%s\"; write %ci for powers of 1024 "
+		    "or %c for powers of 1000",
+		    input, suf, up, up == 'K' ? 'k' : up);
 	}
-	return kerr_set(err, EINVAL, "invalid quantity \"%s\": unknown suffix \"%s\" (known: " KNOWN_SUFFIXES ")",
+	return kerr_set(err, EINVAL,
+	                "invalid quantity \"%s\": unknown suffix \"%s\" (known: " KNOWN_SUFFIXES
+	                ")",
 	                input, suf);
 }
 
@@ -105,9 +110,10 @@ static int apply_suffix(const char *input, const char *suf, struct qnum *q, stru
 		const char *s;
 		int e10, shift;
 	} tab[] = {
-		{"", 0, 0},    {"n", -9, 0},  {"u", -6, 0},  {"m", -3, 0},  {"k", 3, 0},   {"M", 6, 0},
-		{"G", 9, 0},   {"T", 12, 0},  {"P", 15, 0},  {"E", 18, 0},  {"Ki", 0, 10}, {"Mi", 0, 20},
-		{"Gi", 0, 30}, {"Ti", 0, 40}, {"Pi", 0, 50}, {"Ei", 0, 60},
+	    {"", 0, 0},    {"n", -9, 0},  {"u", -6, 0},  {"m", -3, 0},
+	    {"k", 3, 0},   {"M", 6, 0},   {"G", 9, 0},   {"T", 12, 0},
+	    {"P", 15, 0},  {"E", 18, 0},  {"Ki", 0, 10}, {"Mi", 0, 20},
+	    {"Gi", 0, 30}, {"Ti", 0, 40}, {"Pi", 0, 50}, {"Ei", 0, 60},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(tab); i++) {
 		if (streq(suf, tab[i].s)) {
@@ -124,7 +130,9 @@ static int apply_suffix(const char *input, const char *suf, struct qnum *q, stru
 			return 0;
 		}
 		if (r < 0)
-			return kerr_set(err, EINVAL, "invalid quantity \"%s\": malformed exponent \"%s\"", input, suf);
+			return kerr_set(err, EINVAL,
+			                "invalid quantity \"%s\": malformed exponent \"%s\"", input,
+			                suf);
 	}
 	return suffix_hint(input, suf, err);
 }
@@ -183,8 +191,9 @@ int api_quantity_parse(const char *s, int64_t *milli, struct kerr *err)
 		p += nf;
 	}
 	if (ni == 0 && nf == 0)
-		return kerr_set(err, EINVAL, "invalid quantity \"%s\": must start with a number, as in 500m or 128Mi",
-		                s);
+		return kerr_set(
+		    err, EINVAL,
+		    "invalid quantity \"%s\": must start with a number, as in 500m or 128Mi", s);
 	int r = apply_suffix(s, p, &q, err);
 	if (r < 0)
 		return r;
@@ -203,7 +212,8 @@ int api_quantity_from_json(json_t *v, int64_t *milli, struct kerr *err)
 	if (json_is_integer(v)) {
 		json_int_t i = json_integer_value(v);
 		if (i < 0)
-			return kerr_set(err, EINVAL, "invalid quantity %lld: must not be negative", (long long)i);
+			return kerr_set(err, EINVAL, "invalid quantity %lld: must not be negative",
+			                (long long)i);
 		if (i > INT64_MAX / 1000)
 			return kerr_set(err, ERANGE, "quantity %lld is too large", (long long)i);
 		*milli = (int64_t)i * 1000;
@@ -217,7 +227,8 @@ int api_quantity_from_json(json_t *v, int64_t *milli, struct kerr *err)
 		snprintf(buf, sizeof buf, "%.15g", d);
 		return api_quantity_parse(buf, milli, err);
 	}
-	return kerr_set(err, EINVAL, "must be a quantity (a string such as \"500m\" or \"128Mi\", or a number)");
+	return kerr_set(err, EINVAL,
+	                "must be a quantity (a string such as \"500m\" or \"128Mi\", or a number)");
 }
 
 char *api_quantity_format_cpu(int64_t millicores)

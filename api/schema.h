@@ -28,8 +28,8 @@ enum vtype {
 };
 
 #define VF_REQUIRED 1u
-#define VF_MIN 2u      /* VT_INT: min applies */
-#define VF_MAX 4u      /* VT_INT: max applies */
+#define VF_MIN      2u /* VT_INT: min applies */
+#define VF_MAX      4u /* VT_INT: max applies */
 #define VF_NONEMPTY 8u /* strings, arrays and maps: not empty */
 
 struct vctx;
@@ -55,19 +55,19 @@ const struct vfield *api_schema_status(const struct api_kind *k);
 
 /* Reports one cause; fmt is the message without the path. */
 void vc_cause(struct vctx *c, const char *path, const char *reason, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* The kind being validated. */
 const struct api_kind *vc_kind(const struct vctx *c);
 /* A short rendering of v for messages ("\"yes\"", "3", "{...}"). Owned. */
 char *vc_render(json_t *v);
 
 /* Kubernetes cause reasons. */
-#define R_REQUIRED "FieldValueRequired"
-#define R_INVALID "FieldValueInvalid"
-#define R_TYPE "FieldValueTypeInvalid"
+#define R_REQUIRED    "FieldValueRequired"
+#define R_INVALID     "FieldValueInvalid"
+#define R_TYPE        "FieldValueTypeInvalid"
 #define R_UNSUPPORTED "FieldValueNotSupported"
-#define R_UNKNOWN "FieldValueUnknown"
-#define R_DUPLICATE "FieldValueDuplicate"
-#define R_FORBIDDEN "FieldValueForbidden"
-#define R_TOOLONG "FieldValueTooLong"
-#define R_TOOMANY "FieldValueTooMany"
+#define R_UNKNOWN     "FieldValueUnknown"
+#define R_DUPLICATE   "FieldValueDuplicate"
+#define R_FORBIDDEN   "FieldValueForbidden"
+#define R_TOOLONG     "FieldValueTooLong"
+#define R_TOOMANY     "FieldValueTooMany"

@@ -133,9 +133,12 @@ static int check_key(struct scan *s, const char *k, size_t n)
 	if (n == 0)
 		return sel_fail(s, "missing label key at offset %zu", (size_t)(k - s->in));
 	if (!api_is_label_key(key))
-		return sel_fail(s, "invalid label key \"%s\": must be [prefix/]name, name at most 63 "
-		                   "characters of letters, digits, '-', '_' or '.', beginning and ending "
-		                   "with a letter or digit", key);
+		return sel_fail(
+		    s,
+		    "invalid label key \"%s\": must be [prefix/]name, name at most 63 "
+		    "characters of letters, digits, '-', '_' or '.', beginning and ending "
+		    "with a letter or digit",
+		    key);
 	return 0;
 }
 
@@ -143,9 +146,11 @@ static int check_value(struct scan *s, const char *v, size_t n)
 {
 	_cleanup_free_ char *val = xstrndup(v, n);
 	if (!api_is_label_value(val))
-		return sel_fail(s, "invalid label value \"%s\": must be empty or at most 63 characters of "
-		                   "letters, digits, '-', '_' or '.', beginning and ending with a letter or digit",
-		                val);
+		return sel_fail(
+		    s,
+		    "invalid label value \"%s\": must be empty or at most 63 characters of "
+		    "letters, digits, '-', '_' or '.', beginning and ending with a letter or digit",
+		    val);
 	return 0;
 }
 
@@ -154,14 +159,15 @@ static int parse_set(struct scan *s, struct sel_req *r)
 {
 	skip_blank(s);
 	if (*s->p != '(')
-		return sel_fail(s, "expected '(' after \"%s %s\"", r->key, r->op == OP_IN ? "in" : "notin");
+		return sel_fail(s, "expected '(' after \"%s %s\"", r->key,
+		                r->op == OP_IN ? "in" : "notin");
 	s->p++;
 	for (;;) {
 		const char *v;
 		size_t n = read_word(s, &v);
 		if (n == 0 && r->nvalues == 0 && *s->p == ')')
-			return sel_fail(s, "\"%s %s ()\": the set of values must not be empty", r->key,
-			                r->op == OP_IN ? "in" : "notin");
+			return sel_fail(s, "\"%s %s ()\": the set of values must not be empty",
+			                r->key, r->op == OP_IN ? "in" : "notin");
 		if (check_value(s, v, n) < 0)
 			return -EINVAL;
 		req_add_value(r, v, n);
@@ -204,8 +210,10 @@ static int parse_op(struct scan *s, struct sel_req **reqs, size_t *n, const char
 		else if (wl == 5 && strncmp(w, "notin", 5) == 0)
 			op = OP_NOTIN;
 		else if (wl > 0)
-			return sel_fail(s, "expected =, ==, !=, in, notin or ',' after \"%.*s\", found \"%.*s\"",
-			                (int)klen, key, (int)wl, w);
+			return sel_fail(
+			    s,
+			    "expected =, ==, !=, in, notin or ',' after \"%.*s\", found \"%.*s\"",
+			    (int)klen, key, (int)wl, w);
 		else
 			return sel_fail(s, "unexpected '%c' after \"%.*s\"", *s->p, (int)klen, key);
 		struct sel_req *r = add_req(reqs, n, key, klen, op);
@@ -214,7 +222,8 @@ static int parse_op(struct scan *s, struct sel_req **reqs, size_t *n, const char
 	const char *v;
 	size_t vl = read_word(s, &v);
 	if (*s->p && *s->p != ',' && !is_blank(*s->p))
-		return sel_fail(s, "unexpected '%c' in the value of \"%.*s\"", *s->p, (int)klen, key);
+		return sel_fail(s, "unexpected '%c' in the value of \"%.*s\"", *s->p, (int)klen,
+		                key);
 	if (check_value(s, v, vl) < 0)
 		return -EINVAL;
 	struct sel_req *r = add_req(reqs, n, key, klen, op);
@@ -234,7 +243,8 @@ static int parse_requirement(struct scan *s, struct sel_req **reqs, size_t *n)
 	size_t kl = read_word(s, &k);
 	if (kl == 0) {
 		if (!*s->p || *s->p == ',')
-			return sel_fail(s, "missing label key%s", *s->p == ',' ? " before ','" : " at the end");
+			return sel_fail(s, "missing label key%s",
+			                *s->p == ',' ? " before ','" : " at the end");
 		return sel_fail(s, "unexpected '%c' where a label key belongs", *s->p);
 	}
 	if (check_key(s, k, kl) < 0)
@@ -301,11 +311,13 @@ static int from_match_labels(json_t *ml, struct sel_req **reqs, size_t *n, struc
 		return lsel_fail(err, "matchLabels must be an object of label keys to values");
 	const char *k;
 	json_t *v;
-	json_object_foreach(ml, k, v) {
+	json_object_foreach(ml, k, v)
+	{
 		if (!api_is_label_key(k))
 			return lsel_fail(err, "matchLabels: invalid label key \"%s\"", k);
 		if (!json_is_string(v) || !api_is_label_value(json_string_value(v)))
-			return lsel_fail(err, "matchLabels[%s]: must be a valid label value (a string)", k);
+			return lsel_fail(
+			    err, "matchLabels[%s]: must be a valid label value (a string)", k);
 		struct sel_req *r = add_req(reqs, n, k, strlen(k), OP_EQ);
 		req_add_value(r, json_string_value(v), strlen(json_string_value(v)));
 	}
@@ -318,9 +330,12 @@ static int from_expression(json_t *e, size_t i, struct sel_req **reqs, size_t *n
 		return lsel_fail(err, "matchExpressions[%zu] must be an object", i);
 	const char *k;
 	json_t *v;
-	json_object_foreach(e, k, v)
-		if (!streq(k, "key") && !streq(k, "operator") && !streq(k, "values"))
-			return lsel_fail(err, "matchExpressions[%zu].%s: unknown field", i, k);
+	json_object_foreach(
+	    e, k,
+	    v) if (!streq(k, "key") && !streq(k, "operator") &&
+	           !streq(k, "values")) return lsel_fail(err,
+	                                                 "matchExpressions[%zu].%s: unknown field",
+	                                                 i, k);
 	const char *key = json_string_value(json_object_get(e, "key"));
 	const char *op = json_string_value(json_object_get(e, "operator"));
 	json_t *vals = json_object_get(e, "values");
@@ -331,12 +346,16 @@ static int from_expression(json_t *e, size_t i, struct sel_req **reqs, size_t *n
 		if (streq(op, expr_op_names[j]))
 			o = j;
 	if (o < 0)
-		return lsel_fail(err, "matchExpressions[%zu].operator: must be In, NotIn, Exists or DoesNotExist", i);
+		return lsel_fail(
+		    err,
+		    "matchExpressions[%zu].operator: must be In, NotIn, Exists or DoesNotExist", i);
 	size_t nv = json_is_array(vals) ? json_array_size(vals) : 0;
 	if (vals && !json_is_null(vals) && !json_is_array(vals))
-		return lsel_fail(err, "matchExpressions[%zu].values: must be an array of strings", i);
+		return lsel_fail(err, "matchExpressions[%zu].values: must be an array of strings",
+		                 i);
 	if (o <= 1 && nv == 0)
-		return lsel_fail(err, "matchExpressions[%zu].values: must be non-empty for %s", i, op);
+		return lsel_fail(err, "matchExpressions[%zu].values: must be non-empty for %s", i,
+		                 op);
 	if (o >= 2 && nv > 0)
 		return lsel_fail(err, "matchExpressions[%zu].values: must be empty for %s", i, op);
 	static const enum sel_op map[] = {OP_IN, OP_NOTIN, OP_EXISTS, OP_NOTEXISTS};
@@ -344,7 +363,9 @@ static int from_expression(json_t *e, size_t i, struct sel_req **reqs, size_t *n
 	for (size_t j = 0; j < nv; j++) {
 		const char *s = json_string_value(json_array_get(vals, j));
 		if (!s || !api_is_label_value(s))
-			return lsel_fail(err, "matchExpressions[%zu].values[%zu]: must be a valid label value", i, j);
+			return lsel_fail(
+			    err, "matchExpressions[%zu].values[%zu]: must be a valid label value",
+			    i, j);
 		req_add_value(r, s, strlen(s));
 	}
 	return 0;
@@ -359,9 +380,13 @@ int api_selector_from_json(json_t *ls, struct api_selector **out, struct kerr *e
 		return lsel_fail(err, "must be an object with matchLabels and/or matchExpressions");
 	const char *k;
 	json_t *v;
-	json_object_foreach(ls, k, v)
-		if (!streq(k, "matchLabels") && !streq(k, "matchExpressions"))
-			return lsel_fail(err, "%s: unknown field (known: matchLabels, matchExpressions)", k);
+	json_object_foreach(
+	    ls, k,
+	    v) if (!streq(k, "matchLabels") &&
+	           !streq(k, "matchExpressions")) return lsel_fail(err,
+	                                                           "%s: unknown field (known: "
+	                                                           "matchLabels, matchExpressions)",
+	                                                           k);
 	r = from_match_labels(json_object_get(ls, "matchLabels"), &reqs, &n, err);
 	json_t *me = json_object_get(ls, "matchExpressions");
 	if (r == 0 && me && !json_is_null(me) && !json_is_array(me))
@@ -434,7 +459,8 @@ char *api_selector_format(const struct api_selector *sel)
 		switch (r->op) {
 		case OP_EQ:
 		case OP_NEQ:
-			sbuf_printf(&b, "%s%s%s", r->key, r->op == OP_EQ ? "=" : "!=", r->values[0]);
+			sbuf_printf(&b, "%s%s%s", r->key,
+			            r->op == OP_EQ ? "=" : "!=", r->values[0]);
 			break;
 		case OP_IN:
 		case OP_NOTIN:
@@ -466,7 +492,7 @@ static char *trim_dup(const char *s, size_t n)
 }
 
 static int fs_fail(const char *in, struct kerr *err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int fs_fail(const char *in, struct kerr *err, const char *fmt, ...)
 {
 	va_list ap;
@@ -484,7 +510,8 @@ static int fs_term(const char *in, const char *t, size_t len, struct sel_req **r
 	if (!*term)
 		return fs_fail(in, err, "empty requirement");
 	if (!eq)
-		return fs_fail(in, err, "\"%s\": expected path=value, path==value or path!=value", term);
+		return fs_fail(in, err, "\"%s\": expected path=value, path==value or path!=value",
+		               term);
 	enum sel_op op = OP_EQ;
 	char *kend = eq;
 	char *val = eq + 1;

@@ -18,19 +18,19 @@ static const struct {
 	int http;
 	const char *reason;
 } table[] = {
-	{EINVAL, 422, "Invalid"},
-	{EBADMSG, 400, "BadRequest"},
-	{ESTALE, 409, "Conflict"},
-	{EEXIST, 409, "AlreadyExists"},
-	{ENOENT, 404, "NotFound"},
-	{EACCES, 401, "Unauthorized"},
-	{EPERM, 403, "Forbidden"},
-	{ERANGE, 410, "Gone"},
-	{E2BIG, 413, "RequestEntityTooLarge"},
-	{ENOSPC, 507, "InsufficientStorage"},
-	{EOPNOTSUPP, 405, "MethodNotAllowed"},
-	{ETIMEDOUT, 504, "Timeout"},
-	{EBUSY, 429, "TooManyRequests"},
+    {EINVAL, 422, "Invalid"},
+    {EBADMSG, 400, "BadRequest"},
+    {ESTALE, 409, "Conflict"},
+    {EEXIST, 409, "AlreadyExists"},
+    {ENOENT, 404, "NotFound"},
+    {EACCES, 401, "Unauthorized"},
+    {EPERM, 403, "Forbidden"},
+    {ERANGE, 410, "Gone"},
+    {E2BIG, 413, "RequestEntityTooLarge"},
+    {ENOSPC, 507, "InsufficientStorage"},
+    {EOPNOTSUPP, 405, "MethodNotAllowed"},
+    {ETIMEDOUT, 504, "Timeout"},
+    {EBUSY, 429, "TooManyRequests"},
 };
 
 int api_http_status(int errcode, const char **reason)
@@ -80,9 +80,10 @@ int api_errno_from_status(json_t *status)
 json_t *api_status_new(int http_code, const char *reason, const char *message, json_t *causes,
                        const char *kind, const char *name)
 {
-	json_t *st = json_pack("{s:s, s:s, s:s, s:{}, s:s, s:s, s:i}", "kind", "Status", "apiVersion", "v1",
-	                       "status", http_code < 400 ? "Success" : "Failure", "metadata", "message",
-	                       message ? message : "", "reason", reason ? reason : "", "code", http_code);
+	json_t *st =
+	    json_pack("{s:s, s:s, s:s, s:{}, s:s, s:s, s:i}", "kind", "Status", "apiVersion", "v1",
+	              "status", http_code < 400 ? "Success" : "Failure", "metadata", "message",
+	              message ? message : "", "reason", reason ? reason : "", "code", http_code);
 	json_t *details = json_object();
 	if (kind)
 		json_object_set_new(details, "kind", json_string(kind));

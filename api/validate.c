@@ -44,8 +44,8 @@ void vc_cause(struct vctx *c, const char *path, const char *reason, const char *
 	va_start(ap, fmt);
 	_cleanup_free_ char *m = xvasprintf(fmt, ap);
 	va_end(ap);
-	json_array_append_new(c->causes, json_pack("{s:s, s:s, s:s}", "field", path ? path : "", "reason",
-	                                           reason, "message", m));
+	json_array_append_new(c->causes, json_pack("{s:s, s:s, s:s}", "field", path ? path : "",
+	                                           "reason", reason, "message", m));
 }
 
 const struct api_kind *vc_kind(const struct vctx *c)
@@ -112,10 +112,12 @@ static void check_bool(struct vctx *c, json_t *v, const char *path)
 	const char *s = json_string_value(v);
 	if (s && yaml11_bool_word(s))
 		vc_cause(c, path, R_TYPE,
-		         "must be a boolean, got the string \"%s\" (YAML 1.2 reads %s as a string; write true or false)",
+		         "must be a boolean, got the string \"%s\" (YAML 1.2 reads %s as a string; "
+		         "write true or false)",
 		         s, s);
 	else if (s && (strcasecmp(s, "true") == 0 || strcasecmp(s, "false") == 0))
-		vc_cause(c, path, R_TYPE, "must be a boolean, got the string \"%s\" (write %s without quotes)", s,
+		vc_cause(c, path, R_TYPE,
+		         "must be a boolean, got the string \"%s\" (write %s without quotes)", s,
 		         strcasecmp(s, "true") == 0 ? "true" : "false");
 	else
 		type_error(c, path, "a boolean", v);
@@ -129,11 +131,13 @@ static void check_int(struct vctx *c, const struct vfield *f, json_t *v, const c
 	}
 	json_int_t i = json_integer_value(v);
 	if ((f->flags & VF_MIN) && i < f->min)
-		vc_cause(c, path, R_INVALID, "Invalid value: %lld: must be greater than or equal to %lld",
-		         (long long)i, (long long)f->min);
+		vc_cause(c, path, R_INVALID,
+		         "Invalid value: %lld: must be greater than or equal to %lld", (long long)i,
+		         (long long)f->min);
 	else if ((f->flags & VF_MAX) && i > f->max)
-		vc_cause(c, path, R_INVALID, "Invalid value: %lld: must be less than or equal to %lld",
-		         (long long)i, (long long)f->max);
+		vc_cause(c, path, R_INVALID,
+		         "Invalid value: %lld: must be less than or equal to %lld", (long long)i,
+		         (long long)f->max);
 }
 
 static void check_string(struct vctx *c, const struct vfield *f, json_t *v, const char *path)
@@ -146,7 +150,8 @@ static void check_string(struct vctx *c, const struct vfield *f, json_t *v, cons
 	if ((f->flags & VF_NONEMPTY) && n == 0)
 		vc_cause(c, path, R_REQUIRED, "Required value: must not be empty");
 	else if (f->max_len && n > f->max_len)
-		vc_cause(c, path, R_TOOLONG, "Too long: may not be longer than %zu characters", f->max_len);
+		vc_cause(c, path, R_TOOLONG, "Too long: may not be longer than %zu characters",
+		         f->max_len);
 }
 
 static void check_enum(struct vctx *c, const struct vfield *f, json_t *v, const char *path)
@@ -171,17 +176,20 @@ static void check_enum(struct vctx *c, const struct vfield *f, json_t *v, const 
 	if (!near)
 		near = str_closest(s, f->enums, n);
 	if (near)
-		vc_cause(c, path, R_UNSUPPORTED, "Unsupported value: \"%s\": supported values: %s; did you mean \"%s\"?",
-		         s, list, near);
+		vc_cause(c, path, R_UNSUPPORTED,
+		         "Unsupported value: \"%s\": supported values: %s; did you mean \"%s\"?", s,
+		         list, near);
 	else
-		vc_cause(c, path, R_UNSUPPORTED, "Unsupported value: \"%s\": supported values: %s", s, list);
+		vc_cause(c, path, R_UNSUPPORTED, "Unsupported value: \"%s\": supported values: %s",
+		         s, list);
 }
 
 static void check_int_or_percent(struct vctx *c, json_t *v, const char *path)
 {
 	if (json_is_integer(v)) {
 		if (json_integer_value(v) < 0)
-			vc_cause(c, path, R_INVALID, "Invalid value: %lld: must be greater than or equal to 0",
+			vc_cause(c, path, R_INVALID,
+			         "Invalid value: %lld: must be greater than or equal to 0",
 			         (long long)json_integer_value(v));
 		return;
 	}
@@ -192,7 +200,8 @@ static void check_int_or_percent(struct vctx *c, json_t *v, const char *path)
 		ok = s[i] >= '0' && s[i] <= '9';
 	if (!ok) {
 		_cleanup_free_ char *d = describe(v);
-		vc_cause(c, path, R_INVALID, "must be an integer or a percentage such as \"25%%\", got %s", d);
+		vc_cause(c, path, R_INVALID,
+		         "must be an integer or a percentage such as \"25%%\", got %s", d);
 	}
 }
 
@@ -202,7 +211,8 @@ static void check_object(struct vctx *c, const struct vfield *fields, json_t *ob
 {
 	const char *k;
 	json_t *v;
-	json_object_foreach(obj, k, v) {
+	json_object_foreach(obj, k, v)
+	{
 		const struct vfield *f = fields;
 		while (f->name && !streq(f->name, k))
 			f++;
@@ -225,7 +235,8 @@ static void check_object(struct vctx *c, const struct vfield *fields, json_t *ob
 			for (size_t i = 0; i < n; i++)
 				sbuf_printf(&b, "%s%s", i ? ", " : "", names[i]);
 			_cleanup_free_ char *list = sbuf_take(&b);
-			vc_cause(c, p, R_UNKNOWN, "unknown field (known fields here: %s)", n ? list : "none");
+			vc_cause(c, p, R_UNKNOWN, "unknown field (known fields here: %s)",
+			         n ? list : "none");
 		}
 	}
 	for (const struct vfield *f = fields; f->name; f++) {
@@ -240,14 +251,17 @@ static void check_object(struct vctx *c, const struct vfield *fields, json_t *ob
 static void check_array(struct vctx *c, const struct vfield *f, json_t *v, const char *path)
 {
 	if (!json_is_array(v)) {
-		type_error(c, path, f->item && f->item->type == VT_STRING ? "an array of strings" : "an array", v);
+		type_error(
+		    c, path,
+		    f->item && f->item->type == VT_STRING ? "an array of strings" : "an array", v);
 		return;
 	}
 	size_t n = json_array_size(v);
 	if ((f->flags & VF_NONEMPTY) && n == 0)
 		vc_cause(c, path, R_REQUIRED, "Required value: must not be empty");
 	if (f->max_len && n > f->max_len) {
-		vc_cause(c, path, R_TOOMANY, "Too many: %zu: must have at most %zu items", n, f->max_len);
+		vc_cause(c, path, R_TOOMANY, "Too many: %zu: must have at most %zu items", n,
+		         f->max_len);
 		return;
 	}
 	for (size_t i = 0; f->item && i < n; i++) {
@@ -269,13 +283,14 @@ static void check_strmap(struct vctx *c, const struct vfield *f, json_t *v, cons
 	if ((f->flags & VF_NONEMPTY) && json_object_size(v) == 0)
 		vc_cause(c, path, R_REQUIRED, "Required value: must not be empty");
 	if (f->max_len && json_object_size(v) > f->max_len) {
-		vc_cause(c, path, R_TOOMANY, "Too many: %zu: must have at most %zu entries", json_object_size(v),
-		         f->max_len);
+		vc_cause(c, path, R_TOOMANY, "Too many: %zu: must have at most %zu entries",
+		         json_object_size(v), f->max_len);
 		return;
 	}
 	const char *k;
 	json_t *e;
-	json_object_foreach(v, k, e) {
+	json_object_foreach(v, k, e)
+	{
 		if (json_is_string(e))
 			continue;
 		_cleanup_free_ char *p = api_path_key(path, k);
@@ -300,7 +315,8 @@ static bool check_type(struct vctx *c, const struct vfield *f, json_t *v, const 
 		int64_t q;
 		struct kerr qe = KERR_INIT;
 		if (api_quantity_from_json(v, &q, &qe) < 0)
-			vc_cause(c, path, json_is_string(v) || json_is_number(v) ? R_INVALID : R_TYPE, "%s",
+			vc_cause(c, path,
+			         json_is_string(v) || json_is_number(v) ? R_INVALID : R_TYPE, "%s",
 			         kerr_msg(&qe));
 		kerr_clear(&qe);
 		break;
@@ -312,8 +328,10 @@ static bool check_type(struct vctx *c, const struct vfield *f, json_t *v, const 
 		if (!json_is_string(v))
 			type_error(c, path, "an RFC 3339 time string", v);
 		else if (time_parse_rfc3339(json_string_value(v)) == -1)
-			vc_cause(c, path, R_INVALID, "Invalid value: \"%s\": must be an RFC 3339 UTC time such as "
-			                             "\"2024-05-01T12:00:00Z\"", json_string_value(v));
+			vc_cause(c, path, R_INVALID,
+			         "Invalid value: \"%s\": must be an RFC 3339 UTC time such as "
+			         "\"2024-05-01T12:00:00Z\"",
+			         json_string_value(v));
 		break;
 	case VT_INT_OR_PERCENT:
 		check_int_or_percent(c, v, path);
@@ -369,8 +387,8 @@ static int finish(struct vctx *c, json_t *obj)
 		json_t *cause = json_array_get(c->causes, i);
 		const char *field = json_string_value(json_object_get(cause, "field"));
 		const char *msg = json_string_value(json_object_get(cause, "message"));
-		sbuf_printf(&b, "%s%s%s%s", i ? "; " : "", field && *field ? field : "", field && *field ? ": " : "",
-		            msg);
+		sbuf_printf(&b, "%s%s%s%s", i ? "; " : "", field && *field ? field : "",
+		            field && *field ? ": " : "", msg);
 	}
 	if (c->ncauses > shown)
 		sbuf_printf(&b, ", and %zu more", c->ncauses - shown);
@@ -390,11 +408,12 @@ static void check_envelope(struct vctx *c, json_t *obj)
 	json_t *av = json_object_get(obj, "apiVersion");
 	json_t *kd = json_object_get(obj, "kind");
 	if (json_is_string(av) && !streq(json_string_value(av), API_GROUP_VERSION))
-		vc_cause(c, "apiVersion", R_UNSUPPORTED, "Unsupported value: \"%s\": supported values: \"%s\"",
+		vc_cause(c, "apiVersion", R_UNSUPPORTED,
+		         "Unsupported value: \"%s\": supported values: \"%s\"",
 		         json_string_value(av), API_GROUP_VERSION);
 	if (json_is_string(kd) && !streq(json_string_value(kd), c->kind->kind))
-		vc_cause(c, "kind", R_INVALID, "Invalid value: \"%s\": must be \"%s\"", json_string_value(kd),
-		         c->kind->kind);
+		vc_cause(c, "kind", R_INVALID, "Invalid value: \"%s\": must be \"%s\"",
+		         json_string_value(kd), c->kind->kind);
 }
 
 int api_validate(const struct api_kind *k, json_t *obj, struct kerr *err)
@@ -402,7 +421,8 @@ int api_validate(const struct api_kind *k, json_t *obj, struct kerr *err)
 	if (!k)
 		return kerr_set(err, EINVAL, "unknown kind");
 	if (!json_is_object(obj))
-		return kerr_set(err, EINVAL, "%s is invalid: the object must be a JSON object", k->kind);
+		return kerr_set(err, EINVAL, "%s is invalid: the object must be a JSON object",
+		                k->kind);
 	struct vctx c = {err, k, 0, json_array()};
 	check_object(&c, api_schema_top(k), obj, "");
 	check_envelope(&c, obj);
@@ -456,8 +476,7 @@ static void default_resources(json_t *spec)
 	json_t *req = obj_at(res, "requests");
 	const char *k;
 	json_t *v;
-	json_object_foreach(lim, k, v)
-		set_default(req, k, json_deep_copy(v));
+	json_object_foreach(lim, k, v) set_default(req, k, json_deep_copy(v));
 }
 
 static void default_health(json_t *spec)
@@ -484,9 +503,8 @@ static void default_task_spec(json_t *spec)
 	default_health(spec);
 	size_t i;
 	json_t *port;
-	json_array_foreach(json_object_get(spec, "ports"), i, port)
-		if (json_is_object(port))
-			set_default(port, "protocol", json_string("TCP"));
+	json_array_foreach(json_object_get(spec, "ports"), i, port) if (json_is_object(port))
+	    set_default(port, "protocol", json_string("TCP"));
 }
 
 static void default_deployment(json_t *spec)

@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	char *in = xstrndup((const char *)data, size);
 	size_t n = strlen(in);
-	json_t *labels = n < size ? labels_from((const char *)data + n + 1, size - n - 1) : json_object();
+	json_t *labels =
+	    n < size ? labels_from((const char *)data + n + 1, size - n - 1) : json_object();
 	struct api_selector *sel = NULL;
 	struct kerr err = KERR_INIT;
 	if (api_selector_parse(in, &sel, &err) == 0) {

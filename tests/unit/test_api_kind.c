@@ -62,9 +62,9 @@ static void test_suggest(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),
-		cmocka_unit_test(test_resolve),
-		cmocka_unit_test(test_suggest),
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_resolve),
+	    cmocka_unit_test(test_suggest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

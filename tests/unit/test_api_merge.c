@@ -40,21 +40,21 @@ static void test_merge_patch_rfc(void **state)
 {
 	(void)state;
 	static const char *const rows[][3] = {
-		{"{'a':'b'}", "{'a':'c'}", "{'a':'c'}"},
-		{"{'a':'b'}", "{'b':'c'}", "{'a':'b','b':'c'}"},
-		{"{'a':'b'}", "{'a':null}", "{}"},
-		{"{'a':'b','b':'c'}", "{'a':null}", "{'b':'c'}"},
-		{"{'a':['b']}", "{'a':'c'}", "{'a':'c'}"},
-		{"{'a':'c'}", "{'a':['b']}", "{'a':['b']}"},
-		{"{'a':{'b':'c'}}", "{'a':{'b':'d','c':null}}", "{'a':{'b':'d'}}"},
-		{"{'a':[{'b':'c'}]}", "{'a':[1]}", "{'a':[1]}"},
-		{"['a','b']", "['c','d']", "['c','d']"},
-		{"{'a':'b'}", "['c']", "['c']"},
-		{"{'a':'foo'}", "null", "null"},
-		{"{'a':'foo'}", "'bar'", "'bar'"},
-		{"{'e':null}", "{'a':1}", "{'e':null,'a':1}"},
-		{"[1,2]", "{'a':'b','c':null}", "{'a':'b'}"},
-		{"{}", "{'a':{'bb':{'ccc':null}}}", "{'a':{'bb':{}}}"},
+	    {"{'a':'b'}", "{'a':'c'}", "{'a':'c'}"},
+	    {"{'a':'b'}", "{'b':'c'}", "{'a':'b','b':'c'}"},
+	    {"{'a':'b'}", "{'a':null}", "{}"},
+	    {"{'a':'b','b':'c'}", "{'a':null}", "{'b':'c'}"},
+	    {"{'a':['b']}", "{'a':'c'}", "{'a':'c'}"},
+	    {"{'a':'c'}", "{'a':['b']}", "{'a':['b']}"},
+	    {"{'a':{'b':'c'}}", "{'a':{'b':'d','c':null}}", "{'a':{'b':'d'}}"},
+	    {"{'a':[{'b':'c'}]}", "{'a':[1]}", "{'a':[1]}"},
+	    {"['a','b']", "['c','d']", "['c','d']"},
+	    {"{'a':'b'}", "['c']", "['c']"},
+	    {"{'a':'foo'}", "null", "null"},
+	    {"{'a':'foo'}", "'bar'", "'bar'"},
+	    {"{'e':null}", "{'a':1}", "{'e':null,'a':1}"},
+	    {"[1,2]", "{'a':'b','c':null}", "{'a':'b'}"},
+	    {"{}", "{'a':{'bb':{'ccc':null}}}", "{'a':{'bb':{}}}"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		json_t *t = J(rows[i][0]), *p = J(rows[i][1]);
@@ -72,9 +72,11 @@ static void test_merge_patch_rfc(void **state)
 static void test_fieldset(void **state)
 {
 	(void)state;
-	json_t *o = J("{'apiVersion':'keel/v1','kind':'Task','metadata':{'name':'web','namespace':'default',"
-	              "'uid':'u','resourceVersion':'3','labels':{'app':'web'},'managedFields':[]},"
-	              "'spec':{'image':'x','args':['a','b'],'resources':{},'nodeName':null},'status':{'phase':'Running'}}");
+	json_t *o = J(
+	    "{'apiVersion':'keel/v1','kind':'Task','metadata':{'name':'web','namespace':'default',"
+	    "'uid':'u','resourceVersion':'3','labels':{'app':'web'},'managedFields':[]},"
+	    "'spec':{'image':'x','args':['a','b'],'resources':{},'nodeName':null},'status':{'phase'"
+	    ":'Running'}}");
 	json_t *fs = api_fieldset_of(o);
 	assert_json(fs, "{'f:metadata':{'f:name':{},'f:namespace':{},'f:labels':{'f:app':{}}},"
 	                "'f:spec':{'f:image':{},'f:args':{},'f:resources':{}}}");
@@ -82,19 +84,21 @@ static void test_fieldset(void **state)
 	json_decref(o);
 }
 
-#define MANIFEST_V1                                                                         \
-	"{'apiVersion':'keel/v1','kind':'Deployment','metadata':{'name':'web','labels':{'app':'web'}}," \
-	"'spec':{'replicas':3,'template':{'metadata':{'labels':{'app':'web'}},"            \
-	"'spec':{'image':'nginx:1','args':['-g','daemon off;'],"                         \
+#define MANIFEST_V1                                                                                \
+	"{'apiVersion':'keel/"                                                                     \
+	"v1','kind':'Deployment','metadata':{'name':'web','labels':{'app':'web'}},"                \
+	"'spec':{'replicas':3,'template':{'metadata':{'labels':{'app':'web'}},"                    \
+	"'spec':{'image':'nginx:1','args':['-g','daemon off;'],"                                   \
 	"'resources':{'limits':{'cpu':'1','memory':'128Mi'}}}}}}"
 
 static const char *entry_time(json_t *obj, const char *manager)
 {
 	size_t i;
 	json_t *e;
-	json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "managedFields"), i, e)
-		if (streq(json_string_value(json_object_get(e, "manager")), manager))
-			return json_string_value(json_object_get(e, "time"));
+	json_array_foreach(
+	    json_object_get(json_object_get(obj, "metadata"), "managedFields"), i,
+	    e) if (streq(json_string_value(json_object_get(e, "manager")),
+	                 manager)) return json_string_value(json_object_get(e, "time"));
 	return NULL;
 }
 
@@ -145,9 +149,10 @@ static void test_apply_drops_and_keeps(void **state)
 	/* Others write: a controller's status, a merge patch adding an annotation
 	 * and a nodeSelector that the manifest never set. */
 	json_object_set_new(live, "status", J("{'replicas':3,'readyReplicas':2}"));
-	json_object_set_new(json_object_get(live, "metadata"), "annotations", J("{'note':'by hand'}"));
-	json_object_set_new(json_object_get(json_object_get(spec_of(live), "template"), "spec"), "nodeSelector",
-	                    J("{'disk':'ssd'}"));
+	json_object_set_new(json_object_get(live, "metadata"), "annotations",
+	                    J("{'note':'by hand'}"));
+	json_object_set_new(json_object_get(json_object_get(spec_of(live), "template"), "spec"),
+	                    "nodeSelector", J("{'disk':'ssd'}"));
 
 	/* v2 drops the labels, args and the whole resources block, and changes the image. */
 	json_t *m2 = J("{'apiVersion':'keel/v1','kind':'Deployment','metadata':{'name':'web'},"
@@ -155,7 +160,8 @@ static void test_apply_drops_and_keeps(void **state)
 	               "'spec':{'image':'nginx:2'}}}}");
 	json_t *r = api_apply(live, m2, "keel-apply", "T2");
 	assert_json(json_object_get(r, "status"), "{'replicas':3,'readyReplicas':2}");
-	assert_json(json_object_get(json_object_get(r, "metadata"), "annotations"), "{'note':'by hand'}");
+	assert_json(json_object_get(json_object_get(r, "metadata"), "annotations"),
+	            "{'note':'by hand'}");
 	assert_null(json_object_get(json_object_get(r, "metadata"), "labels"));
 	json_t *tspec = json_object_get(json_object_get(spec_of(r), "template"), "spec");
 	assert_json(tspec, "{'image':'nginx:2','nodeSelector':{'disk':'ssd'}}");
@@ -176,8 +182,9 @@ static void test_apply_drops_and_keeps(void **state)
 static void test_apply_arrays_atomic(void **state)
 {
 	(void)state;
-	json_t *m1 = J("{'kind':'Task','metadata':{'name':'t'},'spec':{'image':'x','args':['a','b'],"
-	               "'env':[{'name':'A','value':'1'},{'name':'B','value':'2'}]}}");
+	json_t *m1 =
+	    J("{'kind':'Task','metadata':{'name':'t'},'spec':{'image':'x','args':['a','b'],"
+	      "'env':[{'name':'A','value':'1'},{'name':'B','value':'2'}]}}");
 	json_t *m2 = J("{'kind':'Task','metadata':{'name':'t'},'spec':{'image':'x','args':['a'],"
 	               "'env':[{'name':'B','value':'3'}]}}");
 	json_t *live = api_apply(NULL, m1, "keel-apply", "T1");
@@ -200,9 +207,12 @@ static void test_apply_two_managers(void **state)
 	               "'spec':{'minReadySeconds':5,'paused':false}}");
 	json_t *l1 = api_apply(NULL, a1, "alice", "T1");
 	json_t *l2 = api_apply(l1, b1, "bob", "T2");
-	assert_json(json_object_get(json_object_get(l2, "metadata"), "labels"), "{'app':'web','team':'x'}");
-	assert_int_equal(json_array_size(json_object_get(json_object_get(l2, "metadata"), "managedFields")), 2);
-	assert_string_equal(entry_time(l2, "alice"), "T1"); /* bob's apply does not touch alice's entry */
+	assert_json(json_object_get(json_object_get(l2, "metadata"), "labels"),
+	            "{'app':'web','team':'x'}");
+	assert_int_equal(
+	    json_array_size(json_object_get(json_object_get(l2, "metadata"), "managedFields")), 2);
+	assert_string_equal(entry_time(l2, "alice"),
+	                    "T1"); /* bob's apply does not touch alice's entry */
 
 	/* alice drops paused and labels.app; bob still holds paused, nobody holds app. */
 	json_t *a2 = J("{'kind':'Deployment','metadata':{'name':'web'},'spec':{'replicas':2}}");
@@ -218,7 +228,8 @@ static void test_apply_two_managers(void **state)
 	json_t *l4 = api_apply(l3, b2, "bob", "T4");
 	assert_json(spec_of(l4), "{'replicas':2}");
 	assert_null(json_object_get(json_object_get(l4, "metadata"), "labels"));
-	assert_string_equal(json_string_value(json_object_get(json_object_get(l4, "metadata"), "name")), "web");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(l4, "metadata"), "name")), "web");
 
 	json_t *objs[] = {a1, b1, l1, l2, a2, l3, b2, l4};
 	for (size_t i = 0; i < ARRAY_SIZE(objs); i++)
@@ -232,7 +243,8 @@ static void test_apply_nested_drop(void **state)
 	               "'httpGet':{'path':'/h','port':80},'periodSeconds':5}}}");
 	json_t *live = api_apply(NULL, m1, "keel-apply", "T1");
 	/* The server defaulted a field inside the block (nobody's field). */
-	json_object_set_new(json_object_get(spec_of(live), "healthCheck"), "timeoutSeconds", json_integer(1));
+	json_object_set_new(json_object_get(spec_of(live), "healthCheck"), "timeoutSeconds",
+	                    json_integer(1));
 	json_t *m2 = J("{'kind':'Task','metadata':{'name':'t'},'spec':{'image':'x'}}");
 	json_t *r = api_apply(live, m2, "keel-apply", "T2");
 	/* Our fields went; the defaulted one is not ours, so the block stays with it. */
@@ -274,7 +286,8 @@ static void test_apply_merge_patched_field(void **state)
 static void test_apply_null_and_default_manager(void **state)
 {
 	(void)state;
-	json_t *m = J("{'kind':'Task','metadata':{'name':'t'},'spec':{'image':'x','command':null}}");
+	json_t *m =
+	    J("{'kind':'Task','metadata':{'name':'t'},'spec':{'image':'x','command':null}}");
 	json_t *r = api_apply(NULL, m, NULL, "T1");
 	assert_json(spec_of(r), "{'image':'x'}");
 	assert_non_null(entry_time(r, "keel-apply"));
@@ -286,23 +299,25 @@ static json_t *entry_set(json_t *obj, const char *manager)
 {
 	size_t i;
 	json_t *e;
-	json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "managedFields"), i, e)
-		if (streq(json_string_value(json_object_get(e, "manager")), manager))
-			return json_object_get(e, "fieldsV1");
+	json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "managedFields"), i,
+	                   e) if (streq(json_string_value(json_object_get(e, "manager")),
+	                                manager)) return json_object_get(e, "fieldsV1");
 	return NULL;
 }
 
 static void test_managed_update(void **state)
 {
 	(void)state;
-	json_t *m = J("{'kind':'Deployment','metadata':{'name':'web'},'spec':{'replicas':3,'paused':false}}");
+	json_t *m = J(
+	    "{'kind':'Deployment','metadata':{'name':'web'},'spec':{'replicas':3,'paused':false}}");
 	json_t *live = api_apply(NULL, m, "keel-apply", "T1");
 	/* keel scale: a merge patch recorded as an Update by keel-scale. */
 	json_t *patch = J("{'spec':{'replicas':5}}");
 	json_t *scaled = api_merge_patch(live, patch);
 	api_managed_update(scaled, live, "keel-scale", "T2");
 	assert_json(entry_set(scaled, "keel-scale"), "{'f:spec':{'f:replicas':{}}}");
-	assert_json(entry_set(scaled, "keel-apply"), "{'f:metadata':{'f:name':{}},'f:spec':{'f:paused':{}}}");
+	assert_json(entry_set(scaled, "keel-apply"),
+	            "{'f:metadata':{'f:name':{}},'f:spec':{'f:paused':{}}}");
 	assert_string_equal(entry_time(scaled, "keel-scale"), "T2");
 
 	/* The manifest stops setting replicas: the scaled value stays. */
@@ -325,9 +340,11 @@ static void test_managed_update(void **state)
 	assert_null(entry_set(unscaled, "keel-scale"));
 	assert_non_null(entry_set(unscaled, "keel-apply"));
 	/* On create (old NULL) every field is the writer's; server metadata is not. */
-	json_t *created = J("{'kind':'Task','metadata':{'name':'t','uid':'u'},'spec':{'image':'x'}}");
+	json_t *created =
+	    J("{'kind':'Task','metadata':{'name':'t','uid':'u'},'spec':{'image':'x'}}");
 	api_managed_update(created, NULL, NULL, "T5");
-	assert_json(entry_set(created, "keel"), "{'f:metadata':{'f:name':{}},'f:spec':{'f:image':{}}}");
+	assert_json(entry_set(created, "keel"),
+	            "{'f:metadata':{'f:name':{}},'f:spec':{'f:image':{}}}");
 	json_t *objs[] = {m, live, patch, scaled, m2, r2, r3, same, unscaled, created};
 	for (size_t i = 0; i < ARRAY_SIZE(objs); i++)
 		json_decref(objs[i]);
@@ -356,17 +373,17 @@ static void test_helpers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_merge_patch_rfc),
-		cmocka_unit_test(test_fieldset),
-		cmocka_unit_test(test_apply_create_and_reapply),
-		cmocka_unit_test(test_apply_drops_and_keeps),
-		cmocka_unit_test(test_apply_arrays_atomic),
-		cmocka_unit_test(test_apply_two_managers),
-		cmocka_unit_test(test_apply_nested_drop),
-		cmocka_unit_test(test_apply_merge_patched_field),
-		cmocka_unit_test(test_apply_null_and_default_manager),
-		cmocka_unit_test(test_managed_update),
-		cmocka_unit_test(test_helpers),
+	    cmocka_unit_test(test_merge_patch_rfc),
+	    cmocka_unit_test(test_fieldset),
+	    cmocka_unit_test(test_apply_create_and_reapply),
+	    cmocka_unit_test(test_apply_drops_and_keeps),
+	    cmocka_unit_test(test_apply_arrays_atomic),
+	    cmocka_unit_test(test_apply_two_managers),
+	    cmocka_unit_test(test_apply_nested_drop),
+	    cmocka_unit_test(test_apply_merge_patched_field),
+	    cmocka_unit_test(test_apply_null_and_default_manager),
+	    cmocka_unit_test(test_managed_update),
+	    cmocka_unit_test(test_helpers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -94,12 +94,13 @@ static void test_paths(void **state)
 static void test_accessors(void **state)
 {
 	(void)state;
-	json_t *o = json_loads("{\"kind\":\"Task\",\"metadata\":{\"name\":\"web\",\"namespace\":\"prod\","
-	                       "\"uid\":\"u1\",\"resourceVersion\":\"42\",\"generation\":3,"
-	                       "\"labels\":{\"app\":\"web\",\"a.b/c\":\"d\"}},"
-	                       "\"spec\":{\"nodeName\":\"n1\",\"env\":[{\"name\":\"X\"}]},"
-	                       "\"status\":{\"phase\":\"Running\"}}",
-	                       0, NULL);
+	json_t *o =
+	    json_loads("{\"kind\":\"Task\",\"metadata\":{\"name\":\"web\",\"namespace\":\"prod\","
+	               "\"uid\":\"u1\",\"resourceVersion\":\"42\",\"generation\":3,"
+	               "\"labels\":{\"app\":\"web\",\"a.b/c\":\"d\"}},"
+	               "\"spec\":{\"nodeName\":\"n1\",\"env\":[{\"name\":\"X\"}]},"
+	               "\"status\":{\"phase\":\"Running\"}}",
+	               0, NULL);
 	assert_non_null(o);
 	assert_string_equal(api_obj_name(o), "web");
 	assert_string_equal(api_obj_namespace(o), "prod");
@@ -127,10 +128,10 @@ static void test_accessors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dns1123),
-		cmocka_unit_test(test_labels),
-		cmocka_unit_test(test_paths),
-		cmocka_unit_test(test_accessors),
+	    cmocka_unit_test(test_dns1123),
+	    cmocka_unit_test(test_labels),
+	    cmocka_unit_test(test_paths),
+	    cmocka_unit_test(test_accessors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -168,8 +168,9 @@ static void test_format(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse),  cmocka_unit_test(test_errors), cmocka_unit_test(test_range),
-		cmocka_unit_test(test_json),   cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_parse),  cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_range),  cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,9 +12,9 @@
 #include "common/kerr.h"
 #include "common/util.h"
 
-static json_t *labels_web;   /* app=web, tier=frontend, env=prod */
-static json_t *labels_db;    /* app=db, env=dev */
-static json_t *labels_none;  /* {} */
+static json_t *labels_web;  /* app=web, tier=frontend, env=prod */
+static json_t *labels_db;   /* app=db, env=dev */
+static json_t *labels_none; /* {} */
 
 static int setup(void **state)
 {
@@ -41,8 +41,10 @@ static int matches(const char *s)
 	struct kerr err = KERR_INIT;
 	if (api_selector_parse(s, &sel, &err) < 0)
 		fail_msg("%s: %s", s, kerr_msg(&err));
-	int m = (api_selector_match(sel, labels_web) ? 1 : 0) | (api_selector_match(sel, labels_db) ? 2 : 0) |
-	        (api_selector_match(sel, labels_none) ? 4 : 0) | (api_selector_match(sel, NULL) ? 8 : 0);
+	int m = (api_selector_match(sel, labels_web) ? 1 : 0) |
+	        (api_selector_match(sel, labels_db) ? 2 : 0) |
+	        (api_selector_match(sel, labels_none) ? 4 : 0) |
+	        (api_selector_match(sel, NULL) ? 8 : 0);
 	api_selector_free(sel);
 	return m;
 }
@@ -113,7 +115,8 @@ static void test_errors(void **state)
 	expect_error("!app=web", "\"!app\" takes no operator or value");
 	expect_error("!", "missing label key");
 	expect_error("a)", "unexpected ')'");
-	assert_int_equal(api_selector_parse("a in (", &(struct api_selector *){NULL}, NULL), -EINVAL);
+	assert_int_equal(api_selector_parse("a in (", &(struct api_selector *){NULL}, NULL),
+	                 -EINVAL);
 }
 
 static void test_format_roundtrip(void **state)
@@ -151,15 +154,18 @@ static void test_label_selector_json(void **state)
 {
 	(void)state;
 	struct kerr err = KERR_INIT;
-	struct api_selector *sel = from_json(
-		"{\"matchLabels\":{\"app\":\"web\"},\"matchExpressions\":[{\"key\":\"env\",\"operator\":\"In\","
-		"\"values\":[\"prod\",\"staging\"]},{\"key\":\"legacy\",\"operator\":\"DoesNotExist\"}]}",
-		&err);
+	struct api_selector *sel =
+	    from_json("{\"matchLabels\":{\"app\":\"web\"},\"matchExpressions\":[{\"key\":\"env\","
+	              "\"operator\":\"In\","
+	              "\"values\":[\"prod\",\"staging\"]},{\"key\":\"legacy\",\"operator\":"
+	              "\"DoesNotExist\"}]}",
+	              &err);
 	assert_non_null(sel);
 	assert_true(api_selector_match(sel, labels_web));
 	assert_false(api_selector_match(sel, labels_db));
 	api_selector_free(sel);
-	sel = from_json("{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"NotIn\",\"values\":[\"frontend\"]},"
+	sel = from_json("{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"NotIn\","
+	                "\"values\":[\"frontend\"]},"
 	                "{\"key\":\"env\",\"operator\":\"Exists\"}]}",
 	                &err);
 	assert_non_null(sel);
@@ -174,15 +180,19 @@ static void test_label_selector_json(void **state)
 	assert_null(from_json("{\"matchLabel\":{}}", &err));
 	assert_non_null(strstr(kerr_msg(&err), "matchLabel: unknown field"));
 	kerr_clear(&err);
-	assert_null(from_json("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\"}]}", &err));
+	assert_null(
+	    from_json("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\"}]}", &err));
 	assert_non_null(strstr(kerr_msg(&err), "must be non-empty for In"));
 	kerr_clear(&err);
-	assert_null(from_json("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Exists\",\"values\":[\"x\"]}]}",
-	                      &err));
+	assert_null(from_json(
+	    "{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Exists\",\"values\":[\"x\"]}]}",
+	    &err));
 	assert_non_null(strstr(kerr_msg(&err), "must be empty for Exists"));
 	kerr_clear(&err);
-	assert_null(from_json("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Equals\"}]}", &err));
-	assert_non_null(strstr(kerr_msg(&err), "operator: must be In, NotIn, Exists or DoesNotExist"));
+	assert_null(
+	    from_json("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Equals\"}]}", &err));
+	assert_non_null(
+	    strstr(kerr_msg(&err), "operator: must be In, NotIn, Exists or DoesNotExist"));
 	kerr_clear(&err);
 	assert_null(from_json("{\"matchLabels\":{\"app\":3}}", &err));
 	assert_non_null(strstr(kerr_msg(&err), "matchLabels[app]"));
@@ -269,12 +279,12 @@ static void test_field_selectors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_operators),
-		cmocka_unit_test(test_whitespace),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_format_roundtrip),
-		cmocka_unit_test(test_label_selector_json),
-		cmocka_unit_test(test_field_selectors),
+	    cmocka_unit_test(test_operators),
+	    cmocka_unit_test(test_whitespace),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_format_roundtrip),
+	    cmocka_unit_test(test_label_selector_json),
+	    cmocka_unit_test(test_field_selectors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -17,21 +17,21 @@ static void test_table(void **state)
 		int err, http;
 		const char *reason;
 	} rows[] = {
-		{EINVAL, 422, "Invalid"},
-		{EBADMSG, 400, "BadRequest"},
-		{ESTALE, 409, "Conflict"},
-		{EEXIST, 409, "AlreadyExists"},
-		{ENOENT, 404, "NotFound"},
-		{EACCES, 401, "Unauthorized"},
-		{EPERM, 403, "Forbidden"},
-		{ERANGE, 410, "Gone"},
-		{E2BIG, 413, "RequestEntityTooLarge"},
-		{ENOSPC, 507, "InsufficientStorage"},
-		{EOPNOTSUPP, 405, "MethodNotAllowed"},
-		{ETIMEDOUT, 504, "Timeout"},
-		{EBUSY, 429, "TooManyRequests"},
-		{EIO, 500, "InternalError"},
-		{ENOMEM, 500, "InternalError"},
+	    {EINVAL, 422, "Invalid"},
+	    {EBADMSG, 400, "BadRequest"},
+	    {ESTALE, 409, "Conflict"},
+	    {EEXIST, 409, "AlreadyExists"},
+	    {ENOENT, 404, "NotFound"},
+	    {EACCES, 401, "Unauthorized"},
+	    {EPERM, 403, "Forbidden"},
+	    {ERANGE, 410, "Gone"},
+	    {E2BIG, 413, "RequestEntityTooLarge"},
+	    {ENOSPC, 507, "InsufficientStorage"},
+	    {EOPNOTSUPP, 405, "MethodNotAllowed"},
+	    {ETIMEDOUT, 504, "Timeout"},
+	    {EBUSY, 429, "TooManyRequests"},
+	    {EIO, 500, "InternalError"},
+	    {ENOMEM, 500, "InternalError"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		const char *reason = NULL;
@@ -54,9 +54,11 @@ static void test_table(void **state)
 static void test_errno_from_status(void **state)
 {
 	(void)state;
-	json_t *exists = api_status_new(409, "AlreadyExists", "tasks \"web\" already exists", NULL, "tasks", "web");
+	json_t *exists = api_status_new(409, "AlreadyExists", "tasks \"web\" already exists", NULL,
+	                                "tasks", "web");
 	assert_int_equal(api_errno_from_status(exists), EEXIST);
-	json_t *conflict = api_status_new(409, "Conflict", "the object has been modified", NULL, NULL, NULL);
+	json_t *conflict =
+	    api_status_new(409, "Conflict", "the object has been modified", NULL, NULL, NULL);
 	assert_int_equal(api_errno_from_status(conflict), ESTALE);
 	json_t *odd = json_pack("{s:s, s:i}", "reason", "SomethingNew", "code", 404);
 	assert_int_equal(api_errno_from_status(odd), ENOENT);
@@ -69,9 +71,10 @@ static void test_errno_from_status(void **state)
 static void test_status_objects(void **state)
 {
 	(void)state;
-	json_t *causes = json_pack("[{s:s, s:s, s:s}]", "field", "spec.image", "reason", "FieldValueRequired",
-	                           "message", "Required value");
-	json_t *st = api_status_new(422, "Invalid", "Task \"web\" is invalid", causes, "Task", "web");
+	json_t *causes = json_pack("[{s:s, s:s, s:s}]", "field", "spec.image", "reason",
+	                           "FieldValueRequired", "message", "Required value");
+	json_t *st =
+	    api_status_new(422, "Invalid", "Task \"web\" is invalid", causes, "Task", "web");
 	assert_string_equal(json_string_value(json_object_get(st, "kind")), "Status");
 	assert_string_equal(json_string_value(json_object_get(st, "apiVersion")), "v1");
 	assert_string_equal(json_string_value(json_object_get(st, "status")), "Failure");
@@ -88,7 +91,8 @@ static void test_status_objects(void **state)
 	st = api_status_from_kerr(&err, "tasks", "web");
 	assert_int_equal(json_integer_value(json_object_get(st, "code")), 404);
 	assert_string_equal(json_string_value(json_object_get(st, "reason")), "NotFound");
-	assert_string_equal(json_string_value(json_object_get(st, "message")), "tasks \"web\" not found");
+	assert_string_equal(json_string_value(json_object_get(st, "message")),
+	                    "tasks \"web\" not found");
 	assert_null(json_object_get(json_object_get(st, "details"), "causes"));
 	json_decref(st);
 	kerr_clear(&err);
@@ -97,7 +101,8 @@ static void test_status_objects(void **state)
 	kerr_set(&err, EINVAL, "Deployment \"web\" is invalid");
 	st = api_status_from_kerr(&err, NULL, NULL);
 	assert_int_equal(json_integer_value(json_object_get(st, "code")), 422);
-	assert_int_equal(json_array_size(json_object_get(json_object_get(st, "details"), "causes")), 1);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(st, "details"), "causes")),
+	                 1);
 	assert_int_equal(json_array_size(err.causes), 1); /* copied, not taken */
 	json_decref(st);
 	kerr_clear(&err);
@@ -116,9 +121,9 @@ static void test_status_objects(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),
-		cmocka_unit_test(test_errno_from_status),
-		cmocka_unit_test(test_status_objects),
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_errno_from_status),
+	    cmocka_unit_test(test_status_objects),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
