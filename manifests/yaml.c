@@ -223,6 +223,10 @@ static char *node_begin(struct parser *p, yaml_mark_t mark)
 	return path;
 }
 
+/* A scalar weighs one node per started 64 bytes beyond the first node, so
+ * that aliases to one long string cannot multiply memory unseen. */
+static size_t scalar_cost(size_t len) { return 1 + len / 64; }
+
 static int count_nodes(struct parser *p, size_t n, yaml_mark_t mark)
 {
 	if (n > p->lim.max_nodes || p->nodes > p->lim.max_nodes - n)
@@ -308,10 +312,11 @@ static int set_key(struct parser *p, const char *text, size_t len, bool merge, y
 		_cleanup_free_ char *k = xstrndup(text, len);
 		_cleanup_free_ char *path = f->path ? api_path_key(f->path, k) : NULL;
 		json_t *first = path ? json_object_get(p->positions, path) : NULL;
+		const char *more = len > 80 ? "..." : "";
 		if (first)
-			return fail(p, EINVAL, line, col, "duplicate key \"%s\" (first at line %d)", k,
+			return fail(p, EINVAL, line, col, "duplicate key \"%.80s%s\" (first at line %d)", k, more,
 			            (int)json_integer_value(json_array_get(first, 0)));
-		return fail(p, EINVAL, line, col, "duplicate key \"%s\"", k);
+		return fail(p, EINVAL, line, col, "duplicate key \"%.80s%s\"", k, more);
 	}
 	f->key = xmalloc(len + 1);
 	memcpy(f->key, text, len);
@@ -399,7 +404,7 @@ static int bad_tag(struct parser *p, const char *tag, yaml_mark_t mark, const ch
 {
 	bool core = strstartswith(tag, CORE_TAG);
 	return fail(p, EINVAL, (int)mark.line + 1, (int)mark.column + 1,
-	            "unsupported tag %s%s on %s (keel understands !!str, !!int, !!float, !!bool, "
+	            "unsupported tag %s%.80s on %s (keel understands !!str, !!int, !!float, !!bool, "
 	            "!!null, !!map, !!seq and !!merge)",
 	            core ? "!!" : "", core ? tag + strlen(CORE_TAG) : tag, what);
 }
@@ -461,7 +466,8 @@ static int on_scalar(struct parser *p, const yaml_event_t *ev)
 	const char *tag = scalar_tag((const char *)ev->data.scalar.tag, &bad);
 	if (bad)
 		return bad_tag(p, (const char *)ev->data.scalar.tag, ev->start_mark, "a scalar");
-	int r = count_nodes(p, 1, ev->start_mark);
+	size_t cost = scalar_cost(len);
+	int r = count_nodes(p, cost, ev->start_mark);
 	if (r < 0)
 		return r;
 	if (expecting_key(p)) {
@@ -471,14 +477,14 @@ static int on_scalar(struct parser *p, const yaml_event_t *ev)
 		if (!merge && (r = scalar_value(p, ev, tag, &check)) < 0) /* validates, and warns */
 			return r;
 		if (anchor)
-			anchor_set(p, anchor, check ? check : json_null(), 1, 0, text, len);
+			anchor_set(p, anchor, check ? check : json_null(), cost, 0, text, len);
 		return set_key(p, text, len, merge, ev->start_mark);
 	}
 	json_t *value = NULL;
 	if ((r = scalar_value(p, ev, tag, &value)) < 0)
 		return r;
 	if (anchor)
-		anchor_set(p, anchor, value, 1, 0, text, len);
+		anchor_set(p, anchor, value, cost, 0, text, len);
 	free(node_begin(p, ev->start_mark));
 	return add_value(p, value, 0);
 }
@@ -493,17 +499,17 @@ static int on_alias(struct parser *p, const yaml_event_t *ev)
 		for (size_t i = 0; i < p->depth; i++)
 			if (streq(p->stack[i].anchor, name))
 				return fail(p, EINVAL, line, col,
-				            "alias *%s refers to a collection that contains it (recursive alias)", name);
+				            "alias *%.80s refers to a collection that contains it (recursive alias)", name);
 		return fail(p, EINVAL, line, col,
-		            "unknown alias *%s (an anchor &%s must come earlier in the same document)", name, name);
+		            "unknown alias *%.80s (an anchor &%.80s must come earlier in the same document)", name, name);
 	}
 	if ((r = count_nodes(p, a->nodes, m)) < 0)
 		return r;
 	if (p->depth + a->height > p->lim.max_depth)
-		return fail(p, E2BIG, line, col, "alias *%s nests deeper than %zu levels", name, p->lim.max_depth);
+		return fail(p, E2BIG, line, col, "alias *%.80s nests deeper than %zu levels", name, p->lim.max_depth);
 	if (expecting_key(p)) {
 		if (!a->text)
-			return fail(p, EINVAL, line, col, "alias *%s is a collection and cannot be a mapping key", name);
+			return fail(p, EINVAL, line, col, "alias *%.80s is a collection and cannot be a mapping key", name);
 		return set_key(p, a->text, a->text_len, false, m);
 	}
 	free(node_begin(p, m));

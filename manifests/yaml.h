@@ -16,12 +16,30 @@
  * UTF-8 BOM and CRLF line ends are accepted. Non-string mapping keys are
  * converted to their string form.
  *
+ * Choices (see manifests/yaml.c for why):
+ *  - Tags: !!str, !!int, !!float, !!bool, !!null, !!map, !!seq, !!merge and
+ *    the non-specific "!" are honoured; any other tag (!!binary,
+ *    !!timestamp, local tags such as !Ref) is an error naming the tag.
+ *  - A mapping key is its scalar's source text (`1: x` -> "1", `~: y` ->
+ *    "~"); duplicates are compared on that text; collections as keys, and
+ *    keys containing NUL, are errors. 1.1 warnings apply to keys too (`on:`).
+ *  - `<<` merges at its place in the mapping; explicit keys win, and in
+ *    `<<: [*a, *b]` the earlier source wins.
+ *  - .inf/.nan and numbers beyond int64/double are errors (JSON cannot
+ *    hold them), suggesting quotes.
+ *  - A document whose root is null (`--- ~`) counts as empty. Anchors are
+ *    per document. %YAML directives do not change the schema.
+ *  - At most 1000 warnings are kept; the last one then says so.
+ *
  * Every error message starts "NAME:LINE:COL: " (1-based), e.g.
  *   "web.yaml:7:5: duplicate key \"image\" (first at line 5)".
  *
  * Positions: each document records where every value starts, keyed by the
  * field path of api/meta.h ("spec.template.spec.env[0].name"), so a field
- * error from the server can be shown at its line.
+ * error from the server can be shown at its line. A mapping entry is shown
+ * at its key; a merged key at its `<<`; aliased content at the alias. Best
+ * effort for pathological input: paths over 1 KiB, and entries past a 16 MiB
+ * budget per document, are not recorded (lookups fall back to a parent).
  *
  * Thread-safe (no global state).
  */
@@ -32,10 +50,15 @@
 
 struct kerr;
 
+/* A field left 0 takes its default. */
 struct yaml_limits {
 	size_t max_depth;       /* nesting depth; default 100 */
-	size_t max_nodes;       /* nodes after alias expansion; default 1,000,000 */
-	size_t max_doc_bytes;   /* one document's source; default 3 MiB */
+	size_t max_nodes;       /* nodes after alias expansion; default 1,000,000.
+	                           Counted over the whole stream, merges included;
+	                           a scalar weighs 1 + length/64 nodes, so aliases
+	                           to a long string are bounded too */
+	size_t max_doc_bytes;   /* one document's source; default 3 MiB (counted
+	                           in characters, as libyaml's marks are) */
 };
 
 struct yaml_warning {

@@ -373,6 +373,20 @@ static void test_alias_bomb(void **state)
 	m = parse_err_lim(merge, strlen(merge), &lim, E2BIG);
 	assert_string_equal(m, "t.yaml:3:9: more than 50 nodes after expanding aliases (an alias bomb?)");
 	free(m);
+
+	/* aliases to one long string: its length weighs in */
+	struct sbuf b = SBUF_INIT;
+	sbuf_puts(&b, "s: &s \"");
+	for (int i = 0; i < 64 * 1024; i++)
+		sbuf_putc(&b, 'x');
+	sbuf_puts(&b, "\"\nl:\n");
+	for (int i = 0; i < 100; i++)
+		sbuf_puts(&b, "- *s\n");
+	struct yaml_limits lim2 = {.max_nodes = 10000};
+	m = parse_err_lim(b.data, b.len, &lim2, E2BIG);
+	assert_string_equal(m, "t.yaml:11:3: more than 10000 nodes after expanding aliases (an alias bomb?)");
+	free(m);
+	sbuf_free(&b);
 }
 
 static void test_depth_and_size(void **state)
