@@ -170,6 +170,16 @@ static void put_events(struct sbuf *o, struct client *c, const struct api_kind *
 	}
 }
 
+/* An Event has no spec: its own fields are what there is to show. */
+static void put_event_fields(struct sbuf *o, json_t *obj)
+{
+	_cleanup_json_ json_t *c = json_deep_copy(obj);
+	json_object_del(c, "apiVersion");
+	json_object_del(c, "kind");
+	json_object_del(c, "metadata");
+	put_yaml_block(o, "Event:", c);
+}
+
 static int run_describe(const char *ns_flag, const struct cli_strv *pos)
 {
 	if (pos->n < 2) {
@@ -198,6 +208,8 @@ static int run_describe(const char *ns_flag, const struct cli_strv *pos)
 		put_meta(&o, obj, now);
 		if (json_object_get(obj, "spec"))
 			put_yaml_block(&o, "Spec:", json_object_get(obj, "spec"));
+		if (streq(k->kind, "Event"))
+			put_event_fields(&o, obj);
 		json_t *status = json_deep_copy(json_object_get(obj, "status"));
 		json_t *conds = json_incref(json_object_get(status, "conditions"));
 		json_object_del(status, "conditions");

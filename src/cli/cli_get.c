@@ -214,7 +214,8 @@ static int get_named(struct client *c, struct get_flags *f, const struct cli_str
 	return code;
 }
 
-static int run_get(struct get_flags *f, const struct cli_strv *pos)
+/* Checks the words after `get`; returns -1 when they are fine. */
+static int check_get_args(struct get_flags *f, const struct cli_strv *pos)
 {
 	if (pos->n == 0) {
 		fprintf(stderr, "error: you must specify the type of resource to get (tasks, "
@@ -223,15 +224,27 @@ static int run_get(struct get_flags *f, const struct cli_strv *pos)
 	}
 	if (!(f->kind = cli_kind(pos->v[0])) || parse_output(f->output, &f->fmt) < 0)
 		return CLI_USAGE;
-	struct cli_strv names = {pos->v + 1, pos->n - 1};
-	if (f->all_ns && names.n > 0) {
+	if (f->all_ns && pos->n > 1) {
 		fprintf(stderr, "error: a name cannot be combined with --all-namespaces\n");
 		return CLI_USAGE;
 	}
-	if (f->watch && names.n > 1) {
+	if (f->selector && pos->n > 1) {
+		fprintf(stderr, "error: a name cannot be combined with a label selector (-l)\n");
+		return CLI_USAGE;
+	}
+	if (f->watch && pos->n > 2) {
 		fprintf(stderr, "error: --watch takes at most one name\n");
 		return CLI_USAGE;
 	}
+	return -1;
+}
+
+static int run_get(struct get_flags *f, const struct cli_strv *pos)
+{
+	int bad = check_get_args(f, pos);
+	if (bad >= 0)
+		return bad;
+	struct cli_strv names = {pos->v + 1, pos->n - 1};
 	f->list_ns = !f->kind->namespaced || f->all_ns ? NULL : f->ns ? f->ns : "default";
 	struct client *c = cli_client();
 	if (!c)

@@ -352,6 +352,37 @@ task/other"
 	assert_output --partial 'did you mean "tasks"?'
 }
 
+@test "delete --dry-run keeps the object; --cascade is passed on; get -o yaml of a list" {
+	write_app
+	keel apply -f "$M" >/dev/null
+	run keel delete deploy web -n shop --dry-run --cascade=orphan
+	assert_success
+	assert_output "deployment/web deleted (dry run)"
+	run keel get deploy web -n shop -o name
+	assert_output "deployment/web"
+	run keel get deploy -n shop -o yaml
+	assert_success
+	assert_line "kind: DeploymentList"
+	assert_line "items:"
+	assert_line --partial "  name: web"
+	run keel delete deploy web -n shop --cascade=foreground
+	assert_success
+	assert_output "deployment/web deleted"
+}
+
+@test "get -w -o json prints one JSON event per line" {
+	write_app
+	out=$BATS_TEST_TMPDIR/watch.json
+	timeout 5 "$KEEL" get tasks -w -o json >"$out" 2>/dev/null &
+	wpid=$!
+	sleep 1.5
+	keel apply -f "$M/20-task.yaml" >/dev/null
+	wait $wpid || true
+	# the (empty) list first, then the event
+	run jq -c 'select(.type) | [.type, .object.metadata.name]' "$out"
+	assert_output '["ADDED","hello"]'
+}
+
 @test "diff: 0 when in sync, 1 with a unified diff when not, 2 on errors" {
 	write_app
 	run keel diff -f "$M/20-task.yaml"
