@@ -91,6 +91,7 @@ struct parser {
 	struct anchor *anchors;
 	size_t n_anchors, cap_anchors;
 	size_t nodes;
+	bool aliased; /* an alias was expanded: says so when max_nodes is hit */
 	bool in_doc;
 	size_t doc_start;
 	json_t *positions;
@@ -186,7 +187,10 @@ static void record(struct parser *p, const char *path, int line, int col)
 	if (p->pos_bytes + cost > POS_BUDGET)
 		return;
 	p->pos_bytes += cost;
-	json_object_set_new(p->positions, path, json_pack("[ii]", line, col));
+	json_t *pos = json_array();
+	json_array_append_new(pos, json_integer(line));
+	json_array_append_new(pos, json_integer(col));
+	json_object_set_new(p->positions, path, pos);
 }
 
 static struct frame *top(struct parser *p) { return p->depth ? &p->stack[p->depth - 1] : NULL; }
@@ -230,8 +234,8 @@ static size_t scalar_cost(size_t len) { return 1 + len / 64; }
 static int count_nodes(struct parser *p, size_t n, yaml_mark_t mark)
 {
 	if (n > p->lim.max_nodes || p->nodes > p->lim.max_nodes - n)
-		return fail(p, E2BIG, (int)mark.line + 1, (int)mark.column + 1,
-		            "more than %zu nodes after expanding aliases (an alias bomb?)", p->lim.max_nodes);
+		return fail(p, E2BIG, (int)mark.line + 1, (int)mark.column + 1, "more than %zu nodes%s",
+		            p->lim.max_nodes, p->aliased ? " after expanding aliases (an alias bomb?)" : "");
 	p->nodes += n;
 	return 0;
 }
@@ -503,6 +507,7 @@ static int on_alias(struct parser *p, const yaml_event_t *ev)
 		return fail(p, EINVAL, line, col,
 		            "unknown alias *%.80s (an anchor &%.80s must come earlier in the same document)", name, name);
 	}
+	p->aliased = true;
 	if ((r = count_nodes(p, a->nodes, m)) < 0)
 		return r;
 	if (p->depth + a->height > p->lim.max_depth)

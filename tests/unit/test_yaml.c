@@ -374,6 +374,11 @@ static void test_alias_bomb(void **state)
 	assert_string_equal(m, "t.yaml:3:9: more than 50 nodes after expanding aliases (an alias bomb?)");
 	free(m);
 
+	/* without aliases the message does not cry wolf */
+	struct yaml_limits lim3 = {.max_nodes = 5};
+	assert_string_equal((m = parse_err_lim("[1, 2, 3, 4, 5]", 15, &lim3, E2BIG)), "t.yaml:1:14: more than 5 nodes");
+	free(m);
+
 	/* aliases to one long string: its length weighs in */
 	struct sbuf b = SBUF_INIT;
 	sbuf_puts(&b, "s: &s \"");
