@@ -46,14 +46,14 @@
 #include "common/util.h"
 #include "manifests/yaml_scalar.h"
 
-#define DEFAULT_MAX_DEPTH 100
-#define DEFAULT_MAX_NODES 1000000
+#define DEFAULT_MAX_DEPTH     100
+#define DEFAULT_MAX_NODES     1000000
 #define DEFAULT_MAX_DOC_BYTES (3u << 20)
-#define MAX_PATH_LEN 1024
-#define POS_BUDGET (16u << 20)
-#define POS_ENTRY_COST 96 /* rough bytes per recorded position beyond its path */
-#define MAX_WARNINGS 1000
-#define CORE_TAG "tag:yaml.org,2002:"
+#define MAX_PATH_LEN          1024
+#define POS_BUDGET            (16u << 20)
+#define POS_ENTRY_COST        96 /* rough bytes per recorded position beyond its path */
+#define MAX_WARNINGS          1000
+#define CORE_TAG              "tag:yaml.org,2002:"
 
 struct anchor {
 	json_t *value; /* owned */
@@ -65,17 +65,17 @@ struct anchor {
 
 struct frame {
 	bool is_map;
-	json_t *v;       /* owned container */
-	char *path;      /* owned; NULL when positions are not recorded below */
-	int line, col;   /* where the collection starts */
-	size_t index;    /* sequences: the next item's index */
-	char *key;       /* mappings: owned pending key, NULL while expecting one */
+	json_t *v;     /* owned container */
+	char *path;    /* owned; NULL when positions are not recorded below */
+	int line, col; /* where the collection starts */
+	size_t index;  /* sequences: the next item's index */
+	char *key;     /* mappings: owned pending key, NULL while expecting one */
 	size_t key_len;
 	int key_line, key_col;
-	bool key_merge;  /* the pending key is `<<` */
+	bool key_merge; /* the pending key is `<<` */
 	bool had_merge;
-	json_t *merged;  /* owned: keys that came from `<<` and may be overridden */
-	char *anchor;    /* owned: registered when the collection ends */
+	json_t *merged; /* owned: keys that came from `<<` and may be overridden */
+	char *anchor;   /* owned: registered when the collection ends */
 	size_t nodes_at_start;
 	size_t height;
 };
@@ -105,7 +105,7 @@ struct parser {
 /* ---- errors and positions ---- */
 
 static int fail(struct parser *p, int code, int line, int col, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 
 static int fail(struct parser *p, int code, int line, int col, const char *fmt, ...)
 {
@@ -125,14 +125,16 @@ static size_t break_len(const unsigned char *b, size_t i, size_t len)
 		return (i + 1 < len && b[i + 1] == '\n') ? 2 : 1;
 	if (b[i] == 0xC2 && i + 1 < len && b[i + 1] == 0x85)
 		return 2;
-	if (b[i] == 0xE2 && i + 2 < len && b[i + 1] == 0x80 && (b[i + 2] == 0xA8 || b[i + 2] == 0xA9))
+	if (b[i] == 0xE2 && i + 2 < len && b[i + 1] == 0x80 &&
+	    (b[i + 2] == 0xA8 || b[i + 2] == 0xA9))
 		return 3;
 	return 0;
 }
 
 /* Walks the buffer to (line0, col0) in libyaml's 0-based character marks, or
  * to byte offset stop; returns the byte offset reached and fills line/col. */
-static size_t walk(const struct parser *p, size_t line0, size_t col0, size_t stop, int *line, int *col)
+static size_t walk(const struct parser *p, size_t line0, size_t col0, size_t stop, int *line,
+                   int *col)
 {
 	const unsigned char *b = (const unsigned char *)p->buf;
 	size_t i = (p->len >= 3 && memcmp(b, "\xEF\xBB\xBF", 3) == 0) ? 3 : 0, l = 0, c = 0;
@@ -161,7 +163,8 @@ static int libyaml_error(struct parser *p)
 	if (y->error == YAML_READER_ERROR) {
 		walk(p, SIZE_MAX, SIZE_MAX, y->problem_offset, &line, &col);
 		if (y->problem_value != -1)
-			return fail(p, EINVAL, line, col, "%s (0x%02X); manifests must be UTF-8 text", problem,
+			return fail(p, EINVAL, line, col,
+			            "%s (0x%02X); manifests must be UTF-8 text", problem,
 			            (unsigned)y->problem_value);
 		return fail(p, EINVAL, line, col, "%s", problem);
 	}
@@ -170,10 +173,12 @@ static int libyaml_error(struct parser *p)
 	int l2, c2;
 	size_t at = walk(p, y->problem_mark.line, y->problem_mark.column, SIZE_MAX, &l2, &c2);
 	bool tab = at < p->len && p->buf[at] == '\t';
-	const char *hint = tab ? " (a tab: YAML does not allow tabs for indentation; use spaces)" : "";
+	const char *hint =
+	    tab ? " (a tab: YAML does not allow tabs for indentation; use spaces)" : "";
 	if (!y->context)
 		return fail(p, EINVAL, line, col, "%s%s", problem, hint);
-	if (y->context_mark.line == y->problem_mark.line && y->context_mark.column == y->problem_mark.column)
+	if (y->context_mark.line == y->problem_mark.line &&
+	    y->context_mark.column == y->problem_mark.column)
 		return fail(p, EINVAL, line, col, "%s %s%s", problem, y->context, hint);
 	return fail(p, EINVAL, line, col, "%s %s at line %zu, column %zu%s", problem, y->context,
 	            y->context_mark.line + 1, y->context_mark.column + 1, hint);
@@ -193,7 +198,10 @@ static void record(struct parser *p, const char *path, int line, int col)
 	json_object_set_new(p->positions, path, pos);
 }
 
-static struct frame *top(struct parser *p) { return p->depth ? &p->stack[p->depth - 1] : NULL; }
+static struct frame *top(struct parser *p)
+{
+	return p->depth ? &p->stack[p->depth - 1] : NULL;
+}
 
 static bool expecting_key(struct parser *p)
 {
@@ -229,13 +237,17 @@ static char *node_begin(struct parser *p, yaml_mark_t mark)
 
 /* A scalar weighs one node per started 64 bytes beyond the first node, so
  * that aliases to one long string cannot multiply memory unseen. */
-static size_t scalar_cost(size_t len) { return 1 + len / 64; }
+static size_t scalar_cost(size_t len)
+{
+	return 1 + len / 64;
+}
 
 static int count_nodes(struct parser *p, size_t n, yaml_mark_t mark)
 {
 	if (n > p->lim.max_nodes || p->nodes > p->lim.max_nodes - n)
-		return fail(p, E2BIG, (int)mark.line + 1, (int)mark.column + 1, "more than %zu nodes%s",
-		            p->lim.max_nodes, p->aliased ? " after expanding aliases (an alias bomb?)" : "");
+		return fail(p, E2BIG, (int)mark.line + 1, (int)mark.column + 1,
+		            "more than %zu nodes%s", p->lim.max_nodes,
+		            p->aliased ? " after expanding aliases (an alias bomb?)" : "");
 	p->nodes += n;
 	return 0;
 }
@@ -253,7 +265,7 @@ static void add_warning(struct parser *p, yaml_mark_t mark, char *msg)
 	}
 	s->warnings = xrealloc(s->warnings, (s->n_warnings + 1) * sizeof *s->warnings);
 	s->warnings[s->n_warnings++] = (struct yaml_warning){
-		.line = (int)mark.line + 1, .col = (int)mark.column + 1, .msg = msg};
+	    .line = (int)mark.line + 1, .col = (int)mark.column + 1, .msg = msg};
 }
 
 /* ---- anchors ---- */
@@ -269,8 +281,8 @@ static void anchors_clear(struct parser *p)
 }
 
 /* Registers name -> value (a reference is taken); text is copied. */
-static void anchor_set(struct parser *p, const char *name, json_t *value, size_t nodes, size_t height,
-                       const char *text, size_t text_len)
+static void anchor_set(struct parser *p, const char *name, json_t *value, size_t nodes,
+                       size_t height, const char *text, size_t text_len)
 {
 	json_t *ix = json_object_get(p->anchor_ix, name);
 	struct anchor *a;
@@ -309,16 +321,19 @@ static int set_key(struct parser *p, const char *text, size_t len, bool merge, y
 	struct frame *f = top(p);
 	int line = (int)mark.line + 1, col = (int)mark.column + 1;
 	if (memchr(text, '\0', len)) /* jansson and field paths treat keys as C strings */
-		return fail(p, EINVAL, line, col, "a mapping key cannot contain a NUL character (\\0)");
+		return fail(p, EINVAL, line, col,
+		            "a mapping key cannot contain a NUL character (\\0)");
 	if (merge && f->had_merge)
 		return fail(p, EINVAL, line, col, "duplicate merge key \"<<\" in one mapping");
-	if (!merge && json_object_getn(f->v, text, len) && !(f->merged && json_object_getn(f->merged, text, len))) {
+	if (!merge && json_object_getn(f->v, text, len) &&
+	    !(f->merged && json_object_getn(f->merged, text, len))) {
 		_cleanup_free_ char *k = xstrndup(text, len);
 		_cleanup_free_ char *path = f->path ? api_path_key(f->path, k) : NULL;
 		json_t *first = path ? json_object_get(p->positions, path) : NULL;
 		const char *more = len > 80 ? "..." : "";
 		if (first)
-			return fail(p, EINVAL, line, col, "duplicate key \"%.80s%s\" (first at line %d)", k, more,
+			return fail(p, EINVAL, line, col,
+			            "duplicate key \"%.80s%s\" (first at line %d)", k, more,
 			            (int)json_integer_value(json_array_get(first, 0)));
 		return fail(p, EINVAL, line, col, "duplicate key \"%.80s%s\"", k, more);
 	}
@@ -339,8 +354,9 @@ static int merge_one(struct parser *p, struct frame *f, json_t *src)
 	size_t klen;
 	json_t *v;
 	if (!json_is_object(src))
-		return fail(p, EINVAL, f->key_line, f->key_col,
-		            "the value of a merge key \"<<\" must be a mapping or a sequence of mappings");
+		return fail(
+		    p, EINVAL, f->key_line, f->key_col,
+		    "the value of a merge key \"<<\" must be a mapping or a sequence of mappings");
 	if (!f->merged)
 		f->merged = json_object();
 	json_object_keylen_foreach(src, k, klen, v)
@@ -349,7 +365,8 @@ static int merge_one(struct parser *p, struct frame *f, json_t *src)
 			continue; /* explicit keys, and earlier merge sources, win */
 		json_object_setn(f->v, k, klen, v);
 		json_object_setn_new(f->merged, k, klen, json_true());
-		_cleanup_free_ char *path = f->path && strlen(f->path) <= MAX_PATH_LEN ? api_path_key(f->path, k) : NULL;
+		_cleanup_free_ char *path =
+		    f->path && strlen(f->path) <= MAX_PATH_LEN ? api_path_key(f->path, k) : NULL;
 		record(p, path, f->key_line, f->key_col);
 	}
 	return 0;
@@ -407,10 +424,11 @@ static int add_value(struct parser *p, json_t *value, size_t height)
 static int bad_tag(struct parser *p, const char *tag, yaml_mark_t mark, const char *what)
 {
 	bool core = strstartswith(tag, CORE_TAG);
-	return fail(p, EINVAL, (int)mark.line + 1, (int)mark.column + 1,
-	            "unsupported tag %s%.80s on %s (keel understands !!str, !!int, !!float, !!bool, "
-	            "!!null, !!map, !!seq and !!merge)",
-	            core ? "!!" : "", core ? tag + strlen(CORE_TAG) : tag, what);
+	return fail(
+	    p, EINVAL, (int)mark.line + 1, (int)mark.column + 1,
+	    "unsupported tag %s%.80s on %s (keel understands !!str, !!int, !!float, !!bool, "
+	    "!!null, !!map, !!seq and !!merge)",
+	    core ? "!!" : "", core ? tag + strlen(CORE_TAG) : tag, what);
 }
 
 /* The short core tag of a scalar ("str", "int", ..., "merge"), NULL for an
@@ -440,7 +458,8 @@ static int scalar_value(struct parser *p, const yaml_event_t *ev, const char *ta
 	bool plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !tag;
 	int r;
 	if (tag && streq(tag, "merge"))
-		return fail(p, EINVAL, (int)m.line + 1, (int)m.column + 1, "!!merge is only valid on a key");
+		return fail(p, EINVAL, (int)m.line + 1, (int)m.column + 1,
+		            "!!merge is only valid on a key");
 	if (plain)
 		r = yaml_scalar_resolve(text, len, out, &why);
 	else
@@ -448,10 +467,10 @@ static int scalar_value(struct parser *p, const yaml_event_t *ev, const char *ta
 	if (r < 0) {
 		const char *advice = r == -EINVAL ? "" : "; quote it if you mean a string";
 		if (len > 64 || memchr(text, '\0', len))
-			return fail(p, EINVAL, (int)m.line + 1, (int)m.column + 1, "a %zu-byte scalar %s%s", len,
-			            why, advice);
-		return fail(p, EINVAL, (int)m.line + 1, (int)m.column + 1, "\"%.*s\" %s%s", (int)len, text,
-		            why, advice);
+			return fail(p, EINVAL, (int)m.line + 1, (int)m.column + 1,
+			            "a %zu-byte scalar %s%s", len, why, advice);
+		return fail(p, EINVAL, (int)m.line + 1, (int)m.column + 1, "\"%.*s\" %s%s",
+		            (int)len, text, why, advice);
 	}
 	if (plain) {
 		char *w = yaml_scalar_warning_11(text, len);
@@ -476,7 +495,8 @@ static int on_scalar(struct parser *p, const yaml_event_t *ev)
 		return r;
 	if (expecting_key(p)) {
 		bool plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !tag;
-		bool merge = (plain && len == 2 && memcmp(text, "<<", 2) == 0) || streq(tag, "merge");
+		bool merge =
+		    (plain && len == 2 && memcmp(text, "<<", 2) == 0) || streq(tag, "merge");
 		_cleanup_json_ json_t *check = NULL;
 		if (!merge && (r = scalar_value(p, ev, tag, &check)) < 0) /* validates, and warns */
 			return r;
@@ -503,18 +523,25 @@ static int on_alias(struct parser *p, const yaml_event_t *ev)
 		for (size_t i = 0; i < p->depth; i++)
 			if (streq(p->stack[i].anchor, name))
 				return fail(p, EINVAL, line, col,
-				            "alias *%.80s refers to a collection that contains it (recursive alias)", name);
+				            "alias *%.80s refers to a collection that contains it "
+				            "(recursive alias)",
+				            name);
 		return fail(p, EINVAL, line, col,
-		            "unknown alias *%.80s (an anchor &%.80s must come earlier in the same document)", name, name);
+		            "unknown alias *%.80s (an anchor &%.80s must come earlier in the same "
+		            "document)",
+		            name, name);
 	}
 	p->aliased = true;
 	if ((r = count_nodes(p, a->nodes, m)) < 0)
 		return r;
 	if (p->depth + a->height > p->lim.max_depth)
-		return fail(p, E2BIG, line, col, "alias *%.80s nests deeper than %zu levels", name, p->lim.max_depth);
+		return fail(p, E2BIG, line, col, "alias *%.80s nests deeper than %zu levels", name,
+		            p->lim.max_depth);
 	if (expecting_key(p)) {
 		if (!a->text)
-			return fail(p, EINVAL, line, col, "alias *%.80s is a collection and cannot be a mapping key", name);
+			return fail(p, EINVAL, line, col,
+			            "alias *%.80s is a collection and cannot be a mapping key",
+			            name);
 		return set_key(p, a->text, a->text_len, false, m);
 	}
 	free(node_begin(p, m));
@@ -525,15 +552,19 @@ static int on_start(struct parser *p, const yaml_event_t *ev, bool is_map)
 {
 	yaml_mark_t m = ev->start_mark;
 	int line = (int)m.line + 1, col = (int)m.column + 1, r;
-	const char *tag = (const char *)(is_map ? ev->data.mapping_start.tag : ev->data.sequence_start.tag);
-	const char *anchor = (const char *)(is_map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor);
+	const char *tag =
+	    (const char *)(is_map ? ev->data.mapping_start.tag : ev->data.sequence_start.tag);
+	const char *anchor =
+	    (const char *)(is_map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor);
 	const char *what = is_map ? "a mapping" : "a sequence";
 	if (tag && !streq(tag, "!") && !streq(tag, is_map ? CORE_TAG "map" : CORE_TAG "seq"))
 		return bad_tag(p, tag, m, what);
 	if (expecting_key(p))
-		return fail(p, EINVAL, line, col, "%s cannot be a mapping key; keys must be scalars", what);
+		return fail(p, EINVAL, line, col,
+		            "%s cannot be a mapping key; keys must be scalars", what);
 	if (p->depth + 1 > p->lim.max_depth)
-		return fail(p, E2BIG, line, col, "nesting deeper than %zu levels", p->lim.max_depth);
+		return fail(p, E2BIG, line, col, "nesting deeper than %zu levels",
+		            p->lim.max_depth);
 	if ((r = count_nodes(p, 1, m)) < 0)
 		return r;
 	char *path = node_begin(p, m);
@@ -542,14 +573,14 @@ static int on_start(struct parser *p, const yaml_event_t *ev, bool is_map)
 		p->stack = xrealloc(p->stack, p->cap * sizeof *p->stack);
 	}
 	p->stack[p->depth++] = (struct frame){
-		.is_map = is_map,
-		.v = is_map ? json_object() : json_array(),
-		.path = path,
-		.line = line,
-		.col = col,
-		.anchor = anchor ? xstrdup(anchor) : NULL,
-		.nodes_at_start = p->nodes,
-		.height = 1,
+	    .is_map = is_map,
+	    .v = is_map ? json_object() : json_array(),
+	    .path = path,
+	    .line = line,
+	    .col = col,
+	    .anchor = anchor ? xstrdup(anchor) : NULL,
+	    .nodes_at_start = p->nodes,
+	    .height = 1,
 	};
 	return 0;
 }
@@ -594,10 +625,10 @@ static void on_doc_end(struct parser *p)
 	}
 	s->docs = xrealloc(s->docs, (s->n_docs + 1) * sizeof *s->docs);
 	s->docs[s->n_docs++] = (struct yaml_doc){
-		.value = TAKE_PTR(p->root),
-		.line = p->root_line,
-		.col = p->root_col,
-		.positions = TAKE_PTR(p->positions),
+	    .value = TAKE_PTR(p->root),
+	    .line = p->root_line,
+	    .col = p->root_col,
+	    .positions = TAKE_PTR(p->positions),
 	};
 }
 
@@ -607,15 +638,25 @@ static int on_event(struct parser *p, const yaml_event_t *ev)
 		return fail(p, E2BIG, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
 		            "document larger than %zu bytes", p->lim.max_doc_bytes);
 	switch (ev->type) {
-	case YAML_DOCUMENT_START_EVENT: on_doc_start(p, ev); return 0;
-	case YAML_DOCUMENT_END_EVENT: on_doc_end(p); return 0;
-	case YAML_SCALAR_EVENT: return on_scalar(p, ev);
-	case YAML_ALIAS_EVENT: return on_alias(p, ev);
-	case YAML_MAPPING_START_EVENT: return on_start(p, ev, true);
-	case YAML_SEQUENCE_START_EVENT: return on_start(p, ev, false);
+	case YAML_DOCUMENT_START_EVENT:
+		on_doc_start(p, ev);
+		return 0;
+	case YAML_DOCUMENT_END_EVENT:
+		on_doc_end(p);
+		return 0;
+	case YAML_SCALAR_EVENT:
+		return on_scalar(p, ev);
+	case YAML_ALIAS_EVENT:
+		return on_alias(p, ev);
+	case YAML_MAPPING_START_EVENT:
+		return on_start(p, ev, true);
+	case YAML_SEQUENCE_START_EVENT:
+		return on_start(p, ev, false);
 	case YAML_MAPPING_END_EVENT:
-	case YAML_SEQUENCE_END_EVENT: return on_end(p);
-	default: return 0;
+	case YAML_SEQUENCE_END_EVENT:
+		return on_end(p);
+	default:
+		return 0;
 	}
 }
 
@@ -638,7 +679,10 @@ static void parser_free(struct parser *p)
 int yaml_stream_parse(const char *name, const char *buf, size_t len, const struct yaml_limits *lim,
                       struct yaml_stream **out, struct kerr *err)
 {
-	struct parser p = {.name = name ? name : "<input>", .buf = buf ? buf : "", .len = buf ? len : 0, .err = err};
+	struct parser p = {.name = name ? name : "<input>",
+	                   .buf = buf ? buf : "",
+	                   .len = buf ? len : 0,
+	                   .err = err};
 	p.lim = (struct yaml_limits){DEFAULT_MAX_DEPTH, DEFAULT_MAX_NODES, DEFAULT_MAX_DOC_BYTES};
 	if (lim && lim->max_depth)
 		p.lim.max_depth = lim->max_depth;

@@ -35,7 +35,11 @@ enum style { PLAIN, DOUBLE, LITERAL };
 static size_t utf8_next(const unsigned char *s, size_t n, size_t i, long *cp)
 {
 	unsigned char c = s[i];
-	size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+	size_t len = c < 0x80             ? 1
+	             : (c & 0xE0) == 0xC0 ? 2
+	             : (c & 0xF0) == 0xE0 ? 3
+	             : (c & 0xF8) == 0xF0 ? 4
+	                                  : 0;
 	if (len == 0 || i + len > n) {
 		*cp = -1;
 		return 1;
@@ -109,16 +113,35 @@ static void put_double(struct sbuf *b, const char *s, size_t n)
 		size_t len = utf8_next(u, n, i, &cp);
 		const char *esc = NULL;
 		switch (cp) {
-		case '"': esc = "\\\""; break;
-		case '\\': esc = "\\\\"; break;
-		case '\0': esc = "\\0"; break;
-		case '\t': esc = "\\t"; break;
-		case '\n': esc = "\\n"; break;
-		case '\r': esc = "\\r"; break;
-		case 0x85: esc = "\\N"; break;
-		case 0x2028: esc = "\\L"; break;
-		case 0x2029: esc = "\\P"; break;
-		default: break;
+		case '"':
+			esc = "\\\"";
+			break;
+		case '\\':
+			esc = "\\\\";
+			break;
+		case '\0':
+			esc = "\\0";
+			break;
+		case '\t':
+			esc = "\\t";
+			break;
+		case '\n':
+			esc = "\\n";
+			break;
+		case '\r':
+			esc = "\\r";
+			break;
+		case 0x85:
+			esc = "\\N";
+			break;
+		case 0x2028:
+			esc = "\\L";
+			break;
+		case 0x2029:
+			esc = "\\P";
+			break;
+		default:
+			break;
 		}
 		if (esc)
 			sbuf_puts(b, esc);
@@ -188,20 +211,40 @@ static void put_real(struct sbuf *b, double d)
 static void put_scalar(struct sbuf *b, json_t *v, size_t indent)
 {
 	switch (json_typeof(v)) {
-	case JSON_OBJECT: sbuf_puts(b, "{}"); break;
-	case JSON_ARRAY: sbuf_puts(b, "[]"); break;
-	case JSON_INTEGER: sbuf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); break;
-	case JSON_REAL: put_real(b, json_real_value(v)); break;
-	case JSON_TRUE: sbuf_puts(b, "true"); break;
-	case JSON_FALSE: sbuf_puts(b, "false"); break;
-	case JSON_NULL: sbuf_puts(b, "null"); break;
+	case JSON_OBJECT:
+		sbuf_puts(b, "{}");
+		break;
+	case JSON_ARRAY:
+		sbuf_puts(b, "[]");
+		break;
+	case JSON_INTEGER:
+		sbuf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		break;
+	case JSON_REAL:
+		put_real(b, json_real_value(v));
+		break;
+	case JSON_TRUE:
+		sbuf_puts(b, "true");
+		break;
+	case JSON_FALSE:
+		sbuf_puts(b, "false");
+		break;
+	case JSON_NULL:
+		sbuf_puts(b, "null");
+		break;
 	case JSON_STRING: {
 		const char *s = json_string_value(v);
 		size_t n = json_string_length(v);
 		switch (choose_style(s, n, false)) {
-		case PLAIN: sbuf_append(b, s, n); break;
-		case DOUBLE: put_double(b, s, n); break;
-		case LITERAL: put_literal(b, s, n, indent); return;
+		case PLAIN:
+			sbuf_append(b, s, n);
+			break;
+		case DOUBLE:
+			put_double(b, s, n);
+			break;
+		case LITERAL:
+			put_literal(b, s, n, indent);
+			return;
 		}
 		break;
 	}
@@ -211,7 +254,8 @@ static void put_scalar(struct sbuf *b, json_t *v, size_t indent)
 
 static bool is_block(json_t *v)
 {
-	return (json_is_object(v) && json_object_size(v) > 0) || (json_is_array(v) && json_array_size(v) > 0);
+	return (json_is_object(v) && json_object_size(v) > 0) ||
+	       (json_is_array(v) && json_array_size(v) > 0);
 }
 
 static void put_seq(struct sbuf *b, json_t *a, size_t indent, bool inline_first);

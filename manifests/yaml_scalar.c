@@ -44,7 +44,7 @@ static size_t span(const char *s, size_t n, size_t i, const char *set)
 	return j - i;
 }
 
-#define DIGITS "0123456789"
+#define DIGITS    "0123456789"
 #define OCTDIGITS "01234567"
 #define HEXDIGITS "0123456789abcdefABCDEF"
 
@@ -112,7 +112,8 @@ static bool parse_digits(const char *s, size_t n, size_t i, int base, bool neg, 
 {
 	uint64_t acc = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
 	for (; i < n; i++) {
-		int d = isdigit((unsigned char)s[i]) ? s[i] - '0' : tolower((unsigned char)s[i]) - 'a' + 10;
+		int d = isdigit((unsigned char)s[i]) ? s[i] - '0'
+		                                     : tolower((unsigned char)s[i]) - 'a' + 10;
 		if (acc > (limit - (uint64_t)d) / (uint64_t)base)
 			return false;
 		acc = acc * (uint64_t)base + (uint64_t)d;
@@ -140,12 +141,24 @@ static int build(enum kind k, const char *s, size_t n, json_t **out, const char 
 	bool range = false, neg = n > 0 && s[0] == '-';
 	size_t sign = (n > 0 && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
 	switch (k) {
-	case K_NULL: *out = json_null(); return 0;
-	case K_TRUE: *out = json_true(); return 0;
-	case K_FALSE: *out = json_false(); return 0;
-	case K_DEC: range = !parse_digits(s, n, sign, 10, neg, &v); break;
-	case K_OCT: range = !parse_digits(s, n, 2, 8, false, &v); break;
-	case K_HEX: range = !parse_digits(s, n, 2, 16, false, &v); break;
+	case K_NULL:
+		*out = json_null();
+		return 0;
+	case K_TRUE:
+		*out = json_true();
+		return 0;
+	case K_FALSE:
+		*out = json_false();
+		return 0;
+	case K_DEC:
+		range = !parse_digits(s, n, sign, 10, neg, &v);
+		break;
+	case K_OCT:
+		range = !parse_digits(s, n, 2, 8, false, &v);
+		break;
+	case K_HEX:
+		range = !parse_digits(s, n, 2, 16, false, &v);
+		break;
 	case K_FLOAT: {
 		double d = c_strtod(s, n, &range);
 		if (range) {
@@ -156,7 +169,9 @@ static int build(enum kind k, const char *s, size_t n, json_t **out, const char 
 		return 0;
 	}
 	case K_INF:
-	case K_NAN: *why = "is a float JSON cannot represent (infinity or NaN)"; return -EDOM;
+	case K_NAN:
+		*why = "is a float JSON cannot represent (infinity or NaN)";
+		return -EDOM;
 	case K_STR: {
 		json_t *str = json_stringn(s, n);
 		if (!str) {
@@ -281,9 +296,10 @@ char *yaml_scalar_warning_11(const char *s, size_t n)
 		return NULL;
 	double v;
 	if (is_bool_11(s, n))
-		return xasprintf("\"%.*s\" is a string in YAML 1.2 but a boolean in YAML 1.1 (kubectl); "
-		                 "quote it, or write true/false",
-		                 (int)n, s);
+		return xasprintf(
+		    "\"%.*s\" is a string in YAML 1.2 but a boolean in YAML 1.1 (kubectl); "
+		    "quote it, or write true/false",
+		    (int)n, s);
 	if (is_octal_11(s, n)) {
 		bool neg = s[0] == '-';
 		size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
@@ -291,18 +307,21 @@ char *yaml_scalar_warning_11(const char *s, size_t n)
 		if (!parse_digits(s, n, i, 10, neg, &dec) || !parse_digits(s, n, i, 8, neg, &oct))
 			return NULL;
 		if (neg)
-			return xasprintf("%.*s is the decimal %" PRId64 " in YAML 1.2 but octal in YAML 1.1 "
+			return xasprintf("%.*s is the decimal %" PRId64
+			                 " in YAML 1.2 but octal in YAML 1.1 "
 			                 "(%" PRId64 "); write %" PRId64 " if you mean that",
 			                 (int)n, s, dec, oct, oct);
 		size_t z = i + span(s, n, i, "0");
-		return xasprintf("%.*s is the decimal %" PRId64 " in YAML 1.2 but octal in YAML 1.1; "
+		return xasprintf("%.*s is the decimal %" PRId64
+		                 " in YAML 1.2 but octal in YAML 1.1; "
 		                 "write 0o%.*s for octal",
 		                 (int)n, s, dec, (int)(n - z), s + z);
 	}
 	if (is_sexagesimal_11(s, n, &v)) {
 		_cleanup_free_ char *num = fmt_number(v);
-		return xasprintf("%.*s is a string in YAML 1.2 but the number %s in YAML 1.1; quote it",
-		                 (int)n, s, num);
+		return xasprintf(
+		    "%.*s is a string in YAML 1.2 but the number %s in YAML 1.1; quote it", (int)n,
+		    s, num);
 	}
 	return NULL;
 }
@@ -318,7 +337,8 @@ static bool looks_numeric(const char *s, size_t n)
 		i++;
 	if (i >= n || !isdigit((unsigned char)s[i]))
 		return false;
-	return span(s, n, 0, DIGITS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.:+-") == n;
+	return span(s, n, 0, DIGITS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.:+-") ==
+	       n;
 }
 
 bool yaml_scalar_is_ambiguous(const char *s, size_t n)

@@ -28,9 +28,11 @@ static void check(bool ok, const char *what, const char *text)
 static void round_trip(const struct yaml_doc *doc)
 {
 	int line, col;
-	check(yaml_doc_position(doc, "", &line, &col) == 0 && line >= 1 && col >= 1, "no root position", NULL);
+	check(yaml_doc_position(doc, "", &line, &col) == 0 && line >= 1 && col >= 1,
+	      "no root position", NULL);
 	_cleanup_free_ char *text = yaml_emit(doc->value);
-	struct yaml_limits big = {.max_depth = 1000, .max_nodes = SIZE_MAX, .max_doc_bytes = SIZE_MAX};
+	struct yaml_limits big = {
+	    .max_depth = 1000, .max_nodes = SIZE_MAX, .max_doc_bytes = SIZE_MAX};
 	struct yaml_stream *s = NULL;
 	struct kerr err = KERR_INIT;
 	if (yaml_stream_parse("emitted", text, strlen(text), &big, &s, &err) < 0) {
@@ -53,7 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int r = yaml_stream_parse("fuzz", (const char *)data, size, &lim, &s, &err);
 	if (r < 0) {
 		check(r == -EINVAL || r == -E2BIG, "unexpected error code", err.msg);
-		check(err.msg && strstartswith(err.msg, "fuzz:"), "error without a position", err.msg);
+		check(err.msg && strstartswith(err.msg, "fuzz:"), "error without a position",
+		      err.msg);
 		check(s == NULL, "*out written on failure", NULL);
 		kerr_clear(&err);
 		return 0;
@@ -61,7 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < s->n_warnings; i++)
 		check(s->warnings[i].msg && s->warnings[i].line >= 1, "bad warning", NULL);
 	for (size_t i = 0; i < s->n_docs; i++) {
-		check(s->docs[i].value && !json_is_null(s->docs[i].value), "null document returned", NULL);
+		check(s->docs[i].value && !json_is_null(s->docs[i].value), "null document returned",
+		      NULL);
 		round_trip(&s->docs[i]);
 	}
 	yaml_stream_free(s);

@@ -49,11 +49,11 @@ static char *parse_err(const char *text, int code)
 	return parse_err_lim(text, strlen(text), NULL, code);
 }
 
-#define assert_err(text, code, expected)                    \
-	do {                                                    \
-		char *m_ = parse_err(text, code);                   \
-		assert_string_equal(m_, expected);                  \
-		free(m_);                                           \
+#define assert_err(text, code, expected)                                                           \
+	do {                                                                                       \
+		char *m_ = parse_err(text, code);                                                  \
+		assert_string_equal(m_, expected);                                                 \
+		free(m_);                                                                          \
 	} while (0)
 
 static json_t *get(json_t *o, const char *k)
@@ -121,11 +121,13 @@ static void test_core_schema(void **state)
 	assert_int_equal(s->n_warnings, 2);
 	assert_int_equal(s->warnings[0].line, 1);
 	assert_int_equal(s->warnings[0].col, 4);
-	assert_string_equal(s->warnings[0].msg, "\"yes\" is a string in YAML 1.2 but a boolean in YAML 1.1 "
-	                                        "(kubectl); quote it, or write true/false");
+	assert_string_equal(s->warnings[0].msg,
+	                    "\"yes\" is a string in YAML 1.2 but a boolean in YAML 1.1 "
+	                    "(kubectl); quote it, or write true/false");
 	assert_int_equal(s->warnings[1].line, 2);
-	assert_string_equal(s->warnings[1].msg,
-	                    "0755 is the decimal 755 in YAML 1.2 but octal in YAML 1.1; write 0o755 for octal");
+	assert_string_equal(
+	    s->warnings[1].msg,
+	    "0755 is the decimal 755 in YAML 1.2 but octal in YAML 1.1; write 0o755 for octal");
 	yaml_stream_free(s);
 }
 
@@ -153,10 +155,12 @@ static void test_warnings_11(void **state)
 	assert_int_equal(s->warnings[3].line, 3);
 	assert_int_equal(s->warnings[3].col, 14);
 	assert_true(strstartswith(s->warnings[3].msg, "\"y\" is a string"));
-	assert_string_equal(s->warnings[6].msg, "1:30 is a string in YAML 1.2 but the number 90 in YAML 1.1; quote it");
+	assert_string_equal(s->warnings[6].msg,
+	                    "1:30 is a string in YAML 1.2 but the number 90 in YAML 1.1; quote it");
 	assert_int_equal(s->warnings[6].line, 4);
-	assert_string_equal(s->warnings[7].msg,
-	                    "190:20:30 is a string in YAML 1.2 but the number 685230 in YAML 1.1; quote it");
+	assert_string_equal(
+	    s->warnings[7].msg,
+	    "190:20:30 is a string in YAML 1.2 but the number 685230 in YAML 1.1; quote it");
 	yaml_stream_free(s);
 }
 
@@ -187,43 +191,53 @@ static void test_tags(void **state)
 	assert_int_equal(s->n_warnings, 0); /* tagged scalars are not guessed at */
 	yaml_stream_free(s);
 
-	assert_err("a: 1\nb: !!binary aGVsbG8=\n", EINVAL,
-	           "t.yaml:2:4: unsupported tag !!binary on a scalar (keel understands !!str, !!int, "
-	           "!!float, !!bool, !!null, !!map, !!seq and !!merge)");
+	assert_err(
+	    "a: 1\nb: !!binary aGVsbG8=\n", EINVAL,
+	    "t.yaml:2:4: unsupported tag !!binary on a scalar (keel understands !!str, !!int, "
+	    "!!float, !!bool, !!null, !!map, !!seq and !!merge)");
 	assert_err("x: !Ref foo\n", EINVAL,
 	           "t.yaml:1:4: unsupported tag !Ref on a scalar (keel understands !!str, !!int, "
 	           "!!float, !!bool, !!null, !!map, !!seq and !!merge)");
-	assert_err("x: !!map [1]\n", EINVAL,
-	           "t.yaml:1:4: unsupported tag !!map on a sequence (keel understands !!str, !!int, "
-	           "!!float, !!bool, !!null, !!map, !!seq and !!merge)");
+	assert_err(
+	    "x: !!map [1]\n", EINVAL,
+	    "t.yaml:1:4: unsupported tag !!map on a sequence (keel understands !!str, !!int, "
+	    "!!float, !!bool, !!null, !!map, !!seq and !!merge)");
 	assert_err("x: !!int abc\n", EINVAL,
 	           "t.yaml:1:4: \"abc\" is not a valid !!int (decimal, 0o octal or 0x hex)");
-	assert_err("x: !!bool yes\n", EINVAL, "t.yaml:1:4: \"yes\" is not a valid !!bool (true or false)");
+	assert_err("x: !!bool yes\n", EINVAL,
+	           "t.yaml:1:4: \"yes\" is not a valid !!bool (true or false)");
 }
 
 static void test_number_errors(void **state)
 {
 	(void)state;
-	assert_err("a: 1\nreplicas: 99999999999999999999\n", EINVAL,
-	           "t.yaml:2:11: \"99999999999999999999\" is out of range for a 64-bit integer; quote it "
-	           "if you mean a string");
-	assert_err("a: 9223372036854775808\n", EINVAL,
-	           "t.yaml:1:4: \"9223372036854775808\" is out of range for a 64-bit integer; quote it "
-	           "if you mean a string");
-	assert_err("a: 0x8000000000000000\n", EINVAL,
-	           "t.yaml:1:4: \"0x8000000000000000\" is out of range for a 64-bit integer; quote it "
-	           "if you mean a string");
-	assert_err("- .inf\n", EINVAL,
-	           "t.yaml:1:3: \".inf\" is a float JSON cannot represent (infinity or NaN); quote it if "
-	           "you mean a string");
-	assert_err("- -.Inf\n", EINVAL,
-	           "t.yaml:1:3: \"-.Inf\" is a float JSON cannot represent (infinity or NaN); quote it if "
-	           "you mean a string");
-	assert_err("- .NaN\n", EINVAL,
-	           "t.yaml:1:3: \".NaN\" is a float JSON cannot represent (infinity or NaN); quote it if "
-	           "you mean a string");
+	assert_err(
+	    "a: 1\nreplicas: 99999999999999999999\n", EINVAL,
+	    "t.yaml:2:11: \"99999999999999999999\" is out of range for a 64-bit integer; quote it "
+	    "if you mean a string");
+	assert_err(
+	    "a: 9223372036854775808\n", EINVAL,
+	    "t.yaml:1:4: \"9223372036854775808\" is out of range for a 64-bit integer; quote it "
+	    "if you mean a string");
+	assert_err(
+	    "a: 0x8000000000000000\n", EINVAL,
+	    "t.yaml:1:4: \"0x8000000000000000\" is out of range for a 64-bit integer; quote it "
+	    "if you mean a string");
+	assert_err(
+	    "- .inf\n", EINVAL,
+	    "t.yaml:1:3: \".inf\" is a float JSON cannot represent (infinity or NaN); quote it if "
+	    "you mean a string");
+	assert_err(
+	    "- -.Inf\n", EINVAL,
+	    "t.yaml:1:3: \"-.Inf\" is a float JSON cannot represent (infinity or NaN); quote it if "
+	    "you mean a string");
+	assert_err(
+	    "- .NaN\n", EINVAL,
+	    "t.yaml:1:3: \".NaN\" is a float JSON cannot represent (infinity or NaN); quote it if "
+	    "you mean a string");
 	assert_err("a: 1e999\n", EINVAL,
-	           "t.yaml:1:4: \"1e999\" is out of range for a 64-bit float; quote it if you mean a string");
+	           "t.yaml:1:4: \"1e999\" is out of range for a 64-bit float; quote it if you mean "
+	           "a string");
 	struct yaml_stream *s = parse_ok("a: '.inf'\nb: .infinity\nc: 1e-400\n");
 	assert_string_equal(json_string_value(get(doc0(s), "a")), ".inf");
 	assert_string_equal(json_string_value(get(doc0(s), "b")), ".infinity");
@@ -272,8 +286,9 @@ static void test_multi_doc(void **state)
 	assert_int_equal(s->n_docs, 0);
 	yaml_stream_free(s);
 	/* anchors do not cross documents */
-	assert_err("a: &x 1\n---\nb: *x\n", EINVAL,
-	           "t.yaml:3:4: unknown alias *x (an anchor &x must come earlier in the same document)");
+	assert_err(
+	    "a: &x 1\n---\nb: *x\n", EINVAL,
+	    "t.yaml:3:4: unknown alias *x (an anchor &x must come earlier in the same document)");
 }
 
 /* ---- anchors, aliases, merge keys ---- */
@@ -331,17 +346,21 @@ static void test_anchors_and_merge(void **state)
 	yaml_stream_free(s);
 
 	assert_err("base: &b {a: 1}\nm:\n  <<: 1\n", EINVAL,
-	           "t.yaml:3:3: the value of a merge key \"<<\" must be a mapping or a sequence of mappings");
+	           "t.yaml:3:3: the value of a merge key \"<<\" must be a mapping or a sequence of "
+	           "mappings");
 	assert_err("m:\n  <<: [{a: 1}, [2]]\n", EINVAL,
-	           "t.yaml:2:3: the value of a merge key \"<<\" must be a mapping or a sequence of mappings");
+	           "t.yaml:2:3: the value of a merge key \"<<\" must be a mapping or a sequence of "
+	           "mappings");
 	assert_err("m:\n  <<: {a: 1}\n  <<: {b: 1}\n", EINVAL,
 	           "t.yaml:3:3: duplicate merge key \"<<\" in one mapping");
 	assert_err("m:\n  <<: {a: 1}\n  a: 2\n  a: 3\n", EINVAL,
 	           "t.yaml:4:3: duplicate key \"a\" (first at line 3)");
 	assert_err("a: *nope\n", EINVAL,
-	           "t.yaml:1:4: unknown alias *nope (an anchor &nope must come earlier in the same document)");
-	assert_err("a: &x [1, *x]\n", EINVAL,
-	           "t.yaml:1:11: alias *x refers to a collection that contains it (recursive alias)");
+	           "t.yaml:1:4: unknown alias *nope (an anchor &nope must come earlier in the same "
+	           "document)");
+	assert_err(
+	    "a: &x [1, *x]\n", EINVAL,
+	    "t.yaml:1:11: alias *x refers to a collection that contains it (recursive alias)");
 	assert_err("a: &x {k: v}\n*x : 1\n", EINVAL,
 	           "t.yaml:2:1: alias *x is a collection and cannot be a mapping key");
 }
@@ -349,34 +368,39 @@ static void test_anchors_and_merge(void **state)
 static void test_alias_bomb(void **state)
 {
 	(void)state;
-	const char *lol = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
-	                  "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
-	                  "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
-	                  "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
-	                  "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
-	                  "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
-	                  "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
-	                  "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
-	                  "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n";
+	const char *lol =
+	    "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+	    "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+	    "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+	    "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+	    "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+	    "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+	    "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+	    "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
+	    "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n";
 	char *m = parse_err(lol, E2BIG);
 	/* 10 + 9*10 + ... passes a million nodes in the "g" line */
 	assert_true(strstartswith(m, "t.yaml:7:"));
-	assert_non_null(strstr(m, "more than 1000000 nodes after expanding aliases (an alias bomb?)"));
+	assert_non_null(
+	    strstr(m, "more than 1000000 nodes after expanding aliases (an alias bomb?)"));
 	free(m);
 
 	/* merge keys count too */
 	struct yaml_limits lim = {.max_nodes = 50};
-	const char *merge = "a: &a {k1: 1, k2: 2, k3: 3, k4: 4, k5: 5, k6: 6, k7: 7, k8: 8, k9: 9}\n"
-	                    "b: {<<: *a}\n"
-	                    "c: {<<: *a}\n"
-	                    "d: {<<: *a}\n";
+	const char *merge =
+	    "a: &a {k1: 1, k2: 2, k3: 3, k4: 4, k5: 5, k6: 6, k7: 7, k8: 8, k9: 9}\n"
+	    "b: {<<: *a}\n"
+	    "c: {<<: *a}\n"
+	    "d: {<<: *a}\n";
 	m = parse_err_lim(merge, strlen(merge), &lim, E2BIG);
-	assert_string_equal(m, "t.yaml:3:9: more than 50 nodes after expanding aliases (an alias bomb?)");
+	assert_string_equal(
+	    m, "t.yaml:3:9: more than 50 nodes after expanding aliases (an alias bomb?)");
 	free(m);
 
 	/* without aliases the message does not cry wolf */
 	struct yaml_limits lim3 = {.max_nodes = 5};
-	assert_string_equal((m = parse_err_lim("[1, 2, 3, 4, 5]", 15, &lim3, E2BIG)), "t.yaml:1:14: more than 5 nodes");
+	assert_string_equal((m = parse_err_lim("[1, 2, 3, 4, 5]", 15, &lim3, E2BIG)),
+	                    "t.yaml:1:14: more than 5 nodes");
 	free(m);
 
 	/* aliases to one long string: its length weighs in */
@@ -389,7 +413,8 @@ static void test_alias_bomb(void **state)
 		sbuf_puts(&b, "- *s\n");
 	struct yaml_limits lim2 = {.max_nodes = 10000};
 	m = parse_err_lim(b.data, b.len, &lim2, E2BIG);
-	assert_string_equal(m, "t.yaml:11:3: more than 10000 nodes after expanding aliases (an alias bomb?)");
+	assert_string_equal(
+	    m, "t.yaml:11:3: more than 10000 nodes after expanding aliases (an alias bomb?)");
 	free(m);
 	sbuf_free(&b);
 }
@@ -479,17 +504,20 @@ static void test_block_scalars(void **state)
 static void test_flow_and_keys(void **state)
 {
 	(void)state;
-	struct yaml_stream *s = parse_ok("{a: [1, 2, {b: c}], d: \"e\", 1: x, true: y, ~: z, 0x1F: h, "
-	                                 "'': empty}\n");
+	struct yaml_stream *s =
+	    parse_ok("{a: [1, 2, {b: c}], d: \"e\", 1: x, true: y, ~: z, 0x1F: h, "
+	             "'': empty}\n");
 	json_t *d = doc0(s);
-	_cleanup_json_ json_t *want = json_pack("{s:[i,i,{s:s}],s:s,s:s,s:s,s:s,s:s,s:s}", "a", 1, 2, "b",
-	                                        "c", "d", "e", "1", "x", "true", "y", "~", "z", "0x1F", "h",
-	                                        "", "empty");
+	_cleanup_json_ json_t *want =
+	    json_pack("{s:[i,i,{s:s}],s:s,s:s,s:s,s:s,s:s,s:s}", "a", 1, 2, "b", "c", "d", "e", "1",
+	              "x", "true", "y", "~", "z", "0x1F", "h", "", "empty");
 	assert_true(json_equal(d, want));
 	yaml_stream_free(s);
 
-	assert_err("? [a, b]\n: 1\n", EINVAL, "t.yaml:1:3: a sequence cannot be a mapping key; keys must be scalars");
-	assert_err("{a: 1}: 2\n", EINVAL, "t.yaml:1:1: a mapping cannot be a mapping key; keys must be scalars");
+	assert_err("? [a, b]\n: 1\n", EINVAL,
+	           "t.yaml:1:3: a sequence cannot be a mapping key; keys must be scalars");
+	assert_err("{a: 1}: 2\n", EINVAL,
+	           "t.yaml:1:1: a mapping cannot be a mapping key; keys must be scalars");
 	/* keys compare after conversion to text */
 	assert_err("1: a\n\"1\": b\n", EINVAL, "t.yaml:2:1: duplicate key \"1\" (first at line 1)");
 }
@@ -542,25 +570,31 @@ static void test_bom_crlf(void **state)
 static void test_syntax_errors(void **state)
 {
 	(void)state;
-	assert_err("apiVersion: v1\nspec:\n\treplicas: 1\n", EINVAL,
-	           "t.yaml:3:1: found character that cannot start any token while scanning for the next "
-	           "token (a tab: YAML does not allow tabs for indentation; use spaces)");
+	assert_err(
+	    "apiVersion: v1\nspec:\n\treplicas: 1\n", EINVAL,
+	    "t.yaml:3:1: found character that cannot start any token while scanning for the next "
+	    "token (a tab: YAML does not allow tabs for indentation; use spaces)");
 	char *m = parse_err("a: 1\nb: \"abc\nc: 2\n", EINVAL);
-	assert_string_equal(m, "t.yaml:4:1: found unexpected end of stream while scanning a quoted scalar at "
-	                       "line 2, column 4");
+	assert_string_equal(
+	    m, "t.yaml:4:1: found unexpected end of stream while scanning a quoted scalar at "
+	       "line 2, column 4");
 	free(m);
 	assert_err("a: 1\n b: 2\n", EINVAL,
 	           "t.yaml:2:3: mapping values are not allowed in this context");
-	assert_err("a: [1, 2\nb: 3\n", EINVAL,
-	           "t.yaml:2:2: did not find expected ',' or ']' while parsing a flow sequence at line 1, "
-	           "column 4");
+	assert_err(
+	    "a: [1, 2\nb: 3\n", EINVAL,
+	    "t.yaml:2:2: did not find expected ',' or ']' while parsing a flow sequence at line 1, "
+	    "column 4");
 	assert_err("a: 1\nb: \xff\n", EINVAL,
 	           "t.yaml:2:4: invalid leading UTF-8 octet (0xFF); manifests must be UTF-8 text");
 	const char nul[] = "a: 1\nb: x\0y\n";
 	m = parse_err_lim(nul, sizeof nul - 1, NULL, EINVAL);
-	assert_string_equal(m, "t.yaml:2:5: control characters are not allowed (0x00); manifests must be UTF-8 text");
+	assert_string_equal(
+	    m,
+	    "t.yaml:2:5: control characters are not allowed (0x00); manifests must be UTF-8 text");
 	free(m);
-	assert_err("ok: 1\n\"a\\0b\": 2\n", EINVAL, "t.yaml:2:1: a mapping key cannot contain a NUL character (\\0)");
+	assert_err("ok: 1\n\"a\\0b\": 2\n", EINVAL,
+	           "t.yaml:2:1: a mapping key cannot contain a NUL character (\\0)");
 	/* a NULL name and a NULL err are fine */
 	struct yaml_stream *s = NULL;
 	assert_int_equal(yaml_stream_parse(NULL, "a: [", 4, NULL, &s, NULL), -EINVAL);
@@ -569,24 +603,24 @@ static void test_syntax_errors(void **state)
 
 /* ---- positions ---- */
 
-static const char *const pod = "apiVersion: v1\n"                    /* 1 */
-                               "kind: Deployment\n"                  /* 2 */
-                               "metadata:\n"                         /* 3 */
-                               "  name: web\n"                       /* 4 */
-                               "  labels:\n"                         /* 5 */
-                               "    app.kubernetes.io/name: web\n"   /* 6 */
-                               "spec:\n"                             /* 7 */
-                               "  replicas: 3\n"                     /* 8 */
-                               "  template:\n"                       /* 9 */
-                               "    spec:\n"                         /* 10 */
-                               "      containers:\n"                 /* 11 */
-                               "      - name: app\n"                 /* 12 */
-                               "        image: nginx\n"              /* 13 */
-                               "        env:\n"                      /* 14 */
-                               "          - name: A\n"               /* 15 */
-                               "            value: \"1\"\n"          /* 16 */
-                               "      -   name: side\n"              /* 17 */
-                               "          args: [a, b]\n";           /* 18 */
+static const char *const pod = "apiVersion: v1\n"                  /* 1 */
+                               "kind: Deployment\n"                /* 2 */
+                               "metadata:\n"                       /* 3 */
+                               "  name: web\n"                     /* 4 */
+                               "  labels:\n"                       /* 5 */
+                               "    app.kubernetes.io/name: web\n" /* 6 */
+                               "spec:\n"                           /* 7 */
+                               "  replicas: 3\n"                   /* 8 */
+                               "  template:\n"                     /* 9 */
+                               "    spec:\n"                       /* 10 */
+                               "      containers:\n"               /* 11 */
+                               "      - name: app\n"               /* 12 */
+                               "        image: nginx\n"            /* 13 */
+                               "        env:\n"                    /* 14 */
+                               "          - name: A\n"             /* 15 */
+                               "            value: \"1\"\n"        /* 16 */
+                               "      -   name: side\n"            /* 17 */
+                               "          args: [a, b]\n";         /* 18 */
 
 static void assert_pos(const struct yaml_doc *d, const char *path, int line, int col)
 {
@@ -624,9 +658,9 @@ static void test_positions(void **state)
 	assert_pos(d, "metadata.labels[other]", 5, 3);
 	assert_pos(d, NULL, 1, 1);
 	json_t *v = d->value;
-	assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(v, "metadata"),
-	                                                                      "labels"),
-	                                                      "app.kubernetes.io/name")),
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(json_object_get(v, "metadata"), "labels"),
+	                        "app.kubernetes.io/name")),
 	                    "web");
 	yaml_stream_free(s);
 
@@ -650,13 +684,13 @@ static void test_positions(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_core_schema),    cmocka_unit_test(test_warnings_11),
-		cmocka_unit_test(test_tags),           cmocka_unit_test(test_number_errors),
-		cmocka_unit_test(test_multi_doc),      cmocka_unit_test(test_anchors_and_merge),
-		cmocka_unit_test(test_alias_bomb),     cmocka_unit_test(test_depth_and_size),
-		cmocka_unit_test(test_block_scalars),  cmocka_unit_test(test_flow_and_keys),
-		cmocka_unit_test(test_duplicate_key),  cmocka_unit_test(test_bom_crlf),
-		cmocka_unit_test(test_syntax_errors),  cmocka_unit_test(test_positions),
+	    cmocka_unit_test(test_core_schema),   cmocka_unit_test(test_warnings_11),
+	    cmocka_unit_test(test_tags),          cmocka_unit_test(test_number_errors),
+	    cmocka_unit_test(test_multi_doc),     cmocka_unit_test(test_anchors_and_merge),
+	    cmocka_unit_test(test_alias_bomb),    cmocka_unit_test(test_depth_and_size),
+	    cmocka_unit_test(test_block_scalars), cmocka_unit_test(test_flow_and_keys),
+	    cmocka_unit_test(test_duplicate_key), cmocka_unit_test(test_bom_crlf),
+	    cmocka_unit_test(test_syntax_errors), cmocka_unit_test(test_positions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,13 +43,14 @@ static void assert_round_trip(json_t *v)
 static void test_layout(void **state)
 {
 	(void)state;
-	json_t *v = json_loads("{\"apiVersion\":\"v1\",\"kind\":\"Deployment\","
-	                       "\"metadata\":{\"name\":\"web\",\"labels\":{\"app.kubernetes.io/name\":\"web\"}},"
-	                       "\"spec\":{\"replicas\":3,\"paused\":false,\"selector\":{},"
-	                       "\"template\":{\"spec\":{\"containers\":[{\"name\":\"app\",\"image\":\"nginx:1.25\","
-	                       "\"args\":[\"-c\",\"run\"],\"ports\":[{\"containerPort\":80}],\"env\":[]}]}},"
-	                       "\"matrix\":[[1,2],[],[{\"a\":null}]]}}",
-	                       0, NULL);
+	json_t *v = json_loads(
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Deployment\","
+	    "\"metadata\":{\"name\":\"web\",\"labels\":{\"app.kubernetes.io/name\":\"web\"}},"
+	    "\"spec\":{\"replicas\":3,\"paused\":false,\"selector\":{},"
+	    "\"template\":{\"spec\":{\"containers\":[{\"name\":\"app\",\"image\":\"nginx:1.25\","
+	    "\"args\":[\"-c\",\"run\"],\"ports\":[{\"containerPort\":80}],\"env\":[]}]}},"
+	    "\"matrix\":[[1,2],[],[{\"a\":null}]]}}",
+	    0, NULL);
 	assert_non_null(v);
 	assert_emits(v, "apiVersion: v1\n"
 	                "kind: Deployment\n"
@@ -94,64 +95,64 @@ static void test_quoting(void **state)
 	static const struct {
 		const char *in, *out;
 	} cases[] = {
-		{"plain", "plain"},
-		{"hello world", "hello world"},
-		{"nginx:1.25", "nginx:1.25"},
-		{"http://x.io/a#b", "http://x.io/a#b"},
-		{"caf\xC3\xA9", "caf\xC3\xA9"},
-		{"", "\"\""},
-		{"yes", "\"yes\""},
-		{"No", "\"No\""},
-		{"on", "\"on\""},
-		{"Y", "\"Y\""},
-		{"true", "\"true\""},
-		{"False", "\"False\""},
-		{"null", "\"null\""},
-		{"~", "\"~\""},
-		{"0755", "\"0755\""},
-		{"0o755", "\"0o755\""},
-		{"0x1F", "\"0x1F\""},
-		{"1:30", "\"1:30\""},
-		{"12", "\"12\""},
-		{"-1.5", "\"-1.5\""},
-		{"1e3", "\"1e3\""},
-		{"1_000", "\"1_000\""},
-		{".inf", "\".inf\""},
-		{"-.INF", "\"-.INF\""},
-		{".NaN", "\".NaN\""},
-		{"1.2.3", "\"1.2.3\""},
-		{"a: b", "\"a: b\""},
-		{"key:", "\"key:\""},
-		{"a #b", "\"a #b\""},
-		{" lead", "\" lead\""},
-		{"trail ", "\"trail \""},
-		{"-x", "\"-x\""},
-		{"- x", "\"- x\""},
-		{"?x", "\"?x\""},
-		{":x", "\":x\""},
-		{"[a]", "\"[a]\""},
-		{"{a}", "\"{a}\""},
-		{"#c", "\"#c\""},
-		{"&a", "\"&a\""},
-		{"*a", "\"*a\""},
-		{"!t", "\"!t\""},
-		{"|x", "\"|x\""},
-		{">x", "\">x\""},
-		{"'q'", "\"'q'\""},
-		{"\"dq\"", "\"\\\"dq\\\"\""},
-		{"%p", "\"%p\""},
-		{"@x", "\"@x\""},
-		{"`x", "\"`x\""},
-		{"...", "\"...\""},
-		{"<<", "\"<<\""},
-		{"tab\there", "\"tab\\there\""},
-		{"back\\slash", "back\\slash"},
-		{"cr\r", "\"cr\\r\""},
-		{"bell\x07", "\"bell\\x07\""},
-		{"del\x7F", "\"del\\x7F\""},
-		{"nel\xC2\x85", "\"nel\\N\""},
-		{"ls\xE2\x80\xA8", "\"ls\\L\""},
-		{"bom\xEF\xBB\xBF", "\"bom\\uFEFF\""},
+	    {"plain", "plain"},
+	    {"hello world", "hello world"},
+	    {"nginx:1.25", "nginx:1.25"},
+	    {"http://x.io/a#b", "http://x.io/a#b"},
+	    {"caf\xC3\xA9", "caf\xC3\xA9"},
+	    {"", "\"\""},
+	    {"yes", "\"yes\""},
+	    {"No", "\"No\""},
+	    {"on", "\"on\""},
+	    {"Y", "\"Y\""},
+	    {"true", "\"true\""},
+	    {"False", "\"False\""},
+	    {"null", "\"null\""},
+	    {"~", "\"~\""},
+	    {"0755", "\"0755\""},
+	    {"0o755", "\"0o755\""},
+	    {"0x1F", "\"0x1F\""},
+	    {"1:30", "\"1:30\""},
+	    {"12", "\"12\""},
+	    {"-1.5", "\"-1.5\""},
+	    {"1e3", "\"1e3\""},
+	    {"1_000", "\"1_000\""},
+	    {".inf", "\".inf\""},
+	    {"-.INF", "\"-.INF\""},
+	    {".NaN", "\".NaN\""},
+	    {"1.2.3", "\"1.2.3\""},
+	    {"a: b", "\"a: b\""},
+	    {"key:", "\"key:\""},
+	    {"a #b", "\"a #b\""},
+	    {" lead", "\" lead\""},
+	    {"trail ", "\"trail \""},
+	    {"-x", "\"-x\""},
+	    {"- x", "\"- x\""},
+	    {"?x", "\"?x\""},
+	    {":x", "\":x\""},
+	    {"[a]", "\"[a]\""},
+	    {"{a}", "\"{a}\""},
+	    {"#c", "\"#c\""},
+	    {"&a", "\"&a\""},
+	    {"*a", "\"*a\""},
+	    {"!t", "\"!t\""},
+	    {"|x", "\"|x\""},
+	    {">x", "\">x\""},
+	    {"'q'", "\"'q'\""},
+	    {"\"dq\"", "\"\\\"dq\\\"\""},
+	    {"%p", "\"%p\""},
+	    {"@x", "\"@x\""},
+	    {"`x", "\"`x\""},
+	    {"...", "\"...\""},
+	    {"<<", "\"<<\""},
+	    {"tab\there", "\"tab\\there\""},
+	    {"back\\slash", "back\\slash"},
+	    {"cr\r", "\"cr\\r\""},
+	    {"bell\x07", "\"bell\\x07\""},
+	    {"del\x7F", "\"del\\x7F\""},
+	    {"nel\xC2\x85", "\"nel\\N\""},
+	    {"ls\xE2\x80\xA8", "\"ls\\L\""},
+	    {"bom\xEF\xBB\xBF", "\"bom\\uFEFF\""},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		json_t *v = json_pack("{ss}", "v", cases[i].in);
@@ -165,7 +166,8 @@ static void test_quoting(void **state)
 		json_decref(v);
 	}
 	/* keys follow the same rules */
-	assert_emits(json_pack("{si,si,si,si}", "on", 1, "1", 2, "a b", 3, "", 4), "\"on\": 1\n\"1\": 2\na b: 3\n\"\": 4\n");
+	assert_emits(json_pack("{si,si,si,si}", "on", 1, "1", 2, "a b", 3, "", 4),
+	             "\"on\": 1\n\"1\": 2\na b: 3\n\"\": 4\n");
 	/* a NUL inside a string; the parser refuses NUL in keys (jansson's
 	 * lookups stop at NUL), so the emitter need only escape it */
 	json_t *nul = json_pack("{so}", "k", json_stringn("a\0b", 3));
@@ -180,11 +182,13 @@ static void test_quoting(void **state)
 static void test_numbers(void **state)
 {
 	(void)state;
-	assert_emits(json_pack("[f,f,f,f,f,f,f,I,I]", 1000.0, 0.1, 1e20, 1.5e-7, -0.0, 0.30000000000000004,
-	                       2.5, (json_int_t)INT64_MAX, (json_int_t)INT64_MIN),
+	assert_emits(json_pack("[f,f,f,f,f,f,f,I,I]", 1000.0, 0.1, 1e20, 1.5e-7, -0.0,
+	                       0.30000000000000004, 2.5, (json_int_t)INT64_MAX,
+	                       (json_int_t)INT64_MIN),
 	             "- 1000.0\n- 0.1\n- 1.0e+20\n- 1.5e-07\n- -0.0\n- 0.30000000000000004\n- 2.5\n"
 	             "- 9223372036854775807\n- -9223372036854775808\n");
-	static const double reals[] = {1.0 / 3, 5e-324, 1.7976931348623157e308, 123456789.125, -2.0, 1e-5, 100.0};
+	static const double reals[] = {1.0 / 3, 5e-324, 1.7976931348623157e308, 123456789.125, -2.0,
+	                               1e-5,    100.0};
 	for (size_t i = 0; i < ARRAY_SIZE(reals); i++) {
 		json_t *v = json_pack("{sf}", "r", reals[i]);
 		assert_round_trip(v);
@@ -213,23 +217,30 @@ static void test_round_trip(void **state)
 {
 	(void)state;
 	static const char *const docs[] = {
-		"{\"a\":{\"b\":{\"c\":[1,[2,[3,{}]],{\"d\":[]}]}}}",
-		"[[[[]]],[{}],[{\"x\":[{\"y\":\"z\"}]}]]",
-		"{\"multi\":\"line one\\nline two\\n\",\"keep\":\"a\\n\\n\",\"strip\":\"a\\nb\",\"e\":\"\"}",
-		"{\"list\":[\"a\\nb\\n\",\"c\\n\\n\",{\"k\":\"v\\nw\"}],\"z\":\"end\"}",
-		"{\"u\":\"\\u00e9\\u4e2d\\ud83d\\ude00\",\"ctl\":\"\\u0001\\u001f\\u0085\\u2029\\ufeff\\uffff\"}",
-		"{\"- a\":1,\"? b\":2,\": c\":3,\"#d\":4,\"yes\":5,\"0755\":6,\"a: b\":7,\" x\":8,\"\\n\":9}",
-		"{\"n\":null,\"t\":true,\"f\":false,\"i\":-0,\"r\":1.5,\"big\":9007199254740993}",
-		"[\"---\",\"...\",\"--- x\",\"- \",\"-\",\"?\",\":\",\"a:\",\"%TAG\",\"!!str\",\"&x\",\"*x\"]",
-		"[\"0\",\"-0\",\"+1\",\".5\",\"1.\",\"0o7\",\"0x0\",\"1e+3\",\"0b11\",\"1:2:3\",\"190:20:30.15\"]",
-		"[\"null\",\"Null\",\"NULL\",\"~\",\"True\",\"TRUE\",\"oN\",\"yEs\",\"n\",\"=\",\"<<\"]",
-		"\"top-level string\"",
-		"\"yes\"",
-		"\"\"",
-		"\"multi\\nline root\\n\"",
-		"false",
-		"0.5",
-		"{\"a\":\"x #y\",\"b\":\"x# y\",\"c\":\"x:y\",\"d\":\"x :y\",\"e\":\"x,y\",\"f\":\"[x]y\",\"g\":\"x]\"}",
+	    "{\"a\":{\"b\":{\"c\":[1,[2,[3,{}]],{\"d\":[]}]}}}",
+	    "[[[[]]],[{}],[{\"x\":[{\"y\":\"z\"}]}]]",
+	    "{\"multi\":\"line one\\nline "
+	    "two\\n\",\"keep\":\"a\\n\\n\",\"strip\":\"a\\nb\",\"e\":\"\"}",
+	    "{\"list\":[\"a\\nb\\n\",\"c\\n\\n\",{\"k\":\"v\\nw\"}],\"z\":\"end\"}",
+	    "{\"u\":\"\\u00e9\\u4e2d\\ud83d\\ude00\",\"ctl\":"
+	    "\"\\u0001\\u001f\\u0085\\u2029\\ufeff\\uffff\"}",
+	    "{\"- a\":1,\"? b\":2,\": c\":3,\"#d\":4,\"yes\":5,\"0755\":6,\"a: b\":7,\" "
+	    "x\":8,\"\\n\":9}",
+	    "{\"n\":null,\"t\":true,\"f\":false,\"i\":-0,\"r\":1.5,\"big\":9007199254740993}",
+	    "[\"---\",\"...\",\"--- x\",\"- "
+	    "\",\"-\",\"?\",\":\",\"a:\",\"%TAG\",\"!!str\",\"&x\",\"*x\"]",
+	    "[\"0\",\"-0\",\"+1\",\".5\",\"1.\",\"0o7\",\"0x0\",\"1e+3\",\"0b11\",\"1:2:3\",\"190:"
+	    "20:30.15\"]",
+	    "[\"null\",\"Null\",\"NULL\",\"~\",\"True\",\"TRUE\",\"oN\",\"yEs\",\"n\",\"=\",\"<<"
+	    "\"]",
+	    "\"top-level string\"",
+	    "\"yes\"",
+	    "\"\"",
+	    "\"multi\\nline root\\n\"",
+	    "false",
+	    "0.5",
+	    "{\"a\":\"x #y\",\"b\":\"x# y\",\"c\":\"x:y\",\"d\":\"x "
+	    ":y\",\"e\":\"x,y\",\"f\":\"[x]y\",\"g\":\"x]\"}",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(docs); i++) {
 		json_error_t je;
@@ -290,10 +301,10 @@ static void test_parse_emit_parse(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_layout),         cmocka_unit_test(test_quoting),
-		cmocka_unit_test(test_numbers),        cmocka_unit_test(test_literal_blocks),
-		cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_long_key),
-		cmocka_unit_test(test_parse_emit_parse),
+	    cmocka_unit_test(test_layout),           cmocka_unit_test(test_quoting),
+	    cmocka_unit_test(test_numbers),          cmocka_unit_test(test_literal_blocks),
+	    cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_long_key),
+	    cmocka_unit_test(test_parse_emit_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
