@@ -34,10 +34,11 @@ static int set_namespace(struct cli_doc *d, const char *flag_ns)
 	json_t *meta = json_object_get(d->obj, "metadata");
 	const char *ns = json_string_value(json_object_get(meta, "namespace"));
 	if (ns && flag_ns && !streq(ns, flag_ns)) {
-		cli_doc_error(d, "metadata.namespace",
-		              "the namespace from the manifest (\"%s\") does not match the namespace "
-		              "given with -n (\"%s\")",
-		              ns, flag_ns);
+		cli_doc_error(
+		    d, "metadata.namespace",
+		    "the namespace from the manifest (\"%s\") does not match the namespace "
+		    "given with -n (\"%s\")",
+		    ns, flag_ns);
 		return -EINVAL;
 	}
 	if (!ns && json_is_object(meta))
@@ -113,8 +114,10 @@ static int apply_one(struct client *c, const struct cli_doc *d, const struct app
 	_cleanup_free_ char *ref = cli_obj_ref(d->kind, d->obj);
 	int r = client_apply(c, d->kind, ns, d->obj, &q, NULL, &res, err);
 	if (r < 0 && f->dry_run && dry_run_new_namespace(dn, ns, err)) {
-		printf("%s created (dry run; namespace \"%s\" does not exist yet, so the server could "
-		       "not check it)\n", ref, ns);
+		printf(
+		    "%s created (dry run; namespace \"%s\" does not exist yet, so the server could "
+		    "not check it)\n",
+		    ref, ns);
 		return 0;
 	}
 	if (r < 0) {
@@ -126,7 +129,8 @@ static int apply_one(struct client *c, const struct cli_doc *d, const struct app
 	}
 	if (f->dry_run && res == CLIENT_APPLY_CREATED && streq(d->kind->kind, "Namespace"))
 		cli_strv_push(&dn->names, api_obj_name(d->obj));
-	printf("%s %s%s\n", ref, res == CLIENT_APPLY_UNKNOWN ? "configured" : client_apply_result_name(res),
+	printf("%s %s%s\n", ref,
+	       res == CLIENT_APPLY_UNKNOWN ? "configured" : client_apply_result_name(res),
 	       f->dry_run ? " (dry run)" : "");
 	return 0;
 }
@@ -160,7 +164,8 @@ static int run_apply(const struct apply_flags *f, const struct cli_strv *pos)
 		return CLI_USAGE;
 	}
 	if (f->files.n == 0) {
-		fprintf(stderr, "error: must specify -f PATH (a file, a directory or - for stdin)\n");
+		fprintf(stderr,
+		        "error: must specify -f PATH (a file, a directory or - for stdin)\n");
 		return CLI_USAGE;
 	}
 	struct cli_manifests m = {0};
@@ -168,8 +173,8 @@ static int run_apply(const struct apply_flags *f, const struct cli_strv *pos)
 	size_t errors = cli_manifests_load(&f->files, f->recursive, true, &m);
 	errors += cli_validate_docs(&m, f->ns);
 	if (errors > 0) {
-		fprintf(stderr, "error: %zu error%s in the manifests; nothing was applied\n", errors,
-		        errors == 1 ? "" : "s");
+		fprintf(stderr, "error: %zu error%s in the manifests; nothing was applied\n",
+		        errors, errors == 1 ? "" : "s");
 		code = CLI_FAIL;
 	} else if (m.n_docs == 0) {
 		fprintf(stderr, "error: no objects passed to apply\n");
@@ -185,14 +190,15 @@ int cli_cmd_apply(int argc, char **argv)
 {
 	struct apply_flags f = {0};
 	const struct cli_opt opts[] = {
-		{"filename", 'f', CLI_OPT_LIST, &f.files, "PATH",
-		 "manifest file, directory, or - for stdin (repeatable)"},
-		{"recursive", 'R', CLI_OPT_BOOL, &f.recursive, NULL, "read directories recursively"},
-		{"dry-run", 0, CLI_OPT_BOOL, &f.dry_run, NULL,
-		 "let the server validate and compute, write nothing"},
-		{"field-manager", 0, CLI_OPT_STRING, &f.field_manager, "NAME",
-		 "field manager name (default " CLIENT_DEFAULT_FIELD_MANAGER ")"},
-		{"namespace", 'n', CLI_OPT_STRING, &f.ns, "NS", "namespace for documents that name none"},
+	    {"filename", 'f', CLI_OPT_LIST, &f.files, "PATH",
+	     "manifest file, directory, or - for stdin (repeatable)"},
+	    {"recursive", 'R', CLI_OPT_BOOL, &f.recursive, NULL, "read directories recursively"},
+	    {"dry-run", 0, CLI_OPT_BOOL, &f.dry_run, NULL,
+	     "let the server validate and compute, write nothing"},
+	    {"field-manager", 0, CLI_OPT_STRING, &f.field_manager, "NAME",
+	     "field manager name (default " CLIENT_DEFAULT_FIELD_MANAGER ")"},
+	    {"namespace", 'n', CLI_OPT_STRING, &f.ns, "NS",
+	     "namespace for documents that name none"},
 	};
 	struct cli_strv pos = {0};
 	int code;

@@ -16,12 +16,12 @@
 struct cli_globals cli_globals;
 
 static const struct cli_opt global_opts[] = {
-	{"server", 0, CLI_OPT_STRING, &cli_globals.server, "URL",
-	 "API server URL (env KEEL_SERVER; default " CLIENT_DEFAULT_SERVER ")"},
-	{"token", 0, CLI_OPT_STRING, &cli_globals.token, "TOKEN", "bearer token (env KEEL_TOKEN)"},
-	{"config", 0, CLI_OPT_STRING, &cli_globals.config, "FILE",
-	 "config file {\"server\",\"token\"} (env KEEL_CONFIG)"},
-	{"log-level", 0, CLI_OPT_STRING, &cli_globals.log_level, "LEVEL", "debug|info|warn|error"},
+    {"server", 0, CLI_OPT_STRING, &cli_globals.server, "URL",
+     "API server URL (env KEEL_SERVER; default " CLIENT_DEFAULT_SERVER ")"},
+    {"token", 0, CLI_OPT_STRING, &cli_globals.token, "TOKEN", "bearer token (env KEEL_TOKEN)"},
+    {"config", 0, CLI_OPT_STRING, &cli_globals.config, "FILE",
+     "config file {\"server\",\"token\"} (env KEEL_CONFIG)"},
+    {"log-level", 0, CLI_OPT_STRING, &cli_globals.log_level, "LEVEL", "debug|info|warn|error"},
 };
 
 size_t cli_global_opts(const struct cli_opt **out)
@@ -77,12 +77,14 @@ static int unknown_flag(const struct parser *p, const char *word, size_t len)
 	size_t n = p->n_opts + ng + 1;
 	char **names = xcalloc(n, sizeof(*names));
 	for (size_t i = 0; i < p->n_opts + ng; i++)
-		names[i] = xasprintf("--%s", i < p->n_opts ? p->opts[i].name : g[i - p->n_opts].name);
+		names[i] =
+		    xasprintf("--%s", i < p->n_opts ? p->opts[i].name : g[i - p->n_opts].name);
 	names[n - 1] = xstrdup("--help");
 	_cleanup_free_ char *w = xstrndup(word, len);
 	const char *best = str_closest(w, (const char *const *)names, n);
-	int r = best ? kerr_set(p->err, EINVAL, "unknown flag \"%s\" for \"keel %s\"; did you mean \"%s\"?",
-	                        w, p->cmd, best)
+	int r = best ? kerr_set(p->err, EINVAL,
+	                        "unknown flag \"%s\" for \"keel %s\"; did you mean \"%s\"?", w,
+	                        p->cmd, best)
 	             : kerr_set(p->err, EINVAL, "unknown flag \"%s\" for \"keel %s\"", w, p->cmd);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
@@ -102,7 +104,8 @@ static int set_bool(const struct parser *p, const struct cli_opt *o, const char 
 	} else if (streq(o->name, "dry-run") && streq(v, "none")) {
 		*b = false;
 	} else {
-		return kerr_set(p->err, EINVAL, "flag --%s for \"keel %s\" takes true or false, not \"%s\"",
+		return kerr_set(p->err, EINVAL,
+		                "flag --%s for \"keel %s\" takes true or false, not \"%s\"",
 		                o->name, p->cmd, v);
 	}
 	return 0;
@@ -124,9 +127,10 @@ static int set_value(const struct parser *p, const struct cli_opt *o, const char
 		errno = 0;
 		long n = strtol(v, &end, 10);
 		if (!*v || *end || errno || n < 0)
-			return kerr_set(p->err, EINVAL,
-			                "flag --%s for \"keel %s\" takes a non-negative integer, not \"%s\"",
-			                o->name, p->cmd, v);
+			return kerr_set(
+			    p->err, EINVAL,
+			    "flag --%s for \"keel %s\" takes a non-negative integer, not \"%s\"",
+			    o->name, p->cmd, v);
 		*(long *)o->dest = n;
 		return 0;
 	}
@@ -156,8 +160,8 @@ static int parse_long(const struct parser *p, char **argv, int i, int argc, bool
 		return r < 0 ? r : 1;
 	}
 	if (i + 1 >= argc)
-		return kerr_set(p->err, EINVAL, "flag --%s for \"keel %s\" needs a value (%s)", o->name,
-		                p->cmd, o->arg ? o->arg : "VALUE");
+		return kerr_set(p->err, EINVAL, "flag --%s for \"keel %s\" needs a value (%s)",
+		                o->name, p->cmd, o->arg ? o->arg : "VALUE");
 	int r = set_value(p, o, argv[i + 1]);
 	return r < 0 ? r : 2;
 }
@@ -185,8 +189,9 @@ static int parse_short(const struct parser *p, char **argv, int i, int argc, boo
 			return r < 0 ? r : 1;
 		}
 		if (i + 1 >= argc)
-			return kerr_set(p->err, EINVAL, "flag -%c for \"keel %s\" needs a value (%s)",
-			                word[k], p->cmd, o->arg ? o->arg : "VALUE");
+			return kerr_set(p->err, EINVAL,
+			                "flag -%c for \"keel %s\" needs a value (%s)", word[k],
+			                p->cmd, o->arg ? o->arg : "VALUE");
 		int r = set_value(p, o, argv[i + 1]);
 		return r < 0 ? r : 2;
 	}

@@ -29,8 +29,10 @@ static int parse_cascade(struct delete_flags *f)
 {
 	static const struct {
 		const char *flag, *policy;
-	} t[] = {{"background", "Background"}, {"true", "Background"},
-	         {"orphan", "Orphan"},         {"false", "Orphan"},
+	} t[] = {{"background", "Background"},
+	         {"true", "Background"},
+	         {"orphan", "Orphan"},
+	         {"false", "Orphan"},
 	         {"foreground", "Foreground"}};
 	if (!f->cascade)
 		return 0;
@@ -62,8 +64,7 @@ static int delete_one(struct client *c, const struct delete_flags *f, const stru
 	return 0;
 }
 
-static int delete_names(struct client *c, const struct delete_flags *f,
-                        const struct cli_strv *pos)
+static int delete_names(struct client *c, const struct delete_flags *f, const struct cli_strv *pos)
 {
 	const struct api_kind *k = cli_kind(pos->v[0]);
 	if (!k)
@@ -100,9 +101,10 @@ static int delete_files(struct client *c, const struct delete_flags *f)
 		const struct cli_doc *d = &m.docs[order[i]];
 		const char *ns = api_obj_namespace(d->obj);
 		if (ns && f->ns && !streq(ns, f->ns)) {
-			cli_doc_error(d, "metadata.namespace",
-			              "the namespace from the manifest (\"%s\") does not match -n (\"%s\")",
-			              ns, f->ns);
+			cli_doc_error(
+			    d, "metadata.namespace",
+			    "the namespace from the manifest (\"%s\") does not match -n (\"%s\")",
+			    ns, f->ns);
 			code = CLI_FAIL;
 			continue;
 		}
@@ -144,15 +146,15 @@ int cli_cmd_delete(int argc, char **argv)
 {
 	struct delete_flags f = {0};
 	const struct cli_opt opts[] = {
-		{"filename", 'f', CLI_OPT_LIST, &f.files, "PATH",
-		 "delete the objects of these manifests (repeatable; - for stdin)"},
-		{"recursive", 'R', CLI_OPT_BOOL, &f.recursive, NULL, "read directories recursively"},
-		{"namespace", 'n', CLI_OPT_STRING, &f.ns, "NS", "namespace (default \"default\")"},
-		{"ignore-not-found", 0, CLI_OPT_BOOL, &f.ignore_not_found, NULL,
-		 "treat a missing object as deleted"},
-		{"cascade", 0, CLI_OPT_STRING, &f.cascade, "MODE",
-		 "background|orphan|foreground: what happens to dependents"},
-		{"dry-run", 0, CLI_OPT_BOOL, &f.dry_run, NULL, "let the server check, delete nothing"},
+	    {"filename", 'f', CLI_OPT_LIST, &f.files, "PATH",
+	     "delete the objects of these manifests (repeatable; - for stdin)"},
+	    {"recursive", 'R', CLI_OPT_BOOL, &f.recursive, NULL, "read directories recursively"},
+	    {"namespace", 'n', CLI_OPT_STRING, &f.ns, "NS", "namespace (default \"default\")"},
+	    {"ignore-not-found", 0, CLI_OPT_BOOL, &f.ignore_not_found, NULL,
+	     "treat a missing object as deleted"},
+	    {"cascade", 0, CLI_OPT_STRING, &f.cascade, "MODE",
+	     "background|orphan|foreground: what happens to dependents"},
+	    {"dry-run", 0, CLI_OPT_BOOL, &f.dry_run, NULL, "let the server check, delete nothing"},
 	};
 	struct cli_strv pos = {0};
 	int code;

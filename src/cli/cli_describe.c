@@ -28,7 +28,8 @@ static void put_map(struct sbuf *o, const char *key, json_t *map)
 	const char *k;
 	json_t *v;
 	bool first = true;
-	json_object_foreach(map, k, v) {
+	json_object_foreach(map, k, v)
+	{
 		sbuf_printf(o, "%-14s%s=%s\n", first ? key : "", k,
 		            json_is_string(v) ? json_string_value(v) : "");
 		first = false;
@@ -60,8 +61,9 @@ static void put_meta(struct sbuf *o, json_t *obj, int64_t now)
 	put_map(o, "Annotations:", json_object_get(meta, "annotations"));
 	json_t *ts = json_object_get(meta, "creationTimestamp");
 	char age[32];
-	_cleanup_free_ char *created = xasprintf("%s (%s ago)", json_string_value(ts) ? json_string_value(ts) : "<unknown>",
-	                                         cli_age(ts, now, age, sizeof(age)));
+	_cleanup_free_ char *created =
+	    xasprintf("%s (%s ago)", json_string_value(ts) ? json_string_value(ts) : "<unknown>",
+	              cli_age(ts, now, age, sizeof(age)));
 	put_kv(o, "Created:", created);
 	put_kv(o, "UID:", api_obj_uid(obj));
 	put_kv(o, "Version:", json_string_value(json_object_get(meta, "resourceVersion")));
@@ -70,10 +72,11 @@ static void put_meta(struct sbuf *o, json_t *obj, int64_t now)
 		put_kv(o, "Deleting:", json_string_value(del));
 	size_t i;
 	json_t *ref;
-	json_array_foreach(json_object_get(meta, "ownerReferences"), i, ref) {
-		_cleanup_free_ char *s = xasprintf("%s/%s",
-		                                   json_string_value(json_object_get(ref, "kind")),
-		                                   json_string_value(json_object_get(ref, "name")));
+	json_array_foreach(json_object_get(meta, "ownerReferences"), i, ref)
+	{
+		_cleanup_free_ char *s =
+		    xasprintf("%s/%s", json_string_value(json_object_get(ref, "kind")),
+		              json_string_value(json_object_get(ref, "name")));
 		put_kv(o, i == 0 ? "Controlled By:" : "", s);
 	}
 }
@@ -88,7 +91,8 @@ static void put_conditions(struct sbuf *o, json_t *conds)
 	cli_table_add(t, h);
 	size_t i;
 	json_t *c;
-	json_array_foreach(conds, i, c) {
+	json_array_foreach(conds, i, c)
+	{
 		const char *row[4];
 		static const char *const keys[] = {"type", "status", "reason", "message"};
 		for (size_t k = 0; k < 4; k++) {
@@ -123,8 +127,8 @@ static void put_events(struct sbuf *o, struct client *c, const struct api_kind *
                        int64_t now)
 {
 	const struct api_kind *ek = api_kind_by_kind("Event");
-	_cleanup_free_ char *fsel = xasprintf("involvedObject.name=%s,involvedObject.kind=%s",
-	                                      api_obj_name(obj), k->kind);
+	_cleanup_free_ char *fsel =
+	    xasprintf("involvedObject.name=%s,involvedObject.kind=%s", api_obj_name(obj), k->kind);
 	struct client_query q = {.field_selector = fsel};
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	_cleanup_json_ json_t *list = NULL;
@@ -229,7 +233,7 @@ int cli_cmd_describe(int argc, char **argv)
 {
 	const char *ns = NULL;
 	const struct cli_opt opts[] = {
-		{"namespace", 'n', CLI_OPT_STRING, &ns, "NS", "namespace (default \"default\")"},
+	    {"namespace", 'n', CLI_OPT_STRING, &ns, "NS", "namespace (default \"default\")"},
 	};
 	struct cli_strv pos = {0};
 	int code;

@@ -61,8 +61,8 @@ static int diff_one(struct client *c, const struct cli_doc *d, const struct diff
 	_cleanup_free_ char *a = normalized_yaml(live);
 	_cleanup_free_ char *b = normalized_yaml(merged);
 	_cleanup_free_ char *id = d->kind->namespaced
-	                                  ? xasprintf("%s/%s/%s", d->kind->plural, ns, name)
-	                                  : xasprintf("%s/%s", d->kind->plural, name);
+	                              ? xasprintf("%s/%s/%s", d->kind->plural, ns, name)
+	                              : xasprintf("%s/%s", d->kind->plural, name);
 	_cleanup_free_ char *la = xasprintf("live/%s", id);
 	_cleanup_free_ char *lb = xasprintf("merged/%s", id);
 	_cleanup_sbuf_ struct sbuf out = SBUF_INIT;
@@ -83,7 +83,8 @@ static int run_diff(const struct diff_flags *f, const struct cli_strv *pos)
 	size_t errors = cli_manifests_load(&f->files, f->recursive, true, &m);
 	errors += cli_validate_docs(&m, f->ns);
 	if (errors > 0) {
-		fprintf(stderr, "error: %zu error%s in the manifests\n", errors, errors == 1 ? "" : "s");
+		fprintf(stderr, "error: %zu error%s in the manifests\n", errors,
+		        errors == 1 ? "" : "s");
 		cli_manifests_free(&m);
 		return DIFF_ERROR;
 	}
@@ -107,12 +108,13 @@ int cli_cmd_diff(int argc, char **argv)
 {
 	struct diff_flags f = {0};
 	const struct cli_opt opts[] = {
-		{"filename", 'f', CLI_OPT_LIST, &f.files, "PATH",
-		 "manifest file, directory, or - for stdin (repeatable)"},
-		{"recursive", 'R', CLI_OPT_BOOL, &f.recursive, NULL, "read directories recursively"},
-		{"namespace", 'n', CLI_OPT_STRING, &f.ns, "NS", "namespace for documents that name none"},
-		{"field-manager", 0, CLI_OPT_STRING, &f.field_manager, "NAME",
-		 "field manager name (default " CLIENT_DEFAULT_FIELD_MANAGER ")"},
+	    {"filename", 'f', CLI_OPT_LIST, &f.files, "PATH",
+	     "manifest file, directory, or - for stdin (repeatable)"},
+	    {"recursive", 'R', CLI_OPT_BOOL, &f.recursive, NULL, "read directories recursively"},
+	    {"namespace", 'n', CLI_OPT_STRING, &f.ns, "NS",
+	     "namespace for documents that name none"},
+	    {"field-manager", 0, CLI_OPT_STRING, &f.field_manager, "NAME",
+	     "field manager name (default " CLIENT_DEFAULT_FIELD_MANAGER ")"},
 	};
 	struct cli_strv pos = {0};
 	int code;

@@ -68,8 +68,7 @@ static void print_table(const struct get_flags *f, json_t *items, struct cli_tab
 	int64_t now = time_now_unix();
 	size_t i;
 	json_t *it;
-	json_array_foreach(items, i, it)
-		cli_print_row(f->kind, it, wide, ns_col, now, t);
+	json_array_foreach(items, i, it) cli_print_row(f->kind, it, wide, ns_col, now, t);
 	_cleanup_sbuf_ struct sbuf out = SBUF_INIT;
 	cli_table_render(t, &out);
 	if (out.data)
@@ -93,7 +92,8 @@ static void print_objects(const struct get_flags *f, json_t *doc, json_t *items,
 		print_yaml(doc);
 		break;
 	case OUT_NAME:
-		json_array_foreach(items, i, it) {
+		json_array_foreach(items, i, it)
+		{
 			_cleanup_free_ char *ref = cli_obj_ref(f->kind, it);
 			printf("%s\n", ref);
 		}
@@ -123,8 +123,8 @@ struct watch_ctx {
 
 static void remember_rv(struct watch_ctx *w, json_t *obj)
 {
-	const char *rv = json_string_value(json_object_get(json_object_get(obj, "metadata"),
-	                                                   "resourceVersion"));
+	const char *rv =
+	    json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
 	if (rv && *rv) {
 		free(w->rv);
 		w->rv = xstrdup(rv);
@@ -209,8 +209,8 @@ static int get_named(struct client *c, struct get_flags *f, const struct cli_str
 	if (json_array_size(arr) == 1 && names->n == 1)
 		*doc = json_incref(json_array_get(arr, 0));
 	else
-		*doc = json_pack("{s:s, s:s, s:O, s:{s:s}}", "apiVersion", "v1", "kind", "List", "items",
-		                 arr, "metadata", "resourceVersion", "");
+		*doc = json_pack("{s:s, s:s, s:O, s:{s:s}}", "apiVersion", "v1", "kind", "List",
+		                 "items", arr, "metadata", "resourceVersion", "");
 	return code;
 }
 
@@ -251,8 +251,9 @@ static int run_get(struct get_flags *f, const struct cli_strv *pos)
 		return CLI_FAIL;
 	_cleanup_free_ char *fsel = NULL;
 	if (names.n == 1 && f->watch)
-		fsel = f->field_selector ? xasprintf("%s,metadata.name=%s", f->field_selector, names.v[0])
-		                         : xasprintf("metadata.name=%s", names.v[0]);
+		fsel = f->field_selector
+		           ? xasprintf("%s,metadata.name=%s", f->field_selector, names.v[0])
+		           : xasprintf("metadata.name=%s", names.v[0]);
 	struct client_query q = {.label_selector = f->selector,
 	                         .field_selector = fsel ? fsel : f->field_selector};
 	_cleanup_json_ json_t *doc = NULL, *items_named = NULL;
@@ -269,8 +270,8 @@ static int run_get(struct get_flags *f, const struct cli_strv *pos)
 		}
 		items = json_object_get(doc, "items");
 	}
-	struct cli_table *t = cli_print_table_new(f->kind, f->fmt == OUT_WIDE,
-	                                          f->all_ns && f->kind->namespaced);
+	struct cli_table *t =
+	    cli_print_table_new(f->kind, f->fmt == OUT_WIDE, f->all_ns && f->kind->namespaced);
 	bool empty = json_array_size(items) == 0;
 	bool table = f->fmt == OUT_TABLE || f->fmt == OUT_WIDE;
 	if (empty && names.n == 0 && (table || f->fmt == OUT_NAME)) {
@@ -284,7 +285,8 @@ static int run_get(struct get_flags *f, const struct cli_strv *pos)
 	fflush(stdout);
 	if (f->watch && code == CLI_OK) {
 		json_t *from = names.n == 0 ? doc : json_array_get(items, 0);
-		const char *rv = json_string_value(api_obj_get_path(from, "metadata.resourceVersion"));
+		const char *rv =
+		    json_string_value(api_obj_get_path(from, "metadata.resourceVersion"));
 		code = watch_loop(c, f, q, rv, t);
 	}
 	cli_table_free(t);
@@ -295,16 +297,16 @@ int cli_cmd_get(int argc, char **argv)
 {
 	struct get_flags f = {0};
 	const struct cli_opt opts[] = {
-		{"namespace", 'n', CLI_OPT_STRING, &f.ns, "NS", "namespace (default \"default\")"},
-		{"all-namespaces", 'A', CLI_OPT_BOOL, &f.all_ns, NULL, "list across all namespaces"},
-		{"selector", 'l', CLI_OPT_STRING, &f.selector, "SELECTOR",
-		 "label selector (app=web, tier in (a,b), !canary)"},
-		{"field-selector", 0, CLI_OPT_STRING, &f.field_selector, "SELECTOR",
-		 "field selector (status.phase=Running, spec.nodeName=n1)"},
-		{"output", 'o', CLI_OPT_STRING, &f.output, "FORMAT", "wide|json|yaml|name"},
-		{"watch", 'w', CLI_OPT_BOOL, &f.watch, NULL, "after listing, watch for changes"},
-		{"show-managed-fields", 0, CLI_OPT_BOOL, &f.show_managed, NULL,
-		 "keep metadata.managedFields in json/yaml output"},
+	    {"namespace", 'n', CLI_OPT_STRING, &f.ns, "NS", "namespace (default \"default\")"},
+	    {"all-namespaces", 'A', CLI_OPT_BOOL, &f.all_ns, NULL, "list across all namespaces"},
+	    {"selector", 'l', CLI_OPT_STRING, &f.selector, "SELECTOR",
+	     "label selector (app=web, tier in (a,b), !canary)"},
+	    {"field-selector", 0, CLI_OPT_STRING, &f.field_selector, "SELECTOR",
+	     "field selector (status.phase=Running, spec.nodeName=n1)"},
+	    {"output", 'o', CLI_OPT_STRING, &f.output, "FORMAT", "wide|json|yaml|name"},
+	    {"watch", 'w', CLI_OPT_BOOL, &f.watch, NULL, "after listing, watch for changes"},
+	    {"show-managed-fields", 0, CLI_OPT_BOOL, &f.show_managed, NULL,
+	     "keep metadata.managedFields in json/yaml output"},
 	};
 	struct cli_strv pos = {0};
 	int code;

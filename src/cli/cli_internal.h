@@ -48,7 +48,7 @@ struct cli_opt {
 	char short_name;  /* 0 when none */
 	enum cli_opt_type type;
 	void *dest;
-	const char *arg;  /* the value's name in help ("PATH"); NULL for bools */
+	const char *arg; /* the value's name in help ("PATH"); NULL for bools */
 	const char *help;
 };
 
@@ -157,10 +157,10 @@ void cli_strip_managed(json_t *obj);
 /* ---- manifests --------------------------------------------------------- */
 
 struct cli_doc {
-	json_t *obj;                  /* borrowed from its stream */
-	const struct yaml_doc *ydoc;  /* positions */
-	const char *file;             /* the stream's name */
-	const struct api_kind *kind;  /* NULL when not checked */
+	json_t *obj;                 /* borrowed from its stream */
+	const struct yaml_doc *ydoc; /* positions */
+	const char *file;            /* the stream's name */
+	const struct api_kind *kind; /* NULL when not checked */
 };
 
 struct cli_manifests {
@@ -185,7 +185,7 @@ void cli_manifests_free(struct cli_manifests *m);
 /* Prints "FILE:LINE:COL: " + message for path in d (the document's start
  * when path is NULL or unknown). */
 void cli_doc_error(const struct cli_doc *d, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* "FILE:LINE:COL" of path in d, owned. */
 char *cli_doc_where(const struct cli_doc *d, const char *path);
 /* Prints err's causes one per line at their fields' positions in d (or its
@@ -205,5 +205,4 @@ size_t *cli_apply_order(const struct cli_manifests *m);
 
 /* Unified diff (3 lines of context) of text a (labelled la) against b (lb)
  * into out. Returns true when they differ (and out got a diff). */
-bool cli_diff_text(const char *a, const char *b, const char *la, const char *lb,
-                   struct sbuf *out);
+bool cli_diff_text(const char *a, const char *b, const char *la, const char *lb, struct sbuf *out);

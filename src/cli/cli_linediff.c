@@ -82,10 +82,11 @@ static void lcs_middle(const struct lines *a, size_t lo_a, size_t hi_a, const st
 	uint32_t *dp = xcalloc((n + 1) * w, sizeof(*dp));
 	for (size_t i = n; i-- > 0;)
 		for (size_t j = m; j-- > 0;)
-			dp[i * w + j] = line_eq(a, lo_a + i, b, lo_b + j)
-			                        ? dp[(i + 1) * w + j + 1] + 1
-			                        : (dp[(i + 1) * w + j] >= dp[i * w + j + 1] ? dp[(i + 1) * w + j]
-			                                                                     : dp[i * w + j + 1]);
+			dp[i * w + j] =
+			    line_eq(a, lo_a + i, b, lo_b + j)
+			        ? dp[(i + 1) * w + j + 1] + 1
+			        : (dp[(i + 1) * w + j] >= dp[i * w + j + 1] ? dp[(i + 1) * w + j]
+			                                                    : dp[i * w + j + 1]);
 	size_t i = 0, j = 0;
 	while (i < n || j < m) {
 		if (i < n && j < m && line_eq(a, lo_a + i, b, lo_b + j)) {
@@ -105,7 +106,8 @@ static void edit_script(const struct lines *a, const struct lines *b, struct ops
 	while (pre < a->n && pre < b->n && line_eq(a, pre, b, pre))
 		pre++;
 	size_t suf = 0;
-	while (suf < a->n - pre && suf < b->n - pre && line_eq(a, a->n - 1 - suf, b, b->n - 1 - suf))
+	while (suf < a->n - pre && suf < b->n - pre &&
+	       line_eq(a, a->n - 1 - suf, b, b->n - 1 - suf))
 		suf++;
 	for (size_t i = 0; i < pre; i++)
 		op_push(o, ' ', i, i);

@@ -22,51 +22,50 @@
 static int cmd_help(int argc, char **argv);
 
 static const struct cli_command commands[] = {
-	{"apply", "Apply manifests to the cluster (server-side apply)",
-	 "keel apply -f PATH [-f PATH...] [-R] [--dry-run] [--field-manager NAME] [-n NS]",
-	 "Reads every manifest (a file, a directory's *.yaml/*.yml/*.json files, or - for stdin),\n"
-	 "validates every document before writing any, then applies Namespaces first and the\n"
-	 "rest in file order. Each object prints \"KIND/NAME created|configured|unchanged\".\n"
-	 "A document that fails validation stops the whole apply: nothing is written.",
-	 "  keel apply -f web.yaml\n  keel apply -f manifests/ -R\n  cat web.yaml | keel apply -f -\n"
-	 "  keel apply -f web.yaml --dry-run",
-	 cli_cmd_apply},
-	{"get", "Display one or many objects",
-	 "keel get KIND [NAME...] [-n NS | -A] [-l SELECTOR] [--field-selector S] [-o FORMAT] [-w]",
-	 "Prints a table of objects of KIND (any of its names: tasks, task, tk, Task), or\n"
-	 "their JSON/YAML with -o json|yaml, or KIND/NAME lines with -o name. -w keeps\n"
-	 "watching and prints a line per change.",
-	 "  keel get tasks\n  keel get deploy web -o yaml\n  keel get tasks -A -l app=web -o wide\n"
-	 "  keel get tasks --field-selector status.phase=Running\n  keel get tasks -w",
-	 cli_cmd_get},
-	{"describe", "Show details of an object, with its events",
-	 "keel describe KIND NAME [-n NS]",
-	 "Prints an object's metadata, spec, status, conditions and the Events about it.",
-	 "  keel describe task web-7c9f-abcde\n  keel describe node worker-1", cli_cmd_describe},
-	{"delete", "Delete objects by name or by manifest",
-	 "keel delete KIND NAME... [-n NS] | keel delete -f PATH [-R] [--ignore-not-found] "
-	 "[--cascade=background|orphan|foreground] [--dry-run]",
-	 "Deletes the named objects, or every object in the manifests (in reverse order:\n"
-	 "other kinds in reverse file order first, Namespaces last).",
-	 "  keel delete task web\n  keel delete -f manifests/ -R\n"
-	 "  keel delete deploy web --cascade=orphan",
-	 cli_cmd_delete},
-	{"diff", "Show what apply would change",
-	 "keel diff -f PATH [-f PATH...] [-R] [-n NS] [--field-manager NAME]",
-	 "Asks the server for the result of applying each document (dry run) and prints a\n"
-	 "unified diff of the live object against it. Exit status: 0 no differences,\n"
-	 "1 differences, 2 an error.",
-	 "  keel diff -f web.yaml\n  keel diff -f manifests/ -R", cli_cmd_diff},
-	{"convert", "Print manifests as JSON, one document per line",
-	 "keel convert -f FILE|- [-f ...] [-R]",
-	 "Reads YAML documents and prints each one as a line of compact JSON, exactly as\n"
-	 "read (no validation); YAML warnings go to stderr.",
-	 "  keel convert -f web.yaml\n  cat web.yaml | keel convert -f -", cli_cmd_convert},
-	{"version", "Print the client and server versions", "keel version",
-	 "Prints the client's version and, when the server can be reached, the server's.",
-	 "  keel version", cli_cmd_version},
-	{"help", "Help about any command", "keel help [COMMAND]",
-	 "Lists the commands, or shows the flags and examples of one.", "  keel help apply", cmd_help},
+    {"apply", "Apply manifests to the cluster (server-side apply)",
+     "keel apply -f PATH [-f PATH...] [-R] [--dry-run] [--field-manager NAME] [-n NS]",
+     "Reads every manifest (a file, a directory's *.yaml/*.yml/*.json files, or - for stdin),\n"
+     "validates every document before writing any, then applies Namespaces first and the\n"
+     "rest in file order. Each object prints \"KIND/NAME created|configured|unchanged\".\n"
+     "A document that fails validation stops the whole apply: nothing is written.",
+     "  keel apply -f web.yaml\n  keel apply -f manifests/ -R\n  cat web.yaml | keel apply -f -\n"
+     "  keel apply -f web.yaml --dry-run",
+     cli_cmd_apply},
+    {"get", "Display one or many objects",
+     "keel get KIND [NAME...] [-n NS | -A] [-l SELECTOR] [--field-selector S] [-o FORMAT] [-w]",
+     "Prints a table of objects of KIND (any of its names: tasks, task, tk, Task), or\n"
+     "their JSON/YAML with -o json|yaml, or KIND/NAME lines with -o name. -w keeps\n"
+     "watching and prints a line per change.",
+     "  keel get tasks\n  keel get deploy web -o yaml\n  keel get tasks -A -l app=web -o wide\n"
+     "  keel get tasks --field-selector status.phase=Running\n  keel get tasks -w",
+     cli_cmd_get},
+    {"describe", "Show details of an object, with its events", "keel describe KIND NAME [-n NS]",
+     "Prints an object's metadata, spec, status, conditions and the Events about it.",
+     "  keel describe task web-7c9f-abcde\n  keel describe node worker-1", cli_cmd_describe},
+    {"delete", "Delete objects by name or by manifest",
+     "keel delete KIND NAME... [-n NS] | keel delete -f PATH [-R] [--ignore-not-found] "
+     "[--cascade=background|orphan|foreground] [--dry-run]",
+     "Deletes the named objects, or every object in the manifests (in reverse order:\n"
+     "other kinds in reverse file order first, Namespaces last).",
+     "  keel delete task web\n  keel delete -f manifests/ -R\n"
+     "  keel delete deploy web --cascade=orphan",
+     cli_cmd_delete},
+    {"diff", "Show what apply would change",
+     "keel diff -f PATH [-f PATH...] [-R] [-n NS] [--field-manager NAME]",
+     "Asks the server for the result of applying each document (dry run) and prints a\n"
+     "unified diff of the live object against it. Exit status: 0 no differences,\n"
+     "1 differences, 2 an error.",
+     "  keel diff -f web.yaml\n  keel diff -f manifests/ -R", cli_cmd_diff},
+    {"convert", "Print manifests as JSON, one document per line",
+     "keel convert -f FILE|- [-f ...] [-R]",
+     "Reads YAML documents and prints each one as a line of compact JSON, exactly as\n"
+     "read (no validation); YAML warnings go to stderr.",
+     "  keel convert -f web.yaml\n  cat web.yaml | keel convert -f -", cli_cmd_convert},
+    {"version", "Print the client and server versions", "keel version",
+     "Prints the client's version and, when the server can be reached, the server's.",
+     "  keel version", cli_cmd_version},
+    {"help", "Help about any command", "keel help [COMMAND]",
+     "Lists the commands, or shows the flags and examples of one.", "  keel help apply", cmd_help},
 };
 
 const struct cli_command *cli_command_find(const char *name)
@@ -81,8 +80,8 @@ static void print_opt(const struct cli_opt *o, FILE *f)
 {
 	char left[64];
 	if (o->short_name)
-		snprintf(left, sizeof(left), "-%c, --%s%s%s", o->short_name, o->name, o->arg ? " " : "",
-		         o->arg ? o->arg : "");
+		snprintf(left, sizeof(left), "-%c, --%s%s%s", o->short_name, o->name,
+		         o->arg ? " " : "", o->arg ? o->arg : "");
 	else
 		snprintf(left, sizeof(left), "    --%s%s%s", o->name, o->arg ? " " : "",
 		         o->arg ? o->arg : "");
@@ -110,7 +109,8 @@ int cli_parse_or_help(const char *cmd, const struct cli_opt *opts, size_t n_opts
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	bool help = false;
 	if (cli_args_parse(cmd, opts, n_opts, argc, argv, pos, &help, &err) < 0) {
-		fprintf(stderr, "error: %s\nSee 'keel %s --help' for usage.\n", kerr_msg(&err), cmd);
+		fprintf(stderr, "error: %s\nSee 'keel %s --help' for usage.\n", kerr_msg(&err),
+		        cmd);
 		*code = CLI_USAGE;
 		return 1;
 	}
@@ -183,7 +183,8 @@ struct client *cli_client(void)
 		fprintf(stderr, "error: %s\n", kerr_msg(&err));
 	else
 		log_debug("server %s (%s), token from %s%s%s", cfg.server, cfg.server_from,
-		          cfg.token_from ? cfg.token_from : "nowhere", cfg.config_file ? ", config " : "",
+		          cfg.token_from ? cfg.token_from : "nowhere",
+		          cfg.config_file ? ", config " : "",
 		          cfg.config_file ? cfg.config_file : "");
 	client_config_clear(&cfg);
 	return the_client;
@@ -223,11 +224,14 @@ const struct api_kind *cli_kind(const char *name)
 		return k;
 	const char *hint = api_kind_suggest(name);
 	if (hint)
-		fprintf(stderr, "error: the server doesn't have a resource type \"%s\"; did you mean \"%s\"?\n",
-		        name, hint);
+		fprintf(
+		    stderr,
+		    "error: the server doesn't have a resource type \"%s\"; did you mean \"%s\"?\n",
+		    name, hint);
 	else
-		fprintf(stderr, "error: the server doesn't have a resource type \"%s\"; known types: "
-		                "deployments, events, namespaces, nodes, tasks\n",
+		fprintf(stderr,
+		        "error: the server doesn't have a resource type \"%s\"; known types: "
+		        "deployments, events, namespaces, nodes, tasks\n",
 		        name);
 	return NULL;
 }
@@ -242,7 +246,8 @@ static int find_command(int argc, char **argv)
 		bool known = false;
 		for (size_t k = 0; k < ng; k++) {
 			size_t len = strlen(g[k].name);
-			if (strncmp(argv[i] + 2, g[k].name, len) == 0 && strstartswith(argv[i], "--")) {
+			if (strncmp(argv[i] + 2, g[k].name, len) == 0 &&
+			    strstartswith(argv[i], "--")) {
 				if (argv[i][2 + len] == '=') {
 					*(const char **)g[k].dest = argv[i] + 3 + len;
 					known = true, i += 1;
@@ -267,7 +272,8 @@ static int unknown_command(const char *name)
 	names[ARRAY_SIZE(commands)] = "server";
 	const char *best = str_closest(name, names, ARRAY_SIZE(names));
 	if (best)
-		fprintf(stderr, "error: unknown command \"%s\"; did you mean \"%s\"?\n", name, best);
+		fprintf(stderr, "error: unknown command \"%s\"; did you mean \"%s\"?\n", name,
+		        best);
 	else
 		fprintf(stderr, "error: unknown command \"%s\"\n", name);
 	fprintf(stderr, "Run 'keel help' for usage.\n");
@@ -291,7 +297,8 @@ int cli_main(int argc, char **argv)
 	const struct cli_command *c = cli_command_find(name);
 	if (!c) {
 		if (name[0] == '-') {
-			fprintf(stderr, "error: unknown flag \"%s\"\nRun 'keel help' for usage.\n", name);
+			fprintf(stderr, "error: unknown flag \"%s\"\nRun 'keel help' for usage.\n",
+			        name);
 			return CLI_USAGE;
 		}
 		return unknown_command(name);

@@ -66,7 +66,8 @@ static size_t walk_dir(const char *dir, bool recursive, struct file_list *out)
 	qsort(names.v, names.n, sizeof(*names.v), cmp_str);
 	size_t errors = 0;
 	for (size_t i = 0; i < names.n; i++) {
-		char *path = xasprintf("%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names.v[i]);
+		char *path =
+		    xasprintf("%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names.v[i]);
 		struct stat st;
 		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
 			if (recursive)
@@ -98,8 +99,8 @@ static size_t expand_paths(const struct cli_strv *paths, bool recursive, struct 
 			size_t before = out->n;
 			errors += walk_dir(p, recursive, out);
 			if (out->n == before)
-				fprintf(stderr, "warning: %s: no *.yaml, *.yml or *.json files%s\n", p,
-				        recursive ? "" : " (use -R for subdirectories)");
+				fprintf(stderr, "warning: %s: no *.yaml, *.yml or *.json files%s\n",
+				        p, recursive ? "" : " (use -R for subdirectories)");
 		} else {
 			file_list_push(out, xstrdup(p));
 		}
@@ -111,7 +112,7 @@ static void add_doc(struct cli_manifests *m, struct yaml_stream *s, size_t i)
 {
 	m->docs = xrealloc(m->docs, (m->n_docs + 1) * sizeof(*m->docs));
 	m->docs[m->n_docs++] = (struct cli_doc){
-		.obj = s->docs[i].value, .ydoc = &s->docs[i], .file = s->name, .kind = NULL};
+	    .obj = s->docs[i].value, .ydoc = &s->docs[i], .file = s->name, .kind = NULL};
 }
 
 static size_t parse_file(const char *path, struct cli_manifests *m)
@@ -161,7 +162,8 @@ void cli_doc_report_causes(const struct cli_doc *d, const struct kerr *err)
 {
 	size_t i;
 	json_t *c;
-	json_array_foreach(err ? err->causes : NULL, i, c) {
+	json_array_foreach(err ? err->causes : NULL, i, c)
+	{
 		const char *field = json_string_value(json_object_get(c, "field"));
 		const char *msg = json_string_value(json_object_get(c, "message"));
 		if (!msg)
@@ -177,18 +179,20 @@ void cli_doc_report_causes(const struct cli_doc *d, const struct kerr *err)
 static size_t check_envelope(struct cli_doc *d)
 {
 	if (!json_is_object(d->obj)) {
-		cli_doc_error(d, NULL, "a manifest must be a mapping with apiVersion, kind and metadata");
+		cli_doc_error(d, NULL,
+		              "a manifest must be a mapping with apiVersion, kind and metadata");
 		return 1;
 	}
 	json_t *av = json_object_get(d->obj, "apiVersion");
 	json_t *kind = json_object_get(d->obj, "kind");
 	size_t errors = 0;
 	if (!json_is_string(av)) {
-		cli_doc_error(d, av ? "apiVersion" : NULL, "apiVersion: Required value: must be \"%s\"",
-		              API_GROUP_VERSION);
+		cli_doc_error(d, av ? "apiVersion" : NULL,
+		              "apiVersion: Required value: must be \"%s\"", API_GROUP_VERSION);
 		errors++;
 	} else if (!streq(json_string_value(av), API_GROUP_VERSION)) {
-		cli_doc_error(d, "apiVersion", "apiVersion: Unsupported value: \"%s\": must be \"%s\"",
+		cli_doc_error(d, "apiVersion",
+		              "apiVersion: Unsupported value: \"%s\": must be \"%s\"",
 		              json_string_value(av), API_GROUP_VERSION);
 		errors++;
 	}
@@ -205,8 +209,10 @@ static size_t check_envelope(struct cli_doc *d)
 			cli_doc_error(d, "kind", "kind: unknown kind \"%s\", did you mean \"%s\"?",
 			              json_string_value(kind), sk->kind);
 		else
-			cli_doc_error(d, "kind", "kind: unknown kind \"%s\" (known: Deployment, Event, "
-			                         "Namespace, Node, Task)", json_string_value(kind));
+			cli_doc_error(d, "kind",
+			              "kind: unknown kind \"%s\" (known: Deployment, Event, "
+			              "Namespace, Node, Task)",
+			              json_string_value(kind));
 		return errors + 1;
 	}
 	const char *name = api_obj_name(d->obj);

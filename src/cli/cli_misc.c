@@ -20,7 +20,7 @@ static int run_convert(const struct cli_strv *files, bool recursive, const struc
 	size_t errors = cli_manifests_load(files, recursive, false, &m);
 	for (size_t i = 0; i < m.n_docs; i++) {
 		_cleanup_free_ char *s =
-			json_dumps(m.docs[i].obj, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+		    json_dumps(m.docs[i].obj, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
 		printf("%s\n", s ? s : "null");
 	}
 	cli_manifests_free(&m);
@@ -32,8 +32,8 @@ int cli_cmd_convert(int argc, char **argv)
 	struct cli_strv files = {0};
 	bool recursive = false;
 	const struct cli_opt opts[] = {
-		{"filename", 'f', CLI_OPT_LIST, &files, "PATH", "YAML file, directory or - for stdin"},
-		{"recursive", 'R', CLI_OPT_BOOL, &recursive, NULL, "read directories recursively"},
+	    {"filename", 'f', CLI_OPT_LIST, &files, "PATH", "YAML file, directory or - for stdin"},
+	    {"recursive", 'R', CLI_OPT_BOOL, &recursive, NULL, "read directories recursively"},
 	};
 	struct cli_strv pos = {0};
 	int code;
@@ -67,7 +67,7 @@ int cli_cmd_version(int argc, char **argv)
 {
 	bool client_only = false;
 	const struct cli_opt opts[] = {
-		{"client", 0, CLI_OPT_BOOL, &client_only, NULL, "print only the client version"},
+	    {"client", 0, CLI_OPT_BOOL, &client_only, NULL, "print only the client version"},
 	};
 	struct cli_strv pos = {0};
 	int code;

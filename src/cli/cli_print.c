@@ -15,7 +15,10 @@
 
 #define MAXCOLS 12
 
-static json_t *at(json_t *obj, const char *path) { return api_obj_get_path(obj, path); }
+static json_t *at(json_t *obj, const char *path)
+{
+	return api_obj_get_path(obj, path);
+}
 
 static const char *str_at(json_t *obj, const char *path)
 {
@@ -44,8 +47,7 @@ void cli_strip_managed(json_t *obj)
 	if (json_is_array(items)) {
 		size_t i;
 		json_t *it;
-		json_array_foreach(items, i, it)
-			cli_strip_managed(it);
+		json_array_foreach(items, i, it) cli_strip_managed(it);
 		return;
 	}
 	json_t *meta = json_object_get(obj, "metadata");
@@ -59,9 +61,8 @@ static json_t *condition(json_t *obj, const char *type)
 	json_t *conds = at(obj, "status.conditions");
 	size_t i;
 	json_t *c;
-	json_array_foreach(conds, i, c)
-		if (streq(json_string_value(json_object_get(c, "type")), type))
-			return c;
+	json_array_foreach(
+	    conds, i, c) if (streq(json_string_value(json_object_get(c, "type")), type)) return c;
 	return NULL;
 }
 
@@ -118,7 +119,8 @@ static void deploy_row(json_t *obj, bool wide, const char **cells, size_t *n, ch
                        int64_t now, struct sbuf *sel)
 {
 	json_t *want = at(obj, "spec.replicas");
-	snprintf(bufs[0], 64, "%lld/%lld", (long long)json_integer_value(at(obj, "status.readyReplicas")),
+	snprintf(bufs[0], 64, "%lld/%lld",
+	         (long long)json_integer_value(at(obj, "status.readyReplicas")),
 	         json_is_integer(want) ? (long long)json_integer_value(want) : 1LL);
 	cells[(*n)++] = bufs[0];
 	fmt_int(bufs[1], 64, at(obj, "status.updatedReplicas"));
@@ -131,7 +133,7 @@ static void deploy_row(json_t *obj, bool wide, const char **cells, size_t *n, ch
 		const char *k;
 		json_t *v;
 		json_object_foreach(at(obj, "spec.selector.matchLabels"), k, v)
-			sbuf_printf(sel, "%s%s=%s", sel->len ? "," : "", k, json_string_value(v));
+		    sbuf_printf(sel, "%s%s=%s", sel->len ? "," : "", k, json_string_value(v));
 		cells[(*n)++] = sel->len ? sel->data : "<none>";
 	}
 }
@@ -212,7 +214,8 @@ struct cli_table *cli_print_table_new(const struct api_kind *k, bool wide, bool 
 		h[n++] = "NAMESPACE";
 	const char *kind = k ? k->kind : "";
 	if (streq(kind, "Event")) {
-		static const char *const cols[] = {"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"};
+		static const char *const cols[] = {"LAST SEEN", "TYPE", "REASON", "OBJECT",
+		                                   "MESSAGE"};
 		for (size_t i = 0; i < ARRAY_SIZE(cols); i++)
 			h[n++] = cols[i];
 	} else {

@@ -30,7 +30,10 @@
 #define CLIENT_MAX_BODY (256u * 1024 * 1024)
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 int client_new(const struct client_opts *opts, struct client **out, struct kerr *err)
 {
@@ -40,7 +43,8 @@ int client_new(const struct client_opts *opts, struct client **out, struct kerr 
 	const char *server = opts->server && *opts->server ? opts->server : CLIENT_DEFAULT_SERVER;
 	if (!strstartswith(server, "http://") && !strstartswith(server, "https://"))
 		return kerr_set(err, EINVAL,
-		                "invalid server URL \"%s\": must start with http:// or https://", server);
+		                "invalid server URL \"%s\": must start with http:// or https://",
+		                server);
 	pthread_once(&curl_once, curl_init_once);
 	CURL *h = curl_easy_init();
 	if (!h)
@@ -73,9 +77,18 @@ void client_free(struct client *c)
 	free(c);
 }
 
-const char *client_server(const struct client *c) { return c->server; }
-int client_last_http_code(const struct client *c) { return c->last_http; }
-json_t *client_last_status(const struct client *c) { return c->last_status; }
+const char *client_server(const struct client *c)
+{
+	return c->server;
+}
+int client_last_http_code(const struct client *c)
+{
+	return c->last_http;
+}
+json_t *client_last_status(const struct client *c)
+{
+	return c->last_status;
+}
 
 void client_response_clear(struct client_response *r)
 {
@@ -145,10 +158,12 @@ int client_curl_error(struct client *c, CURLcode rc, const char *detail, struct 
 	int e = client_curl_errno(rc);
 	const char *what = detail && *detail ? detail : curl_easy_strerror(rc);
 	if (e == ECONNREFUSED || e == EHOSTUNREACH)
-		return kerr_set(err, e, "cannot reach keel server at %s: %s (is `keel server` running?)",
+		return kerr_set(err, e,
+		                "cannot reach keel server at %s: %s (is `keel server` running?)",
 		                c->server, what);
 	if (e == ETIMEDOUT)
-		return kerr_set(err, e, "keel server at %s did not answer in time: %s", c->server, what);
+		return kerr_set(err, e, "keel server at %s did not answer in time: %s", c->server,
+		                what);
 	if (e == E2BIG)
 		return kerr_set(err, e, "answer from %s is larger than %u bytes", c->server,
 		                CLIENT_MAX_BODY);
@@ -167,8 +182,8 @@ int client_http_error(struct client *c, int http, const char *text, struct kerr 
 	c->last_status = st;
 	if (!st) {
 		int e = api_errno_from_http(http);
-		return kerr_set(err, e ? e : EIO, "server at %s answered HTTP %d%s%.200s", c->server,
-		                http, text && *text ? ": " : "", text ? text : "");
+		return kerr_set(err, e ? e : EIO, "server at %s answered HTTP %d%s%.200s",
+		                c->server, http, text && *text ? ": " : "", text ? text : "");
 	}
 	int e = api_errno_from_status(st);
 	if (e == 0)
@@ -253,7 +268,7 @@ int client_request(struct client *c, const char *method, const char *path_query,
 	client_curl_setup(c, url, &hdrs);
 	if (payload) {
 		_cleanup_free_ char *ct =
-			xasprintf("Content-Type: %s", content_type ? content_type : "application/json");
+		    xasprintf("Content-Type: %s", content_type ? content_type : "application/json");
 		hdrs = curl_slist_append(hdrs, ct);
 	}
 	_cleanup_sbuf_ struct sbuf rbody = SBUF_INIT;

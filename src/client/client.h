@@ -37,7 +37,7 @@
 struct kerr;
 struct client;
 
-#define CLIENT_DEFAULT_SERVER "http://127.0.0.1:7700"
+#define CLIENT_DEFAULT_SERVER        "http://127.0.0.1:7700"
 #define CLIENT_DEFAULT_FIELD_MANAGER "keel-apply"
 
 /* ---- construction ---------------------------------------------------- */
@@ -56,7 +56,10 @@ struct client_opts {
 int client_new(const struct client_opts *opts, struct client **out, struct kerr *err);
 /* Closes the connection and frees c. Accepts NULL. */
 void client_free(struct client *c);
-static inline void client_freep(struct client **c) { client_free(*c); }
+static inline void client_freep(struct client **c)
+{
+	client_free(*c);
+}
 #define _cleanup_client_ __attribute__((cleanup(client_freep)))
 
 /* The base URL the client talks to (borrowed, valid while c lives). */
@@ -104,10 +107,10 @@ char *client_escape(const char *s);
 /* ---- raw requests ---------------------------------------------------- */
 
 struct client_response {
-	int http_code;        /* 2xx here; errors are returned as -errno */
-	json_t *body;         /* owned; NULL when the body was empty or not JSON */
-	char *text;           /* owned; the raw body, NUL-terminated */
-	char *apply_result;   /* owned; the Keel-Apply-Result header, or NULL */
+	int http_code;      /* 2xx here; errors are returned as -errno */
+	json_t *body;       /* owned; NULL when the body was empty or not JSON */
+	char *text;         /* owned; the raw body, NUL-terminated */
+	char *apply_result; /* owned; the Keel-Apply-Result header, or NULL */
 };
 
 void client_response_clear(struct client_response *r);
@@ -189,8 +192,8 @@ int client_put_status(struct client *c, const struct api_kind *k, const char *ns
 
 /* PATCH .../NAME/status, application/merge-patch+json. */
 int client_patch_status(struct client *c, const struct api_kind *k, const char *ns,
-                        const char *name, json_t *patch, const struct client_query *q,
-                        json_t **out, struct kerr *err);
+                        const char *name, json_t *patch, const struct client_query *q, json_t **out,
+                        struct kerr *err);
 
 /* POST .../tasks/NAME/binding: binds Task ns/name to node. -ESTALE when it
  * is bound to another node, -ENOENT when the task or the node is missing. */
@@ -228,9 +231,9 @@ int client_watch(struct client *c, const struct api_kind *k, const char *ns,
 /* ---- configuration (pure, reads files and the environment) ------------ */
 
 struct client_config {
-	char *server;        /* owned; never NULL after a successful resolve */
-	char *token;         /* owned; NULL when no token was found */
-	char *config_file;   /* owned; the config file used, or NULL */
+	char *server;            /* owned; never NULL after a successful resolve */
+	char *token;             /* owned; NULL when no token was found */
+	char *config_file;       /* owned; the config file used, or NULL */
 	const char *server_from; /* static: "flag", "env", "config", "default" */
 	const char *token_from;  /* static: "flag", "env", "config", or NULL */
 };
@@ -254,6 +257,6 @@ char *client_default_data_dir(void);
  * -EACCES (unreadable), -EINVAL (not a JSON object, or a member not a
  * string) naming the file. *out is untouched on failure; clear it with
  * client_config_clear(). Empty strings in flags or env count as unset. */
-int client_config_resolve(const char *flag_server, const char *flag_token,
-                          const char *flag_config, struct client_config *out, struct kerr *err);
+int client_config_resolve(const char *flag_server, const char *flag_token, const char *flag_config,
+                          struct client_config *out, struct kerr *err);
 void client_config_clear(struct client_config *cfg);

@@ -67,7 +67,8 @@ static int pick_config_file(const char *flag_config, char **out, struct kerr *er
 	const char *expl = flag_config && *flag_config ? flag_config : env_nonempty("KEEL_CONFIG");
 	if (expl) {
 		if (!file_exists(expl))
-			return kerr_set(err, ENOENT, "config file %s (from %s) does not exist", expl,
+			return kerr_set(err, ENOENT, "config file %s (from %s) does not exist",
+			                expl,
 			                flag_config && *flag_config ? "--config" : "KEEL_CONFIG");
 		*out = xstrdup(expl);
 		return 0;
@@ -112,9 +113,9 @@ static int read_config(const char *path, char **server, char **token, struct ker
 	json_error_t jerr;
 	_cleanup_json_ json_t *cfg = json_loads(text, 0, &jerr);
 	if (!json_is_object(cfg))
-		return kerr_set(err, EINVAL, "config file %s:%d:%d: %s", path, jerr.line, jerr.column,
-		                cfg ? "must be a JSON object {\"server\": ..., \"token\": ...}"
-		                    : jerr.text);
+		return kerr_set(
+		    err, EINVAL, "config file %s:%d:%d: %s", path, jerr.line, jerr.column,
+		    cfg ? "must be a JSON object {\"server\": ..., \"token\": ...}" : jerr.text);
 	_cleanup_free_ char *s = NULL, *t = NULL;
 	if (config_string(cfg, "server", path, &s, err) < 0 ||
 	    config_string(cfg, "token", path, &t, err) < 0)
@@ -124,8 +125,8 @@ static int read_config(const char *path, char **server, char **token, struct ker
 	return 0;
 }
 
-int client_config_resolve(const char *flag_server, const char *flag_token,
-                          const char *flag_config, struct client_config *out, struct kerr *err)
+int client_config_resolve(const char *flag_server, const char *flag_token, const char *flag_config,
+                          struct client_config *out, struct kerr *err)
 {
 	_cleanup_free_ char *file = NULL, *fserver = NULL, *ftoken = NULL;
 	int r = pick_config_file(flag_config, &file, err);

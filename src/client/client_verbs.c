@@ -8,6 +8,7 @@
 
 #include <errno.h>
 
+#include "client/client_internal.h"
 #include "common/kerr.h"
 #include "common/util.h"
 
@@ -16,11 +17,16 @@
 
 /* Sends one request to the object path (or collection when name is NULL)
  * and hands the JSON answer to *out. */
-static int do_verb(struct client *c, const char *method, const struct api_kind *k,
-                   const char *ns, const char *name, const char *sub,
-                   const struct client_query *q, const char *ctype, json_t *body, json_t **out,
-                   char **apply_result, struct kerr *err)
+static int do_verb(struct client *c, const char *method, const struct api_kind *k, const char *ns,
+                   const char *name, const char *sub, const struct client_query *q,
+                   const char *ctype, json_t *body, json_t **out, char **apply_result,
+                   struct kerr *err)
 {
+	/* A failure found before any request must not leave the previous
+	 * request's Status visible through client_last_status(). */
+	c->last_http = 0;
+	json_decref(c->last_status);
+	c->last_status = NULL;
 	if (k->namespaced && name && (!ns || !*ns))
 		return kerr_set(err, EINVAL, "%s \"%s\": a namespace is required", k->plural, name);
 	_cleanup_free_ char *path = client_path(k, ns, name, sub);
@@ -33,8 +39,8 @@ static int do_verb(struct client *c, const char *method, const struct api_kind *
 	if (out && !resp.body) {
 		int code = resp.http_code;
 		client_response_clear(&resp);
-		return kerr_set(err, EBADMSG, "%s %s: server answered %d without a JSON body", method,
-		                path, code);
+		return kerr_set(err, EBADMSG, "%s %s: server answered %d without a JSON body",
+		                method, path, code);
 	}
 	if (out)
 		*out = TAKE_PTR(resp.body);
@@ -46,7 +52,8 @@ static int do_verb(struct client *c, const char *method, const struct api_kind *
 
 static const char *obj_name(json_t *obj, const char *what, struct kerr *err)
 {
-	const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+	const char *name =
+	    json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
 	if (!name || !*name)
 		kerr_set(err, EINVAL, "%s: the object has no metadata.name", what);
 	return name && *name ? name : NULL;
@@ -94,15 +101,16 @@ int client_list_all(struct client *c, const struct api_kind *k, const char *ns,
 	_cleanup_free_ char *cont = first && *first ? xstrdup(first) : NULL;
 	for (int pages = 1; cont; pages++) {
 		if (pages > 100000)
-			return kerr_set(err, EBADMSG, "list %s: the server keeps paginating", k->plural);
+			return kerr_set(err, EBADMSG, "list %s: the server keeps paginating",
+			                k->plural);
 		lq.continue_token = cont;
 		_cleanup_json_ json_t *page = NULL;
 		r = client_list(c, k, ns, &lq, &page, err);
 		if (r < 0)
 			return r;
 		json_array_extend(items, json_object_get(page, "items"));
-		const char *next =
-			json_string_value(json_object_get(json_object_get(page, "metadata"), "continue"));
+		const char *next = json_string_value(
+		    json_object_get(json_object_get(page, "metadata"), "continue"));
 		free(cont);
 		cont = next && *next ? xstrdup(next) : NULL;
 	}
@@ -201,8 +209,8 @@ int client_put_status(struct client *c, const struct api_kind *k, const char *ns
 }
 
 int client_patch_status(struct client *c, const struct api_kind *k, const char *ns,
-                        const char *name, json_t *patch, const struct client_query *q,
-                        json_t **out, struct kerr *err)
+                        const char *name, json_t *patch, const struct client_query *q, json_t **out,
+                        struct kerr *err)
 {
 	if (!name || !*name)
 		return kerr_set(err, EINVAL, "patch %s status: a name is required", k->plural);
@@ -217,9 +225,9 @@ int client_bind(struct client *c, const char *ns, const char *name, const char *
 		return kerr_set(err, EINVAL, "the kind table has no Task");
 	if (!name || !*name || !node || !*node)
 		return kerr_set(err, EINVAL, "bind: a task name and a node name are required");
-	_cleanup_json_ json_t *b = json_pack("{s:s, s:s, s:{s:s}, s:{s:s}}", "apiVersion",
-	                                     API_GROUP_VERSION, "kind", "Binding", "metadata", "name",
-	                                     name, "target", "name", node);
+	_cleanup_json_ json_t *b =
+	    json_pack("{s:s, s:s, s:{s:s}, s:{s:s}}", "apiVersion", API_GROUP_VERSION, "kind",
+	              "Binding", "metadata", "name", name, "target", "name", node);
 	return do_verb(c, "POST", k, ns, name, "binding", NULL, NULL, b, NULL, NULL, err);
 }
 

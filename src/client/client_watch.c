@@ -25,9 +25,9 @@ struct watch_state {
 	struct client *c;
 	client_watch_fn fn;
 	void *userdata;
-	struct sbuf line;  /* an incomplete line, or an error answer's body */
-	int http;          /* the answer's status, once known */
-	int stop;          /* 0 go on; 1 fn asked to stop; <0 error */
+	struct sbuf line; /* an incomplete line, or an error answer's body */
+	int http;         /* the answer's status, once known */
+	int stop;         /* 0 go on; 1 fn asked to stop; <0 error */
 	struct kerr *err;
 };
 
@@ -37,7 +37,8 @@ static int watch_error_event(struct watch_state *st, json_t *status)
 	const char *msg = json_string_value(json_object_get(status, "message"));
 	json_decref(st->c->last_status);
 	st->c->last_status = json_incref(status);
-	return kerr_set(st->err, e ? e : EIO, "watch: %s", msg ? msg : "the server ended the watch");
+	return kerr_set(st->err, e ? e : EIO, "watch: %s",
+	                msg ? msg : "the server ended the watch");
 }
 
 static int watch_line(struct watch_state *st, const char *line, size_t len)
@@ -130,8 +131,7 @@ static int watch_finish(struct watch_state *st, CURLcode rc, const char *ebuf)
 }
 
 int client_watch(struct client *c, const struct api_kind *k, const char *ns,
-                 const struct client_query *q, client_watch_fn fn, void *userdata,
-                 struct kerr *err)
+                 const struct client_query *q, client_watch_fn fn, void *userdata, struct kerr *err)
 {
 	struct client_query wq = q ? *q : (struct client_query){0};
 	wq.watch = true;

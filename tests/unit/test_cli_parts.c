@@ -48,13 +48,13 @@ static int parse(struct flags *f, struct cli_strv *pos, bool *help, struct kerr 
                  char **argv)
 {
 	const struct cli_opt opts[] = {
-		{"all-namespaces", 'A', CLI_OPT_BOOL, &f->all, NULL, ""},
-		{"recursive", 'R', CLI_OPT_BOOL, &f->rec, NULL, ""},
-		{"dry-run", 0, CLI_OPT_BOOL, &f->dry, NULL, ""},
-		{"namespace", 'n', CLI_OPT_STRING, &f->ns, "NS", ""},
-		{"output", 'o', CLI_OPT_STRING, &f->out, "FORMAT", ""},
-		{"filename", 'f', CLI_OPT_LIST, &f->files, "PATH", ""},
-		{"limit", 0, CLI_OPT_INT, &f->limit, "N", ""},
+	    {"all-namespaces", 'A', CLI_OPT_BOOL, &f->all, NULL, ""},
+	    {"recursive", 'R', CLI_OPT_BOOL, &f->rec, NULL, ""},
+	    {"dry-run", 0, CLI_OPT_BOOL, &f->dry, NULL, ""},
+	    {"namespace", 'n', CLI_OPT_STRING, &f->ns, "NS", ""},
+	    {"output", 'o', CLI_OPT_STRING, &f->out, "FORMAT", ""},
+	    {"filename", 'f', CLI_OPT_LIST, &f->files, "PATH", ""},
+	    {"limit", 0, CLI_OPT_INT, &f->limit, "N", ""},
 	};
 	return cli_args_parse("get", opts, ARRAY_SIZE(opts), argc, argv, pos, help, err);
 }
@@ -62,9 +62,10 @@ static int parse(struct flags *f, struct cli_strv *pos, bool *help, struct kerr 
 static void test_args_forms(void **state)
 {
 	(void)state;
-	char *argv[] = {"tasks", "-n", "prod", "web", "--output=json", "-fa.yaml", "--filename",
-	                "-",     "-AR", "--dry-run=server", "--limit", "5", "--server",
-	                "http://x:1", "--", "-notaflag"};
+	char *argv[] = {"tasks",    "-n",         "prod",     "web",        "--output=json",
+	                "-fa.yaml", "--filename", "-",        "-AR",        "--dry-run=server",
+	                "--limit",  "5",          "--server", "http://x:1", "--",
+	                "-notaflag"};
 	struct flags f = {0};
 	struct cli_strv pos = {0};
 	bool help = true;
@@ -99,8 +100,9 @@ static void test_args_errors(void **state)
 	struct kerr err = KERR_INIT;
 	char *a1[] = {"--namespcae", "x"};
 	assert_int_equal(parse(&f, &pos, &help, &err, 2, a1), -EINVAL);
-	assert_string_equal(err.msg,
-	                    "unknown flag \"--namespcae\" for \"keel get\"; did you mean \"--namespace\"?");
+	assert_string_equal(
+	    err.msg,
+	    "unknown flag \"--namespcae\" for \"keel get\"; did you mean \"--namespace\"?");
 	kerr_clear(&err);
 	char *a2[] = {"-z"};
 	assert_int_equal(parse(&f, &pos, &help, &err, 1, a2), -EINVAL);
@@ -173,35 +175,39 @@ static char *render_rows(const char *kind, bool wide, bool ns_col, const char *j
 static void test_kind_columns(void **state)
 {
 	(void)state;
-	_cleanup_free_ char *task = render_rows(
-		"Task", true, true,
-		"{\"metadata\":{\"name\":\"web\",\"namespace\":\"prod\",\"creationTimestamp\":\"2026-01-01T00:05:00Z\"},"
-		"\"spec\":{\"image\":\"nginx\",\"nodeName\":\"n1\"},"
-		"\"status\":{\"phase\":\"Pending\",\"reason\":\"CrashLoopBackOff\",\"restartCount\":3}}");
-	assert_string_equal(task, "NAMESPACE   NAME   READY   STATUS             RESTARTS   AGE   NODE   IMAGE\n"
-	                          "prod        web    0/1     CrashLoopBackOff   3          5m    n1     nginx\n");
+	_cleanup_free_ char *task =
+	    render_rows("Task", true, true,
+	                "{\"metadata\":{\"name\":\"web\",\"namespace\":\"prod\","
+	                "\"creationTimestamp\":\"2026-01-01T00:05:00Z\"},"
+	                "\"spec\":{\"image\":\"nginx\",\"nodeName\":\"n1\"},"
+	                "\"status\":{\"phase\":\"Pending\",\"reason\":\"CrashLoopBackOff\","
+	                "\"restartCount\":3}}");
+	assert_string_equal(
+	    task, "NAMESPACE   NAME   READY   STATUS             RESTARTS   AGE   NODE   IMAGE\n"
+	          "prod        web    0/1     CrashLoopBackOff   3          5m    n1     nginx\n");
 	_cleanup_free_ char *dep = render_rows(
-		"Deployment", false, false,
-		"{\"metadata\":{\"name\":\"web\",\"creationTimestamp\":\"2026-01-01T00:09:30Z\"},"
-		"\"spec\":{\"replicas\":3},\"status\":{\"readyReplicas\":2,\"updatedReplicas\":3,"
-		"\"availableReplicas\":2}}");
+	    "Deployment", false, false,
+	    "{\"metadata\":{\"name\":\"web\",\"creationTimestamp\":\"2026-01-01T00:09:30Z\"},"
+	    "\"spec\":{\"replicas\":3},\"status\":{\"readyReplicas\":2,\"updatedReplicas\":3,"
+	    "\"availableReplicas\":2}}");
 	assert_string_equal(dep, "NAME   READY   UP-TO-DATE   AVAILABLE   AGE\n"
 	                         "web    2/3     3            2           30s\n");
-	_cleanup_free_ char *node = render_rows(
-		"Node", false, false,
-		"{\"metadata\":{\"name\":\"n1\"},\"spec\":{\"unschedulable\":true},"
-		"\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}");
+	_cleanup_free_ char *node =
+	    render_rows("Node", false, false,
+	                "{\"metadata\":{\"name\":\"n1\"},\"spec\":{\"unschedulable\":true},"
+	                "\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}");
 	assert_string_equal(node, "NAME   STATUS                     AGE         VERSION\n"
 	                          "n1     Ready,SchedulingDisabled   <unknown>   <none>\n");
 	_cleanup_free_ char *ev = render_rows(
-		"Event", false, false,
-		"{\"metadata\":{\"name\":\"e1\"},\"type\":\"Warning\",\"reason\":\"FailedScheduling\","
-		"\"lastTimestamp\":\"2026-01-01T00:09:00Z\",\"message\":\"0/3 nodes fit\","
-		"\"involvedObject\":{\"kind\":\"Task\",\"name\":\"web\"}}");
-	assert_string_equal(ev, "LAST SEEN   TYPE      REASON             OBJECT     MESSAGE\n"
-	                        "60s         Warning   FailedScheduling   task/web   0/3 nodes fit\n");
-	_cleanup_free_ char *ns = render_rows("Namespace", false, false,
-	                                      "{\"metadata\":{\"name\":\"prod\"}}");
+	    "Event", false, false,
+	    "{\"metadata\":{\"name\":\"e1\"},\"type\":\"Warning\",\"reason\":\"FailedScheduling\","
+	    "\"lastTimestamp\":\"2026-01-01T00:09:00Z\",\"message\":\"0/3 nodes fit\","
+	    "\"involvedObject\":{\"kind\":\"Task\",\"name\":\"web\"}}");
+	assert_string_equal(ev,
+	                    "LAST SEEN   TYPE      REASON             OBJECT     MESSAGE\n"
+	                    "60s         Warning   FailedScheduling   task/web   0/3 nodes fit\n");
+	_cleanup_free_ char *ns =
+	    render_rows("Namespace", false, false, "{\"metadata\":{\"name\":\"prod\"}}");
 	assert_string_equal(ns, "NAME   STATUS   AGE\nprod   Active   <unknown>\n");
 }
 
@@ -215,18 +221,21 @@ static void test_diff_text(void **state)
 	assert_null(out.data);
 	const char *a = "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n";
 	const char *b = "1\n2\n3\n4\nfive\n6\n7\n8\n9\n10\n11\n12\n13\n";
-	assert_true(cli_diff_text(a, b, "live/tasks/default/web", "merged/tasks/default/web", &out));
+	assert_true(
+	    cli_diff_text(a, b, "live/tasks/default/web", "merged/tasks/default/web", &out));
 	assert_string_equal(out.data, "--- live/tasks/default/web\n+++ merged/tasks/default/web\n"
 	                              "@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n"
 	                              "@@ -10,3 +10,4 @@\n 10\n 11\n 12\n+13\n");
 	sbuf_reset(&out);
 	/* against nothing: everything added */
 	assert_true(cli_diff_text("", "kind: Task\nspec: {}\n", "live", "merged", &out));
-	assert_string_equal(out.data, "--- live\n+++ merged\n@@ -0,0 +1,2 @@\n+kind: Task\n+spec: {}\n");
+	assert_string_equal(out.data,
+	                    "--- live\n+++ merged\n@@ -0,0 +1,2 @@\n+kind: Task\n+spec: {}\n");
 	sbuf_reset(&out);
 	/* close changes share one hunk */
 	assert_true(cli_diff_text("a\nb\nc\nd\ne\n", "a\nB\nc\nD\ne\n", "l", "m", &out));
-	assert_string_equal(out.data, "--- l\n+++ m\n@@ -1,5 +1,5 @@\n a\n-b\n+B\n c\n-d\n+D\n e\n");
+	assert_string_equal(out.data,
+	                    "--- l\n+++ m\n@@ -1,5 +1,5 @@\n a\n-b\n+B\n c\n-d\n+D\n e\n");
 	sbuf_free(&out);
 }
 
@@ -271,7 +280,8 @@ static void test_usage_errors(void **state)
 	int ret;
 	_cleanup_free_ char *m1 = capture_stderr(run_main, &b, &ret);
 	assert_int_equal(ret, 2);
-	assert_true(strstartswith(m1, "error: unknown command \"aply\"; did you mean \"apply\"?\n"));
+	assert_true(
+	    strstartswith(m1, "error: unknown command \"aply\"; did you mean \"apply\"?\n"));
 	char *a2[] = {"keel", "get", "--bogus"};
 	b = (struct argv_box){3, a2};
 	_cleanup_free_ char *m2 = capture_stderr(run_main, &b, &ret);
@@ -302,13 +312,10 @@ static void test_usage_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_args_forms),
-		cmocka_unit_test(test_args_errors),
-		cmocka_unit_test(test_table_layout),
-		cmocka_unit_test(test_kind_columns),
-		cmocka_unit_test(test_diff_text),
-		cmocka_unit_test(test_kind_resolution),
-		cmocka_unit_test(test_usage_errors),
+	    cmocka_unit_test(test_args_forms),   cmocka_unit_test(test_args_errors),
+	    cmocka_unit_test(test_table_layout), cmocka_unit_test(test_kind_columns),
+	    cmocka_unit_test(test_diff_text),    cmocka_unit_test(test_kind_resolution),
+	    cmocka_unit_test(test_usage_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

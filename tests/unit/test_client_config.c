@@ -38,7 +38,7 @@ static int setup(void **state)
 	mkdir_p(base ? base : "/tmp");
 	snprintf(tmpdir, sizeof(tmpdir), "%s/clientcfg.XXXXXX", base ? base : "/tmp");
 	assert_non_null(mkdtemp(tmpdir));
-	static const char *const vars[] = {"KEEL_SERVER", "KEEL_TOKEN",      "KEEL_CONFIG",
+	static const char *const vars[] = {"KEEL_SERVER",   "KEEL_TOKEN",      "KEEL_CONFIG",
 	                                   "KEEL_DATA_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME"};
 	for (size_t i = 0; i < ARRAY_SIZE(vars); i++)
 		unsetenv(vars[i]);
@@ -260,14 +260,14 @@ static void test_new_rejects_bad_url(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_data_dir_rules, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_file_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
-		cmocka_unit_test(test_paths),
-		cmocka_unit_test(test_query),
-		cmocka_unit_test(test_new_rejects_bad_url),
+	    cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_data_dir_rules, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_file_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
+	    cmocka_unit_test(test_paths),
+	    cmocka_unit_test(test_query),
+	    cmocka_unit_test(test_new_rejects_bad_url),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,7 +49,8 @@ static void read_request(int fd, char *line, size_t linelen, char *body, size_t 
 		sbuf_append(&b, buf, (size_t)r);
 		if (!hend && (hend = strstr(b.data, "\r\n\r\n"))) {
 			char *cl = strcasestr(b.data, "Content-Length:");
-			want = (size_t)(hend - b.data) + 4 + (cl && cl < hend ? strtoul(cl + 15, NULL, 10) : 0);
+			want = (size_t)(hend - b.data) + 4 +
+			       (cl && cl < hend ? strtoul(cl + 15, NULL, 10) : 0);
 		}
 		if (hend && b.len >= want)
 			break;
@@ -123,16 +124,19 @@ static void test_status_errors(void **state)
 {
 	(void)state;
 	static const struct answer a[] = {
-		{JSON_HEAD("404 Not Found"),
-		 {"{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"code\":404,"
-		  "\"reason\":\"NotFound\",\"message\":\"tasks \\\"web\\\" not found\"}"}},
-		{JSON_HEAD("409 Conflict"),
-		 {"{\"kind\":\"Status\",\"code\":409,\"reason\":\"AlreadyExists\",\"message\":\"exists\"}"}},
-		{JSON_HEAD("422 Unprocessable Entity"),
-		 {"{\"kind\":\"Status\",\"code\":422,\"reason\":\"Invalid\",\"message\":\"Task \\\"w\\\" is invalid\","
-		  "\"details\":{\"causes\":[{\"field\":\"spec.image\",\"reason\":\"FieldValueRequired\","
-		  "\"message\":\"Required value\"}]}}"}},
-		{"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain", {"proxy trouble"}},
+	    {JSON_HEAD("404 Not Found"),
+	     {"{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"code\":404,"
+	      "\"reason\":\"NotFound\",\"message\":\"tasks \\\"web\\\" not found\"}"}},
+	    {JSON_HEAD("409 Conflict"),
+	     {"{\"kind\":\"Status\",\"code\":409,\"reason\":\"AlreadyExists\",\"message\":"
+	      "\"exists\"}"}},
+	    {JSON_HEAD("422 Unprocessable Entity"),
+	     {"{\"kind\":\"Status\",\"code\":422,\"reason\":\"Invalid\",\"message\":\"Task "
+	      "\\\"w\\\" is invalid\","
+	      "\"details\":{\"causes\":[{\"field\":\"spec.image\",\"reason\":"
+	      "\"FieldValueRequired\","
+	      "\"message\":\"Required value\"}]}}"}},
+	    {"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain", {"proxy trouble"}},
 	};
 	struct fake f;
 	fake_start(&f, a, ARRAY_SIZE(a));
@@ -153,8 +157,9 @@ static void test_status_errors(void **state)
 	kerr_clear(&err);
 	assert_int_equal(client_replace(c, task, "default", obj, NULL, NULL, &err), -EINVAL);
 	assert_int_equal(json_array_size(err.causes), 1);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(err.causes, 0), "field")),
-	                    "spec.image");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(err.causes, 0), "field")),
+	    "spec.image");
 	kerr_clear(&err);
 	assert_int_equal(client_get(c, task, "default", "w", NULL, &err), -EIO);
 	assert_non_null(strstr(err.msg, "502"));
@@ -162,8 +167,10 @@ static void test_status_errors(void **state)
 	kerr_clear(&err);
 	fake_stop(&f);
 	assert_string_equal(f.requests[0], "GET /apis/keel/v1/namespaces/default/tasks/web ");
-	assert_string_equal(f.requests[1], "POST /apis/keel/v1/namespaces/default/tasks application/json");
-	assert_string_equal(f.requests[2], "PUT /apis/keel/v1/namespaces/default/tasks/w application/json");
+	assert_string_equal(f.requests[1],
+	                    "POST /apis/keel/v1/namespaces/default/tasks application/json");
+	assert_string_equal(f.requests[2],
+	                    "PUT /apis/keel/v1/namespaces/default/tasks/w application/json");
 	assert_non_null(strstr(f.bodies[1], "\"name\":\"w\""));
 	json_decref(obj);
 	client_free(c);
@@ -173,17 +180,18 @@ static void test_apply_and_pages(void **state)
 {
 	(void)state;
 	static const struct answer a[] = {
-		{JSON_HEAD("200 OK") "\r\nKeel-Apply-Result: unchanged",
-		 {"{\"kind\":\"Task\",\"metadata\":{\"name\":\"w\",\"resourceVersion\":\"7\"}}"}},
-		{JSON_HEAD("200 OK"),
-		 {"{\"kind\":\"TaskList\",\"metadata\":{\"resourceVersion\":\"9\",\"continue\":\"c1\"},"
-		  "\"items\":[{\"metadata\":{\"name\":\"a\"}}]}"}},
-		{JSON_HEAD("200 OK"),
-		 {"{\"kind\":\"TaskList\",\"metadata\":{\"resourceVersion\":\"10\",\"continue\":\"c2\"},"
-		  "\"items\":[{\"metadata\":{\"name\":\"b\"}}]}"}},
-		{JSON_HEAD("200 OK"),
-		 {"{\"kind\":\"TaskList\",\"metadata\":{\"resourceVersion\":\"11\"},"
-		  "\"items\":[{\"metadata\":{\"name\":\"c\"}}]}"}},
+	    {JSON_HEAD("200 OK") "\r\nKeel-Apply-Result: unchanged",
+	     {"{\"kind\":\"Task\",\"metadata\":{\"name\":\"w\",\"resourceVersion\":\"7\"}}"}},
+	    {JSON_HEAD("200 OK"),
+	     {"{\"kind\":\"TaskList\",\"metadata\":{\"resourceVersion\":\"9\",\"continue\":\"c1\"},"
+	      "\"items\":[{\"metadata\":{\"name\":\"a\"}}]}"}},
+	    {JSON_HEAD("200 OK"),
+	     {"{\"kind\":\"TaskList\",\"metadata\":{\"resourceVersion\":\"10\",\"continue\":\"c2\"}"
+	      ","
+	      "\"items\":[{\"metadata\":{\"name\":\"b\"}}]}"}},
+	    {JSON_HEAD("200 OK"),
+	     {"{\"kind\":\"TaskList\",\"metadata\":{\"resourceVersion\":\"11\"},"
+	      "\"items\":[{\"metadata\":{\"name\":\"c\"}}]}"}},
 	};
 	struct fake f;
 	fake_start(&f, a, ARRAY_SIZE(a));
@@ -196,24 +204,28 @@ static void test_apply_and_pages(void **state)
 	struct client_query q = {.dry_run = true};
 	assert_int_equal(client_apply(c, task, "default", obj, &q, &out, &res, NULL), 0);
 	assert_int_equal(res, CLIENT_APPLY_UNCHANGED);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(out, "metadata"),
-	                                                      "resourceVersion")), "7");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(out, "metadata"), "resourceVersion")),
+	    "7");
 	json_decref(out);
 	struct client_query lq = {.limit = 1, .label_selector = "app=web"};
 	json_t *list = NULL;
 	assert_int_equal(client_list_all(c, task, NULL, &lq, &list, NULL), 0);
 	json_t *items = json_object_get(list, "items");
 	assert_int_equal(json_array_size(items), 3);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(items, 2),
-	                                                                      "metadata"), "name")), "c");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(json_array_get(items, 2), "metadata"), "name")),
+	                    "c");
 	json_t *meta = json_object_get(list, "metadata");
 	assert_string_equal(json_string_value(json_object_get(meta, "resourceVersion")), "9");
 	assert_null(json_object_get(meta, "continue"));
 	json_decref(list);
 	fake_stop(&f);
-	assert_string_equal(f.requests[0], "PATCH /apis/keel/v1/namespaces/default/tasks/w"
-	                                   "?dryRun=All&fieldManager=keel-apply application/apply-patch+json");
-	assert_string_equal(f.requests[1], "GET /apis/keel/v1/tasks?labelSelector=app%3Dweb&limit=1 ");
+	assert_string_equal(f.requests[0],
+	                    "PATCH /apis/keel/v1/namespaces/default/tasks/w"
+	                    "?dryRun=All&fieldManager=keel-apply application/apply-patch+json");
+	assert_string_equal(f.requests[1],
+	                    "GET /apis/keel/v1/tasks?labelSelector=app%3Dweb&limit=1 ");
 	assert_string_equal(f.requests[3], "GET /apis/keel/v1/tasks?labelSelector=app%3Dweb&limit=1"
 	                                   "&continue=c2 ");
 	json_decref(obj);
@@ -229,9 +241,10 @@ struct seen {
 static int record(const char *type, json_t *obj, void *ud)
 {
 	struct seen *s = ud;
-	const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+	const char *name =
+	    json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
 	const char *rv =
-		json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+	    json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
 	sbuf_printf(&s->log, "%s:%s:%s;", type, name ? name : "-", rv ? rv : "-");
 	return ++s->count == s->stop_after ? 1 : 0;
 }
@@ -242,22 +255,28 @@ static void test_watch(void **state)
 {
 	(void)state;
 	static const struct answer a[] = {
-		/* lines split mid-object and several per piece; a final line without '\n' */
-		{WATCH_HEAD,
-		 {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"5\"}}}\n{\"ty",
-		  "pe\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"6\"}}}\n\n",
-		  "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Task\",\"metadata\":{\"resourceVersion\":\"8\"}}}\n"
-		  "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"9\"}}}"}},
-		/* the callback stops after the first event */
-		{WATCH_HEAD,
-		 {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"x\"}}}\n"
-		  "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"y\"}}}\n"}},
-		{JSON_HEAD("410 Gone"),
-		 {"{\"kind\":\"Status\",\"code\":410,\"reason\":\"Gone\",\"message\":\"too old resource version: 1 (5)\"}"}},
-		{WATCH_HEAD,
-		 {"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":\"Gone\","
-		  "\"message\":\"compacted\"}}\n"}},
-		{WATCH_HEAD, {"this is not json\n"}},
+	    /* lines split mid-object and several per piece; a final line without '\n' */
+	    {WATCH_HEAD,
+	     {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":"
+	      "\"5\"}}}\n{\"ty",
+	      "pe\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":"
+	      "\"6\"}}}\n\n",
+	      "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Task\",\"metadata\":{"
+	      "\"resourceVersion\":\"8\"}}}\n"
+	      "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":"
+	      "\"9\"}}}"}},
+	    /* the callback stops after the first event */
+	    {WATCH_HEAD,
+	     {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"x\"}}}\n"
+	      "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"y\"}}}\n"}},
+	    {JSON_HEAD("410 Gone"),
+	     {"{\"kind\":\"Status\",\"code\":410,\"reason\":\"Gone\",\"message\":\"too old "
+	      "resource version: 1 (5)\"}"}},
+	    {WATCH_HEAD,
+	     {"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":"
+	      "\"Gone\","
+	      "\"message\":\"compacted\"}}\n"}},
+	    {WATCH_HEAD, {"this is not json\n"}},
 	};
 	struct fake f;
 	fake_start(&f, a, ARRAY_SIZE(a));
@@ -309,10 +328,10 @@ static void test_connection_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_status_errors),
-		cmocka_unit_test(test_apply_and_pages),
-		cmocka_unit_test(test_watch),
-		cmocka_unit_test(test_connection_refused),
+	    cmocka_unit_test(test_status_errors),
+	    cmocka_unit_test(test_apply_and_pages),
+	    cmocka_unit_test(test_watch),
+	    cmocka_unit_test(test_connection_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
