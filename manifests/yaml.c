@@ -172,7 +172,7 @@ static int libyaml_error(struct parser *p)
 	col = (int)y->problem_mark.column + 1;
 	int l2, c2;
 	size_t at = walk(p, y->problem_mark.line, y->problem_mark.column, SIZE_MAX, &l2, &c2);
-	bool tab = at < p->len && p->buf[at] == '\t';
+	bool tab = at < p->len && p->buf[at] == '\t' && !strstr(problem, "tab");
 	const char *hint =
 	    tab ? " (a tab: YAML does not allow tabs for indentation; use spaces)" : "";
 	if (!y->context)

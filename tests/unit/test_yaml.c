@@ -574,6 +574,9 @@ static void test_syntax_errors(void **state)
 	    "apiVersion: v1\nspec:\n\treplicas: 1\n", EINVAL,
 	    "t.yaml:3:1: found character that cannot start any token while scanning for the next "
 	    "token (a tab: YAML does not allow tabs for indentation; use spaces)");
+	assert_err("a:\n  b: 1\n\tc: 2\n", EINVAL,
+	           "t.yaml:3:1: found a tab character that violates indentation while scanning a "
+	           "plain scalar at line 2, column 6");
 	char *m = parse_err("a: 1\nb: \"abc\nc: 2\n", EINVAL);
 	assert_string_equal(
 	    m, "t.yaml:4:1: found unexpected end of stream while scanning a quoted scalar at "
