@@ -450,7 +450,11 @@ static const char *scalar_tag(const char *tag, bool *bad)
 
 /* ---- events ---- */
 
-static int scalar_value(struct parser *p, const yaml_event_t *ev, const char *tag, json_t **out)
+/* Resolves a scalar event. For a key (is_key), whose text is what counts,
+ * an untagged plain scalar no number can hold (99999999999999999999, .inf)
+ * is just a string. */
+static int scalar_value(struct parser *p, const yaml_event_t *ev, const char *tag, bool is_key,
+                        json_t **out)
 {
 	const char *text = (const char *)ev->data.scalar.value, *why = NULL;
 	size_t len = ev->data.scalar.length;
@@ -460,9 +464,11 @@ static int scalar_value(struct parser *p, const yaml_event_t *ev, const char *ta
 	if (tag && streq(tag, "merge"))
 		return fail(p, EINVAL, (int)m.line + 1, (int)m.column + 1,
 		            "!!merge is only valid on a key");
-	if (plain)
+	if (plain) {
 		r = yaml_scalar_resolve(text, len, out, &why);
-	else
+		if (r < 0 && is_key)
+			r = yaml_scalar_resolve_tagged("str", text, len, out, &why);
+	} else
 		r = yaml_scalar_resolve_tagged(tag ? tag : "str", text, len, out, &why);
 	if (r < 0) {
 		const char *advice = r == -EINVAL ? "" : "; quote it if you mean a string";
@@ -498,14 +504,15 @@ static int on_scalar(struct parser *p, const yaml_event_t *ev)
 		bool merge =
 		    (plain && len == 2 && memcmp(text, "<<", 2) == 0) || streq(tag, "merge");
 		_cleanup_json_ json_t *check = NULL;
-		if (!merge && (r = scalar_value(p, ev, tag, &check)) < 0) /* validates, and warns */
+		if (!merge &&
+		    (r = scalar_value(p, ev, tag, true, &check)) < 0) /* validates, and warns */
 			return r;
 		if (anchor)
 			anchor_set(p, anchor, check ? check : json_null(), cost, 0, text, len);
 		return set_key(p, text, len, merge, ev->start_mark);
 	}
 	json_t *value = NULL;
-	if ((r = scalar_value(p, ev, tag, &value)) < 0)
+	if ((r = scalar_value(p, ev, tag, false, &value)) < 0)
 		return r;
 	if (anchor)
 		anchor_set(p, anchor, value, cost, 0, text, len);

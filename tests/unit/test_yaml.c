@@ -238,7 +238,10 @@ static void test_number_errors(void **state)
 	assert_err("a: 1e999\n", EINVAL,
 	           "t.yaml:1:4: \"1e999\" is out of range for a 64-bit float; quote it if you mean "
 	           "a string");
-	struct yaml_stream *s = parse_ok("a: '.inf'\nb: .infinity\nc: 1e-400\n");
+	struct yaml_stream *s = parse_ok("a: '.inf'\nb: .infinity\nc: 1e-400\n"
+	                                 "99999999999999999999: big key\n.nan: nan key\n");
+	assert_string_equal(json_string_value(get(doc0(s), "99999999999999999999")), "big key");
+	assert_string_equal(json_string_value(get(doc0(s), ".nan")), "nan key");
 	assert_string_equal(json_string_value(get(doc0(s), "a")), ".inf");
 	assert_string_equal(json_string_value(get(doc0(s), "b")), ".infinity");
 	assert_true(json_is_real(get(doc0(s), "c")));
