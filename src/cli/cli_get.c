@@ -174,7 +174,7 @@ static int watch_loop(struct client *c, const struct get_flags *f, struct client
 		if (r == -ERANGE) {
 			free(w.rv); /* compacted: start over with the current state */
 			w.rv = xstrdup("0");
-		} else if (r < 0) {
+		} else if (r < 0 && r != -ETIMEDOUT) { /* a silent stream: watch again */
 			cli_report(&err, NULL);
 			code = CLI_FAIL;
 			break;

@@ -60,6 +60,7 @@ int client_new(const struct client_opts *opts, struct client **out, struct kerr 
 	c->user_agent = xstrdup(opts->user_agent ? opts->user_agent : "keel/" KEEL_VERSION);
 	c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 30000;
 	c->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 5000;
+	c->watch_idle_s = opts->watch_idle_s > 0 ? opts->watch_idle_s : 90;
 	*out = c;
 	return 0;
 }

@@ -49,6 +49,8 @@ struct client_opts {
 	long connect_timeout_ms; /* 0: 5 s */
 	const char *ca_file;     /* PEM bundle to verify an https server; NULL: system */
 	const char *user_agent;  /* NULL: "keel/VERSION" */
+	long watch_idle_s;       /* a watch silent this long is dead: -ETIMEDOUT;
+	                            0: 90 s (the server bookmarks every 15 s) */
 };
 
 /* Creates a client. Strings in opts are copied. Returns 0, or -EINVAL when
@@ -223,7 +225,9 @@ typedef int (*client_watch_fn)(const char *type, json_t *object, void *userdata)
  *   -EBADMSG a line that is not a JSON event;
  *   any error of a failed request.
  * No overall timeout applies (the server's bookmarks keep idle streams
- * alive); only the connect timeout. */
+ * alive); only the connect timeout, and -ETIMEDOUT when nothing at all
+ * arrives for opts.watch_idle_s (a server that vanished without closing
+ * the connection): watch again from the last resourceVersion. */
 int client_watch(struct client *c, const struct api_kind *k, const char *ns,
                  const struct client_query *q, client_watch_fn fn, void *userdata,
                  struct kerr *err);

@@ -18,6 +18,7 @@ struct client {
 	char *user_agent;
 	long timeout_ms;
 	long connect_timeout_ms;
+	long watch_idle_s;
 	int last_http;
 	json_t *last_status; /* owned */
 };

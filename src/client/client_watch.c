@@ -25,9 +25,11 @@ struct watch_state {
 	struct client *c;
 	client_watch_fn fn;
 	void *userdata;
-	struct sbuf line; /* an incomplete line, or an error answer's body */
-	int http;         /* the answer's status, once known */
-	int stop;         /* 0 go on; 1 fn asked to stop; <0 error */
+	struct sbuf line;     /* an incomplete line, or an error answer's body */
+	int http;             /* the answer's status, once known */
+	int stop;             /* 0 go on; 1 fn asked to stop; <0 error */
+	int64_t last_data_ms; /* when the last bytes arrived (monotonic) */
+	bool idle;            /* the idle timeout ended the stream */
 	struct kerr *err;
 };
 
@@ -91,6 +93,7 @@ static size_t watch_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	struct watch_state *st = ud;
 	size_t n = size * nmemb;
+	st->last_data_ms = time_mono_ms();
 	if (st->http == 0) {
 		long http = 0;
 		curl_easy_getinfo(st->c->curl, CURLINFO_RESPONSE_CODE, &http);
@@ -106,6 +109,18 @@ static size_t watch_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 	return st->stop == 0 ? n : 0;
 }
 
+static int watch_progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                             curl_off_t ulnow)
+{
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	struct watch_state *st = ud;
+	if (time_mono_ms() - st->last_data_ms > st->c->watch_idle_s * 1000) {
+		st->idle = true;
+		return 1; /* abort: CURLE_ABORTED_BY_CALLBACK */
+	}
+	return 0;
+}
+
 static int watch_finish(struct watch_state *st, CURLcode rc, const char *ebuf)
 {
 	struct client *c = st->c;
@@ -113,6 +128,9 @@ static int watch_finish(struct watch_state *st, CURLcode rc, const char *ebuf)
 		return 0; /* the callback stopped it */
 	if (st->stop < 0)
 		return st->stop;
+	if (st->idle)
+		return kerr_set(st->err, ETIMEDOUT, "watch: nothing from %s for %ld s", c->server,
+		                c->watch_idle_s);
 	long http = 0;
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &http);
 	c->last_http = (int)http;
@@ -147,6 +165,12 @@ int client_watch(struct client *c, const struct api_kind *k, const char *ns,
 	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 0L);
+	/* curl's low-speed check averages over several seconds; a progress
+	 * callback sees the idle time exactly. */
+	st.last_data_ms = time_mono_ms();
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, watch_progress_cb);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &st);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, watch_write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
 	char ebuf[CURL_ERROR_SIZE] = "";

@@ -78,6 +78,10 @@ static void *serve(void *ud)
 		snprintf(head, sizeof(head), "%s\r\nConnection: close\r\n\r\n", f->answers[i].head);
 		ssize_t w = write(fd, head, strlen(head));
 		for (size_t p = 0; w >= 0 && p < 8 && f->answers[i].pieces[p]; p++) {
+			if (streq(f->answers[i].pieces[p], "SLEEP")) { /* a stalled server */
+				sleep(3);
+				continue;
+			}
 			w = write(fd, f->answers[i].pieces[p], strlen(f->answers[i].pieces[p]));
 			usleep(20000);
 		}
@@ -307,6 +311,33 @@ static void test_watch(void **state)
 	client_free(c);
 }
 
+static void test_watch_idle_timeout(void **state)
+{
+	(void)state;
+	static const struct answer a[] = {
+	    {WATCH_HEAD,
+	     {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n", "SLEEP"}},
+	};
+	struct fake f;
+	fake_start(&f, a, ARRAY_SIZE(a));
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", f.port);
+	struct client_opts o = {.server = url, .watch_idle_s = 1};
+	struct client *c = NULL;
+	assert_int_equal(client_new(&o, &c, NULL), 0);
+	struct seen s = {SBUF_INIT, 0, 0};
+	struct kerr err = KERR_INIT;
+	int64_t t0 = time_mono_ms();
+	assert_int_equal(client_watch(c, api_kind_by_kind("Task"), NULL, NULL, record, &s, &err),
+	                 -ETIMEDOUT);
+	assert_true(time_mono_ms() - t0 < 2900);
+	assert_string_equal(s.log.data, "ADDED:a:-;");
+	kerr_clear(&err);
+	fake_stop(&f);
+	sbuf_free(&s.log);
+	client_free(c);
+}
+
 static void test_connection_refused(void **state)
 {
 	(void)state;
@@ -331,6 +362,7 @@ int main(void)
 	    cmocka_unit_test(test_status_errors),
 	    cmocka_unit_test(test_apply_and_pages),
 	    cmocka_unit_test(test_watch),
+	    cmocka_unit_test(test_watch_idle_timeout),
 	    cmocka_unit_test(test_connection_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
