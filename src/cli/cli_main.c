@@ -167,6 +167,12 @@ static int cmd_help(int argc, char **argv)
 
 static struct client *the_client;
 
+static void trace_request(const char *method, const char *url, int http, long ms, void *ud)
+{
+	(void)ud;
+	log_debug("%s %s -> %d (%ld ms)", method, url, http, ms);
+}
+
 struct client *cli_client(void)
 {
 	if (the_client)
@@ -178,7 +184,7 @@ struct client *cli_client(void)
 		fprintf(stderr, "error: %s\n", kerr_msg(&err));
 		return NULL;
 	}
-	struct client_opts o = {.server = cfg.server, .token = cfg.token};
+	struct client_opts o = {.server = cfg.server, .token = cfg.token, .trace = trace_request};
 	if (client_new(&o, &the_client, &err) < 0)
 		fprintf(stderr, "error: %s\n", kerr_msg(&err));
 	else

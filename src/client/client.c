@@ -61,6 +61,8 @@ int client_new(const struct client_opts *opts, struct client **out, struct kerr 
 	c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 30000;
 	c->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 5000;
 	c->watch_idle_s = opts->watch_idle_s > 0 ? opts->watch_idle_s : 90;
+	c->trace = opts->trace;
+	c->trace_ud = opts->trace_ud;
 	*out = c;
 	return 0;
 }
@@ -128,6 +130,12 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
 		*apply_result = xstrndup(v, (size_t)(end - v));
 	}
 	return n;
+}
+
+void client_trace(struct client *c, const char *method, const char *url, int64_t start_ms)
+{
+	if (c->trace)
+		c->trace(method, url, c->last_http, (long)(time_mono_ms() - start_ms), c->trace_ud);
 }
 
 int client_curl_errno(CURLcode rc)
@@ -287,12 +295,16 @@ int client_request(struct client *c, const char *method, const char *path_query,
 	json_decref(c->last_status);
 	c->last_status = NULL;
 	c->last_http = 0;
+	int64_t start = time_mono_ms();
 	CURLcode rc = curl_easy_perform(h);
 	curl_slist_free_all(hdrs);
+	long http = 0;
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
+	c->last_http = (int)http;
+	client_trace(c, method, url, start);
 	if (rc != CURLE_OK)
 		return client_curl_error(c, rc, ebuf, err);
-	long http = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
 	sbuf_puts(&rbody, ""); /* a NUL-terminated, non-NULL data even when empty */
 	return finish_response(c, (int)http, &rbody, &apply_result, resp, err);
 }

@@ -49,8 +49,13 @@ struct client_opts {
 	long connect_timeout_ms; /* 0: 5 s */
 	const char *ca_file;     /* PEM bundle to verify an https server; NULL: system */
 	const char *user_agent;  /* NULL: "keel/VERSION" */
-	long watch_idle_s;       /* a watch silent this long is dead: -ETIMEDOUT;
-	                            0: 90 s (the server bookmarks every 15 s) */
+	/* Called after every request (and when a watch ends) with its method,
+	 * URL, HTTP status (0: no answer) and duration; for the caller's debug
+	 * log, since the library itself does not print. NULL: none. */
+	void (*trace)(const char *method, const char *url, int http_code, long ms, void *ud);
+	void *trace_ud;
+	long watch_idle_s; /* a watch silent this long is dead: -ETIMEDOUT;
+	                      0: 90 s (the server bookmarks every 15 s) */
 };
 
 /* Creates a client. Strings in opts are copied. Returns 0, or -EINVAL when

@@ -98,6 +98,7 @@ static size_t watch_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 		long http = 0;
 		curl_easy_getinfo(st->c->curl, CURLINFO_RESPONSE_CODE, &http);
 		st->http = (int)http;
+		st->c->last_http = st->http;
 	}
 	if (st->http < 200 || st->http >= 300) {
 		/* An error answer: keep its (small) Status body for later. */
@@ -178,9 +179,11 @@ int client_watch(struct client *c, const struct api_kind *k, const char *ns,
 	json_decref(c->last_status);
 	c->last_status = NULL;
 	c->last_http = 0;
+	int64_t start = time_mono_ms();
 	CURLcode rc = curl_easy_perform(h);
 	curl_slist_free_all(hdrs);
 	int r = watch_finish(&st, rc, ebuf);
+	client_trace(c, "WATCH", url, start);
 	sbuf_free(&st.line);
 	return r;
 }
