@@ -1,0 +1,360 @@
+/* Unit tests for the pure parts of src/server: flags (durations, sizes,
+ * listen addresses), token files, object transforms and metrics text. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "api/kind.h"
+#include "api/meta.h"
+#include "common/kerr.h"
+#include "common/sbuf.h"
+#include "common/util.h"
+#include "server/auth.h"
+#include "server/metrics.h"
+#include "server/objects.h"
+#include "server/opts.h"
+#include "store/store.h"
+
+static void test_durations(void **state)
+{
+	(void)state;
+	struct kerr err = KERR_INIT;
+	int64_t ms = -1;
+	assert_int_equal(srv_parse_duration_ms("15s", &ms, &err), 0);
+	assert_int_equal(ms, 15000);
+	assert_int_equal(srv_parse_duration_ms("500ms", &ms, &err), 0);
+	assert_int_equal(ms, 500);
+	assert_int_equal(srv_parse_duration_ms("1.5s", &ms, &err), 0);
+	assert_int_equal(ms, 1500);
+	assert_int_equal(srv_parse_duration_ms("2m", &ms, &err), 0);
+	assert_int_equal(ms, 120000);
+	assert_int_equal(srv_parse_duration_ms("3", &ms, &err), 0);
+	assert_int_equal(ms, 3000);
+	assert_int_equal(srv_parse_duration_ms("1x", &ms, &err), -EINVAL);
+	assert_string_equal(err.msg, "invalid duration \"1x\" (examples: 15s, 500ms, 2m)");
+	assert_int_equal(srv_parse_duration_ms("-1s", &ms, &err), -EINVAL);
+	assert_int_equal(srv_parse_duration_ms("", &ms, &err), -EINVAL);
+	assert_int_equal(srv_parse_duration_ms("s", &ms, &err), -EINVAL);
+	assert_int_equal(ms, 3000);
+	kerr_clear(&err);
+}
+
+static void test_sizes(void **state)
+{
+	(void)state;
+	struct kerr err = KERR_INIT;
+	size_t b = 0;
+	assert_int_equal(srv_parse_size("64Mi", &b, &err), 0);
+	assert_int_equal(b, 64u << 20);
+	assert_int_equal(srv_parse_size("8Gi", &b, &err), 0);
+	assert_true(b == (size_t)8 << 30);
+	assert_int_equal(srv_parse_size("1G", &b, &err), 0);
+	assert_int_equal(b, 1000000000);
+	assert_int_equal(srv_parse_size("4096", &b, &err), 0);
+	assert_int_equal(b, 4096);
+	assert_int_equal(srv_parse_size("1.5Ki", &b, &err), 0);
+	assert_int_equal(b, 1536);
+	assert_int_equal(srv_parse_size("lots", &b, &err), -EINVAL);
+	assert_int_equal(srv_parse_size("1Qi", &b, &err), -EINVAL);
+	assert_int_equal(srv_parse_size("99999999Ti", &b, &err), -ERANGE);
+	assert_int_equal(b, 1536);
+	kerr_clear(&err);
+}
+
+static void test_listen(void **state)
+{
+	(void)state;
+	struct kerr err = KERR_INIT;
+	char *h = NULL;
+	unsigned p = 1;
+	assert_int_equal(srv_parse_listen("0.0.0.0:8080", &h, &p, &err), 0);
+	assert_string_equal(h, "0.0.0.0");
+	assert_int_equal(p, 8080);
+	free(h);
+	assert_int_equal(srv_parse_listen("[::1]:0", &h, &p, &err), 0);
+	assert_string_equal(h, "::1");
+	assert_int_equal(p, 0);
+	free(h);
+	assert_int_equal(srv_parse_listen(":7700", &h, &p, &err), 0);
+	assert_string_equal(h, "127.0.0.1");
+	free(h);
+	h = NULL;
+	assert_int_equal(srv_parse_listen("localhost", &h, &p, &err), -EINVAL);
+	assert_int_equal(srv_parse_listen("a:70000", &h, &p, &err), -EINVAL);
+	assert_int_equal(srv_parse_listen("a:", &h, &p, &err), -EINVAL);
+	assert_int_equal(srv_parse_listen("a:1x", &h, &p, &err), -EINVAL);
+	assert_null(h);
+	kerr_clear(&err);
+}
+
+static void test_flags(void **state)
+{
+	(void)state;
+	struct kerr err = KERR_INIT;
+	struct srv_opts o;
+	srv_opts_init(&o);
+	char *argv[] = {"server", "--data-dir", "/tmp/x", "--listen=127.0.0.1:0", "--threads", "8",
+	                "--bookmark-interval", "1s", "--store-max-bytes=64Mi", "--history", "5",
+	                "--log-format", "json", "--max-watchers", "3", NULL};
+	assert_int_equal(srv_opts_parse(&o, 15, argv, &err), 0);
+	assert_string_equal(o.data_dir, "/tmp/x");
+	assert_int_equal(o.listen_port, 0);
+	assert_int_equal(o.threads, 8);
+	assert_int_equal(o.bookmark_ms, 1000);
+	assert_int_equal(o.store_max_bytes, 64u << 20);
+	assert_int_equal(o.history, 5);
+	assert_true(o.log_json);
+	assert_int_equal(o.max_watchers, 3);
+	char *bad1[] = {"server", "--bogus", "1"};
+	assert_int_equal(srv_opts_parse(&o, 3, bad1, &err), -EINVAL);
+	assert_string_equal(err.msg, "unknown flag --bogus (see keel server --help)");
+	char *bad2[] = {"server", "--threads"};
+	assert_int_equal(srv_opts_parse(&o, 2, bad2, &err), -EINVAL);
+	assert_string_equal(err.msg, "flag --threads needs a value");
+	char *bad3[] = {"server", "--threads", "0"};
+	assert_int_equal(srv_opts_parse(&o, 3, bad3, &err), -EINVAL);
+	assert_string_equal(err.msg, "--threads: invalid number \"0\" (want 1..256)");
+	char *bad4[] = {"server", "--log-level", "loud"};
+	assert_int_equal(srv_opts_parse(&o, 3, bad4, &err), -EINVAL);
+	char *bad5[] = {"server", "extra"};
+	assert_int_equal(srv_opts_parse(&o, 2, bad5, &err), -EINVAL);
+	char *help[] = {"server", "--help"};
+	assert_int_equal(srv_opts_parse(&o, 2, help, &err), 0);
+	assert_true(o.help);
+	assert_non_null(strstr(srv_opts_usage(), "Example"));
+	srv_opts_free(&o);
+	kerr_clear(&err);
+}
+
+static void test_default_data_dir(void **state)
+{
+	(void)state;
+	setenv("KEEL_DATA_DIR", "/srv/keel", 1);
+	char *d = srv_default_data_dir();
+	assert_string_equal(d, "/srv/keel");
+	free(d);
+	unsetenv("KEEL_DATA_DIR");
+	d = srv_default_data_dir();
+	if (geteuid() == 0)
+		assert_string_equal(d, "/var/lib/keel");
+	else
+		assert_non_null(strstr(d, "/keel"));
+	free(d);
+}
+
+static void test_token_file(void **state)
+{
+	(void)state;
+	struct kerr err = KERR_INIT;
+	struct srv_auth *a = NULL;
+	assert_int_equal(srv_auth_parse("t", "# comment\n\n s3cret , alice \nnodetok,n1,node\r\n", &a, &err), 0);
+	assert_int_equal(srv_auth_count(a), 2);
+	assert_string_equal(srv_auth_admin(a), "s3cret");
+	const struct srv_token *t = srv_auth_check(a, "Bearer s3cret");
+	assert_non_null(t);
+	assert_string_equal(t->name, "alice");
+	assert_string_equal(t->role, "admin");
+	t = srv_auth_check(a, "bearer nodetok");
+	assert_non_null(t);
+	assert_string_equal(t->role, "node");
+	assert_null(srv_auth_check(a, "Bearer s3cre"));
+	assert_null(srv_auth_check(a, "Bearer s3crett"));
+	assert_null(srv_auth_check(a, "Basic s3cret"));
+	assert_null(srv_auth_check(a, "Bearer "));
+	assert_null(srv_auth_check(a, NULL));
+	srv_auth_free(a);
+	a = NULL;
+	assert_int_equal(srv_auth_parse("t", "tok,alice,root\n", &a, &err), -EINVAL);
+	assert_string_equal(err.msg, "t:1: unknown role \"root\" (admin, viewer or node)");
+	assert_int_equal(srv_auth_parse("t", "a,x\na,y\n", &a, &err), -EINVAL);
+	assert_string_equal(err.msg, "t:2: duplicate token (also given for x)");
+	assert_int_equal(srv_auth_parse("t", "justtoken\n", &a, &err), -EINVAL);
+	assert_int_equal(srv_auth_parse("t", ",name\n", &a, &err), -EINVAL);
+	assert_int_equal(srv_auth_parse("t", "a,b,c,d\n", &a, &err), -EINVAL);
+	assert_int_equal(srv_auth_parse("t", "# only comments\n", &a, &err), -EINVAL);
+	assert_null(a);
+	kerr_clear(&err);
+}
+
+static void test_admin_token_file(void **state)
+{
+	(void)state;
+	struct kerr err = KERR_INIT;
+	char dir[] = "/tmp/keel-test-auth-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct srv_auth *a = NULL, *b = NULL;
+	assert_int_equal(srv_auth_admin_token(dir, &a, &err), 0);
+	assert_int_equal(strlen(srv_auth_admin(a)), 64);
+	assert_int_equal(srv_auth_admin_token(dir, &b, &err), 0);
+	assert_string_equal(srv_auth_admin(a), srv_auth_admin(b)); /* reused */
+	char *path = xasprintf("%s/admin.token", dir);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	unlink(path);
+	free(path);
+	rmdir(dir);
+	srv_auth_free(a);
+	srv_auth_free(b);
+	kerr_clear(&err);
+}
+
+static json_t *parse(const char *s)
+{
+	json_error_t je;
+	json_t *v = json_loads(s, 0, &je);
+	if (!v)
+		fail_msg("%s: %s", s, je.text);
+	return v;
+}
+
+static void test_identity(void **state)
+{
+	(void)state;
+	struct kerr err = KERR_INIT;
+	const struct api_kind *task = api_kind_by_plural("tasks"), *node = api_kind_by_plural("nodes");
+	json_t *o = parse("{\"metadata\":{}}");
+	assert_int_equal(srv_obj_check_identity(task, o, "default", "web", &err), 0);
+	assert_string_equal(api_obj_kind(o), "Task");
+	assert_string_equal(api_obj_name(o), "web");
+	assert_string_equal(api_obj_namespace(o), "default");
+	json_decref(o);
+	o = parse("{\"kind\":\"Node\",\"metadata\":{\"name\":\"web\"}}");
+	assert_int_equal(srv_obj_check_identity(task, o, "default", NULL, &err), -EBADMSG);
+	assert_string_equal(err.msg, "kind \"Node\" does not match the URL (want \"Task\")");
+	json_decref(o);
+	o = parse("{\"apiVersion\":\"apps/v1\"}");
+	assert_int_equal(srv_obj_check_identity(task, o, "default", NULL, &err), -EBADMSG);
+	json_decref(o);
+	o = parse("{\"metadata\":{\"name\":\"a\",\"namespace\":\"x\"}}");
+	assert_int_equal(srv_obj_check_identity(task, o, "default", NULL, &err), -EBADMSG);
+	assert_int_equal(srv_obj_check_identity(task, o, "x", "b", &err), -EBADMSG);
+	json_decref(o);
+	o = parse("{\"metadata\":{\"name\":\"a\",\"namespace\":\"x\"}}");
+	assert_int_equal(srv_obj_check_identity(node, o, NULL, "a", &err), 0);
+	assert_null(api_obj_namespace(o)); /* cluster-scoped: dropped */
+	json_decref(o);
+	o = parse("{\"metadata\":[]}");
+	assert_int_equal(srv_obj_check_identity(task, o, "default", NULL, &err), -EBADMSG);
+	json_decref(o);
+	kerr_clear(&err);
+}
+
+static void test_server_fields_and_generation(void **state)
+{
+	(void)state;
+	const struct api_kind *task = api_kind_by_plural("tasks");
+	json_t *live = parse("{\"metadata\":{\"name\":\"w\",\"uid\":\"u1\",\"resourceVersion\":\"7\","
+	                     "\"generation\":3,\"creationTimestamp\":\"2026-01-01T00:00:00Z\","
+	                     "\"managedFields\":[1]},\"spec\":{\"image\":\"a\"},\"status\":{\"phase\":\"Running\"}}");
+	json_t *next = parse("{\"metadata\":{\"name\":\"w\",\"uid\":\"forged\",\"labels\":{\"x\":\"1\"}},"
+	                     "\"spec\":{\"image\":\"a\"},\"status\":{\"phase\":\"Failed\"}}");
+	srv_obj_strip_server_fields(next);
+	assert_null(api_obj_uid(next));
+	srv_obj_carry_from_live(task, next, live, true);
+	assert_string_equal(api_obj_uid(next), "u1");
+	assert_int_equal(api_obj_rv(next), 7);
+	assert_string_equal(json_string_value(api_obj_get_path(next, "status.phase")), "Running");
+	assert_non_null(json_object_get(api_obj_meta(next), "managedFields"));
+	srv_obj_set_generation(next, live);
+	assert_int_equal(api_obj_generation(next), 3); /* labels only */
+	json_object_set_new(json_object_get(next, "spec"), "image", json_string("b"));
+	srv_obj_set_generation(next, live);
+	assert_int_equal(api_obj_generation(next), 4);
+	json_decref(next);
+
+	next = json_object();
+	srv_obj_init_created(next);
+	assert_int_equal(api_obj_generation(next), 1);
+	assert_int_equal(strlen(api_obj_uid(next)), 36);
+	assert_true(time_parse_rfc3339(json_string_value(api_obj_get_path(next, "metadata.creationTimestamp"))) > 0);
+	json_decref(next);
+	json_decref(live);
+}
+
+static void test_rv_size_finalized(void **state)
+{
+	(void)state;
+	struct kerr err = KERR_INIT;
+	uint64_t rv = 9;
+	json_t *o = parse("{\"metadata\":{\"resourceVersion\":\"42\"}}");
+	assert_int_equal(srv_obj_client_rv(o, &rv, &err), 0);
+	assert_int_equal(rv, 42);
+	json_decref(o);
+	o = parse("{\"metadata\":{\"resourceVersion\":\"4x\"}}");
+	assert_int_equal(srv_obj_client_rv(o, &rv, &err), -EBADMSG);
+	json_decref(o);
+	o = parse("{\"metadata\":{\"resourceVersion\":5}}");
+	assert_int_equal(srv_obj_client_rv(o, &rv, &err), -EBADMSG);
+	json_decref(o);
+	o = parse("{\"metadata\":{}}");
+	assert_int_equal(srv_obj_client_rv(o, &rv, &err), 0);
+	assert_int_equal(rv, 0);
+	assert_int_equal(srv_obj_check_size(o, 100, &err), 0);
+	assert_int_equal(srv_obj_check_size(o, 5, &err), -E2BIG);
+	json_decref(o);
+	json_t *live = parse("{\"metadata\":{\"deletionTimestamp\":\"t\",\"finalizers\":[\"a\"]}}");
+	json_t *n1 = parse("{\"metadata\":{\"finalizers\":[\"a\"]}}");
+	json_t *n2 = parse("{\"metadata\":{\"finalizers\":[]}}");
+	assert_false(srv_obj_finalized(live, n1));
+	assert_true(srv_obj_finalized(live, n2));
+	assert_false(srv_obj_finalized(n1, n2)); /* not being deleted */
+	json_decref(live);
+	json_decref(n1);
+	json_decref(n2);
+	kerr_clear(&err);
+}
+
+static void test_metrics_text(void **state)
+{
+	(void)state;
+	struct srv_metrics *m = srv_metrics_new();
+	srv_metrics_observe(m, SRV_GET, 200, 2000000, false);  /* 2 ms */
+	srv_metrics_observe(m, SRV_GET, 200, 20000000, false); /* 20 ms */
+	srv_metrics_observe(m, SRV_POST, 409, 1000, false);
+	srv_metrics_observe(m, SRV_GET, 200, 30000000000, true); /* a watch: count only */
+	struct store_stats st = {.revision = 12, .compacted = 3, .commits = 5, .writes = 11};
+	struct sbuf b = SBUF_INIT;
+	srv_metrics_render(m, &st, 7, &b);
+	assert_non_null(strstr(b.data, "keel_http_requests_total{method=\"GET\",code=\"200\"} 3\n"));
+	assert_non_null(strstr(b.data, "keel_http_requests_total{method=\"POST\",code=\"409\"} 1\n"));
+	assert_non_null(strstr(b.data, "keel_http_request_duration_seconds_bucket{method=\"GET\",le=\"0.001\"} 0\n"));
+	assert_non_null(strstr(b.data, "keel_http_request_duration_seconds_bucket{method=\"GET\",le=\"0.0025\"} 1\n"));
+	assert_non_null(strstr(b.data, "keel_http_request_duration_seconds_bucket{method=\"GET\",le=\"0.025\"} 2\n"));
+	assert_non_null(strstr(b.data, "keel_http_request_duration_seconds_bucket{method=\"GET\",le=\"+Inf\"} 2\n"));
+	assert_non_null(strstr(b.data, "keel_http_request_duration_seconds_count{method=\"GET\"} 2\n"));
+	assert_non_null(strstr(b.data, "keel_http_request_duration_seconds_sum{method=\"GET\"} 0.022000000\n"));
+	assert_non_null(strstr(b.data, "keel_store_revision 12\n"));
+	assert_non_null(strstr(b.data, "keel_store_compacted_revision 3\n"));
+	assert_non_null(strstr(b.data, "keel_store_commits_total 5\n"));
+	assert_non_null(strstr(b.data, "keel_store_writes_total 11\n"));
+	assert_non_null(strstr(b.data, "keel_watchers 7\n"));
+	assert_non_null(strstr(b.data, "# TYPE keel_http_request_duration_seconds histogram\n"));
+	sbuf_free(&b);
+	srv_metrics_free(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_listen),
+		cmocka_unit_test(test_flags),
+		cmocka_unit_test(test_default_data_dir),
+		cmocka_unit_test(test_token_file),
+		cmocka_unit_test(test_admin_token_file),
+		cmocka_unit_test(test_identity),
+		cmocka_unit_test(test_server_fields_and_generation),
+		cmocka_unit_test(test_rv_size_finalized),
+		cmocka_unit_test(test_metrics_text),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
