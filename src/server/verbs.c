@@ -25,6 +25,7 @@
 #include "api/validate.h"
 #include "common/kerr.h"
 #include "common/util.h"
+#include "manifests/yaml.h"
 #include "server/handlers.h"
 #include "server/objects.h"
 #include "server/verbs.h"
@@ -130,7 +131,31 @@ enum MHD_Result srv_handle_create(struct srv_req *r)
 struct replace_arg {
 	json_t *body;
 	uint64_t want_rv;
+	const char *manager;
 };
+
+const char *srv_update_manager(struct srv_req *r, char *buf, size_t len)
+{
+	const char *fm = srv_req_query(r, "fieldManager");
+	if (fm && *fm && strlen(fm) < len)
+		return fm;
+	/* as Kubernetes does: the User-Agent's product name ("curl/8.1" -> "curl") */
+	const char *ua = srv_req_header(r, MHD_HTTP_HEADER_USER_AGENT);
+	size_t n = 0;
+	for (; ua && ua[n] && ua[n] != '/' && ua[n] != ' ' && n + 1 < len; n++)
+		buf[n] = ua[n];
+	buf[n] = '\0';
+	return n ? buf : "unknown";
+}
+
+/* Records a PUT/patch writer in managedFields (api/merge.h), so that an
+ * applier no longer removes the fields this write took over. */
+static void record_update(json_t *next, json_t *live, const char *manager)
+{
+	char now[32];
+	time_rfc3339(now, sizeof now, time_now_unix());
+	api_managed_update(next, live, manager, now);
+}
 
 /* The common tail of replace/patch/apply: generation, finalization,
  * no-op detection and the size limit. Takes next. */
@@ -158,6 +183,7 @@ static int replace_compute(struct srv_write *w, json_t *live, json_t **next, str
 		return -ESTALE;
 	json_t *n = json_deep_copy(a->body);
 	srv_obj_carry_from_live(w->kind, n, live, true);
+	record_update(n, live, a->manager);
 	return finish_update(w, live, n, next, err);
 }
 
@@ -181,6 +207,8 @@ enum MHD_Result srv_handle_replace(struct srv_req *r)
 	if (validate(k, body, &err) < 0)
 		return srv_reply_error(r, &err, k->plural, r->route.name);
 	a.body = body;
+	char mbuf[128];
+	a.manager = srv_update_manager(r, mbuf, sizeof mbuf);
 	_cleanup_free_ char *key = srv_req_key(r);
 	struct srv_write w = {.srv = r->srv, .kind = k, .key = key, .dry_run = dry,
 	                      .compute = replace_compute, .arg = &a};
@@ -223,6 +251,7 @@ int srv_patch_compute(struct srv_write *w, json_t *live, json_t **next, struct k
 		json_decref(merged);
 		return -EINVAL;
 	}
+	record_update(merged, live, a->manager);
 	return finish_update(w, live, merged, next, err);
 }
 
@@ -316,6 +345,8 @@ enum MHD_Result srv_handle_patch(struct srv_req *r)
 	if (srv_patch_parse(r, &patch, &a.want_rv, &err) < 0)
 		return srv_reply_error(r, &err, NULL, NULL);
 	a.patch = patch;
+	char mbuf[128];
+	a.manager = srv_update_manager(r, mbuf, sizeof mbuf);
 	_cleanup_free_ char *key = srv_req_key(r);
 	struct srv_write w = {.srv = r->srv, .kind = k, .key = key, .dry_run = dry,
 	                      .compute = srv_patch_compute, .arg = &a};
@@ -441,7 +472,23 @@ enum MHD_Result srv_handle_delete(struct srv_req *r)
 	return ret;
 }
 
+static void yaml_stream_freep(struct yaml_stream **s) { yaml_stream_free(*s); }
+
 int srv_body_parse_manifest(struct srv_req *r, json_t **out, struct kerr *err)
 {
-	return srv_json_parse(r->body.data, r->body.len, true, out, err);
+	char buf[128];
+	if (!streq(srv_media_type(r, buf, sizeof buf), "application/apply-patch+yaml") ||
+	    (r->body.len > 0 && r->body.data[0] == '{'))
+		return srv_json_parse(r->body.data, r->body.len, true, out, err);
+	_cleanup_(yaml_stream_freep) struct yaml_stream *ys = NULL;
+	if (yaml_stream_parse("request body", r->body.data ? r->body.data : "", r->body.len, NULL, &ys,
+	                      err) < 0) {
+		err->code = EBADMSG;
+		return -EBADMSG;
+	}
+	if (ys->n_docs != 1 || !json_is_object(ys->docs[0].value))
+		return kerr_set(err, EBADMSG, "an apply body must be one YAML mapping (got %zu documents)",
+		                ys->n_docs);
+	*out = json_incref(ys->docs[0].value);
+	return 0;
 }

@@ -28,7 +28,12 @@ struct srv_patch_arg {
 	json_t *patch;
 	uint64_t want_rv;
 	bool status_only;
+	const char *manager; /* for managedFields; see srv_update_manager */
 };
+
+/* The field manager of a non-apply write: ?fieldManager, else the
+ * User-Agent's product name, else "unknown". May use buf. */
+const char *srv_update_manager(struct srv_req *r, char *buf, size_t len);
 int srv_patch_compute(struct srv_write *w, json_t *live, json_t **next, struct kerr *err);
 /* Checks the patch Content-Type (-EMEDIUMTYPE -> 415 for anything but a
  * merge patch) and parses the body; *want_rv from metadata.resourceVersion. */

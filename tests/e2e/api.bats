@@ -261,6 +261,14 @@ apply_result() { grep -i '^Keel-Apply-Result:' "$BATS_TEST_TMPDIR/headers" | tr 
 	[ "$(body .spec.replicas)" = 3 ]
 	[ "$(body .status.replicas)" = 2 ]
 	[ "$(body .metadata.generation)" = 2 ]
+	# a scale by someone else takes replicas over: a manifest that stops
+	# setting it leaves it alone, one that sets it puts its value back
+	[ "$(req PATCH "$NS/deployments/web?fieldManager=scaler" -H 'Content-Type: application/merge-patch+json' -d '{"spec":{"replicas":7}}')" = 200 ]
+	m3=$(deployment web | jq -c '.metadata.labels = {"team":"a"}')
+	[ "$(apply web "$m3")" = 200 ]
+	[ "$(body .spec.replicas)" = 7 ]
+	[ "$(apply web "$m2")" = 200 ]
+	[ "$(body .spec.replicas)" = 3 ]
 	# invalid manifests are refused with causes; the URL name must match
 	[ "$(apply web "$(deployment web ',"replica":3')")" = 422 ]
 	[ "$(body '.details.causes[0].field')" = spec.replica ]
@@ -271,6 +279,23 @@ apply_result() { grep -i '^Keel-Apply-Result:' "$BATS_TEST_TMPDIR/headers" | tr 
 	[ "$(body .spec.replicas)" = 5 ]
 	[ "$(rv_of "$NS/deployments/web")" = "$rv" ]
 	[ "$(api GET "$NS/deployments/web" | jq .spec.replicas)" = 3 ]
+}
+
+@test "apply accepts a YAML body as application/apply-patch+yaml" {
+	yaml='apiVersion: keel/v1
+kind: Task
+metadata:
+  name: y
+  labels: {app: y}
+spec:
+  image: busybox
+  args: ["a", "b"]'
+	[ "$(req PATCH "$NS/tasks/y" -H 'Content-Type: application/apply-patch+yaml' --data-binary "$yaml")" = 201 ]
+	[ "$(body -c .spec.args)" = '["a","b"]' ]
+	[ "$(body .metadata.labels.app)" = y ]
+	[ "$(req PATCH "$NS/tasks/y" -H 'Content-Type: application/apply-patch+yaml' --data-binary "$yaml")" = 200 ]
+	[ "$(req PATCH "$NS/tasks/y" -H 'Content-Type: application/apply-patch+yaml' --data-binary $'a: [1\nb: 2')" = 400 ]
+	[[ "$(body .message)" == "request body:"* ]]
 }
 
 @test "list with labelSelector, fieldSelector, limit and continue" {
@@ -398,6 +423,31 @@ MODIFIED a"
 	run watch_events "$NS/tasks?watch=1&resourceVersion=$((rv - 2))&timeoutSeconds=1"
 	assert_success
 	[ "${#lines[@]}" = 2 ]
+}
+
+@test "a watcher that does not read is told it is too slow and cut off; others are not held up" {
+	port=${KEEL_URL##*:}
+	exec {slow}<>"/dev/tcp/127.0.0.1/$port"
+	printf 'GET %s/tasks?watch=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n' "$NS" "$KEEL_TOKEN_VALUE" >&$slow
+	watch_events "$NS/tasks?watch=1&timeoutSeconds=8" >"$BATS_TEST_TMPDIR/fast" &
+	pids=($!)
+	sleep 0.3
+	big=$(head -c 200000 /dev/zero | tr '\0' a)
+	for i in $(seq 1 120); do
+		printf '{"apiVersion":"keel/v1","kind":"Task","metadata":{"name":"t%d"},"spec":{"image":"b","args":["%s"]}}' "$i" "$big" >"$BATS_TEST_TMPDIR/obj"
+		[ "$(req POST "$NS/tasks" --data-binary @"$BATS_TEST_TMPDIR/obj")" = 201 ]
+	done
+	# the slow stream ends with an ERROR event (410) once it is read
+	error=""
+	while IFS= read -r -t 10 line <&$slow; do
+		case $line in *'"type":"ERROR"'*) error=$line; break ;; esac
+	done
+	exec {slow}>&-
+	[[ "$error" == *'"code":410'* ]]
+	[[ "$error" == *'watch too slow'* ]]
+	# the reading watcher got everything
+	wait "${pids[@]}"
+	[ "$(grep -c '^\["ADDED"' "$BATS_TEST_TMPDIR/fast")" = 120 ]
 }
 
 @test "a body over 3 MiB is 413, with or without Content-Length" {
