@@ -22,6 +22,9 @@
  */
 #include "api/merge.h"
 
+#include "api/kind.h"
+#include "api/validate.h"
+
 #include "common/util.h"
 
 json_t *api_merge_patch(json_t *target, json_t *patch)
@@ -198,6 +201,15 @@ static void record(json_t *result, json_t *live, json_t *set, const char *manage
 	bool same_set = mine && json_equal(json_object_get(mine, "fieldsV1"), set);
 	_cleanup_json_ json_t *a = live ? without_managed(live) : NULL;
 	_cleanup_json_ json_t *b = without_managed(result);
+	/* The live object carries the server's defaults, some inside atomic
+	 * arrays the manifest just replaced (ports[].protocol): compare both as
+	 * the server stores them, defaulted, or every re-apply would look like
+	 * a change. Defaulting is idempotent, so a defaulted live is unchanged. */
+	const struct api_kind *k = api_kind_by_kind(json_string_value(json_object_get(result, "kind")));
+	if (k && a)
+		api_default(k, a);
+	if (k)
+		api_default(k, b);
 	bool same_obj = a && json_equal(a, b);
 	json_t *mf = json_array();
 	json_array_foreach(old_mf, i, e)

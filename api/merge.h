@@ -32,7 +32,9 @@ json_t *api_fieldset_of(json_t *obj);
  * /status subresource); apiVersion and kind are copied from applied.
  * A manager's entry keeps its old "time" when neither the object nor its
  * field set changed, so applying the same manifest twice gives an object
- * equal to the live one. Fields may be held by several managers (a second
+ * equal to the live one. "Changed" is judged on the result as the server
+ * stores it, i.e. after api_default() (a default inside an atomic array,
+ * such as ports[].protocol, is not a change). Fields may be held by several managers (a second
  * applier setting a field does not take it from the first); a field is
  * removed only when no manager's set holds it. manager names the applier
  * ("keel-apply" by default). now is an RFC 3339 time for managedFields.
