@@ -139,6 +139,12 @@ void srv_obj_init_created(json_t *obj)
 	json_object_set_new(m, "generation", json_integer(1));
 }
 
+void srv_obj_init_status(const struct api_kind *k, json_t *obj)
+{
+	if (streq(k->kind, "Namespace") && !json_object_get(obj, "status"))
+		json_object_set_new(obj, "status", json_pack("{s:s}", "phase", "Active"));
+}
+
 int srv_obj_client_rv(json_t *obj, uint64_t *rv, struct kerr *err)
 {
 	json_t *v = json_object_get(json_object_get(obj, "metadata"), "resourceVersion");

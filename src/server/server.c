@@ -81,6 +81,7 @@ static int create_default_namespace(struct store *s, struct kerr *err)
 	                                      "Namespace", "metadata", "name", "default");
 	api_default(k, ns);
 	srv_obj_init_created(ns);
+	srv_obj_init_status(k, ns);
 	_cleanup_free_ char *key = store_key("namespaces", NULL, "default");
 	int rc = store_update(s, key, ensure_default_ns, ns, NULL, NULL, err);
 	return rc < 0 ? kerr_prefix(err, "cannot create namespace \"default\"") : 0;

@@ -111,6 +111,7 @@ enum MHD_Result srv_handle_create(struct srv_req *r)
 	if (validate(k, obj, &err) < 0)
 		return srv_reply_error(r, &err, k->plural, api_obj_name(obj));
 	srv_obj_init_created(obj);
+	srv_obj_init_status(k, obj);
 	const char *ns = k->namespaced ? api_obj_namespace(obj) : NULL;
 	if (srv_obj_check_size(obj, SRV_MAX_OBJECT, &err) < 0 ||
 	    srv_check_namespace(r->srv, k, ns, &err) < 0)
@@ -273,8 +274,10 @@ static int apply_compute(struct srv_write *w, json_t *live, json_t **next, struc
 	json_t *merged = api_apply(live, a->applied, a->manager, now);
 	if (live)
 		srv_obj_carry_from_live(w->kind, merged, live, false);
-	else
+	else {
 		srv_obj_init_created(merged);
+		srv_obj_init_status(w->kind, merged);
+	}
 	if (validate(w->kind, merged, err) < 0) {
 		json_decref(merged);
 		return -EINVAL;

@@ -19,7 +19,9 @@
 #include "server/objects.h"
 #include "store/store.h"
 
-#define MAX_ATTEMPTS 16
+/* Each lost race means another write to the same key committed, so the
+ * bound is only reached under heavy contention on one object. */
+#define MAX_ATTEMPTS 64
 
 struct cas {
 	bool expect_absent;

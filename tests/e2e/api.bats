@@ -470,6 +470,25 @@ MODIFIED a"
 	[ "$(grep -c '^\["ADDED"' "$BATS_TEST_TMPDIR/fast")" = 120 ]
 }
 
+@test "past --max-watchers a watch is 429 TooManyRequests" {
+	keel_server_stop
+	keel_server_start --max-watchers 2
+	pids=()
+	for i in 1 2; do
+		curl -sN -H "Authorization: Bearer $KEEL_TOKEN_VALUE" --max-time 10 "$KEEL_URL$NS/tasks?watch=1&timeoutSeconds=3" >/dev/null &
+		pids+=($!)
+	done
+	for i in $(seq 1 50); do
+		[ "$(api GET /metrics | awk '/^keel_watchers /{print $2}')" = 2 ] && break
+		sleep 0.1
+	done
+	[ "$(req GET "$NS/tasks?watch=1&timeoutSeconds=1")" = 429 ]
+	[ "$(body .reason)" = TooManyRequests ]
+	[ "$(req GET "$NS/tasks")" = 200 ]
+	wait "${pids[@]}"
+	[ "$(req GET "$NS/tasks?watch=1&timeoutSeconds=1")" = 200 ]
+}
+
 @test "a body over 3 MiB is 413, with or without Content-Length" {
 	head -c $((3 * 1024 * 1024 + 10)) /dev/zero | tr '\0' ' ' >"$BATS_TEST_TMPDIR/big"
 	[ "$(req POST "$NS/tasks" --data-binary @"$BATS_TEST_TMPDIR/big")" = 413 ]
@@ -560,6 +579,8 @@ MODIFIED a"
 	[ "$(req DELETE /apis/keel/v1/namespaces/shop/tasks/web)" = 200 ]
 	[ "$(req DELETE /apis/keel/v1/namespaces/shop)" = 200 ]
 	[ "$(req GET /apis/keel/v1/namespaces/shop)" = 404 ]
+	[ "$(req GET /apis/keel/v1/namespaces/default)" = 200 ]
+	[ "$(body .status.phase)" = Active ]
 }
 
 @test "a restart keeps the objects, the revision and the token" {
