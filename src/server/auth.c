@@ -42,7 +42,10 @@ void srv_auth_free(struct srv_auth *a)
 	free(a);
 }
 
-static void auth_freep(struct srv_auth **a) { srv_auth_free(*a); }
+static void auth_freep(struct srv_auth **a)
+{
+	srv_auth_free(*a);
+}
 
 static char *trim(char *s)
 {
@@ -88,16 +91,17 @@ static int parse_line(struct srv_auth *a, const char *src, int lineno, char *lin
 	const char *tok = fields[0], *name = fields[1];
 	const char *role = nf == 3 && *fields[2] ? fields[2] : "admin";
 	if (!*tok || !token_chars_ok(tok))
-		return kerr_set(err, EINVAL, "%s:%d: empty token or token with spaces", src, lineno);
+		return kerr_set(err, EINVAL, "%s:%d: empty token or token with spaces", src,
+		                lineno);
 	if (!*name)
 		return kerr_set(err, EINVAL, "%s:%d: empty name", src, lineno);
 	if (!streq(role, "admin") && !streq(role, "viewer") && !streq(role, "node"))
-		return kerr_set(err, EINVAL, "%s:%d: unknown role \"%s\" (admin, viewer or node)", src,
-		                lineno, role);
+		return kerr_set(err, EINVAL, "%s:%d: unknown role \"%s\" (admin, viewer or node)",
+		                src, lineno, role);
 	for (size_t i = 0; i < a->n; i++)
 		if (streq(a->v[i].token, tok))
-			return kerr_set(err, EINVAL, "%s:%d: duplicate token (also given for %s)", src, lineno,
-			                a->v[i].name);
+			return kerr_set(err, EINVAL, "%s:%d: duplicate token (also given for %s)",
+			                src, lineno, a->v[i].name);
 	auth_add(a, tok, name, role);
 	return 0;
 }
@@ -120,7 +124,8 @@ int srv_auth_parse(const char *source, const char *text, struct srv_auth **out, 
 			return -EINVAL;
 	}
 	if (a->n == 0)
-		return kerr_set(err, EINVAL, "%s: no tokens (want lines TOKEN,NAME[,ROLE])", source);
+		return kerr_set(err, EINVAL, "%s: no tokens (want lines TOKEN,NAME[,ROLE])",
+		                source);
 	*out = TAKE_PTR(a);
 	return 0;
 }
@@ -140,7 +145,8 @@ static int new_admin_token(const char *path, char **out, struct kerr *err)
 {
 	unsigned char raw[32];
 	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
-		return kerr_set(err, errno ? errno : EIO, "cannot get random bytes: %s", strerror(errno));
+		return kerr_set(err, errno ? errno : EIO, "cannot get random bytes: %s",
+		                strerror(errno));
 	char hex[2 * sizeof raw + 2];
 	for (size_t i = 0; i < sizeof raw; i++)
 		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
@@ -175,7 +181,8 @@ int srv_auth_admin_token(const char *data_dir, struct srv_auth **out, struct ker
 		*nl = '\0';
 	tok = trim(tok);
 	if (!*tok || !token_chars_ok(tok))
-		return kerr_set(err, EINVAL, "%s: empty or malformed token (delete it to get a new one)", path);
+		return kerr_set(err, EINVAL,
+		                "%s: empty or malformed token (delete it to get a new one)", path);
 	struct srv_auth *a = xcalloc(1, sizeof *a);
 	auth_add(a, tok, "admin", "admin");
 	*out = a;

@@ -46,8 +46,10 @@ bool srv_req_dry_run(struct srv_req *r, bool *dry, enum MHD_Result *ret)
 
 enum MHD_Result srv_reply_not_found(struct srv_req *r)
 {
-	json_t *st = api_status_new(404, "NotFound", NULL, NULL, r->route.kind->plural, r->route.name);
-	_cleanup_free_ char *msg = xasprintf("%s \"%s\" not found", r->route.kind->plural, r->route.name);
+	json_t *st =
+	    api_status_new(404, "NotFound", NULL, NULL, r->route.kind->plural, r->route.name);
+	_cleanup_free_ char *msg =
+	    xasprintf("%s \"%s\" not found", r->route.kind->plural, r->route.name);
 	json_object_set_new(st, "message", json_string(msg));
 	return srv_reply_json(r, 404, st, NULL, NULL);
 }
@@ -72,21 +74,22 @@ static json_t *resource_entry(const char *name, const char *singular, bool names
 
 static json_t *resource_list(void)
 {
-	static const char *const verbs[] = {"create", "delete", "get", "list", "patch", "update", "watch", NULL};
+	static const char *const verbs[] = {"create", "delete", "get",   "list",
+	                                    "patch",  "update", "watch", NULL};
 	static const char *const status_verbs[] = {"get", "patch", "update", NULL};
 	static const char *const binding_verbs[] = {"create", NULL};
 	json_t *res = json_array();
 	for (size_t i = 0; i < api_kind_count(); i++) {
 		const struct api_kind *k = api_kind_at(i);
-		json_array_append_new(res, resource_entry(k->plural, k->singular, k->namespaced, k->kind,
-		                                          verbs, k->short_names));
+		json_array_append_new(res, resource_entry(k->plural, k->singular, k->namespaced,
+		                                          k->kind, verbs, k->short_names));
 		_cleanup_free_ char *sub = xasprintf("%s/status", k->plural);
 		if (k->has_status)
 			json_array_append_new(res, resource_entry(sub, "", k->namespaced, k->kind,
 			                                          status_verbs, NULL));
 		if (streq(k->plural, "tasks"))
-			json_array_append_new(res, resource_entry("tasks/binding", "", true, "Binding",
-			                                          binding_verbs, NULL));
+			json_array_append_new(res, resource_entry("tasks/binding", "", true,
+			                                          "Binding", binding_verbs, NULL));
 	}
 	return json_pack("{s:s, s:s, s:s, s:o}", "kind", "APIResourceList", "apiVersion", "v1",
 	                 "groupVersion", API_GROUP_VERSION, "resources", res);
@@ -94,10 +97,10 @@ static json_t *resource_list(void)
 
 static json_t *api_group(void)
 {
-	return json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}], s:{s:s, s:s}}", "kind", "APIGroup", "apiVersion",
-	                 "v1", "name", API_GROUP, "versions", "groupVersion", API_GROUP_VERSION, "version",
-	                 API_VERSION, "preferredVersion", "groupVersion", API_GROUP_VERSION, "version",
-	                 API_VERSION);
+	return json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}], s:{s:s, s:s}}", "kind", "APIGroup",
+	                 "apiVersion", "v1", "name", API_GROUP, "versions", "groupVersion",
+	                 API_GROUP_VERSION, "version", API_VERSION, "preferredVersion",
+	                 "groupVersion", API_GROUP_VERSION, "version", API_VERSION);
 }
 
 static enum MHD_Result handle_discovery(struct srv_req *r)
@@ -108,8 +111,8 @@ static enum MHD_Result handle_discovery(struct srv_req *r)
 		json_object_del(g, "kind");
 		json_object_del(g, "apiVersion");
 		return srv_reply_json(r, 200,
-		                      json_pack("{s:s, s:s, s:[o]}", "kind", "APIGroupList", "apiVersion",
-		                                "v1", "groups", g),
+		                      json_pack("{s:s, s:s, s:[o]}", "kind", "APIGroupList",
+		                                "apiVersion", "v1", "groups", g),
 		                      NULL, NULL);
 	}
 	case SRV_ROUTE_GROUP:
@@ -125,7 +128,8 @@ static enum MHD_Result handle_metrics(struct srv_req *r)
 	store_get_stats(r->srv->store, &st);
 	_cleanup_sbuf_ struct sbuf b = SBUF_INIT;
 	srv_metrics_render(r->srv->metrics, &st, srv_hub_watchers(r->srv->hub), &b);
-	return srv_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "");
+	return srv_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8",
+	                      b.data ? b.data : "");
 }
 
 static enum MHD_Result handle_get(struct srv_req *r)
@@ -159,8 +163,8 @@ static void list_filter_clear(struct list_filter *f)
 	api_fieldsel_free(f->fields);
 }
 
-int srv_parse_selectors(struct srv_req *r, struct api_selector **labels, struct api_fieldsel **fields,
-                        struct kerr *err)
+int srv_parse_selectors(struct srv_req *r, struct api_selector **labels,
+                        struct api_fieldsel **fields, struct kerr *err)
 {
 	const char *ls = srv_req_query(r, "labelSelector"), *fs = srv_req_query(r, "fieldSelector");
 	*labels = NULL;
@@ -195,8 +199,8 @@ static json_t *list_object(const struct api_kind *k, json_t *items, uint64_t rev
 		_cleanup_free_ char *tok = srv_continue_encode(next);
 		json_object_set_new(meta, "continue", json_string(tok));
 	}
-	return json_pack("{s:s, s:s, s:o, s:o}", "kind", k->list_kind, "apiVersion", API_GROUP_VERSION,
-	                 "metadata", meta, "items", items);
+	return json_pack("{s:s, s:s, s:o, s:o}", "kind", k->list_kind, "apiVersion",
+	                 API_GROUP_VERSION, "metadata", meta, "items", items);
 }
 
 static enum MHD_Result handle_list(struct srv_req *r)
@@ -214,8 +218,8 @@ static enum MHD_Result handle_list(struct srv_req *r)
 	json_t *items = NULL;
 	uint64_t rev = 0;
 	_cleanup_free_ char *next = NULL;
-	if (store_list(r->srv->store, prefix, after, (size_t)limit, list_match, &f, &items, &rev, &next,
-	               &err) < 0)
+	if (store_list(r->srv->store, prefix, after, (size_t)limit, list_match, &f, &items, &rev,
+	               &next, &err) < 0)
 		return srv_reply_error(r, &err, r->route.kind->plural, NULL);
 	return srv_reply_json(r, 200, list_object(r->route.kind, items, rev, next), NULL, NULL);
 }
@@ -246,15 +250,17 @@ static enum MHD_Result handle_item(struct srv_req *r)
 			return handle_get(r);
 		}
 	case SRV_SUB_STATUS:
-		return r->method == SRV_GET || r->method == SRV_HEAD ? handle_get(r) : srv_handle_status_write(r);
+		return r->method == SRV_GET || r->method == SRV_HEAD ? handle_get(r)
+		                                                     : srv_handle_status_write(r);
 	case SRV_SUB_BINDING:
 		return srv_handle_binding(r);
 	case SRV_SUB_LOG:
 		break;
 	}
-	return srv_reply_status(r, 501, "NotImplemented",
-	                        "task logs are served by the node agent that runs the task; the API server "
-	                        "does not proxy them yet");
+	return srv_reply_status(
+	    r, 501, "NotImplemented",
+	    "task logs are served by the node agent that runs the task; the API server "
+	    "does not proxy them yet");
 }
 
 enum MHD_Result srv_handle(struct srv_req *r)

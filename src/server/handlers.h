@@ -33,7 +33,7 @@ bool srv_req_dry_run(struct srv_req *r, bool *dry, enum MHD_Result *ret);
  * -EBADMSG naming the parameter on a bad selector. */
 struct api_selector;
 struct api_fieldsel;
-int srv_parse_selectors(struct srv_req *r, struct api_selector **labels, struct api_fieldsel **fields,
-                        struct kerr *err);
+int srv_parse_selectors(struct srv_req *r, struct api_selector **labels,
+                        struct api_fieldsel **fields, struct kerr *err);
 /* `tasks "web" not found` for the route's item, as a 404 reply. */
 enum MHD_Result srv_reply_not_found(struct srv_req *r);

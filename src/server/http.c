@@ -51,7 +51,8 @@ enum MHD_Result srv_reply_response(struct srv_req *r, unsigned code, struct MHD_
 
 static struct MHD_Response *buffer_response(char *data, size_t len, const char *content_type)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		free(data);
 		return NULL;
@@ -77,7 +78,8 @@ enum MHD_Result srv_reply_json(struct srv_req *r, unsigned code, json_t *obj,
 	if (extra_header && extra_value)
 		MHD_add_response_header(resp, extra_header, extra_value);
 	if (code == 405 && r->routed)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, srv_route_allow_header(&r->route));
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		                        srv_route_allow_header(&r->route));
 	return srv_reply_response(r, code, resp);
 }
 
@@ -163,10 +165,11 @@ static void check_content_length(struct srv_req *r)
 	unsigned long long n = strtoull(cl, &end, 10);
 	if (end && *end == '\0' && n > SRV_MAX_BODY) {
 		r->body_too_big = true;
-		set_early(r, 413,
-		          api_status_new(413, "RequestEntityTooLarge",
-		                         "request body too large: Content-Length is over the 3 MiB limit",
-		                         NULL, NULL, NULL));
+		set_early(
+		    r, 413,
+		    api_status_new(413, "RequestEntityTooLarge",
+		                   "request body too large: Content-Length is over the 3 MiB limit",
+		                   NULL, NULL, NULL));
 	}
 }
 
@@ -179,8 +182,10 @@ static void req_begin(struct srv_req *r)
 		/* unknown paths still need a token, so that they do not reveal what exists */
 		const char *authz = srv_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
 		if (!srv_auth_check(r->srv->auth, authz))
-			set_early(r, 401, api_status_new(401, "Unauthorized", "Unauthorized: a valid bearer token is required",
-			                                 NULL, NULL, NULL));
+			set_early(r, 401,
+			          api_status_new(401, "Unauthorized",
+			                         "Unauthorized: a valid bearer token is required",
+			                         NULL, NULL, NULL));
 		set_early_err(r, &err);
 		return;
 	}
@@ -188,18 +193,23 @@ static void req_begin(struct srv_req *r)
 	if (needs_auth(&r->route)) {
 		const char *authz = srv_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
 		if (!srv_auth_check(r->srv->auth, authz)) {
-			set_early(r, 401, api_status_new(401, "Unauthorized",
-			                                 authz ? "Unauthorized: the bearer token is not valid"
-			                                       : "Unauthorized: a bearer token is required (Authorization: Bearer TOKEN)",
-			                                 NULL, NULL, NULL));
+			set_early(r, 401,
+			          api_status_new(401, "Unauthorized",
+			                         authz
+			                             ? "Unauthorized: the bearer token is not valid"
+			                             : "Unauthorized: a bearer token is required "
+			                               "(Authorization: Bearer TOKEN)",
+			                         NULL, NULL, NULL));
 			return;
 		}
 	}
 	if (!srv_route_allows(&r->route, r->method)) {
-		set_early(r, 405, api_status_new(405, "MethodNotAllowed",
-		                                 "method not allowed here", NULL, NULL, NULL));
-		_cleanup_free_ char *msg = xasprintf("%s is not allowed on %s (allowed: %s)", r->method_name,
-		                                     r->path, srv_route_allow_header(&r->route));
+		set_early(r, 405,
+		          api_status_new(405, "MethodNotAllowed", "method not allowed here", NULL,
+		                         NULL, NULL));
+		_cleanup_free_ char *msg =
+		    xasprintf("%s is not allowed on %s (allowed: %s)", r->method_name, r->path,
+		              srv_route_allow_header(&r->route));
 		json_object_set_new(r->early_status, "message", json_string(msg));
 		return;
 	}
@@ -215,8 +225,10 @@ static void take_body(struct srv_req *r, const char *data, size_t n)
 	if (r->body.len + n > SRV_MAX_BODY) {
 		r->body_too_big = true;
 		sbuf_free(&r->body);
-		set_early(r, 413, api_status_new(413, "RequestEntityTooLarge",
-		                                 "request body too large (over the 3 MiB limit)", NULL, NULL, NULL));
+		set_early(r, 413,
+		          api_status_new(413, "RequestEntityTooLarge",
+		                         "request body too large (over the 3 MiB limit)", NULL,
+		                         NULL, NULL));
 		r->discarded += n;
 		return;
 	}
@@ -269,10 +281,12 @@ void srv_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	srv_metrics_observe(srv->metrics, r->method, code, dur, r->is_watch);
 	if (code >= 500 && code != 507)
 		log_warn("%s %s %u %.1fms%s", r->method_name, r->path, code, (double)dur / 1e6,
-		         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+		         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
+		                                                    : " (connection ended early)");
 	else
 		log_debug("%s %s %u %.1fms%s", r->method_name, r->path, code, (double)dur / 1e6,
-		          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+		          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
+		                                                     : " (connection ended early)");
 	srv_route_clear(&r->route);
 	sbuf_free(&r->body);
 	json_decref(r->early_status);

@@ -27,7 +27,7 @@ struct srv_auth;
 struct srv_metrics;
 
 /* Request body limit (contract: 3 MiB) and stored object limit (1.5 MiB). */
-#define SRV_MAX_BODY ((size_t)3 << 20)
+#define SRV_MAX_BODY   ((size_t)3 << 20)
 #define SRV_MAX_OBJECT ((size_t)3 << 19)
 
 struct server {
@@ -55,8 +55,8 @@ struct srv_req {
 	unsigned status; /* the code queued, for the log and metrics */
 	bool queued;
 	bool is_watch;
-	int early_code;        /* an error decided before the body was read */
-	json_t *early_status;  /* its Status object (owned) */
+	int early_code;       /* an error decided before the body was read */
+	json_t *early_status; /* its Status object (owned) */
 };
 
 /* The MHD access handler and completion callback (cls = struct server). */

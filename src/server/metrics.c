@@ -17,9 +17,9 @@
 #include "store/store.h"
 
 #define N_METHODS (SRV_OTHER + 1)
-#define MIN_CODE 100
-#define MAX_CODE 599
-#define N_CODES (MAX_CODE - MIN_CODE + 1)
+#define MIN_CODE  100
+#define MAX_CODE  599
+#define N_CODES   (MAX_CODE - MIN_CODE + 1)
 
 static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                  0.25,  0.5,    1,     2.5,  5,     10};
@@ -31,7 +31,7 @@ struct srv_metrics {
 	atomic_uint_fast64_t hist_sum_ns[N_METHODS];
 };
 
-static const char *const method_names[N_METHODS] = {"GET", "POST", "PUT", "PATCH",
+static const char *const method_names[N_METHODS] = {"GET",    "POST", "PUT",  "PATCH",
                                                     "DELETE", "HEAD", "OTHER"};
 
 struct srv_metrics *srv_metrics_new(void)
@@ -63,25 +63,32 @@ void srv_metrics_observe(struct srv_metrics *m, enum srv_method method, unsigned
 	while (b < N_BUCKETS && secs > buckets[b])
 		b++;
 	atomic_fetch_add_explicit(&m->hist[method][b], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&m->hist_sum_ns[method], (uint_fast64_t)duration_ns, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->hist_sum_ns[method], (uint_fast64_t)duration_ns,
+	                          memory_order_relaxed);
 }
 
 static void render_requests(struct srv_metrics *m, struct sbuf *out)
 {
-	sbuf_puts(out, "# HELP keel_http_requests_total HTTP requests answered, by method and status code.\n"
-	               "# TYPE keel_http_requests_total counter\n");
+	sbuf_puts(
+	    out,
+	    "# HELP keel_http_requests_total HTTP requests answered, by method and status code.\n"
+	    "# TYPE keel_http_requests_total counter\n");
 	for (size_t mi = 0; mi < N_METHODS; mi++)
 		for (size_t c = 0; c < N_CODES; c++) {
-			uint64_t v = atomic_load_explicit(&m->requests[mi][c], memory_order_relaxed);
+			uint64_t v =
+			    atomic_load_explicit(&m->requests[mi][c], memory_order_relaxed);
 			if (v)
-				sbuf_printf(out, "keel_http_requests_total{method=\"%s\",code=\"%zu\"} %llu\n",
-				            method_names[mi], c + MIN_CODE, (unsigned long long)v);
+				sbuf_printf(
+				    out,
+				    "keel_http_requests_total{method=\"%s\",code=\"%zu\"} %llu\n",
+				    method_names[mi], c + MIN_CODE, (unsigned long long)v);
 		}
 }
 
 static void render_histogram(struct srv_metrics *m, struct sbuf *out)
 {
-	sbuf_puts(out, "# HELP keel_http_request_duration_seconds Time to answer a request (watches excluded).\n"
+	sbuf_puts(out, "# HELP keel_http_request_duration_seconds Time to answer a request "
+	               "(watches excluded).\n"
 	               "# TYPE keel_http_request_duration_seconds histogram\n");
 	for (size_t mi = 0; mi < N_METHODS; mi++) {
 		uint64_t cum = 0, counts[N_BUCKETS + 1];
@@ -94,12 +101,17 @@ static void render_histogram(struct srv_metrics *m, struct sbuf *out)
 			continue;
 		for (size_t b = 0; b < N_BUCKETS; b++) {
 			cum += counts[b];
-			sbuf_printf(out, "keel_http_request_duration_seconds_bucket{method=\"%s\",le=\"%g\"} %llu\n",
+			sbuf_printf(out,
+			            "keel_http_request_duration_seconds_bucket{method=\"%s\",le=\"%"
+			            "g\"} %llu\n",
 			            method_names[mi], buckets[b], (unsigned long long)cum);
 		}
-		sbuf_printf(out, "keel_http_request_duration_seconds_bucket{method=\"%s\",le=\"+Inf\"} %llu\n",
-		            method_names[mi], (unsigned long long)total);
-		double sum = (double)atomic_load_explicit(&m->hist_sum_ns[mi], memory_order_relaxed) / 1e9;
+		sbuf_printf(
+		    out,
+		    "keel_http_request_duration_seconds_bucket{method=\"%s\",le=\"+Inf\"} %llu\n",
+		    method_names[mi], (unsigned long long)total);
+		double sum =
+		    (double)atomic_load_explicit(&m->hist_sum_ns[mi], memory_order_relaxed) / 1e9;
 		sbuf_printf(out, "keel_http_request_duration_seconds_sum{method=\"%s\"} %.9f\n",
 		            method_names[mi], sum);
 		sbuf_printf(out, "keel_http_request_duration_seconds_count{method=\"%s\"} %llu\n",
@@ -107,7 +119,8 @@ static void render_histogram(struct srv_metrics *m, struct sbuf *out)
 	}
 }
 
-static void gauge(struct sbuf *out, const char *name, const char *type, const char *help, uint64_t v)
+static void gauge(struct sbuf *out, const char *name, const char *type, const char *help,
+                  uint64_t v)
 {
 	sbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
 	            (unsigned long long)v);
@@ -122,12 +135,13 @@ void srv_metrics_render(struct srv_metrics *m, const struct store_stats *st, siz
 		gauge(out, "keel_store_revision", "gauge", "Current store revision.", st->revision);
 		gauge(out, "keel_store_compacted_revision", "gauge",
 		      "Revision below which the change log was compacted.", st->compacted);
-		gauge(out, "keel_store_commits_total", "counter", "LMDB write transactions committed.",
-		      st->commits);
+		gauge(out, "keel_store_commits_total", "counter",
+		      "LMDB write transactions committed.", st->commits);
 		gauge(out, "keel_store_writes_total", "counter", "Changes committed.", st->writes);
-		gauge(out, "keel_store_map_size_bytes", "gauge", "LMDB map size (the store's quota).",
-		      st->map_size);
-		gauge(out, "keel_store_map_used_bytes", "gauge", "LMDB map bytes in use.", st->map_used);
+		gauge(out, "keel_store_map_size_bytes", "gauge",
+		      "LMDB map size (the store's quota).", st->map_size);
+		gauge(out, "keel_store_map_used_bytes", "gauge", "LMDB map bytes in use.",
+		      st->map_used);
 	}
 	gauge(out, "keel_watchers", "gauge", "Open watch streams.", watchers);
 }

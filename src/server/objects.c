@@ -18,8 +18,9 @@
 #include "common/kerr.h"
 #include "common/util.h"
 
-static const char *const server_fields[] = {"uid", "resourceVersion", "generation",
-                                            "creationTimestamp", "deletionTimestamp", "managedFields"};
+static const char *const server_fields[] = {
+    "uid",          "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
+    "managedFields"};
 
 static json_t *ensure_meta(json_t *obj)
 {
@@ -42,8 +43,8 @@ static int check_string_field(json_t *obj, const char *key, const char *want, co
 	if (!json_is_string(v))
 		return kerr_set(err, EBADMSG, "%s must be a string", where);
 	if (!streq(json_string_value(v), want))
-		return kerr_set(err, EBADMSG, "%s \"%s\" does not match the URL (want \"%s\")", where,
-		                json_string_value(v), want);
+		return kerr_set(err, EBADMSG, "%s \"%s\" does not match the URL (want \"%s\")",
+		                where, json_string_value(v), want);
 	return 0;
 }
 
@@ -60,9 +61,10 @@ int srv_obj_check_identity(const struct api_kind *k, json_t *body, const char *n
 	if (name) {
 		json_t *n = json_object_get(m, "name");
 		if (n && json_is_string(n) && !streq(json_string_value(n), name))
-			return kerr_set(err, EBADMSG,
-			                "the name of the object (%s) does not match the name in the URL (%s)",
-			                json_string_value(n), name);
+			return kerr_set(
+			    err, EBADMSG,
+			    "the name of the object (%s) does not match the name in the URL (%s)",
+			    json_string_value(n), name);
 		if (!n)
 			json_object_set_new(m, "name", json_string(name));
 	}
@@ -72,9 +74,10 @@ int srv_obj_check_identity(const struct api_kind *k, json_t *body, const char *n
 	}
 	json_t *o = json_object_get(m, "namespace");
 	if (o && json_is_string(o) && ns && !streq(json_string_value(o), ns))
-		return kerr_set(err, EBADMSG,
-		                "the namespace of the object (%s) does not match the namespace in the URL (%s)",
-		                json_string_value(o), ns);
+		return kerr_set(
+		    err, EBADMSG,
+		    "the namespace of the object (%s) does not match the namespace in the URL (%s)",
+		    json_string_value(o), ns);
 	if (!o && ns)
 		json_object_set_new(m, "namespace", json_string(ns));
 	return 0;
@@ -89,7 +92,8 @@ void srv_obj_strip_server_fields(json_t *obj)
 		json_object_del(m, server_fields[i]);
 }
 
-void srv_obj_carry_from_live(const struct api_kind *k, json_t *next, json_t *live, bool with_managed)
+void srv_obj_carry_from_live(const struct api_kind *k, json_t *next, json_t *live,
+                             bool with_managed)
 {
 	json_t *nm = ensure_meta(next);
 	json_t *lm = json_object_get(live, "metadata");
@@ -157,7 +161,9 @@ int srv_obj_client_rv(json_t *obj, uint64_t *rv, struct kerr *err)
 		return kerr_set(err, EBADMSG, "metadata.resourceVersion must be a decimal string");
 	for (const char *p = s; *p; p++) {
 		if (*p < '0' || *p > '9')
-			return kerr_set(err, EBADMSG, "metadata.resourceVersion \"%s\" is not a decimal number", s);
+			return kerr_set(err, EBADMSG,
+			                "metadata.resourceVersion \"%s\" is not a decimal number",
+			                s);
 		x = x * 10 + (uint64_t)(*p - '0');
 	}
 	*rv = x;
@@ -168,7 +174,8 @@ int srv_obj_check_size(json_t *obj, size_t max, struct kerr *err)
 {
 	size_t n = json_dumpb(obj, NULL, 0, JSON_COMPACT);
 	if (n > max)
-		return kerr_set(err, E2BIG, "object is too large: %zu bytes serialised (at most %zu)", n, max);
+		return kerr_set(err, E2BIG,
+		                "object is too large: %zu bytes serialised (at most %zu)", n, max);
 	return 0;
 }
 

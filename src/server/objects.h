@@ -34,7 +34,8 @@ void srv_obj_strip_server_fields(json_t *obj);
 /* Makes next carry live's server-owned metadata (the fields above, except
  * managedFields unless with_managed) and, for kinds with a status
  * subresource, live's status. Modifies next. */
-void srv_obj_carry_from_live(const struct api_kind *k, json_t *next, json_t *live, bool with_managed);
+void srv_obj_carry_from_live(const struct api_kind *k, json_t *next, json_t *live,
+                             bool with_managed);
 
 /* Sets next's generation: live's, plus one when spec differs. */
 void srv_obj_set_generation(json_t *next, json_t *live);
@@ -58,5 +59,6 @@ int srv_obj_check_size(json_t *obj, size_t max, struct kerr *err);
 bool srv_obj_finalized(json_t *live, json_t *next);
 
 /* Kubernetes' conflict message, for a stale resourceVersion. */
-#define SRV_CONFLICT_MSG \
-	"the object has been modified; please apply your changes to the latest version and try again"
+#define SRV_CONFLICT_MSG                                                                           \
+	"the object has been modified; please apply your changes to the latest version and try "   \
+	"again"

@@ -22,15 +22,15 @@
 void srv_opts_init(struct srv_opts *o)
 {
 	*o = (struct srv_opts){
-		.data_dir = NULL,
-		.listen_host = xstrdup("127.0.0.1"),
-		.listen_port = 7700,
-		.threads = 4,
-		.max_watchers = 10000,
-		.bookmark_ms = 15000,
-		.store_max_bytes = (size_t)8 << 30,
-		.history = 100000,
-		.log_level = LOG_INFO,
+	    .data_dir = NULL,
+	    .listen_host = xstrdup("127.0.0.1"),
+	    .listen_port = 7700,
+	    .threads = 4,
+	    .max_watchers = 10000,
+	    .bookmark_ms = 15000,
+	    .store_max_bytes = (size_t)8 << 30,
+	    .history = 100000,
+	    .log_level = LOG_INFO,
 	};
 }
 
@@ -84,7 +84,8 @@ int srv_parse_duration_ms(const char *s, int64_t *ms, struct kerr *err)
 				*ms = (int64_t)llround(v * units[i].ms);
 				return 0;
 			}
-	return kerr_set(err, EINVAL, "invalid duration \"%s\" (examples: 15s, 500ms, 2m)", s ? s : "");
+	return kerr_set(err, EINVAL, "invalid duration \"%s\" (examples: 15s, 500ms, 2m)",
+	                s ? s : "");
 }
 
 int srv_parse_size(const char *s, size_t *bytes, struct kerr *err)
@@ -92,9 +93,11 @@ int srv_parse_size(const char *s, size_t *bytes, struct kerr *err)
 	static const struct {
 		const char *suffix;
 		double mult;
-	} units[] = {{"", 1},          {"K", 1e3},     {"k", 1e3},      {"Ki", 1024.0},
-	             {"M", 1e6},       {"Mi", 1048576.0}, {"G", 1e9},   {"Gi", 1073741824.0},
-	             {"T", 1e12},      {"Ti", 1099511627776.0}};
+	} units[] = {{"", 1},     {"K", 1e3},
+	             {"k", 1e3},  {"Ki", 1024.0},
+	             {"M", 1e6},  {"Mi", 1048576.0},
+	             {"G", 1e9},  {"Gi", 1073741824.0},
+	             {"T", 1e12}, {"Ti", 1099511627776.0}};
 	double v;
 	const char *end;
 	if (parse_number(s, &v, &end) == 0)
@@ -106,15 +109,18 @@ int srv_parse_size(const char *s, size_t *bytes, struct kerr *err)
 				*bytes = (size_t)b;
 				return 0;
 			}
-	return kerr_set(err, EINVAL, "invalid size \"%s\" (examples: 64Mi, 8Gi, 1048576)", s ? s : "");
+	return kerr_set(err, EINVAL, "invalid size \"%s\" (examples: 64Mi, 8Gi, 1048576)",
+	                s ? s : "");
 }
 
 int srv_parse_listen(const char *s, char **host, unsigned *port, struct kerr *err)
 {
 	const char *colon = s ? strrchr(s, ':') : NULL;
 	if (!colon)
-		return kerr_set(err, EINVAL, "invalid listen address \"%s\" (want HOST:PORT, e.g. 127.0.0.1:7700)",
-		                s ? s : "");
+		return kerr_set(
+		    err, EINVAL,
+		    "invalid listen address \"%s\" (want HOST:PORT, e.g. 127.0.0.1:7700)",
+		    s ? s : "");
 	char *h = xstrndup(s, (size_t)(colon - s));
 	size_t hl = strlen(h);
 	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
@@ -126,7 +132,8 @@ int srv_parse_listen(const char *s, char **host, unsigned *port, struct kerr *er
 	long p = strtol(colon + 1, &e, 10);
 	if (!colon[1] || *e || errno || p < 0 || p > 65535 || strchr(h, '[') || strchr(h, ']')) {
 		free(h);
-		return kerr_set(err, EINVAL, "invalid listen address \"%s\" (want HOST:PORT, port 0-65535)", s);
+		return kerr_set(err, EINVAL,
+		                "invalid listen address \"%s\" (want HOST:PORT, port 0-65535)", s);
 	}
 	if (!*h) {
 		free(h);
@@ -203,7 +210,8 @@ static int f_bookmark(struct srv_opts *o, const char *v, struct kerr *err)
 	if (srv_parse_duration_ms(v, &ms, err) < 0)
 		return -EINVAL;
 	if (ms < 10)
-		return kerr_set(err, EINVAL, "bookmark interval \"%s\" is too short (at least 10ms)", v);
+		return kerr_set(err, EINVAL,
+		                "bookmark interval \"%s\" is too short (at least 10ms)", v);
 	o->bookmark_ms = ms;
 	return 0;
 }
@@ -228,7 +236,8 @@ static int f_log_level(struct srv_opts *o, const char *v, struct kerr *err)
 {
 	int l = log_level_parse(v);
 	if (l < 0)
-		return kerr_set(err, EINVAL, "invalid log level \"%s\" (debug, info, warn or error)", v);
+		return kerr_set(err, EINVAL,
+		                "invalid log level \"%s\" (debug, info, warn or error)", v);
 	o->log_level = l;
 	return 0;
 }
@@ -248,11 +257,11 @@ static const struct {
 	const char *name;
 	flag_fn fn;
 } flags[] = {
-	{"data-dir", f_data_dir},         {"listen", f_listen},
-	{"token-file", f_token_file},     {"threads", f_threads},
-	{"max-watchers", f_max_watchers}, {"bookmark-interval", f_bookmark},
-	{"store-max-bytes", f_store_max}, {"history", f_history},
-	{"log-level", f_log_level},       {"log-format", f_log_format},
+    {"data-dir", f_data_dir},         {"listen", f_listen},
+    {"token-file", f_token_file},     {"threads", f_threads},
+    {"max-watchers", f_max_watchers}, {"bookmark-interval", f_bookmark},
+    {"store-max-bytes", f_store_max}, {"history", f_history},
+    {"log-level", f_log_level},       {"log-format", f_log_format},
 };
 
 const char *srv_opts_usage(void)
@@ -262,15 +271,21 @@ const char *srv_opts_usage(void)
 	       "Runs the keel API server (HTTP + JSON) over the LMDB store in the data directory.\n"
 	       "\n"
 	       "Flags:\n"
-	       "  --data-dir DIR             data directory (default $KEEL_DATA_DIR, /var/lib/keel as root,\n"
+	       "  --data-dir DIR             data directory (default $KEEL_DATA_DIR, /var/lib/keel "
+	       "as root,\n"
 	       "                             else $XDG_DATA_HOME/keel or ~/.local/share/keel)\n"
-	       "  --listen HOST:PORT         address to listen on (default 127.0.0.1:7700; port 0 picks a free one)\n"
-	       "  --token-file FILE          bearer tokens, lines TOKEN,NAME[,ROLE] (default: DATA/admin.token)\n"
+	       "  --listen HOST:PORT         address to listen on (default 127.0.0.1:7700; port 0 "
+	       "picks a free one)\n"
+	       "  --token-file FILE          bearer tokens, lines TOKEN,NAME[,ROLE] (default: "
+	       "DATA/admin.token)\n"
 	       "  --threads N                HTTP worker threads (default 4)\n"
 	       "  --max-watchers N           concurrent watch streams (default 10000)\n"
-	       "  --bookmark-interval DUR    BOOKMARK period on idle watches (default 15s; e.g. 1s, 500ms)\n"
-	       "  --store-max-bytes SIZE     LMDB map size, the store's quota (default 8Gi; e.g. 64Mi)\n"
-	       "  --history N                change-log revisions kept for watches (default 100000)\n"
+	       "  --bookmark-interval DUR    BOOKMARK period on idle watches (default 15s; e.g. "
+	       "1s, 500ms)\n"
+	       "  --store-max-bytes SIZE     LMDB map size, the store's quota (default 8Gi; e.g. "
+	       "64Mi)\n"
+	       "  --history N                change-log revisions kept for watches (default "
+	       "100000)\n"
 	       "  --log-level LEVEL          debug, info, warn or error (default info)\n"
 	       "  --log-format FORMAT        text or json (default text)\n"
 	       "  --help                     show this help\n"
@@ -292,7 +307,8 @@ static int apply_flag(struct srv_opts *o, const char *name, size_t nlen, const c
 			return kerr_prefix(err, "--%s", flags[i].name);
 		return 0;
 	}
-	return kerr_set(err, EINVAL, "unknown flag --%.*s (see keel server --help)", (int)nlen, name);
+	return kerr_set(err, EINVAL, "unknown flag --%.*s (see keel server --help)", (int)nlen,
+	                name);
 }
 
 int srv_opts_parse(struct srv_opts *o, int argc, char **argv, struct kerr *err)
@@ -304,7 +320,8 @@ int srv_opts_parse(struct srv_opts *o, int argc, char **argv, struct kerr *err)
 			continue;
 		}
 		if (!strstartswith(a, "--") || !a[2])
-			return kerr_set(err, EINVAL, "unexpected argument \"%s\" (see keel server --help)", a);
+			return kerr_set(err, EINVAL,
+			                "unexpected argument \"%s\" (see keel server --help)", a);
 		const char *name = a + 2;
 		const char *eq = strchr(name, '=');
 		const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);

@@ -12,18 +12,18 @@
 struct kerr;
 
 struct srv_opts {
-	char *data_dir;        /* owned; --data-dir, default srv_default_data_dir() */
-	char *listen_host;     /* owned; from --listen HOST:PORT, default 127.0.0.1 */
-	unsigned listen_port;  /* default 7700; 0 = any free port */
-	char *token_file;      /* owned or NULL; --token-file */
-	unsigned threads;      /* --threads, MHD thread pool size, default 4 */
-	size_t max_watchers;   /* --max-watchers, default 10000 */
-	int64_t bookmark_ms;   /* --bookmark-interval, default 15s */
+	char *data_dir;         /* owned; --data-dir, default srv_default_data_dir() */
+	char *listen_host;      /* owned; from --listen HOST:PORT, default 127.0.0.1 */
+	unsigned listen_port;   /* default 7700; 0 = any free port */
+	char *token_file;       /* owned or NULL; --token-file */
+	unsigned threads;       /* --threads, MHD thread pool size, default 4 */
+	size_t max_watchers;    /* --max-watchers, default 10000 */
+	int64_t bookmark_ms;    /* --bookmark-interval, default 15s */
 	size_t store_max_bytes; /* --store-max-bytes, default 8Gi */
-	uint64_t history;      /* --history, default 100000 */
-	int log_level;         /* enum log_level; --log-level, default info */
-	bool log_json;         /* --log-format json */
-	bool help;             /* --help was given */
+	uint64_t history;       /* --history, default 100000 */
+	int log_level;          /* enum log_level; --log-level, default info */
+	bool log_json;          /* --log-format json */
+	bool help;              /* --help was given */
 };
 
 /* Fills defaults. */

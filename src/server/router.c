@@ -22,7 +22,7 @@
 #include "common/util.h"
 
 #define MAX_SEGMENTS 8
-#define MAX_NAME 253
+#define MAX_NAME     253
 
 enum srv_method srv_method_parse(const char *m)
 {
@@ -60,11 +60,12 @@ static int unknown_kind(const char *plural, struct kerr *err)
 	const struct api_kind *alias = api_kind_resolve(plural);
 	const char *hint = alias ? alias->plural : api_kind_suggest(plural);
 	if (hint)
-		return kerr_set(err, ENOENT,
-		                "the server doesn't have a resource type \"%s\"; known: %s; did you mean %s?",
-		                plural, b.data, hint);
-	return kerr_set(err, ENOENT, "the server doesn't have a resource type \"%s\"; known: %s", plural,
-	                b.data);
+		return kerr_set(
+		    err, ENOENT,
+		    "the server doesn't have a resource type \"%s\"; known: %s; did you mean %s?",
+		    plural, b.data, hint);
+	return kerr_set(err, ENOENT, "the server doesn't have a resource type \"%s\"; known: %s",
+	                plural, b.data);
 }
 
 static int parse_sub(const struct api_kind *k, const char *s, enum srv_subresource *out,
@@ -107,9 +108,11 @@ static int parse_resource(char **seg, int n, struct srv_route *r, struct kerr *e
 		return kerr_set(err, ENOENT, "%s are cluster-scoped; use /apis/%s/%s", k->plural,
 		                API_GROUP_VERSION, k->plural);
 	if (n > 3)
-		return kerr_set(err, ENOENT, "no such path under /apis/%s/%s", API_GROUP_VERSION, k->plural);
+		return kerr_set(err, ENOENT, "no such path under /apis/%s/%s", API_GROUP_VERSION,
+		                k->plural);
 	if (n >= 2 && k->namespaced && !ns)
-		return kerr_set(err, ENOENT, "%s are namespaced; use /apis/%s/namespaces/NAMESPACE/%s/%s",
+		return kerr_set(err, ENOENT,
+		                "%s are namespaced; use /apis/%s/namespaces/NAMESPACE/%s/%s",
 		                k->plural, API_GROUP_VERSION, k->plural, seg[1]);
 	enum srv_subresource sub = SRV_SUB_NONE;
 	if (n == 3 && parse_sub(k, seg[2], &sub, err) < 0)
@@ -136,29 +139,33 @@ int srv_route_parse(const char *path, struct srv_route *out, struct kerr *err)
 	char buf[4 * (MAX_NAME + 1) + 64];
 	char *seg[MAX_SEGMENTS];
 	if (!path || strlen(path) >= sizeof buf)
-		return kerr_set(err, ENOENT, "the server could not find the requested resource (path too long)");
+		return kerr_set(err, ENOENT,
+		                "the server could not find the requested resource (path too long)");
 	int n = split_path(path, buf, sizeof buf, seg);
 	struct srv_route r = {0};
 	if (n == 1) {
 		for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
 			if (streq(seg[0], fixed[i].path)) {
 				out->type = fixed[i].type;
-				out->kind = NULL, out->ns = NULL, out->name = NULL, out->sub = SRV_SUB_NONE;
+				out->kind = NULL, out->ns = NULL, out->name = NULL,
+				out->sub = SRV_SUB_NONE;
 				return 0;
 			}
 	}
 	if (n < 1 || !streq(seg[0], "apis"))
-		return kerr_set(err, ENOENT, "the server could not find the requested resource \"%s\"", path);
+		return kerr_set(err, ENOENT,
+		                "the server could not find the requested resource \"%s\"", path);
 	if (n == 1)
 		r.type = SRV_ROUTE_APIS;
 	else if (!streq(seg[1], API_GROUP))
-		return kerr_set(err, ENOENT, "the server does not serve API group \"%s\" (only %s)", seg[1],
-		                API_GROUP);
+		return kerr_set(err, ENOENT, "the server does not serve API group \"%s\" (only %s)",
+		                seg[1], API_GROUP);
 	else if (n == 2)
 		r.type = SRV_ROUTE_GROUP;
 	else if (!streq(seg[2], API_VERSION))
-		return kerr_set(err, ENOENT, "the server does not serve version \"%s\" of %s (only %s)",
-		                seg[2], API_GROUP, API_GROUP_VERSION);
+		return kerr_set(err, ENOENT,
+		                "the server does not serve version \"%s\" of %s (only %s)", seg[2],
+		                API_GROUP, API_GROUP_VERSION);
 	else if (n == 3)
 		r.type = SRV_ROUTE_RESOURCES;
 	else if (parse_resource(seg + 3, n - 3, &r, err) < 0)
@@ -229,7 +236,8 @@ int srv_query_bool(const char *name, const char *v, bool *out, struct kerr *err)
 	else if (streq(v, "0") || streq(v, "false"))
 		*out = false;
 	else
-		return kerr_set(err, EBADMSG, "invalid value for %s: \"%s\" (want true, false, 1 or 0)", name, v);
+		return kerr_set(err, EBADMSG,
+		                "invalid value for %s: \"%s\" (want true, false, 1 or 0)", name, v);
 	return 0;
 }
 
@@ -238,13 +246,15 @@ int srv_query_u64(const char *name, const char *v, uint64_t *out, struct kerr *e
 	if (!v)
 		return 0;
 	if (!*v || strlen(v) > 20)
-		return kerr_set(err, EBADMSG, "invalid value for %s: \"%s\" (want a non-negative integer)",
-		                name, v);
+		return kerr_set(err, EBADMSG,
+		                "invalid value for %s: \"%s\" (want a non-negative integer)", name,
+		                v);
 	uint64_t x = 0;
 	for (const char *p = v; *p; p++) {
 		if (*p < '0' || *p > '9' || x > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-			return kerr_set(err, EBADMSG,
-			                "invalid value for %s: \"%s\" (want a non-negative integer)", name, v);
+			return kerr_set(
+			    err, EBADMSG,
+			    "invalid value for %s: \"%s\" (want a non-negative integer)", name, v);
 		x = x * 10 + (uint64_t)(*p - '0');
 	}
 	*out = x;
@@ -256,7 +266,8 @@ int srv_query_dry_run(const char *v, bool *out, struct kerr *err)
 	if (!v)
 		return 0;
 	if (!streq(v, "All"))
-		return kerr_set(err, EBADMSG, "invalid value for dryRun: \"%s\" (the only value is All)", v);
+		return kerr_set(err, EBADMSG,
+		                "invalid value for dryRun: \"%s\" (the only value is All)", v);
 	*out = true;
 	return 0;
 }
@@ -308,12 +319,14 @@ int srv_continue_decode(const char *token, const char *prefix, char **key, struc
 			bits -= 8;
 			char c = (char)((acc >> bits) & 0xff);
 			if (c == '\0')
-				return kerr_set(err, EBADMSG, "invalid continue token \"%s\"", token);
+				return kerr_set(err, EBADMSG, "invalid continue token \"%s\"",
+				                token);
 			sbuf_putc(&b, c);
 		}
 	}
 	if (!b.data || !strstartswith(b.data, prefix))
-		return kerr_set(err, EBADMSG, "continue token \"%s\" does not belong to this list", token);
+		return kerr_set(err, EBADMSG, "continue token \"%s\" does not belong to this list",
+		                token);
 	*key = sbuf_take(&b);
 	return 0;
 }

@@ -64,7 +64,8 @@ static void raise_nofile(void)
 	}
 }
 
-static int ensure_default_ns(void *ctx, json_t *current, uint64_t rev, json_t **next, struct kerr *err)
+static int ensure_default_ns(void *ctx, json_t *current, uint64_t rev, json_t **next,
+                             struct kerr *err)
 {
 	(void)rev;
 	(void)err;
@@ -77,8 +78,9 @@ static int ensure_default_ns(void *ctx, json_t *current, uint64_t rev, json_t **
 static int create_default_namespace(struct store *s, struct kerr *err)
 {
 	const struct api_kind *k = api_kind_by_plural("namespaces");
-	_cleanup_json_ json_t *ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", API_GROUP_VERSION, "kind",
-	                                      "Namespace", "metadata", "name", "default");
+	_cleanup_json_ json_t *ns =
+	    json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", API_GROUP_VERSION, "kind", "Namespace",
+	              "metadata", "name", "default");
 	api_default(k, ns);
 	srv_obj_init_created(ns);
 	srv_obj_init_status(k, ns);
@@ -87,16 +89,19 @@ static int create_default_namespace(struct store *s, struct kerr *err)
 	return rc < 0 ? kerr_prefix(err, "cannot create namespace \"default\"") : 0;
 }
 
-static int open_listener(const char *host, unsigned port, unsigned *bound, int *family, struct kerr *err)
+static int open_listener(const char *host, unsigned port, unsigned *bound, int *family,
+                         struct kerr *err)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
 	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *ai = NULL;
 	char ps[8];
 	snprintf(ps, sizeof ps, "%u", port);
 	int g = getaddrinfo(host, ps, &hints, &ai);
 	if (g != 0)
-		return kerr_set(err, EINVAL, "cannot resolve listen address %s: %s", host, gai_strerror(g));
+		return kerr_set(err, EINVAL, "cannot resolve listen address %s: %s", host,
+		                gai_strerror(g));
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int one = 1;
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
@@ -151,17 +156,17 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 
 static struct MHD_Daemon *start_mhd(struct server *srv, int fd, int family)
 {
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-	                 MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	return MHD_start_daemon(
-		flags, 0, NULL, NULL, srv_http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->opts.threads, MHD_OPTION_NOTIFY_COMPLETED,
-		srv_http_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)(srv->opts.max_watchers + 1024), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024, MHD_OPTION_END);
+	    flags, 0, NULL, NULL, srv_http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
+	    NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)srv->opts.threads, MHD_OPTION_NOTIFY_COMPLETED, srv_http_completed, srv,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)(srv->opts.max_watchers + 1024),
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)256 * 1024, MHD_OPTION_END);
 }
 
 static int load_auth(struct server *srv, struct kerr *err)
@@ -176,7 +181,8 @@ static int server_open(struct server *srv, struct kerr *err)
 {
 	if (mkdir_p(srv->opts.data_dir, err) < 0)
 		return -err->code;
-	struct store_options so = {.map_size = srv->opts.store_max_bytes, .history = srv->opts.history};
+	struct store_options so = {.map_size = srv->opts.store_max_bytes,
+	                           .history = srv->opts.history};
 	int rc = store_open(srv->opts.data_dir, &so, &srv->store, err);
 	if (rc < 0)
 		return kerr_prefix(err, "cannot open the store in %s", srv->opts.data_dir);
@@ -226,7 +232,8 @@ static int serve(struct server *srv, struct kerr *err)
 	srv->mhd = start_mhd(srv, fd, family);
 	if (!srv->mhd) {
 		close(fd);
-		return kerr_set(err, EIO, "cannot start the HTTP server on %s:%u", srv->opts.listen_host, port);
+		return kerr_set(err, EIO, "cannot start the HTTP server on %s:%u",
+		                srv->opts.listen_host, port);
 	}
 	_cleanup_free_ char *url = server_url(srv->opts.listen_host, port);
 	if (write_config(srv->opts.data_dir, url, srv_auth_admin(srv->auth), err) < 0)

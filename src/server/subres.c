@@ -65,8 +65,12 @@ static enum MHD_Result status_put(struct srv_req *r, bool dry)
 	if (a.status && api_validate_status(k, a.status, &err) < 0)
 		return srv_reply_error(r, &err, k->plural, r->route.name);
 	_cleanup_free_ char *key = srv_req_key(r);
-	struct srv_write w = {.srv = r->srv, .kind = k, .key = key, .dry_run = dry,
-	                      .compute = status_compute, .arg = &a};
+	struct srv_write w = {.srv = r->srv,
+	                      .kind = k,
+	                      .key = key,
+	                      .dry_run = dry,
+	                      .compute = status_compute,
+	                      .arg = &a};
 	int rc = srv_write_run(&w, &err);
 	enum MHD_Result ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
 	srv_write_clear(&w);
@@ -82,8 +86,12 @@ static enum MHD_Result status_patch(struct srv_req *r, bool dry)
 		return srv_reply_error(r, &err, NULL, NULL);
 	a.patch = patch;
 	_cleanup_free_ char *key = srv_req_key(r);
-	struct srv_write w = {.srv = r->srv, .kind = r->route.kind, .key = key, .dry_run = dry,
-	                      .compute = srv_patch_compute, .arg = &a};
+	struct srv_write w = {.srv = r->srv,
+	                      .kind = r->route.kind,
+	                      .key = key,
+	                      .dry_run = dry,
+	                      .compute = srv_patch_compute,
+	                      .arg = &a};
 	int rc = srv_write_run(&w, &err);
 	enum MHD_Result ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
 	srv_write_clear(&w);
@@ -112,8 +120,8 @@ static int binding_compute(struct srv_write *w, json_t *live, json_t **next, str
 	if (cur && *cur) {
 		if (streq(cur, a->node))
 			return STORE_NOOP;
-		return kerr_set(err, ESTALE, "task \"%s\" is already bound to node \"%s\"", api_obj_name(live),
-		                cur);
+		return kerr_set(err, ESTALE, "task \"%s\" is already bound to node \"%s\"",
+		                api_obj_name(live), cur);
 	}
 	if (json_object_get(api_obj_meta(live), "deletionTimestamp"))
 		return kerr_set(err, ESTALE, "task \"%s\" is being deleted", api_obj_name(live));
@@ -147,18 +155,22 @@ static int binding_parse(struct srv_req *r, json_t **body, const char **node, st
 		return kerr_set(err, EBADMSG, "kind \"%s\" is not Binding", kind);
 	const char *name = api_obj_name(*body);
 	if (name && !streq(name, r->route.name))
-		return kerr_set(err, EBADMSG,
-		                "the name of the binding (%s) does not match the task in the URL (%s)", name,
-		                r->route.name);
+		return kerr_set(
+		    err, EBADMSG,
+		    "the name of the binding (%s) does not match the task in the URL (%s)", name,
+		    r->route.name);
 	*node = json_string_value(api_obj_get_path(*body, "target.name"));
 	if (!*node || !**node) {
 		kerr_add_cause(err, "target.name", "FieldValueRequired", "Required value");
-		return kerr_set(err, EINVAL, "Binding \"%s\" is invalid: target.name: Required value",
+		return kerr_set(err, EINVAL,
+		                "Binding \"%s\" is invalid: target.name: Required value",
 		                r->route.name);
 	}
 	if (!api_is_dns1123_subdomain(*node)) {
-		kerr_add_cause(err, "target.name", "FieldValueInvalid", "must be a DNS-1123 subdomain");
-		return kerr_set(err, EINVAL, "Binding \"%s\" is invalid: target.name: Invalid value \"%s\"",
+		kerr_add_cause(err, "target.name", "FieldValueInvalid",
+		               "must be a DNS-1123 subdomain");
+		return kerr_set(err, EINVAL,
+		                "Binding \"%s\" is invalid: target.name: Invalid value \"%s\"",
 		                r->route.name, *node);
 	}
 	return 0;
@@ -184,8 +196,12 @@ enum MHD_Result srv_handle_binding(struct srv_req *r)
 	if (rc < 0)
 		return srv_reply_error(r, &err, "nodes", a.node);
 	_cleanup_free_ char *key = srv_req_key(r);
-	struct srv_write w = {.srv = r->srv, .kind = r->route.kind, .key = key, .dry_run = dry,
-	                      .compute = binding_compute, .arg = &a};
+	struct srv_write w = {.srv = r->srv,
+	                      .kind = r->route.kind,
+	                      .key = key,
+	                      .dry_run = dry,
+	                      .compute = binding_compute,
+	                      .arg = &a};
 	rc = srv_write_run(&w, &err);
 	ret = srv_reply_write(r, rc, &err, &w, rc == STORE_NOOP ? 200 : 201, NULL, NULL);
 	srv_write_clear(&w);

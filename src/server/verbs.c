@@ -48,7 +48,8 @@ enum MHD_Result srv_reply_write(struct srv_req *r, int rc, struct kerr *err, str
 	return srv_reply_json(r, ok_code, obj, hdr, hval);
 }
 
-int srv_check_namespace(struct server *srv, const struct api_kind *k, const char *ns, struct kerr *err)
+int srv_check_namespace(struct server *srv, const struct api_kind *k, const char *ns,
+                        struct kerr *err)
 {
 	if (!k->namespaced)
 		return 0;
@@ -88,7 +89,8 @@ static int create_compute(struct srv_write *w, json_t *live, json_t **next, stru
 {
 	json_t *obj = w->arg;
 	if (live)
-		return kerr_set(err, EEXIST, "%s \"%s\" already exists", plural(w), api_obj_name(obj));
+		return kerr_set(err, EEXIST, "%s \"%s\" already exists", plural(w),
+		                api_obj_name(obj));
 	*next = json_incref(obj);
 	return STORE_WRITE;
 }
@@ -117,8 +119,12 @@ enum MHD_Result srv_handle_create(struct srv_req *r)
 	    srv_check_namespace(r->srv, k, ns, &err) < 0)
 		return srv_reply_error(r, &err, k->plural, api_obj_name(obj));
 	_cleanup_free_ char *key = store_key(k->plural, ns, api_obj_name(obj));
-	struct srv_write w = {.srv = r->srv, .kind = k, .key = key, .dry_run = dry,
-	                      .compute = create_compute, .arg = obj};
+	struct srv_write w = {.srv = r->srv,
+	                      .kind = k,
+	                      .key = key,
+	                      .dry_run = dry,
+	                      .compute = create_compute,
+	                      .arg = obj};
 	int rc = srv_write_run(&w, &err);
 	if (rc < 0)
 		return srv_reply_error(r, &err, k->plural, api_obj_name(obj));
@@ -160,7 +166,8 @@ static void record_update(json_t *next, json_t *live, const char *manager)
 
 /* The common tail of replace/patch/apply: generation, finalization,
  * no-op detection and the size limit. Takes next. */
-static int finish_update(struct srv_write *w, json_t *live, json_t *next, json_t **out, struct kerr *err)
+static int finish_update(struct srv_write *w, json_t *live, json_t *next, json_t **out,
+                         struct kerr *err)
 {
 	_cleanup_json_ json_t *n = next;
 	srv_obj_set_generation(n, live);
@@ -211,8 +218,12 @@ enum MHD_Result srv_handle_replace(struct srv_req *r)
 	char mbuf[128];
 	a.manager = srv_update_manager(r, mbuf, sizeof mbuf);
 	_cleanup_free_ char *key = srv_req_key(r);
-	struct srv_write w = {.srv = r->srv, .kind = k, .key = key, .dry_run = dry,
-	                      .compute = replace_compute, .arg = &a};
+	struct srv_write w = {.srv = r->srv,
+	                      .kind = k,
+	                      .key = key,
+	                      .dry_run = dry,
+	                      .compute = replace_compute,
+	                      .arg = &a};
 	int rc = srv_write_run(&w, &err);
 	ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
 	srv_write_clear(&w);
@@ -243,7 +254,8 @@ int srv_patch_compute(struct srv_write *w, json_t *live, json_t **next, struct k
 		}
 		return finish_update(w, live, n, next, err);
 	}
-	if (srv_obj_check_identity(w->kind, merged, api_obj_namespace(live), api_obj_name(live), err) < 0) {
+	if (srv_obj_check_identity(w->kind, merged, api_obj_namespace(live), api_obj_name(live),
+	                           err) < 0) {
 		json_decref(merged);
 		return kerr_prefix(err, "the patch may not change the object's identity");
 	}
@@ -305,11 +317,16 @@ static enum MHD_Result handle_apply(struct srv_req *r, bool dry)
 	if (k->has_status)
 		json_object_del(body, "status");
 	const char *manager = srv_req_query(r, "fieldManager");
-	struct apply_arg a = {.applied = body, .manager = manager && *manager ? manager : "keel-apply",
+	struct apply_arg a = {.applied = body,
+	                      .manager = manager && *manager ? manager : "keel-apply",
 	                      .ns = k->namespaced ? api_obj_namespace(body) : NULL};
 	_cleanup_free_ char *key = srv_req_key(r);
-	struct srv_write w = {.srv = r->srv, .kind = k, .key = key, .dry_run = dry,
-	                      .compute = apply_compute, .arg = &a};
+	struct srv_write w = {.srv = r->srv,
+	                      .kind = k,
+	                      .key = key,
+	                      .dry_run = dry,
+	                      .compute = apply_compute,
+	                      .arg = &a};
 	int rc = srv_write_run(&w, &err);
 	const char *res = rc == STORE_NOOP ? "unchanged" : w.existed ? "configured" : "created";
 	unsigned code = rc == STORE_WRITE && !w.existed ? 201 : 200;
@@ -351,8 +368,12 @@ enum MHD_Result srv_handle_patch(struct srv_req *r)
 	char mbuf[128];
 	a.manager = srv_update_manager(r, mbuf, sizeof mbuf);
 	_cleanup_free_ char *key = srv_req_key(r);
-	struct srv_write w = {.srv = r->srv, .kind = k, .key = key, .dry_run = dry,
-	                      .compute = srv_patch_compute, .arg = &a};
+	struct srv_write w = {.srv = r->srv,
+	                      .kind = k,
+	                      .key = key,
+	                      .dry_run = dry,
+	                      .compute = srv_patch_compute,
+	                      .arg = &a};
 	int rc = srv_write_run(&w, &err);
 	ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
 	srv_write_clear(&w);
@@ -367,11 +388,13 @@ int srv_patch_parse(struct srv_req *r, json_t **patch, uint64_t *want_rv, struct
 		return kerr_set(err, EMEDIUMTYPE,
 		                "JSON patch (application/json-patch+json) is not supported; use "
 		                "application/merge-patch+json or application/apply-patch+json");
-	if (!streq(mt, "application/merge-patch+json") && !streq(mt, "application/strategic-merge-patch+json"))
-		return kerr_set(err, EMEDIUMTYPE,
-		                "unsupported patch Content-Type \"%s\" (use application/merge-patch+json or "
-		                "application/apply-patch+json)",
-		                mt ? mt : "");
+	if (!streq(mt, "application/merge-patch+json") &&
+	    !streq(mt, "application/strategic-merge-patch+json"))
+		return kerr_set(
+		    err, EMEDIUMTYPE,
+		    "unsupported patch Content-Type \"%s\" (use application/merge-patch+json or "
+		    "application/apply-patch+json)",
+		    mt ? mt : "");
 	if (srv_json_parse(r->body.data, r->body.len, true, patch, err) < 0)
 		return -EBADMSG;
 	return srv_obj_client_rv(*patch, want_rv, err);
@@ -393,12 +416,14 @@ static int namespace_empty(struct server *srv, const char *ns, struct kerr *err)
 		_cleanup_json_ json_t *items = NULL;
 		_cleanup_free_ char *next = NULL;
 		uint64_t rev;
-		int rc = store_list(srv->store, prefix, NULL, 1, NULL, NULL, &items, &rev, &next, err);
+		int rc =
+		    store_list(srv->store, prefix, NULL, 1, NULL, NULL, &items, &rev, &next, err);
 		if (rc < 0)
 			return rc;
 		if (json_array_size(items) > 0)
 			return kerr_set(err, ESTALE,
-			                "namespace \"%s\" is not empty: it still has %s (such as \"%s\"); delete "
+			                "namespace \"%s\" is not empty: it still has %s (such as "
+			                "\"%s\"); delete "
 			                "them first",
 			                ns, k->plural, api_obj_name(json_array_get(items, 0)));
 	}
@@ -439,9 +464,11 @@ static int delete_options(struct srv_req *r, struct delete_arg *a, struct kerr *
 	if (r->body.len > 0) {
 		if (srv_json_parse(r->body.data, r->body.len, true, &opts, err) < 0)
 			return -EBADMSG;
-		json_t *pre = json_object_get(json_object_get(opts, "preconditions"), "resourceVersion");
+		json_t *pre =
+		    json_object_get(json_object_get(opts, "preconditions"), "resourceVersion");
 		if (pre) {
-			_cleanup_json_ json_t *tmp = json_pack("{s:{s:O}}", "metadata", "resourceVersion", pre);
+			_cleanup_json_ json_t *tmp =
+			    json_pack("{s:{s:O}}", "metadata", "resourceVersion", pre);
 			if (srv_obj_client_rv(tmp, &a->want_rv, err) < 0)
 				return kerr_prefix(err, "preconditions");
 		}
@@ -450,8 +477,9 @@ static int delete_options(struct srv_req *r, struct delete_arg *a, struct kerr *
 	}
 	if (policy && !streq(policy, "Background") && !streq(policy, "Orphan") &&
 	    !streq(policy, "Foreground"))
-		return kerr_set(err, EBADMSG,
-		                "invalid propagationPolicy \"%s\" (Background, Orphan or Foreground)", policy);
+		return kerr_set(
+		    err, EBADMSG,
+		    "invalid propagationPolicy \"%s\" (Background, Orphan or Foreground)", policy);
 	return 0;
 }
 
@@ -467,15 +495,22 @@ enum MHD_Result srv_handle_delete(struct srv_req *r)
 	if (delete_options(r, &a, &err) < 0)
 		return srv_reply_error(r, &err, NULL, NULL);
 	_cleanup_free_ char *key = srv_req_key(r);
-	struct srv_write w = {.srv = r->srv, .kind = k, .key = key, .dry_run = dry,
-	                      .compute = delete_compute, .arg = &a};
+	struct srv_write w = {.srv = r->srv,
+	                      .kind = k,
+	                      .key = key,
+	                      .dry_run = dry,
+	                      .compute = delete_compute,
+	                      .arg = &a};
 	int rc = srv_write_run(&w, &err);
 	ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
 	srv_write_clear(&w);
 	return ret;
 }
 
-static void yaml_stream_freep(struct yaml_stream **s) { yaml_stream_free(*s); }
+static void yaml_stream_freep(struct yaml_stream **s)
+{
+	yaml_stream_free(*s);
+}
 
 int srv_body_parse_manifest(struct srv_req *r, json_t **out, struct kerr *err)
 {
@@ -484,13 +519,14 @@ int srv_body_parse_manifest(struct srv_req *r, json_t **out, struct kerr *err)
 	    (r->body.len > 0 && r->body.data[0] == '{'))
 		return srv_json_parse(r->body.data, r->body.len, true, out, err);
 	_cleanup_(yaml_stream_freep) struct yaml_stream *ys = NULL;
-	if (yaml_stream_parse("request body", r->body.data ? r->body.data : "", r->body.len, NULL, &ys,
-	                      err) < 0) {
+	if (yaml_stream_parse("request body", r->body.data ? r->body.data : "", r->body.len, NULL,
+	                      &ys, err) < 0) {
 		err->code = EBADMSG;
 		return -EBADMSG;
 	}
 	if (ys->n_docs != 1 || !json_is_object(ys->docs[0].value))
-		return kerr_set(err, EBADMSG, "an apply body must be one YAML mapping (got %zu documents)",
+		return kerr_set(err, EBADMSG,
+		                "an apply body must be one YAML mapping (got %zu documents)",
 		                ys->n_docs);
 	*out = json_incref(ys->docs[0].value);
 	return 0;

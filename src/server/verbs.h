@@ -17,7 +17,8 @@ enum MHD_Result srv_reply_write(struct srv_req *r, int rc, struct kerr *err, str
                                 unsigned ok_code, const char *hdr, const char *hval);
 
 /* 0 when ns exists (or k is cluster-scoped); -ENOENT `namespaces "x" not found`. */
-int srv_check_namespace(struct server *srv, const struct api_kind *k, const char *ns, struct kerr *err);
+int srv_check_namespace(struct server *srv, const struct api_kind *k, const char *ns,
+                        struct kerr *err);
 /* -ENOENT `tasks "web" not found` for w's key. */
 int srv_not_found(struct srv_write *w, struct kerr *err);
 /* -ESTALE (Conflict) when want_rv is non-zero and differs from live's. */

@@ -54,10 +54,10 @@
 #include "server/http.h"
 #include "store/store.h"
 
-#define DEFAULT_BACKLOG ((size_t)16 << 20)
+#define DEFAULT_BACKLOG   ((size_t)16 << 20)
 #define MAX_INITIAL_BYTES ((size_t)256 << 20)
-#define TICK_MS 100
-#define BLOCK_SIZE (64 * 1024)
+#define TICK_MS           100
+#define BLOCK_SIZE        (64 * 1024)
 
 struct hub_event {
 	atomic_size_t refs;
@@ -142,7 +142,8 @@ static struct hub_event *event_new(const char *text, size_t len, uint64_t rev, b
 static struct hub_event *event_for(const char *type, json_t *obj, uint64_t rev, bool final)
 {
 	_cleanup_free_ char *o = json_dumps(obj, JSON_COMPACT);
-	_cleanup_free_ char *line = xasprintf("{\"type\":\"%s\",\"object\":%s}\n", type, o ? o : "{}");
+	_cleanup_free_ char *line =
+	    xasprintf("{\"type\":\"%s\",\"object\":%s}\n", type, o ? o : "{}");
 	return event_new(line, strlen(line), rev, final);
 }
 
@@ -337,8 +338,9 @@ static struct hub_event *bookmark_event(struct watcher *w)
 	uint64_t rev = w->hub->head_rev > w->skip_through ? w->hub->head_rev : w->skip_through;
 	char rv[24];
 	snprintf(rv, sizeof rv, "%" PRIu64, rev);
-	_cleanup_json_ json_t *o = json_pack("{s:s, s:s, s:{s:s}}", "kind", w->kind->kind, "apiVersion",
-	                                     API_GROUP_VERSION, "metadata", "resourceVersion", rv);
+	_cleanup_json_ json_t *o =
+	    json_pack("{s:s, s:s, s:{s:s}}", "kind", w->kind->kind, "apiVersion", API_GROUP_VERSION,
+	              "metadata", "resourceVersion", rv);
 	return event_for("BOOKMARK", o, rev, false);
 }
 
@@ -346,8 +348,9 @@ static struct hub_event *bookmark_event(struct watcher *w)
 static size_t idle_fill(struct watcher *w, char *buf, size_t max)
 {
 	if (w->too_slow) {
-		w->cur = error_event(410, "Gone", "watch too slow: the client did not keep up with the "
-		                                  "changes; relist and watch again");
+		w->cur = error_event(410, "Gone",
+		                     "watch too slow: the client did not keep up with the "
+		                     "changes; relist and watch again");
 		w->cur_off = 0;
 		w->expired = false;
 		return fill(w, buf, max);
@@ -447,7 +450,8 @@ static int64_t watcher_register(struct watcher *w, struct kerr *err)
 	if (h->n_watchers >= h->opts.max_watchers) {
 		size_t n = h->n_watchers;
 		pthread_mutex_unlock(&h->mu);
-		return kerr_set(err, EBUSY, "too many watchers (%zu open, --max-watchers %zu); retry later", n,
+		return kerr_set(err, EBUSY,
+		                "too many watchers (%zu open, --max-watchers %zu); retry later", n,
 		                h->opts.max_watchers);
 	}
 	w->next = h->lists[w->kind_idx];
@@ -498,12 +502,14 @@ static int watcher_replay(struct watcher *w, uint64_t from, uint64_t head, struc
 	struct replay rp = {.w = w, .through = head};
 	int rc = store_changes(w->hub->store, from, replay_one, &rp, err);
 	if (rc == -E2BIG)
-		return kerr_set(err, ERANGE,
-		                "too many changes since resourceVersion %" PRIu64 " to replay; relist", from);
+		return kerr_set(
+		    err, ERANGE,
+		    "too many changes since resourceVersion %" PRIu64 " to replay; relist", from);
 	if (rc == -ERANGE)
 		return kerr_set(err, ERANGE,
-		                "too old resource version: %" PRIu64 " (compacted through %" PRIu64 ")", from,
-		                store_compacted(w->hub->store));
+		                "too old resource version: %" PRIu64 " (compacted through %" PRIu64
+		                ")",
+		                from, store_compacted(w->hub->store));
 	return rc < 0 ? rc : 0;
 }
 
@@ -522,13 +528,14 @@ static int watcher_list(struct watcher *w, struct kerr *err)
 	_cleanup_json_ json_t *items = NULL;
 	_cleanup_free_ char *next = NULL;
 	uint64_t rev = 0;
-	int rc = store_list(w->hub->store, prefix, NULL, 0, list_wants, w, &items, &rev, &next, err);
+	int rc =
+	    store_list(w->hub->store, prefix, NULL, 0, list_wants, w, &items, &rev, &next, err);
 	if (rc < 0)
 		return rc;
 	size_t i;
 	json_t *obj;
 	json_array_foreach(items, i, obj)
-		evvec_push(&w->init, event_for("ADDED", obj, api_obj_rv(obj), false));
+	    evvec_push(&w->init, event_for("ADDED", obj, api_obj_rv(obj), false));
 	watcher_skip_through(w, rev);
 	return 0;
 }
@@ -544,7 +551,8 @@ static int watch_params(struct srv_req *r, struct watch_params *p, struct kerr *
 	const char *rv = srv_req_query(r, "resourceVersion");
 	if (rv && *rv && srv_query_u64("resourceVersion", rv, &p->rv, err) < 0)
 		return -EBADMSG;
-	if (srv_query_u64("timeoutSeconds", srv_req_query(r, "timeoutSeconds"), &p->timeout_s, err) < 0)
+	if (srv_query_u64("timeoutSeconds", srv_req_query(r, "timeoutSeconds"), &p->timeout_s,
+	                  err) < 0)
 		return -EBADMSG;
 	return srv_parse_selectors(r, &p->labels, &p->fields, err);
 }
@@ -562,7 +570,8 @@ static struct watcher *watcher_new(struct srv_req *r, struct watch_params *p)
 	int64_t now = time_mono_ms();
 	w->next_bookmark_ms = now + w->hub->opts.bookmark_ms;
 	if (p->timeout_s)
-		w->deadline_ms = now + (int64_t)(p->timeout_s > 315360000 ? 315360000 : p->timeout_s) * 1000;
+		w->deadline_ms =
+		    now + (int64_t)(p->timeout_s > 315360000 ? 315360000 : p->timeout_s) * 1000;
 	return w;
 }
 
@@ -572,8 +581,9 @@ static int watcher_start(struct watcher *w, uint64_t rv, struct kerr *err)
 	struct store *s = w->hub->store;
 	if (rv > 0 && rv < store_compacted(s))
 		return kerr_set(err, ERANGE,
-		                "too old resource version: %" PRIu64 " (compacted through %" PRIu64 ")", rv,
-		                store_compacted(s));
+		                "too old resource version: %" PRIu64 " (compacted through %" PRIu64
+		                ")",
+		                rv, store_compacted(s));
 	int64_t head = watcher_register(w, err);
 	if (head < 0)
 		return (int)head;
@@ -599,13 +609,14 @@ enum MHD_Result srv_handle_watch(struct srv_req *r)
 			return srv_reply_status(r, 503, "ServiceUnavailable", "%s", kerr_msg(&err));
 		return srv_reply_error(r, &err, r->route.kind->plural, NULL);
 	}
-	struct MHD_Response *resp =
-		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, BLOCK_SIZE, watch_read, w, watch_free);
+	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, BLOCK_SIZE,
+	                                                              watch_read, w, watch_free);
 	if (!resp) {
 		watch_free(w);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json;stream=watch");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	                        "application/json;stream=watch");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache, private");
 	r->is_watch = true;
 	return srv_reply_response(r, 200, resp);

@@ -67,8 +67,10 @@ static int attempt(struct srv_write *w, bool *raced, struct kerr *err)
 		w->result = op == STORE_WRITE ? json_incref(next) : json_incref(live);
 		return op;
 	}
-	struct cas c = {.expect_absent = live == NULL, .expect_rv = live ? api_obj_rv(live) : 0,
-	                .op = op, .next = next};
+	struct cas c = {.expect_absent = live == NULL,
+	                .expect_rv = live ? api_obj_rv(live) : 0,
+	                .op = op,
+	                .next = next};
 	json_t *result = NULL;
 	r = store_update(w->srv->store, w->key, cas_mutate, &c, &result, NULL, err);
 	*raced = c.raced;

@@ -100,9 +100,11 @@ static void test_flags(void **state)
 	struct kerr err = KERR_INIT;
 	struct srv_opts o;
 	srv_opts_init(&o);
-	char *argv[] = {"server", "--data-dir", "/tmp/x", "--listen=127.0.0.1:0", "--threads", "8",
-	                "--bookmark-interval", "1s", "--store-max-bytes=64Mi", "--history", "5",
-	                "--log-format", "json", "--max-watchers", "3", NULL};
+	char *argv[] = {
+	    "server", "--data-dir",          "/tmp/x", "--listen=127.0.0.1:0",   "--threads",
+	    "8",      "--bookmark-interval", "1s",     "--store-max-bytes=64Mi", "--history",
+	    "5",      "--log-format",        "json",   "--max-watchers",         "3",
+	    NULL};
 	assert_int_equal(srv_opts_parse(&o, 15, argv, &err), 0);
 	assert_string_equal(o.data_dir, "/tmp/x");
 	assert_int_equal(o.listen_port, 0);
@@ -154,7 +156,8 @@ static void test_token_file(void **state)
 	(void)state;
 	struct kerr err = KERR_INIT;
 	struct srv_auth *a = NULL;
-	assert_int_equal(srv_auth_parse("t", "# comment\n\n s3cret , alice \nnodetok,n1,node\r\n", &a, &err), 0);
+	assert_int_equal(
+	    srv_auth_parse("t", "# comment\n\n s3cret , alice \nnodetok,n1,node\r\n", &a, &err), 0);
 	assert_int_equal(srv_auth_count(a), 2);
 	assert_string_equal(srv_auth_admin(a), "s3cret");
 	const struct srv_token *t = srv_auth_check(a, "Bearer s3cret");
@@ -219,7 +222,8 @@ static void test_identity(void **state)
 {
 	(void)state;
 	struct kerr err = KERR_INIT;
-	const struct api_kind *task = api_kind_by_plural("tasks"), *node = api_kind_by_plural("nodes");
+	const struct api_kind *task = api_kind_by_plural("tasks"),
+	                      *node = api_kind_by_plural("nodes");
 	json_t *o = parse("{\"metadata\":{}}");
 	assert_int_equal(srv_obj_check_identity(task, o, "default", "web", &err), 0);
 	assert_string_equal(api_obj_kind(o), "Task");
@@ -251,11 +255,14 @@ static void test_server_fields_and_generation(void **state)
 {
 	(void)state;
 	const struct api_kind *task = api_kind_by_plural("tasks");
-	json_t *live = parse("{\"metadata\":{\"name\":\"w\",\"uid\":\"u1\",\"resourceVersion\":\"7\","
-	                     "\"generation\":3,\"creationTimestamp\":\"2026-01-01T00:00:00Z\","
-	                     "\"managedFields\":[1]},\"spec\":{\"image\":\"a\"},\"status\":{\"phase\":\"Running\"}}");
-	json_t *next = parse("{\"metadata\":{\"name\":\"w\",\"uid\":\"forged\",\"labels\":{\"x\":\"1\"}},"
-	                     "\"spec\":{\"image\":\"a\"},\"status\":{\"phase\":\"Failed\"}}");
+	json_t *live =
+	    parse("{\"metadata\":{\"name\":\"w\",\"uid\":\"u1\",\"resourceVersion\":\"7\","
+	          "\"generation\":3,\"creationTimestamp\":\"2026-01-01T00:00:00Z\","
+	          "\"managedFields\":[1]},\"spec\":{\"image\":\"a\"},\"status\":{\"phase\":"
+	          "\"Running\"}}");
+	json_t *next =
+	    parse("{\"metadata\":{\"name\":\"w\",\"uid\":\"forged\",\"labels\":{\"x\":\"1\"}},"
+	          "\"spec\":{\"image\":\"a\"},\"status\":{\"phase\":\"Failed\"}}");
 	srv_obj_strip_server_fields(next);
 	assert_null(api_obj_uid(next));
 	srv_obj_carry_from_live(task, next, live, true);
@@ -274,7 +281,8 @@ static void test_server_fields_and_generation(void **state)
 	srv_obj_init_created(next);
 	assert_int_equal(api_obj_generation(next), 1);
 	assert_int_equal(strlen(api_obj_uid(next)), 36);
-	assert_true(time_parse_rfc3339(json_string_value(api_obj_get_path(next, "metadata.creationTimestamp"))) > 0);
+	assert_true(time_parse_rfc3339(json_string_value(
+	                api_obj_get_path(next, "metadata.creationTimestamp"))) > 0);
 	json_decref(next);
 	json_decref(live);
 }
@@ -323,14 +331,22 @@ static void test_metrics_text(void **state)
 	struct store_stats st = {.revision = 12, .compacted = 3, .commits = 5, .writes = 11};
 	struct sbuf b = SBUF_INIT;
 	srv_metrics_render(m, &st, 7, &b);
-	assert_non_null(strstr(b.data, "keel_http_requests_total{method=\"GET\",code=\"200\"} 3\n"));
-	assert_non_null(strstr(b.data, "keel_http_requests_total{method=\"POST\",code=\"409\"} 1\n"));
-	assert_non_null(strstr(b.data, "keel_http_request_duration_seconds_bucket{method=\"GET\",le=\"0.001\"} 0\n"));
-	assert_non_null(strstr(b.data, "keel_http_request_duration_seconds_bucket{method=\"GET\",le=\"0.0025\"} 1\n"));
-	assert_non_null(strstr(b.data, "keel_http_request_duration_seconds_bucket{method=\"GET\",le=\"0.025\"} 2\n"));
-	assert_non_null(strstr(b.data, "keel_http_request_duration_seconds_bucket{method=\"GET\",le=\"+Inf\"} 2\n"));
-	assert_non_null(strstr(b.data, "keel_http_request_duration_seconds_count{method=\"GET\"} 2\n"));
-	assert_non_null(strstr(b.data, "keel_http_request_duration_seconds_sum{method=\"GET\"} 0.022000000\n"));
+	assert_non_null(
+	    strstr(b.data, "keel_http_requests_total{method=\"GET\",code=\"200\"} 3\n"));
+	assert_non_null(
+	    strstr(b.data, "keel_http_requests_total{method=\"POST\",code=\"409\"} 1\n"));
+	assert_non_null(strstr(
+	    b.data, "keel_http_request_duration_seconds_bucket{method=\"GET\",le=\"0.001\"} 0\n"));
+	assert_non_null(strstr(
+	    b.data, "keel_http_request_duration_seconds_bucket{method=\"GET\",le=\"0.0025\"} 1\n"));
+	assert_non_null(strstr(
+	    b.data, "keel_http_request_duration_seconds_bucket{method=\"GET\",le=\"0.025\"} 2\n"));
+	assert_non_null(strstr(
+	    b.data, "keel_http_request_duration_seconds_bucket{method=\"GET\",le=\"+Inf\"} 2\n"));
+	assert_non_null(
+	    strstr(b.data, "keel_http_request_duration_seconds_count{method=\"GET\"} 2\n"));
+	assert_non_null(
+	    strstr(b.data, "keel_http_request_duration_seconds_sum{method=\"GET\"} 0.022000000\n"));
 	assert_non_null(strstr(b.data, "keel_store_revision 12\n"));
 	assert_non_null(strstr(b.data, "keel_store_compacted_revision 3\n"));
 	assert_non_null(strstr(b.data, "keel_store_commits_total 5\n"));
@@ -344,17 +360,17 @@ static void test_metrics_text(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_durations),
-		cmocka_unit_test(test_sizes),
-		cmocka_unit_test(test_listen),
-		cmocka_unit_test(test_flags),
-		cmocka_unit_test(test_default_data_dir),
-		cmocka_unit_test(test_token_file),
-		cmocka_unit_test(test_admin_token_file),
-		cmocka_unit_test(test_identity),
-		cmocka_unit_test(test_server_fields_and_generation),
-		cmocka_unit_test(test_rv_size_finalized),
-		cmocka_unit_test(test_metrics_text),
+	    cmocka_unit_test(test_durations),
+	    cmocka_unit_test(test_sizes),
+	    cmocka_unit_test(test_listen),
+	    cmocka_unit_test(test_flags),
+	    cmocka_unit_test(test_default_data_dir),
+	    cmocka_unit_test(test_token_file),
+	    cmocka_unit_test(test_admin_token_file),
+	    cmocka_unit_test(test_identity),
+	    cmocka_unit_test(test_server_fields_and_generation),
+	    cmocka_unit_test(test_rv_size_finalized),
+	    cmocka_unit_test(test_metrics_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

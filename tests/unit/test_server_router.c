@@ -97,8 +97,9 @@ static void test_route_errors(void **state)
 {
 	(void)state;
 	char *m = parse_err("/apis/keel/v1/namespaces/default/taks");
-	assert_string_equal(m, "the server doesn't have a resource type \"taks\"; known: deployments, "
-	                       "events, namespaces, nodes, tasks; did you mean tasks?");
+	assert_string_equal(m,
+	                    "the server doesn't have a resource type \"taks\"; known: deployments, "
+	                    "events, namespaces, nodes, tasks; did you mean tasks?");
 	free(m);
 	m = parse_err("/apis/keel/v1/deploy");
 	assert_non_null(strstr(m, "did you mean deployments?"));
@@ -196,7 +197,8 @@ static void test_continue_tokens(void **state)
 {
 	(void)state;
 	struct kerr err = KERR_INIT;
-	const char *keys[] = {"tasks/default/a", "tasks/default/ab", "tasks/default/abc", "t/", "nodes//n-1"};
+	const char *keys[] = {"tasks/default/a", "tasks/default/ab", "tasks/default/abc", "t/",
+	                      "nodes//n-1"};
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		char *tok = srv_continue_encode(keys[i]);
 		assert_null(strchr(tok, '/'));
@@ -223,9 +225,9 @@ static void test_continue_tokens(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fixed_routes),   cmocka_unit_test(test_resource_routes),
-		cmocka_unit_test(test_route_errors),   cmocka_unit_test(test_methods),
-		cmocka_unit_test(test_queries),        cmocka_unit_test(test_continue_tokens),
+	    cmocka_unit_test(test_fixed_routes), cmocka_unit_test(test_resource_routes),
+	    cmocka_unit_test(test_route_errors), cmocka_unit_test(test_methods),
+	    cmocka_unit_test(test_queries),      cmocka_unit_test(test_continue_tokens),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
