@@ -1,0 +1,108 @@
+/*
+ * agent_internal — what the agent's files share: the agent object and the
+ * entry points of its threads.
+ *
+ * Threads and what they own:
+ *   watch      (agent_watch.c)  keeps `cache` (uid -> Task) from list+watch
+ *   reconcile  (agent_task.c)   the only user of the runtime (except logs and
+ *                               exec), owns the per-task states `tstates`,
+ *                               writes Task status
+ *   nodes      (agent_node.c)   registers Nodes, renews leases, writes Node
+ *                               status when it changed
+ *   health     (agent_health.c) runs health checks, publishes results
+ *   log server (agent_logsrv.c) MHD threads serving /logs
+ * Everything marked "mu" below is guarded by agent.mu; the reconcile thread
+ * is woken through agent.cond.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/agent_opts.h"
+#include "agent/backoff.h"
+#include "agent/runtime.h"
+
+struct client;
+struct kerr;
+
+struct anode {
+	char *name;
+	int64_t next_lease_ms;  /* nodes thread */
+	json_t *written;        /* nodes thread: last status content written */
+	int64_t ready_since;    /* nodes thread: lastTransitionTime */
+	bool registered;        /* nodes thread */
+	int64_t usage_cpu, usage_mem; /* mu: published by reconcile */
+};
+
+struct health_job; /* agent_health.c */
+
+struct agent {
+	struct agent_opts *o;
+	char *server, *token; /* resolved */
+	char *data_dir;
+	struct runtime *rt;
+	struct rt_info info;
+	struct backoff bo;
+	int64_t cap_cpu, cap_mem;
+	struct anode *nodes;
+	size_t nnodes;
+	json_t *node_index; /* name -> index (integer); read-only after start */
+	char *hostname;
+	char *log_endpoint; /* "http://HOST:PORT" once the log server runs */
+	char *address;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	bool dirty;          /* mu: something changed, reconcile now */
+	bool synced;         /* mu: the first list has arrived */
+	json_t *cache;       /* mu: uid -> Task */
+	json_t *logs_index;  /* mu: "ns/name" -> {"id": current, "prev": previous} */
+	struct health_job *jobs; /* mu: linked list */
+	atomic_bool stop;
+
+	json_t *tstates;     /* reconcile thread: uid -> struct atask * (as integer) */
+	int64_t next_usage_ms;
+	bool again;          /* reconcile thread: started something, look again soon */
+	struct MHD_Daemon *mhd;
+};
+
+/* A client for one thread (its own connection). Never fails but on a bad
+ * URL, which agent_main checked already. */
+struct client *agent_client(struct agent *a);
+
+/* Wakes the reconcile thread. Takes mu. */
+void agent_wake(struct agent *a);
+
+/* Thread bodies (arg: struct agent *). */
+void *agent_watch_thread(void *arg);
+void *agent_reconcile_thread(void *arg);
+void *agent_nodes_thread(void *arg);
+void *agent_health_thread(void *arg);
+
+/* Registers every node (several threads for many sim nodes); returns when
+ * all are registered or -errno after the first hard failure. */
+int agent_nodes_register(struct agent *a, struct kerr *err);
+/* Capacity of this machine from /proc. */
+void agent_host_capacity(int64_t *cpu_milli, int64_t *mem_bytes);
+
+/* Health results for the reconcile thread, under mu. */
+struct health_view {
+	bool has_check;
+	bool ready;
+	bool unhealthy; /* failureThreshold consecutive failures */
+	char *message;  /* owned: last failure, or NULL */
+};
+/* Makes sure a job exists for (uid, cid) with check; reads its result. */
+void agent_health_sync(struct agent *a, const char *uid, const char *cid, const char *ip,
+                       json_t *check, struct health_view *out);
+/* Drops the job of uid (container gone or restarted). */
+void agent_health_drop(struct agent *a, const char *uid);
+
+/* Log server (agent_logsrv.c). */
+int agent_logsrv_start(struct agent *a, struct kerr *err);
+void agent_logsrv_stop(struct agent *a);

@@ -1,0 +1,209 @@
+/*
+ * agent_logsrv — the agent's log server: GET /logs/{ns}/{task}
+ * ?follow=1&tail=N&previous=1, for the API server to relay
+ * (`keel logs`). The bearer token must equal the agent's own API token:
+ * today there is one admin token and the server forwards the client's,
+ * so only someone who may read the API may read logs. With roles (issue
+ * 7) the server will forward a node-scoped credential instead.
+ *
+ * A follow stream is a pipe fed by a thread that runs the runtime's
+ * logs(follow); MHD reads the other end, so a slow reader throttles the
+ * writer and a reader that goes away ends it (EPIPE). MHD runs a thread
+ * per connection for that reason (a blocking pipe read would stall a
+ * shared pool), bounded by a small connection limit.
+ */
+#include <errno.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/agent_internal.h"
+#include "common/kerr.h"
+#include "common/log.h"
+#include "common/sbuf.h"
+#include "common/util.h"
+
+#define MAX_LOG_CONNECTIONS 64
+#define MAX_LOG_BYTES       (8 << 20)
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, const char *reason,
+                             const char *msg)
+{
+	_cleanup_json_ json_t *st =
+	    json_pack("{s:s, s:s, s:s, s:s, s:i}", "kind", "Status", "apiVersion", "v1", "status",
+	              "Failure", "reason", reason, "code", (int)code);
+	json_object_set_new(st, "message", json_string(msg));
+	_cleanup_free_ char *body = json_dumps(st, JSON_COMPACT);
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	enum MHD_Result ret = MHD_queue_response(conn, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+struct follow {
+	struct agent *a;
+	char *id;
+	struct rt_log_opts o;
+	int fd;
+};
+
+static int to_pipe(void *ctx, const char *data, size_t len)
+{
+	struct follow *f = ctx;
+	while (len > 0) {
+		ssize_t w = write(f->fd, data, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return 1; /* the reader went away */
+		data += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static void *follow_thread(void *arg)
+{
+	struct follow *f = arg;
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	if (f->a->rt->ops->logs(f->a->rt, f->id, &f->o, to_pipe, f, &err) < 0)
+		log_debug("agent: log stream of %s ended: %s", f->id, kerr_msg(&err));
+	close(f->fd);
+	free(f->id);
+	free(f);
+	return NULL;
+}
+
+static int to_sbuf(void *ctx, const char *data, size_t len)
+{
+	struct sbuf *b = ctx;
+	if (b->len + len > MAX_LOG_BYTES)
+		return 1;
+	sbuf_append(b, data, len);
+	return 0;
+}
+
+static enum MHD_Result serve(struct agent *a, struct MHD_Connection *conn, const char *id,
+                             const struct rt_log_opts *o)
+{
+	if (!o->follow) {
+		_cleanup_sbuf_ struct sbuf b = SBUF_INIT;
+		_cleanup_kerr_ struct kerr err = KERR_INIT;
+		if (a->rt->ops->logs(a->rt, id, o, to_sbuf, &b, &err) < 0)
+			return reply(conn, err.code == ENOENT ? 404 : 500,
+			             err.code == ENOENT ? "NotFound" : "InternalError", kerr_msg(&err));
+		struct MHD_Response *r = MHD_create_response_from_buffer(
+		    b.len, b.data ? b.data : (char *)"", MHD_RESPMEM_MUST_COPY);
+		MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+		enum MHD_Result ret = MHD_queue_response(conn, 200, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return reply(conn, 500, "InternalError", "cannot create a pipe");
+	struct follow *f = xcalloc(1, sizeof(*f));
+	*f = (struct follow){a, xstrdup(id), *o, p[1]};
+	pthread_t th;
+	if (pthread_create(&th, NULL, follow_thread, f) != 0) {
+		close(p[0]), close(p[1]);
+		free(f->id), free(f);
+		return reply(conn, 500, "InternalError", "cannot start a log stream");
+	}
+	pthread_detach(th);
+	struct MHD_Response *r = MHD_create_response_from_pipe(p[0]);
+	MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+	enum MHD_Result ret = MHD_queue_response(conn, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static bool query_flag(struct MHD_Connection *conn, const char *k)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, k);
+	return v && (streq(v, "1") || streq(v, "true") || !*v);
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload,
+                                 size_t *upload_size, void **con_cls)
+{
+	(void)version, (void)upload, (void)upload_size;
+	struct agent *a = cls;
+	if (!*con_cls) { /* answer after the (empty) body */
+		*con_cls = (void *)1;
+		return MHD_YES;
+	}
+	if (!streq(method, "GET"))
+		return reply(conn, 405, "MethodNotAllowed", "only GET is served here");
+	const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+	if (a->token && *a->token &&
+	    (!strstartswith(authz, "Bearer ") || !streq(authz + 7, a->token)))
+		return reply(conn, 401, "Unauthorized", "Unauthorized: a valid bearer token is required");
+	char ns[256], name[256];
+	if (sscanf(url, "/logs/%255[^/]/%255[^/?]", ns, name) != 2)
+		return reply(conn, 404, "NotFound", "no such path (want /logs/NAMESPACE/TASK)");
+	struct rt_log_opts o = {.follow = query_flag(conn, "follow"), .tail = -1,
+	                        .previous = query_flag(conn, "previous")};
+	const char *tail = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "tail");
+	if (tail) {
+		char *end = NULL;
+		o.tail = strtol(tail, &end, 10);
+		if (!*tail || *end || o.tail < 0)
+			return reply(conn, 400, "BadRequest", "invalid tail (want a number >= 0)");
+	}
+	_cleanup_free_ char *key = xasprintf("%s/%s", ns, name);
+	_cleanup_free_ char *id = NULL;
+	pthread_mutex_lock(&a->mu);
+	json_t *e = json_object_get(a->logs_index, key);
+	const char *v = json_string_value(json_object_get(e, o.previous ? "prev" : "id"));
+	id = v ? xstrdup(v) : NULL;
+	pthread_mutex_unlock(&a->mu);
+	if (!id) {
+		_cleanup_free_ char *m = xasprintf(
+		    o.previous ? "task %s has no previous run on this node" : "task %s has no container on this node",
+		    key);
+		return reply(conn, 404, "NotFound", m);
+	}
+	if (o.previous)
+		o.previous = false; /* we name the previous container itself */
+	return serve(a, conn, id, &o);
+}
+
+int agent_logsrv_start(struct agent *a, struct kerr *err)
+{
+	signal(SIGPIPE, SIG_IGN);
+	_cleanup_free_ char *host = xstrdup(a->o->log_listen);
+	char *colon = strrchr(host, ':');
+	unsigned port = (unsigned)atoi(colon + 1);
+	*colon = '\0';
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	if (inet_pton(AF_INET, *host ? host : "0.0.0.0", &sa.sin_addr) != 1)
+		return kerr_set(err, EINVAL, "--log-listen: \"%s\" is not an IPv4 address", host);
+	a->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+	                              MHD_USE_ERROR_LOG,
+	                          0, NULL, NULL, access_cb, a, MHD_OPTION_SOCK_ADDR, &sa,
+	                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_LOG_CONNECTIONS,
+	                          MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_END);
+	if (!a->mhd)
+		return kerr_set(err, EADDRINUSE, "cannot listen on %s for logs", a->o->log_listen);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	unsigned bound = di ? di->port : port;
+	const char *adv = streq(host, "0.0.0.0") || !*host ? a->address : host;
+	a->log_endpoint = xasprintf("http://%s:%u", adv, bound);
+	return 0;
+}
+
+void agent_logsrv_stop(struct agent *a)
+{
+	if (a->mhd)
+		MHD_stop_daemon(a->mhd);
+	a->mhd = NULL;
+}

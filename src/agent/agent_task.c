@@ -1,0 +1,571 @@
+/*
+ * agent_task — the reconcile loop: level-triggered, as a kubelet's. Every
+ * wake-up (a watch event) and every second it compares the Tasks bound to
+ * each node (the watch cache) with what the runtime reports, and takes one
+ * step per Task: start what is missing (unless it ended for good, or its
+ * restart backoff has not run out), stop and remove what is no longer
+ * wanted, notice exits and decide per restartPolicy, and write the Task's
+ * status — only when it changed, so an idle node writes nothing.
+ *
+ * What must survive an agent restart lives outside the agent: the attempt
+ * number and task uid in the runtime's containers, restartCount and the
+ * phase in the Task's status. A fresh agent rebuilds its per-task state
+ * from those two, adopts what runs and starts no duplicate.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent_internal.h"
+#include "api/kind.h"
+#include "client/client.h"
+#include "common/kerr.h"
+#include "common/log.h"
+#include "common/sbuf.h"
+#include "common/util.h"
+
+#define DEFAULT_GRACE_S 30
+#define LAST_LINES      20
+
+/* Per-task memory of the reconcile thread. */
+struct atask {
+	char *uid, *ns, *name;
+	unsigned attempt;       /* attempt of the current/next container */
+	unsigned restarts;      /* status.restartCount */
+	unsigned failures;      /* consecutive, for the backoff */
+	int64_t next_start_ms;  /* monotonic; 0: now */
+	bool terminal;          /* Succeeded/Failed: never start again */
+	char *handled_id;       /* the exited container already accounted for */
+	char *kill_reason;      /* "Unhealthy" when we stopped it for failing checks */
+	char *kill_message;
+	char *wait_reason, *wait_message; /* ImageNotFound/StartError while waiting */
+	json_t *final;          /* terminal status fields */
+	json_t *last_state;     /* lastState */
+	json_t *written;        /* last status written */
+	int grace_s;
+	uint64_t seen;          /* tick it was last seen wanted */
+};
+
+static void atask_free(struct atask *t)
+{
+	if (!t)
+		return;
+	free(t->uid);
+	free(t->ns);
+	free(t->name);
+	free(t->handled_id);
+	free(t->kill_reason);
+	free(t->kill_message);
+	free(t->wait_reason);
+	free(t->wait_message);
+	json_decref(t->final);
+	json_decref(t->last_state);
+	json_decref(t->written);
+	free(t);
+}
+
+static struct atask *atask_get(struct agent *a, const char *uid)
+{
+	json_t *v = json_object_get(a->tstates, uid);
+	return v ? (struct atask *)(intptr_t)json_integer_value(v) : NULL;
+}
+
+static void set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = v ? xstrdup(v) : NULL;
+}
+
+static json_t *time_json(int64_t t)
+{
+	char buf[40];
+	return t > 0 ? json_string(time_rfc3339(buf, sizeof buf, t)) : json_null();
+}
+
+static const char *str_at(json_t *o, const char *a, const char *b)
+{
+	return json_string_value(json_object_get(json_object_get(o, a), b));
+}
+
+static struct atask *atask_new(struct agent *a, json_t *task, const struct rt_status *cur)
+{
+	struct atask *t = xcalloc(1, sizeof(*t));
+	json_t *st = json_object_get(task, "status");
+	json_t *spec = json_object_get(task, "spec");
+	t->uid = xstrdup(str_at(task, "metadata", "uid"));
+	t->ns = xstrdup(str_at(task, "metadata", "namespace"));
+	t->name = xstrdup(str_at(task, "metadata", "name"));
+	t->restarts = (unsigned)json_integer_value(json_object_get(st, "restartCount"));
+	const char *phase = json_string_value(json_object_get(st, "phase"));
+	t->terminal = streq(phase, "Succeeded") || streq(phase, "Failed");
+	if (json_is_object(json_object_get(st, "lastState")))
+		t->last_state = json_deep_copy(json_object_get(st, "lastState"));
+	json_t *g = json_object_get(spec, "terminationGracePeriodSeconds");
+	t->grace_s = json_is_integer(g) ? (int)json_integer_value(g) : DEFAULT_GRACE_S;
+	t->attempt = cur ? cur->attempt : t->restarts;
+	if (t->restarts < t->attempt)
+		t->restarts = t->attempt; /* killed before it wrote the restart down */
+	if (!cur && !t->terminal && json_string_value(json_object_get(st, "containerID"))) {
+		/* it ran before, and its container is gone: a restart */
+		t->restarts++;
+		t->attempt = t->restarts;
+	}
+	if (t->terminal) {
+		t->final = json_deep_copy(st);
+		json_object_del(t->final, "lastState");
+	}
+	json_object_set_new(a->tstates, t->uid, json_integer((json_int_t)(intptr_t)t));
+	return t;
+}
+
+static bool differs(json_t *want, json_t *have)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(want, k, v)
+	{
+		json_t *h = json_object_get(have, k);
+		if (json_is_null(v) ? (h && !json_is_null(h)) : !json_equal(v, h))
+			return true;
+	}
+	return false;
+}
+
+static void write_status(struct agent *a, struct client *c, struct atask *t, json_t *task,
+                         json_t *want)
+{
+	json_t *have = t->written ? t->written : json_object_get(task, "status");
+	if (!differs(want, have))
+		return;
+	_cleanup_json_ json_t *patch = json_pack("{s:O}", "status", want);
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	int r = client_patch_status(c, api_kind_by_plural("tasks"), t->ns, t->name, patch, NULL,
+	                            NULL, &err);
+	if (r < 0) {
+		if (r != -ENOENT)
+			log_warn("agent: task %s/%s: writing status: %s", t->ns, t->name, kerr_msg(&err));
+		return;
+	}
+	(void)a;
+	log_debug("agent: task %s/%s: phase %s%s%s", t->ns, t->name,
+	          json_string_value(json_object_get(want, "phase")),
+	          json_is_string(json_object_get(want, "reason")) ? " reason " : "",
+	          json_is_string(json_object_get(want, "reason"))
+	              ? json_string_value(json_object_get(want, "reason"))
+	              : "");
+	json_decref(t->written);
+	t->written = json_incref(want);
+}
+
+/* A status with every field this agent owns; null ones are removed by the
+ * merge patch. */
+static json_t *status_base(struct atask *t, const char *node, const char *phase)
+{
+	json_t *s = json_object();
+	json_object_set_new(s, "phase", json_string(phase));
+	json_object_set_new(s, "nodeName", json_string(node));
+	json_object_set_new(s, "restartCount", json_integer(t->restarts));
+	const char *keys[] = {"reason", "message", "containerID", "startedAt", "finishedAt",
+	                      "exitCode"};
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		json_object_set_new(s, keys[i], json_null());
+	json_object_set_new(s, "ready", json_false());
+	json_object_set(s, "lastState", t->last_state ? t->last_state : json_null());
+	return s;
+}
+
+static int tail_cb(void *ctx, const char *data, size_t len)
+{
+	sbuf_append(ctx, data, len);
+	return 0;
+}
+
+/* The last LAST_LINES lines of a container's output, or NULL. */
+static char *last_lines(struct agent *a, const char *id)
+{
+	_cleanup_sbuf_ struct sbuf b = SBUF_INIT;
+	struct rt_log_opts o = {.follow = false, .tail = LAST_LINES};
+	if (a->rt->ops->logs(a->rt, id, &o, tail_cb, &b, NULL) < 0 || b.len == 0)
+		return NULL;
+	if (b.len > 4096) /* keep the status small: the end of it */
+		return xstrdup(b.data + b.len - 4096);
+	return sbuf_take(&b);
+}
+
+static void handle_exit(struct agent *a, struct atask *t, json_t *spec, const struct rt_status *cur,
+                        const char *node)
+{
+	const char *policy = json_string_value(json_object_get(spec, "restartPolicy"));
+	if (!policy)
+		policy = "Always";
+	const char *reason = t->kill_reason ? t->kill_reason : cur->reason ? cur->reason : "Error";
+	const char *msg = t->kill_reason ? t->kill_message : cur->message;
+	_cleanup_free_ char *out = last_lines(a, cur->id);
+	json_decref(t->last_state);
+	t->last_state = json_pack("{s:i, s:s, s:o, s:o}", "exitCode", cur->exit_code, "reason", reason,
+	                          "startedAt", time_json(cur->started_at), "finishedAt",
+	                          time_json(cur->finished_at));
+	if (msg)
+		json_object_set_new(t->last_state, "message", json_string(msg));
+	if (out)
+		json_object_set_new(t->last_state, "output", json_string(out));
+	bool failed = cur->exit_code != 0 || t->kill_reason;
+	bool restart = streq(policy, "Always") || (streq(policy, "OnFailure") && failed);
+	if (!restart) {
+		t->terminal = true;
+		json_decref(t->final);
+		t->final = status_base(t, node, failed ? "Failed" : "Succeeded");
+		json_object_set_new(t->final, "reason", json_string(failed ? reason : "Completed"));
+		if (msg)
+			json_object_set_new(t->final, "message", json_string(msg));
+		json_object_set_new(t->final, "containerID", json_string(cur->id));
+		json_object_set_new(t->final, "exitCode", json_integer(cur->exit_code));
+		json_object_set_new(t->final, "startedAt", time_json(cur->started_at));
+		json_object_set_new(t->final, "finishedAt", time_json(cur->finished_at));
+		log_info("agent: task %s/%s on %s ended (exit %d): %s", t->ns, t->name, node,
+		         cur->exit_code, failed ? "Failed" : "Succeeded");
+	} else {
+		int64_t ran_ms = (cur->finished_at - cur->started_at) * 1000;
+		if (cur->started_at <= 0 || cur->finished_at <= 0)
+			ran_ms = 0;
+		t->failures = backoff_after_run(&a->bo, t->failures, ran_ms);
+		int64_t delay = backoff_delay_ms(&a->bo, t->failures);
+		t->next_start_ms = time_mono_ms() + delay;
+		log_info("agent: task %s/%s on %s exited %d (%s); restarting in %lldms", t->ns, t->name,
+		         node, cur->exit_code, reason, (long long)delay);
+	}
+	set_str(&t->handled_id, cur->id);
+	set_str(&t->kill_reason, NULL);
+	set_str(&t->kill_message, NULL);
+}
+
+static void start_attempt(struct agent *a, struct atask *t, json_t *spec, const char *node,
+                          bool restart)
+{
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	_cleanup_free_ char *id = NULL;
+	unsigned attempt = restart ? t->attempt + 1 : t->attempt;
+	struct rt_task rt = {t->uid, t->ns, t->name, node, spec, attempt};
+	int r = a->rt->ops->start(a->rt, &rt, &id, &err);
+	if (r < 0) {
+		t->failures++;
+		int64_t delay = backoff_delay_ms(&a->bo, t->failures);
+		t->next_start_ms = time_mono_ms() + delay;
+		set_str(&t->wait_reason, r == -ENXIO ? "ImageNotFound" : "StartError");
+		set_str(&t->wait_message, kerr_msg(&err));
+		log_warn("agent: task %s/%s: start failed: %s (retrying in %lldms)", t->ns, t->name,
+		         kerr_msg(&err), (long long)delay);
+		return;
+	}
+	if (restart)
+		t->restarts++;
+	t->attempt = attempt;
+	set_str(&t->wait_reason, NULL);
+	set_str(&t->wait_message, NULL);
+	log_info("agent: task %s/%s on %s: started %s (attempt %u)", t->ns, t->name, node, id,
+	         attempt);
+}
+
+static void publish_log_ids(struct agent *a, struct atask *t, const char *cur, const char *prev)
+{
+	_cleanup_free_ char *key = xasprintf("%s/%s", t->ns, t->name);
+	pthread_mutex_lock(&a->mu);
+	json_t *e = json_object_get(a->logs_index, key);
+	if (!e) {
+		e = json_object();
+		json_object_set_new(a->logs_index, key, e);
+	}
+	if (cur && !streq(json_string_value(json_object_get(e, "id")), cur)) {
+		if (json_object_get(e, "id"))
+			json_object_set(e, "prev", json_object_get(e, "id"));
+		json_object_set_new(e, "id", json_string(cur));
+	}
+	if (prev && !json_object_get(e, "prev"))
+		json_object_set_new(e, "prev", json_string(prev));
+	pthread_mutex_unlock(&a->mu);
+}
+
+struct ctrs {
+	struct rt_status *v;
+	size_t n;
+};
+
+/* The current container of uid (highest attempt); stops and removes older
+ * duplicates, which only a crash between start and bookkeeping leaves. */
+static const struct rt_status *pick_current(struct agent *a, struct ctrs *cs, const char *uid,
+                                            const char **prev_id)
+{
+	const struct rt_status *cur = NULL;
+	for (size_t i = 0; i < cs->n; i++)
+		if (streq(cs->v[i].task_uid, uid) && (!cur || cs->v[i].attempt > cur->attempt))
+			cur = &cs->v[i];
+	*prev_id = NULL;
+	for (size_t i = 0; cur && i < cs->n; i++) {
+		struct rt_status *o = &cs->v[i];
+		if (o == cur || !streq(o->task_uid, uid))
+			continue;
+		if (o->state != RT_EXITED)
+			(void)a->rt->ops->stop(a->rt, o->id, 0, NULL);
+		*prev_id = o->id;
+		(void)a->rt->ops->remove(a->rt, o->id, NULL);
+	}
+	return cur;
+}
+
+static json_t *running_status(struct agent *a, struct atask *t, json_t *spec,
+                              const struct rt_status *cur, const char *node)
+{
+	json_t *s = status_base(t, node, cur->state == RT_CREATED ? "Pending" : "Running");
+	json_object_set_new(s, "containerID", json_string(cur->id));
+	json_object_set_new(s, "startedAt", time_json(cur->started_at));
+	if (cur->state == RT_CREATED) {
+		json_object_set_new(s, "reason", json_string("ContainerCreating"));
+		return s;
+	}
+	json_t *check = json_object_get(spec, "healthCheck");
+	struct health_view hv = {0};
+	agent_health_sync(a, t->uid, cur->id, cur->ip, json_is_object(check) ? check : NULL, &hv);
+	json_object_set_new(s, "ready", json_boolean(hv.has_check ? hv.ready : true));
+	if (hv.unhealthy) {
+		set_str(&t->kill_reason, "Unhealthy");
+		set_str(&t->kill_message, hv.message ? hv.message : "health check failed");
+		log_info("agent: task %s/%s: unhealthy (%s); stopping it", t->ns, t->name,
+		         t->kill_message);
+		agent_health_drop(a, t->uid);
+		(void)a->rt->ops->stop(a->rt, cur->id, t->grace_s, NULL);
+		json_object_set_new(s, "ready", json_false());
+		json_object_set_new(s, "reason", json_string("Unhealthy"));
+		json_object_set_new(s, "message", json_string(t->kill_message));
+	} else if (hv.has_check && !hv.ready && hv.message) {
+		json_object_set_new(s, "message", json_string(hv.message));
+	}
+	free(hv.message);
+	int64_t now_unix = time_now_unix();
+	if (cur->started_at > 0 && (now_unix - cur->started_at) * 1000 >= a->bo.reset_ms)
+		t->failures = 0;
+	return s;
+}
+
+static json_t *waiting_status(struct atask *t, const char *node, const struct rt_status *cur)
+{
+	int64_t left = t->next_start_ms - time_mono_ms();
+	json_t *s = status_base(t, node, t->wait_reason || !cur ? "Pending" : "Running");
+	if (cur)
+		json_object_set_new(s, "containerID", json_string(cur->id));
+	if (t->wait_reason) {
+		json_object_set_new(s, "reason", json_string(t->wait_reason));
+		json_object_set_new(s, "message", json_string(t->wait_message));
+	} else {
+		_cleanup_free_ char *m = xasprintf("back-off %.1fs restarting failed container",
+		                                   (double)(left > 0 ? left : 0) / 1000.0);
+		json_object_set_new(s, "reason", json_string("CrashLoopBackOff"));
+		json_object_set_new(s, "message", json_string(m));
+		if (cur)
+			json_object_set_new(s, "exitCode", json_integer(cur->exit_code));
+	}
+	return s;
+}
+
+/* One step for one wanted Task. Returns the status it should have (owned),
+ * or NULL when nothing is to be written. */
+static json_t *reconcile_task(struct agent *a, struct atask *t, json_t *spec, struct ctrs *cs,
+                              const char *node)
+{
+	const char *prev = NULL;
+	const struct rt_status *cur = pick_current(a, cs, t->uid, &prev);
+	publish_log_ids(a, t, cur ? cur->id : NULL, prev);
+	if (t->terminal)
+		return t->final ? json_incref(t->final) : NULL;
+	if (cur && cur->state == RT_EXITED && !streq(t->handled_id, cur->id))
+		handle_exit(a, t, spec, cur, node);
+	if (t->terminal)
+		return json_incref(t->final);
+	if (cur && (cur->state == RT_RUNNING || cur->state == RT_CREATED || cur->state == RT_UNKNOWN))
+		return running_status(a, t, spec, cur, node);
+	agent_health_drop(a, t->uid);
+	if (time_mono_ms() < t->next_start_ms)
+		return waiting_status(t, node, cur);
+	bool restart = cur != NULL;
+	if (cur && a->rt->ops->remove(a->rt, cur->id, NULL) == 0)
+		publish_log_ids(a, t, NULL, cur->id);
+	start_attempt(a, t, spec, node, restart);
+	if (t->wait_reason)
+		return waiting_status(t, node, NULL);
+	a->again = true; /* look again soon: the next list shows it */
+	return NULL;
+}
+
+/* Containers no wanted Task claims: stop (grace period), then remove. */
+static void reap_unwanted(struct agent *a, struct ctrs *cs, json_t *wanted, const char *node)
+{
+	for (size_t i = 0; i < cs->n; i++) {
+		struct rt_status *o = &cs->v[i];
+		if (json_object_get(wanted, o->task_uid ? o->task_uid : ""))
+			continue;
+		struct atask *t = o->task_uid ? atask_get(a, o->task_uid) : NULL;
+		int grace = t ? t->grace_s : DEFAULT_GRACE_S;
+		if (o->state != RT_EXITED) {
+			log_info("agent: node %s: stopping %s (task %s/%s is gone or bound elsewhere)",
+			         node, o->id, o->ns ? o->ns : "?", o->name ? o->name : "?");
+			_cleanup_kerr_ struct kerr err = KERR_INIT;
+			if (a->rt->ops->stop(a->rt, o->id, grace, &err) < 0 && err.code != ENOENT) {
+				log_warn("agent: stopping %s: %s", o->id, kerr_msg(&err));
+				continue;
+			}
+		}
+		_cleanup_kerr_ struct kerr err = KERR_INIT;
+		if (a->rt->ops->remove(a->rt, o->id, &err) < 0 && err.code != ENOENT)
+			log_warn("agent: removing %s: %s", o->id, kerr_msg(&err));
+		if (o->ns && o->name) {
+			_cleanup_free_ char *key = xasprintf("%s/%s", o->ns, o->name);
+			pthread_mutex_lock(&a->mu);
+			json_object_del(a->logs_index, key);
+			pthread_mutex_unlock(&a->mu);
+		}
+		if (o->task_uid)
+			agent_health_drop(a, o->task_uid);
+	}
+}
+
+static void usage_add(struct agent *a, struct ctrs *cs, int64_t *cpu, int64_t *mem)
+{
+	for (size_t i = 0; i < cs->n; i++) {
+		struct rt_stats st = {-1, -1};
+		if (cs->v[i].state != RT_RUNNING ||
+		    a->rt->ops->stats(a->rt, cs->v[i].id, &st, NULL) < 0)
+			continue;
+		*cpu += st.cpu_millicores > 0 ? st.cpu_millicores : 0;
+		*mem += st.memory_bytes > 0 ? st.memory_bytes : 0;
+	}
+}
+
+static void reconcile_node(struct agent *a, struct client *c, size_t ni, json_t *tasks,
+                           uint64_t tick, bool do_usage)
+{
+	const char *node = a->nodes[ni].name;
+	struct ctrs cs = {0};
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	if (a->rt->ops->list(a->rt, node, &cs.v, &cs.n, &err) < 0) {
+		log_warn("agent: node %s: listing containers: %s", node, kerr_msg(&err));
+		size_t k;
+		json_t *tk;
+		json_array_foreach(tasks, k, tk)
+		{
+			struct atask *t = atask_get(a, str_at(tk, "metadata", "uid") ? str_at(tk, "metadata", "uid") : "");
+			if (t)
+				t->seen = tick; /* keep what we know until the runtime answers again */
+		}
+		return;
+	}
+	_cleanup_json_ json_t *wanted = json_object();
+	size_t i;
+	json_t *task;
+	json_array_foreach(tasks, i, task)
+	{
+		const char *uid = str_at(task, "metadata", "uid");
+		if (!uid || json_object_get(task, "metadata") == NULL ||
+		    json_is_string(json_object_get(json_object_get(task, "metadata"),
+		                                   "deletionTimestamp")))
+			continue;
+		json_object_set(wanted, uid, task);
+		struct atask *t = atask_get(a, uid);
+		if (!t) {
+			const char *prev = NULL;
+			t = atask_new(a, task, pick_current(a, &cs, uid, &prev));
+		}
+		t->seen = tick;
+		json_t *spec = json_object_get(task, "spec");
+		json_t *g = json_object_get(spec, "terminationGracePeriodSeconds");
+		if (json_is_integer(g))
+			t->grace_s = (int)json_integer_value(g);
+		_cleanup_json_ json_t *want = reconcile_task(a, t, spec, &cs, node);
+		if (want)
+			write_status(a, c, t, task, want);
+	}
+	reap_unwanted(a, &cs, wanted, node);
+	if (do_usage) {
+		int64_t cpu = 0, mem = 0;
+		usage_add(a, &cs, &cpu, &mem);
+		pthread_mutex_lock(&a->mu);
+		a->nodes[ni].usage_cpu = cpu;
+		a->nodes[ni].usage_mem = mem;
+		pthread_mutex_unlock(&a->mu);
+	}
+	rt_status_array_free(cs.v, cs.n);
+}
+
+/* Task lists per node index, from a snapshot of the cache. */
+static json_t *group_by_node(struct agent *a, json_t *snap)
+{
+	json_t *by = json_array();
+	for (size_t i = 0; i < a->nnodes; i++)
+		json_array_append_new(by, json_array());
+	const char *uid;
+	json_t *task;
+	json_object_foreach(snap, uid, task)
+	{
+		const char *node = str_at(task, "spec", "nodeName");
+		json_t *idx = node ? json_object_get(a->node_index, node) : NULL;
+		if (idx)
+			json_array_append(json_array_get(by, (size_t)json_integer_value(idx)), task);
+	}
+	return by;
+}
+
+static void forget_gone(struct agent *a, uint64_t tick)
+{
+	const char *uid;
+	json_t *v, *tmp;
+	json_object_foreach_safe(a->tstates, tmp, uid, v)
+	{
+		struct atask *t = (struct atask *)(intptr_t)json_integer_value(v);
+		if (t->seen == tick)
+			continue;
+		atask_free(t);
+		json_object_del(a->tstates, uid);
+	}
+}
+
+void *agent_reconcile_thread(void *arg)
+{
+	struct agent *a = arg;
+	struct client *c = agent_client(a);
+	uint64_t tick = 0;
+	while (!atomic_load(&a->stop)) {
+		pthread_mutex_lock(&a->mu);
+		if (!a->dirty || !a->synced) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&a->cond, &a->mu, &ts);
+		}
+		bool synced = a->synced;
+		a->dirty = false;
+		_cleanup_json_ json_t *snap = json_copy(a->cache);
+		pthread_mutex_unlock(&a->mu);
+		if (!synced)
+			continue; /* never reap before the first list: the cache is not the truth yet */
+		tick++;
+		int64_t now = time_mono_ms();
+		bool do_usage = now >= a->next_usage_ms;
+		if (do_usage)
+			a->next_usage_ms = now + a->o->status_ms;
+		_cleanup_json_ json_t *by = group_by_node(a, snap);
+		for (size_t i = 0; i < a->nnodes && !atomic_load(&a->stop); i++)
+			reconcile_node(a, c, i, json_array_get(by, i), tick, do_usage);
+		forget_gone(a, tick);
+		if (a->again) {
+			/* just started something: give it a moment, then look again */
+			a->again = false;
+			struct timespec d = {0, 200 * 1000 * 1000};
+			nanosleep(&d, NULL);
+			pthread_mutex_lock(&a->mu);
+			a->dirty = true;
+			pthread_mutex_unlock(&a->mu);
+		}
+	}
+	client_free(c);
+	return NULL;
+}
