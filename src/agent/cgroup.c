@@ -90,16 +90,18 @@ static int v2_setup(const char *root, struct cg_host *out, char **why)
 	_cleanup_free_ char *cpath = xasprintf("%s/cgroup.controllers", root);
 	_cleanup_free_ char *ctl = read_small(cpath);
 	if (!ctl || !has_word(ctl, "memory") || !has_word(ctl, "cpu")) {
-		*why = xasprintf("cgroup v2 at %s has no memory and cpu controllers (has: %s)", root,
-		                 ctl && *ctl != '\n' && *ctl ? strtok(ctl, "\n") : "none");
+		*why = xasprintf("cgroup v2 at %s has no memory and cpu controllers (has: %s)",
+		                 root, ctl && *ctl != '\n' && *ctl ? strtok(ctl, "\n") : "none");
 		return -ENOTSUP;
 	}
 	_cleanup_kerr_ struct kerr e = KERR_INIT;
 	_cleanup_free_ char *keel = xasprintf("%s/keel", root);
-	if (v2_enable(root, &e) < 0 || (mkdir(keel, 0755) < 0 && errno != EEXIST &&
-	                                kerr_set(&e, errno, "mkdir %s: %s", keel, strerror(errno))) ||
+	if (v2_enable(root, &e) < 0 ||
+	    (mkdir(keel, 0755) < 0 && errno != EEXIST &&
+	     kerr_set(&e, errno, "mkdir %s: %s", keel, strerror(errno))) ||
 	    v2_enable(keel, &e) < 0) {
-		*why = xasprintf("cgroup v2 at %s is not delegated to keel: %s", root, kerr_msg(&e));
+		*why =
+		    xasprintf("cgroup v2 at %s is not delegated to keel: %s", root, kerr_msg(&e));
 		return -EPERM;
 	}
 	out->mode = CG_V2;
@@ -124,7 +126,8 @@ static char *v1_parent(const char *root, const char *const names[], const char *
 		free(keel);
 		return NULL;
 	}
-	sbuf_printf(why, "%sno cgroup v1 %s controller under %s", why->len ? "; " : "", names[0], root);
+	sbuf_printf(why, "%sno cgroup v1 %s controller under %s", why->len ? "; " : "", names[0],
+	            root);
 	return NULL;
 }
 
@@ -393,8 +396,8 @@ long cg_oom_kills_raw(enum cg_mode mode, const char *memdir)
 {
 	if (!memdir || mode == CG_NONE)
 		return 0;
-	long long v = keyed_raw(memdir, mode == CG_V2 ? "memory.events" : "memory.oom_control",
-	                        "oom_kill");
+	long long v =
+	    keyed_raw(memdir, mode == CG_V2 ? "memory.events" : "memory.oom_control", "oom_kill");
 	return v > 0 ? (long)v : 0;
 }
 

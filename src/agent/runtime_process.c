@@ -53,9 +53,9 @@
 #include "common/sbuf.h"
 #include "common/util.h"
 
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define DEFAULT_PATH  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define KEEP_ATTEMPTS 2
-#define MAX_UID 128
+#define MAX_UID       128
 
 struct cpu_sample {
 	char *id;
@@ -105,7 +105,10 @@ static void strv_free(char **v)
 		free(v[i]);
 	free(v);
 }
-static void strv_freep(char ***v) { strv_free(*v); }
+static void strv_freep(char ***v)
+{
+	strv_free(*v);
+}
 #define _cleanup_strv_ _cleanup_(strv_freep)
 
 /* ---- ids and paths ---------------------------------------------------- */
@@ -115,7 +118,8 @@ static bool uid_ok(const char *uid)
 	size_t n = uid ? strlen(uid) : 0;
 	if (n == 0 || n > MAX_UID || uid[0] == '.')
 		return false;
-	return strspn(uid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+	return strspn(uid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+	       n;
 }
 
 /* "proc-UID-ATTEMPT" -> uid (owned) and attempt. */
@@ -124,7 +128,8 @@ static int id_parse(const char *id, char **uid, unsigned *attempt, struct kerr *
 	const char *dash = id ? strrchr(id, '-') : NULL;
 	if (!strstartswith(id, "proc-") || !dash || dash < id + 6 || !dash[1] ||
 	    strspn(dash + 1, "0123456789") != strlen(dash + 1) || strlen(dash + 1) > 9)
-		return kerr_set(err, ENOENT, "no such process task %s (ids look like proc-UID-ATTEMPT)",
+		return kerr_set(err, ENOENT,
+		                "no such process task %s (ids look like proc-UID-ATTEMPT)",
 		                id ? id : "(null)");
 	_cleanup_free_ char *u = xstrndup(id + 5, (size_t)(dash - id - 5));
 	if (!uid_ok(u))
@@ -181,8 +186,9 @@ static int proc_stat_of(pid_t pid, uint64_t *start, char *state)
 	char *p = strrchr(s, ')');
 	unsigned long long st = 0;
 	char c = '?';
-	if (!p || sscanf(p + 2, "%c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
-	                        "%*s %*s %llu",
+	if (!p || sscanf(p + 2,
+	                 "%c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+	                 "%*s %*s %llu",
 	                 &c, &st) != 2)
 		return -ENOENT;
 	*start = st;
@@ -190,8 +196,9 @@ static int proc_stat_of(pid_t pid, uint64_t *start, char *state)
 	return 0;
 }
 
-/* Whether pid is alive and is the process that had start time start (0:
- * unknown, trust the pid). Zombies count as gone. */
+/* Whether pid is alive and is the process that had start time start. An
+ * unknown start time (0) counts as gone: a pid alone may have been reused
+ * by anything. Zombies count as gone. */
 static bool alive(pid_t pid, uint64_t start)
 {
 	uint64_t st;
@@ -200,7 +207,7 @@ static bool alive(pid_t pid, uint64_t start)
 		return false;
 	if (c == 'Z' || c == 'X' || c == 'x')
 		return false;
-	return start == 0 || st == start;
+	return start != 0 && st == start;
 }
 
 /* ---- children (supervisors we forked) ---------------------------------- */
@@ -293,21 +300,35 @@ static int rec_load(const struct proc_rt *p, const char *uid, unsigned attempt, 
 	const char *u, *ns, *name, *node, *cwd;
 	json_int_t att, spid, sst, pid, pst, sat;
 	json_t *cg = NULL, *env = NULL;
-	if (!o || json_unpack_ex(o, &je, 0, "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, "
-	                                    "s:o, s:o}",
+	if (!o || json_unpack_ex(o, &je, 0,
+	                         "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, "
+	                         "s:o, s:o}",
 	                         "uid", &u, "namespace", &ns, "name", &name, "node", &node,
 	                         "attempt", &att, "supervisorPid", &spid, "supervisorStart", &sst,
 	                         "pid", &pid, "pidStart", &pst, "startedAt", &sat, "cwd", &cwd,
 	                         "cgroup", &cg, "env", &env) < 0)
 		return kerr_set(err, EIO, "%s: bad record: %s", path, je.text);
-	struct prec r = {.uid = xstrdup(u), .ns = xstrdup(ns), .name = xstrdup(name),
-	                 .node = xstrdup(node), .cwd = xstrdup(cwd), .dir = TAKE_PTR(dir),
-	                 .attempt = (unsigned)att, .spid = (pid_t)spid, .sstart = (uint64_t)sst,
-	                 .pid = (pid_t)pid, .pstart = (uint64_t)pst, .started_at = sat,
+	struct prec r = {.uid = xstrdup(u),
+	                 .ns = xstrdup(ns),
+	                 .name = xstrdup(name),
+	                 .node = xstrdup(node),
+	                 .cwd = xstrdup(cwd),
+	                 .dir = TAKE_PTR(dir),
+	                 .attempt = (unsigned)att,
+	                 .spid = (pid_t)spid,
+	                 .sstart = (uint64_t)sst,
+	                 .pid = (pid_t)pid,
+	                 .pstart = (uint64_t)pst,
+	                 .started_at = sat,
 	                 .env = json_incref(env)};
 	cg_from_json(cg, &r.cg);
 	if (r.pid <= 0)
 		r.pid = read_pid_file(r.dir);
+	/* The agent died before recording the task's start time; while the
+	 * supervisor lives, the pid is still its unreaped child, so read it. */
+	char c;
+	if (r.pid > 0 && !r.pstart && alive(r.spid, r.sstart))
+		proc_stat_of(r.pid, &r.pstart, &c);
 	*out = r;
 	return 0;
 }
@@ -350,8 +371,9 @@ static void status_exited(const struct pexit *x, struct rt_status *st)
 	st->finished_at = x->finished_at;
 	if (x->oom_kills > 0 && x->code != 0) {
 		st->reason = xstrdup("OOMKilled");
-		st->message = xasprintf("out of memory: the kernel killed %ld process%s of the task",
-		                        x->oom_kills, x->oom_kills == 1 ? "" : "es");
+		st->message =
+		    xasprintf("out of memory: the kernel killed %ld process%s of the task",
+		              x->oom_kills, x->oom_kills == 1 ? "" : "es");
 	} else if (x->code == 0) {
 		st->reason = xstrdup("Completed");
 	} else if (x->sig) {
@@ -392,7 +414,7 @@ static void rec_status(const struct prec *r, struct rt_status *st)
 /* ---- the supervisor and the task (after fork: async-signal-safe only) - */
 
 struct launch {
-	char *path;  /* resolved executable */
+	char *path; /* resolved executable */
 	char **argv, **envp;
 	char *cwd;
 	char *procs[4];
@@ -621,10 +643,12 @@ static int build_argv(json_t *spec, char ***out, struct kerr *err)
 	size_t k = 0, idx;
 	json_t *s;
 	for (size_t i = 0; i < 2; i++)
-		json_array_foreach(parts[i], idx, s) {
+		json_array_foreach(parts[i], idx, s)
+		{
 			if (!json_is_string(s)) {
 				strv_free(v);
-				return kerr_set(err, EINVAL, "%s[%zu]: must be a string", names[i], idx);
+				return kerr_set(err, EINVAL, "%s[%zu]: must be a string", names[i],
+				                idx);
 			}
 			v[k++] = xstrdup(json_string_value(s));
 		}
@@ -637,7 +661,8 @@ static void env_set(json_t *env, const char *name, const char *value)
 {
 	size_t i, n = strlen(name);
 	json_t *s;
-	json_array_foreach(env, i, s) {
+	json_array_foreach(env, i, s)
+	{
 		const char *kv = json_string_value(s);
 		if (strncmp(kv, name, n) == 0 && kv[n] == '=') {
 			json_array_remove(env, i);
@@ -660,11 +685,13 @@ static int build_env(const struct rt_task *t, json_t **out, struct kerr *err)
 	size_t i;
 	if (list && !json_is_null(list) && !json_is_array(list))
 		return kerr_set(err, EINVAL, "spec.env: must be an array of {name, value}");
-	json_array_foreach(list, i, e) {
+	json_array_foreach(list, i, e)
+	{
 		const char *name = json_string_value(json_object_get(e, "name"));
 		json_t *v = json_object_get(e, "value");
 		if (!name || !*name || strchr(name, '='))
-			return kerr_set(err, EINVAL, "spec.env[%zu].name: must be a name without '='", i);
+			return kerr_set(err, EINVAL,
+			                "spec.env[%zu].name: must be a name without '='", i);
 		if (v && !json_is_null(v) && !json_is_string(v))
 			return kerr_set(err, EINVAL, "spec.env[%zu].value: must be a string", i);
 		env_set(env, name, v ? json_string_value(v) ? json_string_value(v) : "" : "");
@@ -678,8 +705,7 @@ static char **env_vector(json_t *env)
 	char **v = xcalloc(json_array_size(env) + 1, sizeof(char *));
 	size_t i;
 	json_t *s;
-	json_array_foreach(env, i, s)
-		v[i] = xstrdup(json_string_value(s));
+	json_array_foreach(env, i, s) v[i] = xstrdup(json_string_value(s));
 	return v;
 }
 
@@ -692,9 +718,8 @@ static char *find_exec(const char *argv0, json_t *env)
 	const char *path = DEFAULT_PATH;
 	size_t i;
 	json_t *s;
-	json_array_foreach(env, i, s)
-		if (strstartswith(json_string_value(s), "PATH="))
-			path = json_string_value(s) + 5;
+	json_array_foreach(env, i, s) if (strstartswith(json_string_value(s), "PATH=")) path =
+	    json_string_value(s) + 5;
 	for (const char *p = path; *p;) {
 		size_t l = strcspn(p, ":");
 		_cleanup_free_ char *cand = xasprintf("%.*s/%s", (int)l, l ? p : ".", argv0);
@@ -845,7 +870,8 @@ static int launch_run(struct proc_rt *p, struct prec *r, struct launch *l, struc
 	int exec_errno = 0;
 	read_report(l->rep_r, &r->pid, &exec_errno);
 	if (exec_errno) {
-		_cleanup_free_ char *msg = xasprintf("keel: exec %s: %s\n", l->path, strerror(exec_errno));
+		_cleanup_free_ char *msg =
+		    xasprintf("keel: exec %s: %s\n", l->path, strerror(exec_errno));
 		log_append(r->dir, msg);
 		return kerr_set(err, ENOEXEC, "exec %s: %s", l->path, strerror(exec_errno));
 	}
@@ -871,29 +897,40 @@ static void start_undo(struct proc_rt *p, struct prec *r)
 	cg_set_remove(&r->cg, NULL);
 }
 
+static void remove_older(struct proc_rt *p, const char *uid, unsigned n);
+
 static int proc_start(struct runtime *rt, const struct rt_task *t, char **id, struct kerr *err)
 {
 	struct proc_rt *p = (struct proc_rt *)rt;
 	if (!uid_ok(t->uid))
-		return kerr_set(err, EINVAL, "task uid \"%s\": must be 1-%d letters, digits, '.', '_' "
-		                "or '-'", t->uid ? t->uid : "", MAX_UID);
+		return kerr_set(err, EINVAL,
+		                "task uid \"%s\": must be 1-%d letters, digits, '.', '_' "
+		                "or '-'",
+		                t->uid ? t->uid : "", MAX_UID);
 	if (!t->ns || !t->name || !t->node)
 		return kerr_set(err, EINVAL, "task needs a namespace, a name and a node");
-	_cleanup_prec_ struct prec r = {.uid = xstrdup(t->uid), .ns = xstrdup(t->ns),
-	                                .name = xstrdup(t->name), .node = xstrdup(t->node),
+	_cleanup_prec_ struct prec r = {.uid = xstrdup(t->uid),
+	                                .ns = xstrdup(t->ns),
+	                                .name = xstrdup(t->name),
+	                                .node = xstrdup(t->node),
 	                                .attempt = t->attempt,
 	                                .dir = attempt_dir(p, t->uid, t->attempt)};
 	int rc = mkdir_p(r.dir, 0700, err);
 	if (rc < 0)
 		return rc;
-	_cleanup_free_ char *recpath = xasprintf("%s/record", r.dir);
-	if (access(recpath, F_OK) == 0)
-		return kerr_set(err, EEXIST, "attempt %u of task %s/%s already exists (proc-%s-%u)",
+	_cleanup_prec_ struct prec old = {0};
+	if (rec_load(p, t->uid, t->attempt, &old, NULL) == 0) {
+		if (!rec_ended(&old)) { /* already running: adopt it */
+			*id = xasprintf("proc-%s-%u", t->uid, t->attempt);
+			return 0;
+		}
+		return kerr_set(err, EEXIST, "attempt %u of task %s/%s already ran (proc-%s-%u)",
 		                t->attempt, t->ns, t->name, t->uid, t->attempt);
+	}
 	_cleanup_free_ char *exitpath = xasprintf("%s/exit", r.dir);
 	unlink(exitpath);
-	struct launch l = {.log_fd = -1, .null_fd = -1, .go_r = -1, .go_w = -1, .rep_r = -1,
-	                   .rep_w = -1};
+	struct launch l = {
+	    .log_fd = -1, .null_fd = -1, .go_r = -1, .go_w = -1, .rep_r = -1, .rep_w = -1};
 	rc = launch_prepare(p, t, &r, &l, err);
 	if (rc >= 0)
 		rc = launch_run(p, &r, &l, err);
@@ -902,6 +939,7 @@ static int proc_start(struct runtime *rt, const struct rt_task *t, char **id, st
 		start_undo(p, &r);
 		return kerr_prefix(err, "start %s/%s", t->ns, t->name);
 	}
+	remove_older(p, t->uid, t->attempt);
 	*id = xasprintf("proc-%s-%u", t->uid, t->attempt);
 	return 0;
 }
@@ -940,11 +978,13 @@ static int proc_stop(struct runtime *rt, const char *id, int grace_s, struct ker
 {
 	struct proc_rt *p = (struct proc_rt *)rt;
 	_cleanup_prec_ struct prec r = {0};
-	int rc = load_id(p, id, &r, err);
+	_cleanup_free_ char *uid = NULL;
+	unsigned attempt;
+	int rc = id_parse(id, &uid, &attempt, err);
 	if (rc < 0)
 		return rc;
-	if (wait_ended(p, &r, 0))
-		return 0;
+	if (rec_load(p, uid, attempt, &r, NULL) < 0 || wait_ended(p, &r, 0))
+		return 0; /* removed already, or ended */
 	signal_task(&r, SIGTERM);
 	if (wait_ended(p, &r, grace_s > 0 ? (int64_t)grace_s * 1000 : 0))
 		return 0;
@@ -1010,6 +1050,24 @@ static void prune_attempts(struct proc_rt *p, const char *uid)
 	}
 }
 
+/* Removes an ended attempt's cgroup, record and work directory. */
+static int remove_rec(struct proc_rt *p, const struct prec *r, const char *id, struct kerr *err)
+{
+	int rc = cg_set_remove(&r->cg, err);
+	if (rc < 0)
+		return kerr_prefix(err, "remove %s", id);
+	_cleanup_free_ char *work = xasprintf("%s/work", r->dir);
+	rm_rf(work);
+	const char *files[] = {"exit", "pid", "record"};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *f = xasprintf("%s/%s", r->dir, files[i]);
+		if (unlink(f) < 0 && errno != ENOENT)
+			return kerr_set(err, errno, "remove %s: %s: %s", id, f, strerror(errno));
+	}
+	sample_drop(p, id);
+	return 0;
+}
+
 static int proc_remove(struct runtime *rt, const char *id, struct kerr *err)
 {
 	struct proc_rt *p = (struct proc_rt *)rt;
@@ -1020,19 +1078,28 @@ static int proc_remove(struct runtime *rt, const char *id, struct kerr *err)
 	reap(p);
 	if (!rec_ended(&r))
 		return kerr_set(err, EBUSY, "remove %s: still running; stop it first", id);
-	if ((rc = cg_set_remove(&r.cg, err)) < 0)
-		return kerr_prefix(err, "remove %s", id);
-	_cleanup_free_ char *work = xasprintf("%s/work", r.dir);
-	rm_rf(work);
-	const char *files[] = {"exit", "pid", "record"};
-	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-		_cleanup_free_ char *f = xasprintf("%s/%s", r.dir, files[i]);
-		if (unlink(f) < 0 && errno != ENOENT)
-			return kerr_set(err, errno, "remove %s: %s: %s", id, f, strerror(errno));
-	}
-	sample_drop(p, id);
+	if ((rc = remove_rec(p, &r, id, err)) < 0)
+		return rc;
 	prune_attempts(p, r.uid);
 	return 0;
+}
+
+/* After attempt n started: the ended attempts before n-1 are removed (their
+ * logs pruned to the last KEEP_ATTEMPTS), as the docker runtime does, so an
+ * agent that never calls remove() for old attempts leaks nothing and
+ * `keel logs --previous` still has attempt n-1. */
+static void remove_older(struct proc_rt *p, const char *uid, unsigned n)
+{
+	_cleanup_free_ unsigned *v = NULL;
+	size_t na = attempts_of(p, uid, &v);
+	for (size_t i = 0; i < na; i++) {
+		_cleanup_prec_ struct prec r = {0};
+		if (v[i] + 1 >= n || rec_load(p, uid, v[i], &r, NULL) < 0 || !rec_ended(&r))
+			continue;
+		_cleanup_free_ char *id = xasprintf("proc-%s-%u", uid, v[i]);
+		remove_rec(p, &r, id, NULL);
+	}
+	prune_attempts(p, uid);
 }
 
 /* ---- list, inspect ---------------------------------------------------- */
@@ -1054,7 +1121,8 @@ static int proc_list(struct runtime *rt, const char *node, struct rt_status **ou
 		size_t na = attempts_of(p, de->d_name, &att);
 		for (size_t i = 0; i < na; i++) {
 			_cleanup_prec_ struct prec r = {0};
-			if (rec_load(p, de->d_name, att[i], &r, NULL) < 0 || (node && !streq(node, r.node)))
+			if (rec_load(p, de->d_name, att[i], &r, NULL) < 0 ||
+			    (node && !streq(node, r.node)))
 				continue;
 			if (len == cap)
 				v = xrealloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
@@ -1068,8 +1136,7 @@ static int proc_list(struct runtime *rt, const char *node, struct rt_status **ou
 	return 0;
 }
 
-static int proc_inspect(struct runtime *rt, const char *id, struct rt_status *out,
-                        struct kerr *err)
+static int proc_inspect(struct runtime *rt, const char *id, struct rt_status *out, struct kerr *err)
 {
 	struct proc_rt *p = (struct proc_rt *)rt;
 	_cleanup_prec_ struct prec r = {0};
@@ -1144,8 +1211,8 @@ static int log_attempt(struct proc_rt *p, const char *uid, unsigned attempt, boo
 	                attempt);
 }
 
-static int proc_logs(struct runtime *rt, const char *id, const struct rt_log_opts *o,
-                     rt_log_fn fn, void *ctx, struct kerr *err)
+static int proc_logs(struct runtime *rt, const char *id, const struct rt_log_opts *o, rt_log_fn fn,
+                     void *ctx, struct kerr *err)
 {
 	struct proc_rt *p = (struct proc_rt *)rt;
 	_cleanup_free_ char *uid = NULL;
@@ -1195,9 +1262,12 @@ static void session_usage(pid_t sid, int64_t *cpu_ns, int64_t *rss)
 		char *q = strrchr(s, ')');
 		int sess = 0;
 		unsigned long long ut = 0, stt = 0, rs = 0;
-		if (!q || sscanf(q + 2, "%*c %*d %*d %d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d "
-		                        "%*d %*d %*d %*d %*u %*u %llu",
-		                 &sess, &ut, &stt, &rs) != 4 || sess != sid)
+		if (!q ||
+		    sscanf(q + 2,
+		           "%*c %*d %*d %d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d "
+		           "%*d %*d %*d %*d %*u %*u %llu",
+		           &sess, &ut, &stt, &rs) != 4 ||
+		    sess != sid)
 			continue;
 		ticks += ut + stt;
 		pages += rs;
@@ -1256,8 +1326,8 @@ static int proc_stats(struct runtime *rt, const char *id, struct rt_stats *out, 
 
 /* ---- exec ------------------------------------------------------------- */
 
-static _Noreturn void exec_child(const char *path, char *const argv[], char **envp,
-                                 char *procs[], int nprocs, const char *cwd, int null_fd)
+static _Noreturn void exec_child(const char *path, char *const argv[], char **envp, char *procs[],
+                                 int nprocs, const char *cwd, int null_fd)
 {
 	setsid();
 	if (cg_join_raw(procs, nprocs, (int)getpid()) < 0)

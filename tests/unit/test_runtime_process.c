@@ -82,7 +82,8 @@ static char *new_uid(void)
 static int start_sh(struct fx *f, const char *uid, unsigned attempt, const char *script,
                     const char *extra, char **id, struct kerr *err)
 {
-	json_t *spec = json_pack("{s:s, s:[s, s, s]}", "image", "none", "command", "sh", "-c", script);
+	json_t *spec =
+	    json_pack("{s:s, s:[s, s, s]}", "image", "none", "command", "sh", "-c", script);
 	if (extra) {
 		json_t *x = json_loads(extra, 0, NULL);
 		assert_non_null(x);
@@ -208,8 +209,9 @@ static void test_stop_kills_after_grace(void **state)
 {
 	struct fx *f = *state;
 	_cleanup_free_ char *uid = new_uid(), *id = NULL;
-	assert_int_equal(start_sh(f, uid, 0, "trap '' TERM; echo ready; while :; do sleep 0.1; done",
-	                          NULL, &id, NULL),
+	assert_int_equal(start_sh(f, uid, 0,
+	                          "trap '' TERM; echo ready; while :; do sleep 0.1; done", NULL,
+	                          &id, NULL),
 	                 0);
 	for (int i = 0; i < 100; i++) { /* the trap must be set before we signal */
 		_cleanup_free_ char *out = logs(f, id, -1, false, false);
@@ -284,17 +286,19 @@ static void test_env(void **state)
 	struct fx *f = *state;
 	_cleanup_free_ char *uid = new_uid(), *id = NULL;
 	assert_int_equal(
-	    start_sh(f, uid, 0, "echo \"$FOO|$EMPTY|$KEEL_TASK_NAME|$KEEL_TASK_NAMESPACE|$HOSTNAME\"; "
-	                        "echo \"$KEEL_TASK_UID\"; pwd",
-	             "{\"env\": [{\"name\": \"FOO\", \"value\": \"bar baz\"}, {\"name\": \"EMPTY\"}]}",
-	             &id, NULL),
+	    start_sh(
+	        f, uid, 0,
+	        "echo \"$FOO|$EMPTY|$KEEL_TASK_NAME|$KEEL_TASK_NAMESPACE|$HOSTNAME\"; "
+	        "echo \"$KEEL_TASK_UID\"; pwd",
+	        "{\"env\": [{\"name\": \"FOO\", \"value\": \"bar baz\"}, {\"name\": \"EMPTY\"}]}",
+	        &id, NULL),
 	    0);
 	struct rt_status st;
 	wait_exit(f, id, 10, &st);
 	rt_status_clear(&st);
 	_cleanup_free_ char *out = logs(f, id, -1, false, false);
-	_cleanup_free_ char *want = xasprintf("bar baz||web|default|web\n%s\n%s/tasks/%s/0/work\n",
-	                                      uid, f->dir, uid);
+	_cleanup_free_ char *want =
+	    xasprintf("bar baz||web|default|web\n%s\n%s/tasks/%s/0/work\n", uid, f->dir, uid);
 	assert_string_equal(out, want);
 }
 
@@ -344,9 +348,9 @@ static void test_limits_applied(void **state)
 		return;
 	_cleanup_free_ char *uid = new_uid(), *id = NULL;
 	struct kerr err = KERR_INIT;
-	int rc = start_sh(f, uid, 0, "exec sleep 30",
-	                  "{\"resources\": {\"limits\": {\"memory\": \"64Mi\", \"cpu\": \"500m\"}}}",
-	                  &id, &err);
+	int rc = start_sh(
+	    f, uid, 0, "exec sleep 30",
+	    "{\"resources\": {\"limits\": {\"memory\": \"64Mi\", \"cpu\": \"500m\"}}}", &id, &err);
 	if (rc < 0)
 		fail_msg("start: %s", kerr_msg(&err));
 	_cleanup_free_ char *mem = cg_file(uid, 0, "memory.max", "memory", "memory.limit_in_bytes");
@@ -371,9 +375,11 @@ static void test_limits_applied(void **state)
 	/* requests stand in when there are no limits */
 	_cleanup_free_ char *uid2 = new_uid(), *id2 = NULL;
 	assert_int_equal(start_sh(f, uid2, 0, "exec sleep 30",
-	                          "{\"resources\": {\"requests\": {\"memory\": \"32Mi\"}}}", &id2, &err),
+	                          "{\"resources\": {\"requests\": {\"memory\": \"32Mi\"}}}", &id2,
+	                          &err),
 	                 0);
-	_cleanup_free_ char *mem2 = cg_file(uid2, 0, "memory.max", "memory", "memory.limit_in_bytes");
+	_cleanup_free_ char *mem2 =
+	    cg_file(uid2, 0, "memory.max", "memory", "memory.limit_in_bytes");
 	assert_int_equal(read_ll(mem2), 32LL * 1024 * 1024);
 
 	assert_int_equal(f->rt->ops->stop(f->rt, id, 1, &err), 0);
@@ -388,10 +394,10 @@ static void test_oom_killed(void **state)
 		return;
 	_cleanup_free_ char *uid = new_uid(), *id = NULL;
 	struct kerr err = KERR_INIT;
-	assert_int_equal(start_sh(f, uid, 0,
-	                          "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
-	                          "{\"resources\": {\"limits\": {\"memory\": \"32Mi\"}}}", &id, &err),
-	                 0);
+	assert_int_equal(
+	    start_sh(f, uid, 0, "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
+	             "{\"resources\": {\"limits\": {\"memory\": \"32Mi\"}}}", &id, &err),
+	    0);
 	struct rt_status st;
 	wait_exit(f, id, 60, &st);
 	assert_int_not_equal(st.exit_code, 0);
@@ -433,14 +439,16 @@ static void test_exec(void **state)
 	struct fx *f = *state;
 	_cleanup_free_ char *uid = new_uid(), *id = NULL;
 	assert_int_equal(start_sh(f, uid, 0, "exec sleep 30",
-	                          "{\"env\": [{\"name\": \"FOO\", \"value\": \"bar\"}]}", &id, NULL),
+	                          "{\"env\": [{\"name\": \"FOO\", \"value\": \"bar\"}]}", &id,
+	                          NULL),
 	                 0);
 	struct kerr err = KERR_INIT;
 	int code = -1;
 	char *exit5[] = {"sh", "-c", "exit 5", NULL};
 	assert_int_equal(f->rt->ops->exec(f->rt, id, exit5, 5, &code, &err), 0);
 	assert_int_equal(code, 5);
-	char *envchk[] = {"sh", "-c", "test \"$FOO\" = bar && test \"$KEEL_TASK_NAME\" = web", NULL};
+	char *envchk[] = {"sh", "-c", "test \"$FOO\" = bar && test \"$KEEL_TASK_NAME\" = web",
+	                  NULL};
 	assert_int_equal(f->rt->ops->exec(f->rt, id, envchk, 5, &code, &err), 0);
 	assert_int_equal(code, 0);
 	char *missing[] = {"no-such-command-keel", NULL};
@@ -490,11 +498,40 @@ static void test_remove_keeps_previous_log(void **state)
 	rt_status_array_free(sts, n);
 	_cleanup_free_ char *uid2 = new_uid(), *id2 = NULL;
 	assert_int_equal(start_sh(f, uid2, 0, "true", NULL, &id2, &err), 0);
-	assert_int_equal(f->rt->ops->logs(f->rt, id2, &(struct rt_log_opts){.tail = -1, .previous = true},
+	assert_int_equal(f->rt->ops->logs(f->rt, id2,
+	                                  &(struct rt_log_opts){.tail = -1, .previous = true},
 	                                  collect, NULL, &err),
 	                 -ENOENT);
 	kerr_clear(&err);
 	for (int i = 0; i < 4; i++)
+		free(ids[i]);
+}
+
+/* Starting attempt N removes the ended attempts before N-1 by itself. */
+static void test_start_removes_older_attempts(void **state)
+{
+	struct fx *f = *state;
+	_cleanup_free_ char *uid = new_uid();
+	char *ids[3] = {0};
+	for (unsigned a = 0; a < 3; a++) {
+		_cleanup_free_ char *script = xasprintf("echo run %u", a);
+		assert_int_equal(start_sh(f, uid, a, script, NULL, &ids[a], NULL), 0);
+		struct rt_status st;
+		wait_exit(f, ids[a], 10, &st);
+		rt_status_clear(&st);
+	}
+	struct rt_status *sts = NULL;
+	size_t n = 0;
+	assert_int_equal(f->rt->ops->list(f->rt, "n1", &sts, &n, NULL), 0);
+	assert_int_equal(n, 2);
+	unsigned seen = 0;
+	for (size_t i = 0; i < n; i++)
+		seen |= 1u << sts[i].attempt;
+	assert_int_equal(seen, 6); /* attempts 1 and 2 */
+	rt_status_array_free(sts, n);
+	_cleanup_free_ char *out = logs(f, ids[2], -1, false, true);
+	assert_string_equal(out, "run 1\n");
+	for (int i = 0; i < 3; i++)
 		free(ids[i]);
 }
 
@@ -541,8 +578,16 @@ static void test_errors(void **state)
 	kerr_clear(&err);
 
 	assert_int_equal(start_sh(f, uid, 1, "exec sleep 30", NULL, &id, &err), 0);
-	char *dup = NULL;
-	assert_int_equal(start_sh(f, uid, 1, "true", NULL, &dup, &err), -EEXIST);
+	_cleanup_free_ char *dup = NULL;
+	assert_int_equal(start_sh(f, uid, 1, "true", NULL, &dup, &err), 0); /* adopts */
+	assert_string_equal(dup, id);
+	_cleanup_free_ char *uid3 = new_uid(), *id3 = NULL, *again = NULL;
+	assert_int_equal(start_sh(f, uid3, 0, "true", NULL, &id3, &err), 0);
+	struct rt_status done;
+	wait_exit(f, id3, 10, &done);
+	rt_status_clear(&done);
+	assert_int_equal(start_sh(f, uid3, 0, "true", NULL, &again, &err), -EEXIST);
+	assert_non_null(strstr(kerr_msg(&err), "already ran"));
 	kerr_clear(&err);
 	assert_int_equal(f->rt->ops->remove(f->rt, id, &err), -EBUSY);
 	assert_non_null(strstr(kerr_msg(&err), "still running"));
@@ -570,16 +615,17 @@ static void test_no_cgroups_warning(void **state)
 	/* limits are then ignored, and stats come from /proc */
 	_cleanup_free_ char *uid = new_uid(), *id = NULL;
 	assert_int_equal(start_sh(f, uid, 0, "exec sleep 30",
-	                          "{\"resources\": {\"limits\": {\"memory\": \"64Mi\"}}}", &id, NULL),
+	                          "{\"resources\": {\"limits\": {\"memory\": \"64Mi\"}}}", &id,
+	                          NULL),
 	                 0);
 	struct rt_stats s;
 	assert_int_equal(f->rt->ops->stats(f->rt, id, &s, NULL), 0);
 	assert_true(s.memory_bytes > 0);
 	assert_int_equal(access("/sys/fs/cgroup/memory/keel/x", F_OK), -1);
 	struct kerr err = KERR_INIT;
-	assert_int_equal(rt_process_new(&(struct rt_process_options){0}, &(struct runtime *){NULL},
-	                                &err),
-	                 -EINVAL);
+	assert_int_equal(
+	    rt_process_new(&(struct rt_process_options){0}, &(struct runtime *){NULL}, &err),
+	    -EINVAL);
 	kerr_clear(&err);
 }
 
@@ -597,6 +643,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_logs_tail_and_follow, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remove_keeps_previous_log, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_start_removes_older_attempts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_cgroups_warning, setup, teardown),
