@@ -21,12 +21,6 @@
 #include "common/log.h"
 #include "common/util.h"
 
-/* Weak until every backend has landed, so that `keel` links meanwhile. */
-__attribute__((weak)) int rt_docker_new(const struct rt_docker_options *o, struct runtime **out,
-                                        struct kerr *err);
-__attribute__((weak)) int rt_process_new(const struct rt_process_options *o,
-                                         struct runtime **out, struct kerr *err);
-
 struct client *agent_client(struct agent *a)
 {
 	struct client_opts co = {.server = a->server, .token = a->token};
@@ -82,14 +76,10 @@ static int make_runtime(struct agent *a, struct kerr *err)
 		return rt_sim_new(&so, &a->rt, err);
 	}
 	case AGENT_RT_DOCKER: {
-		if (!rt_docker_new)
-			return kerr_set(err, ENOSYS, "this keel was built without the docker runtime");
 		struct rt_docker_options d = {.socket = o->docker_socket};
 		return rt_docker_new(&d, &a->rt, err);
 	}
 	case AGENT_RT_PROCESS: {
-		if (!rt_process_new)
-			return kerr_set(err, ENOSYS, "this keel was built without the process runtime");
 		if (mkdir_p(a->data_dir, err) < 0)
 			return -EIO;
 		struct rt_process_options p = {.state_dir = a->data_dir};

@@ -98,6 +98,7 @@ int cli_cmd_delete(int argc, char **argv);
 int cli_cmd_diff(int argc, char **argv);
 int cli_cmd_convert(int argc, char **argv);
 int cli_cmd_version(int argc, char **argv);
+int cli_cmd_logs(int argc, char **argv);
 
 /* ---- talking to the server --------------------------------------------- */
 

@@ -61,6 +61,11 @@ static const struct cli_command commands[] = {
      "Reads YAML documents and prints each one as a line of compact JSON, exactly as\n"
      "read (no validation); YAML warnings go to stderr.",
      "  keel convert -f web.yaml\n  cat web.yaml | keel convert -f -", cli_cmd_convert},
+    {"logs", "Print the output of a Task", "keel logs TASK [-n NS] [-f] [--tail N] [--previous]",
+     "Prints what the Task's container wrote to stdout and stderr, relayed by the server\n"
+     "from the agent of the Task's node. -f keeps streaming; --previous shows the run\n"
+     "before the current one (after a restart).",
+     "  keel logs web\n  keel logs web -f --tail 20\n  keel logs web --previous", cli_cmd_logs},
     {"version", "Print the client and server versions", "keel version",
      "Prints the client's version and, when the server can be reached, the server's.",
      "  keel version", cli_cmd_version},

@@ -31,6 +31,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "api/kind.h"
 
@@ -236,6 +237,25 @@ typedef int (*client_watch_fn)(const char *type, json_t *object, void *userdata)
 int client_watch(struct client *c, const struct api_kind *k, const char *ns,
                  const struct client_query *q, client_watch_fn fn, void *userdata,
                  struct kerr *err);
+
+/* ---- logs ------------------------------------------------------------ */
+
+struct client_logs_opts {
+	bool follow;   /* keep streaming while the task runs */
+	long tail;     /* last N lines; < 0: all */
+	bool previous; /* the run before the current one */
+};
+/* Called with each chunk of output as it arrives; return non-zero to stop
+ * (client_logs then returns 0). */
+typedef int (*client_logs_fn)(void *ud, const char *data, size_t len);
+
+/* GET .../namespaces/NS/tasks/NAME/log: the Task's stdout and stderr,
+ * relayed by the server from its node's agent. -ENOENT when the task, its
+ * node or (with previous) an earlier run does not exist; -EBUSY (503)
+ * when the node's agent cannot be reached. No overall timeout when
+ * following. */
+int client_logs(struct client *c, const char *ns, const char *name,
+                const struct client_logs_opts *o, client_logs_fn fn, void *ud, struct kerr *err);
 
 /* ---- configuration (pure, reads files and the environment) ------------ */
 

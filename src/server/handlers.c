@@ -255,12 +255,9 @@ static enum MHD_Result handle_item(struct srv_req *r)
 	case SRV_SUB_BINDING:
 		return srv_handle_binding(r);
 	case SRV_SUB_LOG:
-		break;
+		return srv_handle_log(r);
 	}
-	return srv_reply_status(
-	    r, 501, "NotImplemented",
-	    "task logs are served by the node agent that runs the task; the API server "
-	    "does not proxy them yet");
+	return srv_reply_status(r, 500, "InternalError", "unroutable subresource");
 }
 
 enum MHD_Result srv_handle(struct srv_req *r)
@@ -287,6 +284,8 @@ enum MHD_Result srv_handle(struct srv_req *r)
 		return handle_collection(r);
 	case SRV_ROUTE_ITEM:
 		return handle_item(r);
+	case SRV_ROUTE_LEASE:
+		return srv_handle_lease(r);
 	}
 	return srv_reply_status(r, 500, "InternalError", "unroutable request");
 }

@@ -24,6 +24,10 @@ enum MHD_Result srv_handle_delete(struct srv_req *r);
 enum MHD_Result srv_handle_status_write(struct srv_req *r);
 enum MHD_Result srv_handle_binding(struct srv_req *r);
 enum MHD_Result srv_handle_watch(struct srv_req *r);
+/* Node leases, in memory (lease.c): PUT renews, GET reads one or lists. */
+enum MHD_Result srv_handle_lease(struct srv_req *r);
+/* GET tasks/{name}/log: relayed from the agent of the Task's node (logs.c). */
+enum MHD_Result srv_handle_log(struct srv_req *r);
 
 /* The store key of the item the route names ("tasks/default/web"). Owned. */
 char *srv_req_key(struct srv_req *r);

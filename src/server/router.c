@@ -101,6 +101,13 @@ static int parse_resource(char **seg, int n, struct srv_route *r, struct kerr *e
 		if (check_name("namespace", ns, err) < 0)
 			return -ENOENT;
 	}
+	if (!ns && streq(seg[0], "leases") && n <= 2) { /* not a kind: server/lease.c */
+		if (n == 2 && check_name("lease", seg[1], err) < 0)
+			return -ENOENT;
+		r->type = SRV_ROUTE_LEASE;
+		r->name = n == 2 ? xstrdup(seg[1]) : NULL;
+		return 0;
+	}
 	const struct api_kind *k = api_kind_by_plural(seg[0]);
 	if (!k)
 		return unknown_kind(seg[0], err);
@@ -203,6 +210,8 @@ bool srv_route_allows(const struct srv_route *r, enum srv_method m)
 			return m == SRV_GET;
 		}
 		return false;
+	case SRV_ROUTE_LEASE:
+		return m == SRV_GET || (r->name && m == SRV_PUT);
 	default:
 		return m == SRV_GET;
 	}
@@ -224,6 +233,8 @@ const char *srv_route_allow_header(const struct srv_route *r)
 			return "GET, HEAD";
 		}
 	}
+	if (r->type == SRV_ROUTE_LEASE && r->name)
+		return "GET, HEAD, PUT";
 	return "GET, HEAD";
 }
 

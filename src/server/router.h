@@ -36,6 +36,8 @@ enum srv_route_type {
 	SRV_ROUTE_RESOURCES,  /* /apis/keel/v1 */
 	SRV_ROUTE_COLLECTION, /* kind, ns (NULL: all namespaces or cluster-scoped) */
 	SRV_ROUTE_ITEM,       /* kind, ns (NULL for cluster-scoped), name, sub */
+	SRV_ROUTE_LEASE,      /* /apis/keel/v1/leases[/{name}]: node leases, in memory
+	                         (server/lease.c); kind NULL, name NULL for the list */
 };
 
 enum srv_subresource { SRV_SUB_NONE, SRV_SUB_STATUS, SRV_SUB_BINDING, SRV_SUB_LOG };
