@@ -43,6 +43,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -420,6 +421,8 @@ struct launch {
 	char *procs[4];
 	int nprocs;
 	char *exit_path, *exit_tmp, *pid_path;
+	char *title;                  /* the supervisor's command line in ps */
+	uintptr_t arg_start, arg_end; /* where the kernel finds our cmdline */
 	enum cg_mode mode;
 	const char *memdir;
 	int log_fd, null_fd, go_r, go_w, rep_r, rep_w;
@@ -555,11 +558,26 @@ static void write_exit(const struct launch *l, int status)
 	raw_write_file(l->exit_tmp, l->exit_path, buf, len);
 }
 
+/* Rewrites the supervisor's command line ("keel-supervise proc-UID-N") in
+ * the argv area the kernel shows in /proc/PID/cmdline, so that ps shows
+ * what it is and `pkill -f "keel agent"` does not kill it with the agent. */
+static void set_title(const struct launch *l)
+{
+	prctl(PR_SET_NAME, "keel-supervise", 0, 0, 0);
+	if (l->arg_end <= l->arg_start + 1)
+		return;
+	char *a = (char *)l->arg_start;
+	size_t n = l->arg_end - l->arg_start, t = strlen(l->title);
+	memset(a, 0, n);
+	memcpy(a, l->title, t < n - 1 ? t : n - 1);
+}
+
 static _Noreturn void supervisor_main(const struct launch *l)
 {
 	close(l->go_w);
 	close(l->rep_r);
 	setsid();
+	set_title(l);
 	dup2(l->null_fd, 0);
 	dup2(l->null_fd, 1);
 	dup2(l->null_fd, 2);
@@ -619,6 +637,7 @@ static void launch_clear(struct launch *l)
 	free(l->exit_path);
 	free(l->exit_tmp);
 	free(l->pid_path);
+	free(l->title);
 	int fds[] = {l->log_fd, l->null_fd, l->go_r, l->go_w, l->rep_r, l->rep_w};
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
@@ -812,6 +831,22 @@ static void log_append(const char *dir, const char *msg)
 	}
 }
 
+/* The argv area of this process (/proc/self/stat fields 48 and 49). */
+static void cmdline_area(uintptr_t *start, uintptr_t *end)
+{
+	_cleanup_free_ char *s = NULL;
+	size_t len = 0;
+	*start = *end = 0;
+	if (file_read_all("/proc/self/stat", 4096, &s, &len, NULL) < 0)
+		return;
+	char *p = strrchr(s, ')');
+	for (int field = 2; p && field < 48; field++)
+		p = strchr(p + 1, ' ');
+	unsigned long a = 0, b = 0;
+	if (p && sscanf(p + 1, "%lu %lu", &a, &b) == 2 && b > a)
+		*start = a, *end = b;
+}
+
 /* Everything the child needs, computed before fork. */
 static int launch_prepare(struct proc_rt *p, const struct rt_task *t, struct prec *r,
                           struct launch *l, struct kerr *err)
@@ -839,6 +874,8 @@ static int launch_prepare(struct proc_rt *p, const struct rt_task *t, struct pre
 	l->exit_path = xasprintf("%s/exit", r->dir);
 	l->exit_tmp = xasprintf("%s/.exit.tmp", r->dir);
 	l->pid_path = xasprintf("%s/pid", r->dir);
+	l->title = xasprintf("keel-supervise proc-%s-%u", t->uid, t->attempt);
+	cmdline_area(&l->arg_start, &l->arg_end);
 	l->mode = r->cg.mode;
 	l->memdir = r->cg.mode == CG_V2 ? r->cg.v2 : r->cg.mem;
 	return launch_fds(l, r->dir, err);
