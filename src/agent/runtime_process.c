@@ -24,6 +24,7 @@
  * process group and otherwise stays out of the way; when the task ends it
  * kills what is left of the task's process group, as a container's end
  * would. No PR_SET_PDEATHSIG: tasks survive the agent, as under kubelet.
+ * The code that runs in those children is in proc_supervisor.c.
  *
  * A record is written before the supervisor is told to start the task (a
  * "go" byte on a pipe), so there is never a task without a record: if the
@@ -43,12 +44,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include "agent/cgroup.h"
+#include "agent/proc_supervisor.h"
 #include "api/quantity.h"
 #include "common/kerr.h"
 #include "common/sbuf.h"
@@ -412,221 +413,9 @@ static void rec_status(const struct prec *r, struct rt_status *st)
 	}
 }
 
-/* ---- the supervisor and the task (after fork: async-signal-safe only) - */
-
-struct launch {
-	char *path; /* resolved executable */
-	char **argv, **envp;
-	char *cwd;
-	char *procs[4];
-	int nprocs;
-	char *exit_path, *exit_tmp, *pid_path;
-	char *title;                  /* the supervisor's command line in ps */
-	uintptr_t arg_start, arg_end; /* where the kernel finds our cmdline */
-	enum cg_mode mode;
-	const char *memdir;
-	int log_fd, null_fd, go_r, go_w, rep_r, rep_w;
-};
-
-static volatile sig_atomic_t g_task_pgid;
-
-static void fwd_signal(int sig)
-{
-	int e = errno;
-	if (g_task_pgid > 0)
-		kill(-(pid_t)g_task_pgid, sig);
-	errno = e;
-}
-
-static size_t fmt_num(char *buf, long long v)
-{
-	char tmp[24];
-	size_t n = 0, len = 0;
-	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-	do {
-		tmp[n++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		buf[len++] = '-';
-	while (n)
-		buf[len++] = tmp[--n];
-	buf[len] = '\0';
-	return len;
-}
-
-/* Appends s to buf (capacity cap) at *len. */
-static void raw_cat(char *buf, size_t cap, size_t *len, const char *s)
-{
-	size_t n = strlen(s);
-	if (*len + n + 1 > cap)
-		n = cap - *len - 1;
-	memcpy(buf + *len, s, n);
-	*len += n;
-	buf[*len] = '\0';
-}
-
-static void raw_write_file(const char *tmp, const char *path, const char *data, size_t len)
-{
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return;
-	ssize_t w = write(fd, data, len);
-	fsync(fd);
-	close(fd);
-	if (w == (ssize_t)len)
-		rename(tmp, path);
-}
-
-static void reset_signals(void)
-{
-	sigset_t all;
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
-	struct sigaction dfl = {.sa_handler = SIG_DFL};
-	for (int s = 1; s < NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
-			sigaction(s, &dfl, NULL);
-}
-
-/* Reports "E<errno>" to the agent after a failed step and exits 127. */
-static _Noreturn void task_fail(const struct launch *l, int e)
-{
-	char buf[32] = "E";
-	size_t n = 1 + fmt_num(buf + 1, e);
-	buf[n++] = '\n';
-	if (write(l->rep_w, buf, n) < 0) {
-	}
-	_exit(127);
-}
-
-static _Noreturn void task_main(const struct launch *l)
-{
-	setsid();
-	if (cg_join_raw(l->procs, l->nprocs, (int)getpid()) < 0)
-		task_fail(l, errno ? errno : EIO);
-	if (dup2(l->null_fd, 0) < 0 || dup2(l->log_fd, 1) < 0 || dup2(l->log_fd, 2) < 0)
-		task_fail(l, errno);
-	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-	if (chdir(l->cwd) < 0)
-		task_fail(l, errno);
-	reset_signals();
-	execve(l->path, l->argv, l->envp);
-	task_fail(l, errno);
-}
-
-/* Closes every descriptor but 0-2 and keep[0..4) (sorted here). */
-static void close_all_but(int keep[4])
-{
-	for (int i = 0; i < 4; i++)
-		for (int j = i + 1; j < 4; j++)
-			if (keep[j] < keep[i]) {
-				int t = keep[i];
-				keep[i] = keep[j];
-				keep[j] = t;
-			}
-	unsigned lo = 3;
-	for (int i = 0; i < 4; i++) {
-		if ((unsigned)keep[i] > lo)
-			close_range(lo, (unsigned)keep[i] - 1, 0);
-		lo = (unsigned)keep[i] + 1;
-	}
-	close_range(lo, ~0U, 0);
-}
-
-static void write_exit(const struct launch *l, int status)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-	char buf[256], num[24];
-	size_t len = 0;
-	raw_cat(buf, sizeof(buf), &len, "{\"exitCode\":");
-	fmt_num(num, code);
-	raw_cat(buf, sizeof(buf), &len, num);
-	raw_cat(buf, sizeof(buf), &len, ",\"signal\":");
-	fmt_num(num, sig);
-	raw_cat(buf, sizeof(buf), &len, num);
-	raw_cat(buf, sizeof(buf), &len, ",\"finishedAt\":");
-	fmt_num(num, now.tv_sec);
-	raw_cat(buf, sizeof(buf), &len, num);
-	raw_cat(buf, sizeof(buf), &len, ",\"oomKills\":");
-	fmt_num(num, cg_oom_kills_raw(l->mode, l->memdir));
-	raw_cat(buf, sizeof(buf), &len, num);
-	raw_cat(buf, sizeof(buf), &len, "}\n");
-	raw_write_file(l->exit_tmp, l->exit_path, buf, len);
-}
-
-/* Rewrites the supervisor's command line ("keel-supervise proc-UID-N") in
- * the argv area the kernel shows in /proc/PID/cmdline, so that ps shows
- * what it is and `pkill -f "keel agent"` does not kill it with the agent. */
-static void set_title(const struct launch *l)
-{
-	prctl(PR_SET_NAME, "keel-supervise", 0, 0, 0);
-	if (l->arg_end <= l->arg_start + 1)
-		return;
-	char *a = (char *)l->arg_start;
-	size_t n = l->arg_end - l->arg_start, t = strlen(l->title);
-	memset(a, 0, n);
-	memcpy(a, l->title, t < n - 1 ? t : n - 1);
-}
-
-static _Noreturn void supervisor_main(const struct launch *l)
-{
-	close(l->go_w);
-	close(l->rep_r);
-	setsid();
-	set_title(l);
-	dup2(l->null_fd, 0);
-	dup2(l->null_fd, 1);
-	dup2(l->null_fd, 2);
-	int keep[4] = {l->log_fd, l->null_fd, l->go_r, l->rep_w};
-	close_all_but(keep);
-	reset_signals();
-	struct sigaction fwd = {.sa_handler = fwd_signal, .sa_flags = SA_RESTART};
-	struct sigaction ign = {.sa_handler = SIG_IGN};
-	sigaction(SIGTERM, &fwd, NULL);
-	sigaction(SIGINT, &fwd, NULL);
-	sigaction(SIGHUP, &fwd, NULL);
-	sigaction(SIGQUIT, &fwd, NULL);
-	sigaction(SIGPIPE, &ign, NULL);
-	char c;
-	ssize_t n;
-	while ((n = read(l->go_r, &c, 1)) < 0 && errno == EINTR) {
-	}
-	if (n != 1)
-		_exit(0); /* the agent died before recording us: run nothing */
-	close(l->go_r);
-	pid_t t = fork();
-	if (t == 0)
-		task_main(l);
-	if (t < 0)
-		task_fail(l, errno);
-	g_task_pgid = t;
-	char buf[32] = "P";
-	size_t len = 1 + fmt_num(buf + 1, t);
-	raw_write_file(l->exit_tmp, l->pid_path, buf + 1, len - 1);
-	buf[len++] = '\n';
-	if (write(l->rep_w, buf, len) < 0) {
-	}
-	close(l->rep_w);
-	close(l->log_fd);
-	siginfo_t si;
-	while (waitid(P_PID, (id_t)t, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
-	}
-	kill(-t, SIGKILL); /* the task's leftovers; its pid is held until reaped */
-	int status = 0;
-	while (waitpid(t, &status, 0) < 0 && errno == EINTR) {
-	}
-	g_task_pgid = 0;
-	write_exit(l, status);
-	_exit(0);
-}
-
 /* ---- start ------------------------------------------------------------ */
 
-static void launch_clear(struct launch *l)
+static void launch_clear(struct proc_launch *l)
 {
 	free(l->path);
 	strv_free(l->argv);
@@ -780,7 +569,7 @@ static int high_fd(int fd)
 	return n;
 }
 
-static int launch_fds(struct launch *l, const char *dir, struct kerr *err)
+static int launch_fds(struct proc_launch *l, const char *dir, struct kerr *err)
 {
 	_cleanup_free_ char *log = xasprintf("%s/log", dir);
 	l->log_fd = high_fd(open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
@@ -849,7 +638,7 @@ static void cmdline_area(uintptr_t *start, uintptr_t *end)
 
 /* Everything the child needs, computed before fork. */
 static int launch_prepare(struct proc_rt *p, const struct rt_task *t, struct prec *r,
-                          struct launch *l, struct kerr *err)
+                          struct proc_launch *l, struct kerr *err)
 {
 	int rc = build_argv(t->spec, &l->argv, err);
 	if (rc < 0 || (rc = build_env(t, &r->env, err)) < 0)
@@ -882,13 +671,13 @@ static int launch_prepare(struct proc_rt *p, const struct rt_task *t, struct pre
 }
 
 /* Forks the supervisor, records it, lets it go and waits for its report. */
-static int launch_run(struct proc_rt *p, struct prec *r, struct launch *l, struct kerr *err)
+static int launch_run(struct proc_rt *p, struct prec *r, struct proc_launch *l, struct kerr *err)
 {
 	pid_t s = fork();
 	if (s < 0)
 		return kerr_set(err, errno, "fork: %s", strerror(errno));
 	if (s == 0)
-		supervisor_main(l);
+		proc_supervisor_main(l);
 	close(TAKE_FD(l->go_r));
 	close(TAKE_FD(l->rep_w));
 	child_add(p, s);
@@ -966,7 +755,7 @@ static int proc_start(struct runtime *rt, const struct rt_task *t, char **id, st
 	}
 	_cleanup_free_ char *exitpath = xasprintf("%s/exit", r.dir);
 	unlink(exitpath);
-	struct launch l = {
+	struct proc_launch l = {
 	    .log_fd = -1, .null_fd = -1, .go_r = -1, .go_w = -1, .rep_r = -1, .rep_w = -1};
 	rc = launch_prepare(p, t, &r, &l, err);
 	if (rc >= 0)
@@ -1374,7 +1163,7 @@ static _Noreturn void exec_child(const char *path, char *const argv[], char **en
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	if (chdir(cwd) < 0)
 		_exit(126);
-	reset_signals();
+	proc_reset_signals();
 	execve(path, argv, envp);
 	_exit(127);
 }
