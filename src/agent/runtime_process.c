@@ -57,6 +57,7 @@
 
 #define DEFAULT_PATH  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define KEEP_ATTEMPTS 2
+#define ORPHAN_LOG_S  3600
 #define MAX_UID       128
 
 struct cpu_sample {
@@ -930,6 +931,31 @@ static void remove_older(struct proc_rt *p, const char *uid, unsigned n)
 
 /* ---- list, inspect ---------------------------------------------------- */
 
+/* A task whose attempts were all removed keeps its last logs for
+ * `keel logs --previous`; once the newest is ORPHAN_LOG_S old, the Task is
+ * taken to be gone and its directory is deleted (the runtime cannot tell a
+ * deleted Task from one waiting for its next restart). */
+static void gc_orphan(struct proc_rt *p, const char *uid, const unsigned *att, size_t na)
+{
+	time_t newest = 0;
+	for (size_t i = 0; i < na; i++) {
+		_cleanup_free_ char *dir = attempt_dir(p, uid, att[i]);
+		_cleanup_free_ char *rec = xasprintf("%s/record", dir);
+		_cleanup_free_ char *log = xasprintf("%s/log", dir);
+		struct stat sb;
+		if (access(rec, F_OK) == 0)
+			return;
+		if (stat(log, &sb) == 0 && sb.st_mtime > newest)
+			newest = sb.st_mtime;
+		if (stat(dir, &sb) == 0 && sb.st_mtime > newest)
+			newest = sb.st_mtime;
+	}
+	if (time_now_unix() - (int64_t)newest < ORPHAN_LOG_S)
+		return;
+	_cleanup_free_ char *dir = xasprintf("%s/%s", p->tasks_dir, uid);
+	rm_rf(dir);
+}
+
 static int proc_list(struct runtime *rt, const char *node, struct rt_status **out, size_t *n,
                      struct kerr *err)
 {
@@ -954,6 +980,7 @@ static int proc_list(struct runtime *rt, const char *node, struct rt_status **ou
 				v = xrealloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
 			rec_status(&r, &v[len++]);
 		}
+		gc_orphan(p, de->d_name, att, na);
 	}
 	if (d)
 		closedir(d);

@@ -507,6 +507,39 @@ static void test_remove_keeps_previous_log(void **state)
 		free(ids[i]);
 }
 
+/* Once every attempt of a task is removed and its logs are an hour old,
+ * list() deletes what is left; fresher logs stay. */
+static void test_gc_orphan_logs(void **state)
+{
+	struct fx *f = *state;
+	_cleanup_free_ char *old = new_uid(), *fresh = NULL, *id = NULL, *id2 = NULL;
+	fresh = new_uid();
+	struct kerr err = KERR_INIT;
+	assert_int_equal(start_sh(f, old, 0, "echo old", NULL, &id, &err), 0);
+	assert_int_equal(start_sh(f, fresh, 0, "echo fresh", NULL, &id2, &err), 0);
+	struct rt_status st;
+	wait_exit(f, id, 10, &st);
+	rt_status_clear(&st);
+	wait_exit(f, id2, 10, &st);
+	rt_status_clear(&st);
+	assert_int_equal(f->rt->ops->remove(f->rt, id, &err), 0);
+	assert_int_equal(f->rt->ops->remove(f->rt, id2, &err), 0);
+	_cleanup_free_ char *dir = xasprintf("%s/tasks/%s/0", f->dir, old);
+	_cleanup_free_ char *log = xasprintf("%s/log", dir);
+	struct timespec ago[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
+	assert_int_equal(utimensat(AT_FDCWD, log, ago, 0), 0);
+	assert_int_equal(utimensat(AT_FDCWD, dir, ago, 0), 0);
+	struct rt_status *sts = NULL;
+	size_t n = 0;
+	assert_int_equal(f->rt->ops->list(f->rt, NULL, &sts, &n, &err), 0);
+	assert_int_equal(n, 0);
+	free(sts);
+	_cleanup_free_ char *top = xasprintf("%s/tasks/%s", f->dir, old);
+	assert_int_equal(access(top, F_OK), -1);
+	_cleanup_free_ char *out = logs(f, id2, -1, false, false);
+	assert_string_equal(out, "fresh\n");
+}
+
 /* Starting attempt N removes the ended attempts before N-1 by itself. */
 static void test_start_removes_older_attempts(void **state)
 {
@@ -644,6 +677,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remove_keeps_previous_log, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_start_removes_older_attempts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gc_orphan_logs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_cgroups_warning, setup, teardown),
