@@ -67,6 +67,7 @@ struct agent {
 
 	json_t *tstates;     /* reconcile thread: uid -> struct atask * (as integer) */
 	int64_t next_usage_ms;
+	int64_t next_wake_ms; /* reconcile thread: earliest backoff end; 0 none */
 	bool again;          /* reconcile thread: started something, look again soon */
 	struct MHD_Daemon *mhd;
 };

@@ -163,18 +163,14 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	_cleanup_free_ char *id = NULL;
 	pthread_mutex_lock(&a->mu);
 	json_t *e = json_object_get(a->logs_index, key);
-	const char *v = json_string_value(json_object_get(e, o.previous ? "prev" : "id"));
+	const char *v = json_string_value(json_object_get(e, "id"));
 	id = v ? xstrdup(v) : NULL;
 	pthread_mutex_unlock(&a->mu);
 	if (!id) {
-		_cleanup_free_ char *m = xasprintf(
-		    o.previous ? "task %s has no previous run on this node" : "task %s has no container on this node",
-		    key);
+		_cleanup_free_ char *m = xasprintf("task %s has no container on this node", key);
 		return reply(conn, 404, "NotFound", m);
 	}
-	if (o.previous)
-		o.previous = false; /* we name the previous container itself */
-	return serve(a, conn, id, &o);
+	return serve(a, conn, id, &o); /* previous: the runtime reads the attempt before id's */
 }
 
 int agent_logsrv_start(struct agent *a, struct kerr *err)

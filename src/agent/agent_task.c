@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/agent_internal.h"
 #include "api/kind.h"
@@ -268,22 +269,15 @@ static void start_attempt(struct agent *a, struct atask *t, json_t *spec, const 
 	         attempt);
 }
 
-static void publish_log_ids(struct agent *a, struct atask *t, const char *cur, const char *prev)
+static void publish_log_id(struct agent *a, struct atask *t, const char *cur)
 {
+	if (!cur)
+		return;
 	_cleanup_free_ char *key = xasprintf("%s/%s", t->ns, t->name);
 	pthread_mutex_lock(&a->mu);
 	json_t *e = json_object_get(a->logs_index, key);
-	if (!e) {
-		e = json_object();
-		json_object_set_new(a->logs_index, key, e);
-	}
-	if (cur && !streq(json_string_value(json_object_get(e, "id")), cur)) {
-		if (json_object_get(e, "id"))
-			json_object_set(e, "prev", json_object_get(e, "id"));
-		json_object_set_new(e, "id", json_string(cur));
-	}
-	if (prev && !json_object_get(e, "prev"))
-		json_object_set_new(e, "prev", json_string(prev));
+	if (!streq(json_string_value(json_object_get(e, "id")), cur))
+		json_object_set_new(a->logs_index, key, json_pack("{s:s}", "id", cur));
 	pthread_mutex_unlock(&a->mu);
 }
 
@@ -292,24 +286,23 @@ struct ctrs {
 	size_t n;
 };
 
-/* The current container of uid (highest attempt); stops and removes older
- * duplicates, which only a crash between start and bookkeeping leaves. */
-static const struct rt_status *pick_current(struct agent *a, struct ctrs *cs, const char *uid,
-                                            const char **prev_id)
+/* The current container of uid: its highest attempt. Ended older attempts
+ * stay (the runtime keeps attempt N-1 for `keel logs --previous` and
+ * removes older ones itself); an older attempt still running — only a
+ * crash between start and bookkeeping leaves one — is stopped. */
+static const struct rt_status *pick_current(struct agent *a, struct ctrs *cs, const char *uid)
 {
 	const struct rt_status *cur = NULL;
 	for (size_t i = 0; i < cs->n; i++)
 		if (streq(cs->v[i].task_uid, uid) && (!cur || cs->v[i].attempt > cur->attempt))
 			cur = &cs->v[i];
-	*prev_id = NULL;
 	for (size_t i = 0; cur && i < cs->n; i++) {
 		struct rt_status *o = &cs->v[i];
-		if (o == cur || !streq(o->task_uid, uid))
-			continue;
-		if (o->state != RT_EXITED)
+		if (o != cur && streq(o->task_uid, uid) && o->state != RT_EXITED) {
+			log_warn("agent: task %s: stopping duplicate %s (current is %s)", uid, o->id,
+			         cur->id);
 			(void)a->rt->ops->stop(a->rt, o->id, 0, NULL);
-		*prev_id = o->id;
-		(void)a->rt->ops->remove(a->rt, o->id, NULL);
+		}
 	}
 	return cur;
 }
@@ -373,9 +366,8 @@ static json_t *waiting_status(struct atask *t, const char *node, const struct rt
 static json_t *reconcile_task(struct agent *a, struct atask *t, json_t *spec, struct ctrs *cs,
                               const char *node)
 {
-	const char *prev = NULL;
-	const struct rt_status *cur = pick_current(a, cs, t->uid, &prev);
-	publish_log_ids(a, t, cur ? cur->id : NULL, prev);
+	const struct rt_status *cur = pick_current(a, cs, t->uid);
+	publish_log_id(a, t, cur ? cur->id : NULL);
 	if (t->terminal)
 		return t->final ? json_incref(t->final) : NULL;
 	if (cur && cur->state == RT_EXITED && !streq(t->handled_id, cur->id))
@@ -385,12 +377,12 @@ static json_t *reconcile_task(struct agent *a, struct atask *t, json_t *spec, st
 	if (cur && (cur->state == RT_RUNNING || cur->state == RT_CREATED || cur->state == RT_UNKNOWN))
 		return running_status(a, t, spec, cur, node);
 	agent_health_drop(a, t->uid);
-	if (time_mono_ms() < t->next_start_ms)
+	if (time_mono_ms() < t->next_start_ms) {
+		if (!a->next_wake_ms || t->next_start_ms < a->next_wake_ms)
+			a->next_wake_ms = t->next_start_ms;
 		return waiting_status(t, node, cur);
-	bool restart = cur != NULL;
-	if (cur && a->rt->ops->remove(a->rt, cur->id, NULL) == 0)
-		publish_log_ids(a, t, NULL, cur->id);
-	start_attempt(a, t, spec, node, restart);
+	}
+	start_attempt(a, t, spec, node, cur != NULL); /* the ended attempt stays, for --previous */
 	if (t->wait_reason)
 		return waiting_status(t, node, NULL);
 	a->again = true; /* look again soon: the next list shows it */
@@ -429,8 +421,48 @@ static void reap_unwanted(struct agent *a, struct ctrs *cs, json_t *wanted, cons
 	}
 }
 
+/* The whole host's usage from /proc: for docker, whose stats() takes a
+ * second or two per container, too slow to sum in the reconcile loop. */
+static void host_usage(int64_t *cpu, int64_t *mem)
+{
+	static unsigned long long last_busy, last_total; /* reconcile thread only */
+	FILE *f = fopen("/proc/stat", "re");
+	unsigned long long v[8] = {0};
+	if (f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+	                &v[4], &v[5], &v[6], &v[7]) == 8) {
+		unsigned long long total = 0, busy;
+		for (int i = 0; i < 8; i++)
+			total += v[i];
+		busy = total - v[3] - v[4];
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		if (last_total && total > last_total)
+			*cpu = (int64_t)((double)(busy - last_busy) / (double)(total - last_total) *
+			                 (double)(n > 0 ? n : 1) * 1000.0);
+		last_busy = busy, last_total = total;
+	}
+	if (f)
+		fclose(f);
+	f = fopen("/proc/meminfo", "re");
+	long long total_kb = 0, avail_kb = 0, x;
+	char line[256];
+	while (f && fgets(line, sizeof line, f)) {
+		if (sscanf(line, "MemTotal: %lld kB", &x) == 1)
+			total_kb = x;
+		else if (sscanf(line, "MemAvailable: %lld kB", &x) == 1)
+			avail_kb = x;
+	}
+	if (f)
+		fclose(f);
+	if (total_kb > avail_kb)
+		*mem = (total_kb - avail_kb) * 1024;
+}
+
 static void usage_add(struct agent *a, struct ctrs *cs, int64_t *cpu, int64_t *mem)
 {
+	if (streq(a->info.name, "docker")) {
+		host_usage(cpu, mem);
+		return;
+	}
 	for (size_t i = 0; i < cs->n; i++) {
 		struct rt_stats st = {-1, -1};
 		if (cs->v[i].state != RT_RUNNING ||
@@ -471,10 +503,8 @@ static void reconcile_node(struct agent *a, struct client *c, size_t ni, json_t 
 			continue;
 		json_object_set(wanted, uid, task);
 		struct atask *t = atask_get(a, uid);
-		if (!t) {
-			const char *prev = NULL;
-			t = atask_new(a, task, pick_current(a, &cs, uid, &prev));
-		}
+		if (!t)
+			t = atask_new(a, task, pick_current(a, &cs, uid));
 		t->seen = tick;
 		json_t *spec = json_object_get(task, "spec");
 		json_t *g = json_object_get(spec, "terminationGracePeriodSeconds");
@@ -536,11 +566,19 @@ void *agent_reconcile_thread(void *arg)
 	while (!atomic_load(&a->stop)) {
 		pthread_mutex_lock(&a->mu);
 		if (!a->dirty || !a->synced) {
+			/* a tick a second, sooner when a backoff runs out */
+			int64_t wait_ms = 1000, now_ms = time_mono_ms();
+			if (a->next_wake_ms && a->next_wake_ms - now_ms < wait_ms)
+				wait_ms = a->next_wake_ms - now_ms > 0 ? a->next_wake_ms - now_ms + 1 : 0;
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&a->cond, &a->mu, &ts);
+			ts.tv_nsec += (wait_ms % 1000) * 1000000;
+			ts.tv_sec += wait_ms / 1000 + ts.tv_nsec / 1000000000;
+			ts.tv_nsec %= 1000000000;
+			if (wait_ms > 0)
+				pthread_cond_timedwait(&a->cond, &a->mu, &ts);
 		}
+		a->next_wake_ms = 0;
 		bool synced = a->synced;
 		a->dirty = false;
 		_cleanup_json_ json_t *snap = json_copy(a->cache);

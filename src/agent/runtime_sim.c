@@ -104,6 +104,15 @@ static void fill_status(const struct rt_sim *s, const struct sim_ctr *c, struct 
 	st->ip = xstrdup("127.0.0.1");
 }
 
+static void ctr_free(struct sim_ctr *c)
+{
+	free(c->id);
+	free(c->uid);
+	free(c->ns);
+	free(c->name);
+	free(c->node);
+}
+
 static void requests_of(json_t *spec, int64_t *cpu, int64_t *mem)
 {
 	json_t *res = json_object_get(spec, "resources");
@@ -124,6 +133,15 @@ static int sim_start(struct runtime *rt, const struct rt_task *t, char **id, str
 	(void)err;
 	struct rt_sim *s = (struct rt_sim *)rt;
 	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->n;) { /* keep attempt N-1 only, as docker does */
+		struct sim_ctr *o = &s->c[i];
+		if (streq(o->uid, t->uid) && o->attempt + 1 < t->attempt) {
+			ctr_free(o);
+			*o = s->c[--s->n];
+		} else {
+			i++;
+		}
+	}
 	if (s->n == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 64;
 		s->c = xrealloc(s->c, s->cap * sizeof(*s->c));
@@ -163,15 +181,6 @@ static int sim_stop(struct runtime *rt, const char *id, int grace_s, struct kerr
 	}
 	pthread_mutex_unlock(&s->mu);
 	return ret;
-}
-
-static void ctr_free(struct sim_ctr *c)
-{
-	free(c->id);
-	free(c->uid);
-	free(c->ns);
-	free(c->name);
-	free(c->node);
 }
 
 static int sim_remove(struct runtime *rt, const char *id, struct kerr *err)

@@ -1,0 +1,251 @@
+#!/usr/bin/env bats
+# End-to-end tests of `keel agent` with the process runtime (real host
+# processes) and the sim runtime (1,000 simulated nodes), against a real
+# `keel server`.
+
+load helpers
+
+setup() {
+	keel_server_start
+	export -f keel # for the bash -c conditions of wait_for
+	AGENT_LOG=$BATS_TEST_TMPDIR/agent.log
+	AGENT_PID=""
+}
+
+teardown() {
+	# delete every task so the agent stops its processes, then stop it
+	if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
+		for t in $(keel get tasks -o name 2>/dev/null); do
+			keel delete task "${t#*/}" >/dev/null 2>&1 || true
+		done
+		for _ in $(seq 1 50); do
+			pgrep -f 'sleep[ ]300[0-9]$' >/dev/null || break
+			sleep 0.1
+		done
+		kill "$AGENT_PID" 2>/dev/null || true
+		wait "$AGENT_PID" 2>/dev/null || true
+	fi
+	pkill_marker
+	keel_server_stop
+}
+
+# Each test's shells carry this marker in their command line ($0 of sh -c);
+# the long-running ones exec `sleep 300N`, N per test.
+marker() { echo "keel-e2e-${BATS_TEST_NUMBER}-$$"; }
+pkill_marker() {
+	local p
+	for p in $(pgrep -f "keel-e2e-.*-$$" || true) $(pgrep -f 'sleep[ ]300[0-9]$' || true); do
+		kill -9 "$p" 2>/dev/null || true
+	done
+}
+
+agent_start() {
+	"$KEEL" agent --runtime process --name n1 --data-dir "$BATS_TEST_TMPDIR/agent" \
+		--backoff-base 200ms --backoff-max 2s --heartbeat-interval 1s "$@" >>"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	wait_for 100 node_ready n1
+}
+
+node_ready() { keel get nodes "$1" 2>/dev/null | grep -q " Ready "; }
+
+# wait_for TRIES CMD...: runs CMD every 0.1 s until it succeeds.
+wait_for() {
+	local n=$1 i
+	shift
+	for i in $(seq 1 "$n"); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	echo "timed out waiting for: $*" >&2
+	cat "$AGENT_LOG" >&2 || true
+	return 1
+}
+
+status_of() { keel get task "$1" -o json | jq -r ".status.$2 // empty"; }
+phase_is() { [ "$(status_of "$1" phase)" = "$2" ]; }
+
+# task NAME POLICY SCRIPT: a Task on n1 running sh -c SCRIPT.
+task() {
+	cat >"$BATS_TEST_TMPDIR/$1.yaml" <<YAML
+apiVersion: keel/v1
+kind: Task
+metadata: {name: $1}
+spec:
+  image: host
+  command: [sh, -c, '$3', $(marker)]
+  restartPolicy: $2
+  nodeName: n1
+  terminationGracePeriodSeconds: 2
+YAML
+	keel apply -f "$BATS_TEST_TMPDIR/$1.yaml"
+}
+
+@test "agent: the node registers Ready with capacity, runtime and log endpoint; leases renew" {
+	agent_start --labels zone=a,disk=ssd
+	run keel get nodes n1 -o json
+	assert_success
+	echo "$output" | jq -e '.status.capacity.cpu and .status.capacity.memory'
+	echo "$output" | jq -e '.status.nodeInfo.runtime == "process"'
+	echo "$output" | jq -e '.status.logEndpoint | startswith("http://127.0.0.1:")'
+	echo "$output" | jq -e '.metadata.labels.zone == "a" and .metadata.labels.disk == "ssd"'
+	echo "$output" | jq -e '.status.conditions[] | select(.type == "Ready") | .status == "True"'
+	run api GET /apis/keel/v1/leases/n1
+	assert_output --partial '"holderIdentity":"n1"'
+	first=$(echo "$output" | jq -r .spec.renewTime)
+	sleep 2.2
+	run api GET /apis/keel/v1/leases
+	echo "$output" | jq -e '.kind == "LeaseList"'
+	[ "$(echo "$output" | jq -r '.items[] | select(.metadata.name == "n1") | .spec.renewTime')" != "$first" ]
+	# an idle node does not rewrite its Node object
+	rv1=$(keel get nodes n1 -o json | jq -r .metadata.resourceVersion)
+	sleep 2
+	rv2=$(keel get nodes n1 -o json | jq -r .metadata.resourceVersion)
+	[ "$rv1" = "$rv2" ]
+}
+
+@test "agent: a task runs as a process, shows Running with containerID, logs work, delete stops it" {
+	agent_start
+	task sleeper Always 'echo hello from the sleeper; echo to stderr >&2; exec sleep 3000'
+	wait_for 100 phase_is sleeper Running
+	cid=$(status_of sleeper containerID)
+	[[ "$cid" == proc-* ]]
+	[ "$(status_of sleeper ready)" = "true" ]
+	run keel get task sleeper
+	assert_output --partial Running
+	wait_for 50 bash -c "pgrep -f 'sleep[ ]3000' >/dev/null"
+	run keel logs sleeper
+	assert_success
+	assert_output --partial "hello from the sleeper"
+	assert_output --partial "to stderr"
+	run keel logs sleeper --tail 1
+	assert_output "to stderr"
+	keel delete task sleeper
+	wait_for 100 bash -c "! pgrep -f 'sleep[ ]3000' >/dev/null"
+	run keel logs sleeper
+	assert_failure
+	assert_output --partial NotFound
+}
+
+@test "agent: exit 0 with OnFailure ends Succeeded; exit 3 with Never ends Failed with exitCode 3" {
+	agent_start
+	task ok OnFailure 'echo done; exit 0'
+	task bad Never 'echo failing; exit 3'
+	wait_for 100 phase_is ok Succeeded
+	wait_for 100 phase_is bad Failed
+	[ "$(status_of bad exitCode)" = "3" ]
+	[ "$(status_of ok exitCode)" = "0" ]
+	[ "$(status_of bad restartCount)" = "0" ]
+	[ "$(status_of bad lastState.output)" = "failing" ]
+	run keel logs bad
+	assert_output "failing"
+	# terminal tasks are not started again
+	sleep 1.5
+	[ "$(status_of ok restartCount)" = "0" ]
+	phase_is bad Failed
+}
+
+@test "agent: a killed process is restarted, restartCount rises with growing gaps (CrashLoopBackOff)" {
+	agent_start
+	task sleeper Always 'exec sleep 3001'
+	wait_for 100 phase_is sleeper Running
+	pid=$(pgrep -f "sleep[ ]3001" | head -1)
+	kill "$pid"
+	wait_for 100 bash -c "[ \"\$(keel get task sleeper -o json | jq .status.restartCount)\" = 1 ]"
+	wait_for 100 phase_is sleeper Running
+	wait_for 50 bash -c "pgrep -f 'sleep[ ]3001' >/dev/null"
+	[ "$(pgrep -f 'sleep[ ]3001' | head -1)" != "$pid" ]
+	[ "$(status_of sleeper lastState.exitCode)" = "143" ]
+
+	task crasher Always 'exit 1'
+	seen_backoff=0 last=0 times=()
+	for _ in $(seq 1 150); do
+		s=$(keel get task crasher -o json | jq -c .status)
+		rc=$(echo "$s" | jq -r '.restartCount // 0')
+		[ "$(echo "$s" | jq -r '.reason // empty')" = CrashLoopBackOff ] && seen_backoff=1
+		if [ "$rc" != "$last" ]; then
+			times+=("$(date +%s.%N)")
+			last=$rc
+		fi
+		[ "$rc" -ge 5 ] && break
+		sleep 0.1
+	done
+	[ "$seen_backoff" = 1 ]
+	[ "$last" -ge 5 ]
+	# gaps: 1->2 waits 0.4 s of backoff, 3->4 waits 1.6 s
+	g1=$(echo "${times[1]} - ${times[0]}" | bc)
+	g3=$(echo "${times[3]} - ${times[2]}" | bc)
+	echo "gaps: $g1 $g3"
+	[ "$(echo "$g3 > $g1" | bc)" = 1 ]
+	[ "$(status_of crasher lastState.exitCode)" = "1" ]
+}
+
+@test "agent: after kill -9 and a restart the agent adopts its task and starts no duplicate" {
+	agent_start
+	task sleeper Always 'exec sleep 3002'
+	wait_for 100 phase_is sleeper Running
+	wait_for 50 bash -c "pgrep -f 'sleep[ ]3002' >/dev/null"
+	pid=$(pgrep -f "sleep[ ]3002")
+	cid=$(status_of sleeper containerID)
+	kill -9 "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null || true
+	agent_start
+	sleep 2.5
+	[ "$(pgrep -f 'sleep[ ]3002' | wc -l)" = 1 ]
+	[ "$(pgrep -f 'sleep[ ]3002')" = "$pid" ]
+	[ "$(status_of sleeper containerID)" = "$cid" ]
+	[ "$(status_of sleeper restartCount)" = "0" ]
+	# deleted while the agent was down: the new agent stops it
+	kill -9 "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null || true
+	keel delete task sleeper
+	agent_start
+	wait_for 100 bash -c "! pgrep -f 'sleep[ ]3002' >/dev/null"
+}
+
+@test "agent: logs of a task on no node or a missing node say why" {
+	agent_start
+	cat >"$BATS_TEST_TMPDIR/lost.yaml" <<YAML
+apiVersion: keel/v1
+kind: Task
+metadata: {name: lost}
+spec: {image: x, command: ["true"], nodeName: gone-node}
+YAML
+	keel apply -f "$BATS_TEST_TMPDIR/lost.yaml"
+	run keel logs lost
+	assert_failure
+	assert_output --partial 'nodes "gone-node" not found'
+	run keel logs nothing-here
+	assert_failure
+	assert_output --partial 'NotFound'
+}
+
+@test "agent: --runtime sim --simulate 1000 registers 1000 Ready nodes and idles cheaply" {
+	"$KEEL" agent --runtime sim --simulate 1000 --name sim --cpus 4 --memory 8Gi \
+		--sim-start-delay 200ms >>"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	wait_for 600 bash -c "[ \"\$(keel get nodes -o name | wc -l)\" = 1000 ]"
+	wait_for 100 bash -c "[ \"\$(keel get nodes | grep -c ' Ready ')\" = 1000 ]"
+	keel get nodes sim-0999 -o json | jq -e '.status.capacity.cpu == "4" and .status.capacity.memory == "8Gi"'
+	# a task on one simulated node runs there, with its requests as usage
+	cat >"$BATS_TEST_TMPDIR/s.yaml" <<YAML
+apiVersion: keel/v1
+kind: Task
+metadata: {name: s1}
+spec:
+  image: x
+  nodeName: sim-0042
+  resources: {requests: {cpu: 250m, memory: 64Mi}}
+YAML
+	keel apply -f "$BATS_TEST_TMPDIR/s.yaml"
+	wait_for 100 phase_is s1 Running
+	run keel logs s1
+	assert_output --partial "sim-0042"
+	sleep 1
+	# idle CPU: utime+stime over 5 s below 10% of one core
+	hz=$(getconf CLK_TCK)
+	t0=$(awk '{print $14 + $15}' /proc/$AGENT_PID/stat)
+	sleep 5
+	t1=$(awk '{print $14 + $15}' /proc/$AGENT_PID/stat)
+	echo "agent used $((t1 - t0)) ticks of $((5 * hz)) in 5 s"
+	[ $((t1 - t0)) -lt $((5 * hz / 10)) ]
+}
