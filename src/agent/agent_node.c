@@ -221,7 +221,9 @@ void *agent_nodes_thread(void *arg)
 	for (size_t i = 0; i < a->nnodes; i++) /* spread renewals evenly */
 		a->nodes[i].next_lease_ms =
 		    start + (int64_t)((double)a->o->heartbeat_ms * (double)i / (double)a->nnodes);
-	int64_t next_status = start + 1000;
+	/* usage changes at most every status interval (the reconcile thread
+	 * samples it then); checking 1,000 nodes more often would be waste */
+	int64_t next_status = start + a->o->status_ms;
 	while (!atomic_load(&a->stop)) {
 		int64_t now = time_mono_ms(), soonest = now + 1000;
 		for (size_t i = 0; i < a->nnodes && !atomic_load(&a->stop); i++) {
@@ -238,7 +240,7 @@ void *agent_nodes_thread(void *arg)
 		if (now >= next_status) {
 			for (size_t i = 0; i < a->nnodes && !atomic_load(&a->stop); i++)
 				refresh_status(a, c, &a->nodes[i]);
-			next_status = time_mono_ms() + 1000;
+			next_status = time_mono_ms() + a->o->status_ms;
 		}
 		if (next_status < soonest)
 			soonest = next_status;
