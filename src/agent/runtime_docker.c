@@ -100,8 +100,10 @@ static int dk_curl_error(const struct rt_docker *d, const struct dk_req *rq, CUR
 	switch (c) {
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_COULDNT_RESOLVE_HOST:
+		/* curl's detail names "localhost port 80", which is not where
+		 * it tried: say what failed on the socket instead. */
 		return kerr_set(err, ECONNREFUSED, "cannot reach the Docker engine at %s: %s",
-		                d->socket, what);
+		                d->socket, curl_easy_strerror(c));
 	case CURLE_OPERATION_TIMEDOUT:
 		return kerr_set(err, ETIMEDOUT, "docker %s %s: no answer in time: %s", rq->method,
 		                rq->path, what);

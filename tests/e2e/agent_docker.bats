@@ -22,8 +22,15 @@ setup() {
 	AGENT_PID=""
 }
 
+# Starts dockerd again (after the restart test), logging beside this run.
+restart_dockerd() {
+	setsid dockerd >>"${BATS_RUN_TMPDIR:-/tmp}/dockerd.log" 2>&1 </dev/null &
+	wait_for 30 docker info
+}
+
 teardown() {
 	[ -z "${DOCKER_SKIP:-}" ] || return 0
+	docker info >/dev/null 2>&1 || restart_dockerd || true
 	agent_stop KILL
 	keel_server_stop
 	local ids
@@ -216,10 +223,11 @@ restart_gap() {
 	task survivor Always 'exec sleep 300'
 	wait_for 30 task_is survivor Running
 	restarts=$(task_field survivor '.status.restartCount // 0')
-	kill "$(cat /var/run/docker.pid)"
-	wait_for 30 bash -c '! docker info >/dev/null 2>&1'
-	setsid dockerd >>"$BATS_TEST_TMPDIR/dockerd.log" 2>&1 </dev/null &
-	wait_for 30 docker info
+	dpid=$(cat /var/run/docker.pid)
+	kill "$dpid"
+	# The old engine must be gone (pid file released) before a new one starts.
+	wait_for 60 bash -c "! kill -0 $dpid 2>/dev/null"
+	restart_dockerd
 	uid=$(task_field survivor .metadata.uid)
 	# The engine stopped the container; the agent sees it ended and restarts it.
 	wait_for 60 restarts_at_least survivor $((restarts + 1))
