@@ -254,3 +254,33 @@ YAML
 	echo "agent used $((t1 - t0)) ticks of $((5 * hz)) in 5 s (limit $pct%)"
 	[ $((t1 - t0)) -lt $((5 * hz * pct / 100)) ]
 }
+
+@test "agent: an exec health check sets ready, and failing it restarts the task (Unhealthy)" {
+	agent_start
+	flag=$BATS_TEST_TMPDIR/healthy
+	touch "$flag"
+	cat >"$BATS_TEST_TMPDIR/h.yaml" <<YAML
+apiVersion: keel/v1
+kind: Task
+metadata: {name: checked}
+spec:
+  image: host
+  command: [sh, -c, 'exec sleep 3003']
+  restartPolicy: Always
+  nodeName: n1
+  terminationGracePeriodSeconds: 1
+  healthCheck:
+    exec: {command: [test, -f, "$flag"]}
+    periodSeconds: 1
+    failureThreshold: 2
+YAML
+	keel apply -f "$BATS_TEST_TMPDIR/h.yaml"
+	wait_for 100 phase_is checked Running
+	wait_for 50 bash -c "[ \"\$(keel get task checked -o json | jq .status.ready)\" = true ]"
+	rm "$flag"
+	wait_for 100 bash -c "[ \"\$(keel get task checked -o json | jq -r .status.lastState.reason)\" = Unhealthy ]"
+	wait_for 100 bash -c "[ \"\$(keel get task checked -o json | jq .status.restartCount)\" -ge 1 ]"
+	keel get task checked -o json | jq -e '.status.lastState.message | test("health check")'
+	run keel get task checked -o json
+	echo "$output" | jq -e '.status.ready == false'
+}
