@@ -168,16 +168,18 @@ static void run_one(struct agent *a, struct health_job *j)
 	long timeout_s = int_or(j->check, "timeoutSeconds", 1);
 	char *msg = NULL;
 	json_t *get = json_object_get(j->check, "httpGet");
-	bool ok = json_is_object(get) ? check_http(get, j->ip, timeout_s, &msg)
-	                              : check_exec(a, json_object_get(j->check, "exec"), j->cid,
-	                                           timeout_s, &msg);
+	bool ok = json_is_object(get)
+	              ? check_http(get, j->ip, timeout_s, &msg)
+	              : check_exec(a, json_object_get(j->check, "exec"), j->cid, timeout_s, &msg);
 	pthread_mutex_lock(&a->mu);
 	j->busy = false;
 	if (j->dropped) {
 		job_free(j);
 		free(msg);
 	} else {
-		bool changed = ok != j->ok || (!ok && j->failures + 1 >= (unsigned)int_or(j->check, "failureThreshold", 3));
+		bool changed =
+		    ok != j->ok ||
+		    (!ok && j->failures + 1 >= (unsigned)int_or(j->check, "failureThreshold", 3));
 		j->failures = ok ? 0 : j->failures + 1;
 		j->ok = ok;
 		free(j->message);

@@ -32,10 +32,10 @@ struct kerr;
 
 struct anode {
 	char *name;
-	int64_t next_lease_ms;  /* nodes thread */
-	json_t *written;        /* nodes thread: last status content written */
-	int64_t ready_since;    /* nodes thread: lastTransitionTime */
-	bool registered;        /* nodes thread */
+	int64_t next_lease_ms;        /* nodes thread */
+	json_t *written;              /* nodes thread: last status content written */
+	int64_t ready_since;          /* nodes thread: lastTransitionTime */
+	bool registered;              /* nodes thread */
 	int64_t usage_cpu, usage_mem; /* mu: published by reconcile */
 };
 
@@ -58,17 +58,17 @@ struct agent {
 
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
-	bool dirty;          /* mu: something changed, reconcile now */
-	bool synced;         /* mu: the first list has arrived */
-	json_t *cache;       /* mu: uid -> Task */
-	json_t *logs_index;  /* mu: "ns/name" -> {"id": current, "prev": previous} */
+	bool dirty;              /* mu: something changed, reconcile now */
+	bool synced;             /* mu: the first list has arrived */
+	json_t *cache;           /* mu: uid -> Task */
+	json_t *logs_index;      /* mu: "ns/name" -> {"id": current, "prev": previous} */
 	struct health_job *jobs; /* mu: linked list */
 	atomic_bool stop;
 
-	json_t *tstates;     /* reconcile thread: uid -> struct atask * (as integer) */
+	json_t *tstates; /* reconcile thread: uid -> struct atask * (as integer) */
 	int64_t next_usage_ms;
 	int64_t next_wake_ms; /* reconcile thread: earliest backoff end; 0 none */
-	bool again;          /* reconcile thread: started something, look again soon */
+	bool again;           /* reconcile thread: started something, look again soon */
 	struct MHD_Daemon *mhd;
 };
 

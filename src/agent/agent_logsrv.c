@@ -98,7 +98,8 @@ static enum MHD_Result serve(struct agent *a, struct MHD_Connection *conn, const
 		_cleanup_kerr_ struct kerr err = KERR_INIT;
 		if (a->rt->ops->logs(a->rt, id, o, to_sbuf, &b, &err) < 0)
 			return reply(conn, err.code == ENOENT ? 404 : 500,
-			             err.code == ENOENT ? "NotFound" : "InternalError", kerr_msg(&err));
+			             err.code == ENOENT ? "NotFound" : "InternalError",
+			             kerr_msg(&err));
 		struct MHD_Response *r = MHD_create_response_from_buffer(
 		    b.len, b.data ? b.data : (char *)"", MHD_RESPMEM_MUST_COPY);
 		MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
@@ -146,11 +147,13 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
 	if (a->token && *a->token &&
 	    (!strstartswith(authz, "Bearer ") || !streq(authz + 7, a->token)))
-		return reply(conn, 401, "Unauthorized", "Unauthorized: a valid bearer token is required");
+		return reply(conn, 401, "Unauthorized",
+		             "Unauthorized: a valid bearer token is required");
 	char ns[256], name[256];
 	if (sscanf(url, "/logs/%255[^/]/%255[^/?]", ns, name) != 2)
 		return reply(conn, 404, "NotFound", "no such path (want /logs/NAMESPACE/TASK)");
-	struct rt_log_opts o = {.follow = query_flag(conn, "follow"), .tail = -1,
+	struct rt_log_opts o = {.follow = query_flag(conn, "follow"),
+	                        .tail = -1,
 	                        .previous = query_flag(conn, "previous")};
 	const char *tail = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "tail");
 	if (tail) {
@@ -183,11 +186,10 @@ int agent_logsrv_start(struct agent *a, struct kerr *err)
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	if (inet_pton(AF_INET, *host ? host : "0.0.0.0", &sa.sin_addr) != 1)
 		return kerr_set(err, EINVAL, "--log-listen: \"%s\" is not an IPv4 address", host);
-	a->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-	                              MHD_USE_ERROR_LOG,
-	                          0, NULL, NULL, access_cb, a, MHD_OPTION_SOCK_ADDR, &sa,
-	                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_LOG_CONNECTIONS,
-	                          MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_END);
+	a->mhd = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
+	    NULL, NULL, access_cb, a, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)MAX_LOG_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_END);
 	if (!a->mhd)
 		return kerr_set(err, EADDRINUSE, "cannot listen on %s for logs", a->o->log_listen);
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);

@@ -44,8 +44,9 @@ static char *default_name(void)
 	if (gethostname(h, sizeof h - 1) < 0 || !*h)
 		return xstrdup("node");
 	for (char *p = h; *p; p++)
-		*p = (char)(isalnum((unsigned char)*p) || *p == '.' || *p == '-' ? tolower((unsigned char)*p)
-		                                                                  : '-');
+		*p = (char)(isalnum((unsigned char)*p) || *p == '.' || *p == '-'
+		                ? tolower((unsigned char)*p)
+		                : '-');
 	return xstrdup(h);
 }
 
@@ -108,7 +109,8 @@ static int setup(struct agent *a, struct kerr *err)
 	} else {
 		_cleanup_free_ char *d = client_default_data_dir();
 		if (!d)
-			return kerr_set(err, ENOENT, "no data directory: set --data-dir or $KEEL_DATA_DIR");
+			return kerr_set(err, ENOENT,
+			                "no data directory: set --data-dir or $KEEL_DATA_DIR");
 		a->data_dir = xasprintf("%s/agent", d);
 	}
 	char h[256] = "";

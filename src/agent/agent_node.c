@@ -64,11 +64,11 @@ static json_t *status_content(struct agent *a, struct anode *n)
 	json_object_set_new(s, "usage", quantities(cpu, mem));
 	json_object_set_new(s, "address", json_string(a->address));
 	json_object_set_new(s, "nodeInfo",
-	                    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "runtime", a->info.name,
-	                              "runtimeVersion", a->info.version ? a->info.version : "",
-	                              "keelVersion", KEEL_VERSION, "os", u.sysname, "arch",
-	                              u.machine, "hostname", a->hostname, "kernelVersion",
-	                              u.release));
+	                    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "runtime",
+	                              a->info.name, "runtimeVersion",
+	                              a->info.version ? a->info.version : "", "keelVersion",
+	                              KEEL_VERSION, "os", u.sysname, "arch", u.machine, "hostname",
+	                              a->hostname, "kernelVersion", u.release));
 	if (a->log_endpoint)
 		json_object_set_new(s, "logEndpoint", json_string(a->log_endpoint));
 	json_t *conds = json_array();
@@ -101,9 +101,9 @@ static int put_status(struct agent *a, struct client *c, struct anode *n, json_t
 		json_object_set_new(cond, "lastHeartbeatTime", json_string(now));
 		json_object_set_new(cond, "lastTransitionTime", json_string(since));
 	}
-	_cleanup_json_ json_t *obj = json_pack("{s:s, s:s, s:{s:s}, s:O}", "apiVersion", "keel/v1",
-	                                       "kind", "Node", "metadata", "name", n->name,
-	                                       "status", st);
+	_cleanup_json_ json_t *obj =
+	    json_pack("{s:s, s:s, s:{s:s}, s:O}", "apiVersion", "keel/v1", "kind", "Node",
+	              "metadata", "name", n->name, "status", st);
 	(void)a;
 	int r = client_put_status(c, api_kind_by_plural("nodes"), NULL, obj, NULL, NULL, err);
 	if (r < 0)

@@ -6,7 +6,6 @@
 #include "agent/agent_opts.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,15 +49,15 @@ int agent_parse_duration_ms(const char *s, int64_t *ms, struct kerr *err)
 	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"", 1000}};
 	char *end = NULL;
 	errno = 0;
-	double v = s && *s ? strtod(s, &end) : NAN;
-	if (errno == 0 && end && end != s && isfinite(v) && v >= 0) {
+	double v = s && *s ? strtod(s, &end) : -1;
+	if (errno == 0 && end && end != s && v >= 0 && v < 1e300) {
 		for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
 			if (strcmp(end, units[i].suffix) != 0)
 				continue;
 			double r = v * units[i].factor;
 			if (r > 9e15)
 				break;
-			*ms = (int64_t)llround(r);
+			*ms = (int64_t)(r + 0.5);
 			return 0;
 		}
 	}
@@ -88,8 +87,8 @@ int agent_parse_labels(const char *s, json_t *obj, struct kerr *err)
 		const char *eq = memchr(p, '=', n);
 		if (!eq || !label_part_ok(p, (size_t)(eq - p)) ||
 		    (eq + 1 < p + n && !label_part_ok(eq + 1, (size_t)(p + n - eq - 1))))
-			return kerr_set(err, EINVAL, "invalid label \"%.*s\" (want key=value)", (int)n,
-			                p);
+			return kerr_set(err, EINVAL, "invalid label \"%.*s\" (want key=value)",
+			                (int)n, p);
 		_cleanup_free_ char *k = xstrndup(p, (size_t)(eq - p));
 		json_object_set_new(obj, k, json_stringn(eq + 1, (size_t)(p + n - eq - 1)));
 		p = comma ? comma + 1 : NULL;
@@ -168,8 +167,8 @@ static int f_memory(struct agent_opts *o, const char *v, struct kerr *err)
 {
 	int64_t m = 0;
 	if (api_quantity_parse(v, &m, err) < 0 || m < 1000)
-		return kerr_set(err, EINVAL, "invalid memory quantity \"%s\" (examples: 4Gi, 512Mi)",
-		                v);
+		return kerr_set(err, EINVAL,
+		                "invalid memory quantity \"%s\" (examples: 4Gi, 512Mi)", v);
 	o->memory_bytes = (m + 999) / 1000;
 	return 0;
 }
@@ -223,8 +222,8 @@ static int f_log_listen(struct agent_opts *o, const char *v, struct kerr *err)
 	char *end = NULL;
 	long port = colon ? strtol(colon + 1, &end, 10) : -1;
 	if (!colon || !colon[1] || *end || port < 0 || port > 65535)
-		return kerr_set(err, EINVAL, "invalid address \"%s\" (want HOST:PORT, e.g. 0.0.0.0:7701)",
-		                v);
+		return kerr_set(err, EINVAL,
+		                "invalid address \"%s\" (want HOST:PORT, e.g. 0.0.0.0:7701)", v);
 	return set_str(&o->log_listen, v);
 }
 static int f_docker_socket(struct agent_opts *o, const char *v, struct kerr *err)
@@ -249,7 +248,8 @@ static int f_log_level(struct agent_opts *o, const char *v, struct kerr *err)
 {
 	int l = log_level_parse(v);
 	if (l < 0)
-		return kerr_set(err, EINVAL, "invalid log level \"%s\" (debug, info, warn, error)", v);
+		return kerr_set(err, EINVAL, "invalid log level \"%s\" (debug, info, warn, error)",
+		                v);
 	o->log_level = l;
 	return 0;
 }
@@ -284,27 +284,36 @@ const char *agent_opts_usage(void)
 {
 	return "Usage: keel agent [flags]\n"
 	       "\n"
-	       "Runs a node agent: registers its Node, renews its lease, watches the Tasks bound to\n"
+	       "Runs a node agent: registers its Node, renews its lease, watches the Tasks bound "
+	       "to\n"
 	       "it and runs them with its runtime, restarting them per restartPolicy.\n"
 	       "\n"
 	       "Flags:\n"
-	       "  --server URL               API server (default $KEEL_SERVER, the config file, or\n"
+	       "  --server URL               API server (default $KEEL_SERVER, the config file, "
+	       "or\n"
 	       "                             http://127.0.0.1:7700)\n"
-	       "  --token TOKEN              bearer token (default $KEEL_TOKEN or the config file)\n"
+	       "  --token TOKEN              bearer token (default $KEEL_TOKEN or the config "
+	       "file)\n"
 	       "  --config FILE              client config file (default $KEEL_CONFIG, ...)\n"
 	       "  --name NODE                node name (default: the lowercased host name)\n"
 	       "  --runtime R                docker, process or sim (default process)\n"
-	       "  --simulate N               with --runtime sim: N nodes NAME-0000, NAME-0001, ...\n"
-	       "  --cpus N                   CPU capacity per node (default: online CPUs; e.g. 4, 500m)\n"
-	       "  --memory SIZE              memory capacity per node (default: MemTotal; e.g. 8Gi)\n"
+	       "  --simulate N               with --runtime sim: N nodes NAME-0000, NAME-0001, "
+	       "...\n"
+	       "  --cpus N                   CPU capacity per node (default: online CPUs; e.g. 4, "
+	       "500m)\n"
+	       "  --memory SIZE              memory capacity per node (default: MemTotal; e.g. "
+	       "8Gi)\n"
 	       "  --labels k=v,...           Node labels\n"
-	       "  --data-dir DIR             agent state (default DATA/agent of the keel data dir)\n"
+	       "  --data-dir DIR             agent state (default DATA/agent of the keel data "
+	       "dir)\n"
 	       "  --heartbeat-interval DUR   lease renewal period (default 10s)\n"
 	       "  --status-interval DUR      how often usage may be rewritten (default 30s)\n"
 	       "  --backoff-base DUR         first restart delay (default 10s)\n"
 	       "  --backoff-max DUR          restart delay cap (default 5m)\n"
-	       "  --backoff-reset DUR        clean running time that resets the backoff (default 10m)\n"
-	       "  --log-listen HOST:PORT     log server address (default 127.0.0.1:0, a free port)\n"
+	       "  --backoff-reset DUR        clean running time that resets the backoff (default "
+	       "10m)\n"
+	       "  --log-listen HOST:PORT     log server address (default 127.0.0.1:0, a free "
+	       "port)\n"
 	       "  --docker-socket PATH       Docker socket (default /var/run/docker.sock)\n"
 	       "  --sim-start-delay DUR      sim: Created -> Running delay (default 1s)\n"
 	       "  --sim-fail-fraction F      sim: fraction of tasks that exit 1 (default 0)\n"
@@ -328,7 +337,8 @@ static int apply_flag(struct agent_opts *o, const char *name, size_t nlen, const
 			return kerr_prefix(err, "--%s", flags[i].name);
 		return 0;
 	}
-	return kerr_set(err, EINVAL, "unknown flag --%.*s (see keel agent --help)", (int)nlen, name);
+	return kerr_set(err, EINVAL, "unknown flag --%.*s (see keel agent --help)", (int)nlen,
+	                name);
 }
 
 int agent_opts_parse(struct agent_opts *o, int argc, char **argv, struct kerr *err)
@@ -340,8 +350,8 @@ int agent_opts_parse(struct agent_opts *o, int argc, char **argv, struct kerr *e
 			continue;
 		}
 		if (!strstartswith(a, "--") || !a[2])
-			return kerr_set(err, EINVAL, "unexpected argument \"%s\" (see keel agent --help)",
-			                a);
+			return kerr_set(err, EINVAL,
+			                "unexpected argument \"%s\" (see keel agent --help)", a);
 		const char *name = a + 2;
 		const char *eq = strchr(name, '=');
 		const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
@@ -354,7 +364,8 @@ int agent_opts_parse(struct agent_opts *o, int argc, char **argv, struct kerr *e
 	if (o->simulate && o->runtime != AGENT_RT_SIM)
 		return kerr_set(err, EINVAL, "--simulate needs --runtime sim");
 	if (o->backoff_max_ms < o->backoff_base_ms)
-		return kerr_set(err, EINVAL, "--backoff-max (%lldms) is below --backoff-base (%lldms)",
+		return kerr_set(err, EINVAL,
+		                "--backoff-max (%lldms) is below --backoff-base (%lldms)",
 		                (long long)o->backoff_max_ms, (long long)o->backoff_base_ms);
 	return 0;
 }

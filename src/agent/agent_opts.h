@@ -16,18 +16,18 @@ struct agent_opts {
 	char *name;                    /* owned or NULL: lowercased hostname */
 	enum agent_runtime_kind runtime; /* --runtime, default process */
 	bool runtime_set;
-	long simulate;            /* --simulate N: N sim nodes NAME-0000...; 0: one node NAME */
-	int64_t cpus_milli;       /* --cpus, millicores; 0: from /proc */
-	int64_t memory_bytes;     /* --memory, bytes; 0: from /proc */
-	char *labels;             /* owned or NULL; "k=v,k2=v2" */
-	char *data_dir;           /* owned or NULL: DATA/agent */
-	int64_t heartbeat_ms;     /* --heartbeat-interval, default 10s */
-	int64_t status_ms;        /* --status-interval, default 30s */
-	int64_t backoff_base_ms;  /* default 10s */
-	int64_t backoff_max_ms;   /* default 5m */
-	int64_t backoff_reset_ms; /* default 10m */
-	char *log_listen;         /* owned; default "127.0.0.1:0" */
-	char *docker_socket;      /* owned or NULL */
+	long simulate;              /* --simulate N: N sim nodes NAME-0000...; 0: one node NAME */
+	int64_t cpus_milli;         /* --cpus, millicores; 0: from /proc */
+	int64_t memory_bytes;       /* --memory, bytes; 0: from /proc */
+	char *labels;               /* owned or NULL; "k=v,k2=v2" */
+	char *data_dir;             /* owned or NULL: DATA/agent */
+	int64_t heartbeat_ms;       /* --heartbeat-interval, default 10s */
+	int64_t status_ms;          /* --status-interval, default 30s */
+	int64_t backoff_base_ms;    /* default 10s */
+	int64_t backoff_max_ms;     /* default 5m */
+	int64_t backoff_reset_ms;   /* default 10m */
+	char *log_listen;           /* owned; default "127.0.0.1:0" */
+	char *docker_socket;        /* owned or NULL */
 	int64_t sim_start_delay_ms; /* default 1s */
 	double sim_fail_fraction;   /* default 0 */
 	int log_level;              /* enum log_level; default info */

@@ -33,20 +33,20 @@
 /* Per-task memory of the reconcile thread. */
 struct atask {
 	char *uid, *ns, *name;
-	unsigned attempt;       /* attempt of the current/next container */
-	unsigned restarts;      /* status.restartCount */
-	unsigned failures;      /* consecutive, for the backoff */
-	int64_t next_start_ms;  /* monotonic; 0: now */
-	bool terminal;          /* Succeeded/Failed: never start again */
-	char *handled_id;       /* the exited container already accounted for */
-	char *kill_reason;      /* "Unhealthy" when we stopped it for failing checks */
+	unsigned attempt;      /* attempt of the current/next container */
+	unsigned restarts;     /* status.restartCount */
+	unsigned failures;     /* consecutive, for the backoff */
+	int64_t next_start_ms; /* monotonic; 0: now */
+	bool terminal;         /* Succeeded/Failed: never start again */
+	char *handled_id;      /* the exited container already accounted for */
+	char *kill_reason;     /* "Unhealthy" when we stopped it for failing checks */
 	char *kill_message;
 	char *wait_reason, *wait_message; /* ImageNotFound/StartError while waiting */
-	json_t *final;          /* terminal status fields */
-	json_t *last_state;     /* lastState */
-	json_t *written;        /* last status written */
+	json_t *final;                    /* terminal status fields */
+	json_t *last_state;               /* lastState */
+	json_t *written;                  /* last status written */
 	int grace_s;
-	uint64_t seen;          /* tick it was last seen wanted */
+	uint64_t seen; /* tick it was last seen wanted */
 };
 
 static void atask_free(struct atask *t)
@@ -146,7 +146,8 @@ static void write_status(struct agent *a, struct client *c, struct atask *t, jso
 	                            NULL, &err);
 	if (r < 0) {
 		if (r != -ENOENT)
-			log_warn("agent: task %s/%s: writing status: %s", t->ns, t->name, kerr_msg(&err));
+			log_warn("agent: task %s/%s: writing status: %s", t->ns, t->name,
+			         kerr_msg(&err));
 		return;
 	}
 	(void)a;
@@ -168,8 +169,8 @@ static json_t *status_base(struct atask *t, const char *node, const char *phase)
 	json_object_set_new(s, "phase", json_string(phase));
 	json_object_set_new(s, "nodeName", json_string(node));
 	json_object_set_new(s, "restartCount", json_integer(t->restarts));
-	const char *keys[] = {"reason", "message", "containerID", "startedAt", "finishedAt",
-	                      "exitCode"};
+	const char *keys[] = {"reason",    "message",    "containerID",
+	                      "startedAt", "finishedAt", "exitCode"};
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		json_object_set_new(s, keys[i], json_null());
 	json_object_set_new(s, "ready", json_false());
@@ -205,8 +206,8 @@ static void handle_exit(struct agent *a, struct atask *t, json_t *spec, const st
 	const char *msg = t->kill_reason ? t->kill_message : cur->message;
 	_cleanup_free_ char *out = last_lines(a, cur->id);
 	json_decref(t->last_state);
-	t->last_state = json_pack("{s:i, s:s, s:o, s:o}", "exitCode", cur->exit_code, "reason", reason,
-	                          "startedAt", time_json(cur->started_at), "finishedAt",
+	t->last_state = json_pack("{s:i, s:s, s:o, s:o}", "exitCode", cur->exit_code, "reason",
+	                          reason, "startedAt", time_json(cur->started_at), "finishedAt",
 	                          time_json(cur->finished_at));
 	if (msg)
 		json_object_set_new(t->last_state, "message", json_string(msg));
@@ -234,8 +235,8 @@ static void handle_exit(struct agent *a, struct atask *t, json_t *spec, const st
 		t->failures = backoff_after_run(&a->bo, t->failures, ran_ms);
 		int64_t delay = backoff_delay_ms(&a->bo, t->failures);
 		t->next_start_ms = time_mono_ms() + delay;
-		log_info("agent: task %s/%s on %s exited %d (%s); restarting in %lldms", t->ns, t->name,
-		         node, cur->exit_code, reason, (long long)delay);
+		log_info("agent: task %s/%s on %s exited %d (%s); restarting in %lldms", t->ns,
+		         t->name, node, cur->exit_code, reason, (long long)delay);
 	}
 	set_str(&t->handled_id, cur->id);
 	set_str(&t->kill_reason, NULL);
@@ -299,8 +300,8 @@ static const struct rt_status *pick_current(struct agent *a, struct ctrs *cs, co
 	for (size_t i = 0; cur && i < cs->n; i++) {
 		struct rt_status *o = &cs->v[i];
 		if (o != cur && streq(o->task_uid, uid) && o->state != RT_EXITED) {
-			log_warn("agent: task %s: stopping duplicate %s (current is %s)", uid, o->id,
-			         cur->id);
+			log_warn("agent: task %s: stopping duplicate %s (current is %s)", uid,
+			         o->id, cur->id);
 			(void)a->rt->ops->stop(a->rt, o->id, 0, NULL);
 		}
 	}
@@ -374,7 +375,8 @@ static json_t *reconcile_task(struct agent *a, struct atask *t, json_t *spec, st
 		handle_exit(a, t, spec, cur, node);
 	if (t->terminal)
 		return json_incref(t->final);
-	if (cur && (cur->state == RT_RUNNING || cur->state == RT_CREATED || cur->state == RT_UNKNOWN))
+	if (cur &&
+	    (cur->state == RT_RUNNING || cur->state == RT_CREATED || cur->state == RT_UNKNOWN))
 		return running_status(a, t, spec, cur, node);
 	agent_health_drop(a, t->uid);
 	if (time_mono_ms() < t->next_start_ms) {
@@ -399,8 +401,9 @@ static void reap_unwanted(struct agent *a, struct ctrs *cs, json_t *wanted, cons
 		struct atask *t = o->task_uid ? atask_get(a, o->task_uid) : NULL;
 		int grace = t ? t->grace_s : DEFAULT_GRACE_S;
 		if (o->state != RT_EXITED) {
-			log_info("agent: node %s: stopping %s (task %s/%s is gone or bound elsewhere)",
-			         node, o->id, o->ns ? o->ns : "?", o->name ? o->name : "?");
+			log_info(
+			    "agent: node %s: stopping %s (task %s/%s is gone or bound elsewhere)",
+			    node, o->id, o->ns ? o->ns : "?", o->name ? o->name : "?");
 			_cleanup_kerr_ struct kerr err = KERR_INIT;
 			if (a->rt->ops->stop(a->rt, o->id, grace, &err) < 0 && err.code != ENOENT) {
 				log_warn("agent: stopping %s: %s", o->id, kerr_msg(&err));
@@ -428,8 +431,8 @@ static void host_usage(int64_t *cpu, int64_t *mem)
 	static unsigned long long last_busy, last_total; /* reconcile thread only */
 	FILE *f = fopen("/proc/stat", "re");
 	unsigned long long v[8] = {0};
-	if (f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-	                &v[4], &v[5], &v[6], &v[7]) == 8) {
+	if (f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+	                &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
 		unsigned long long total = 0, busy;
 		for (int i = 0; i < 8; i++)
 			total += v[i];
@@ -485,9 +488,11 @@ static void reconcile_node(struct agent *a, struct client *c, size_t ni, json_t 
 		json_t *tk;
 		json_array_foreach(tasks, k, tk)
 		{
-			struct atask *t = atask_get(a, str_at(tk, "metadata", "uid") ? str_at(tk, "metadata", "uid") : "");
+			struct atask *t = atask_get(
+			    a, str_at(tk, "metadata", "uid") ? str_at(tk, "metadata", "uid") : "");
 			if (t)
-				t->seen = tick; /* keep what we know until the runtime answers again */
+				t->seen =
+				    tick; /* keep what we know until the runtime answers again */
 		}
 		return;
 	}
@@ -498,8 +503,8 @@ static void reconcile_node(struct agent *a, struct client *c, size_t ni, json_t 
 	{
 		const char *uid = str_at(task, "metadata", "uid");
 		if (!uid || json_object_get(task, "metadata") == NULL ||
-		    json_is_string(json_object_get(json_object_get(task, "metadata"),
-		                                   "deletionTimestamp")))
+		    json_is_string(
+		        json_object_get(json_object_get(task, "metadata"), "deletionTimestamp")))
 			continue;
 		json_object_set(wanted, uid, task);
 		struct atask *t = atask_get(a, uid);
@@ -539,7 +544,8 @@ static json_t *group_by_node(struct agent *a, json_t *snap)
 		const char *node = str_at(task, "spec", "nodeName");
 		json_t *idx = node ? json_object_get(a->node_index, node) : NULL;
 		if (idx)
-			json_array_append(json_array_get(by, (size_t)json_integer_value(idx)), task);
+			json_array_append(json_array_get(by, (size_t)json_integer_value(idx)),
+			                  task);
 	}
 	return by;
 }
@@ -569,7 +575,8 @@ void *agent_reconcile_thread(void *arg)
 			/* a tick a second, sooner when a backoff runs out */
 			int64_t wait_ms = 1000, now_ms = time_mono_ms();
 			if (a->next_wake_ms && a->next_wake_ms - now_ms < wait_ms)
-				wait_ms = a->next_wake_ms - now_ms > 0 ? a->next_wake_ms - now_ms + 1 : 0;
+				wait_ms =
+				    a->next_wake_ms - now_ms > 0 ? a->next_wake_ms - now_ms + 1 : 0;
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_nsec += (wait_ms % 1000) * 1000000;
@@ -584,7 +591,8 @@ void *agent_reconcile_thread(void *arg)
 		_cleanup_json_ json_t *snap = json_copy(a->cache);
 		pthread_mutex_unlock(&a->mu);
 		if (!synced)
-			continue; /* never reap before the first list: the cache is not the truth yet */
+			continue; /* never reap before the first list: the cache is not the truth
+			             yet */
 		tick++;
 		int64_t now = time_mono_ms();
 		bool do_usage = now >= a->next_usage_ms;

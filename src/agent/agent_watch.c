@@ -26,7 +26,8 @@ struct watch_state {
 
 static bool ours(struct agent *a, json_t *task)
 {
-	const char *node = json_string_value(json_object_get(json_object_get(task, "spec"), "nodeName"));
+	const char *node =
+	    json_string_value(json_object_get(json_object_get(task, "spec"), "nodeName"));
 	return node && json_object_get(a->node_index, node);
 }
 
@@ -124,7 +125,8 @@ void *agent_watch_thread(void *arg)
 			query_for(a, &q, &sel);
 			q.resource_version = w.rv;
 			q.timeout_seconds = 600;
-			r = client_watch(c, api_kind_by_plural("tasks"), NULL, &q, on_event, &w, &err);
+			r = client_watch(c, api_kind_by_plural("tasks"), NULL, &q, on_event, &w,
+			                 &err);
 			if (r == -ERANGE) {
 				log_info("agent: watch revision %s is compacted; relisting", w.rv);
 				free(w.rv);

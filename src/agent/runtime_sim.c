@@ -26,10 +26,10 @@
 struct sim_ctr {
 	char *id, *uid, *ns, *name, *node;
 	unsigned attempt;
-	int64_t created_ms;  /* monotonic */
+	int64_t created_ms; /* monotonic */
 	int64_t created_unix;
-	bool fails;          /* failure injection picked this one */
-	int64_t stopped_ms;  /* 0: not stopped */
+	bool fails;         /* failure injection picked this one */
+	int64_t stopped_ms; /* 0: not stopped */
 	int stop_code;
 	int64_t cpu_milli, mem_bytes;
 };
@@ -119,7 +119,8 @@ static void requests_of(json_t *spec, int64_t *cpu, int64_t *mem)
 	json_t *req = json_object_get(res, "requests");
 	json_t *lim = json_object_get(res, "limits");
 	*cpu = 0, *mem = 0;
-	json_t *c = json_object_get(req, "cpu") ? json_object_get(req, "cpu") : json_object_get(lim, "cpu");
+	json_t *c =
+	    json_object_get(req, "cpu") ? json_object_get(req, "cpu") : json_object_get(lim, "cpu");
 	json_t *m = json_object_get(req, "memory") ? json_object_get(req, "memory")
 	                                           : json_object_get(lim, "memory");
 	if (c)
@@ -323,7 +324,8 @@ static const struct runtime_ops sim_ops = {
 int rt_sim_new(const struct rt_sim_options *o, struct runtime **out, struct kerr *err)
 {
 	if (o->fail_fraction < 0 || o->fail_fraction > 1 || o->start_delay_ms < 0 || o->run_ms < 0)
-		return kerr_set(err, EINVAL, "sim runtime: fail fraction must be 0..1, delays >= 0");
+		return kerr_set(err, EINVAL,
+		                "sim runtime: fail fraction must be 0..1, delays >= 0");
 	struct rt_sim *s = xcalloc(1, sizeof(*s));
 	s->base.ops = &sim_ops;
 	pthread_mutex_init(&s->mu, NULL);

@@ -44,8 +44,8 @@ static size_t logs_write_cb(char *p, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-int client_logs(struct client *c, const char *ns, const char *name, const struct client_logs_opts *o,
-                client_logs_fn fn, void *ud, struct kerr *err)
+int client_logs(struct client *c, const char *ns, const char *name,
+                const struct client_logs_opts *o, client_logs_fn fn, void *ud, struct kerr *err)
 {
 	_cleanup_free_ char *path = client_path(api_kind_by_plural("tasks"), ns, name, "log");
 	struct sbuf q = SBUF_INIT;

@@ -37,7 +37,8 @@ static enum MHD_Result lease_put(struct srv_req *r)
 	pthread_mutex_lock(&lease_mu);
 	if (!leases)
 		leases = json_object();
-	bool full = !json_object_get(leases, r->route.name) && json_object_size(leases) >= MAX_LEASES;
+	bool full =
+	    !json_object_get(leases, r->route.name) && json_object_size(leases) >= MAX_LEASES;
 	if (!full)
 		json_object_set_new(leases, r->route.name, json_integer(now));
 	pthread_mutex_unlock(&lease_mu);
@@ -54,7 +55,8 @@ static enum MHD_Result lease_get(struct srv_req *r)
 	int64_t renew = v ? json_integer_value(v) : 0;
 	pthread_mutex_unlock(&lease_mu);
 	if (!v)
-		return srv_reply_status(r, 404, "NotFound", "leases \"%s\" not found", r->route.name);
+		return srv_reply_status(r, 404, "NotFound", "leases \"%s\" not found",
+		                        r->route.name);
 	return srv_reply_json(r, 200, lease_object(r->route.name, renew), NULL, NULL);
 }
 

@@ -178,53 +178,64 @@ static char *agent_url(struct srv_req *r, enum MHD_Result *ret)
 	_cleanup_json_ json_t *task = NULL;
 	int rc = store_get(r->srv->store, tkey, &task, &err);
 	if (rc < 0) {
-		*ret = rc == -ENOENT ? srv_reply_not_found(r) : srv_reply_error(r, &err, "tasks", r->route.name);
+		*ret = rc == -ENOENT ? srv_reply_not_found(r)
+		                     : srv_reply_error(r, &err, "tasks", r->route.name);
 		return NULL;
 	}
-	const char *node = json_string_value(json_object_get(json_object_get(task, "spec"), "nodeName"));
+	const char *node =
+	    json_string_value(json_object_get(json_object_get(task, "spec"), "nodeName"));
 	if (!node) {
-		*ret = srv_reply_status(r, 404, "NotFound", "task \"%s\" is not bound to a node yet: it has no logs",
+		*ret = srv_reply_status(r, 404, "NotFound",
+		                        "task \"%s\" is not bound to a node yet: it has no logs",
 		                        r->route.name);
 		return NULL;
 	}
 	_cleanup_free_ char *nkey = store_key("nodes", NULL, node);
 	_cleanup_json_ json_t *nobj = NULL;
 	if (store_get(r->srv->store, nkey, &nobj, NULL) < 0) {
-		*ret = srv_reply_status(r, 404, "NotFound", "nodes \"%s\" not found (task \"%s\" is bound to it)", node,
+		*ret = srv_reply_status(r, 404, "NotFound",
+		                        "nodes \"%s\" not found (task \"%s\" is bound to it)", node,
 		                        r->route.name);
 		return NULL;
 	}
-	const char *ep = json_string_value(json_object_get(json_object_get(nobj, "status"), "logEndpoint"));
+	const char *ep =
+	    json_string_value(json_object_get(json_object_get(nobj, "status"), "logEndpoint"));
 	if (!ep || !*ep) {
 		*ret = srv_reply_status(r, 503, "ServiceUnavailable",
-		                        "node \"%s\" has no log endpoint (is its agent running?)", node);
+		                        "node \"%s\" has no log endpoint (is its agent running?)",
+		                        node);
 		return NULL;
 	}
 	const char *tail = srv_req_query(r, "tail");
 	uint64_t t = 0;
 	bool follow = false, previous = false;
-	if (srv_query_u64("tail", tail, &t, &err) < 0 || srv_query_bool("follow", srv_req_query(r, "follow"), &follow, &err) < 0 ||
+	if (srv_query_u64("tail", tail, &t, &err) < 0 ||
+	    srv_query_bool("follow", srv_req_query(r, "follow"), &follow, &err) < 0 ||
 	    srv_query_bool("previous", srv_req_query(r, "previous"), &previous, &err) < 0) {
 		*ret = srv_reply_error(r, &err, NULL, NULL);
 		return NULL;
 	}
 	_cleanup_free_ char *ns = curl_easy_escape(NULL, r->route.ns, 0);
 	_cleanup_free_ char *name = curl_easy_escape(NULL, r->route.name, 0);
-	_cleanup_free_ char *tq = tail ? xasprintf("&tail=%llu", (unsigned long long)t) : xstrdup("");
-	return xasprintf("%s/logs/%s/%s?follow=%d&previous=%d%s", ep, ns, name, follow, previous, tq);
+	_cleanup_free_ char *tq =
+	    tail ? xasprintf("&tail=%llu", (unsigned long long)t) : xstrdup("");
+	return xasprintf("%s/logs/%s/%s?follow=%d&previous=%d%s", ep, ns, name, follow, previous,
+	                 tq);
 }
 
 static enum MHD_Result reply_relay_error(struct srv_req *r, struct relay *x)
 {
 	/* under x->mu, transfer done or failed before any 200 */
 	if (x->code == 0) { /* no HTTP answer at all */
-		return srv_reply_status(r, 503, "ServiceUnavailable", "cannot reach the node's agent at %s: %s", x->url,
+		return srv_reply_status(r, 503, "ServiceUnavailable",
+		                        "cannot reach the node's agent at %s: %s", x->url,
 		                        x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->rc));
 	}
 	_cleanup_json_ json_t *st = json_loadb(x->buf.data ? x->buf.data : "", x->buf.len, 0, NULL);
 	if (json_is_object(st))
 		return srv_reply_json(r, (unsigned)x->code, json_incref(st), NULL, NULL);
-	return srv_reply_status(r, (unsigned)x->code, "InternalError", "the node's agent answered HTTP %ld", x->code);
+	return srv_reply_status(r, (unsigned)x->code, "InternalError",
+	                        "the node's agent answered HTTP %ld", x->code);
 }
 
 enum MHD_Result srv_handle_log(struct srv_req *r)
@@ -260,7 +271,8 @@ enum MHD_Result srv_handle_log(struct srv_req *r)
 		return ret;
 	}
 	pthread_mutex_unlock(&x->mu);
-	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, relay_read, x, relay_free);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, relay_read, x, relay_free);
 	MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
 	return srv_reply_response(r, 200, resp);
 }
