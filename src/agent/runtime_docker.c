@@ -303,6 +303,16 @@ static char *dk_ip(json_t *net)
 	return NULL;
 }
 
+/* The task identity keel's labels carry. */
+static void dk_status_labels(json_t *labels, struct rt_status *st)
+{
+	st->task_uid = dup_nonempty(json_string_value(json_object_get(labels, "keel.task.uid")));
+	st->ns = dup_nonempty(json_string_value(json_object_get(labels, "keel.task.namespace")));
+	st->name = dup_nonempty(json_string_value(json_object_get(labels, "keel.task.name")));
+	const char *att = json_string_value(json_object_get(labels, "keel.task.attempt"));
+	st->attempt = att ? (unsigned)strtoul(att, NULL, 10) : 0;
+}
+
 /* Fills st from GET /containers/{id}/json. */
 static void dk_status_from_inspect(json_t *c, struct rt_status *st)
 {
@@ -310,11 +320,7 @@ static void dk_status_from_inspect(json_t *c, struct rt_status *st)
 	json_t *labels = json_object_get(json_object_get(c, "Config"), "Labels");
 	memset(st, 0, sizeof(*st));
 	st->id = xstrdup(json_string_value(json_object_get(c, "Id")) ?: "");
-	st->task_uid = dup_nonempty(json_string_value(json_object_get(labels, "keel.task.uid")));
-	st->ns = dup_nonempty(json_string_value(json_object_get(labels, "keel.task.namespace")));
-	st->name = dup_nonempty(json_string_value(json_object_get(labels, "keel.task.name")));
-	const char *att = json_string_value(json_object_get(labels, "keel.task.attempt"));
-	st->attempt = att ? (unsigned)strtoul(att, NULL, 10) : 0;
+	dk_status_labels(labels, st);
 	st->state = dk_state(json_string_value(json_object_get(state, "Status")));
 	st->exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
 	st->started_at = dk_time(json_object_get(state, "StartedAt"));
@@ -327,6 +333,21 @@ static void dk_status_from_inspect(json_t *c, struct rt_status *st)
 	st->message = dup_nonempty(json_string_value(json_object_get(state, "Error")));
 	if (st->state == RT_RUNNING)
 		st->ip = dk_ip(json_object_get(c, "NetworkSettings"));
+}
+
+/* A running container from its GET /containers/json summary, which has
+ * all inspect would say but StartedAt: its Created time stands in (create
+ * and start are one step for keel's containers). Only ended containers
+ * need an inspect each, for ExitCode, FinishedAt and OOMKilled. */
+static void dk_status_from_summary(json_t *c, struct rt_status *st)
+{
+	json_t *labels = json_object_get(c, "Labels");
+	memset(st, 0, sizeof(*st));
+	st->id = xstrdup(json_string_value(json_object_get(c, "Id")) ?: "");
+	dk_status_labels(labels, st);
+	st->state = RT_RUNNING;
+	st->started_at = json_integer_value(json_object_get(c, "Created"));
+	st->ip = dk_ip(json_object_get(c, "NetworkSettings"));
 }
 
 /* GET /containers/{id}/json; *out owned. id may also be a name. */
@@ -361,7 +382,7 @@ static int dk_inspect(struct runtime *rt, const char *id, struct rt_status *out,
 }
 
 /* Lists keel's containers matching the label filters (a NULL-terminated
- * array of "k=v"), inspecting each. Containers removed in between are
+ * array of "k=v"), inspecting those not running. Containers removed in between are
  * skipped. */
 static int dk_list_labels(const struct rt_docker *d, const char *const *labels,
                           struct rt_status **out, size_t *n, struct kerr *err)
@@ -388,6 +409,10 @@ static int dk_list_labels(const struct rt_docker *d, const char *const *labels,
 		_cleanup_kerr_ struct kerr e = KERR_INIT;
 		if (!id)
 			continue;
+		if (streq(json_string_value(json_object_get(it, "State")), "running")) {
+			dk_status_from_summary(it, &sts[k++]);
+			continue;
+		}
 		r = dk_inspect_json(d, id, &c, &e);
 		if (r == -ENOENT)
 			continue;

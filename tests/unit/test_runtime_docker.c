@@ -391,11 +391,13 @@ static void test_docker_running_exec_stats_stop(void **state)
 	(void)state;
 	NEED_DOCKER();
 	struct task k;
-	task_init(&k, "sleeper",
-	          json_pack("{s:s, s:[s,s,s], s:{s:{s:s}}}", "image", IMAGE, "command", "sh", "-c",
-	                    "trap 'exit 0' TERM; while :; do sleep 1; done", "resources",
-	                    "requests", "memory", "32Mi"),
-	          0);
+	task_init(
+	    &k, "sleeper",
+	    json_pack("{s:s, s:[s,s,s], s:{s:{s:s}}, s:[{s:i,s:i},{s:i,s:s}]}", "image", IMAGE,
+	              "command", "sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done",
+	              "resources", "requests", "memory", "32Mi", "ports", "containerPort", 8080,
+	              "hostPort", 20000 + getpid() % 20000, "containerPort", 53, "protocol", "UDP"),
+	    0);
 	struct kerr err = KERR_INIT;
 	_cleanup_free_ char *id = NULL;
 	assert_int_equal(drt->ops->start(drt, &k.t, &id, &err), 0);
@@ -405,6 +407,20 @@ static void test_docker_running_exec_stats_stop(void **state)
 	assert_non_null(st.ip);
 	assert_null(st.reason);
 	rt_status_clear(&st);
+	struct rt_status *sts = NULL;
+	size_t n = 0;
+	assert_int_equal(drt->ops->list(drt, node, &sts, &n, &err), 0);
+	size_t me = n;
+	for (size_t i = 0; i < n; i++)
+		if (streq(sts[i].id, id))
+			me = i;
+	assert_true(me < n);
+	assert_int_equal(sts[me].state, RT_RUNNING);
+	assert_string_equal(sts[me].task_uid, k.uid);
+	assert_string_equal(sts[me].name, "sleeper");
+	assert_non_null(sts[me].ip);
+	assert_true(sts[me].started_at > 1700000000 && sts[me].started_at <= time_now_unix());
+	rt_status_array_free(sts, n);
 
 	/* The same attempt again (an agent that crashed after create) adopts it. */
 	_cleanup_free_ char *id2 = NULL;
@@ -430,6 +446,12 @@ static void test_docker_running_exec_stats_stop(void **state)
 	assert_true(s.cpu_millicores >= -1 && s.cpu_millicores < 2000 * 4);
 	_cleanup_free_ char *mem = docker_inspect(id, "{{.HostConfig.Memory}}");
 	assert_string_equal(mem, "33554432");
+	_cleanup_free_ char *ports = docker_inspect(
+	    id, "{{range $p, $b := .HostConfig.PortBindings}}{{$p}}={{(index $b 0).HostPort}} "
+	        "{{end}}{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}");
+	_cleanup_free_ char *want_ports =
+	    xasprintf("8080/tcp=%d 53/udp 8080/tcp ", 20000 + getpid() % 20000);
+	assert_string_equal(ports, want_ports);
 
 	assert_int_equal(drt->ops->stop(drt, id, 5, &err), 0);
 	wait_exited(id, &st);
@@ -494,6 +516,50 @@ static void test_docker_previous_and_prune(void **state)
 	json_decref(k.spec);
 }
 
+struct follow {
+	struct sbuf out;
+	bool stop_at_two; /* stop once "two" was seen */
+};
+
+static int follow_fn(void *ctx, const char *data, size_t len)
+{
+	struct follow *f = ctx;
+	sbuf_append(&f->out, data, len);
+	return f->stop_at_two && strstr(f->out.data, "two\n") ? 1 : 0;
+}
+
+/* follow streams a running container's output as it comes and returns when
+ * the container ends, or as soon as the callback asks to stop. */
+static void test_docker_follow(void **state)
+{
+	(void)state;
+	NEED_DOCKER();
+	struct task k;
+	task_init(&k, "follow",
+	          json_pack("{s:s, s:[s,s,s]}", "image", IMAGE, "command", "sh", "-c",
+	                    "echo one; sleep 1; echo two >&2; sleep 1; echo three"),
+	          0);
+	struct kerr err = KERR_INIT;
+	_cleanup_free_ char *id = NULL;
+	assert_int_equal(drt->ops->start(drt, &k.t, &id, &err), 0);
+	struct follow f = {SBUF_INIT, true};
+	struct rt_log_opts lo = {.tail = -1, .follow = true};
+	int64_t t0 = time_mono_ms();
+	assert_int_equal(drt->ops->logs(drt, id, &lo, follow_fn, &f, &err), 0);
+	assert_string_equal(f.out.data, "one\ntwo\n");
+	assert_true(time_mono_ms() - t0 < 1900); /* did not wait for "three" */
+	sbuf_free(&f.out);
+	f = (struct follow){SBUF_INIT, false};
+	assert_int_equal(drt->ops->logs(drt, id, &lo, follow_fn, &f, &err), 0);
+	assert_string_equal(f.out.data, "one\ntwo\nthree\n");
+	struct rt_status st = {0};
+	assert_int_equal(drt->ops->inspect(drt, id, &st, &err), 0);
+	assert_int_equal(st.state, RT_EXITED); /* follow ended with the container */
+	rt_status_clear(&st);
+	sbuf_free(&f.out);
+	json_decref(k.spec);
+}
+
 static void test_docker_info(void **state)
 {
 	(void)state;
@@ -519,6 +585,7 @@ int main(void)
 	    cmocka_unit_test(test_docker_missing_image),
 	    cmocka_unit_test(test_docker_running_exec_stats_stop),
 	    cmocka_unit_test(test_docker_previous_and_prune),
+	    cmocka_unit_test(test_docker_follow),
 	};
 	int r = cmocka_run_group_tests_name("demux", demux, NULL, NULL);
 	r += cmocka_run_group_tests_name("docker", docker, docker_setup, docker_teardown);
