@@ -37,6 +37,7 @@ struct atask {
 	unsigned restarts;     /* status.restartCount */
 	unsigned failures;     /* consecutive, for the backoff */
 	int64_t next_start_ms; /* monotonic; 0: now */
+	int64_t delay_ms;      /* the backoff being waited out */
 	bool terminal;         /* Succeeded/Failed: never start again */
 	char *handled_id;      /* the exited container already accounted for */
 	char *kill_reason;     /* "Unhealthy" when we stopped it for failing checks */
@@ -235,6 +236,7 @@ static void handle_exit(struct agent *a, struct atask *t, json_t *spec, const st
 		t->failures = backoff_after_run(&a->bo, t->failures, ran_ms);
 		int64_t delay = backoff_delay_ms(&a->bo, t->failures);
 		t->next_start_ms = time_mono_ms() + delay;
+		t->delay_ms = delay;
 		log_info("agent: task %s/%s on %s exited %d (%s); restarting in %lldms", t->ns,
 		         t->name, node, cur->exit_code, reason, (long long)delay);
 	}
@@ -344,7 +346,6 @@ static json_t *running_status(struct agent *a, struct atask *t, json_t *spec,
 
 static json_t *waiting_status(struct atask *t, const char *node, const struct rt_status *cur)
 {
-	int64_t left = t->next_start_ms - time_mono_ms();
 	json_t *s = status_base(t, node, t->wait_reason || !cur ? "Pending" : "Running");
 	if (cur)
 		json_object_set_new(s, "containerID", json_string(cur->id));
@@ -352,8 +353,9 @@ static json_t *waiting_status(struct atask *t, const char *node, const struct rt
 		json_object_set_new(s, "reason", json_string(t->wait_reason));
 		json_object_set_new(s, "message", json_string(t->wait_message));
 	} else {
+		/* the whole delay, not what is left: the status must not change every tick */
 		_cleanup_free_ char *m = xasprintf("back-off %.1fs restarting failed container",
-		                                   (double)(left > 0 ? left : 0) / 1000.0);
+		                                   (double)t->delay_ms / 1000.0);
 		json_object_set_new(s, "reason", json_string("CrashLoopBackOff"));
 		json_object_set_new(s, "message", json_string(m));
 		if (cur)
