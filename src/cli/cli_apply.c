@@ -172,6 +172,7 @@ static int run_apply(const struct apply_flags *f, const struct cli_strv *pos)
 	int code;
 	size_t errors = cli_manifests_load(&f->files, f->recursive, true, &m);
 	errors += cli_validate_docs(&m, f->ns);
+	errors += cli_check_duplicates(&m, f->ns);
 	if (errors > 0) {
 		fprintf(stderr, "error: %zu error%s in the manifests; nothing was applied\n",
 		        errors, errors == 1 ? "" : "s");
