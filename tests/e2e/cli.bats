@@ -500,3 +500,33 @@ task/other"
 	assert_output --partial "$M/a.yaml:11:1: task/dup: defined twice (first at $M/a.yaml:1:1)"
 	refute_output --partial "a.yaml:6:1: task/dup"
 }
+
+@test "a document the server rejects fails the whole apply before anything is written" {
+	write_app
+	printf 'apiVersion: keel/v1\nkind: Task\nmetadata: {name: lost, namespace: nope}\nspec: {image: a}\n' >"$M/40-lost.yaml"
+	run keel apply -f "$M"
+	assert_failure 1
+	assert_output --partial "$M/40-lost.yaml:1:1: Error from server (NotFound): namespaces \"nope\" not found"
+	assert_output --partial 'nothing was applied'
+	refute_output --partial 'created'
+	run --separate-stderr keel get tasks -A -o name
+	assert_output ""
+	run keel get ns shop
+	assert_failure 1
+	# without the bad one, the namespace created by the same apply still works
+	rm "$M/40-lost.yaml"
+	run keel apply -f "$M"
+	assert_success
+	assert_line "deployment/web created"
+}
+
+@test "a NUL character in a string is an error at its line" {
+	printf 'apiVersion: keel/v1\nkind: Task\nmetadata: {name: n}\nspec:\n  image: busybox\n  command: ["echo", "a\\0b"]\n' >"$M/nul.yaml"
+	run keel apply -f "$M/nul.yaml"
+	assert_failure 1
+	assert_output --partial "$M/nul.yaml:6:"
+	assert_output --partial 'spec.command[1]: a string must not contain a NUL character'
+	assert_output --partial 'nothing was applied'
+	run --separate-stderr keel get tasks -A -o name
+	assert_output ""
+}
