@@ -97,14 +97,16 @@ size_t cli_validate_docs(struct cli_manifests *m, const char *flag_ns)
 		}
 		_cleanup_sbuf_ struct sbuf path = SBUF_INIT;
 		sbuf_puts(&path, "");
-		if (check_nul(d, d->obj, &path) > 0) {
-			bad++;
+		size_t nul = check_nul(d, d->obj, &path);
+		if (nul > 0) {
+			bad += nul;
 			continue;
 		}
 		_cleanup_kerr_ struct kerr err = KERR_INIT;
 		if (api_validate(d->kind, d->obj, &err) < 0) {
-			bad++;
-			if (err.causes && json_array_size(err.causes) > 0)
+			size_t n = err.causes ? json_array_size(err.causes) : 0;
+			bad += n > 0 ? n : 1;
+			if (n > 0)
 				cli_doc_report_causes(d, &err);
 			else
 				cli_doc_error(d, NULL, "%s", kerr_msg(&err));

@@ -202,7 +202,7 @@ void cli_doc_report_causes(const struct cli_doc *d, const struct kerr *err);
 /* Sets -n's namespace (or "default") in namespaced documents without one,
  * then api_validate()s each (skipping documents whose kind is NULL),
  * printing every cause at its FILE:LINE:COL.
- * Returns the number of documents that failed. (cli_apply.c) */
+ * Returns the number of errors (lines) printed. (cli_apply.c) */
 size_t cli_validate_docs(struct cli_manifests *m, const char *flag_ns);
 /* Indexes into m->docs: Namespaces first, then the rest, in file order.
  * Owned. */

@@ -530,3 +530,12 @@ task/other"
 	run --separate-stderr keel get tasks -A -o name
 	assert_output ""
 }
+
+@test "the error summary counts error lines, not documents" {
+	printf 'apiVersion: keel/v1\nkind: Task\nmetadata: {name: many}\nspec:\n  imag: a\n  restartPolicy: Sometimes\n  command: 3\n  bogus: 1\n' >"$M/many.yaml"
+	run --separate-stderr keel apply -f "$M/many.yaml"
+	assert_failure 1
+	n=$(grep -c "^$M/many.yaml:[0-9]*:[0-9]*: " <<<"$stderr")
+	[ "$n" -ge 4 ] || fail "expected at least 4 error lines: $stderr"
+	[[ "$stderr" == *"error: $n errors in the manifests; nothing was applied"* ]] || fail "$stderr"
+}
