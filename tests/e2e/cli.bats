@@ -539,3 +539,14 @@ task/other"
 	[ "$n" -ge 4 ] || fail "expected at least 4 error lines: $stderr"
 	[[ "$stderr" == *"error: $n errors in the manifests; nothing was applied"* ]] || fail "$stderr"
 }
+
+@test "help COMMAND prints that command's help, help help too" {
+	run keel help help
+	assert_success
+	assert_output --partial 'keel help [COMMAND]'
+	run keel help diff
+	assert_success
+	assert_output --partial 'keel diff'
+	run keel help nosuch
+	assert_failure 2
+}
