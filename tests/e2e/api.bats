@@ -723,3 +723,16 @@ all_have_added() { # all_have_added N FILES...: each file has N ADDED events
 	assert_failure 1
 	assert_output --partial 'badtokens:1: unknown role "root"'
 }
+
+@test "an encoded NUL in a path segment or query value is a 400, never a truncation" {
+	create_task victim
+	[ "$(req DELETE "$NS/tasks/victim%00junk")" = 400 ]
+	[ "$(body .reason)" = BadRequest ]
+	[[ "$(body .message)" == *"invalid %00 in the URL"* ]]
+	[ "$(req GET "$NS/tasks/victim")" = 200 ]
+	[ "$(req GET "$NS/tasks?labelSelector=app%3Dx%00junk")" = 400 ]
+	[ "$(body .reason)" = BadRequest ]
+	[[ "$(body .message)" == *"invalid %00 in the URL"* ]]
+	[[ "$(body .message)" == *labelSelector* ]]
+	[ "$(req GET "/apis/keel/v1/namespaces/def%00ault/tasks")" = 400 ]
+}
