@@ -439,7 +439,7 @@ static int check_piece(const char *s, size_t n, bool query, const char *what, co
 static int check_query(const char *q, struct kerr *err)
 {
 	while (*q) {
-		size_t n = strcspn(q, "&;");
+		size_t n = strcspn(q, "&");
 		size_t klen = strcspn(q, "=");
 		if (klen > n)
 			klen = n;

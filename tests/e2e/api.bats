@@ -736,3 +736,25 @@ all_have_added() { # all_have_added N FILES...: each file has N ADDED events
 	[[ "$(body .message)" == *labelSelector* ]]
 	[ "$(req GET "/apis/keel/v1/namespaces/def%00ault/tasks")" = 400 ]
 }
+
+@test "invalid UTF-8 in the URL: 404 for an unknown path, 400 for a name or query value" {
+	[ "$(req GET /%ff)" = 404 ]
+	[ "$(body .kind)" = Status ]
+	[ "$(body .reason)" = NotFound ]
+	[ "$(req GET /apis/keel/v1/%ff)" = 404 ]
+	[ "$(body .reason)" = NotFound ]
+	local q
+	for q in labelSelector fieldSelector continue limit watch resourceVersion fieldManager; do
+		[ "$(req GET "$NS/tasks?$q=%ff")" = 400 ]
+		[ "$(body .reason)" = BadRequest ]
+		[[ "$(body .message)" == *"$q"*"not valid UTF-8"* ]]
+	done
+	[ "$(req POST "$NS/tasks?fieldManager=%ff" -d "$(task t1)")" = 400 ]
+	[ "$(req GET "$NS/tasks/%ff")" = 400 ]
+	[ "$(body .reason)" = BadRequest ]
+	[[ "$(body .message)" == *'segment "%ff": not valid UTF-8'* ]]
+	[ "$(req GET "/apis/keel/v1/namespaces/a%ffb/tasks")" = 400 ]
+	[ "$(req GET "$NS/tasks")" = 200 ]
+	[ "$(req GET "$NS/tasks?labelSelector=app%3D%C3%A9")" = 400 ]
+	[[ "$(body .message)" != *"UTF-8"* ]]
+}
