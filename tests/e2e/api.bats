@@ -775,3 +775,15 @@ all_have_added() { # all_have_added N FILES...: each file has N ADDED events
 	wait "$pid"
 	[ "$(jq -r '.[1]' "$BATS_TEST_TMPDIR/ev")" = b ]
 }
+
+@test "a created Task starts with status.phase Pending, so a field selector finds it" {
+	[ "$(req POST "$NS/tasks" -d "$(task p1)")" = 201 ]
+	[ "$(body .status.phase)" = Pending ]
+	[ "$(req PATCH "$NS/tasks/p2?fieldManager=t" -H 'Content-Type: application/apply-patch+yaml' -d "$(task p2)")" = 201 ]
+	[ "$(body .status.phase)" = Pending ]
+	[ "$(req GET "$NS/tasks?fieldSelector=status.phase%3DPending")" = 200 ]
+	[ "$(body -c '[.items[].metadata.name]')" = '["p1","p2"]' ]
+	# a status in the create body is still ignored
+	[ "$(req POST "$NS/tasks" -d "$(task p3 | jq -c '.status = {"phase":"Running"}')")" = 201 ]
+	[ "$(body .status.phase)" = Pending ]
+}
