@@ -787,3 +787,16 @@ all_have_added() { # all_have_added N FILES...: each file has N ADDED events
 	[ "$(req POST "$NS/tasks" -d "$(task p3 | jq -c '.status = {"phase":"Running"}')")" = 201 ]
 	[ "$(body .status.phase)" = Pending ]
 }
+
+@test "a binding whose target.kind is not Node is a 422 and binds nothing" {
+	create_task web
+	[ "$(req POST /apis/keel/v1/nodes -d '{"apiVersion":"keel/v1","kind":"Node","metadata":{"name":"n1"}}')" = 201 ]
+	[ "$(req POST "$NS/tasks/web/binding" -d '{"kind":"Binding","metadata":{"name":"web"},"target":{"kind":"Pod","name":"n1"}}')" = 422 ]
+	[ "$(body .reason)" = Invalid ]
+	[ "$(body '.details.causes[0].field')" = target.kind ]
+	[[ "$(body .message)" == *'target.kind: Unsupported value "Pod"'* ]]
+	[ "$(req GET "$NS/tasks/web")" = 200 ]
+	[ "$(body '.spec.nodeName // ""')" = "" ]
+	[ "$(req POST "$NS/tasks/web/binding" -d '{"kind":"Binding","metadata":{"name":"web"},"target":{"kind":"Node","name":"n1"}}')" = 201 ]
+	[ "$(body .spec.nodeName)" = n1 ]
+}
