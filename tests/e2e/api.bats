@@ -800,3 +800,19 @@ all_have_added() { # all_have_added N FILES...: each file has N ADDED events
 	[ "$(req POST "$NS/tasks/web/binding" -d '{"kind":"Binding","metadata":{"name":"web"},"target":{"kind":"Node","name":"n1"}}')" = 201 ]
 	[ "$(body .spec.nodeName)" = n1 ]
 }
+
+@test "spec.nodeName is immutable once set; setting it when empty is allowed" {
+	[ "$(req POST "$NS/tasks" -d "$(task web | jq -c '.spec.nodeName = "n1"')")" = 201 ]
+	[ "$(body .spec.nodeName)" = n1 ]
+	create_task other
+	[ "$(req PATCH "$NS/tasks/other" -H 'Content-Type: application/merge-patch+json' -d '{"spec":{"nodeName":"n2"}}')" = 200 ]
+	[ "$(body .spec.nodeName)" = n2 ]
+	[ "$(req PATCH "$NS/tasks/web" -H 'Content-Type: application/merge-patch+json' -d '{"spec":{"nodeName":"n9"}}')" = 422 ]
+	[ "$(body .reason)" = Invalid ]
+	[[ "$(body .message)" == *"spec.nodeName: field is immutable once set"* ]]
+	[ "$(req PUT "$NS/tasks/web" -d "$(api GET "$NS/tasks/web" | jq -c '.spec.nodeName = "n9"')")" = 422 ]
+	[ "$(req PATCH "$NS/tasks/web?fieldManager=t" -H 'Content-Type: application/apply-patch+yaml' -d "$(task web | jq -c '.spec.nodeName = "n9"')")" = 422 ]
+	[ "$(req GET "$NS/tasks/web")" = 200 ]
+	[ "$(body .spec.nodeName)" = n1 ]
+	[ "$(req PATCH "$NS/tasks/web" -H 'Content-Type: application/merge-patch+json' -d '{"spec":{"image":"nginx"}}')" = 200 ]
+}
