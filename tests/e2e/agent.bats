@@ -150,6 +150,8 @@ YAML
 	agent_start
 	task sleeper Always 'exec sleep 3001'
 	wait_for 100 phase_is sleeper Running
+	# Running can be reported between the supervisor's fork and the exec.
+	wait_for 50 bash -c "pgrep -f 'sleep[ ]3001' >/dev/null"
 	pid=$(pgrep -f "sleep[ ]3001" | head -1)
 	kill "$pid"
 	wait_for 100 bash -c "[ \"\$(keel get task sleeper -o json | jq .status.restartCount)\" = 1 ]"
