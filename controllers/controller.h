@@ -140,6 +140,17 @@ int controller_manager_start(const struct controller_options *o, const char *lis
  * threads, tears down and frees. Accepts NULL. */
 void controller_manager_stop(struct controller_manager *m);
 
+/* For `keel server`: removes the controller flags from argv (so the
+ * server's own parser never sees them) into *o and *list (borrowed from
+ * argv; "all" when absent): --controllers=LIST, --scheduler NAME,
+ * --node-grace-period D, --node-eviction-timeout D, --event-ttl D
+ * (durations: 500ms, 40s, 2m, 1h; a bare number is seconds), both
+ * "--flag VALUE" and "--flag=VALUE". -EINVAL naming a bad value. */
+int controller_take_flags(int *argc, char **argv, struct controller_options *o,
+                          const char **list, struct kerr *err);
+/* Help text of those flags (static). */
+const char *controller_flags_usage(void);
+
 /* `keel controller NAME [--server URL] [--token T] [flags]`: runs one
  * controller until SIGINT/SIGTERM. Returns the process exit status. */
 int controller_main(int argc, char **argv);
