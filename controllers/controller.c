@@ -349,9 +349,12 @@ static int env_start(struct controller_env *env, struct kerr *err)
 {
 	_cleanup_free_ char *component = xasprintf("keel-%s", env->def->name);
 	int r = events_new(&env->opts.client, component, &env->events, err);
-	if (r < 0 || (r = env->def->setup(env, &env->state, err)) < 0)
+	if (r < 0)
 		return r;
-	env->set_up = true;
+	r = env->def->setup(env, &env->state, err);
+	env->set_up = r == 0 || env->state; /* a half-built state is torn down too */
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < env->ninfs; i++)
 		if ((r = informer_start(env->infs[i], err)) < 0)
 			return r;
