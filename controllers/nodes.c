@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/kind.h"
 #include "api/meta.h"
@@ -304,7 +305,13 @@ static int nodes_reconcile(void *state, struct client *c, const char *key, struc
 		return POLL_MS; /* no judgement before the first look at the leases */
 	const struct controller_options *o = controller_opts(n->env);
 	int64_t heard = nodes_last_heard(node, renew, n->start);
-	enum nodes_verdict v = nodes_judge(heard * 1000, time_now_unix() * 1000,
+	/* the times have whole seconds: count from the end of that second, so
+	 * a node is never judged silent for longer than it really was (the
+	 * agent's own check for a lease gap relies on that) */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	enum nodes_verdict v = nodes_judge((heard + 1) * 1000, now_ms,
 	                                   o->node_grace_period_ms, o->node_eviction_timeout_ms);
 	if (v == NODES_ALIVE) {
 		sweep_forget(n, key);

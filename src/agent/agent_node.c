@@ -200,9 +200,12 @@ static bool renew_lease(struct agent *a, struct client *c, struct anode *n)
 		n->lease_failed = true;
 		return false;
 	}
-	int64_t now = time_mono_ms();
+	/* late by more than half an interval (0.5 s to 5 s): well inside any
+	 * sane grace period, and above the loop's own jitter */
+	int64_t now = time_mono_ms(), slack = a->o->heartbeat_ms / 2;
+	slack = slack < 500 ? 500 : slack > 5000 ? 5000 : slack;
 	bool gap = n->lease_failed ||
-	           (n->lease_ok_ms && now - n->lease_ok_ms > 2 * a->o->heartbeat_ms + 1000);
+	           (n->lease_ok_ms && now - n->lease_ok_ms > a->o->heartbeat_ms + slack);
 	n->lease_failed = false;
 	n->lease_ok_ms = now;
 	return gap;
