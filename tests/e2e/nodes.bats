@@ -7,8 +7,9 @@
 
 load helpers
 
+GRACE=(--node-grace-period 2s --node-eviction-timeout 4s)
+
 setup() {
-	keel_server_start --controllers=nodes --node-grace-period 2s --node-eviction-timeout 4s
 	export -f keel
 	AGENT_LOG=$BATS_TEST_TMPDIR/agent.log
 	AGENT_PID=""
@@ -29,6 +30,10 @@ teardown() {
 	local p
 	for p in $(pgrep -f "keel-e2e-nodes-$$" || true) $(pgrep -f 'sleep[ ]410[0-9]$' || true); do
 		kill -9 "$p" 2>/dev/null || true
+	done
+	for p in ${SIM_PIDS:-}; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
 	done
 	keel_server_stop
 	! grep -E "AddressSanitizer|LeakSanitizer|runtime error:" "$AGENT_LOG" "$SERVER_LOG"
@@ -74,6 +79,7 @@ YAML
 }
 
 @test "nodes: a silent node goes Ready=Unknown, then its tasks Failed NodeLost; back, it is Ready" {
+	keel_server_start --controllers=nodes "${GRACE[@]}"
 	agent_start
 	wait_for 100 ready_is True
 	task sleeper 4101
@@ -112,6 +118,7 @@ YAML
 }
 
 @test "nodes: a stopped (not killed) agent that resumes marks its Node Ready again" {
+	keel_server_start --controllers=nodes "${GRACE[@]}"
 	agent_start
 	wait_for 100 ready_is True
 	kill -STOP "$AGENT_PID"
@@ -119,4 +126,39 @@ YAML
 	kill -CONT "$AGENT_PID"
 	wait_for 60 ready_is True
 	grep -q "Ready=Unknown" "$SERVER_LOG"
+}
+
+@test "nodes: a Deployment's tasks lost with their node come back on the other one" {
+	keel_server_start "${GRACE[@]}" # every controller: scheduler, tasks, nodes, gc
+	SIM_PIDS=""
+	for n in a b; do
+		"$KEEL" agent --runtime sim --simulate 1 --name "$n" --cpus 4 --memory 8Gi \
+			--heartbeat-interval 500ms >>"$AGENT_LOG" 2>&1 &
+		SIM_PIDS="$SIM_PIDS $!"
+	done
+	a_pid=$(echo $SIM_PIDS | cut -d" " -f1)
+	wait_for 100 bash -c "[ \"\$(keel get nodes | grep -c ' Ready ')\" = 2 ]"
+	node_a=$(keel get nodes -o json | jq -r '.items[].metadata.name' | grep '^a')
+	node_b=$(keel get nodes -o json | jq -r '.items[].metadata.name' | grep '^b')
+	cat >"$BATS_TEST_TMPDIR/web.yaml" <<YAML
+apiVersion: keel/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 4
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      image: nginx
+      resources: {requests: {cpu: 100m, memory: 64Mi}}
+YAML
+	keel apply -f "$BATS_TEST_TMPDIR/web.yaml"
+	on() { keel get tasks -l app=web -o json | jq "[.items[] | select(.spec.nodeName == \"$1\" and .status.phase == \"Running\")] | length"; }
+	wait_for 150 bash -c "[ \"\$(keel get tasks -l app=web -o json | jq '[.items[] | select(.status.phase == \"Running\")] | length')\" = 4 ]"
+	[ "$(on "$node_a")" -ge 1 ] # E-PVM spreads two equal nodes
+	kill -9 "$a_pid"
+	# lost tasks are Failed NodeLost, then replaced on b; the Deployment is whole again
+	wait_for 200 bash -c "[ \"\$(keel get tasks -l app=web -o json | jq '[.items[] | select(.spec.nodeName == \"$node_b\" and .status.phase == \"Running\")] | length')\" = 4 ]"
+	wait_for 100 bash -c "keel get deploy web -o json | jq -e '.status.readyReplicas == 4' >/dev/null"
+	grep -q "marked Failed (NodeLost)" "$SERVER_LOG"
 }
