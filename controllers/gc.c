@@ -33,9 +33,9 @@
 #include "common/util.h"
 #include "controllers/controller.h"
 
-#define SWEEP_KEY     "sweep"
-#define MAX_KINDS     8
-#define LAG_RETRY_MS  1000
+#define SWEEP_KEY    "sweep"
+#define MAX_KINDS    8
+#define LAG_RETRY_MS 1000
 
 struct gc {
 	struct controller_env *env;
@@ -60,8 +60,8 @@ static int gc_setup(struct controller_env *env, void **state, struct kerr *err)
 {
 	struct gc *g = xcalloc(1, sizeof(*g));
 	g->env = env;
-	struct informer_handlers h = {.on_add = on_add, .on_update = on_update,
-	                              .on_delete = on_add, .ctx = env};
+	struct informer_handlers h = {
+	    .on_add = on_add, .on_update = on_update, .on_delete = on_add, .ctx = env};
 	for (size_t i = 0; i < api_kind_count() && g->n < MAX_KINDS; i++) {
 		const struct api_kind *k = api_kind_at(i);
 		if (controller_informer(env, k, NULL, NULL, &h, &g->infs[g->n], err) < 0) {
@@ -159,10 +159,10 @@ static int act_delete(struct client *c, const struct api_kind *k, json_t *a, jso
 	if (lag != 0)
 		return lag;
 	_cleanup_free_ char *path = client_path(k, str(a, "namespace"), str(a, "name"), NULL);
-	_cleanup_json_ json_t *body = json_pack(
-	    "{s:s, s:s, s:s, s:{s:O}}", "kind", "DeleteOptions", "apiVersion", "v1",
-	    "propagationPolicy", "Background", "preconditions", "resourceVersion",
-	    json_object_get(api_obj_meta(live), "resourceVersion"));
+	_cleanup_json_ json_t *body =
+	    json_pack("{s:s, s:s, s:s, s:{s:O}}", "kind", "DeleteOptions", "apiVersion", "v1",
+	              "propagationPolicy", "Background", "preconditions", "resourceVersion",
+	              json_object_get(api_obj_meta(live), "resourceVersion"));
 	struct client_response resp = {0};
 	int r = client_request(c, "DELETE", path, NULL, body, &resp, err);
 	client_response_clear(&resp);
@@ -172,10 +172,12 @@ static int act_delete(struct client *c, const struct api_kind *k, json_t *a, jso
 	}
 	if (r < 0)
 		return r;
-	log_info("gc: deleted %s %s%s%s (%s)", k->kind, str(a, "namespace") ? str(a, "namespace") : "",
-	         str(a, "namespace") ? "/" : "", str(a, "name"),
-	         json_array_size(json_object_get(a, "verify")) ? "its owner is gone"
-	                                                       : "its owner or namespace is being deleted");
+	log_info("gc: deleted %s %s%s%s (%s)", k->kind,
+	         str(a, "namespace") ? str(a, "namespace") : "", str(a, "namespace") ? "/" : "",
+	         str(a, "name"),
+	         json_array_size(json_object_get(a, "verify"))
+	             ? "its owner is gone"
+	             : "its owner or namespace is being deleted");
 	return 0;
 }
 
@@ -184,9 +186,10 @@ static int act_delete(struct client *c, const struct api_kind *k, json_t *a, jso
 static int patch_meta(struct client *c, const struct api_kind *k, json_t *a, json_t *live,
                       const char *key, json_t *value, struct kerr *err)
 {
-	_cleanup_json_ json_t *patch = json_pack(
-	    "{s:{s:O, s:O}}", "metadata", "resourceVersion",
-	    json_object_get(api_obj_meta(live), "resourceVersion"), key, value ? value : json_null());
+	_cleanup_json_ json_t *patch =
+	    json_pack("{s:{s:O, s:O}}", "metadata", "resourceVersion",
+	              json_object_get(api_obj_meta(live), "resourceVersion"), key,
+	              value ? value : json_null());
 	int r = client_patch(c, k, str(a, "namespace"), str(a, "name"), patch, NULL, NULL, err);
 	if (r == -ENOENT) {
 		kerr_clear(err);
@@ -218,12 +221,12 @@ static int act_unown(struct client *c, const struct api_kind *k, json_t *a, json
 	    json_array_append(keep, ref);
 	if (json_array_size(keep) == json_array_size(refs))
 		return lag;
-	int r = patch_meta(c, k, a, live, "ownerReferences",
-	                   json_array_size(keep) ? keep : NULL, err);
+	int r =
+	    patch_meta(c, k, a, live, "ownerReferences", json_array_size(keep) ? keep : NULL, err);
 	if (r < 0)
 		return r;
-	log_info("gc: removed %zu ownerReference(s) from %s %s", json_array_size(refs) -
-	         json_array_size(keep), k->kind, str(a, "name"));
+	log_info("gc: removed %zu ownerReference(s) from %s %s",
+	         json_array_size(refs) - json_array_size(keep), k->kind, str(a, "name"));
 	return lag;
 }
 
@@ -320,9 +323,9 @@ static void expire_events(struct gc *g, struct client *c, long ttl_ms)
 		const struct api_kind *k = api_kind_by_plural("events");
 		_cleanup_free_ char *path =
 		    client_path(k, api_obj_namespace(ev), api_obj_name(ev), NULL);
-		_cleanup_json_ json_t *body = json_pack(
-		    "{s:{s:O}}", "preconditions", "resourceVersion",
-		    json_object_get(api_obj_meta(ev), "resourceVersion"));
+		_cleanup_json_ json_t *body =
+		    json_pack("{s:{s:O}}", "preconditions", "resourceVersion",
+		              json_object_get(api_obj_meta(ev), "resourceVersion"));
 		struct client_response resp = {0};
 		_cleanup_kerr_ struct kerr err = KERR_INIT;
 		int r = client_request(c, "DELETE", path, NULL, body, &resp, &err);

@@ -50,10 +50,10 @@ static json_t *action(json_t *obj, const char *op)
 }
 
 struct index {
-	json_t *by_uid;     /* uid -> object (borrowed values) */
-	json_t *referrers;  /* uid -> number of objects referencing it */
-	json_t *terminate;  /* namespace name -> true: being emptied */
-	json_t *populated;  /* namespace name -> true: still holds objects */
+	json_t *by_uid;    /* uid -> object (borrowed values) */
+	json_t *referrers; /* uid -> number of objects referencing it */
+	json_t *terminate; /* namespace name -> true: being emptied */
+	json_t *populated; /* namespace name -> true: still holds objects */
 };
 
 static void index_build(struct index *ix, json_t *objects)
@@ -99,8 +99,8 @@ static void index_clear(struct index *ix)
 static void plan_dependent(struct index *ix, json_t *d, json_t *out)
 {
 	_cleanup_json_ json_t *dangling = json_array(); /* ownerReferences */
-	_cleanup_json_ json_t *drop = json_array();     /* uids to remove when solid owners remain */
-	_cleanup_json_ json_t *orphan = json_array();   /* uids of orphaning owners */
+	_cleanup_json_ json_t *drop = json_array();   /* uids to remove when solid owners remain */
+	_cleanup_json_ json_t *orphan = json_array(); /* uids of orphaning owners */
 	size_t solid = 0, i;
 	json_t *ref;
 	json_array_foreach(json_object_get(api_obj_meta(d), "ownerReferences"), i, ref)

@@ -224,10 +224,10 @@ static int evict_task(struct nodes *n, struct client *c, json_t *task, const cha
                       struct kerr *err)
 {
 	_cleanup_free_ char *msg = xasprintf("node %s was lost: " UNKNOWN_MSG, node);
-	_cleanup_json_ json_t *patch = json_pack(
-	    "{s:{s:O}, s:{s:s, s:s, s:s, s:b}}", "metadata", "resourceVersion",
-	    json_object_get(api_obj_meta(task), "resourceVersion"), "status", "phase", "Failed",
-	    "reason", "NodeLost", "message", msg, "ready", 0);
+	_cleanup_json_ json_t *patch =
+	    json_pack("{s:{s:O}, s:{s:s, s:s, s:s, s:b}}", "metadata", "resourceVersion",
+	              json_object_get(api_obj_meta(task), "resourceVersion"), "status", "phase",
+	              "Failed", "reason", "NodeLost", "message", msg, "ready", 0);
 	int r = client_patch_status(c, api_kind_by_plural("tasks"), api_obj_namespace(task),
 	                            api_obj_name(task), patch, NULL, NULL, err);
 	if (r == -ENOENT) {
@@ -311,8 +311,8 @@ static int nodes_reconcile(void *state, struct client *c, const char *key, struc
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	enum nodes_verdict v = nodes_judge((heard + 1) * 1000, now_ms,
-	                                   o->node_grace_period_ms, o->node_eviction_timeout_ms);
+	enum nodes_verdict v = nodes_judge((heard + 1) * 1000, now_ms, o->node_grace_period_ms,
+	                                   o->node_eviction_timeout_ms);
 	if (v == NODES_ALIVE) {
 		sweep_forget(n, key);
 		return 0;

@@ -25,8 +25,11 @@ static json_t *obj(const char *kind, const char *ns, const char *name, const cha
 	return json_pack("{s:s, s:s, s:o}", "apiVersion", "keel/v1", "kind", kind, "metadata", m);
 }
 
-#define OWNED_BY(uid) "{\"ownerReferences\":[{\"apiVersion\":\"keel/v1\",\"kind\":\"Task\",\"name\":\"o\",\"uid\":\"" uid "\"}]}"
-#define DELETING(fin) "{\"deletionTimestamp\":\"2026-01-01T00:00:00Z\",\"finalizers\":[\"" fin "\"]}"
+#define OWNED_BY(uid)                                                                              \
+	"{\"ownerReferences\":[{\"apiVersion\":\"keel/"                                            \
+	"v1\",\"kind\":\"Task\",\"name\":\"o\",\"uid\":\"" uid "\"}]}"
+#define DELETING(fin)                                                                              \
+	"{\"deletionTimestamp\":\"2026-01-01T00:00:00Z\",\"finalizers\":[\"" fin "\"]}"
 
 static const char *op_of(json_t *plan, size_t i)
 {
@@ -62,10 +65,11 @@ static void test_owner_gone_deletes_dependents(void **state)
 static void test_some_owners_left_only_drops_references(void **state)
 {
 	(void)state;
-	json_t *d = obj("Task", "default", "d", "ud",
-	                "{\"ownerReferences\":["
-	                "{\"apiVersion\":\"keel/v1\",\"kind\":\"Task\",\"name\":\"x\",\"uid\":\"gone\"},"
-	                "{\"apiVersion\":\"keel/v1\",\"kind\":\"Task\",\"name\":\"y\",\"uid\":\"uy\"}]}");
+	json_t *d =
+	    obj("Task", "default", "d", "ud",
+	        "{\"ownerReferences\":["
+	        "{\"apiVersion\":\"keel/v1\",\"kind\":\"Task\",\"name\":\"x\",\"uid\":\"gone\"},"
+	        "{\"apiVersion\":\"keel/v1\",\"kind\":\"Task\",\"name\":\"y\",\"uid\":\"uy\"}]}");
 	json_t *objs = json_pack("[o,o]", d, obj("Task", "default", "y", "uy", NULL));
 	json_t *plan = gc_plan(objs);
 	assert_int_equal(json_array_size(plan), 1);
@@ -80,9 +84,10 @@ static void test_some_owners_left_only_drops_references(void **state)
 static void test_orphan_removes_references_then_finalizer(void **state)
 {
 	(void)state;
-	json_t *objs = json_pack("[o,o,o]", obj("Deployment", "default", "web", "uw", DELETING("orphan")),
-	                         obj("Task", "default", "web-1", "t1", OWNED_BY("uw")),
-	                         obj("Task", "default", "web-2", "t2", OWNED_BY("uw")));
+	json_t *objs =
+	    json_pack("[o,o,o]", obj("Deployment", "default", "web", "uw", DELETING("orphan")),
+	              obj("Task", "default", "web-1", "t1", OWNED_BY("uw")),
+	              obj("Task", "default", "web-2", "t2", OWNED_BY("uw")));
 	json_t *plan = gc_plan(objs);
 	/* dependents first; the finalizer stays while they still reference it */
 	assert_int_equal(json_array_size(plan), 2);
@@ -90,9 +95,9 @@ static void test_orphan_removes_references_then_finalizer(void **state)
 	assert_string_equal(name_of(plan, 0), "web-1");
 	assert_string_equal(op_of(plan, 1), "unown");
 	assert_string_equal(name_of(plan, 1), "web-2");
-	assert_string_equal(
-	    json_string_value(json_array_get(json_object_get(json_array_get(plan, 0), "owners"), 0)),
-	    "uw");
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(json_array_get(plan, 0), "owners"), 0)),
+	                    "uw");
 	json_decref(plan);
 	json_decref(objs);
 	/* after the references are gone: the finalizer goes */
@@ -102,8 +107,8 @@ static void test_orphan_removes_references_then_finalizer(void **state)
 	assert_int_equal(json_array_size(plan), 1);
 	assert_string_equal(op_of(plan, 0), "unfinalize");
 	assert_string_equal(name_of(plan, 0), "web");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(plan, 0), "finalizer")),
-	                    "orphan");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(plan, 0), "finalizer")), "orphan");
 	json_decref(plan);
 	json_decref(objs);
 }
@@ -111,9 +116,9 @@ static void test_orphan_removes_references_then_finalizer(void **state)
 static void test_foreground_deletes_dependents_first(void **state)
 {
 	(void)state;
-	json_t *objs =
-	    json_pack("[o,o]", obj("Deployment", "default", "web", "uw", DELETING("foregroundDeletion")),
-	              obj("Task", "default", "web-1", "t1", OWNED_BY("uw")));
+	json_t *objs = json_pack(
+	    "[o,o]", obj("Deployment", "default", "web", "uw", DELETING("foregroundDeletion")),
+	    obj("Task", "default", "web-1", "t1", OWNED_BY("uw")));
 	json_t *plan = gc_plan(objs);
 	assert_int_equal(json_array_size(plan), 1);
 	assert_string_equal(op_of(plan, 0), "delete");
@@ -122,11 +127,12 @@ static void test_foreground_deletes_dependents_first(void **state)
 	json_decref(plan);
 	json_decref(objs);
 	/* a dependent still being deleted (its own finalizer) holds the owner */
-	objs = json_pack("[o,o]", obj("Deployment", "default", "web", "uw", DELETING("foregroundDeletion")),
-	                 obj("Task", "default", "web-1", "t1",
-	                     "{\"deletionTimestamp\":\"2026-01-01T00:00:00Z\",\"finalizers\":[\"x/y\"],"
-	                     "\"ownerReferences\":[{\"apiVersion\":\"keel/v1\",\"kind\":\"Deployment\","
-	                     "\"name\":\"web\",\"uid\":\"uw\"}]}"));
+	objs = json_pack(
+	    "[o,o]", obj("Deployment", "default", "web", "uw", DELETING("foregroundDeletion")),
+	    obj("Task", "default", "web-1", "t1",
+	        "{\"deletionTimestamp\":\"2026-01-01T00:00:00Z\",\"finalizers\":[\"x/y\"],"
+	        "\"ownerReferences\":[{\"apiVersion\":\"keel/v1\",\"kind\":\"Deployment\","
+	        "\"name\":\"web\",\"uid\":\"uw\"}]}"));
 	plan = gc_plan(objs);
 	assert_int_equal(json_array_size(plan), 0);
 	json_decref(plan);
@@ -136,10 +142,10 @@ static void test_foreground_deletes_dependents_first(void **state)
 static void test_terminating_namespace(void **state)
 {
 	(void)state;
-	json_t *objs = json_pack("[o,o,o,o]", obj("Namespace", NULL, "shop", "ns1", DELETING("keel/namespace")),
-	                         obj("Task", "shop", "a", "ua", NULL),
-	                         obj("Event", "shop", "a.1", "ue", NULL),
-	                         obj("Task", "default", "b", "ub", NULL));
+	json_t *objs = json_pack(
+	    "[o,o,o,o]", obj("Namespace", NULL, "shop", "ns1", DELETING("keel/namespace")),
+	    obj("Task", "shop", "a", "ua", NULL), obj("Event", "shop", "a.1", "ue", NULL),
+	    obj("Task", "default", "b", "ub", NULL));
 	json_t *plan = gc_plan(objs);
 	assert_int_equal(json_array_size(plan), 2);
 	assert_string_equal(op_of(plan, 0), "delete");
@@ -163,9 +169,10 @@ static void test_terminating_namespace(void **state)
 static void test_custom_finalizer_and_plain_objects_left_alone(void **state)
 {
 	(void)state;
-	json_t *objs = json_pack("[o,o,o]", obj("Task", "default", "held", "uh", DELETING("example.com/hold")),
-	                         obj("Task", "default", "plain", "up", NULL),
-	                         json_pack("{s:s}", "kind", "Task")); /* no metadata: skipped */
+	json_t *objs =
+	    json_pack("[o,o,o]", obj("Task", "default", "held", "uh", DELETING("example.com/hold")),
+	              obj("Task", "default", "plain", "up", NULL),
+	              json_pack("{s:s}", "kind", "Task")); /* no metadata: skipped */
 	json_t *plan = gc_plan(objs);
 	assert_int_equal(json_array_size(plan), 0);
 	json_decref(plan);
@@ -177,11 +184,10 @@ static void test_expired_events(void **state)
 	(void)state;
 	int64_t now = time_parse_rfc3339("2026-01-01T12:00:00Z");
 	json_t *evs = json_pack(
-	    "[{s:{s:s}, s:s}, {s:{s:s}, s:s}, {s:{s:s, s:s}}, {s:{s:s}}]",
-	    "metadata", "name", "old", "lastTimestamp", "2026-01-01T10:59:59Z",
-	    "metadata", "name", "recent", "lastTimestamp", "2026-01-01T11:30:00Z",
-	    "metadata", "name", "created-old", "creationTimestamp", "2026-01-01T09:00:00Z",
-	    "metadata", "name", "no-time");
+	    "[{s:{s:s}, s:s}, {s:{s:s}, s:s}, {s:{s:s, s:s}}, {s:{s:s}}]", "metadata", "name",
+	    "old", "lastTimestamp", "2026-01-01T10:59:59Z", "metadata", "name", "recent",
+	    "lastTimestamp", "2026-01-01T11:30:00Z", "metadata", "name", "created-old",
+	    "creationTimestamp", "2026-01-01T09:00:00Z", "metadata", "name", "no-time");
 	json_t *out = gc_expired_events(evs, now, 3600);
 	assert_int_equal(json_array_size(out), 2);
 	assert_string_equal(json_string_value(json_object_get(

@@ -27,9 +27,9 @@ static void test_judge(void **state)
 static void test_last_heard(void **state)
 {
 	(void)state;
-	json_t *node = json_pack("{s:{s:s, s:s}, s:{s:s}}", "metadata", "name", "n1",
-	                         "creationTimestamp", "2026-01-01T10:00:00Z", "status",
-	                         "heartbeatTime", "2026-01-01T10:05:00Z");
+	json_t *node =
+	    json_pack("{s:{s:s, s:s}, s:{s:s}}", "metadata", "name", "n1", "creationTimestamp",
+	              "2026-01-01T10:00:00Z", "status", "heartbeatTime", "2026-01-01T10:05:00Z");
 	int64_t created = time_parse_rfc3339("2026-01-01T10:00:00Z");
 	int64_t beat = time_parse_rfc3339("2026-01-01T10:05:00Z");
 	/* the lease is the latest news */
@@ -49,10 +49,10 @@ static void test_last_heard(void **state)
 static void test_conditions_unknown(void **state)
 {
 	(void)state;
-	json_t *conds = json_pack(
-	    "[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}]", "type", "Ready", "status", "True",
-	    "reason", "AgentReady", "lastHeartbeatTime", "2026-01-01T10:00:00Z", "type",
-	    "ResourceLimitsEnforced", "status", "False", "reason", "NoCgroupLimits", "message", "m");
+	json_t *conds = json_pack("[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}]", "type", "Ready",
+	                          "status", "True", "reason", "AgentReady", "lastHeartbeatTime",
+	                          "2026-01-01T10:00:00Z", "type", "ResourceLimitsEnforced",
+	                          "status", "False", "reason", "NoCgroupLimits", "message", "m");
 	json_t *out = nodes_conditions_unknown(conds, "2026-01-01T10:01:00Z");
 	assert_non_null(out);
 	assert_int_equal(json_array_size(out), 2);
