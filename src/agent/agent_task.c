@@ -416,8 +416,8 @@ static void adopt_terminal(struct atask *t, json_t *task)
 	json_decref(t->final);
 	t->final = json_deep_copy(st);
 	json_object_del(t->final, "lastState");
-	log_info("agent: task %s/%s was marked %s (%s) by the control plane", t->ns, t->name,
-	         phase, json_string_value(json_object_get(st, "reason")) ?: "no reason");
+	log_info("agent: task %s/%s was marked %s (%s) by the control plane", t->ns, t->name, phase,
+	         json_string_value(json_object_get(st, "reason")) ?: "no reason");
 }
 
 /* Containers no wanted Task claims: stop (grace period), then remove. */
