@@ -347,8 +347,8 @@ static long round_robin(struct sched *s)
 	return -1;
 }
 
-/* "0/4 nodes fit: 2 insufficient memory, 1 not ready": most frequent
- * reason first, then alphabetical. Owned. */
+/* "0/4 nodes fit: 2 insufficient memory, 1 not ready, 1 node selector
+ * mismatch": most frequent reason first, then in filter order. Owned. */
 static char *why_message(size_t total, const unsigned why[WHY_N])
 {
 	struct sbuf b = SBUF_INIT;
@@ -361,8 +361,7 @@ static char *why_message(size_t total, const unsigned why[WHY_N])
 		for (int w = 0; w < WHY_N; w++) {
 			if (used[w] || !why[w])
 				continue;
-			if (best < 0 || why[w] > why[best] ||
-			    (why[w] == why[best] && strcmp(why_text[w], why_text[best]) < 0))
+			if (best < 0 || why[w] > why[best])
 				best = w;
 		}
 		if (best < 0)
