@@ -2,11 +2,16 @@
  * cli_apply: `keel apply`. Three phases, so that a bad document never
  * leaves half a set applied: (1) read and parse every file, (2) validate
  * every document locally with the same api_validate the server runs, and
- * stop with nothing written if any fails, (3) server-side apply, Namespaces
- * first (the rest may live in them), then the rest in file order. Errors the
- * server still reports for one object (a missing namespace, a conflict) are
- * printed at that document's file:line and the others go on; the exit code
- * then is 1.
+ * stop with nothing written if any fails, (3) a server-side dry run of
+ * every document (the server knows more: sizes, namespaces, a full store),
+ * again stopping with nothing written if any fails, (4) server-side apply,
+ * Namespaces first (the rest may live in them), then the rest in file order.
+ * A document in a Namespace the same apply creates cannot be dry-run (the
+ * namespace does not exist yet); it is checked only locally. Errors the
+ * server still reports in phase 4 for one object (a conflict that raced
+ * in) are printed at that document's file:line and the others go on; the
+ * exit code then is 1. A full store (507) or an unreachable server stops
+ * at once.
  */
 #include "cli/cli_internal.h"
 
@@ -46,6 +51,39 @@ static int set_namespace(struct cli_doc *d, const char *flag_ns)
 	return 0;
 }
 
+static void path_cut(struct sbuf *path, size_t len)
+{
+	path->len = len;
+	path->data[len] = '\0';
+}
+
+/* Prints an error for every string in v (at path) holding a NUL: the
+ * server refuses them, and C code downstream would cut them short. */
+static size_t check_nul(const struct cli_doc *d, json_t *v, struct sbuf *path)
+{
+	size_t errors = 0, len = path->len, i;
+	const char *key;
+	json_t *e;
+	if (json_is_string(v) && memchr(json_string_value(v), 0, json_string_length(v))) {
+		cli_doc_error(d, path->data, "%s: a string must not contain a NUL character",
+		              path->data);
+		return 1;
+	}
+	json_object_foreach(v, key, e)
+	{
+		sbuf_printf(path, "%s%s", len ? "." : "", key);
+		errors += check_nul(d, e, path);
+		path_cut(path, len);
+	}
+	json_array_foreach(v, i, e)
+	{
+		sbuf_printf(path, "[%zu]", i);
+		errors += check_nul(d, e, path);
+		path_cut(path, len);
+	}
+	return errors;
+}
+
 size_t cli_validate_docs(struct cli_manifests *m, const char *flag_ns)
 {
 	size_t bad = 0;
@@ -57,10 +95,18 @@ size_t cli_validate_docs(struct cli_manifests *m, const char *flag_ns)
 			bad++;
 			continue;
 		}
+		_cleanup_sbuf_ struct sbuf path = SBUF_INIT;
+		sbuf_puts(&path, "");
+		size_t nul = check_nul(d, d->obj, &path);
+		if (nul > 0) {
+			bad += nul;
+			continue;
+		}
 		_cleanup_kerr_ struct kerr err = KERR_INIT;
 		if (api_validate(d->kind, d->obj, &err) < 0) {
-			bad++;
-			if (err.causes && json_array_size(err.causes) > 0)
+			size_t n = err.causes ? json_array_size(err.causes) : 0;
+			bad += n > 0 ? n : 1;
+			if (n > 0)
 				cli_doc_report_causes(d, &err);
 			else
 				cli_doc_error(d, NULL, "%s", kerr_msg(&err));
@@ -104,35 +150,68 @@ static bool dry_run_new_namespace(const struct dry_namespaces *dn, const char *n
 	return false;
 }
 
-/* Applies one document; returns 0, or -errno after printing why. */
+/* Applies one document (a dry run when dry; prints nothing on success
+ * when quiet); returns 0, or -errno after printing why. */
 static int apply_one(struct client *c, const struct cli_doc *d, const struct apply_flags *f,
-                     struct dry_namespaces *dn, struct kerr *err)
+                     bool dry, bool quiet, struct dry_namespaces *dn, struct kerr *err)
 {
-	struct client_query q = {.dry_run = f->dry_run, .field_manager = f->field_manager};
+	struct client_query q = {.dry_run = dry, .field_manager = f->field_manager};
 	enum client_apply_result res = CLIENT_APPLY_UNKNOWN;
 	const char *ns = api_obj_namespace(d->obj);
 	_cleanup_free_ char *ref = cli_obj_ref(d->kind, d->obj);
 	int r = client_apply(c, d->kind, ns, d->obj, &q, NULL, &res, err);
-	if (r < 0 && f->dry_run && dry_run_new_namespace(dn, ns, err)) {
-		printf(
-		    "%s created (dry run; namespace \"%s\" does not exist yet, so the server could "
-		    "not check it)\n",
-		    ref, ns);
+	if (r < 0 && dry && dry_run_new_namespace(dn, ns, err)) {
+		if (!quiet)
+			printf("%s created (dry run; namespace \"%s\" does not exist yet, so the "
+			       "server could not check it)\n",
+			       ref, ns);
 		return 0;
 	}
 	if (r < 0) {
 		_cleanup_free_ char *where = cli_doc_where(d, NULL);
 		_cleanup_free_ char *prefix = xasprintf("%s: ", where);
-		cli_report(err, prefix);
+		if (err->code == ENOSPC)
+			fprintf(stderr, "%serror: the server's store is full (507 Insufficient "
+			        "Storage): %s\n", prefix, kerr_msg(err));
+		else
+			cli_report(err, prefix);
 		cli_doc_report_causes(d, err);
 		return r;
 	}
-	if (f->dry_run && res == CLIENT_APPLY_CREATED && streq(d->kind->kind, "Namespace"))
+	if (dry && res == CLIENT_APPLY_CREATED && streq(d->kind->kind, "Namespace"))
 		cli_strv_push(&dn->names, api_obj_name(d->obj));
-	printf("%s %s%s\n", ref,
-	       res == CLIENT_APPLY_UNKNOWN ? "configured" : client_apply_result_name(res),
-	       f->dry_run ? " (dry run)" : "");
+	if (!quiet)
+		printf("%s %s%s\n", ref,
+		       res == CLIENT_APPLY_UNKNOWN ? "configured" : client_apply_result_name(res),
+		       dry ? " (dry run)" : "");
 	return 0;
+}
+
+/* Errors after which the remaining documents would fail the same way. */
+static bool stop_after(const struct kerr *err)
+{
+	return cli_error_is_fatal(err) || err->code == ENOSPC;
+}
+
+/* One pass over every document in apply order; returns the number that
+ * failed (stopping at a fatal one). */
+static size_t apply_pass(struct client *c, struct cli_manifests *m, const struct apply_flags *f,
+                         bool dry, bool quiet)
+{
+	_cleanup_free_ size_t *order = cli_apply_order(m);
+	struct dry_namespaces dn = {{0}};
+	size_t failed = 0;
+	for (size_t i = 0; i < m->n_docs; i++) {
+		_cleanup_kerr_ struct kerr err = KERR_INIT;
+		if (apply_one(c, &m->docs[order[i]], f, dry, quiet, &dn, &err) < 0) {
+			failed++;
+			if (stop_after(&err))
+				break;
+		}
+		fflush(stdout);
+	}
+	cli_strv_free(&dn.names);
+	return failed;
 }
 
 static int apply_all(struct cli_manifests *m, const struct apply_flags *f)
@@ -140,20 +219,17 @@ static int apply_all(struct cli_manifests *m, const struct apply_flags *f)
 	struct client *c = cli_client();
 	if (!c)
 		return CLI_FAIL;
-	_cleanup_free_ size_t *order = cli_apply_order(m);
-	struct dry_namespaces dn = {{0}};
-	int code = CLI_OK;
-	for (size_t i = 0; i < m->n_docs; i++) {
-		_cleanup_kerr_ struct kerr err = KERR_INIT;
-		if (apply_one(c, &m->docs[order[i]], f, &dn, &err) < 0) {
-			code = CLI_FAIL;
-			if (cli_error_is_fatal(&err))
-				break;
+	if (!f->dry_run) {
+		size_t failed = apply_pass(c, m, f, true, true);
+		if (failed > 0) {
+			fprintf(stderr,
+			        "error: the server rejected %zu document%s in a dry run; nothing "
+			        "was applied\n",
+			        failed, failed == 1 ? "" : "s");
+			return CLI_FAIL;
 		}
-		fflush(stdout);
 	}
-	cli_strv_free(&dn.names);
-	return code;
+	return apply_pass(c, m, f, f->dry_run, false) > 0 ? CLI_FAIL : CLI_OK;
 }
 
 static int run_apply(const struct apply_flags *f, const struct cli_strv *pos)
@@ -172,6 +248,7 @@ static int run_apply(const struct apply_flags *f, const struct cli_strv *pos)
 	int code;
 	size_t errors = cli_manifests_load(&f->files, f->recursive, true, &m);
 	errors += cli_validate_docs(&m, f->ns);
+	errors += cli_check_duplicates(&m, f->ns);
 	if (errors > 0) {
 		fprintf(stderr, "error: %zu error%s in the manifests; nothing was applied\n",
 		        errors, errors == 1 ? "" : "s");

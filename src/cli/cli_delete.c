@@ -5,7 +5,8 @@
  * into a namespace that is already gone. Deleting by manifest needs only
  * kind, name and namespace of each document, so documents are not
  * validated beyond that: a manifest that no longer validates can still be
- * deleted.
+ * deleted. The same object named twice (kind, namespace, name) is an
+ * error, as for apply and diff: one of the two places is surely a mistake.
  */
 #include "cli/cli_internal.h"
 
@@ -90,7 +91,8 @@ static int delete_names(struct client *c, const struct delete_flags *f, const st
 static int delete_files(struct client *c, const struct delete_flags *f)
 {
 	struct cli_manifests m = {0};
-	if (cli_manifests_load(&f->files, f->recursive, true, &m) > 0) {
+	size_t errors = cli_manifests_load(&f->files, f->recursive, true, &m);
+	if (errors + cli_check_duplicates(&m, f->ns) > 0) {
 		cli_manifests_free(&m);
 		fprintf(stderr, "error: the manifests have errors; nothing was deleted\n");
 		return CLI_FAIL;

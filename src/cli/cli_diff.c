@@ -82,6 +82,7 @@ static int run_diff(const struct diff_flags *f, const struct cli_strv *pos)
 	struct cli_manifests m = {0};
 	size_t errors = cli_manifests_load(&f->files, f->recursive, true, &m);
 	errors += cli_validate_docs(&m, f->ns);
+	errors += cli_check_duplicates(&m, f->ns);
 	if (errors > 0) {
 		fprintf(stderr, "error: %zu error%s in the manifests\n", errors,
 		        errors == 1 ? "" : "s");

@@ -189,6 +189,12 @@ struct cli_manifests {
 size_t cli_manifests_load(const struct cli_strv *paths, bool recursive, bool check_envelope,
                           struct cli_manifests *m);
 void cli_manifests_free(struct cli_manifests *m);
+/* Prints "FILE:LINE:COL: task/web: defined twice (first at FILE:LINE:COL)"
+ * for each document naming the same object (kind, namespace, name) as an
+ * earlier one; the namespace of a namespaced document without one is
+ * flag_ns or "default". Documents with kind NULL are skipped. Returns the
+ * number of errors printed. */
+size_t cli_check_duplicates(const struct cli_manifests *m, const char *flag_ns);
 
 /* Prints "FILE:LINE:COL: " + message for path in d (the document's start
  * when path is NULL or unknown). */
@@ -203,7 +209,7 @@ void cli_doc_report_causes(const struct cli_doc *d, const struct kerr *err);
 /* Sets -n's namespace (or "default") in namespaced documents without one,
  * then api_validate()s each (skipping documents whose kind is NULL),
  * printing every cause at its FILE:LINE:COL.
- * Returns the number of documents that failed. (cli_apply.c) */
+ * Returns the number of errors (lines) printed. (cli_apply.c) */
 size_t cli_validate_docs(struct cli_manifests *m, const char *flag_ns);
 /* Indexes into m->docs: Namespaces first, then the rest, in file order.
  * Owned. */

@@ -173,7 +173,9 @@ static int cmd_help(int argc, char **argv)
 	int r = CLI_OK;
 	if (pos.n == 0) {
 		print_overview(stdout);
-	} else if (cli_command_find(pos.v[0]) && !streq(pos.v[0], "help")) {
+	} else if (streq(pos.v[0], "help")) {
+		cli_print_help(cli_command_find("help"), NULL, 0, stdout);
+	} else if (cli_command_find(pos.v[0])) {
 		char *hargv[] = {(char *)"--help"};
 		r = cli_command_find(pos.v[0])->run(1, hargv);
 	} else {

@@ -242,6 +242,40 @@ size_t cli_manifests_load(const struct cli_strv *paths, bool recursive, bool che
 	return errors;
 }
 
+static const char *doc_namespace(const struct cli_doc *d, const char *flag_ns)
+{
+	if (!d->kind->namespaced)
+		return "";
+	const char *ns = api_obj_namespace(d->obj);
+	return ns ? ns : flag_ns ? flag_ns : "default";
+}
+
+static bool same_object(const struct cli_doc *a, const struct cli_doc *b, const char *flag_ns)
+{
+	return a->kind == b->kind && streq(api_obj_name(a->obj), api_obj_name(b->obj)) &&
+	       streq(doc_namespace(a, flag_ns), doc_namespace(b, flag_ns));
+}
+
+size_t cli_check_duplicates(const struct cli_manifests *m, const char *flag_ns)
+{
+	size_t errors = 0;
+	for (size_t i = 1; i < m->n_docs; i++) {
+		const struct cli_doc *d = &m->docs[i];
+		if (!d->kind)
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			if (!m->docs[j].kind || !same_object(&m->docs[j], d, flag_ns))
+				continue;
+			_cleanup_free_ char *first = cli_doc_where(&m->docs[j], NULL);
+			_cleanup_free_ char *ref = cli_obj_ref(d->kind, d->obj);
+			cli_doc_error(d, NULL, "%s: defined twice (first at %s)", ref, first);
+			errors++;
+			break;
+		}
+	}
+	return errors;
+}
+
 void cli_manifests_free(struct cli_manifests *m)
 {
 	for (size_t i = 0; i < m->n_streams; i++)

@@ -474,3 +474,79 @@ task/other"
 	assert_success
 	assert_output --partial 'unreachable'
 }
+
+@test "the same object in two files (or twice in one) is an error naming both places; nothing is applied" {
+	printf 'apiVersion: keel/v1\nkind: Task\nmetadata: {name: dup}\nspec: {image: a}\n' >"$M/a.yaml"
+	printf 'apiVersion: keel/v1\nkind: Task\nmetadata: {name: dup}\nspec: {image: b}\n' >"$M/b.yml"
+	run keel apply -f "$M" -R
+	assert_failure 1
+	assert_output --partial "$M/b.yml:1:1: task/dup: defined twice (first at $M/a.yaml:1:1)"
+	assert_output --partial 'nothing was applied'
+	refute_output --partial created
+	run --separate-stderr keel get tasks -A -o name
+	assert_output ""
+	run keel diff -f "$M"
+	assert_failure 2
+	assert_output --partial "$M/b.yml:1:1: task/dup: defined twice (first at $M/a.yaml:1:1)"
+	run keel delete -f "$M"
+	assert_failure 1
+	assert_output --partial "defined twice"
+	# twice in one file; another namespace is another object
+	rm "$M/b.yml"
+	printf -- '---\napiVersion: keel/v1\nkind: Task\nmetadata: {name: dup, namespace: other}\nspec: {image: b}\n' >>"$M/a.yaml"
+	printf -- '---\napiVersion: keel/v1\nkind: Task\nmetadata: {name: dup, namespace: default}\nspec: {image: c}\n' >>"$M/a.yaml"
+	run keel apply -f "$M/a.yaml"
+	assert_failure 1
+	assert_output --partial "$M/a.yaml:11:1: task/dup: defined twice (first at $M/a.yaml:1:1)"
+	refute_output --partial "a.yaml:6:1: task/dup"
+}
+
+@test "a document the server rejects fails the whole apply before anything is written" {
+	write_app
+	printf 'apiVersion: keel/v1\nkind: Task\nmetadata: {name: lost, namespace: nope}\nspec: {image: a}\n' >"$M/40-lost.yaml"
+	run keel apply -f "$M"
+	assert_failure 1
+	assert_output --partial "$M/40-lost.yaml:1:1: Error from server (NotFound): namespaces \"nope\" not found"
+	assert_output --partial 'nothing was applied'
+	refute_output --partial 'created'
+	run --separate-stderr keel get tasks -A -o name
+	assert_output ""
+	run keel get ns shop
+	assert_failure 1
+	# without the bad one, the namespace created by the same apply still works
+	rm "$M/40-lost.yaml"
+	run keel apply -f "$M"
+	assert_success
+	assert_line "deployment/web created"
+}
+
+@test "a NUL character in a string is an error at its line" {
+	printf 'apiVersion: keel/v1\nkind: Task\nmetadata: {name: n}\nspec:\n  image: busybox\n  command: ["echo", "a\\0b"]\n' >"$M/nul.yaml"
+	run keel apply -f "$M/nul.yaml"
+	assert_failure 1
+	assert_output --partial "$M/nul.yaml:6:"
+	assert_output --partial 'spec.command[1]: a string must not contain a NUL character'
+	assert_output --partial 'nothing was applied'
+	run --separate-stderr keel get tasks -A -o name
+	assert_output ""
+}
+
+@test "the error summary counts error lines, not documents" {
+	printf 'apiVersion: keel/v1\nkind: Task\nmetadata: {name: many}\nspec:\n  imag: a\n  restartPolicy: Sometimes\n  command: 3\n  bogus: 1\n' >"$M/many.yaml"
+	run --separate-stderr keel apply -f "$M/many.yaml"
+	assert_failure 1
+	n=$(grep -c "^$M/many.yaml:[0-9]*:[0-9]*: " <<<"$stderr")
+	[ "$n" -ge 4 ] || fail "expected at least 4 error lines: $stderr"
+	[[ "$stderr" == *"error: $n errors in the manifests; nothing was applied"* ]] || fail "$stderr"
+}
+
+@test "help COMMAND prints that command's help, help help too" {
+	run keel help help
+	assert_success
+	assert_output --partial 'keel help [COMMAND]'
+	run keel help diff
+	assert_success
+	assert_output --partial 'keel diff'
+	run keel help nosuch
+	assert_failure 2
+}
