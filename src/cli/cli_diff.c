@@ -5,6 +5,8 @@
  * the live object, both as YAML, with the fields that change on every
  * write (managedFields, resourceVersion, generation) left out. Exit status
  * as diff(1) and kubectl diff: 0 same, 1 different, 2 (>1) trouble.
+ * An object in a Namespace the same manifests create (and that does not
+ * exist yet) cannot be dry-run; it is shown as written, wholly added.
  */
 #include "cli/cli_internal.h"
 
@@ -36,8 +38,26 @@ static char *normalized_yaml(json_t *obj)
 	return yaml_emit(c);
 }
 
+/* True when err is the server's "namespace not found" for ns and the
+ * manifests define that Namespace: the object would be created in it. */
+static bool in_new_namespace(const struct cli_manifests *m, const char *ns,
+                             const struct kerr *err)
+{
+	if (!ns || err->code != ENOENT)
+		return false;
+	_cleanup_free_ char *want = xasprintf("namespaces \"%s\" not found", ns);
+	if (!streq(err->msg, want))
+		return false;
+	for (size_t i = 0; i < m->n_docs; i++)
+		if (streq(m->docs[i].kind->kind, "Namespace") &&
+		    streq(api_obj_name(m->docs[i].obj), ns))
+			return true;
+	return false;
+}
+
 /* Returns 0 same, 1 different, <0 error (printed). */
-static int diff_one(struct client *c, const struct cli_doc *d, const struct diff_flags *f)
+static int diff_one(struct client *c, const struct cli_manifests *m, const struct cli_doc *d,
+                    const struct diff_flags *f)
 {
 	const char *ns = api_obj_namespace(d->obj);
 	const char *name = api_obj_name(d->obj);
@@ -53,6 +73,14 @@ static int diff_one(struct client *c, const struct cli_doc *d, const struct diff
 	kerr_clear(&err);
 	struct client_query q = {.dry_run = true, .field_manager = f->field_manager};
 	r = client_apply(c, d->kind, ns, d->obj, &q, &merged, NULL, &err);
+	if (r < 0 && in_new_namespace(m, ns, &err)) {
+		fprintf(stderr,
+		        "%snote: namespace \"%s\" does not exist yet (the manifests create it), so "
+		        "the server could not compute this object; shown as written\n",
+		        prefix, ns);
+		merged = json_incref(d->obj);
+		r = 0;
+	}
 	if (r < 0) {
 		cli_report(&err, prefix);
 		cli_doc_report_causes(d, &err);
@@ -92,7 +120,7 @@ static int run_diff(const struct diff_flags *f, const struct cli_strv *pos)
 	struct client *c = cli_client();
 	int code = c ? CLI_OK : DIFF_ERROR;
 	for (size_t i = 0; c && i < m.n_docs; i++) {
-		int r = diff_one(c, &m.docs[i], f);
+		int r = diff_one(c, &m, &m.docs[i], f);
 		if (r < 0) {
 			code = DIFF_ERROR;
 			if (r == -ECONNREFUSED || r == -EACCES || r == -EHOSTUNREACH)

@@ -173,10 +173,39 @@ static void check_content_length(struct srv_req *r)
 	}
 }
 
+/* A URI whose decoded path segments or query values hold a NUL or invalid
+ * UTF-8 (srv_url_check): MHD's C strings would hide both. Returns whether
+ * an error was set. A path segment that is not UTF-8 is a 404 when the path
+ * does not route anyway and a 400 when it is a name. */
+static bool check_raw_uri(struct srv_req *r)
+{
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	int rc = srv_url_check(r->raw_uri, &err);
+	if (rc == 0)
+		return false;
+	if (rc == -EILSEQ) {
+		_cleanup_kerr_ struct kerr rerr = KERR_INIT;
+		struct srv_route rt = {0};
+		if (srv_route_parse(r->path, &rt, &rerr) < 0) {
+			size_t n = strcspn(r->raw_uri, "?#");
+			_cleanup_free_ char *p = xstrndup(r->raw_uri, n < 512 ? n : 512);
+			kerr_set(&err, ENOENT, "the server could not find the requested resource \"%s\"",
+			         p);
+		} else {
+			err.code = EBADMSG;
+		}
+		srv_route_clear(&rt);
+	}
+	set_early_err(r, &err);
+	return true;
+}
+
 /* First callback: decide all that the headers allow. */
 static void req_begin(struct srv_req *r)
 {
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	if (check_raw_uri(r))
+		return;
 	if (srv_route_parse(r->path, &r->route, &err) < 0) {
 		r->routed = false;
 		/* unknown paths still need a token, so that they do not reveal what exists */
@@ -235,21 +264,29 @@ static void take_body(struct srv_req *r, const char *data, size_t n)
 	sbuf_append(&r->body, data, n);
 }
 
+void *srv_http_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct srv_req *r = xcalloc(1, sizeof *r);
+	r->srv = cls;
+	r->conn = conn;
+	r->raw_uri = xstrdup(uri ? uri : "");
+	r->start_ns = time_mono_ns();
+	return r;
+}
+
 enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, const char *url,
                                 const char *method, const char *version, const char *upload_data,
                                 size_t *upload_data_size, void **con_cls)
 {
 	(void)version;
 	struct srv_req *r = *con_cls;
-	if (!r) {
-		r = xcalloc(1, sizeof *r);
-		r->srv = cls;
-		r->conn = conn;
+	if (!r) /* no URI log callback ran (it always should) */
+		*con_cls = r = srv_http_uri_log(cls, url, conn);
+	if (!r->began) {
+		r->began = true;
 		r->method = srv_method_parse(method);
 		r->method_name = xstrdup(method);
 		r->path = xstrdup(url);
-		r->start_ns = time_mono_ns();
-		*con_cls = r;
 		req_begin(r);
 		return MHD_YES;
 	}
@@ -276,6 +313,11 @@ void srv_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!r)
 		return;
 	*con_cls = NULL;
+	if (!r->began) { /* the connection ended before the headers were complete */
+		free(r->raw_uri);
+		free(r);
+		return;
+	}
 	int64_t dur = time_mono_ns() - r->start_ns;
 	unsigned code = r->queued ? r->status : 500;
 	srv_metrics_observe(srv->metrics, r->method, code, dur, r->is_watch);
@@ -292,5 +334,6 @@ void srv_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	json_decref(r->early_status);
 	free(r->method_name);
 	free(r->path);
+	free(r->raw_uri);
 	free(r);
 }

@@ -46,6 +46,8 @@ struct srv_req {
 	enum srv_method method;
 	char *method_name; /* owned */
 	char *path;        /* owned */
+	char *raw_uri;     /* owned: as sent, before MHD decoded it (srv_http_uri_log) */
+	bool began;        /* the access handler has seen the headers */
 	struct srv_route route;
 	bool routed;
 	struct sbuf body;
@@ -58,6 +60,10 @@ struct srv_req {
 	int early_code;       /* an error decided before the body was read */
 	json_t *early_status; /* its Status object (owned) */
 };
+
+/* MHD's URI log callback (cls = struct server): allocates the request with
+ * the raw URI, so that srv_http_access can check what decoding would hide. */
+void *srv_http_uri_log(void *cls, const char *uri, struct MHD_Connection *conn);
 
 /* The MHD access handler and completion callback (cls = struct server). */
 enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, const char *url,

@@ -341,3 +341,151 @@ int srv_continue_decode(const char *token, const char *prefix, char **key, struc
 	*key = sbuf_take(&b);
 	return 0;
 }
+
+/* Whether s[0..n) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = s[i];
+		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+		                          : (c & 0xf8) == 0xf0 ? 4 : 0;
+		if (len == 0 || i + len > n)
+			return false;
+		uint32_t cp = len == 1 ? c : c & (0x7f >> len);
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+		if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes s[0..n) into b (plus as space when query); sets *nul
+ * when a byte decodes to NUL. Malformed escapes are kept literally, as MHD
+ * does. */
+static void pct_decode(const char *s, size_t n, bool query, struct sbuf *b, bool *nul)
+{
+	*nul = false;
+	for (size_t i = 0; i < n; i++) {
+		int hi = -1, lo = -1;
+		if (s[i] == '%' && i + 2 < n) {
+			hi = hexval(s[i + 1]);
+			lo = hexval(s[i + 2]);
+		}
+		char c = s[i];
+		if (hi >= 0 && lo >= 0) {
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		} else if (query && c == '+') {
+			c = ' ';
+		}
+		if (c == '\0')
+			*nul = true;
+		sbuf_putc(b, c);
+	}
+}
+
+/* The raw text s[0..n), with bytes outside printable ASCII (and quotes)
+ * percent-encoded, for a message. */
+static char *printable(const char *s, size_t n)
+{
+	struct sbuf b = SBUF_INIT;
+	for (size_t i = 0; i < n && i < 256; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c >= 0x7f || c == '"')
+			sbuf_printf(&b, "%%%02X", c);
+		else
+			sbuf_putc(&b, (char)c);
+	}
+	return sbuf_take(&b);
+}
+
+/* Decodes and checks one piece; what is "path segment" or "query parameter". */
+static int check_piece(const char *s, size_t n, bool query, const char *what, const char *name,
+                       size_t name_len, struct kerr *err)
+{
+	_cleanup_sbuf_ struct sbuf b = SBUF_INIT;
+	bool nul;
+	pct_decode(s, n, query, &b, &nul);
+	_cleanup_free_ char *shown = printable(name, name_len);
+	if (nul)
+		return kerr_set(err, EBADMSG, "invalid %%00 in the URL (%s \"%s\")", what, shown);
+	if (!utf8_valid((const unsigned char *)b.data, b.len)) {
+		if (!query)
+			return kerr_set(err, EILSEQ, "invalid URL path segment \"%s\": not valid UTF-8",
+			                shown);
+		return kerr_set(err, EBADMSG, "invalid %s \"%s\": not valid UTF-8", what, shown);
+	}
+	return 0;
+}
+
+static int check_query(const char *q, struct kerr *err)
+{
+	while (*q) {
+		size_t n = strcspn(q, "&");
+		size_t klen = strcspn(q, "=");
+		if (klen > n)
+			klen = n;
+		int rc = check_piece(q, klen, true, "query parameter", q, klen, err);
+		if (rc == 0 && klen < n)
+			rc = check_piece(q + klen + 1, n - klen - 1, true, "query parameter", q, klen,
+			                 err);
+		if (rc < 0)
+			return rc;
+		q += n;
+		if (*q)
+			q++;
+	}
+	return 0;
+}
+
+int srv_url_check(const char *uri, struct kerr *err)
+{
+	if (!uri)
+		return 0;
+	size_t plen = strcspn(uri, "?#");
+	int bad_utf8 = 0;
+	for (size_t i = 0; i < plen;) {
+		size_t n = strcspn(uri + i, "/?#");
+		if (n > plen - i)
+			n = plen - i;
+		struct kerr e = KERR_INIT;
+		int rc = check_piece(uri + i, n, false, "path segment", uri + i, n, &e);
+		if (rc == -EBADMSG) {
+			kerr_move(err, &e);
+			return rc;
+		}
+		if (rc == -EILSEQ && !bad_utf8) {
+			bad_utf8 = rc;
+			kerr_move(err, &e);
+		}
+		kerr_clear(&e);
+		i += n + 1;
+	}
+	if (uri[plen] == '?') {
+		struct kerr e = KERR_INIT;
+		if (check_query(uri + plen + 1, &e) < 0) {
+			kerr_clear(err);
+			kerr_move(err, &e);
+			return -EBADMSG;
+		}
+	}
+	return bad_utf8;
+}

@@ -80,3 +80,14 @@ int srv_query_dry_run(const char *value, bool *out, struct kerr *err);
  * key, or -EBADMSG. */
 char *srv_continue_encode(const char *key);
 int srv_continue_decode(const char *token, const char *prefix, char **key, struct kerr *err);
+
+/* Checks the raw request URI (as the client sent it, before MHD
+ * percent-decodes it: MHD hands decoded values over as C strings, so an
+ * encoded NUL would silently truncate them). Each path segment and each
+ * query key and value is percent-decoded ('+' is a space in the query) and
+ * checked. Returns 0 when all are fine; -EBADMSG "invalid %00 in the URL
+ * (...)" naming the segment or parameter when one holds a NUL, or when a
+ * query key or value is not valid UTF-8; -EILSEQ naming the path segment
+ * (in its encoded form) when a path segment is not valid UTF-8 — the
+ * caller decides between 404 (no such path) and 400 (a bad name). */
+int srv_url_check(const char *uri, struct kerr *err);

@@ -171,6 +171,7 @@ static struct MHD_Daemon *start_mhd(struct server *srv, int fd, int family)
 	    flags, 0, NULL, NULL, srv_http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
 	    NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE,
 	    (unsigned)srv->opts.threads, MHD_OPTION_NOTIFY_COMPLETED, srv_http_completed, srv,
+	    MHD_OPTION_URI_LOG_CALLBACK, srv_http_uri_log, srv,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)(srv->opts.max_watchers + 1024),
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t)256 * 1024, MHD_OPTION_END);

@@ -738,3 +738,38 @@ all_have_added() { # all_have_added N FILES...: each file has N ADDED events
 	assert_failure 1
 	assert_output --partial 'badtokens:1: unknown role "root"'
 }
+
+@test "an encoded NUL in a path segment or query value is a 400, never a truncation" {
+	create_task victim
+	[ "$(req DELETE "$NS/tasks/victim%00junk")" = 400 ]
+	[ "$(body .reason)" = BadRequest ]
+	[[ "$(body .message)" == *"invalid %00 in the URL"* ]]
+	[ "$(req GET "$NS/tasks/victim")" = 200 ]
+	[ "$(req GET "$NS/tasks?labelSelector=app%3Dx%00junk")" = 400 ]
+	[ "$(body .reason)" = BadRequest ]
+	[[ "$(body .message)" == *"invalid %00 in the URL"* ]]
+	[[ "$(body .message)" == *labelSelector* ]]
+	[ "$(req GET "/apis/keel/v1/namespaces/def%00ault/tasks")" = 400 ]
+}
+
+@test "invalid UTF-8 in the URL: 404 for an unknown path, 400 for a name or query value" {
+	[ "$(req GET /%ff)" = 404 ]
+	[ "$(body .kind)" = Status ]
+	[ "$(body .reason)" = NotFound ]
+	[ "$(req GET /apis/keel/v1/%ff)" = 404 ]
+	[ "$(body .reason)" = NotFound ]
+	local q
+	for q in labelSelector fieldSelector continue limit watch resourceVersion fieldManager; do
+		[ "$(req GET "$NS/tasks?$q=%ff")" = 400 ]
+		[ "$(body .reason)" = BadRequest ]
+		[[ "$(body .message)" == *"$q"*"not valid UTF-8"* ]]
+	done
+	[ "$(req POST "$NS/tasks?fieldManager=%ff" -d "$(task t1)")" = 400 ]
+	[ "$(req GET "$NS/tasks/%ff")" = 400 ]
+	[ "$(body .reason)" = BadRequest ]
+	[[ "$(body .message)" == *'segment "%ff": not valid UTF-8'* ]]
+	[ "$(req GET "/apis/keel/v1/namespaces/a%ffb/tasks")" = 400 ]
+	[ "$(req GET "$NS/tasks")" = 200 ]
+	[ "$(req GET "$NS/tasks?labelSelector=app%3D%C3%A9")" = 400 ]
+	[[ "$(body .message)" != *"UTF-8"* ]]
+}

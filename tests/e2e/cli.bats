@@ -550,3 +550,13 @@ task/other"
 	run keel help nosuch
 	assert_failure 2
 }
+
+@test "diff of a new Namespace and objects in it shows them all as added" {
+	printf 'apiVersion: keel/v1\nkind: Namespace\nmetadata: {name: brandnew}\n---\napiVersion: keel/v1\nkind: Task\nmetadata: {name: t, namespace: brandnew}\nspec: {image: busybox}\n' >"$M/x.yaml"
+	run keel diff -f "$M/x.yaml"
+	assert_failure 1
+	assert_line '+++ merged/tasks/brandnew/t'
+	assert_line '+  image: busybox'
+	assert_output --partial 'namespace "brandnew" does not exist yet'
+	refute_output --partial 'not found'
+}

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "common/kerr.h"
@@ -222,12 +223,41 @@ static void test_continue_tokens(void **state)
 	kerr_clear(&err);
 }
 
+static void url_check_err(const char *uri, int code, const char *want)
+{
+	struct kerr err = KERR_INIT;
+	assert_int_equal(srv_url_check(uri, &err), -code);
+	if (!strstr(kerr_msg(&err), want))
+		fail_msg("%s: message \"%s\" lacks \"%s\"", uri, kerr_msg(&err), want);
+	kerr_clear(&err);
+}
+
+static void test_url_check(void **state)
+{
+	(void)state;
+	struct kerr err = KERR_INIT;
+	assert_int_equal(srv_url_check("/apis/keel/v1/namespaces/default/tasks", &err), 0);
+	assert_int_equal(srv_url_check("/x/%C3%A9?a=%C3%A9&b=1+2&c&%zz=%4", &err), 0);
+	assert_int_equal(srv_url_check("/x/a%2500b?q=%2500", &err), 0); /* a literal "%00" */
+	url_check_err("/t/victim%00junk", EBADMSG, "invalid %00 in the URL (path segment \"victim%00junk\")");
+	url_check_err("/t?labelSelector=app%3Dx%00junk", EBADMSG,
+	              "invalid %00 in the URL (query parameter \"labelSelector\")");
+	url_check_err("/t?a%00=1", EBADMSG, "invalid %00");
+	url_check_err("/t/%ff?x=%00", EBADMSG, "invalid %00"); /* NUL wins over UTF-8 */
+	url_check_err("/t/%ff", EILSEQ, "segment \"%ff\": not valid UTF-8");
+	url_check_err("/t/%C0%80", EILSEQ, "not valid UTF-8"); /* overlong NUL */
+	url_check_err("/t/%ED%A0%80", EILSEQ, "not valid UTF-8"); /* surrogate */
+	url_check_err("/t?limit=%ff", EBADMSG, "query parameter \"limit\": not valid UTF-8");
+	url_check_err("/t?a=1&watch=%e2%82", EBADMSG, "\"watch\": not valid UTF-8");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fixed_routes), cmocka_unit_test(test_resource_routes),
 	    cmocka_unit_test(test_route_errors), cmocka_unit_test(test_methods),
 	    cmocka_unit_test(test_queries),      cmocka_unit_test(test_continue_tokens),
+	    cmocka_unit_test(test_url_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
