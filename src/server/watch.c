@@ -584,6 +584,11 @@ static int watcher_start(struct watcher *w, uint64_t rv, struct kerr *err)
 		                "too old resource version: %" PRIu64 " (compacted through %" PRIu64
 		                ")",
 		                rv, store_compacted(s));
+	uint64_t current = store_revision(s);
+	if (rv > current) /* as Kubernetes: it would silently miss events up to rv */
+		return kerr_set(err, ETIMEDOUT,
+		                "Too large resource version: %" PRIu64 ", current: %" PRIu64, rv,
+		                current);
 	int64_t head = watcher_register(w, err);
 	if (head < 0)
 		return (int)head;

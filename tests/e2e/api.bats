@@ -773,3 +773,20 @@ all_have_added() { # all_have_added N FILES...: each file has N ADDED events
 	[ "$(req GET "$NS/tasks?labelSelector=app%3D%C3%A9")" = 400 ]
 	[[ "$(body .message)" != *"UTF-8"* ]]
 }
+
+@test "a watch from a resourceVersion beyond the current revision is a 504 Timeout" {
+	create_task a
+	local rv
+	rv=$(current_rv)
+	[ "$(req GET "$NS/tasks?watch=1&resourceVersion=99999999&timeoutSeconds=2")" = 504 ]
+	[ "$(body .kind)" = Status ]
+	[ "$(body .reason)" = Timeout ]
+	[ "$(body .message)" = "Too large resource version: 99999999, current: $rv" ]
+	# the current revision itself is fine, and sees what comes next
+	watch_events "$NS/tasks?watch=1&resourceVersion=$rv&timeoutSeconds=3" >"$BATS_TEST_TMPDIR/ev" &
+	local pid=$!
+	sleep 1
+	create_task b
+	wait "$pid"
+	[ "$(jq -r '.[1]' "$BATS_TEST_TMPDIR/ev")" = b ]
+}
