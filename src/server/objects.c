@@ -147,6 +147,9 @@ void srv_obj_init_status(const struct api_kind *k, json_t *obj)
 {
 	if (streq(k->kind, "Namespace") && !json_object_get(obj, "status"))
 		json_object_set_new(obj, "status", json_pack("{s:s}", "phase", "Active"));
+	/* as Kubernetes does for Pods: `keel get` and field selectors agree */
+	if (streq(k->kind, "Task") && !json_object_get(obj, "status"))
+		json_object_set_new(obj, "status", json_pack("{s:s}", "phase", "Pending"));
 }
 
 int srv_obj_client_rv(json_t *obj, uint64_t *rv, struct kerr *err)

@@ -43,8 +43,9 @@ void srv_obj_set_generation(json_t *next, json_t *live);
 /* Sets uid (a fresh UUID), creationTimestamp (now) and generation 1. */
 void srv_obj_init_created(json_t *obj);
 
-/* The status a new object starts with: a Namespace is Active (as in
- * Kubernetes); other kinds start without one. Modifies obj. */
+/* The status a new object starts with: a Namespace is Active and a Task
+ * Pending (as a Namespace and a Pod in Kubernetes); other kinds start
+ * without one. Modifies obj. */
 void srv_obj_init_status(const struct api_kind *k, json_t *obj);
 
 /* metadata.resourceVersion of obj as given by a client: 0 when absent;

@@ -167,6 +167,16 @@ static int binding_parse(struct srv_req *r, json_t **body, const char **node, co
 		    "the name of the binding (%s) does not match the task in the URL (%s)", name,
 		    r->route.name);
 	*rv = json_string_value(api_obj_get_path(*body, "metadata.resourceVersion"));
+	json_t *tkind = api_obj_get_path(*body, "target.kind");
+	if (tkind && !(json_is_string(tkind) && streq(json_string_value(tkind), "Node"))) {
+		const char *tk = json_is_string(tkind) ? json_string_value(tkind) : "(not a string)";
+		kerr_add_cause(err, "target.kind", "FieldValueNotSupported",
+		               "Unsupported value \"%s\": supported values: \"Node\"", tk);
+		return kerr_set(err, EINVAL,
+		                "Binding \"%s\" is invalid: target.kind: Unsupported value \"%s\": "
+		                "supported values: \"Node\"",
+		                r->route.name, tk);
+	}
 	*node = json_string_value(api_obj_get_path(*body, "target.name"));
 	if (!*node || !**node) {
 		kerr_add_cause(err, "target.name", "FieldValueRequired", "Required value");

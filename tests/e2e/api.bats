@@ -790,3 +790,44 @@ all_have_added() { # all_have_added N FILES...: each file has N ADDED events
 	wait "$pid"
 	[ "$(jq -r '.[1]' "$BATS_TEST_TMPDIR/ev")" = b ]
 }
+
+@test "a created Task starts with status.phase Pending, so a field selector finds it" {
+	[ "$(req POST "$NS/tasks" -d "$(task p1)")" = 201 ]
+	[ "$(body .status.phase)" = Pending ]
+	[ "$(req PATCH "$NS/tasks/p2?fieldManager=t" -H 'Content-Type: application/apply-patch+yaml' -d "$(task p2)")" = 201 ]
+	[ "$(body .status.phase)" = Pending ]
+	[ "$(req GET "$NS/tasks?fieldSelector=status.phase%3DPending")" = 200 ]
+	[ "$(body -c '[.items[].metadata.name]')" = '["p1","p2"]' ]
+	# a status in the create body is still ignored
+	[ "$(req POST "$NS/tasks" -d "$(task p3 | jq -c '.status = {"phase":"Running"}')")" = 201 ]
+	[ "$(body .status.phase)" = Pending ]
+}
+
+@test "a binding whose target.kind is not Node is a 422 and binds nothing" {
+	create_task web
+	[ "$(req POST /apis/keel/v1/nodes -d '{"apiVersion":"keel/v1","kind":"Node","metadata":{"name":"n1"}}')" = 201 ]
+	[ "$(req POST "$NS/tasks/web/binding" -d '{"kind":"Binding","metadata":{"name":"web"},"target":{"kind":"Pod","name":"n1"}}')" = 422 ]
+	[ "$(body .reason)" = Invalid ]
+	[ "$(body '.details.causes[0].field')" = target.kind ]
+	[[ "$(body .message)" == *'target.kind: Unsupported value "Pod"'* ]]
+	[ "$(req GET "$NS/tasks/web")" = 200 ]
+	[ "$(body '.spec.nodeName // ""')" = "" ]
+	[ "$(req POST "$NS/tasks/web/binding" -d '{"kind":"Binding","metadata":{"name":"web"},"target":{"kind":"Node","name":"n1"}}')" = 201 ]
+	[ "$(body .spec.nodeName)" = n1 ]
+}
+
+@test "spec.nodeName is immutable once set; setting it when empty is allowed" {
+	[ "$(req POST "$NS/tasks" -d "$(task web | jq -c '.spec.nodeName = "n1"')")" = 201 ]
+	[ "$(body .spec.nodeName)" = n1 ]
+	create_task other
+	[ "$(req PATCH "$NS/tasks/other" -H 'Content-Type: application/merge-patch+json' -d '{"spec":{"nodeName":"n2"}}')" = 200 ]
+	[ "$(body .spec.nodeName)" = n2 ]
+	[ "$(req PATCH "$NS/tasks/web" -H 'Content-Type: application/merge-patch+json' -d '{"spec":{"nodeName":"n9"}}')" = 422 ]
+	[ "$(body .reason)" = Invalid ]
+	[[ "$(body .message)" == *"spec.nodeName: field is immutable once set"* ]]
+	[ "$(req PUT "$NS/tasks/web" -d "$(api GET "$NS/tasks/web" | jq -c '.spec.nodeName = "n9"')")" = 422 ]
+	[ "$(req PATCH "$NS/tasks/web?fieldManager=t" -H 'Content-Type: application/apply-patch+yaml' -d "$(task web | jq -c '.spec.nodeName = "n9"')")" = 422 ]
+	[ "$(req GET "$NS/tasks/web")" = 200 ]
+	[ "$(body .spec.nodeName)" = n1 ]
+	[ "$(req PATCH "$NS/tasks/web" -H 'Content-Type: application/merge-patch+json' -d '{"spec":{"image":"nginx"}}')" = 200 ]
+}
