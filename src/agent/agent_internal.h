@@ -36,6 +36,8 @@ struct anode {
 	json_t *written;              /* nodes thread: last status content written */
 	int64_t ready_since;          /* nodes thread: lastTransitionTime */
 	bool registered;              /* nodes thread */
+	int64_t lease_ok_ms;          /* nodes thread: last successful renewal (monotonic) */
+	bool lease_failed;            /* nodes thread: the last renewal failed */
 	int64_t usage_cpu, usage_mem; /* mu: published by reconcile */
 };
 

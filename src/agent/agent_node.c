@@ -181,7 +181,12 @@ int agent_nodes_register(struct agent *a, struct kerr *err)
 	return ret;
 }
 
-static void renew_lease(struct agent *a, struct client *c, struct anode *n)
+/* Renews n's lease. Returns true when the node was out of touch before
+ * this renewal (the last one failed, or came much later than due: the
+ * agent was stopped, or the server away), so that the nodes controller
+ * may have marked it Ready=Unknown meanwhile: its status must then be
+ * written again even if nothing in it changed for the agent. */
+static bool renew_lease(struct agent *a, struct client *c, struct anode *n)
 {
 	_cleanup_free_ char *esc = client_escape(n->name);
 	_cleanup_free_ char *path = xasprintf("/apis/keel/v1/leases/%s", esc);
@@ -190,9 +195,20 @@ static void renew_lease(struct agent *a, struct client *c, struct anode *n)
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	int r = client_request(c, "PUT", path, NULL, body, &resp, &err);
 	client_response_clear(&resp);
-	if (r < 0)
+	if (r < 0) {
 		log_warn("agent: node %s: renewing lease: %s", n->name, kerr_msg(&err));
-	(void)a;
+		n->lease_failed = true;
+		return false;
+	}
+	/* late by more than half an interval (0.5 s to 5 s): well inside any
+	 * sane grace period, and above the loop's own jitter */
+	int64_t now = time_mono_ms(), slack = a->o->heartbeat_ms / 2;
+	slack = slack < 500 ? 500 : slack > 5000 ? 5000 : slack;
+	bool gap = n->lease_failed ||
+	           (n->lease_ok_ms && now - n->lease_ok_ms > a->o->heartbeat_ms + slack);
+	n->lease_failed = false;
+	n->lease_ok_ms = now;
+	return gap;
 }
 
 static void refresh_status(struct agent *a, struct client *c, struct anode *n)
@@ -229,7 +245,12 @@ void *agent_nodes_thread(void *arg)
 		for (size_t i = 0; i < a->nnodes && !atomic_load(&a->stop); i++) {
 			struct anode *n = &a->nodes[i];
 			if (n->next_lease_ms <= now) {
-				renew_lease(a, c, n);
+				if (renew_lease(a, c, n) && n->registered) {
+					json_decref(n->written); /* rewrite: Ready=True again */
+					n->written = NULL;
+					n->ready_since = time_now_unix();
+					refresh_status(a, c, n);
+				}
 				n->next_lease_ms += a->o->heartbeat_ms;
 				if (n->next_lease_ms <= now)
 					n->next_lease_ms = now + a->o->heartbeat_ms;

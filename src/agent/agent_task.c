@@ -371,8 +371,17 @@ static json_t *reconcile_task(struct agent *a, struct atask *t, json_t *spec, st
 {
 	const struct rt_status *cur = pick_current(a, cs, t->uid);
 	publish_log_id(a, t, cur ? cur->id : NULL);
-	if (t->terminal)
+	if (t->terminal) {
+		/* ended for good, or marked so by someone else (the nodes
+		 * controller's NodeLost while we were away): nothing may run */
+		if (cur && cur->state != RT_EXITED) {
+			log_info("agent: task %s/%s is %s: stopping %s", t->ns, t->name,
+			         json_string_value(json_object_get(t->final, "phase")), cur->id);
+			agent_health_drop(a, t->uid);
+			(void)a->rt->ops->stop(a->rt, cur->id, t->grace_s, NULL);
+		}
 		return t->final ? json_incref(t->final) : NULL;
+	}
 	if (cur && cur->state == RT_EXITED && !streq(t->handled_id, cur->id))
 		handle_exit(a, t, spec, cur, node);
 	if (t->terminal)
@@ -391,6 +400,24 @@ static json_t *reconcile_task(struct agent *a, struct atask *t, json_t *spec, st
 		return waiting_status(t, node, NULL);
 	a->again = true; /* look again soon: the next list shows it */
 	return NULL;
+}
+
+/* A Task the API says has ended (Failed or Succeeded) although this agent
+ * did not end it — the nodes controller marks the Tasks of a silent node
+ * Failed (NodeLost) — has ended: its status is kept and its container
+ * stopped, never restarted. */
+static void adopt_terminal(struct atask *t, json_t *task)
+{
+	json_t *st = json_object_get(task, "status");
+	const char *phase = json_string_value(json_object_get(st, "phase"));
+	if (t->terminal || (!streq(phase, "Failed") && !streq(phase, "Succeeded")))
+		return;
+	t->terminal = true;
+	json_decref(t->final);
+	t->final = json_deep_copy(st);
+	json_object_del(t->final, "lastState");
+	log_info("agent: task %s/%s was marked %s (%s) by the control plane", t->ns, t->name, phase,
+	         json_string_value(json_object_get(st, "reason")) ?: "no reason");
 }
 
 /* Containers no wanted Task claims: stop (grace period), then remove. */
@@ -513,6 +540,7 @@ static void reconcile_node(struct agent *a, struct client *c, size_t ni, json_t 
 		if (!t)
 			t = atask_new(a, task, pick_current(a, &cs, uid));
 		t->seen = tick;
+		adopt_terminal(t, task);
 		json_t *spec = json_object_get(task, "spec");
 		json_t *g = json_object_get(spec, "terminationGracePeriodSeconds");
 		if (json_is_integer(g))

@@ -99,6 +99,13 @@ int cli_cmd_diff(int argc, char **argv);
 int cli_cmd_convert(int argc, char **argv);
 int cli_cmd_version(int argc, char **argv);
 int cli_cmd_logs(int argc, char **argv);
+int cli_cmd_scale(int argc, char **argv);   /* cli_scale.c */
+int cli_cmd_rollout(int argc, char **argv); /* cli_rollout.c */
+
+/* The deployment name of "deployment NAME" or "deployment/NAME" in
+ * pos->v[first..] (borrowed from pos); prints a usage error naming cmd
+ * ("scale", "rollout status") and returns NULL otherwise. (cli_scale.c) */
+const char *cli_deployment_arg(const char *cmd, const struct cli_strv *pos, size_t first);
 
 /* ---- talking to the server --------------------------------------------- */
 

@@ -66,6 +66,22 @@ static const struct cli_command commands[] = {
      "from the agent of the Task's node. -f keeps streaming; --previous shows the run\n"
      "before the current one (after a restart).",
      "  keel logs web\n  keel logs web -f --tail 20\n  keel logs web --previous", cli_cmd_logs},
+    {"scale", "Set the number of replicas of a Deployment",
+     "keel scale deployment NAME --replicas N [-n NS]",
+     "Sets spec.replicas with a merge patch (field manager keel-scale). A manifest that\n"
+     "leaves replicas out keeps the scaled value when applied again; one that sets it\n"
+     "puts its own value back.",
+     "  keel scale deployment web --replicas 5\n  keel scale deploy/web --replicas 0",
+     cli_cmd_scale},
+    {"rollout", "Watch, list and undo a Deployment's rollouts",
+     "keel rollout status|history|undo deployment NAME [flags]",
+     "status waits for the current rollout and prints its progress (exit 0 when complete,\n"
+     "1 when progressDeadlineSeconds passed); history lists the revisions kept\n"
+     "(revisionHistoryLimit); undo returns to the previous revision or --to-revision N.\n"
+     "Run 'keel rollout COMMAND --help' for each command's flags.",
+     "  keel rollout status deployment web\n  keel rollout history deployment web\n"
+     "  keel rollout undo deployment web\n  keel rollout undo deploy/web --to-revision 2",
+     cli_cmd_rollout},
     {"version", "Print the client and server versions", "keel version",
      "Prints the client's version and, when the server can be reached, the server's.",
      "  keel version", cli_cmd_version},

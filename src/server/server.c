@@ -39,6 +39,13 @@
 #include "server/watch.h"
 #include "store/store.h"
 
+static struct server_hooks hooks;
+
+void server_set_hooks(const struct server_hooks *h)
+{
+	hooks = h ? *h : (struct server_hooks){0};
+}
+
 static int mkdir_p(const char *path, struct kerr *err)
 {
 	_cleanup_free_ char *p = xstrdup(path);
@@ -239,6 +246,8 @@ static int serve(struct server *srv, struct kerr *err)
 	_cleanup_free_ char *url = server_url(srv->opts.listen_host, port);
 	if (write_config(srv->opts.data_dir, url, srv_auth_admin(srv->auth), err) < 0)
 		return kerr_prefix(err, "cannot write %s/config", srv->opts.data_dir);
+	if (hooks.started && hooks.started(hooks.ud, url, srv_auth_admin(srv->auth), err) < 0)
+		return -err->code;
 	atomic_store(&srv->ready, true);
 	printf("keel server listening on %s (data dir %s)\n", url, srv->opts.data_dir);
 	fflush(stdout);
@@ -278,6 +287,8 @@ int server_main(int argc, char **argv)
 	if (rc < 0)
 		fprintf(stderr, "keel server: %s\n", kerr_msg(&err));
 	server_close(&srv);
+	if (hooks.stopped)
+		hooks.stopped(hooks.ud);
 	if (rc == 0)
 		log_info("stopped cleanly");
 	return rc < 0 ? 1 : 0;

@@ -43,3 +43,18 @@
  * unwritable data directory, bad token file, address in use), 2 for a
  * usage error. */
 int server_main(int argc, char **argv);
+
+struct kerr;
+
+/* Hooks for what runs beside the API server in its process (the
+ * controllers, see src/keel.c). started runs once the socket accepts and
+ * DATA/config is written, with the server's URL and admin token (NULL when
+ * the token file has no admin); an error stops the server (exit 1).
+ * stopped runs after the HTTP server has shut down. Set before
+ * server_main; h is copied; NULL clears. */
+struct server_hooks {
+	int (*started)(void *ud, const char *url, const char *admin_token, struct kerr *err);
+	void (*stopped)(void *ud);
+	void *ud;
+};
+void server_set_hooks(const struct server_hooks *h);

@@ -109,6 +109,7 @@ enum MHD_Result srv_handle_status_write(struct srv_req *r)
 
 struct binding_arg {
 	const char *node;
+	const char *rv; /* Binding metadata.resourceVersion: a precondition, or NULL */
 };
 
 static int binding_compute(struct srv_write *w, json_t *live, json_t **next, struct kerr *err)
@@ -125,6 +126,11 @@ static int binding_compute(struct srv_write *w, json_t *live, json_t **next, str
 	}
 	if (json_object_get(api_obj_meta(live), "deletionTimestamp"))
 		return kerr_set(err, ESTALE, "task \"%s\" is being deleted", api_obj_name(live));
+	const char *live_rv = json_string_value(api_obj_get_path(live, "metadata.resourceVersion"));
+	if (a->rv && *a->rv && !streq(a->rv, live_rv))
+		return kerr_set(err, ESTALE,
+		                "task \"%s\" has changed (resourceVersion %s, the binding expects %s)",
+		                api_obj_name(live), live_rv ? live_rv : "?", a->rv);
 	json_t *n = json_deep_copy(live);
 	json_t *spec = json_object_get(n, "spec");
 	if (!json_is_object(spec)) {
@@ -146,7 +152,8 @@ static int binding_compute(struct srv_write *w, json_t *live, json_t **next, str
 }
 
 /* Parses and checks a Binding body; *node borrowed from *body. */
-static int binding_parse(struct srv_req *r, json_t **body, const char **node, struct kerr *err)
+static int binding_parse(struct srv_req *r, json_t **body, const char **node, const char **rv,
+                         struct kerr *err)
 {
 	if (srv_json_parse(r->body.data, r->body.len, true, body, err) < 0)
 		return -EBADMSG;
@@ -159,6 +166,7 @@ static int binding_parse(struct srv_req *r, json_t **body, const char **node, st
 		    err, EBADMSG,
 		    "the name of the binding (%s) does not match the task in the URL (%s)", name,
 		    r->route.name);
+	*rv = json_string_value(api_obj_get_path(*body, "metadata.resourceVersion"));
 	json_t *tkind = api_obj_get_path(*body, "target.kind");
 	if (tkind && !(json_is_string(tkind) && streq(json_string_value(tkind), "Node"))) {
 		const char *tk = json_is_string(tkind) ? json_string_value(tkind) : "(not a string)";
@@ -195,7 +203,7 @@ enum MHD_Result srv_handle_binding(struct srv_req *r)
 		return ret;
 	_cleanup_json_ json_t *body = NULL;
 	struct binding_arg a = {0};
-	if (binding_parse(r, &body, &a.node, &err) < 0)
+	if (binding_parse(r, &body, &a.node, &a.rv, &err) < 0)
 		return srv_reply_error(r, &err, "tasks", r->route.name);
 	_cleanup_free_ char *node_key = store_key("nodes", NULL, a.node);
 	json_t *node = NULL;

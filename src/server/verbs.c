@@ -7,12 +7,24 @@
  * object is a no-op — no revision, no watch event — which is what makes
  * re-applying an unchanged manifest free.
  *
- * Namespaces: creating in a namespace that does not exist is a 404.
- * Deleting a Namespace that still holds objects is a 409 (cascading
- * deletion comes with the garbage collector); "default" cannot be deleted.
- * The existence check is not in the write transaction, so a Namespace
- * deleted at the same moment as a create into it may leave that object
- * behind; the gc controller is the backstop.
+ * Namespaces: creating in a namespace that does not exist is a 404, and
+ * in one being deleted (it has a deletionTimestamp) a 403, as Kubernetes
+ * answers. Deleting an empty Namespace removes it at once; deleting one
+ * that still holds objects marks it Terminating (deletionTimestamp,
+ * status.phase Terminating, finalizer "keel/namespace"): the gc
+ * controller deletes what is in it and then removes the finalizer, and
+ * the update that empties the finalizers of an object being deleted
+ * deletes it (finish_update). "default" cannot be deleted. The existence
+ * check is not in the write transaction, so a Namespace deleted at the
+ * same moment as a create into it may leave that object behind; the gc
+ * controller is the backstop.
+ *
+ * Deletion policies: Background (the default) deletes the object now and
+ * gc deletes its dependents afterwards. Orphan and Foreground are
+ * recorded as Kubernetes records them, as the finalizers "orphan" and
+ * "foregroundDeletion" added together with the deletionTimestamp; gc
+ * then orphans (removes the ownerReferences to the object) or deletes the
+ * dependents, and removes the finalizer, which deletes the object.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -54,12 +66,18 @@ int srv_check_namespace(struct server *srv, const struct api_kind *k, const char
 	if (!k->namespaced)
 		return 0;
 	_cleanup_free_ char *key = store_key("namespaces", NULL, ns);
-	json_t *obj = NULL;
+	_cleanup_json_ json_t *obj = NULL;
 	int rc = store_get(srv->store, key, &obj, err);
-	json_decref(obj);
 	if (rc == -ENOENT)
 		return kerr_set(err, ENOENT, "namespaces \"%s\" not found", ns);
-	return rc < 0 ? rc : 0;
+	if (rc < 0)
+		return rc;
+	if (json_object_get(api_obj_meta(obj), "deletionTimestamp"))
+		return kerr_set(err, EPERM,
+		                "unable to create new content in namespace %s because it is being "
+		                "terminated",
+		                ns);
+	return 0;
 }
 
 int srv_not_found(struct srv_write *w, struct kerr *err)
@@ -421,6 +439,7 @@ int srv_patch_parse(struct srv_req *r, json_t **patch, uint64_t *want_rv, struct
 
 struct delete_arg {
 	uint64_t want_rv;
+	const char *policy; /* NULL, "Background", "Orphan" or "Foreground" */
 };
 
 static int namespace_empty(struct server *srv, const char *ns, struct kerr *err)
@@ -438,13 +457,33 @@ static int namespace_empty(struct server *srv, const char *ns, struct kerr *err)
 		if (rc < 0)
 			return rc;
 		if (json_array_size(items) > 0)
-			return kerr_set(err, ESTALE,
-			                "namespace \"%s\" is not empty: it still has %s (such as "
-			                "\"%s\"); delete "
-			                "them first",
-			                ns, k->plural, api_obj_name(json_array_get(items, 0)));
+			return 0;
 	}
-	return 0;
+	return 1;
+}
+
+/* Adds finalizer f to the finalizers of metadata m, unless it is there. */
+static void add_finalizer(json_t *m, const char *f)
+{
+	json_t *fin = json_object_get(m, "finalizers");
+	if (!json_is_array(fin)) {
+		fin = json_array();
+		json_object_set_new(m, "finalizers", fin);
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(fin, i, v) if (streq(json_string_value(v), f)) return;
+	json_array_append_new(fin, json_string(f));
+}
+
+/* The finalizer a deletion policy stands for, or NULL (Background). */
+static const char *policy_finalizer(const char *policy)
+{
+	if (streq(policy, "Orphan"))
+		return "orphan";
+	if (streq(policy, "Foreground"))
+		return "foregroundDeletion";
+	return NULL;
 }
 
 static int delete_compute(struct srv_write *w, json_t *live, json_t **next, struct kerr *err)
@@ -454,22 +493,39 @@ static int delete_compute(struct srv_write *w, json_t *live, json_t **next, stru
 		return srv_not_found(w, err);
 	if (srv_check_precondition(live, a->want_rv, err) < 0)
 		return -ESTALE;
+	bool terminate = false; /* a non-empty Namespace: mark it Terminating */
 	if (streq(w->kind->plural, "namespaces")) {
 		if (streq(api_obj_name(live), "default"))
 			return kerr_set(err, EPERM, "namespace \"default\" cannot be deleted");
 		int rc = namespace_empty(w->srv, api_obj_name(live), err);
 		if (rc < 0)
 			return rc;
+		terminate = rc == 0;
 	}
+	const char *pf = policy_finalizer(a->policy);
 	json_t *fin = json_object_get(api_obj_meta(live), "finalizers");
-	if (json_array_size(fin) == 0)
+	bool deleting = json_object_get(api_obj_meta(live), "deletionTimestamp") != NULL;
+	if (json_array_size(fin) == 0 && !pf && !terminate)
 		return STORE_DELETE;
-	if (json_object_get(api_obj_meta(live), "deletionTimestamp"))
+	if (deleting && !pf && !terminate)
 		return STORE_NOOP;
 	json_t *n = json_deep_copy(live);
-	char now[32];
-	time_rfc3339(now, sizeof now, time_now_unix());
-	json_object_set_new(api_obj_meta(n), "deletionTimestamp", json_string(now));
+	json_t *m = api_obj_meta(n);
+	if (pf)
+		add_finalizer(m, pf);
+	if (terminate) {
+		add_finalizer(m, "keel/namespace");
+		json_object_set_new(n, "status", json_pack("{s:s}", "phase", "Terminating"));
+	}
+	if (!deleting) {
+		char now[32];
+		time_rfc3339(now, sizeof now, time_now_unix());
+		json_object_set_new(m, "deletionTimestamp", json_string(now));
+	}
+	if (api_json_equal(n, live)) {
+		json_decref(n);
+		return STORE_NOOP;
+	}
 	*next = n;
 	return STORE_WRITE;
 }
@@ -497,6 +553,10 @@ static int delete_options(struct srv_req *r, struct delete_arg *a, struct kerr *
 		return kerr_set(
 		    err, EBADMSG,
 		    "invalid propagationPolicy \"%s\" (Background, Orphan or Foreground)", policy);
+	/* static strings: a policy from the body does not outlive opts */
+	a->policy = streq(policy, "Orphan")       ? "Orphan"
+	            : streq(policy, "Foreground") ? "Foreground"
+	                                          : NULL;
 	return 0;
 }
 

@@ -6,7 +6,7 @@
 load helpers
 
 setup() {
-	keel_server_start
+	keel_server_start --controllers=none
 	export -f keel # for the bash -c conditions of wait_for
 	AGENT_LOG=$BATS_TEST_TMPDIR/agent.log
 	AGENT_PID=""

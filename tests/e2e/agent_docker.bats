@@ -16,7 +16,7 @@ setup_file() {
 
 setup() {
 	[ -z "${DOCKER_SKIP:-}" ] || skip "$DOCKER_SKIP"
-	keel_server_start
+	keel_server_start --controllers=none
 	NODE=dk-${BATS_ROOT_PID:-$$}-$BATS_TEST_NUMBER
 	AGENT_LOG=$BATS_TEST_TMPDIR/agent.log
 	AGENT_PID=""

@@ -7,7 +7,7 @@ bats_require_minimum_version 1.5.0
 load helpers
 
 setup() {
-	keel_server_start
+	keel_server_start --controllers=none
 	M=$BATS_TEST_TMPDIR/m
 	mkdir -p "$M"
 }

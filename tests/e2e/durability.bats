@@ -4,7 +4,7 @@
 
 load helpers
 
-setup() { keel_server_start; }
+setup() { keel_server_start --controllers=none; }
 teardown() { keel_server_stop KILL; }
 
 @test "examples apply and read back, and survive a restart" {
@@ -17,7 +17,7 @@ teardown() { keel_server_stop KILL; }
 	rev_before=$(keel get tasks -A -o json | jq -r .metadata.resourceVersion)
 
 	keel_server_stop TERM
-	keel_server_start
+	keel_server_start --controllers=none
 	after=$(keel get deployments -A -o json | jq -S '[.items[] | {name: .metadata.name, rv: .metadata.resourceVersion, uid: .metadata.uid, spec}]')
 	rev_after=$(keel get tasks -A -o json | jq -r .metadata.resourceVersion)
 	assert_equal "$after" "$before"
@@ -62,7 +62,7 @@ teardown() { keel_server_stop KILL; }
 	n_acked=$(wc -l <"$acked")
 	[ "$n_acked" -ge 100 ]
 
-	keel_server_start
+	keel_server_start --controllers=none
 	keel get tasks -o json | jq -r '.items[].metadata.name' | sort >"$BATS_TEST_TMPDIR/stored"
 	missing=$(sort "$acked" | comm -23 - "$BATS_TEST_TMPDIR/stored")
 	assert_equal "$missing" ""

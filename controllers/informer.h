@@ -1,0 +1,66 @@
+/*
+ * informer — a local, always-current cache of one kind, as client-go's
+ * informers are: it lists (one consistent snapshot), then watches from the
+ * list's resourceVersion, and relists when the watch answers 410 Gone or
+ * the connection drops for good. Handlers hear every add, update and
+ * delete, in revision order, on the informer's own thread.
+ *
+ * Threading: informer_get/informer_list/informer_synced may be called from
+ * any thread (the cache is behind a lock). Handlers run on the informer's
+ * thread and must be quick (typically: put a key on a work queue).
+ *
+ * Ownership: objects handed to handlers are borrowed for the call;
+ * informer_get and informer_list return new references.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/kind.h"
+#include "client/client.h"
+
+struct kerr;
+struct informer;
+
+struct informer_handlers {
+	void (*on_add)(void *ctx, json_t *obj);
+	void (*on_update)(void *ctx, json_t *old_obj, json_t *new_obj);
+	void (*on_delete)(void *ctx, json_t *obj);
+	void *ctx;
+};
+
+struct informer_opts {
+	struct client_opts client;     /* server, token, ...; the informer makes its own clients */
+	const struct api_kind *kind;
+	const char *ns;                /* NULL: every namespace */
+	const char *label_selector;    /* NULL: all */
+	const char *field_selector;    /* NULL: all */
+	long resync_ms;                /* >0: call on_update(obj, obj) for every cached
+	                                  object this often (level-triggered safety net) */
+};
+
+/* Creates an informer (not started). Strings are copied. */
+int informer_new(const struct informer_opts *o, const struct informer_handlers *h,
+                 struct informer **out, struct kerr *err);
+/* Starts its thread: list, then watch, forever, with backoff on errors. */
+int informer_start(struct informer *inf, struct kerr *err);
+/* Waits until the first list has been loaded into the cache (and its adds
+ * delivered). Returns 0, or -ETIMEDOUT. */
+int informer_wait_synced(struct informer *inf, long timeout_ms);
+bool informer_synced(struct informer *inf);
+/* Stops the thread (ends the watch) and joins it. */
+void informer_stop(struct informer *inf);
+/* Stops if needed and frees. Accepts NULL. */
+void informer_free(struct informer *inf);
+
+/* Key of an object: "NAMESPACE/NAME", or "NAME" for cluster-scoped kinds. Owned. */
+char *informer_key(json_t *obj);
+/* The cached object for key (new reference), or NULL. */
+json_t *informer_get(struct informer *inf, const char *key);
+/* A JSON array of (new references to) every cached object for which
+ * match(ctx, obj) is true (match NULL: all). Owned. */
+json_t *informer_list(struct informer *inf, bool (*match)(void *ctx, json_t *obj), void *ctx);
+/* The revision the cache reflects. */
+uint64_t informer_revision(struct informer *inf);

@@ -1,0 +1,336 @@
+/*
+ * nodes — the node lifecycle controller (see nodes.h for what it does).
+ *
+ * Liveness comes from the leases the agents renew (GET
+ * /apis/keel/v1/leases, kept by the server in memory, so there is no
+ * watch): the loop thread reads them every second and queues every Node;
+ * reconcile(node) judges it from the cached Node and the lease table.
+ * Leases are polled rather than watched because they make no watch
+ * events by design (a thousand idle nodes must not cost store writes);
+ * one small list a second is the price.
+ *
+ * The Ready=Unknown write is a status merge patch with the cached
+ * resourceVersion as a precondition, so it never overwrites a Ready=True
+ * the agent has just written (a conflict is retried with backoff, and the
+ * retry sees the fresh lease). Eviction lists the node's Tasks through the
+ * API (fieldSelector spec.nodeName) and marks each unfinished one Failed
+ * (NodeLost) with an Event; it is repeated at most every EVICT_SWEEP_MS
+ * while the node stays silent, which also catches a Task bound to it in a
+ * race with the Unknown write.
+ */
+#include "controllers/nodes.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/kind.h"
+#include "api/meta.h"
+#include "common/kerr.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "controllers/controller.h"
+
+#define POLL_MS        1000
+#define EVICT_SWEEP_MS 10000
+#define UNKNOWN_MSG    "keel agent stopped renewing its lease"
+
+/* ---- pure part (nodes.h) ---- */
+
+enum nodes_verdict nodes_judge(int64_t alive_ms, int64_t now_ms, long grace_ms, long eviction_ms)
+{
+	int64_t silent = now_ms - alive_ms;
+	if (silent < grace_ms)
+		return NODES_ALIVE;
+	if (silent < (int64_t)grace_ms + eviction_ms)
+		return NODES_UNKNOWN;
+	return NODES_EVICT;
+}
+
+static int64_t time_at(json_t *obj, const char *dotted)
+{
+	const char *s = json_string_value(api_obj_get_path(obj, dotted));
+	return s ? time_parse_rfc3339(s) : -1;
+}
+
+int64_t nodes_last_heard(json_t *node, int64_t lease_renew, int64_t controller_start)
+{
+	int64_t t = controller_start;
+	int64_t c[] = {lease_renew, time_at(node, "metadata.creationTimestamp"),
+	               time_at(node, "status.heartbeatTime")};
+	for (size_t i = 0; i < ARRAY_SIZE(c); i++)
+		if (c[i] > t)
+			t = c[i];
+	return t;
+}
+
+static json_t *ready_condition(json_t *conditions)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(conditions, i, c)
+	{
+		if (streq(json_string_value(json_object_get(c, "type")), "Ready"))
+			return c;
+	}
+	return NULL;
+}
+
+const char *nodes_ready_status(json_t *node)
+{
+	json_t *c = ready_condition(api_obj_get_path(node, "status.conditions"));
+	return json_string_value(json_object_get(c, "status"));
+}
+
+json_t *nodes_conditions_unknown(json_t *conditions, const char *now_rfc3339)
+{
+	json_t *ready = ready_condition(conditions);
+	if (streq(json_string_value(json_object_get(ready, "status")), "Unknown"))
+		return NULL;
+	json_t *out = json_is_array(conditions) ? json_deep_copy(conditions) : json_array();
+	json_t *c = ready_condition(out);
+	if (!c) {
+		c = json_pack("{s:s}", "type", "Ready");
+		json_array_append_new(out, c);
+	}
+	json_object_set_new(c, "status", json_string("Unknown"));
+	json_object_set_new(c, "reason", json_string("NodeStatusUnknown"));
+	json_object_set_new(c, "message", json_string(UNKNOWN_MSG));
+	json_object_set_new(c, "lastTransitionTime", json_string(now_rfc3339));
+	return out;
+}
+
+bool nodes_task_evictable(json_t *task)
+{
+	const char *phase = json_string_value(api_obj_get_path(task, "status.phase"));
+	return !streq(phase, "Succeeded") && !streq(phase, "Failed");
+}
+
+/* ---- the controller ---- */
+
+struct nodes {
+	struct controller_env *env;
+	struct informer *nodes;
+	int64_t start; /* unix seconds */
+	pthread_mutex_t mu;
+	json_t *leases; /* mu: node -> renew (unix seconds); NULL until the first poll */
+	json_t *swept;  /* mu: node -> monotonic ms of its last eviction sweep */
+};
+
+static int nodes_setup(struct controller_env *env, void **state, struct kerr *err)
+{
+	struct nodes *n = xcalloc(1, sizeof(*n));
+	n->env = env;
+	n->start = time_now_unix();
+	pthread_mutex_init(&n->mu, NULL);
+	n->swept = json_object();
+	if (controller_informer(env, api_kind_by_plural("nodes"), NULL, NULL, NULL, &n->nodes,
+	                        err) < 0) {
+		json_decref(n->swept);
+		free(n);
+		return -EINVAL;
+	}
+	*state = n;
+	return 0;
+}
+
+static void nodes_teardown(void *state)
+{
+	struct nodes *n = state;
+	pthread_mutex_destroy(&n->mu);
+	json_decref(n->leases);
+	json_decref(n->swept);
+	free(n);
+}
+
+/* Reads the lease table; 0, or -errno (the old table is kept). */
+static int poll_leases(struct nodes *n, struct client *c, struct kerr *err)
+{
+	struct client_response resp = {0};
+	int r = client_request(c, "GET", "/apis/keel/v1/leases", NULL, NULL, &resp, err);
+	if (r < 0)
+		return r;
+	json_t *table = json_object();
+	size_t i;
+	json_t *l;
+	json_array_foreach(json_object_get(resp.body, "items"), i, l)
+	{
+		const char *name = api_obj_name(l);
+		int64_t t = time_at(l, "spec.renewTime");
+		if (name && t > 0)
+			json_object_set_new(table, name, json_integer(t));
+	}
+	client_response_clear(&resp);
+	pthread_mutex_lock(&n->mu);
+	json_decref(n->leases);
+	n->leases = table;
+	pthread_mutex_unlock(&n->mu);
+	return 0;
+}
+
+static void nodes_loop(void *state, struct client *c)
+{
+	struct nodes *n = state;
+	bool warned = false;
+	do {
+		_cleanup_kerr_ struct kerr err = KERR_INIT;
+		if (poll_leases(n, c, &err) < 0) {
+			if (!warned)
+				log_warn("nodes: reading leases: %s", kerr_msg(&err));
+			warned = true;
+			continue;
+		}
+		warned = false;
+		_cleanup_json_ json_t *all = informer_list(n->nodes, NULL, NULL);
+		size_t i;
+		json_t *node;
+		json_array_foreach(all, i, node)
+		{
+			if (api_obj_name(node))
+				controller_enqueue(n->env, api_obj_name(node));
+		}
+	} while (controller_sleep(n->env, POLL_MS));
+}
+
+/* Ready=Unknown on node (cached), once. */
+static int mark_unknown(struct nodes *n, struct client *c, json_t *node, struct kerr *err)
+{
+	char now[32];
+	time_rfc3339(now, sizeof now, time_now_unix());
+	_cleanup_json_ json_t *conds =
+	    nodes_conditions_unknown(api_obj_get_path(node, "status.conditions"), now);
+	if (!conds)
+		return 0;
+	_cleanup_json_ json_t *patch = json_pack(
+	    "{s:{s:O}, s:{s:O}}", "metadata", "resourceVersion",
+	    json_object_get(api_obj_meta(node), "resourceVersion"), "status", "conditions", conds);
+	int r = client_patch_status(c, api_kind_by_plural("nodes"), NULL, api_obj_name(node), patch,
+	                            NULL, NULL, err);
+	if (r == -ENOENT) {
+		kerr_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return kerr_prefix(err, "marking node %s Ready=Unknown", api_obj_name(node));
+	log_info("nodes: node %s is Ready=Unknown: " UNKNOWN_MSG, api_obj_name(node));
+	controller_event(n->env, node, "Warning", "NodeNotReady",
+	                 "Node %s status is now: NodeNotReady (" UNKNOWN_MSG ")",
+	                 api_obj_name(node));
+	return 0;
+}
+
+static int evict_task(struct nodes *n, struct client *c, json_t *task, const char *node,
+                      struct kerr *err)
+{
+	_cleanup_free_ char *msg = xasprintf("node %s was lost: " UNKNOWN_MSG, node);
+	_cleanup_json_ json_t *patch =
+	    json_pack("{s:{s:O}, s:{s:s, s:s, s:s, s:b}}", "metadata", "resourceVersion",
+	              json_object_get(api_obj_meta(task), "resourceVersion"), "status", "phase",
+	              "Failed", "reason", "NodeLost", "message", msg, "ready", 0);
+	int r = client_patch_status(c, api_kind_by_plural("tasks"), api_obj_namespace(task),
+	                            api_obj_name(task), patch, NULL, NULL, err);
+	if (r == -ENOENT) {
+		kerr_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return kerr_prefix(err, "marking task %s/%s lost", api_obj_namespace(task),
+		                   api_obj_name(task));
+	log_info("nodes: task %s/%s marked Failed (NodeLost): %s", api_obj_namespace(task),
+	         api_obj_name(task), msg);
+	controller_event(n->env, task, "Warning", "NodeLost", "Marked Failed: %s", msg);
+	return 0;
+}
+
+static int evict_tasks(struct nodes *n, struct client *c, const char *node, struct kerr *err)
+{
+	_cleanup_free_ char *sel = xasprintf("spec.nodeName=%s", node);
+	struct client_query q = {.field_selector = sel, .limit = 500};
+	_cleanup_json_ json_t *list = NULL;
+	int r = client_list_all(c, api_kind_by_plural("tasks"), NULL, &q, &list, err);
+	if (r < 0)
+		return kerr_prefix(err, "listing the tasks of node %s", node);
+	int ret = 0;
+	size_t i;
+	json_t *t;
+	json_array_foreach(json_object_get(list, "items"), i, t)
+	{
+		if (!nodes_task_evictable(t))
+			continue;
+		_cleanup_kerr_ struct kerr e = KERR_INIT;
+		r = evict_task(n, c, t, node, &e);
+		if (r < 0 && ret == 0) {
+			ret = r;
+			kerr_move(err, &e);
+		}
+	}
+	return ret;
+}
+
+/* Claims an eviction sweep of node's Tasks when one is due (none yet, or
+ * the last EVICT_SWEEP_MS ago). */
+static bool sweep_claim(struct nodes *n, const char *node)
+{
+	int64_t now = time_mono_ms();
+	pthread_mutex_lock(&n->mu);
+	json_t *last = json_object_get(n->swept, node);
+	bool go = !last || now - json_integer_value(last) >= EVICT_SWEEP_MS;
+	if (go)
+		json_object_set_new(n->swept, node, json_integer(now));
+	pthread_mutex_unlock(&n->mu);
+	return go;
+}
+
+static void sweep_forget(struct nodes *n, const char *node)
+{
+	pthread_mutex_lock(&n->mu);
+	json_object_del(n->swept, node);
+	pthread_mutex_unlock(&n->mu);
+}
+
+static int nodes_reconcile(void *state, struct client *c, const char *key, struct kerr *err)
+{
+	struct nodes *n = state;
+	_cleanup_json_ json_t *node = informer_get(n->nodes, key);
+	pthread_mutex_lock(&n->mu);
+	bool polled = n->leases != NULL;
+	int64_t renew = polled ? json_integer_value(json_object_get(n->leases, key)) : 0;
+	pthread_mutex_unlock(&n->mu);
+	if (!node) {
+		sweep_forget(n, key);
+		return 0;
+	}
+	if (!polled)
+		return POLL_MS; /* no judgement before the first look at the leases */
+	const struct controller_options *o = controller_opts(n->env);
+	int64_t heard = nodes_last_heard(node, renew, n->start);
+	/* the times have whole seconds: count from the end of that second, so
+	 * a node is never judged silent for longer than it really was (the
+	 * agent's own check for a lease gap relies on that) */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	enum nodes_verdict v = nodes_judge((heard + 1) * 1000, now_ms, o->node_grace_period_ms,
+	                                   o->node_eviction_timeout_ms);
+	if (v == NODES_ALIVE) {
+		sweep_forget(n, key);
+		return 0;
+	}
+	int r = mark_unknown(n, c, node, err);
+	if (r < 0 || v != NODES_EVICT || !sweep_claim(n, key))
+		return r;
+	r = evict_tasks(n, c, key, err);
+	if (r < 0)
+		sweep_forget(n, key);
+	return r;
+}
+
+const struct controller_def controller_nodes = {
+    .name = "nodes",
+    .workers = 2,
+    .setup = nodes_setup,
+    .reconcile = nodes_reconcile,
+    .teardown = nodes_teardown,
+    .loop = nodes_loop,
+};

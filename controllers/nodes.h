@@ -1,0 +1,50 @@
+/*
+ * nodes — the node lifecycle controller (controllers/nodes.c): a Node
+ * whose agent stopped renewing its lease becomes Ready=Unknown after the
+ * grace period (the scheduler then skips it), and after the eviction
+ * timeout more its unfinished Tasks are marked Failed with reason
+ * NodeLost, so that their owners replace them elsewhere. When the agent
+ * comes back it writes Ready=True itself, and stops the containers of
+ * Tasks that were marked lost meanwhile.
+ *
+ * This header is the pure part, unit-tested in tests/unit/test_nodes.c.
+ * Threading: pure functions, thread-safe.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum nodes_verdict {
+	NODES_ALIVE,   /* heard from within the grace period */
+	NODES_UNKNOWN, /* silent longer than the grace period: Ready=Unknown */
+	NODES_EVICT,   /* silent longer than grace + eviction: its Tasks are lost */
+};
+
+/* Verdict on a node last heard from at alive_ms (wall clock, ms), at
+ * now_ms: silent for less than grace_ms is ALIVE, for less than grace_ms +
+ * eviction_ms UNKNOWN, else EVICT. */
+enum nodes_verdict nodes_judge(int64_t alive_ms, int64_t now_ms, long grace_ms, long eviction_ms);
+
+/* When a node was last heard from (unix seconds): the latest of its
+ * lease's renewTime (lease_renew, <= 0: no lease), the controller's start
+ * (a server restart empties the in-memory leases, so every node gets one
+ * grace period from then), and the Node's own creationTimestamp and
+ * status.heartbeatTime (node borrowed). */
+int64_t nodes_last_heard(json_t *node, int64_t lease_renew, int64_t controller_start);
+
+/* The Node's status.conditions (borrowed array, may be NULL) with Ready
+ * set to Unknown (reason NodeStatusUnknown, message saying the agent
+ * stopped renewing its lease, lastTransitionTime now_rfc3339, other
+ * fields and conditions kept): a new array (owned), or NULL when Ready is
+ * Unknown already. */
+json_t *nodes_conditions_unknown(json_t *conditions, const char *now_rfc3339);
+
+/* The status of the Node's Ready condition ("True", "False", "Unknown"),
+ * or NULL when it has none. Borrowed. */
+const char *nodes_ready_status(json_t *node);
+
+/* True when Task task (borrowed) is to be marked lost with its node: not
+ * Succeeded or Failed already. */
+bool nodes_task_evictable(json_t *task);

@@ -1,0 +1,523 @@
+/*
+ * scheduler — places every Task that has no spec.nodeName (DESIGN.md
+ * "Controllers", issue 4 "Scheduler"): filter the Nodes (Ready,
+ * schedulable, nodeSelector, requests fit allocatable minus what is bound
+ * there), score the feasible ones with E-PVM (epvm.c) — or take the next
+ * in name order with --scheduler round-robin — and bind through the
+ * binding subresource with the Task's resourceVersion as a precondition.
+ *
+ * Why it is built this way:
+ *   - Nodes live in plain arrays (sorted by name, so "lowest index" ties
+ *     are "lowest name") rebuilt only when a Node changes; what is bound
+ *     to each node is kept incrementally from Task events. Scoring 5,000
+ *     nodes is one loop over those arrays, no JSON.
+ *   - Each Task's contribution (node, cpu, memory) is remembered, and
+ *     setting it is idempotent; a bind records it at once ("assume", as
+ *     kube-scheduler does), so the next Task of a burst already sees it,
+ *     and the watch event that follows changes nothing. One worker keeps
+ *     decisions in order.
+ *   - A Task that fits nowhere gets status reason Unschedulable and a
+ *     FailedScheduling Event, and is remembered: it is queued again when a
+ *     Node changes or a bound Task frees resources — no hot loop — and,
+ *     as a safety net, once a minute.
+ *   - A conflict (the Task changed since the cache saw it) is an error:
+ *     the key is retried with backoff against the newer cache. The server
+ *     sets nodeName only when empty, so a retry never double-binds.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/meta.h"
+#include "api/quantity.h"
+#include "common/kerr.h"
+#include "common/log.h"
+#include "common/sbuf.h"
+#include "common/util.h"
+#include "controllers/controller.h"
+#include "controllers/epvm.h"
+
+#define UNSCHEDULABLE_RETRY_MS 60000
+
+struct snode {
+	char *name;
+	int64_t alloc[EPVM_RESOURCES];
+	int64_t usage[EPVM_RESOURCES];
+	int64_t bound[EPVM_RESOURCES];
+	bool ready, unschedulable;
+	json_t *labels; /* borrowed from the node object we hold */
+	json_t *obj;    /* owned */
+};
+
+struct sched {
+	struct controller_env *env;
+	struct informer *nodes, *tasks;
+	bool round_robin;
+	pthread_mutex_t mu;
+	bool nodes_dirty;
+	struct snode *arr;
+	size_t n;
+	struct epvm_node *ep; /* scratch, n entries */
+	json_t *index;        /* node name -> index in arr */
+	json_t *bound;        /* node name -> [cpu, mem] */
+	json_t *contrib;      /* task key -> [node, cpu, mem] */
+	json_t *unsched;      /* task keys waiting for a change */
+	size_t rr_next;
+};
+
+/* ---- what a Task asks for and holds ------------------------------------ */
+
+static void task_requests(json_t *task, int64_t d[EPVM_RESOURCES])
+{
+	json_t *req = api_obj_get_path(task, "spec.resources.requests");
+	json_t *cpu = json_object_get(req, "cpu"), *mem = json_object_get(req, "memory");
+	d[0] = d[1] = 0;
+	if (cpu && api_quantity_cpu(cpu, &d[0], NULL) < 0)
+		d[0] = 0;
+	if (mem && api_quantity_memory(mem, &d[1], NULL) < 0)
+		d[1] = 0;
+}
+
+static const char *task_node(json_t *task)
+{
+	const char *n = json_string_value(api_obj_get_path(task, "spec.nodeName"));
+	return n && *n ? n : NULL;
+}
+
+static bool task_terminal(json_t *task)
+{
+	const char *p = json_string_value(api_obj_get_path(task, "status.phase"));
+	return streq(p, "Succeeded") || streq(p, "Failed");
+}
+
+static bool wants_node(json_t *task)
+{
+	return !task_node(task) && !task_terminal(task) &&
+	       !json_object_get(api_obj_meta(task), "deletionTimestamp");
+}
+
+/* With s->mu held: adds sign * (cpu, mem) to node's bound load. */
+static void add_bound(struct sched *s, const char *node, int64_t cpu, int64_t mem, int sign)
+{
+	json_t *b = json_object_get(s->bound, node);
+	if (!b) {
+		b = json_pack("[I, I]", (json_int_t)0, (json_int_t)0);
+		json_object_set_new(s->bound, node, b);
+	}
+	int64_t nc = json_integer_value(json_array_get(b, 0)) + sign * cpu;
+	int64_t nm = json_integer_value(json_array_get(b, 1)) + sign * mem;
+	json_array_set_new(b, 0, json_integer(nc));
+	json_array_set_new(b, 1, json_integer(nm));
+	json_t *ix = json_object_get(s->index, node);
+	if (ix) {
+		struct snode *sn = &s->arr[json_integer_value(ix)];
+		sn->bound[0] = nc;
+		sn->bound[1] = nm;
+	}
+}
+
+/* With s->mu held: task key now holds (node, d) (node NULL: nothing).
+ * Idempotent. Returns true when resources were freed. */
+static bool set_contrib(struct sched *s, const char *key, const char *node,
+                        const int64_t d[EPVM_RESOURCES])
+{
+	json_t *old = json_object_get(s->contrib, key);
+	if (old) {
+		const char *on = json_string_value(json_array_get(old, 0));
+		int64_t oc = json_integer_value(json_array_get(old, 1));
+		int64_t om = json_integer_value(json_array_get(old, 2));
+		if (node && streq(on, node) && oc == d[0] && om == d[1])
+			return false;
+		add_bound(s, on, oc, om, -1);
+		json_object_del(s->contrib, key);
+	}
+	if (node) {
+		add_bound(s, node, d[0], d[1], +1);
+		json_object_set_new(s->contrib, key,
+		                    json_pack("[s, I, I]", node, (json_int_t)d[0], (json_int_t)d[1]));
+	}
+	return old != NULL;
+}
+
+/* With s->mu held: queue every Task waiting for a change. */
+static void retry_unschedulable(struct sched *s)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(s->unsched, key, v)
+	{
+		controller_enqueue(s->env, key);
+	}
+}
+
+/* ---- informer handlers -------------------------------------------------- */
+
+static void task_seen(struct sched *s, json_t *task, bool deleted)
+{
+	_cleanup_free_ char *key = informer_key(task);
+	int64_t d[EPVM_RESOURCES];
+	task_requests(task, d);
+	const char *node = deleted || task_terminal(task) ? NULL : task_node(task);
+	pthread_mutex_lock(&s->mu);
+	bool freed = set_contrib(s, key, node, d);
+	if (deleted || !wants_node(task))
+		json_object_del(s->unsched, key);
+	if (freed)
+		retry_unschedulable(s);
+	pthread_mutex_unlock(&s->mu);
+	if (!deleted && wants_node(task))
+		controller_enqueue(s->env, key);
+}
+
+static void task_add(void *ctx, json_t *obj)
+{
+	task_seen(ctx, obj, false);
+}
+
+static void task_update(void *ctx, json_t *old_obj, json_t *new_obj)
+{
+	(void)old_obj;
+	task_seen(ctx, new_obj, false);
+}
+
+static void task_delete(void *ctx, json_t *obj)
+{
+	task_seen(ctx, obj, true);
+}
+
+static void node_changed(struct sched *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->nodes_dirty = true;
+	retry_unschedulable(s);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void node_add(void *ctx, json_t *obj)
+{
+	(void)obj;
+	node_changed(ctx);
+}
+
+static void node_update(void *ctx, json_t *old_obj, json_t *new_obj)
+{
+	(void)old_obj;
+	(void)new_obj;
+	node_changed(ctx);
+}
+
+/* ---- node arrays ------------------------------------------------------- */
+
+static bool node_ready(json_t *node)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(api_obj_get_path(node, "status.conditions"), i, c)
+	{
+		if (streq(json_string_value(json_object_get(c, "type")), "Ready"))
+			return streq(json_string_value(json_object_get(c, "status")), "True");
+	}
+	return false;
+}
+
+static void quantity_pair(json_t *q, int64_t out[EPVM_RESOURCES])
+{
+	json_t *cpu = json_object_get(q, "cpu"), *mem = json_object_get(q, "memory");
+	out[0] = out[1] = 0;
+	if (cpu && api_quantity_cpu(cpu, &out[0], NULL) < 0)
+		out[0] = 0;
+	if (mem && api_quantity_memory(mem, &out[1], NULL) < 0)
+		out[1] = 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct snode *)a)->name, ((const struct snode *)b)->name);
+}
+
+static void free_nodes(struct sched *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->arr[i].name);
+		json_decref(s->arr[i].obj);
+	}
+	free(s->arr);
+	free(s->ep);
+	s->arr = NULL;
+	s->ep = NULL;
+	s->n = 0;
+}
+
+/* With s->mu held: rebuilds the arrays from the node cache. */
+static void rebuild_nodes(struct sched *s)
+{
+	_cleanup_json_ json_t *list = informer_list(s->nodes, NULL, NULL);
+	free_nodes(s);
+	s->n = json_array_size(list);
+	s->arr = xcalloc(s->n ? s->n : 1, sizeof *s->arr);
+	s->ep = xcalloc(s->n ? s->n : 1, sizeof *s->ep);
+	for (size_t i = 0; i < s->n; i++) {
+		json_t *o = json_array_get(list, i);
+		struct snode *sn = &s->arr[i];
+		sn->obj = json_incref(o);
+		sn->name = xstrdup(api_obj_name(o) ? api_obj_name(o) : "");
+		quantity_pair(api_obj_get_path(o, "status.allocatable"), sn->alloc);
+		quantity_pair(api_obj_get_path(o, "status.usage"), sn->usage);
+		sn->ready = node_ready(o);
+		sn->unschedulable = json_is_true(api_obj_get_path(o, "spec.unschedulable"));
+		sn->labels = json_object_get(api_obj_meta(o), "labels");
+	}
+	qsort(s->arr, s->n, sizeof *s->arr, by_name);
+	json_object_clear(s->index);
+	for (size_t i = 0; i < s->n; i++) {
+		struct snode *sn = &s->arr[i];
+		json_object_set_new(s->index, sn->name, json_integer((json_int_t)i));
+		json_t *b = json_object_get(s->bound, sn->name);
+		sn->bound[0] = b ? json_integer_value(json_array_get(b, 0)) : 0;
+		sn->bound[1] = b ? json_integer_value(json_array_get(b, 1)) : 0;
+	}
+	s->nodes_dirty = false;
+}
+
+/* ---- filtering and choosing --------------------------------------------- */
+
+enum why { WHY_NOT_READY, WHY_UNSCHEDULABLE, WHY_SELECTOR, WHY_CPU, WHY_MEMORY, WHY_N };
+static const char *const why_text[WHY_N] = {"not ready", "unschedulable",
+                                            "node selector mismatch", "insufficient cpu",
+                                            "insufficient memory"};
+
+static bool selector_matches(json_t *sel, json_t *labels)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(sel, k, v)
+	{
+		if (!streq(json_string_value(json_object_get(labels, k)), json_string_value(v)))
+			return false;
+	}
+	return true;
+}
+
+/* With s->mu held: fills s->ep; returns how many are feasible; counts
+ * the reasons of the others in why[]. */
+static size_t filter_nodes(struct sched *s, json_t *task, const int64_t d[EPVM_RESOURCES],
+                           unsigned why[WHY_N])
+{
+	json_t *sel = api_obj_get_path(task, "spec.nodeSelector");
+	size_t feasible = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		const struct snode *sn = &s->arr[i];
+		struct epvm_node *e = &s->ep[i];
+		bool ok = true;
+		if (!sn->ready)
+			why[WHY_NOT_READY]++, ok = false;
+		else if (sn->unschedulable)
+			why[WHY_UNSCHEDULABLE]++, ok = false;
+		else if (json_object_size(sel) && !selector_matches(sel, sn->labels))
+			why[WHY_SELECTOR]++, ok = false;
+		else {
+			for (int r = 0; r < EPVM_RESOURCES; r++) {
+				if (sn->bound[r] + d[r] > sn->alloc[r] || sn->alloc[r] <= 0) {
+					why[r == 0 ? WHY_CPU : WHY_MEMORY]++;
+					ok = false;
+				}
+			}
+		}
+		for (int r = 0; r < EPVM_RESOURCES; r++) {
+			e->capacity[r] = sn->alloc[r];
+			e->load[r] = sn->bound[r] > sn->usage[r] ? sn->bound[r] : sn->usage[r];
+		}
+		e->feasible = ok;
+		feasible += ok;
+	}
+	return feasible;
+}
+
+static long round_robin(struct sched *s)
+{
+	for (size_t k = 0; k < s->n; k++) {
+		size_t i = (s->rr_next + k) % s->n;
+		if (s->ep[i].feasible) {
+			s->rr_next = i + 1;
+			return (long)i;
+		}
+	}
+	return -1;
+}
+
+/* "0/4 nodes fit: 2 insufficient memory, 1 not ready, 1 node selector
+ * mismatch": most frequent reason first, then in filter order. Owned. */
+static char *why_message(size_t total, const unsigned why[WHY_N])
+{
+	struct sbuf b = SBUF_INIT;
+	sbuf_printf(&b, "0/%zu nodes fit", total);
+	if (total == 0)
+		sbuf_printf(&b, ": no nodes registered");
+	bool used[WHY_N] = {0};
+	for (int round = 0; round < WHY_N; round++) {
+		int best = -1;
+		for (int w = 0; w < WHY_N; w++) {
+			if (used[w] || !why[w])
+				continue;
+			if (best < 0 || why[w] > why[best])
+				best = w;
+		}
+		if (best < 0)
+			break;
+		used[best] = true;
+		sbuf_printf(&b, "%s%u %s", round == 0 ? ": " : ", ", why[best], why_text[best]);
+	}
+	return sbuf_take(&b);
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* POST .../binding with the Task's resourceVersion as a precondition:
+ * -ESTALE when the Task changed (or was bound elsewhere) meanwhile. */
+static int bind_task(struct client *c, json_t *task, const char *node, struct kerr *err)
+{
+	const char *ns = api_obj_namespace(task), *name = api_obj_name(task);
+	const char *rv = json_string_value(json_object_get(api_obj_meta(task), "resourceVersion"));
+	_cleanup_json_ json_t *b = json_pack(
+	    "{s:s, s:s, s:{s:s, s:s, s:s}, s:{s:s, s:s}}", "apiVersion", API_GROUP_VERSION, "kind",
+	    "Binding", "metadata", "name", name, "namespace", ns, "resourceVersion", rv ? rv : "",
+	    "target", "kind", "Node", "name", node);
+	const struct api_kind *k = api_kind_by_kind("Task");
+	_cleanup_free_ char *path = client_path(k, ns, name, "binding");
+	struct client_response resp = {0};
+	int r = client_request(c, "POST", path, NULL, b, &resp, err);
+	client_response_clear(&resp);
+	return r;
+}
+
+static int mark_unschedulable(struct sched *s, struct client *c, json_t *task, const char *msg,
+                              struct kerr *err)
+{
+	json_t *st = json_object_get(task, "status");
+	if (!streq(json_string_value(json_object_get(st, "reason")), "Unschedulable") ||
+	    !streq(json_string_value(json_object_get(st, "message")), msg)) {
+		_cleanup_json_ json_t *patch =
+		    json_pack("{s:{s:s, s:s, s:s}}", "status", "phase", "Pending", "reason",
+		              "Unschedulable", "message", msg);
+		int r = client_patch_status(c, api_kind_by_kind("Task"), api_obj_namespace(task),
+		                            api_obj_name(task), patch, NULL, NULL, err);
+		if (r < 0)
+			return kerr_prefix(err, "cannot mark the task Unschedulable");
+	}
+	controller_event(s->env, task, "Warning", "FailedScheduling", "%s", msg);
+	return 0;
+}
+
+static void clear_unschedulable(struct client *c, json_t *task)
+{
+	if (!streq(json_string_value(api_obj_get_path(task, "status.reason")), "Unschedulable"))
+		return;
+	_cleanup_json_ json_t *patch = json_pack("{s:{s:n, s:n}}", "status", "reason", "message");
+	client_patch_status(c, api_kind_by_kind("Task"), api_obj_namespace(task),
+	                    api_obj_name(task), patch, NULL, NULL, NULL);
+}
+
+/* ---- reconcile ---------------------------------------------------------- */
+
+/* With s->mu held: the chosen node's name (owned), or NULL with *msg. */
+static char *choose(struct sched *s, json_t *task, const int64_t d[EPVM_RESOURCES], char **msg)
+{
+	if (s->nodes_dirty)
+		rebuild_nodes(s);
+	unsigned why[WHY_N] = {0};
+	size_t feasible = filter_nodes(s, task, d, why);
+	long i = -1;
+	if (feasible > 0)
+		i = s->round_robin ? round_robin(s) : epvm_choose(s->ep, s->n, d, NULL);
+	if (i < 0) {
+		*msg = why_message(s->n, why);
+		return NULL;
+	}
+	return xstrdup(s->arr[i].name);
+}
+
+static int sched_reconcile(void *state, struct client *c, const char *key, struct kerr *err)
+{
+	struct sched *s = state;
+	_cleanup_json_ json_t *task = informer_get(s->tasks, key);
+	if (!task || !wants_node(task)) {
+		pthread_mutex_lock(&s->mu);
+		json_object_del(s->unsched, key);
+		pthread_mutex_unlock(&s->mu);
+		return 0;
+	}
+	int64_t d[EPVM_RESOURCES];
+	task_requests(task, d);
+	_cleanup_free_ char *msg = NULL;
+	pthread_mutex_lock(&s->mu);
+	_cleanup_free_ char *node = choose(s, task, d, &msg);
+	if (node) {
+		json_object_del(s->unsched, key);
+		set_contrib(s, key, node, d); /* assume: the next Task sees it */
+	} else {
+		json_object_set_new(s->unsched, key, json_true());
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!node) {
+		int r = mark_unschedulable(s, c, task, msg, err);
+		return r < 0 ? r : UNSCHEDULABLE_RETRY_MS;
+	}
+	int r = bind_task(c, task, node, err);
+	if (r < 0) {
+		pthread_mutex_lock(&s->mu);
+		set_contrib(s, key, NULL, d); /* forget the assumption */
+		pthread_mutex_unlock(&s->mu);
+		return kerr_prefix(err, "cannot bind to %s", node);
+	}
+	clear_unschedulable(c, task);
+	controller_event(s->env, task, "Normal", "Scheduled", "Successfully assigned %s to %s", key,
+	                 node);
+	return 0;
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+static int sched_setup(struct controller_env *env, void **state, struct kerr *err)
+{
+	struct sched *s = xcalloc(1, sizeof *s);
+	s->env = env;
+	s->round_robin = streq(controller_opts(env)->scheduler, "round-robin");
+	pthread_mutex_init(&s->mu, NULL);
+	s->nodes_dirty = true;
+	s->index = json_object();
+	s->bound = json_object();
+	s->contrib = json_object();
+	s->unsched = json_object();
+	*state = s;
+	struct informer_handlers th = {task_add, task_update, task_delete, s};
+	struct informer_handlers nh = {node_add, node_update, node_add, s};
+	int r = controller_informer(env, api_kind_by_kind("Node"), NULL, NULL, &nh, &s->nodes, err);
+	if (r == 0)
+		r = controller_informer(env, api_kind_by_kind("Task"), NULL, NULL, &th, &s->tasks,
+		                        err);
+	return r;
+}
+
+static void sched_teardown(void *state)
+{
+	struct sched *s = state;
+	if (!s)
+		return;
+	free_nodes(s);
+	json_decref(s->index);
+	json_decref(s->bound);
+	json_decref(s->contrib);
+	json_decref(s->unsched);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+const struct controller_def controller_scheduler = {
+    .name = "scheduler",
+    .workers = 1, /* decisions in order: the "assume" step relies on it */
+    .setup = sched_setup,
+    .reconcile = sched_reconcile,
+    .teardown = sched_teardown,
+};

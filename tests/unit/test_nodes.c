@@ -1,0 +1,112 @@
+/* Unit tests for the pure part of controllers/nodes.c: the liveness
+ * verdict, when a node was last heard from, the Ready=Unknown condition,
+ * which Tasks are lost with their node. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "common/util.h"
+#include "controllers/nodes.h"
+
+static void test_judge(void **state)
+{
+	(void)state;
+	/* grace 40 s, eviction 60 s: Unknown from 40 s of silence, lost from 100 s */
+	assert_int_equal(nodes_judge(1000000, 1000000 + 39999, 40000, 60000), NODES_ALIVE);
+	assert_int_equal(nodes_judge(1000000, 1000000 + 40000, 40000, 60000), NODES_UNKNOWN);
+	assert_int_equal(nodes_judge(1000000, 1000000 + 99999, 40000, 60000), NODES_UNKNOWN);
+	assert_int_equal(nodes_judge(1000000, 1000000 + 100000, 40000, 60000), NODES_EVICT);
+	/* a renewal "in the future" (clock skew) is alive */
+	assert_int_equal(nodes_judge(2000000, 1000000, 40000, 60000), NODES_ALIVE);
+}
+
+static void test_last_heard(void **state)
+{
+	(void)state;
+	json_t *node =
+	    json_pack("{s:{s:s, s:s}, s:{s:s}}", "metadata", "name", "n1", "creationTimestamp",
+	              "2026-01-01T10:00:00Z", "status", "heartbeatTime", "2026-01-01T10:05:00Z");
+	int64_t created = time_parse_rfc3339("2026-01-01T10:00:00Z");
+	int64_t beat = time_parse_rfc3339("2026-01-01T10:05:00Z");
+	/* the lease is the latest news */
+	assert_int_equal(nodes_last_heard(node, beat + 30, created), beat + 30);
+	/* no lease (the server restarted): a grace period from the controller's start */
+	assert_int_equal(nodes_last_heard(node, 0, beat + 600), beat + 600);
+	/* an old lease and an older controller: the status heartbeat counts */
+	assert_int_equal(nodes_last_heard(node, created + 1, created), beat);
+	json_decref(node);
+	/* a Node made by hand just now gets its grace period from its creation */
+	node = json_pack("{s:{s:s}}", "metadata", "creationTimestamp", "2026-01-01T11:00:00Z");
+	assert_int_equal(nodes_last_heard(node, 0, created),
+	                 time_parse_rfc3339("2026-01-01T11:00:00Z"));
+	json_decref(node);
+}
+
+static void test_conditions_unknown(void **state)
+{
+	(void)state;
+	json_t *conds = json_pack("[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}]", "type", "Ready",
+	                          "status", "True", "reason", "AgentReady", "lastHeartbeatTime",
+	                          "2026-01-01T10:00:00Z", "type", "ResourceLimitsEnforced",
+	                          "status", "False", "reason", "NoCgroupLimits", "message", "m");
+	json_t *out = nodes_conditions_unknown(conds, "2026-01-01T10:01:00Z");
+	assert_non_null(out);
+	assert_int_equal(json_array_size(out), 2);
+	json_t *r = json_array_get(out, 0);
+	assert_string_equal(json_string_value(json_object_get(r, "status")), "Unknown");
+	assert_string_equal(json_string_value(json_object_get(r, "reason")), "NodeStatusUnknown");
+	assert_string_equal(json_string_value(json_object_get(r, "message")),
+	                    "keel agent stopped renewing its lease");
+	assert_string_equal(json_string_value(json_object_get(r, "lastTransitionTime")),
+	                    "2026-01-01T10:01:00Z");
+	/* kept: the last heartbeat, and the other condition as it was */
+	assert_string_equal(json_string_value(json_object_get(r, "lastHeartbeatTime")),
+	                    "2026-01-01T10:00:00Z");
+	assert_true(json_equal(json_array_get(out, 1), json_array_get(conds, 1)));
+	/* the input is untouched */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(conds, 0), "status")),
+	                    "True");
+	/* already Unknown: nothing to write */
+	assert_null(nodes_conditions_unknown(out, "2026-01-01T10:02:00Z"));
+	json_decref(out);
+	json_decref(conds);
+	/* no conditions at all: a Ready=Unknown one */
+	out = nodes_conditions_unknown(NULL, "2026-01-01T10:01:00Z");
+	assert_int_equal(json_array_size(out), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(out, 0), "type")),
+	                    "Ready");
+	json_t *node = json_pack("{s:{s:O}}", "status", "conditions", out);
+	assert_string_equal(nodes_ready_status(node), "Unknown");
+	json_decref(node);
+	json_decref(out);
+}
+
+static void test_task_evictable(void **state)
+{
+	(void)state;
+	const char *phases[] = {"Pending", "Scheduled", "Running", "Succeeded", "Failed"};
+	bool want[] = {true, true, true, false, false};
+	for (size_t i = 0; i < ARRAY_SIZE(phases); i++) {
+		json_t *t = json_pack("{s:{s:s}}", "status", "phase", phases[i]);
+		assert_int_equal(nodes_task_evictable(t), want[i]);
+		json_decref(t);
+	}
+	json_t *t = json_pack("{s:{}}", "spec"); /* no status yet */
+	assert_true(nodes_task_evictable(t));
+	json_decref(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_judge),
+	    cmocka_unit_test(test_last_heard),
+	    cmocka_unit_test(test_conditions_unknown),
+	    cmocka_unit_test(test_task_evictable),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
