@@ -7,10 +7,12 @@
  * binding subresource with the Task's resourceVersion as a precondition.
  *
  * Why it is built this way:
- *   - Nodes live in plain arrays (sorted by name, so "lowest index" ties
- *     are "lowest name") rebuilt only when a Node changes; what is bound
- *     to each node is kept incrementally from Task events. Scoring 5,000
- *     nodes is one loop over those arrays, no JSON.
+ *   - Nodes live in plain arrays (placement.h; sorted by name, so "lowest
+ *     index" ties are "lowest name") rebuilt only when a Node changes;
+ *     what is bound to each node is kept incrementally from Task events.
+ *     Filtering and scoring 5,000 nodes is one loop over those arrays, no
+ *     JSON (but a nodeSelector's labels), and E-PVM's exponentials are
+ *     cached per node and per node size (placement.c).
  *   - Each Task's contribution (node, cpu, memory) is remembered, and
  *     setting it is idempotent; a bind records it at once ("assume", as
  *     kube-scheduler does), so the next Task of a burst already sees it,
@@ -38,33 +40,29 @@
 #include "common/util.h"
 #include "controllers/controller.h"
 #include "controllers/epvm.h"
+#include "controllers/placement.h"
 
 #define UNSCHEDULABLE_RETRY_MS 60000
 
+/* A Node as the scheduler holds it; its numbers are in pl.nodes[i]. */
 struct snode {
 	char *name;
-	int64_t alloc[EPVM_RESOURCES];
-	int64_t usage[EPVM_RESOURCES];
-	int64_t bound[EPVM_RESOURCES];
-	bool ready, unschedulable;
-	json_t *labels; /* borrowed from the node object we hold */
-	json_t *obj;    /* owned */
+	json_t *obj; /* owned; pl.nodes[i].labels points into it */
 };
 
 struct sched {
 	struct controller_env *env;
 	struct informer *nodes, *tasks;
-	bool round_robin;
+	enum placement_policy policy;
 	pthread_mutex_t mu;
 	bool nodes_dirty;
-	struct snode *arr;
+	struct snode *arr; /* sorted by name; n entries, parallel to pl.nodes */
 	size_t n;
-	struct epvm_node *ep; /* scratch, n entries */
+	struct placement pl;
 	json_t *index;        /* node name -> index in arr */
 	json_t *bound;        /* node name -> [cpu, mem] */
 	json_t *contrib;      /* task key -> [node, cpu, mem] */
 	json_t *unsched;      /* task keys waiting for a change */
-	size_t rr_next;
 };
 
 /* ---- what a Task asks for and holds ------------------------------------ */
@@ -112,9 +110,8 @@ static void add_bound(struct sched *s, const char *node, int64_t cpu, int64_t me
 	json_array_set_new(b, 1, json_integer(nm));
 	json_t *ix = json_object_get(s->index, node);
 	if (ix) {
-		struct snode *sn = &s->arr[json_integer_value(ix)];
-		sn->bound[0] = nc;
-		sn->bound[1] = nm;
+		const int64_t d[EPVM_RESOURCES] = {cpu, mem};
+		placement_add(&s->pl, (size_t)json_integer_value(ix), d, sign);
 	}
 }
 
@@ -244,9 +241,7 @@ static void free_nodes(struct sched *s)
 		json_decref(s->arr[i].obj);
 	}
 	free(s->arr);
-	free(s->ep);
 	s->arr = NULL;
-	s->ep = NULL;
 	s->n = 0;
 }
 
@@ -257,108 +252,45 @@ static void rebuild_nodes(struct sched *s)
 	free_nodes(s);
 	s->n = json_array_size(list);
 	s->arr = xcalloc(s->n ? s->n : 1, sizeof *s->arr);
-	s->ep = xcalloc(s->n ? s->n : 1, sizeof *s->ep);
 	for (size_t i = 0; i < s->n; i++) {
 		json_t *o = json_array_get(list, i);
-		struct snode *sn = &s->arr[i];
-		sn->obj = json_incref(o);
-		sn->name = xstrdup(api_obj_name(o) ? api_obj_name(o) : "");
-		quantity_pair(api_obj_get_path(o, "status.allocatable"), sn->alloc);
-		quantity_pair(api_obj_get_path(o, "status.usage"), sn->usage);
-		sn->ready = node_ready(o);
-		sn->unschedulable = json_is_true(api_obj_get_path(o, "spec.unschedulable"));
-		sn->labels = json_object_get(api_obj_meta(o), "labels");
+		s->arr[i].obj = json_incref(o);
+		s->arr[i].name = xstrdup(api_obj_name(o) ? api_obj_name(o) : "");
 	}
 	qsort(s->arr, s->n, sizeof *s->arr, by_name);
+	struct placement_node *pn = s->n ? xcalloc(s->n, sizeof *pn) : NULL;
 	json_object_clear(s->index);
 	for (size_t i = 0; i < s->n; i++) {
-		struct snode *sn = &s->arr[i];
-		json_object_set_new(s->index, sn->name, json_integer((json_int_t)i));
-		json_t *b = json_object_get(s->bound, sn->name);
-		sn->bound[0] = b ? json_integer_value(json_array_get(b, 0)) : 0;
-		sn->bound[1] = b ? json_integer_value(json_array_get(b, 1)) : 0;
+		json_t *o = s->arr[i].obj;
+		struct placement_node *x = &pn[i];
+		quantity_pair(api_obj_get_path(o, "status.allocatable"), x->alloc);
+		quantity_pair(api_obj_get_path(o, "status.usage"), x->usage);
+		x->ready = node_ready(o);
+		x->unschedulable = json_is_true(api_obj_get_path(o, "spec.unschedulable"));
+		x->labels = json_object_get(api_obj_meta(o), "labels");
+		json_object_set_new(s->index, s->arr[i].name, json_integer((json_int_t)i));
+		json_t *b = json_object_get(s->bound, s->arr[i].name);
+		x->bound[0] = b ? json_integer_value(json_array_get(b, 0)) : 0;
+		x->bound[1] = b ? json_integer_value(json_array_get(b, 1)) : 0;
 	}
+	placement_reset(&s->pl, pn, s->n);
 	s->nodes_dirty = false;
 }
 
-/* ---- filtering and choosing --------------------------------------------- */
-
-enum why { WHY_NOT_READY, WHY_UNSCHEDULABLE, WHY_SELECTOR, WHY_CPU, WHY_MEMORY, WHY_N };
-static const char *const why_text[WHY_N] = {"not ready", "unschedulable",
-                                            "node selector mismatch", "insufficient cpu",
-                                            "insufficient memory"};
-
-static bool selector_matches(json_t *sel, json_t *labels)
-{
-	const char *k;
-	json_t *v;
-	json_object_foreach(sel, k, v)
-	{
-		if (!streq(json_string_value(json_object_get(labels, k)), json_string_value(v)))
-			return false;
-	}
-	return true;
-}
-
-/* With s->mu held: fills s->ep; returns how many are feasible; counts
- * the reasons of the others in why[]. */
-static size_t filter_nodes(struct sched *s, json_t *task, const int64_t d[EPVM_RESOURCES],
-                           unsigned why[WHY_N])
-{
-	json_t *sel = api_obj_get_path(task, "spec.nodeSelector");
-	size_t feasible = 0;
-	for (size_t i = 0; i < s->n; i++) {
-		const struct snode *sn = &s->arr[i];
-		struct epvm_node *e = &s->ep[i];
-		bool ok = true;
-		if (!sn->ready)
-			why[WHY_NOT_READY]++, ok = false;
-		else if (sn->unschedulable)
-			why[WHY_UNSCHEDULABLE]++, ok = false;
-		else if (json_object_size(sel) && !selector_matches(sel, sn->labels))
-			why[WHY_SELECTOR]++, ok = false;
-		else {
-			for (int r = 0; r < EPVM_RESOURCES; r++) {
-				if (sn->bound[r] + d[r] > sn->alloc[r] || sn->alloc[r] <= 0) {
-					why[r == 0 ? WHY_CPU : WHY_MEMORY]++;
-					ok = false;
-				}
-			}
-		}
-		for (int r = 0; r < EPVM_RESOURCES; r++) {
-			e->capacity[r] = sn->alloc[r];
-			e->load[r] = sn->bound[r] > sn->usage[r] ? sn->bound[r] : sn->usage[r];
-		}
-		e->feasible = ok;
-		feasible += ok;
-	}
-	return feasible;
-}
-
-static long round_robin(struct sched *s)
-{
-	for (size_t k = 0; k < s->n; k++) {
-		size_t i = (s->rr_next + k) % s->n;
-		if (s->ep[i].feasible) {
-			s->rr_next = i + 1;
-			return (long)i;
-		}
-	}
-	return -1;
-}
+/* ---- choosing ---------------------------------------------------------- */
 
 /* "0/4 nodes fit: 2 insufficient memory, 1 not ready, 1 node selector
  * mismatch": most frequent reason first, then in filter order. Owned. */
-static char *why_message(size_t total, const unsigned why[WHY_N])
+static char *why_message(size_t total, const unsigned why[PLACEMENT_WHY_N])
 {
 	struct sbuf b = SBUF_INIT;
 	sbuf_printf(&b, "0/%zu nodes fit", total);
 	if (total == 0)
 		sbuf_printf(&b, ": no nodes registered");
-	bool used[WHY_N] = {0};
-	for (int round = 0; round < WHY_N; round++) {
+	bool used[PLACEMENT_WHY_N] = {0};
+	for (int round = 0; round < PLACEMENT_WHY_N; round++) {
 		int best = -1;
-		for (int w = 0; w < WHY_N; w++) {
+		for (int w = 0; w < PLACEMENT_WHY_N; w++) {
 			if (used[w] || !why[w])
 				continue;
 			if (best < 0 || why[w] > why[best])
@@ -367,7 +299,7 @@ static char *why_message(size_t total, const unsigned why[WHY_N])
 		if (best < 0)
 			break;
 		used[best] = true;
-		sbuf_printf(&b, "%s%u %s", round == 0 ? ": " : ", ", why[best], why_text[best]);
+		sbuf_printf(&b, "%s%u %s", round == 0 ? ": " : ", ", why[best], placement_why_text[best]);
 	}
 	return sbuf_take(&b);
 }
@@ -426,11 +358,9 @@ static char *choose(struct sched *s, json_t *task, const int64_t d[EPVM_RESOURCE
 {
 	if (s->nodes_dirty)
 		rebuild_nodes(s);
-	unsigned why[WHY_N] = {0};
-	size_t feasible = filter_nodes(s, task, d, why);
-	long i = -1;
-	if (feasible > 0)
-		i = s->round_robin ? round_robin(s) : epvm_choose(s->ep, s->n, d, NULL);
+	unsigned why[PLACEMENT_WHY_N] = {0};
+	json_t *sel = api_obj_get_path(task, "spec.nodeSelector");
+	long i = placement_choose(&s->pl, s->policy, d, sel, why, NULL, NULL);
 	if (i < 0) {
 		*msg = why_message(s->n, why);
 		return NULL;
@@ -483,7 +413,8 @@ static int sched_setup(struct controller_env *env, void **state, struct kerr *er
 {
 	struct sched *s = xcalloc(1, sizeof *s);
 	s->env = env;
-	s->round_robin = streq(controller_opts(env)->scheduler, "round-robin");
+	s->policy = streq(controller_opts(env)->scheduler, "round-robin") ? PLACEMENT_ROUND_ROBIN
+	                                                                   : PLACEMENT_EPVM;
 	pthread_mutex_init(&s->mu, NULL);
 	s->nodes_dirty = true;
 	s->index = json_object();
@@ -506,6 +437,7 @@ static void sched_teardown(void *state)
 	if (!s)
 		return;
 	free_nodes(s);
+	placement_free(&s->pl);
 	json_decref(s->index);
 	json_decref(s->bound);
 	json_decref(s->contrib);
