@@ -420,7 +420,9 @@ static void adopt_terminal(struct atask *t, json_t *task)
 	         json_string_value(json_object_get(st, "reason")) ?: "no reason");
 }
 
-/* Containers no wanted Task claims: stop (grace period), then remove. */
+/* Containers no wanted Task claims: stop (grace period), then remove. The
+ * grace period is the Task's: from the agent's memory, or, for a Task
+ * deleted while the agent was down, as the container recorded it. */
 static void reap_unwanted(struct agent *a, struct ctrs *cs, json_t *wanted, const char *node)
 {
 	for (size_t i = 0; i < cs->n; i++) {
@@ -428,7 +430,7 @@ static void reap_unwanted(struct agent *a, struct ctrs *cs, json_t *wanted, cons
 		if (json_object_get(wanted, o->task_uid ? o->task_uid : ""))
 			continue;
 		struct atask *t = o->task_uid ? atask_get(a, o->task_uid) : NULL;
-		int grace = t ? t->grace_s : DEFAULT_GRACE_S;
+		int grace = t ? t->grace_s : o->has_grace ? o->grace_s : DEFAULT_GRACE_S;
 		if (o->state != RT_EXITED) {
 			log_info(
 			    "agent: node %s: stopping %s (task %s/%s is gone or bound elsewhere)",

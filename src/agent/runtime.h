@@ -5,11 +5,12 @@
  * status. A runtime only does what it is told and reports what it sees.
  *
  * Identity: every container a runtime starts carries the Task's uid, its
- * namespace/name and the attempt number (Docker labels
- * keel.task.uid / keel.task.namespace / keel.task.name / keel.task.attempt /
- * keel.node; for processes, a record file in the runtime's state directory).
- * list() finds them again after the agent restarts, so it adopts instead of
- * starting duplicates.
+ * namespace/name, the attempt number and the Task's grace period (Docker
+ * labels keel.task.uid / keel.task.namespace / keel.task.name /
+ * keel.task.attempt / keel.task.grace / keel.node; for processes, a record
+ * file in the runtime's state directory). list() finds them again after the
+ * agent restarts, so it adopts instead of starting duplicates, and stops a
+ * container whose Task was deleted meanwhile as that Task asked.
  *
  * Threading: a runtime instance is used by one agent thread at a time,
  * except logs() (and exec() for health checks), which may run on other
@@ -61,6 +62,8 @@ struct rt_status {
 	char *message;     /* optional human detail, or NULL */
 	char *ip;          /* address health checks use (docker: the
 	                      container's IP; process: "127.0.0.1"); or NULL */
+	bool has_grace;    /* grace_s was recorded at start: */
+	int grace_s;       /* the Task's terminationGracePeriodSeconds */
 };
 void rt_status_clear(struct rt_status *st);
 void rt_status_array_free(struct rt_status *sts, size_t n);

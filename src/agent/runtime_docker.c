@@ -14,6 +14,9 @@
  *   agent meets its own earlier container by name (409) and adopts it
  *   instead of making a twin.
  * - Restarts are keel's: RestartPolicy is always "no".
+ * - The Task's terminationGracePeriodSeconds rides along as a label, so
+ *   that an agent that finds the container of a Task deleted while it was
+ *   down stops it as the Task asked, not after a default.
  * - Docker deletes a container's logs with the container. To serve
  *   `keel logs --previous`, start() of attempt N removes the task's ended
  *   attempts older than N-1 itself, and the agent removes containers only
@@ -26,6 +29,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,6 +315,13 @@ static void dk_status_labels(json_t *labels, struct rt_status *st)
 	st->name = dup_nonempty(json_string_value(json_object_get(labels, "keel.task.name")));
 	const char *att = json_string_value(json_object_get(labels, "keel.task.attempt"));
 	st->attempt = att ? (unsigned)strtoul(att, NULL, 10) : 0;
+	const char *grace = json_string_value(json_object_get(labels, "keel.task.grace"));
+	char *end = NULL;
+	long g = grace ? strtol(grace, &end, 10) : -1;
+	if (grace && *grace && !*end && g >= 0 && g <= INT_MAX) {
+		st->has_grace = true;
+		st->grace_s = (int)g;
+	}
 }
 
 /* Fills st from GET /containers/{id}/json. */
@@ -534,9 +545,14 @@ static json_t *dk_labels(const struct rt_task *t)
 {
 	char att[16];
 	snprintf(att, sizeof(att), "%u", t->attempt);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "keel.managed", "true", "keel.node",
-	                 t->node, "keel.task.uid", t->uid, "keel.task.namespace", t->ns,
-	                 "keel.task.name", t->name, "keel.task.attempt", att);
+	json_t *l = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "keel.managed", "true", "keel.node",
+	                      t->node, "keel.task.uid", t->uid, "keel.task.namespace", t->ns,
+	                      "keel.task.name", t->name, "keel.task.attempt", att);
+	json_t *g = json_object_get(t->spec, "terminationGracePeriodSeconds");
+	if (json_is_integer(g) && json_integer_value(g) >= 0)
+		json_object_set_new(l, "keel.task.grace",
+		                    json_sprintf("%" JSON_INTEGER_FORMAT, json_integer_value(g)));
+	return l;
 }
 
 /* The body of POST /containers/create. command maps to Entrypoint and args

@@ -8,7 +8,9 @@
  *                                 who the task is, the supervisor's and the
  *                                 task's pid with their /proc start times
  *                                 (so a reused pid is never mistaken for
- *                                 ours), cgroup paths, env and cwd for exec
+ *                                 ours), cgroup paths, env and cwd for exec,
+ *                                 the Task's grace period (for a stop after
+ *                                 the Task is gone)
  *                                 /exit    JSON written by the supervisor when the task ended
  *                                 /pid     the task's pid, written by the supervisor
  *                                 /log     stdout+stderr of the task, appended
@@ -84,6 +86,7 @@ struct prec {
 	pid_t spid, pid;
 	uint64_t sstart, pstart;
 	int64_t started_at;
+	int grace_s; /* terminationGracePeriodSeconds; -1 not recorded */
 	struct cg_set cg;
 	json_t *env; /* array of "K=V" strings */
 };
@@ -273,6 +276,8 @@ static int rec_save(const struct prec *r, struct kerr *err)
 	    "supervisorPid", (json_int_t)r->spid, "supervisorStart", (json_int_t)r->sstart, "pid",
 	    (json_int_t)r->pid, "pidStart", (json_int_t)r->pstart, "startedAt",
 	    (json_int_t)r->started_at, "cwd", r->cwd, "cgroup", cg_to_json(&r->cg), "env", r->env);
+	if (r->grace_s >= 0)
+		json_object_set_new(o, "grace", json_integer(r->grace_s));
 	_cleanup_free_ char *s = json_dumps(o, JSON_COMPACT);
 	_cleanup_free_ char *path = xasprintf("%s/record", r->dir);
 	return file_write_atomic(path, s, strlen(s), 0600, err);
@@ -323,7 +328,12 @@ static int rec_load(const struct proc_rt *p, const char *uid, unsigned attempt, 
 	                 .pid = (pid_t)pid,
 	                 .pstart = (uint64_t)pst,
 	                 .started_at = sat,
+	                 .grace_s = -1,
 	                 .env = json_incref(env)};
+	json_t *grace = json_object_get(o, "grace"); /* absent in older records */
+	if (json_is_integer(grace) && json_integer_value(grace) >= 0 &&
+	    json_integer_value(grace) <= INT_MAX)
+		r.grace_s = (int)json_integer_value(grace);
 	cg_from_json(cg, &r.cg);
 	if (r.pid <= 0)
 		r.pid = read_pid_file(r.dir);
@@ -398,6 +408,8 @@ static void rec_status(const struct prec *r, struct rt_status *st)
 	st->name = xstrdup(r->name);
 	st->attempt = r->attempt;
 	st->started_at = r->started_at;
+	st->has_grace = r->grace_s >= 0;
+	st->grace_s = r->grace_s >= 0 ? r->grace_s : 0;
 	st->ip = xstrdup("127.0.0.1");
 	struct pexit x;
 	exit_load(r->dir, &x);
@@ -736,11 +748,17 @@ static int proc_start(struct runtime *rt, const struct rt_task *t, char **id, st
 		                t->uid ? t->uid : "", MAX_UID);
 	if (!t->ns || !t->name || !t->node)
 		return kerr_set(err, EINVAL, "task needs a namespace, a name and a node");
+	json_t *grace = json_object_get(t->spec, "terminationGracePeriodSeconds");
 	_cleanup_prec_ struct prec r = {.uid = xstrdup(t->uid),
 	                                .ns = xstrdup(t->ns),
 	                                .name = xstrdup(t->name),
 	                                .node = xstrdup(t->node),
 	                                .attempt = t->attempt,
+	                                .grace_s = json_is_integer(grace) &&
+	                                                   json_integer_value(grace) >= 0 &&
+	                                                   json_integer_value(grace) <= INT_MAX
+	                                               ? (int)json_integer_value(grace)
+	                                               : -1,
 	                                .dir = attempt_dir(p, t->uid, t->attempt)};
 	int rc = mkdir_p(r.dir, 0700, err);
 	if (rc < 0)

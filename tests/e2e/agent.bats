@@ -19,7 +19,7 @@ teardown() {
 			keel delete task "${t#*/}" >/dev/null 2>&1 || true
 		done
 		for _ in $(seq 1 50); do
-			pgrep -f 'sleep[ ]300[0-9]$' >/dev/null || break
+			sleepers '300[0-9]' >/dev/null || break
 			sleep 0.1
 		done
 		kill "$AGENT_PID" 2>/dev/null || true
@@ -31,12 +31,22 @@ teardown() {
 	! grep -E "AddressSanitizer|LeakSanitizer|runtime error:" "$AGENT_LOG" "$SERVER_LOG"
 }
 
-# Each test's shells carry this marker in their command line ($0 of sh -c);
-# the long-running ones exec `sleep 300N`, N per test.
-marker() { echo "keel-e2e-${BATS_TEST_NUMBER}-$$"; }
+# What this run starts is marked as this run's (RUN_ID: the root bats
+# pid), so that pgrep, and teardown's kill, see only this run's processes,
+# never those of another run or anyone else on the host. Each test's
+# shells carry the marker in their command line ($0 of sh -c); the
+# long-running ones exec `sleep $(dur 300N)`, N per test: `sleep
+# 300N.RUN_ID`, whose command line has no room for a marker.
+RUN_ID=${BATS_ROOT_PID:-$$}
+marker() { echo "keel-e2e-$RUN_ID-$BATS_TEST_NUMBER"; }
+dur() { echo "$1.$RUN_ID"; }
+# sleepers REGEX: pids of this run's `sleep $(dur N)` processes, N matching REGEX.
+sleepers() { pgrep -f "^sleep $1\\.$RUN_ID\$"; }
+has_sleepers() { sleepers "$1" >/dev/null; }
+no_sleepers() { ! has_sleepers "$1"; }
 pkill_marker() {
 	local p
-	for p in $(pgrep -f "keel-e2e-.*-$$" || true) $(pgrep -f 'sleep[ ]300[0-9]$' || true); do
+	for p in $(pgrep -f " keel-e2e-$RUN_ID-[0-9]+\$" || true) $(sleepers '300[0-9]' || true); do
 		kill -9 "$p" 2>/dev/null || true
 	done
 }
@@ -107,14 +117,14 @@ YAML
 
 @test "agent: a task runs as a process, shows Running with containerID, logs work, delete stops it" {
 	agent_start
-	task sleeper Always 'echo hello from the sleeper; echo to stderr >&2; exec sleep 3000'
+	task sleeper Always "echo hello from the sleeper; echo to stderr >&2; exec sleep $(dur 3000)"
 	wait_for 100 phase_is sleeper Running
 	cid=$(status_of sleeper containerID)
 	[[ "$cid" == proc-* ]]
 	[ "$(status_of sleeper ready)" = "true" ]
 	run keel get task sleeper
 	assert_output --partial Running
-	wait_for 50 bash -c "pgrep -f 'sleep[ ]3000' >/dev/null"
+	wait_for 50 has_sleepers 3000
 	run keel logs sleeper
 	assert_success
 	assert_output --partial "hello from the sleeper"
@@ -122,7 +132,7 @@ YAML
 	run keel logs sleeper --tail 1
 	assert_output "to stderr"
 	keel delete task sleeper
-	wait_for 100 bash -c "! pgrep -f 'sleep[ ]3000' >/dev/null"
+	wait_for 100 no_sleepers 3000
 	run keel logs sleeper
 	assert_failure
 	assert_output --partial NotFound
@@ -148,16 +158,16 @@ YAML
 
 @test "agent: a killed process is restarted, restartCount rises with growing gaps (CrashLoopBackOff)" {
 	agent_start
-	task sleeper Always 'exec sleep 3001'
+	task sleeper Always "exec sleep $(dur 3001)"
 	wait_for 100 phase_is sleeper Running
 	# Running can be reported between the supervisor's fork and the exec.
-	wait_for 50 bash -c "pgrep -f 'sleep[ ]3001' >/dev/null"
-	pid=$(pgrep -f "sleep[ ]3001" | head -1)
+	wait_for 50 has_sleepers 3001
+	pid=$(sleepers 3001 | head -1)
 	kill "$pid"
 	wait_for 100 bash -c "[ \"\$(keel get task sleeper -o json | jq .status.restartCount)\" = 1 ]"
 	wait_for 100 phase_is sleeper Running
-	wait_for 50 bash -c "pgrep -f 'sleep[ ]3001' >/dev/null"
-	[ "$(pgrep -f 'sleep[ ]3001' | head -1)" != "$pid" ]
+	wait_for 50 has_sleepers 3001
+	[ "$(sleepers 3001 | head -1)" != "$pid" ]
 	[ "$(status_of sleeper lastState.exitCode)" = "143" ]
 
 	task crasher Always 'exit 1'
@@ -185,17 +195,17 @@ YAML
 
 @test "agent: after kill -9 and a restart the agent adopts its task and starts no duplicate" {
 	agent_start
-	task sleeper Always 'exec sleep 3002'
+	task sleeper Always "exec sleep $(dur 3002)"
 	wait_for 100 phase_is sleeper Running
-	wait_for 50 bash -c "pgrep -f 'sleep[ ]3002' >/dev/null"
-	pid=$(pgrep -f "sleep[ ]3002")
+	wait_for 50 has_sleepers 3002
+	pid=$(sleepers 3002)
 	cid=$(status_of sleeper containerID)
 	kill -9 "$AGENT_PID"
 	wait "$AGENT_PID" 2>/dev/null || true
 	agent_start
 	sleep 2.5
-	[ "$(pgrep -f 'sleep[ ]3002' | wc -l)" = 1 ]
-	[ "$(pgrep -f 'sleep[ ]3002')" = "$pid" ]
+	[ "$(sleepers 3002 | wc -l)" = 1 ]
+	[ "$(sleepers 3002)" = "$pid" ]
 	[ "$(status_of sleeper containerID)" = "$cid" ]
 	[ "$(status_of sleeper restartCount)" = "0" ]
 	# deleted while the agent was down: the new agent stops it
@@ -203,7 +213,7 @@ YAML
 	wait "$AGENT_PID" 2>/dev/null || true
 	keel delete task sleeper
 	agent_start
-	wait_for 100 bash -c "! pgrep -f 'sleep[ ]3002' >/dev/null"
+	wait_for 100 no_sleepers 3002
 }
 
 @test "agent: logs of a task on no node or a missing node say why" {
@@ -267,7 +277,7 @@ kind: Task
 metadata: {name: checked}
 spec:
   image: host
-  command: [sh, -c, 'exec sleep 3003']
+  command: [sh, -c, 'exec sleep $(dur 3003)', $(marker)]
   restartPolicy: Always
   nodeName: n1
   terminationGracePeriodSeconds: 1

@@ -253,7 +253,11 @@ struct task {
 static void task_init(struct task *k, const char *name, json_t *spec, unsigned attempt)
 {
 	static unsigned seq;
-	snprintf(k->uid, sizeof(k->uid), "%08x-0000-4000-8000-%012lx", ++seq, (long)getpid());
+	/* The pid first: container names carry the uid's first 8 characters,
+	 * and must not meet those of another run on the same engine (a
+	 * concurrent one, or the leftovers of one that failed). */
+	snprintf(k->uid, sizeof(k->uid), "%08lx-%04x-4000-8000-000000000000", (long)getpid(),
+	         ++seq & 0xffff);
 	snprintf(k->name, sizeof(k->name), "%s", name);
 	k->spec = spec;
 	k->t = (struct rt_task){.uid = k->uid,
@@ -304,11 +308,11 @@ static void test_docker_exit_logs_limits(void **state)
 	NEED_DOCKER();
 	struct task k;
 	task_init(&k, "exit3",
-	          json_pack("{s:s, s:[s], s:[s,s], s:[{s:s,s:s}], s:{s:{s:s,s:s}}}", "image", IMAGE,
-	                    "command", "sh", "args", "-c",
+	          json_pack("{s:s, s:[s], s:[s,s], s:[{s:s,s:s}], s:{s:{s:s,s:s}}, s:i}", "image",
+	                    IMAGE, "command", "sh", "args", "-c",
 	                    "echo hello; echo oops >&2; sleep 0.3; echo foo=$FOO; exit 3", "env",
 	                    "name", "FOO", "value", "bar baz", "resources", "limits", "memory",
-	                    "64Mi", "cpu", "250m"),
+	                    "64Mi", "cpu", "250m", "terminationGracePeriodSeconds", 7),
 	          0);
 	struct kerr err = KERR_INIT;
 	_cleanup_free_ char *id = NULL;
@@ -335,6 +339,9 @@ static void test_docker_exit_logs_limits(void **state)
 			found = true;
 			assert_int_equal(sts[i].state, RT_EXITED);
 			assert_int_equal(sts[i].exit_code, 3);
+			/* the Task's grace period, for a stop after the Task is gone */
+			assert_true(sts[i].has_grace);
+			assert_int_equal(sts[i].grace_s, 7);
 		}
 	assert_true(found);
 	rt_status_array_free(sts, n);

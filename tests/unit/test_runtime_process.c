@@ -160,6 +160,7 @@ static void test_exit_code_and_logs(void **state)
 	assert_string_equal(sts[0].reason, "Error");
 	assert_string_equal(sts[0].ip, "127.0.0.1");
 	assert_true(sts[0].started_at > 0 && sts[0].finished_at >= sts[0].started_at);
+	assert_false(sts[0].has_grace); /* the spec had none */
 	rt_status_array_free(sts, n);
 
 	assert_int_equal(f->rt->ops->list(f->rt, "other-node", &sts, &n, &err), 0);
@@ -247,7 +248,8 @@ static void test_adopt_after_agent_death(void **state)
 		struct runtime *rt = NULL;
 		struct rt_process_options o = {.state_dir = f->dir};
 		char *id = NULL;
-		json_t *spec = json_pack("{s:[s,s,s]}", "command", "sh", "-c", "sleep 1; exit 7");
+		json_t *spec = json_pack("{s:[s,s,s], s:i}", "command", "sh", "-c",
+		                         "sleep 1; exit 7", "terminationGracePeriodSeconds", 3);
 		struct rt_task t = {uid, "default", "web", "n1", spec, 4};
 		if (rt_process_new(&o, &rt, NULL) < 0 || rt->ops->start(rt, &t, &id, NULL) < 0)
 			_exit(1);
@@ -273,6 +275,9 @@ static void test_adopt_after_agent_death(void **state)
 	assert_string_equal(sts[0].id, buf);
 	assert_int_equal(sts[0].attempt, 4);
 	assert_int_equal(sts[0].state, RT_RUNNING);
+	/* the Task's grace period, for a stop after the Task is gone */
+	assert_true(sts[0].has_grace);
+	assert_int_equal(sts[0].grace_s, 3);
 	rt_status_array_free(sts, n);
 	struct rt_status st;
 	wait_exit(f, buf, 10, &st);
