@@ -437,8 +437,13 @@ static size_t validate_doc(struct manifest_set *s, struct manifest_doc *d, const
 	size_t nul = check_nul(s, d, d->obj, &path);
 	if (nul > 0)
 		return nul;
+	/* As the server does: defaults first (on a copy: the defaults are the
+	 * server's to fill, not fields the manifest owns), then validation, so
+	 * that rules across fields see what will be stored. */
+	_cleanup_json_ json_t *copy = json_deep_copy(d->obj);
+	api_default(d->kind, copy);
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	if (api_validate(d->kind, d->obj, &err) == 0)
+	if (api_validate(d->kind, copy, &err) == 0)
 		return 0;
 	size_t n = manifest_doc_causes(s, d, &err);
 	if (n == 0) {

@@ -6,7 +6,8 @@
  * `keel sync` share before anything is sent to a server: expanding paths
  * (files, directories, "-" for stdin), parsing each file (manifests/yaml),
  * checking each document's envelope (apiVersion keel/v1, a known kind,
- * metadata.name), validating it with the server's own api_validate, finding
+ * metadata.name), validating it as the server does (api_default on a copy,
+ * then api_validate), finding
  * objects defined twice, and ordering the documents for apply. Nothing here
  * prints: problems become `struct manifest_diag` entries, in the order they
  * were found, which callers print (manifest_diag_format) or serialise
