@@ -403,41 +403,41 @@ static int watch_rescan(struct sync_watch *w, bool forget_ghosts, struct kerr *e
 	return r;
 }
 
+/* Something could not be watched: rescan later, 1 s after the first
+ * failure, doubling up to 30 s while failures go on. */
 static void watch_incomplete(struct sync_watch *w, int64_t now)
 {
 	if (!w->incomplete)
 		w->retry_delay_ms = WATCH_RETRY_MIN_MS;
+	else if (w->retry_delay_ms < WATCH_RETRY_MAX_MS / 2)
+		w->retry_delay_ms *= 2;
+	else
+		w->retry_delay_ms = WATCH_RETRY_MAX_MS;
 	w->incomplete = true;
 	w->retry_at_ms = now + w->retry_delay_ms;
 }
 
 /* Between reads: when the root has gone (deleted, moved away), watches it
- * again once it is back; after a watch-limit error, retries a rescan with
- * backoff. Either sets *changed on success. Errors are not reported again:
- * the one that made the watch incomplete was. */
+ * again once a directory is back at its path (looked for at every tick);
+ * after a watch could not be added, retries a rescan with backoff. Sets
+ * *changed when the root came back or a retry watched everything. Errors
+ * are not reported again: the one that made the watch incomplete was. */
 static void watch_recover(struct sync_watch *w, int64_t now, bool *changed)
 {
+	bool lost = !find_path(w, w->root);
+	if ((!lost && !w->incomplete) || (w->incomplete && now < w->retry_at_ms))
+		return;
 	struct stat st;
-	if (!find_path(w, w->root)) {
-		if (stat(w->root, &st) == 0 && S_ISDIR(st.st_mode)) {
-			int r = watch_rescan(w, false, NULL);
-			*changed = true;
-			if (r < 0 && r != -ENOENT && r != -ENOTDIR)
-				watch_incomplete(w, now);
-		}
+	if (lost && (stat(w->root, &st) < 0 || !S_ISDIR(st.st_mode)))
 		return;
-	}
-	if (!w->incomplete || now < w->retry_at_ms)
-		return;
-	if (watch_rescan(w, false, NULL) < 0) {
-		w->retry_delay_ms = w->retry_delay_ms * 2 > WATCH_RETRY_MAX_MS
-		                        ? WATCH_RETRY_MAX_MS
-		                        : w->retry_delay_ms * 2;
-		w->retry_at_ms = now + w->retry_delay_ms;
-		return;
-	}
-	w->incomplete = false;
-	*changed = true;
+	int r = watch_rescan(w, false, NULL);
+	bool back = find_path(w, w->root) != NULL;
+	if (r == 0 && back)
+		w->incomplete = false;
+	else if (r != -ENOENT && r != -ENOTDIR) /* gone again at once: keep looking */
+		watch_incomplete(w, now);
+	if (back && (r == 0 || lost))
+		*changed = true;
 }
 
 /* IN_Q_OVERFLOW, real or injected: events are lost, so look at everything. */
@@ -559,6 +559,8 @@ static int watch_read(struct sync_watch *w, bool *changed, struct kerr *err)
 			break;
 		if (n < 0)
 			return kerr_set(err, errno, "inotify: read: %s", strerror(errno));
+		if (n == 0)
+			break;
 		for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
 			const struct inotify_event *ev = (const void *)(w->buf + off);
 			int r = watch_event(w, ev, changed, &overflow, ret < 0 ? NULL : err);

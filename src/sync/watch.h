@@ -72,8 +72,8 @@ void sync_watch_close(struct sync_watch *w);
  * retry the rest (after 1 s, doubling up to 30 s) without reporting the
  * error again, until one succeeds and reports a change. EINTR is retried,
  * never returned. */
-int sync_watch_wait(struct sync_watch *w, int timeout_ms, int debounce_ms,
-                    const volatile int *stop, struct kerr *err);
+int sync_watch_wait(struct sync_watch *w, int timeout_ms, int debounce_ms, const volatile int *stop,
+                    struct kerr *err);
 
 /* Is name (a file's base name) a manifest file the watch reports? True for
  * names ending in ".yaml" or ".yml" with something before the suffix, false

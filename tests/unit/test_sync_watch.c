@@ -28,14 +28,16 @@
 int __real_inotify_add_watch(int fd, const char *path, uint32_t mask);
 int __wrap_inotify_add_watch(int fd, const char *path, uint32_t mask);
 
-/* When set, adding a watch of a path containing it fails with ENOSPC ("" = every path). */
+/* When set, adding a watch of a path containing it fails with fail_errno
+ * (ENOSPC unless set; "" = every path). */
 static const char *volatile enospc_for;
+static volatile int fail_errno;
 
 int __wrap_inotify_add_watch(int fd, const char *path, uint32_t mask)
 {
 	const char *f = enospc_for;
 	if (f && strstr(path, f)) {
-		errno = ENOSPC;
+		errno = fail_errno ? fail_errno : ENOSPC;
 		return -1;
 	}
 	return __real_inotify_add_watch(fd, path, mask);
@@ -75,6 +77,7 @@ static int fx_setup(void **state)
 	assert_int_equal(mkdir(f->root, 0755), 0);
 	assert_int_equal(mkdir(f->out, 0755), 0);
 	enospc_for = NULL;
+	fail_errno = 0;
 	*state = f;
 	return 0;
 }
@@ -631,6 +634,27 @@ static void test_root_removed_and_back(void **state)
 	assert_int_equal(wait_for(f, 2000, 200), 1);
 }
 
+/* A root back but not watchable (EACCES here) is retried with backoff, and
+ * is not reported as a change at every tick meanwhile. */
+static void test_root_back_unwatchable(void **state)
+{
+	struct fx *f = *state;
+	open_root(f, NULL);
+	rm_rf(f->root);
+	expect_one_change(f, 2000);
+	fail_errno = EACCES;
+	enospc_for = f->root;
+	mkd(f, "sub");
+	put(f, "sub/app.yaml", "kind: Task\n");
+	assert_int_equal(wait_for(f, 600, 100), 0);
+	assert_int_equal(dirs(f), 0);
+	enospc_for = NULL;
+	assert_int_equal(wait_for(f, 5000, 100), 1);
+	assert_int_equal(dirs(f), 2);
+	put(f, "sub/more.yaml", "kind: Task\n");
+	expect_one_change(f, 2000);
+}
+
 static void test_root_is_file(void **state)
 {
 	struct fx *f = *state;
@@ -753,6 +777,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_watch_limit_open, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_watch_limit_wait, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_root_removed_and_back, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_root_back_unwatchable, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_root_is_file, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_open_errors, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_timeout, fx_setup, fx_teardown),
