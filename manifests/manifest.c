@@ -186,9 +186,13 @@ static size_t walk_dir(struct manifest_set *s, const char *dir, const struct man
 	for (size_t i = 0; i < names.n; i++) {
 		char *path =
 		    xasprintf("%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names.v[i]);
-		struct stat st;
-		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-			if (o->recursive)
+		struct stat st, lst;
+		bool is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+		bool is_link = lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode);
+		if (is_dir) {
+			/* not through symlinks, as kubectl -R and the sync watch: a
+			 * link to a parent would never end */
+			if (o->recursive && !is_link)
 				errors += walk_dir(s, path, o, out);
 			free(path);
 		} else if (accepted(o, names.v[i])) {

@@ -17,7 +17,9 @@
  * opts.recursive) accepted by opts.accept — by default names ending in
  * .yaml, .yml or .json — in name order, so that applies are reproducible.
  * Names starting with '.' (editor swap files, .git) are skipped, files and
- * directories alike. A file named explicitly is read whatever its name.
+ * directories alike; symbolic links to directories below a directory given
+ * are not followed (links to files are). A file named explicitly is read
+ * whatever its name.
  *
  * Ownership: the set owns its streams, documents and diagnostics; a
  * document's obj and ydoc are borrowed from its file's stream and live as
