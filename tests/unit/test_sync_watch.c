@@ -382,6 +382,35 @@ static void test_burst_of_500(void **state)
 	assert_int_equal(wait_for(f, 500, 200), 0);
 }
 
+static volatile int keep_writing;
+
+static void write_until_told(struct fx *f)
+{
+	while (keep_writing) {
+		put(f, "busy.yaml", "kind: Task\n");
+		sleep_ms(50);
+	}
+}
+
+/* A file rewritten without pause is still reported, 5 s into the burst. */
+static void test_endless_burst(void **state)
+{
+	struct fx *f = *state;
+	open_root(f, NULL);
+	keep_writing = 1;
+	struct job j;
+	job_start(&j, f, write_until_told);
+	int64_t t0 = time_mono_ms();
+	int r = wait_for(f, 20000, 200);
+	int64_t took = time_mono_ms() - t0;
+	keep_writing = 0;
+	job_join(&j);
+	assert_int_equal(r, 1);
+	if (took < 4900 || took > 6500)
+		fail_msg("an endless burst was reported after %lld ms, not about 5 s",
+		         (long long)took);
+}
+
 /* ---- directories ------------------------------------------------------------------------- */
 
 static void test_mkdir_p_then_file(void **state)
@@ -765,6 +794,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rename_save, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_debounce, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_burst_of_500, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_endless_burst, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_mkdir_p_then_file, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_new_dir_race, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_dir_moved_in, fx_setup, fx_teardown),
