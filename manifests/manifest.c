@@ -181,7 +181,8 @@ static size_t walk_dir(struct manifest_set *s, const char *dir, const struct man
 		if (e->d_name[0] != '.')
 			file_list_push(&names, xstrdup(e->d_name));
 	closedir(d);
-	qsort(names.v, names.n, sizeof(*names.v), cmp_str);
+	if (names.n > 1)
+		qsort(names.v, names.n, sizeof(*names.v), cmp_str);
 	size_t errors = 0;
 	for (size_t i = 0; i < names.n; i++) {
 		char *path =

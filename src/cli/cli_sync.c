@@ -105,6 +105,8 @@ static int run_sync(const struct sync_flags *f, const struct cli_strv *pos)
 		return CLI_USAGE;
 	}
 	log_set_json(streq(f->log_format, "json"));
+	if (!f->once)
+		install_signals(); /* before anything slow: a stop now ends the loop cleanly */
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	if (f->set && applyset_name_check(f->set, &err) < 0) {
 		fprintf(stderr, "error: --set: %s\n", kerr_msg(&err));
@@ -119,12 +121,10 @@ static int run_sync(const struct sync_flags *f, const struct cli_strv *pos)
 		return CLI_FAIL;
 	}
 	int code = CLI_OK;
-	if (f->once) {
+	if (f->once)
 		code = sync_pass(s, SYNC_TRIGGER_START, NULL) ? CLI_FAIL : CLI_OK;
-	} else {
-		install_signals();
+	else
 		sync_run(s, (const volatile int *)&stop_requested);
-	}
 	sync_free(s);
 	return code;
 }

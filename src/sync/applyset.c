@@ -86,7 +86,10 @@ char *applyset_default_name(const char *path, struct kerr *err)
 {
 	char abs[PATH_MAX];
 	if (!realpath(path, abs)) {
-		kerr_set(err, errno, "%s: %s", path, strerror(errno));
+		if (errno == ENOENT)
+			kerr_set(err, ENOENT, "the path \"%s\" does not exist", path);
+		else
+			kerr_set(err, errno, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	_cleanup_free_ char *base = base_of(abs);

@@ -42,11 +42,14 @@ passes() { grep -c 'sync pass ' "$SYNC_LOG" 2>/dev/null || true; }
 wait_passes() { wait_for 300 bash -c "[ \"\$(grep -c 'sync pass ' '$SYNC_LOG')\" -ge $1 ]"; }
 last_pass() { grep 'sync pass ' "$SYNC_LOG" | tail -1; }
 
-# sync_start [FLAGS...]: keel sync $R in the background; waits for pass 1.
+# sync_start [FLAGS...]: keel sync $R in the background; waits for its
+# first pass (the log may hold an earlier sync's lines).
 sync_start() {
+	local n
+	n=$(passes)
 	"$KEEL" sync "$R" --set t "$@" >>"$SYNC_LOG" 2>&1 &
 	SYNC_PID=$!
-	wait_passes 1
+	wait_passes $((n + 1))
 }
 
 # sync_stop: SIGTERM, then the exit status must be 0.
@@ -339,4 +342,9 @@ EOF
 	assert_failure 2
 	run keel sync "$BATS_TEST_TMPDIR/nope" --once
 	assert_failure 1
+	assert_output --partial "the path \"$BATS_TEST_TMPDIR/nope\" does not exist"
+	# with --set, the pass itself reports it and does not prune
+	run keel sync "$BATS_TEST_TMPDIR/nope" --once --set t
+	assert_failure 1
+	assert_output --partial "prune skipped: $BATS_TEST_TMPDIR/nope could not be read"
 }
