@@ -1,26 +1,31 @@
 /*
- * cli_apply: `keel apply`. Three phases, so that a bad document never
- * leaves half a set applied: (1) read and parse every file, (2) validate
- * every document locally with the same api_validate the server runs, and
- * stop with nothing written if any fails, (3) a server-side dry run of
- * every document (the server knows more: sizes, namespaces, a full store),
- * again stopping with nothing written if any fails, (4) server-side apply,
- * Namespaces first (the rest may live in them), then the rest in file order.
+ * cli_apply: `keel apply`. Phases, so that a bad document never leaves
+ * half a set applied: (1) read and parse every file, (2) validate every
+ * document locally with the same api_validate the server runs, and stop
+ * with nothing written if any fails, (3) a server-side dry run of every
+ * document (the server knows more: sizes, namespaces, a full store), again
+ * stopping with nothing written if any fails, (4) server-side apply,
+ * Namespaces first (the rest may live in them), then the rest in file
+ * order, and (5) with --prune, deleting the apply set's objects that the
+ * manifests no longer define (src/sync/applyset.h), in reverse dependency
+ * order — only when every object applied.
+ *
  * A document in a Namespace the same apply creates cannot be dry-run (the
  * namespace does not exist yet); it is checked only locally. Errors the
  * server still reports in phase 4 for one object (a conflict that raced
  * in) are printed at that document's file:line and the others go on; the
  * exit code then is 1. A full store (507) or an unreachable server stops
- * at once.
+ * at once. The mechanism is keel_sync's (manifests/manifest.h for 1-2,
+ * sync/applyset.h for 3-5); this file is flags and printing.
  */
 #include "cli/cli_internal.h"
 
 #include <errno.h>
 
 #include "api/meta.h"
-#include "api/validate.h"
 #include "common/kerr.h"
 #include "common/util.h"
+#include "sync/applyset.h"
 
 struct apply_flags {
 	struct cli_strv files;
@@ -28,211 +33,161 @@ struct apply_flags {
 	bool dry_run;
 	const char *field_manager;
 	const char *ns;
+	bool prune;
+	const char *set;
+	bool allow_empty;
 };
 
-/* Puts -n's namespace into namespaced documents that have none; refuses a
- * document whose own namespace differs. Cluster-scoped kinds are left. */
-static int set_namespace(struct cli_doc *d, const char *flag_ns)
+static void print_failure(const char *prefix, const struct applyset_event *ev)
 {
-	if (!d->kind->namespaced)
-		return 0;
-	json_t *meta = json_object_get(d->obj, "metadata");
-	const char *ns = json_string_value(json_object_get(meta, "namespace"));
-	if (ns && flag_ns && !streq(ns, flag_ns)) {
-		cli_doc_error(
-		    d, "metadata.namespace",
-		    "the namespace from the manifest (\"%s\") does not match the namespace "
-		    "given with -n (\"%s\")",
-		    ns, flag_ns);
-		return -EINVAL;
-	}
-	if (!ns && json_is_object(meta))
-		json_object_set_new(meta, "namespace", json_string(flag_ns ? flag_ns : "default"));
-	return 0;
+	if (ev->err->code == ENOSPC)
+		fprintf(stderr,
+		        "%serror: the server's store is full (507 Insufficient Storage): %s\n",
+		        prefix, kerr_msg(ev->err));
+	else if (ev->http_code >= 400)
+		fprintf(stderr, "%sError from server (%s): %s\n", prefix,
+		        ev->reason ? ev->reason : "Unknown", kerr_msg(ev->err));
+	else
+		fprintf(stderr, "%serror: %s\n", prefix, kerr_msg(ev->err));
 }
 
-static void path_cut(struct sbuf *path, size_t len)
+void cli_print_applyset_event(const struct applyset_event *ev, bool quiet)
 {
-	path->len = len;
-	path->data[len] = '\0';
-}
-
-/* Prints an error for every string in v (at path) holding a NUL: the
- * server refuses them, and C code downstream would cut them short. */
-static size_t check_nul(const struct cli_doc *d, json_t *v, struct sbuf *path)
-{
-	size_t errors = 0, len = path->len, i;
-	const char *key;
-	json_t *e;
-	if (json_is_string(v) && memchr(json_string_value(v), 0, json_string_length(v))) {
-		cli_doc_error(d, path->data, "%s: a string must not contain a NUL character",
-		              path->data);
-		return 1;
-	}
-	json_object_foreach(v, key, e)
-	{
-		sbuf_printf(path, "%s%s", len ? "." : "", key);
-		errors += check_nul(d, e, path);
-		path_cut(path, len);
-	}
-	json_array_foreach(v, i, e)
-	{
-		sbuf_printf(path, "[%zu]", i);
-		errors += check_nul(d, e, path);
-		path_cut(path, len);
-	}
-	return errors;
-}
-
-size_t cli_validate_docs(struct cli_manifests *m, const char *flag_ns)
-{
-	size_t bad = 0;
-	for (size_t i = 0; i < m->n_docs; i++) {
-		struct cli_doc *d = &m->docs[i];
-		if (!d->kind)
-			continue; /* its envelope error is already reported */
-		if (set_namespace(d, flag_ns) < 0) {
-			bad++;
-			continue;
-		}
-		_cleanup_sbuf_ struct sbuf path = SBUF_INIT;
-		sbuf_puts(&path, "");
-		size_t nul = check_nul(d, d->obj, &path);
-		if (nul > 0) {
-			bad += nul;
-			continue;
-		}
-		_cleanup_kerr_ struct kerr err = KERR_INIT;
-		if (api_validate(d->kind, d->obj, &err) < 0) {
-			size_t n = err.causes ? json_array_size(err.causes) : 0;
-			bad += n > 0 ? n : 1;
-			if (n > 0)
-				cli_doc_report_causes(d, &err);
-			else
-				cli_doc_error(d, NULL, "%s", kerr_msg(&err));
-		}
-	}
-	return bad;
-}
-
-/* The order objects are written in: Namespaces, then the rest, each in
- * file order. Owned array of indexes into m->docs. */
-size_t *cli_apply_order(const struct cli_manifests *m)
-{
-	size_t *order = xcalloc(m->n_docs + 1, sizeof(*order));
-	size_t n = 0;
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < m->n_docs; i++) {
-			bool is_ns = streq(m->docs[i].kind->kind, "Namespace");
-			if ((pass == 0) == is_ns)
-				order[n++] = i;
-		}
-	return order;
-}
-
-/* Namespaces a dry run would create: their objects cannot be checked by
- * the server (the namespace does not exist), but they would be created. */
-struct dry_namespaces {
-	struct cli_strv names; /* borrowed from the documents */
-};
-
-static bool dry_run_new_namespace(const struct dry_namespaces *dn, const char *ns,
-                                  const struct kerr *err)
-{
-	if (!ns || err->code != ENOENT)
-		return false;
-	_cleanup_free_ char *want = xasprintf("namespaces \"%s\" not found", ns);
-	if (!streq(err->msg, want))
-		return false;
-	for (size_t i = 0; i < dn->names.n; i++)
-		if (streq(dn->names.v[i], ns))
-			return true;
-	return false;
-}
-
-/* Applies one document (a dry run when dry; prints nothing on success
- * when quiet); returns 0, or -errno after printing why. */
-static int apply_one(struct client *c, const struct cli_doc *d, const struct apply_flags *f,
-                     bool dry, bool quiet, struct dry_namespaces *dn, struct kerr *err)
-{
-	struct client_query q = {.dry_run = dry, .field_manager = f->field_manager};
-	enum client_apply_result res = CLIENT_APPLY_UNKNOWN;
-	const char *ns = api_obj_namespace(d->obj);
-	_cleanup_free_ char *ref = cli_obj_ref(d->kind, d->obj);
-	int r = client_apply(c, d->kind, ns, d->obj, &q, NULL, &res, err);
-	if (r < 0 && dry && dry_run_new_namespace(dn, ns, err)) {
-		if (!quiet)
+	_cleanup_free_ char *ref = xasprintf("%s/%s", ev->kind->singular, ev->name);
+	const char *dry = ev->dry_run ? " (dry run)" : "";
+	switch (ev->type) {
+	case APPLYSET_APPLIED:
+		if (quiet)
+			break;
+		if (ev->unchecked)
 			printf("%s created (dry run; namespace \"%s\" does not exist yet, so the "
 			       "server could not check it)\n",
-			       ref, ns);
-		return 0;
-	}
-	if (r < 0) {
-		_cleanup_free_ char *where = cli_doc_where(d, NULL);
-		_cleanup_free_ char *prefix = xasprintf("%s: ", where);
-		if (err->code == ENOSPC)
-			fprintf(stderr, "%serror: the server's store is full (507 Insufficient "
-			        "Storage): %s\n", prefix, kerr_msg(err));
+			       ref, ev->ns);
 		else
-			cli_report(err, prefix);
-		cli_doc_report_causes(d, err);
-		return r;
+			printf("%s %s%s\n", ref, client_apply_result_name(ev->result), dry);
+		break;
+	case APPLYSET_APPLY_FAILED: {
+		_cleanup_free_ char *where = manifest_doc_where(ev->doc, NULL);
+		_cleanup_free_ char *prefix = xasprintf("%s: ", where);
+		print_failure(prefix, ev);
+		cli_doc_report_causes(ev->doc, ev->err);
+		break;
 	}
-	if (dry && res == CLIENT_APPLY_CREATED && streq(d->kind->kind, "Namespace"))
-		cli_strv_push(&dn->names, api_obj_name(d->obj));
-	if (!quiet)
-		printf("%s %s%s\n", ref,
-		       res == CLIENT_APPLY_UNKNOWN ? "configured" : client_apply_result_name(res),
-		       dry ? " (dry run)" : "");
-	return 0;
+	case APPLYSET_PRUNED:
+		if (!quiet)
+			printf("%s pruned%s\n", ref, dry);
+		break;
+	case APPLYSET_PRUNE_FAILED: {
+		_cleanup_free_ char *prefix = xasprintf("%s: not pruned: ", ref);
+		print_failure(prefix, ev);
+		break;
+	}
+	case APPLYSET_PRUNE_KEPT:
+		fprintf(stderr, "warning: %s not pruned: %s\n", ref, ev->reason);
+		break;
+	}
+	fflush(stdout);
 }
 
-/* Errors after which the remaining documents would fail the same way. */
-static bool stop_after(const struct kerr *err)
+static void report_loud(void *ud, const struct applyset_event *ev)
 {
-	return cli_error_is_fatal(err) || err->code == ENOSPC;
+	(void)ud;
+	cli_print_applyset_event(ev, false);
 }
 
-/* One pass over every document in apply order; returns the number that
- * failed (stopping at a fatal one). */
-static size_t apply_pass(struct client *c, struct cli_manifests *m, const struct apply_flags *f,
-                         bool dry, bool quiet)
+static void report_quiet(void *ud, const struct applyset_event *ev)
 {
-	_cleanup_free_ size_t *order = cli_apply_order(m);
-	struct dry_namespaces dn = {{0}};
-	size_t failed = 0;
-	for (size_t i = 0; i < m->n_docs; i++) {
-		_cleanup_kerr_ struct kerr err = KERR_INIT;
-		if (apply_one(c, &m->docs[order[i]], f, dry, quiet, &dn, &err) < 0) {
-			failed++;
-			if (stop_after(&err))
-				break;
+	(void)ud;
+	cli_print_applyset_event(ev, true);
+}
+
+char *cli_applyset_name(const char *flag_set, const struct cli_strv *files, int *code)
+{
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	*code = CLI_USAGE;
+	if (flag_set) {
+		if (applyset_name_check(flag_set, &err) < 0) {
+			fprintf(stderr, "error: --set: %s\n", kerr_msg(&err));
+			return NULL;
 		}
-		fflush(stdout);
+		return xstrdup(flag_set);
 	}
-	cli_strv_free(&dn.names);
-	return failed;
+	if (files->n != 1 || streq(files->v[0], "-")) {
+		fprintf(stderr, "error: with %s, name the apply set with --set NAME\n",
+		        files->n == 1 ? "stdin (-f -)" : "more than one -f");
+		return NULL;
+	}
+	char *name = applyset_default_name(files->v[0], &err);
+	if (!name) {
+		fprintf(stderr, "error: %s\n", kerr_msg(&err));
+		*code = CLI_FAIL;
+	}
+	return name;
 }
 
-static int apply_all(struct cli_manifests *m, const struct apply_flags *f)
+/* The keys of every document, for the prune plan. Owned; strings borrowed. */
+static struct prune_key *doc_keys(const struct manifest_set *m, size_t *n)
+{
+	struct prune_key *keys = xcalloc(m->n_docs + 1, sizeof(*keys));
+	*n = 0;
+	for (size_t i = 0; i < m->n_docs; i++)
+		if (m->docs[i].kind)
+			keys[(*n)++] = applyset_doc_key(&m->docs[i]);
+	return keys;
+}
+
+static int prune(struct client *c, const struct manifest_set *m, const char *set,
+                 const struct applyset_opts *o)
+{
+	size_t n_keys = 0;
+	_cleanup_free_ struct prune_key *keys = doc_keys(m, &n_keys);
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	_cleanup_json_ json_t *live = NULL;
+	struct prune_plan plan = {0};
+	if (applyset_plan_prune(c, set, keys, n_keys, &live, &plan, &err) < 0) {
+		cli_report(&err, "error: cannot prune: ");
+		return CLI_FAIL;
+	}
+	struct applyset_counts counts = {0};
+	applyset_prune(c, &plan, o, report_loud, NULL, &counts);
+	prune_plan_free(&plan);
+	return counts.prune_failed > 0 ? CLI_FAIL : CLI_OK;
+}
+
+static int apply_all(struct manifest_set *m, const struct apply_flags *f, const char *set)
 {
 	struct client *c = cli_client();
 	if (!c)
 		return CLI_FAIL;
-	if (!f->dry_run) {
-		size_t failed = apply_pass(c, m, f, true, true);
-		if (failed > 0) {
+	size_t n = 0;
+	_cleanup_free_ size_t *order = manifest_set_apply_order(m, &n);
+	struct applyset_opts o = {.field_manager = f->field_manager, .dry_run = true};
+	if (!f->dry_run && n > 0) {
+		struct applyset_counts dry = {0};
+		applyset_apply(c, m, order, n, &o, report_quiet, NULL, &dry);
+		if (dry.failed > 0) {
 			fprintf(stderr,
 			        "error: the server rejected %zu document%s in a dry run; nothing "
 			        "was applied\n",
-			        failed, failed == 1 ? "" : "s");
+			        dry.failed, dry.failed == 1 ? "" : "s");
 			return CLI_FAIL;
 		}
 	}
-	return apply_pass(c, m, f, f->dry_run, false) > 0 ? CLI_FAIL : CLI_OK;
+	o.dry_run = f->dry_run;
+	struct applyset_counts counts = {0};
+	applyset_apply(c, m, order, n, &o, report_loud, NULL, &counts);
+	if (counts.failed > 0) {
+		if (set)
+			fprintf(stderr,
+			        "error: %zu object%s failed to apply; apply set \"%s\" was not "
+			        "pruned\n",
+			        counts.failed, counts.failed == 1 ? "" : "s", set);
+		return CLI_FAIL;
+	}
+	return f->prune ? prune(c, m, set, &o) : CLI_OK;
 }
 
-static int run_apply(const struct apply_flags *f, const struct cli_strv *pos)
+static int check_flags(const struct apply_flags *f, const struct cli_strv *pos)
 {
 	if (pos->n > 0) {
 		fprintf(stderr, "error: unexpected argument \"%s\"; manifests are given with -f\n",
@@ -244,22 +199,48 @@ static int run_apply(const struct apply_flags *f, const struct cli_strv *pos)
 		        "error: must specify -f PATH (a file, a directory or - for stdin)\n");
 		return CLI_USAGE;
 	}
-	struct cli_manifests m = {0};
-	int code;
+	if (f->allow_empty && !f->prune) {
+		fprintf(stderr, "error: --allow-empty only makes sense with --prune\n");
+		return CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
+static int run_apply(const struct apply_flags *f, const struct cli_strv *pos)
+{
+	int code = check_flags(f, pos);
+	if (code != CLI_OK)
+		return code;
+	_cleanup_free_ char *set = NULL;
+	if ((f->prune || f->set) && !(set = cli_applyset_name(f->set, &f->files, &code)))
+		return code;
+	struct manifest_set m = {0};
 	size_t errors = cli_manifests_load(&f->files, f->recursive, true, &m);
+	if (set) {
+		size_t from = m.n_diags;
+		errors += applyset_label_docs(&m, set);
+		cli_print_diags(&m, from);
+	}
 	errors += cli_validate_docs(&m, f->ns);
 	errors += cli_check_duplicates(&m, f->ns);
 	if (errors > 0) {
 		fprintf(stderr, "error: %zu error%s in the manifests; nothing was applied\n",
 		        errors, errors == 1 ? "" : "s");
 		code = CLI_FAIL;
-	} else if (m.n_docs == 0) {
+	} else if (m.n_docs == 0 && f->prune && !f->allow_empty) {
+		fprintf(
+		    stderr,
+		    "error: no objects passed to apply; with --prune that would delete every "
+		    "object of apply set \"%s\" (give --allow-empty if that is what you want)\n",
+		    set);
+		code = CLI_FAIL;
+	} else if (m.n_docs == 0 && !f->prune) {
 		fprintf(stderr, "error: no objects passed to apply\n");
 		code = CLI_FAIL;
 	} else {
-		code = apply_all(&m, f);
+		code = apply_all(&m, f, set);
 	}
-	cli_manifests_free(&m);
+	manifest_set_free(&m);
 	return code;
 }
 
@@ -276,6 +257,12 @@ int cli_cmd_apply(int argc, char **argv)
 	     "field manager name (default " CLIENT_DEFAULT_FIELD_MANAGER ")"},
 	    {"namespace", 'n', CLI_OPT_STRING, &f.ns, "NS",
 	     "namespace for documents that name none"},
+	    {"prune", 0, CLI_OPT_BOOL, &f.prune, NULL,
+	     "delete objects of the apply set that the manifests no longer define"},
+	    {"set", 0, CLI_OPT_STRING, &f.set, "NAME",
+	     "apply set name (label " APPLYSET_LABEL "; default: from the path)"},
+	    {"allow-empty", 0, CLI_OPT_BOOL, &f.allow_empty, NULL,
+	     "with --prune, let manifests with no objects prune the whole set"},
 	};
 	struct cli_strv pos = {0};
 	int code;

@@ -90,17 +90,18 @@ static int delete_names(struct client *c, const struct delete_flags *f, const st
 
 static int delete_files(struct client *c, const struct delete_flags *f)
 {
-	struct cli_manifests m = {0};
+	struct manifest_set m = {0};
 	size_t errors = cli_manifests_load(&f->files, f->recursive, true, &m);
 	if (errors + cli_check_duplicates(&m, f->ns) > 0) {
-		cli_manifests_free(&m);
+		manifest_set_free(&m);
 		fprintf(stderr, "error: the manifests have errors; nothing was deleted\n");
 		return CLI_FAIL;
 	}
-	_cleanup_free_ size_t *order = cli_apply_order(&m);
+	size_t n = 0;
+	_cleanup_free_ size_t *order = manifest_set_apply_order(&m, &n);
 	int code = CLI_OK;
-	for (size_t i = m.n_docs; i-- > 0;) {
-		const struct cli_doc *d = &m.docs[order[i]];
+	for (size_t i = n; i-- > 0;) {
+		const struct manifest_doc *d = &m.docs[order[i]];
 		const char *ns = api_obj_namespace(d->obj);
 		if (ns && f->ns && !streq(ns, f->ns)) {
 			cli_doc_error(
@@ -113,14 +114,14 @@ static int delete_files(struct client *c, const struct delete_flags *f)
 		if (!ns)
 			ns = f->ns ? f->ns : "default";
 		_cleanup_kerr_ struct kerr err = KERR_INIT;
-		_cleanup_free_ char *where = cli_doc_where(d, NULL);
+		_cleanup_free_ char *where = manifest_doc_where(d, NULL);
 		if (delete_one(c, f, d->kind, ns, api_obj_name(d->obj), where, &err) < 0) {
 			code = CLI_FAIL;
 			if (cli_error_is_fatal(&err))
 				break;
 		}
 	}
-	cli_manifests_free(&m);
+	manifest_set_free(&m);
 	return code;
 }
 

@@ -7,6 +7,9 @@
  * as diff(1) and kubectl diff: 0 same, 1 different, 2 (>1) trouble.
  * An object in a Namespace the same manifests create (and that does not
  * exist yet) cannot be dry-run; it is shown as written, wholly added.
+ * With --prune (or --set), the documents carry the apply set's label as
+ * `apply --prune` would send them, and with --prune each object apply
+ * would prune is shown as wholly removed (live against nothing).
  */
 #include "cli/cli_internal.h"
 
@@ -16,6 +19,7 @@
 #include "common/kerr.h"
 #include "common/util.h"
 #include "manifests/yaml.h"
+#include "sync/applyset.h"
 
 #define DIFF_ERROR 2
 
@@ -24,7 +28,12 @@ struct diff_flags {
 	bool recursive;
 	const char *ns;
 	const char *field_manager;
+	bool prune;
+	const char *set;
 };
+
+static int print_diff(const struct api_kind *k, const char *ns, const char *name, json_t *live,
+                      json_t *merged);
 
 static char *normalized_yaml(json_t *obj)
 {
@@ -40,8 +49,7 @@ static char *normalized_yaml(json_t *obj)
 
 /* True when err is the server's "namespace not found" for ns and the
  * manifests define that Namespace: the object would be created in it. */
-static bool in_new_namespace(const struct cli_manifests *m, const char *ns,
-                             const struct kerr *err)
+static bool in_new_namespace(const struct manifest_set *m, const char *ns, const struct kerr *err)
 {
 	if (!ns || err->code != ENOENT)
 		return false;
@@ -49,21 +57,21 @@ static bool in_new_namespace(const struct cli_manifests *m, const char *ns,
 	if (!streq(err->msg, want))
 		return false;
 	for (size_t i = 0; i < m->n_docs; i++)
-		if (streq(m->docs[i].kind->kind, "Namespace") &&
+		if (m->docs[i].kind && streq(m->docs[i].kind->kind, "Namespace") &&
 		    streq(api_obj_name(m->docs[i].obj), ns))
 			return true;
 	return false;
 }
 
 /* Returns 0 same, 1 different, <0 error (printed). */
-static int diff_one(struct client *c, const struct cli_manifests *m, const struct cli_doc *d,
+static int diff_one(struct client *c, const struct manifest_set *m, const struct manifest_doc *d,
                     const struct diff_flags *f)
 {
 	const char *ns = api_obj_namespace(d->obj);
 	const char *name = api_obj_name(d->obj);
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	_cleanup_json_ json_t *live = NULL, *merged = NULL;
-	_cleanup_free_ char *where = cli_doc_where(d, NULL);
+	_cleanup_free_ char *where = manifest_doc_where(d, NULL);
 	_cleanup_free_ char *prefix = xasprintf("%s: ", where);
 	int r = client_get(c, d->kind, ns, name, &live, &err);
 	if (r < 0 && r != -ENOENT) {
@@ -86,11 +94,18 @@ static int diff_one(struct client *c, const struct cli_manifests *m, const struc
 		cli_doc_report_causes(d, &err);
 		return r;
 	}
+	return print_diff(d->kind, ns, name, live, merged);
+}
+
+/* Prints the diff of live against merged (NULL: absent); 1 when they
+ * differ, else 0. */
+static int print_diff(const struct api_kind *k, const char *ns, const char *name, json_t *live,
+                      json_t *merged)
+{
 	_cleanup_free_ char *a = normalized_yaml(live);
 	_cleanup_free_ char *b = normalized_yaml(merged);
-	_cleanup_free_ char *id = d->kind->namespaced
-	                              ? xasprintf("%s/%s/%s", d->kind->plural, ns, name)
-	                              : xasprintf("%s/%s", d->kind->plural, name);
+	_cleanup_free_ char *id = k->namespaced ? xasprintf("%s/%s/%s", k->plural, ns, name)
+	                                        : xasprintf("%s/%s", k->plural, name);
 	_cleanup_free_ char *la = xasprintf("live/%s", id);
 	_cleanup_free_ char *lb = xasprintf("merged/%s", id);
 	_cleanup_sbuf_ struct sbuf out = SBUF_INIT;
@@ -101,35 +116,88 @@ static int diff_one(struct client *c, const struct cli_manifests *m, const struc
 	return 1;
 }
 
+/* What apply --prune would delete, each shown wholly removed. Returns 0
+ * nothing, 1 something, <0 an error (printed). */
+static int diff_prune(struct client *c, const struct manifest_set *m, const char *set)
+{
+	struct prune_key *keys = xcalloc(m->n_docs + 1, sizeof(*keys));
+	size_t n = 0;
+	for (size_t i = 0; i < m->n_docs; i++)
+		if (m->docs[i].kind)
+			keys[n++] = applyset_doc_key(&m->docs[i]);
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	_cleanup_json_ json_t *live = NULL;
+	struct prune_plan plan = {0};
+	int r = applyset_plan_prune(c, set, keys, n, &live, &plan, &err);
+	free(keys);
+	if (r < 0) {
+		cli_report(&err, "error: cannot list the apply set: ");
+		return r;
+	}
+	int differs = 0;
+	for (size_t i = 0; i < plan.n; i++) {
+		const struct prune_item *it = &plan.items[i];
+		if (it->action == PRUNE_KEEP) {
+			fprintf(stderr, "warning: %s/%s would not be pruned: %s\n",
+			        it->kind->singular, it->name, it->reason);
+			continue;
+		}
+		differs |= print_diff(it->kind, it->ns, it->name, it->obj, NULL);
+	}
+	prune_plan_free(&plan);
+	return differs;
+}
+
 static int run_diff(const struct diff_flags *f, const struct cli_strv *pos)
 {
 	if (pos->n > 0 || f->files.n == 0) {
-		fprintf(stderr, "error: usage: keel diff -f PATH [-f PATH...] [-R]\n");
+		fprintf(
+		    stderr,
+		    "error: usage: keel diff -f PATH [-f PATH...] [-R] [--prune] [--set NAME]\n");
 		return CLI_USAGE;
 	}
-	struct cli_manifests m = {0};
+	int code = CLI_OK;
+	_cleanup_free_ char *set = NULL;
+	if ((f->prune || f->set) && !(set = cli_applyset_name(f->set, &f->files, &code)))
+		return code == CLI_USAGE ? CLI_USAGE : DIFF_ERROR;
+	struct manifest_set m = {0};
 	size_t errors = cli_manifests_load(&f->files, f->recursive, true, &m);
+	if (set) {
+		size_t from = m.n_diags;
+		errors += applyset_label_docs(&m, set);
+		cli_print_diags(&m, from);
+	}
 	errors += cli_validate_docs(&m, f->ns);
 	errors += cli_check_duplicates(&m, f->ns);
 	if (errors > 0) {
 		fprintf(stderr, "error: %zu error%s in the manifests\n", errors,
 		        errors == 1 ? "" : "s");
-		cli_manifests_free(&m);
+		manifest_set_free(&m);
 		return DIFF_ERROR;
 	}
 	struct client *c = cli_client();
-	int code = c ? CLI_OK : DIFF_ERROR;
+	code = c ? CLI_OK : DIFF_ERROR;
+	bool fatal = false;
 	for (size_t i = 0; c && i < m.n_docs; i++) {
 		int r = diff_one(c, &m, &m.docs[i], f);
 		if (r < 0) {
 			code = DIFF_ERROR;
-			if (r == -ECONNREFUSED || r == -EACCES || r == -EHOSTUNREACH)
+			if (r == -ECONNREFUSED || r == -EACCES || r == -EHOSTUNREACH) {
+				fatal = true;
 				break;
+			}
 		} else if (r > 0 && code == CLI_OK) {
 			code = CLI_FAIL;
 		}
 	}
-	cli_manifests_free(&m);
+	if (c && f->prune && !fatal) {
+		int r = diff_prune(c, &m, set);
+		if (r < 0)
+			code = DIFF_ERROR;
+		else if (r > 0 && code == CLI_OK)
+			code = CLI_FAIL;
+	}
+	manifest_set_free(&m);
 	return code;
 }
 
@@ -144,6 +212,10 @@ int cli_cmd_diff(int argc, char **argv)
 	     "namespace for documents that name none"},
 	    {"field-manager", 0, CLI_OPT_STRING, &f.field_manager, "NAME",
 	     "field manager name (default " CLIENT_DEFAULT_FIELD_MANAGER ")"},
+	    {"prune", 0, CLI_OPT_BOOL, &f.prune, NULL,
+	     "also show the objects apply --prune would delete"},
+	    {"set", 0, CLI_OPT_STRING, &f.set, "NAME",
+	     "apply set name, as given to apply (default: from the path)"},
 	};
 	struct cli_strv pos = {0};
 	int code;

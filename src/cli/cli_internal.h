@@ -19,10 +19,9 @@
 #include "api/kind.h"
 #include "client/client.h"
 #include "common/sbuf.h"
+#include "manifests/manifest.h"
 
 struct kerr;
-struct yaml_stream;
-struct yaml_doc;
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
@@ -101,6 +100,8 @@ int cli_cmd_version(int argc, char **argv);
 int cli_cmd_logs(int argc, char **argv);
 int cli_cmd_scale(int argc, char **argv);   /* cli_scale.c */
 int cli_cmd_rollout(int argc, char **argv); /* cli_rollout.c */
+int cli_cmd_sync(int argc, char **argv);    /* cli_sync.c */
+int cli_cmd_lint(int argc, char **argv);    /* cli_lint.c */
 
 /* The deployment name of "deployment NAME" or "deployment/NAME" in
  * pos->v[first..] (borrowed from pos); prints a usage error naming cmd
@@ -163,57 +164,39 @@ char *cli_obj_ref(const struct api_kind *k, json_t *obj);
 void cli_strip_managed(json_t *obj);
 
 /* ---- manifests --------------------------------------------------------- */
+/* Loading, validation and ordering live in manifests/manifest.h (shared
+ * with keel_sync); the CLI prints what they found. */
 
-struct cli_doc {
-	json_t *obj;                 /* borrowed from its stream */
-	const struct yaml_doc *ydoc; /* positions */
-	const char *file;            /* the stream's name */
-	const struct api_kind *kind; /* NULL when not checked */
-};
-
-struct cli_manifests {
-	struct yaml_stream **streams;
-	size_t n_streams;
-	struct cli_doc *docs;
-	size_t n_docs;
-};
-
-/* Reads every path (a file, a directory — its *.yaml, *.yml and *.json
- * files, sorted, dotfiles skipped; recursive: subdirectories too — or "-"
- * for stdin), parses all of them, and prints YAML warnings and errors
- * (FILE:LINE:COL: ...) to stderr. With check_envelope, each document must
- * be a mapping with apiVersion keel/v1, a known kind and metadata.name;
- * a document that is not gets kind NULL (and one error printed).
- * Returns the number of errors printed (0: all good); m is filled with
- * whatever parsed, to be freed with cli_manifests_free. */
+/* manifest_set_load of every path (check_envelope as asked), then prints
+ * the diagnostics it added to stderr. Returns the number of errors. */
 size_t cli_manifests_load(const struct cli_strv *paths, bool recursive, bool check_envelope,
-                          struct cli_manifests *m);
-void cli_manifests_free(struct cli_manifests *m);
-/* Prints "FILE:LINE:COL: task/web: defined twice (first at FILE:LINE:COL)"
- * for each document naming the same object (kind, namespace, name) as an
- * earlier one; the namespace of a namespaced document without one is
- * flag_ns or "default". Documents with kind NULL are skipped. Returns the
- * number of errors printed. */
-size_t cli_check_duplicates(const struct cli_manifests *m, const char *flag_ns);
+                          struct manifest_set *m);
+/* Prints m->diags[from..] to stderr, one line each (manifest_diag_format). */
+void cli_print_diags(const struct manifest_set *m, size_t from);
+/* manifest_set_validate / manifest_set_check_duplicates, printing what
+ * they found; return the number of errors. */
+size_t cli_validate_docs(struct manifest_set *m, const char *flag_ns);
+size_t cli_check_duplicates(struct manifest_set *m, const char *flag_ns);
 
 /* Prints "FILE:LINE:COL: " + message for path in d (the document's start
  * when path is NULL or unknown). */
-void cli_doc_error(const struct cli_doc *d, const char *path, const char *fmt, ...)
+void cli_doc_error(const struct manifest_doc *d, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* "FILE:LINE:COL" of path in d, owned. */
-char *cli_doc_where(const struct cli_doc *d, const char *path);
-/* Prints err's causes one per line at their fields' positions in d (or its
- * message at the document when it has no causes). */
-void cli_doc_report_causes(const struct cli_doc *d, const struct kerr *err);
+/* Prints err's causes (a server's Status) one per line at their fields'
+ * positions in d. */
+void cli_doc_report_causes(const struct manifest_doc *d, const struct kerr *err);
 
-/* Sets -n's namespace (or "default") in namespaced documents without one,
- * then api_validate()s each (skipping documents whose kind is NULL),
- * printing every cause at its FILE:LINE:COL.
- * Returns the number of errors (lines) printed. (cli_apply.c) */
-size_t cli_validate_docs(struct cli_manifests *m, const char *flag_ns);
-/* Indexes into m->docs: Namespaces first, then the rest, in file order.
- * Owned. */
-size_t *cli_apply_order(const struct cli_manifests *m);
+/* Prints an apply set event the way `keel apply` does: "task/web created"
+ * on stdout, failures at the document's FILE:LINE:COL on stderr. quiet:
+ * only failures. (cli_apply.c) */
+struct applyset_event;
+void cli_print_applyset_event(const struct applyset_event *ev, bool quiet);
+
+/* The apply set of -f paths: --set NAME (checked), else the default name
+ * of the one path (applyset_default_name). Prints a usage error and
+ * returns NULL when it cannot be chosen (several paths, stdin). Owned.
+ * (cli_apply.c) */
+char *cli_applyset_name(const char *flag_set, const struct cli_strv *files, int *code);
 
 /* ---- diff -------------------------------------------------------------- */
 

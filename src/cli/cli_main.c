@@ -23,13 +23,18 @@ static int cmd_help(int argc, char **argv);
 
 static const struct cli_command commands[] = {
     {"apply", "Apply manifests to the cluster (server-side apply)",
-     "keel apply -f PATH [-f PATH...] [-R] [--dry-run] [--field-manager NAME] [-n NS]",
+     "keel apply -f PATH [-f PATH...] [-R] [--dry-run] [--field-manager NAME] [-n NS]\n"
+     "  [--prune [--set NAME] [--allow-empty]]",
      "Reads every manifest (a file, a directory's *.yaml/*.yml/*.json files, or - for stdin),\n"
      "validates every document before writing any, then applies Namespaces first and the\n"
      "rest in file order. Each object prints \"KIND/NAME created|configured|unchanged\".\n"
-     "A document that fails validation stops the whole apply: nothing is written.",
+     "A document that fails validation stops the whole apply: nothing is written.\n"
+     "With --prune the manifests are one apply set: each object gets the label\n"
+     "keel/apply-set=NAME, and the set's objects the manifests no longer define are\n"
+     "deleted (\"KIND/NAME pruned\"), Namespaces last.",
      "  keel apply -f web.yaml\n  keel apply -f manifests/ -R\n  cat web.yaml | keel apply -f -\n"
-     "  keel apply -f web.yaml --dry-run",
+     "  keel apply -f web.yaml --dry-run\n  keel apply -R -f manifests/ --prune\n"
+     "  keel apply -R -f manifests/ --prune --set prod --dry-run",
      cli_cmd_apply},
     {"get", "Display one or many objects",
      "keel get KIND [NAME...] [-n NS | -A] [-l SELECTOR] [--field-selector S] [-o FORMAT] [-w]",
@@ -51,11 +56,31 @@ static const struct cli_command commands[] = {
      "  keel delete deploy web --cascade=orphan",
      cli_cmd_delete},
     {"diff", "Show what apply would change",
-     "keel diff -f PATH [-f PATH...] [-R] [-n NS] [--field-manager NAME]",
+     "keel diff -f PATH [-f PATH...] [-R] [-n NS] [--field-manager NAME] [--prune] [--set NAME]",
      "Asks the server for the result of applying each document (dry run) and prints a\n"
-     "unified diff of the live object against it. Exit status: 0 no differences,\n"
-     "1 differences, 2 an error.",
-     "  keel diff -f web.yaml\n  keel diff -f manifests/ -R", cli_cmd_diff},
+     "unified diff of the live object against it. With --prune, objects apply --prune\n"
+     "would delete are shown as removed. Exit status: 0 no differences, 1 differences,\n"
+     "2 an error.",
+     "  keel diff -f web.yaml\n  keel diff -f manifests/ -R\n  keel diff -R -f manifests/ --prune",
+     cli_cmd_diff},
+    {"sync", "Keep the cluster equal to a manifest directory (GitOps)",
+     "keel sync DIR [--interval 60s] [--once] [--set NAME] [--debounce 200ms] [--allow-empty]",
+     "Applies DIR (recursively, *.yaml and *.yml) as one apply set with prune, then watches\n"
+     "it (inotify) and applies again after every change, and every --interval puts back\n"
+     "what was changed by hand. A file that does not parse or validate is reported and\n"
+     "its objects are left as they were. One log line per pass on stderr. --once does\n"
+     "one pass and exits 0, or 1 if anything failed; SIGINT/SIGTERM stop it.",
+     "  keel sync examples/gitops\n  keel sync /srv/cluster-repo --interval 2m --set prod\n"
+     "  keel sync examples/gitops --once",
+     cli_cmd_sync},
+    {"lint", "Validate manifests offline, without a server",
+     "keel lint -f PATH [-f PATH...] [-o text|json]",
+     "Reads manifests (directories recursively) and checks them with the same validation\n"
+     "code the server runs: YAML errors, unknown fields, bad values, objects defined twice,\n"
+     "each at FILE:LINE:COL with its field path; YAML 1.1 look-alikes are warnings.\n"
+     "Exit status 1 when there is any error. -o json prints a list of\n"
+     "{file, line, column, field, severity, message}.",
+     "  keel lint -f examples\n  keel lint -f web.yaml -o json | jq '.[].message'", cli_cmd_lint},
     {"convert", "Print manifests as JSON, one document per line",
      "keel convert -f FILE|- [-f ...] [-R]",
      "Reads YAML documents and prints each one as a line of compact JSON, exactly as\n"

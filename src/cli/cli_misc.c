@@ -16,14 +16,14 @@ static int run_convert(const struct cli_strv *files, bool recursive, const struc
 		fprintf(stderr, "error: usage: keel convert -f FILE|- [-f ...]\n");
 		return CLI_USAGE;
 	}
-	struct cli_manifests m = {0};
+	struct manifest_set m = {0};
 	size_t errors = cli_manifests_load(files, recursive, false, &m);
 	for (size_t i = 0; i < m.n_docs; i++) {
 		_cleanup_free_ char *s =
 		    json_dumps(m.docs[i].obj, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
 		printf("%s\n", s ? s : "null");
 	}
-	cli_manifests_free(&m);
+	manifest_set_free(&m);
 	return errors ? CLI_FAIL : CLI_OK;
 }
 

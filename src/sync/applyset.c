@@ -1,0 +1,331 @@
+/*
+ * applyset — apply a manifest set in order and prune what it no longer
+ * defines, through the client library only (like every other loop, never
+ * the store).
+ *
+ * Applying is server-side apply of each document, in the order the caller
+ * gives (manifest_set_apply_order: Namespaces first). The label naming the
+ * set is put into the documents before they are validated, so the label is
+ * part of what the manifest's field manager owns, and an unchanged set
+ * re-applied is still a no-op on the server (no revision, no event).
+ *
+ * Pruning lists each kind with the set's label selector, plans with
+ * prune.c (pure), guards Namespaces by listing what they hold, and deletes
+ * in the plan's order with Background propagation, so that the gc
+ * controller removes what a pruned Deployment owned.
+ */
+#include "sync/applyset.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "api/meta.h"
+#include "api/status.h"
+#include "common/kerr.h"
+#include "common/util.h"
+#include "manifests/manifest.h"
+
+#define BASE_MAX 40
+
+int applyset_name_check(const char *name, struct kerr *err)
+{
+	if (!name || !*name || !api_is_label_value(name))
+		return kerr_set(err, EINVAL,
+		                "invalid apply set name \"%s\": it must be a label value, 1 to 63 "
+		                "characters of letters, digits, '-', '_' and '.', beginning and "
+		                "ending with a letter or digit",
+		                name ? name : "");
+	return 0;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* BASE from the last component of abs: lower case, [a-z0-9._-], no
+ * manifest suffix, alphanumeric at both ends; "set" when nothing is left. */
+static char *base_of(const char *abs)
+{
+	const char *slash = strrchr(abs, '/');
+	_cleanup_free_ char *b = xstrdup(slash && slash[1] ? slash + 1 : "set");
+	static const char *const suffixes[] = {".yaml", ".yml", ".json"};
+	size_t n = strlen(b);
+	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+		size_t sl = strlen(suffixes[i]);
+		if (n > sl && strcmp(b + n - sl, suffixes[i]) == 0) {
+			b[n - sl] = '\0';
+			break;
+		}
+	}
+	char out[BASE_MAX + 1];
+	size_t k = 0;
+	for (const char *p = b; *p && k < BASE_MAX; p++) {
+		unsigned char ch = (unsigned char)tolower((unsigned char)*p);
+		out[k++] = (char)(isalnum(ch) || ch == '.' || ch == '_' || ch == '-' ? ch : '-');
+	}
+	out[k] = '\0';
+	size_t start = 0;
+	while (out[start] && !isalnum((unsigned char)out[start]))
+		start++;
+	while (k > start && !isalnum((unsigned char)out[k - 1]))
+		out[--k] = '\0';
+	return xstrdup(out[start] ? out + start : "set");
+}
+
+char *applyset_default_name(const char *path, struct kerr *err)
+{
+	char abs[PATH_MAX];
+	if (!realpath(path, abs)) {
+		if (errno == ENOENT)
+			kerr_set(err, ENOENT, "the path \"%s\" does not exist", path);
+		else
+			kerr_set(err, errno, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	_cleanup_free_ char *base = base_of(abs);
+	return xasprintf("%s-%08x", base, (unsigned)(fnv1a(abs) >> 32));
+}
+
+struct prune_key applyset_doc_key(const struct manifest_doc *d)
+{
+	return (struct prune_key){.kind = d->kind,
+	                          .ns = d->kind->namespaced ? manifest_doc_namespace(d, NULL) : "",
+	                          .name = api_obj_name(d->obj)};
+}
+
+size_t applyset_label_docs(struct manifest_set *m, const char *set)
+{
+	size_t errors = 0;
+	for (size_t i = 0; i < m->n_docs; i++) {
+		struct manifest_doc *d = &m->docs[i];
+		json_t *meta = api_obj_meta(d->obj);
+		if (!d->kind || !meta)
+			continue;
+		json_t *labels = json_object_get(meta, "labels");
+		if (json_is_null(labels) || !labels) {
+			labels = json_object();
+			json_object_set_new(meta, "labels", labels);
+		}
+		if (!json_is_object(labels))
+			continue; /* validation reports the type */
+		json_t *have = json_object_get(labels, APPLYSET_LABEL);
+		if (have && !streq(json_string_value(have), set)) {
+			const char *hs = json_string_value(have);
+			manifest_doc_error(
+			    m, d, "metadata.labels[" APPLYSET_LABEL "]",
+			    "metadata.labels[" APPLYSET_LABEL "]: the object is in apply "
+			    "set \"%s\" here, but is applied as part of \"%s\"; remove "
+			    "the label (keel sets it) or use --set %s",
+			    hs ? hs : "?", set, hs ? hs : "NAME");
+			d->invalid = true;
+			errors++;
+			continue;
+		}
+		json_object_set_new(labels, APPLYSET_LABEL, json_string(set));
+	}
+	return errors;
+}
+
+bool applyset_error_is_fatal(const struct kerr *err)
+{
+	int c = err ? err->code : 0;
+	return c == ECONNREFUSED || c == EHOSTUNREACH || c == ETIMEDOUT || c == EACCES ||
+	       c == EPROTO;
+}
+
+/* Fills the failure fields of ev from err and the client's last answer. */
+static void fill_failure(struct applyset_event *ev, struct client *c, const struct kerr *err)
+{
+	ev->err = err;
+	ev->http_code = client_last_http_code(c);
+	ev->reason = json_string_value(json_object_get(client_last_status(c), "reason"));
+	if (ev->http_code >= 400 && !ev->reason)
+		api_http_status(err->code, &ev->reason);
+	if (ev->http_code < 400)
+		ev->reason = NULL;
+}
+
+/* ---- apply ---- */
+
+/* Namespaces a dry run would create (borrowed names). */
+struct new_namespaces {
+	const char **v;
+	size_t n;
+};
+
+static bool dry_run_new_namespace(const struct new_namespaces *nn, const char *ns,
+                                  const struct kerr *err)
+{
+	if (!ns || err->code != ENOENT)
+		return false;
+	_cleanup_free_ char *want = xasprintf("namespaces \"%s\" not found", ns);
+	if (!streq(err->msg, want))
+		return false;
+	for (size_t i = 0; i < nn->n; i++)
+		if (streq(nn->v[i], ns))
+			return true;
+	return false;
+}
+
+static void count_result(struct applyset_counts *counts, enum client_apply_result res)
+{
+	if (res == CLIENT_APPLY_CREATED)
+		counts->created++;
+	else if (res == CLIENT_APPLY_UNCHANGED)
+		counts->unchanged++;
+	else
+		counts->configured++;
+}
+
+/* Applies one document; returns 0 or the -errno of a failure (reported). */
+static int apply_one(struct client *c, const struct manifest_doc *d, const struct applyset_opts *o,
+                     struct new_namespaces *nn, applyset_report_fn fn, void *ud,
+                     struct applyset_counts *counts)
+{
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	struct client_query q = {.dry_run = o->dry_run, .field_manager = o->field_manager};
+	enum client_apply_result res = CLIENT_APPLY_UNKNOWN;
+	const char *ns = d->kind->namespaced ? api_obj_namespace(d->obj) : NULL;
+	struct applyset_event ev = {.kind = d->kind,
+	                            .ns = ns,
+	                            .name = api_obj_name(d->obj),
+	                            .doc = d,
+	                            .dry_run = o->dry_run};
+	int r = client_apply(c, d->kind, ns, d->obj, &q, NULL, &res, &err);
+	if (r < 0 && o->dry_run && dry_run_new_namespace(nn, ns, &err)) {
+		r = 0;
+		res = CLIENT_APPLY_CREATED;
+		ev.unchecked = true;
+	}
+	if (r < 0) {
+		ev.type = APPLYSET_APPLY_FAILED;
+		fill_failure(&ev, c, &err);
+		counts->failed++;
+		if (applyset_error_is_fatal(&err) || err.code == ENOSPC)
+			counts->fatal = true;
+		fn(ud, &ev);
+		return r;
+	}
+	if (res == CLIENT_APPLY_UNKNOWN)
+		res = CLIENT_APPLY_CONFIGURED;
+	if (o->dry_run && res == CLIENT_APPLY_CREATED && streq(d->kind->kind, "Namespace")) {
+		nn->v = xrealloc(nn->v, (nn->n + 1) * sizeof(*nn->v));
+		nn->v[nn->n++] = api_obj_name(d->obj);
+	}
+	ev.type = APPLYSET_APPLIED;
+	ev.result = res;
+	count_result(counts, res);
+	fn(ud, &ev);
+	return 0;
+}
+
+void applyset_apply(struct client *c, struct manifest_set *m, const size_t *order, size_t n,
+                    const struct applyset_opts *o, applyset_report_fn fn, void *ud,
+                    struct applyset_counts *counts)
+{
+	struct new_namespaces nn = {0};
+	for (size_t i = 0; i < n && !counts->fatal; i++) {
+		const struct manifest_doc *d = &m->docs[order[i]];
+		if (!d->kind || d->invalid)
+			continue;
+		apply_one(c, d, o, &nn, fn, ud, counts);
+	}
+	free(nn.v);
+}
+
+/* ---- prune ---- */
+
+/* Appends the items of every kind's list (q applies; ns NULL: all
+ * namespaces) to out, each with its "kind". */
+static int list_kinds(struct client *c, const char *ns, const struct client_query *q,
+                      bool namespaced_only, json_t *out, struct kerr *err)
+{
+	for (size_t i = 0; i < api_kind_count(); i++) {
+		const struct api_kind *k = api_kind_at(i);
+		if (namespaced_only && (!k->namespaced || streq(k->kind, "Event")))
+			continue;
+		_cleanup_json_ json_t *list = NULL;
+		int r = client_list_all(c, k, ns, q, &list, err);
+		if (r < 0)
+			return kerr_prefix(err, "listing %s", k->plural);
+		size_t j;
+		json_t *it;
+		json_array_foreach(json_object_get(list, "items"), j, it)
+		{
+			if (!json_is_object(it))
+				continue;
+			if (!json_object_get(it, "kind"))
+				json_object_set_new(it, "kind", json_string(k->kind));
+			json_array_append(out, it);
+		}
+	}
+	return 0;
+}
+
+int applyset_plan_prune(struct client *c, const char *set, const struct prune_key *keep,
+                        size_t n_keep, json_t **live, struct prune_plan *plan, struct kerr *err)
+{
+	_cleanup_free_ char *sel = xasprintf("%s=%s", APPLYSET_LABEL, set);
+	struct client_query q = {.label_selector = sel, .limit = 500};
+	_cleanup_json_ json_t *objs = json_array();
+	int r = list_kinds(c, NULL, &q, false, objs, err);
+	if (r < 0)
+		return r;
+	struct prune_plan p = {0};
+	prune_plan_build(&p, objs, keep, n_keep);
+	size_t n_ns = 0;
+	_cleanup_free_ const char **nss = prune_plan_namespaces(&p, &n_ns);
+	_cleanup_json_ json_t *contents = json_array();
+	struct client_query all = {.limit = 500};
+	for (size_t i = 0; i < n_ns; i++) {
+		if ((r = list_kinds(c, nss[i], &all, true, contents, err)) < 0) {
+			prune_plan_free(&p);
+			return r;
+		}
+	}
+	prune_plan_guard_namespaces(&p, contents);
+	*plan = p;
+	*live = TAKE_PTR(objs);
+	return 0;
+}
+
+void applyset_prune(struct client *c, const struct prune_plan *plan, const struct applyset_opts *o,
+                    applyset_report_fn fn, void *ud, struct applyset_counts *counts)
+{
+	for (size_t i = 0; i < plan->n && !counts->fatal; i++) {
+		const struct prune_item *it = &plan->items[i];
+		struct applyset_event ev = {
+		    .kind = it->kind, .ns = it->ns, .name = it->name, .dry_run = o->dry_run};
+		if (it->action == PRUNE_KEEP) {
+			ev.type = APPLYSET_PRUNE_KEPT;
+			ev.reason = it->reason;
+			counts->kept++;
+			fn(ud, &ev);
+			continue;
+		}
+		_cleanup_kerr_ struct kerr err = KERR_INIT;
+		struct client_query q = {.dry_run = o->dry_run, .propagation = "Background"};
+		int r = client_delete(c, it->kind, it->ns, it->name, &q, NULL, &err);
+		if (r < 0 && r != -ENOENT) {
+			ev.type = APPLYSET_PRUNE_FAILED;
+			fill_failure(&ev, c, &err);
+			counts->prune_failed++;
+			counts->fatal = applyset_error_is_fatal(&err);
+			fn(ud, &ev);
+			continue;
+		}
+		ev.type = APPLYSET_PRUNED;
+		counts->pruned++;
+		fn(ud, &ev);
+	}
+}

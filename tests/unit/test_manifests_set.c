@@ -1,0 +1,213 @@
+/* Unit tests for manifests/manifest: reading a tree of manifest files into
+ * one set, with every problem a diagnostic at FILE:LINE:COL attributed to
+ * its file (what `keel sync` uses to leave a broken file's objects alone),
+ * validation as the server does it, duplicates, apply order, and the text
+ * and JSON forms of a diagnostic (`keel lint`). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "api/meta.h"
+#include "common/util.h"
+#include "manifests/manifest.h"
+
+static char *root;
+
+static void put(const char *rel, const char *text)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", root, rel);
+	char *slash = strrchr(path, '/');
+	*slash = '\0';
+	_cleanup_free_ char *cmd = xasprintf("mkdir -p '%s'", path);
+	assert_int_equal(system(cmd), 0);
+	*slash = '/';
+	assert_int_equal(file_write_atomic(path, text, strlen(text), 0644, NULL), 0);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	const char *base = getenv("KEEL_TEST_TMP");
+	if (!base || !*base)
+		base = "/tmp";
+	mkdir(base, 0755);
+	root = xasprintf("%s/keel-mset-XXXXXX", base);
+	assert_non_null(mkdtemp(root));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+	free(root);
+	root = NULL;
+	return 0;
+}
+
+#define TASK(name) "apiVersion: keel/v1\nkind: Task\nmetadata: {name: " name "}\nspec: {image: x}\n"
+#define NS(name)   "apiVersion: keel/v1\nkind: Namespace\nmetadata: {name: " name "}\n"
+
+static bool only_yaml(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 5 && strcmp(name + n - 5, ".yaml") == 0;
+}
+
+static void test_walk(void **state)
+{
+	(void)state;
+	put("b.yaml", TASK("b"));
+	put("a.yml", TASK("a"));
+	put("c.json",
+	    "{\"apiVersion\":\"keel/v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"c\"}}");
+	put(".hidden.yaml", TASK("hidden"));
+	put("notes.txt", "not a manifest");
+	put("sub/d.yaml", TASK("d"));
+	put(".git/e.yaml", TASK("e"));
+	const char *paths[] = {root};
+	struct manifest_set m = {0};
+	struct manifest_load_opts flat = {.check_envelope = true};
+	assert_int_equal(manifest_set_load(&m, paths, 1, &flat), 0);
+	assert_int_equal(m.n_files, 3); /* a.yml b.yaml c.json, sorted; no sub/ */
+	assert_true(strstr(m.files[0].path, "/a.yml") != NULL);
+	assert_true(strstr(m.files[2].path, "/c.json") != NULL);
+	manifest_set_free(&m);
+
+	struct manifest_load_opts rec = {.recursive = true, .accept = only_yaml};
+	assert_int_equal(manifest_set_load(&m, paths, 1, &rec), 0);
+	assert_int_equal(m.n_files, 2); /* b.yaml sub/d.yaml; never .git or dotfiles */
+	assert_true(strstr(m.files[1].path, "/sub/d.yaml") != NULL);
+	assert_int_equal(m.n_docs, 2);
+	assert_null(m.docs[0].kind); /* envelope not checked */
+	manifest_set_free(&m);
+	assert_int_equal(m.n_files, 0);
+}
+
+static void test_errors_per_file(void **state)
+{
+	(void)state;
+	put("1-good.yaml", NS("shop") "---\n" TASK("t"));
+	put("2-syntax.yaml", "apiVersion: keel/v1\nkind: [\n");
+	put("3-invalid.yaml",
+	    "apiVersion: keel/v1\nkind: Task\nmetadata: {name: v}\nspec:\n  imag: x\n");
+	put("4-kind.yaml", "apiVersion: keel/v1\nkind: Tsak\nmetadata: {name: k}\n");
+	put("5-warn.yaml", TASK("w") "  # comment\n"
+	                             "---\napiVersion: keel/v1\nkind: Node\n"
+	                             "metadata: {name: n1}\nspec: {unschedulable: no}\n");
+	const char *paths[] = {root, "/nonexistent/x"};
+	struct manifest_set m = {0};
+	struct manifest_load_opts o = {.recursive = true, .check_envelope = true};
+	size_t load_errors = manifest_set_load(&m, paths, 2, &o);
+	assert_int_equal(load_errors, 3); /* missing path, syntax, unknown kind */
+	size_t v = manifest_set_validate(&m, NULL);
+	assert_int_equal(v, 3); /* spec.imag, spec.image required, unschedulable "no" */
+	assert_int_equal(m.n_errors, 6);
+	assert_int_equal(m.n_warnings, 1); /* the plain "no" */
+	assert_int_equal(m.n_files, 5);
+	assert_int_equal(m.files[0].n_errors, 0);
+	assert_int_equal(m.files[1].n_errors, 1);
+	assert_null(m.files[1].stream);
+	assert_int_equal(m.files[2].n_errors, 2);
+	assert_int_equal(m.files[3].n_errors, 1);
+	assert_int_equal(m.files[4].n_errors, 1);
+	/* the missing path: no file, no position */
+	assert_int_equal(m.diags[0].file_i, MANIFEST_NO_FILE);
+	assert_int_equal(m.diags[0].line, 0);
+	_cleanup_free_ char *t0 = manifest_diag_format(&m.diags[0]);
+	assert_string_equal(t0, "error: the path \"/nonexistent/x\" does not exist");
+	/* the YAML error has its position split out of the parser's message */
+	const struct manifest_diag *syn = NULL, *imag = NULL, *warn = NULL;
+	for (size_t i = 0; i < m.n_diags; i++) {
+		if (m.diags[i].file_i == 1)
+			syn = &m.diags[i];
+		if (m.diags[i].field && streq(m.diags[i].field, "spec.imag"))
+			imag = &m.diags[i];
+		if (m.diags[i].severity == MANIFEST_WARNING)
+			warn = &m.diags[i];
+	}
+	assert_non_null(syn);
+	assert_int_equal(syn->line, 3);
+	assert_false(strstartswith(syn->message, syn->file));
+	assert_non_null(imag);
+	assert_int_equal(imag->line, 5);
+	assert_int_equal(imag->col, 3);
+	_cleanup_free_ char *ti = manifest_diag_format(imag);
+	_cleanup_free_ char *want = xasprintf(
+	    "%s/3-invalid.yaml:5:3: spec.imag: unknown field, did you mean spec.image?", root);
+	assert_string_equal(ti, want);
+	assert_non_null(warn);
+	_cleanup_free_ char *tw = manifest_diag_format(warn);
+	assert_non_null(strstr(tw, ": warning: \"no\" is a string"));
+	_cleanup_json_ json_t *j = manifest_diag_json(imag);
+	assert_string_equal(json_string_value(json_object_get(j, "severity")), "error");
+	assert_string_equal(json_string_value(json_object_get(j, "field")), "spec.imag");
+	assert_int_equal(json_integer_value(json_object_get(j, "line")), 5);
+	assert_int_equal(json_integer_value(json_object_get(j, "column")), 3);
+	_cleanup_json_ json_t *jw = manifest_diag_json(warn);
+	assert_true(json_is_null(json_object_get(jw, "field")));
+	manifest_set_free(&m);
+}
+
+static void test_duplicates_and_order(void **state)
+{
+	(void)state;
+	put("a.yaml", TASK("t") "---\n" TASK("u"));
+	put("b.yaml", "apiVersion: keel/v1\nkind: Task\nmetadata: {name: t, namespace: default}\n"
+	              "spec: {image: busybox}\n---\n" NS("z") "---\n" TASK("other"));
+	const char *paths[] = {root};
+	struct manifest_set m = {0};
+	struct manifest_load_opts o = {.check_envelope = true};
+	assert_int_equal(manifest_set_load(&m, paths, 1, &o), 0);
+	assert_int_equal(manifest_set_validate(&m, NULL), 0);
+	assert_int_equal(manifest_set_check_duplicates(&m, NULL), 1);
+	assert_true(m.docs[2].invalid);
+	assert_false(m.docs[0].invalid);
+	assert_int_equal(m.files[1].n_errors, 1);
+	assert_non_null(strstr(m.diags[0].message, "task/t: defined twice (first at "));
+	assert_string_equal(manifest_doc_namespace(&m.docs[0], NULL), "default");
+	assert_string_equal(manifest_doc_namespace(&m.docs[3], NULL), "");
+	size_t n = 0;
+	_cleanup_free_ size_t *order = manifest_set_apply_order(&m, &n);
+	assert_int_equal(n, 5);
+	assert_int_equal(order[0], 3); /* the Namespace first */
+	assert_int_equal(order[1], 0);
+	assert_int_equal(order[4], 4);
+	manifest_set_free(&m);
+}
+
+static void test_validation_sees_defaults(void **state)
+{
+	(void)state;
+	/* progressDeadlineSeconds defaults to 600, which must exceed
+	 * minReadySeconds: the server refuses this, so must the offline check */
+	put("d.yaml", "apiVersion: keel/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n"
+	              "  minReadySeconds: 700\n  template:\n    metadata: {labels: {app: d}}\n"
+	              "    spec: {image: x}\n");
+	const char *paths[] = {root};
+	struct manifest_set m = {0};
+	struct manifest_load_opts o = {.check_envelope = true};
+	assert_int_equal(manifest_set_load(&m, paths, 1, &o), 0);
+	assert_int_equal(manifest_set_validate(&m, NULL), 1);
+	/* and the document itself is not defaulted */
+	assert_null(json_object_get(json_object_get(m.docs[0].obj, "spec"), "replicas"));
+	manifest_set_free(&m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_walk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_errors_per_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_duplicates_and_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_validation_sees_defaults, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
