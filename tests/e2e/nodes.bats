@@ -8,6 +8,8 @@
 load helpers
 
 GRACE=(--node-grace-period 2s --node-eviction-timeout 4s)
+# Task processes exec `sleep 410N.RUN`: the patterns below match this run's only.
+RUN=${BATS_ROOT_PID:-$$}
 
 setup() {
 	export -f keel
@@ -21,14 +23,14 @@ teardown() {
 			keel delete task "${t#*/}" >/dev/null 2>&1 || true
 		done
 		for _ in $(seq 1 50); do
-			pgrep -f 'sleep[ ]410[0-9]$' >/dev/null || break
+			pgrep -f "^sleep 410[0-9]\\.$RUN\$" >/dev/null || break
 			sleep 0.1
 		done
 		kill "$AGENT_PID" 2>/dev/null || true
 		wait "$AGENT_PID" 2>/dev/null || true
 	fi
 	local p
-	for p in $(pgrep -f "keel-e2e-nodes-$$" || true) $(pgrep -f 'sleep[ ]410[0-9]$' || true); do
+	for p in $(pgrep -f "keel-e2e-nodes-$$" || true) $(pgrep -f "^sleep 410[0-9]\\.$RUN\$" || true); do
 		kill -9 "$p" 2>/dev/null || true
 	done
 	for p in ${SIM_PIDS:-}; do
@@ -62,6 +64,7 @@ ready_is() {
 	[ "$(keel get node n1 -o json | jq -r '.status.conditions[] | select(.type == "Ready") | .status')" = "$1" ]
 }
 status_of() { keel get task "$1" -o json | jq -r ".status.$2 // empty"; }
+sleeper_gone() { ! pgrep -f "^sleep 4101\\.$RUN\$" >/dev/null; }
 phase_is() { [ "$(status_of "$1" phase)" = "$2" ]; }
 
 task() { # task NAME SECONDS: sleeps on n1
@@ -71,7 +74,7 @@ kind: Task
 metadata: {name: $1}
 spec:
   image: host
-  command: [sh, -c, 'exec sleep $2', keel-e2e-nodes-$$]
+  command: [sh, -c, 'exec sleep $2.$RUN', keel-e2e-nodes-$$]
   nodeName: n1
   terminationGracePeriodSeconds: 1
 YAML
@@ -104,16 +107,16 @@ YAML
 	run bash -c "keel get events -o json | jq -r '.items[] | select(.involvedObject.name == \"n1\") | .reason'"
 	assert_output --partial NodeNotReady
 	# the process outlived the agent (the supervisor keeps it)
-	pgrep -f 'sleep[ ]4101$' >/dev/null
+	pgrep -f "^sleep 4101\\.$RUN\$" >/dev/null
 
 	# the agent comes back: Ready again, and the lost task's process is stopped, not restarted
 	agent_start
 	wait_for 100 ready_is True
-	wait_for 100 bash -c "! pgrep -f 'sleep[ ]4101$' >/dev/null"
+	wait_for 100 sleeper_gone
 	sleep 1.5
 	phase_is sleeper Failed
 	[ "$(status_of sleeper reason)" = NodeLost ]
-	! pgrep -f 'sleep[ ]4101$' >/dev/null
+	! pgrep -f "^sleep 4101\\.$RUN\$" >/dev/null
 	ready_is True
 }
 
