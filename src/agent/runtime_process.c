@@ -1137,8 +1137,10 @@ static void session_usage(pid_t sid, int64_t *cpu_ns, int64_t *rss)
 		    sscanf(q + 2,
 		           "%*c %*d %*d %d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d "
 		           "%*d %*d %*d %*d %*u %*u %llu",
-		           &sess, &ut, &stt, &rs) != 4 ||
-		    sess != sid)
+		           &sess, &ut, &stt, &rs) != 4)
+			continue;
+		/* The task's own pid counts before it has called setsid(). */
+		if (sess != sid && strtol(de->d_name, NULL, 10) != (long)sid)
 			continue;
 		ticks += ut + stt;
 		pages += rs;
