@@ -10,6 +10,11 @@
  * manifests no longer define (src/sync/applyset.h), in reverse dependency
  * order — only when every object applied.
  *
+ * With an apply set (--prune or --set), the objects of every set are
+ * listed once before phase 3: an object whose live label names another
+ * set fails phase 3 (it is not sent; --overwrite-set moves it instead),
+ * and the same list gives phase 5 the set's objects.
+ *
  * A document in a Namespace the same apply creates cannot be dry-run (the
  * namespace does not exist yet); it is checked only locally. Errors the
  * server still reports in phase 4 for one object (a conflict that raced
@@ -36,6 +41,7 @@ struct apply_flags {
 	bool prune;
 	const char *set;
 	bool allow_empty;
+	bool overwrite_set;
 };
 
 static void print_failure(const char *prefix, const struct applyset_event *ev)
@@ -61,14 +67,21 @@ void cli_print_applyset_event(const struct applyset_event *ev, bool quiet)
 			break;
 		if (ev->unchecked)
 			printf("%s created (dry run; namespace \"%s\" does not exist yet, so the "
-			       "server could not check it)\n",
+			       "server could not check it)",
 			       ref, ev->ns);
 		else
-			printf("%s %s%s\n", ref, client_apply_result_name(ev->result), dry);
+			printf("%s %s%s", ref, client_apply_result_name(ev->result), dry);
+		if (ev->other_set)
+			printf(" (moved from apply set \"%s\")", ev->other_set);
+		putchar('\n');
 		break;
 	case APPLYSET_APPLY_FAILED: {
 		_cleanup_free_ char *where = manifest_doc_where(ev->doc, NULL);
 		_cleanup_free_ char *prefix = xasprintf("%s: ", where);
+		if (ev->other_set) {
+			fprintf(stderr, "%serror: %s\n", prefix, kerr_msg(ev->err));
+			break;
+		}
 		print_failure(prefix, ev);
 		cli_doc_report_causes(ev->doc, ev->err);
 		break;
@@ -142,9 +155,8 @@ static int prune(struct client *c, const struct manifest_set *m, const char *set
 	size_t n_keys = 0;
 	_cleanup_free_ struct prune_key *keys = doc_keys(m, &n_keys);
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	_cleanup_json_ json_t *live = NULL;
 	struct prune_plan plan = {0};
-	if (applyset_plan_prune(c, set, keys, n_keys, &live, &plan, &err) < 0) {
+	if (applyset_plan_prune(c, o->live, set, keys, n_keys, &plan, &err) < 0) {
 		cli_report(&err, "error: cannot prune: ");
 		return CLI_FAIL;
 	}
@@ -154,28 +166,38 @@ static int prune(struct client *c, const struct manifest_set *m, const char *set
 	return counts.prune_failed > 0 ? CLI_FAIL : CLI_OK;
 }
 
-static int apply_all(struct manifest_set *m, const struct apply_flags *f, const char *set)
+/* "error: the server rejected 1 document in a dry run and 1 object
+ * belongs to another apply set; nothing was applied" */
+static void print_dry_failures(const struct applyset_counts *dry)
 {
-	struct client *c = cli_client();
-	if (!c)
-		return CLI_FAIL;
+	size_t rejected = dry->failed - dry->conflicts;
+	_cleanup_free_ char *a = rejected
+	                             ? xasprintf("the server rejected %zu document%s in a dry run",
+	                                         rejected, rejected == 1 ? "" : "s")
+	                             : xstrdup("");
+	_cleanup_free_ char *b =
+	    dry->conflicts ? xasprintf("%zu object%s to another apply set", dry->conflicts,
+	                               dry->conflicts == 1 ? " belongs" : "s belong")
+	                   : xstrdup("");
+	fprintf(stderr, "error: %s%s%s; nothing was applied\n", a, *a && *b ? " and " : "", b);
+}
+
+static int apply_set(struct client *c, struct manifest_set *m, const struct apply_flags *f,
+                     const char *set, struct applyset_opts *o)
+{
 	size_t n = 0;
 	_cleanup_free_ size_t *order = manifest_set_apply_order(m, &n);
-	struct applyset_opts o = {.field_manager = f->field_manager, .dry_run = true};
 	if (!f->dry_run && n > 0) {
 		struct applyset_counts dry = {0};
-		applyset_apply(c, m, order, n, &o, report_quiet, NULL, &dry);
+		applyset_apply(c, m, order, n, o, report_quiet, NULL, &dry);
 		if (dry.failed > 0) {
-			fprintf(stderr,
-			        "error: the server rejected %zu document%s in a dry run; nothing "
-			        "was applied\n",
-			        dry.failed, dry.failed == 1 ? "" : "s");
+			print_dry_failures(&dry);
 			return CLI_FAIL;
 		}
 	}
-	o.dry_run = f->dry_run;
+	o->dry_run = f->dry_run;
 	struct applyset_counts counts = {0};
-	applyset_apply(c, m, order, n, &o, report_loud, NULL, &counts);
+	applyset_apply(c, m, order, n, o, report_loud, NULL, &counts);
 	if (counts.failed > 0) {
 		if (set)
 			fprintf(stderr,
@@ -184,7 +206,30 @@ static int apply_all(struct manifest_set *m, const struct apply_flags *f, const 
 			        counts.failed, counts.failed == 1 ? "" : "s", set);
 		return CLI_FAIL;
 	}
-	return f->prune ? prune(c, m, set, &o) : CLI_OK;
+	return f->prune ? prune(c, m, set, o) : CLI_OK;
+}
+
+static int apply_all(struct manifest_set *m, const struct apply_flags *f, const char *set)
+{
+	struct client *c = cli_client();
+	if (!c)
+		return CLI_FAIL;
+	struct applyset_live live = {0};
+	if (set) {
+		_cleanup_kerr_ struct kerr err = KERR_INIT;
+		if (applyset_live_list(c, &live, &err) < 0) {
+			cli_report(&err, "error: cannot list the objects of apply sets: ");
+			return CLI_FAIL;
+		}
+	}
+	struct applyset_opts o = {.field_manager = f->field_manager,
+	                          .dry_run = true,
+	                          .set = set,
+	                          .live = set ? &live : NULL,
+	                          .overwrite_set = f->overwrite_set};
+	int code = apply_set(c, m, f, set, &o);
+	applyset_live_free(&live);
+	return code;
 }
 
 static int check_flags(const struct apply_flags *f, const struct cli_strv *pos)
@@ -201,6 +246,10 @@ static int check_flags(const struct apply_flags *f, const struct cli_strv *pos)
 	}
 	if (f->allow_empty && !f->prune) {
 		fprintf(stderr, "error: --allow-empty only makes sense with --prune\n");
+		return CLI_USAGE;
+	}
+	if (f->overwrite_set && !f->prune && !f->set) {
+		fprintf(stderr, "error: --overwrite-set only makes sense with --prune or --set\n");
 		return CLI_USAGE;
 	}
 	return CLI_OK;
@@ -263,6 +312,8 @@ int cli_cmd_apply(int argc, char **argv)
 	     "apply set name (label " APPLYSET_LABEL "; default: from the path)"},
 	    {"allow-empty", 0, CLI_OPT_BOOL, &f.allow_empty, NULL,
 	     "with --prune, let manifests with no objects prune the whole set"},
+	    {"overwrite-set", 0, CLI_OPT_BOOL, &f.overwrite_set, NULL,
+	     "move objects that belong to another apply set into this one"},
 	};
 	struct cli_strv pos = {0};
 	int code;

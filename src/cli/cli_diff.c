@@ -9,7 +9,11 @@
  * exist yet) cannot be dry-run; it is shown as written, wholly added.
  * With --prune (or --set), the documents carry the apply set's label as
  * `apply --prune` would send them, and with --prune each object apply
- * would prune is shown as wholly removed (live against nothing).
+ * would prune is shown as wholly removed (live against nothing). The
+ * objects of every apply set are listed once, as apply does: a document
+ * whose live object belongs to another set is the error apply would print
+ * (unless --overwrite-set), and since apply would then not prune, neither
+ * does the prune part show anything when a document failed.
  */
 #include "cli/cli_internal.h"
 
@@ -30,6 +34,7 @@ struct diff_flags {
 	const char *field_manager;
 	bool prune;
 	const char *set;
+	bool overwrite_set;
 };
 
 static int print_diff(const struct api_kind *k, const char *ns, const char *name, json_t *live,
@@ -63,9 +68,10 @@ static bool in_new_namespace(const struct manifest_set *m, const char *ns, const
 	return false;
 }
 
-/* Returns 0 same, 1 different, <0 error (printed). */
+/* Returns 0 same, 1 different, <0 error (printed). With set, sets holds
+ * the objects of every apply set. */
 static int diff_one(struct client *c, const struct manifest_set *m, const struct manifest_doc *d,
-                    const struct diff_flags *f)
+                    const struct diff_flags *f, const char *set, const struct applyset_live *sets)
 {
 	const char *ns = api_obj_namespace(d->obj);
 	const char *name = api_obj_name(d->obj);
@@ -73,6 +79,13 @@ static int diff_one(struct client *c, const struct manifest_set *m, const struct
 	_cleanup_json_ json_t *live = NULL, *merged = NULL;
 	_cleanup_free_ char *where = manifest_doc_where(d, NULL);
 	_cleanup_free_ char *prefix = xasprintf("%s: ", where);
+	if (set) {
+		struct prune_key key = applyset_doc_key(d);
+		if (applyset_check_owner(sets, &key, set, f->overwrite_set, NULL, &err) < 0) {
+			fprintf(stderr, "%serror: %s\n", prefix, kerr_msg(&err));
+			return -err.code;
+		}
+	}
 	int r = client_get(c, d->kind, ns, name, &live, &err);
 	if (r < 0 && r != -ENOENT) {
 		cli_report(&err, prefix);
@@ -118,7 +131,8 @@ static int print_diff(const struct api_kind *k, const char *ns, const char *name
 
 /* What apply --prune would delete, each shown wholly removed. Returns 0
  * nothing, 1 something, <0 an error (printed). */
-static int diff_prune(struct client *c, const struct manifest_set *m, const char *set)
+static int diff_prune(struct client *c, const struct manifest_set *m, const char *set,
+                      const struct applyset_live *sets)
 {
 	struct prune_key *keys = xcalloc(m->n_docs + 1, sizeof(*keys));
 	size_t n = 0;
@@ -126,9 +140,8 @@ static int diff_prune(struct client *c, const struct manifest_set *m, const char
 		if (m->docs[i].kind)
 			keys[n++] = applyset_doc_key(&m->docs[i]);
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	_cleanup_json_ json_t *live = NULL;
 	struct prune_plan plan = {0};
-	int r = applyset_plan_prune(c, set, keys, n, &live, &plan, &err);
+	int r = applyset_plan_prune(c, sets, set, keys, n, &plan, &err);
 	free(keys);
 	if (r < 0) {
 		cli_report(&err, "error: cannot list the apply set: ");
@@ -148,12 +161,56 @@ static int diff_prune(struct client *c, const struct manifest_set *m, const char
 	return differs;
 }
 
+/* Diffs every document, then with --prune what apply would prune.
+ * Returns the exit code. */
+static int diff_all(struct client *c, const struct manifest_set *m, const struct diff_flags *f,
+                    const char *set, struct applyset_live *sets)
+{
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	if (set && applyset_live_list(c, sets, &err) < 0) {
+		cli_report(&err, "error: cannot list the objects of apply sets: ");
+		return DIFF_ERROR;
+	}
+	int code = CLI_OK;
+	size_t failed = 0;
+	for (size_t i = 0; i < m->n_docs; i++) {
+		int r = diff_one(c, m, &m->docs[i], f, set, sets);
+		if (r < 0) {
+			code = DIFF_ERROR;
+			failed++;
+			if (r == -ECONNREFUSED || r == -EACCES || r == -EHOSTUNREACH)
+				return code;
+		} else if (r > 0 && code == CLI_OK) {
+			code = CLI_FAIL;
+		}
+	}
+	if (!f->prune)
+		return code;
+	if (failed > 0) {
+		fprintf(stderr,
+		        "error: not showing what apply --prune would prune: %zu document%s failed, "
+		        "and apply does not prune apply set \"%s\" then\n",
+		        failed, failed == 1 ? "" : "s", set);
+		return code;
+	}
+	int r = diff_prune(c, m, set, sets);
+	if (r < 0)
+		code = DIFF_ERROR;
+	else if (r > 0 && code == CLI_OK)
+		code = CLI_FAIL;
+	return code;
+}
+
 static int run_diff(const struct diff_flags *f, const struct cli_strv *pos)
 {
 	if (pos->n > 0 || f->files.n == 0) {
-		fprintf(
-		    stderr,
-		    "error: usage: keel diff -f PATH [-f PATH...] [-R] [--prune] [--set NAME]\n");
+		fprintf(stderr,
+		        "error: usage: keel diff -f PATH [-f PATH...] [-R] [--prune] [--set NAME] "
+		        "[--overwrite-set]\n");
+		return CLI_USAGE;
+	}
+	if (f->overwrite_set && !f->prune && !f->set) {
+		fprintf(stderr, "error: --overwrite-set only makes sense with --prune or --set\n");
 		return CLI_USAGE;
 	}
 	int code = CLI_OK;
@@ -176,27 +233,9 @@ static int run_diff(const struct diff_flags *f, const struct cli_strv *pos)
 		return DIFF_ERROR;
 	}
 	struct client *c = cli_client();
-	code = c ? CLI_OK : DIFF_ERROR;
-	bool fatal = false;
-	for (size_t i = 0; c && i < m.n_docs; i++) {
-		int r = diff_one(c, &m, &m.docs[i], f);
-		if (r < 0) {
-			code = DIFF_ERROR;
-			if (r == -ECONNREFUSED || r == -EACCES || r == -EHOSTUNREACH) {
-				fatal = true;
-				break;
-			}
-		} else if (r > 0 && code == CLI_OK) {
-			code = CLI_FAIL;
-		}
-	}
-	if (c && f->prune && !fatal) {
-		int r = diff_prune(c, &m, set);
-		if (r < 0)
-			code = DIFF_ERROR;
-		else if (r > 0 && code == CLI_OK)
-			code = CLI_FAIL;
-	}
+	struct applyset_live sets = {0};
+	code = c ? diff_all(c, &m, f, set, &sets) : DIFF_ERROR;
+	applyset_live_free(&sets);
 	manifest_set_free(&m);
 	return code;
 }
@@ -216,6 +255,8 @@ int cli_cmd_diff(int argc, char **argv)
 	     "also show the objects apply --prune would delete"},
 	    {"set", 0, CLI_OPT_STRING, &f.set, "NAME",
 	     "apply set name, as given to apply (default: from the path)"},
+	    {"overwrite-set", 0, CLI_OPT_BOOL, &f.overwrite_set, NULL,
+	     "as given to apply: objects of another apply set would move into this one"},
 	};
 	struct cli_strv pos = {0};
 	int code;

@@ -25,6 +25,7 @@ struct sync_flags {
 	const char *set;
 	const char *field_manager;
 	bool allow_empty;
+	bool overwrite_set;
 	const char *log_format;
 };
 
@@ -95,6 +96,7 @@ static int run_sync(const struct sync_flags *f, const struct cli_strv *pos)
 	                      .interval_ms = 60000,
 	                      .debounce_ms = 200,
 	                      .allow_empty = f->allow_empty,
+	                      .overwrite_set = f->overwrite_set,
 	                      .log = log_line};
 	if ((f->interval && parse_duration_ms("interval", f->interval, 100, &o.interval_ms) < 0) ||
 	    (f->debounce && parse_duration_ms("debounce", f->debounce, 0, &o.debounce_ms) < 0))
@@ -145,6 +147,8 @@ int cli_cmd_sync(int argc, char **argv)
 	     "field manager name (default " CLIENT_DEFAULT_FIELD_MANAGER ", as keel apply)"},
 	    {"allow-empty", 0, CLI_OPT_BOOL, &f.allow_empty, NULL,
 	     "let a directory with no objects prune the whole apply set"},
+	    {"overwrite-set", 0, CLI_OPT_BOOL, &f.overwrite_set, NULL,
+	     "move objects that belong to another apply set into this one (best with --once)"},
 	    {"log-format", 0, CLI_OPT_STRING, &f.log_format, "FORMAT", "text|json (default text)"},
 	};
 	struct cli_strv pos = {0};

@@ -9,10 +9,19 @@
  * part of what the manifest's field manager owns, and an unchanged set
  * re-applied is still a no-op on the server (no revision, no event).
  *
- * Pruning lists each kind with the set's label selector, plans with
- * prune.c (pure), guards Namespaces by listing what they hold, and deletes
- * in the plan's order with Background propagation, so that the gc
- * controller removes what a pruned Deployment owned.
+ * Ownership and prune share one list per kind, taken before anything is
+ * applied, with the selector "keel/apply-set" (the label exists, whatever
+ * its value): the objects of other sets are what must not be taken over,
+ * those of this set are what a prune may delete. One list per kind costs
+ * less than one GET per document, and an idle sync pass already paid for
+ * the lists. An object created since the list is one this pass applies
+ * (so kept), and one deleted since counts as pruned. Objects without the
+ * label are not listed: applying them adopts them, as kubectl's ApplySet
+ * does.
+ *
+ * Pruning plans with prune.c (pure), guards Namespaces by listing what
+ * they hold, and deletes in the plan's order with Background propagation,
+ * so that the gc controller removes what a pruned Deployment owned.
  */
 #include "sync/applyset.h"
 
@@ -155,6 +164,119 @@ static void fill_failure(struct applyset_event *ev, struct client *c, const stru
 		ev->reason = NULL;
 }
 
+/* ---- what the cluster holds of apply sets ---- */
+
+/* Appends the items of every kind's list (q applies; ns NULL: all
+ * namespaces) to out, each with its "kind". */
+static int list_kinds(struct client *c, const char *ns, const struct client_query *q,
+                      bool namespaced_only, json_t *out, struct kerr *err)
+{
+	for (size_t i = 0; i < api_kind_count(); i++) {
+		const struct api_kind *k = api_kind_at(i);
+		if (namespaced_only && (!k->namespaced || streq(k->kind, "Event")))
+			continue;
+		_cleanup_json_ json_t *list = NULL;
+		int r = client_list_all(c, k, ns, q, &list, err);
+		if (r < 0)
+			return kerr_prefix(err, "listing %s", k->plural);
+		size_t j;
+		json_t *it;
+		json_array_foreach(json_object_get(list, "items"), j, it)
+		{
+			if (!json_is_object(it))
+				continue;
+			if (!json_object_get(it, "kind"))
+				json_object_set_new(it, "kind", json_string(k->kind));
+			json_array_append(out, it);
+		}
+	}
+	return 0;
+}
+
+static char *live_key(const struct api_kind *k, const char *ns, const char *name)
+{
+	return xasprintf("%s\n%s\n%s", k->kind, k->namespaced && ns ? ns : "", name);
+}
+
+static const char *set_label_of(json_t *obj)
+{
+	return json_string_value(json_object_get(api_obj_labels(obj), APPLYSET_LABEL));
+}
+
+void applyset_live_init(struct applyset_live *out, json_t *objs)
+{
+	out->objs = objs;
+	out->index = json_object();
+	size_t i;
+	json_t *obj;
+	json_array_foreach(objs, i, obj)
+	{
+		const struct api_kind *k = api_kind_by_kind(api_obj_kind(obj));
+		const char *name = api_obj_name(obj);
+		if (!k || !name)
+			continue;
+		_cleanup_free_ char *key = live_key(k, api_obj_namespace(obj), name);
+		json_object_set(out->index, key, obj);
+	}
+}
+
+void applyset_live_free(struct applyset_live *l)
+{
+	if (!l)
+		return;
+	json_decref(l->index);
+	json_decref(l->objs);
+	l->index = l->objs = NULL;
+}
+
+const char *applyset_live_owner(const struct applyset_live *l, const struct prune_key *key)
+{
+	if (!l || !l->index || !key->kind || !key->name)
+		return NULL;
+	_cleanup_free_ char *k = live_key(key->kind, key->ns, key->name);
+	return set_label_of(json_object_get(l->index, k));
+}
+
+json_t *applyset_live_members(const struct applyset_live *l, const char *set)
+{
+	json_t *out = json_array();
+	size_t i;
+	json_t *obj;
+	json_array_foreach(l ? l->objs : NULL, i, obj)
+	{
+		if (streq(set_label_of(obj), set))
+			json_array_append(out, obj);
+	}
+	return out;
+}
+
+int applyset_check_owner(const struct applyset_live *l, const struct prune_key *key,
+                         const char *set, bool overwrite, const char **other, struct kerr *err)
+{
+	const char *owner = applyset_live_owner(l, key);
+	if (!owner || streq(owner, set))
+		return 0;
+	if (other)
+		*other = owner;
+	if (overwrite)
+		return 1;
+	return kerr_set(err, EEXIST,
+	                "%s/%s belongs to apply set \"%s\", not \"%s\": delete it from \"%s\" "
+	                "first, or give --overwrite-set to move it to \"%s\"",
+	                key->kind->singular, key->name, owner, set, owner, set);
+}
+
+int applyset_live_list(struct client *c, struct applyset_live *out, struct kerr *err)
+{
+	struct client_query q = {.label_selector = APPLYSET_LABEL, .limit = 500};
+	_cleanup_json_ json_t *objs = json_array();
+	int r = list_kinds(c, NULL, &q, false, objs, err);
+	if (r < 0)
+		return r;
+	applyset_live_init(out, TAKE_PTR(objs));
+	return 0;
+}
+
 /* ---- apply ---- */
 
 /* Namespaces a dry run would create (borrowed names). */
@@ -201,6 +323,19 @@ static int apply_one(struct client *c, const struct manifest_doc *d, const struc
 	                            .name = api_obj_name(d->obj),
 	                            .doc = d,
 	                            .dry_run = o->dry_run};
+	if (o->set && o->live) {
+		struct prune_key key = applyset_doc_key(d);
+		int own = applyset_check_owner(o->live, &key, o->set, o->overwrite_set,
+		                               &ev.other_set, &err);
+		if (own < 0) {
+			ev.type = APPLYSET_APPLY_FAILED;
+			ev.err = &err;
+			counts->failed++;
+			counts->conflicts++;
+			fn(ud, &ev);
+			return own;
+		}
+	}
 	int r = client_apply(c, d->kind, ns, d->obj, &q, NULL, &res, &err);
 	if (r < 0 && o->dry_run && dry_run_new_namespace(nn, ns, &err)) {
 		r = 0;
@@ -209,6 +344,7 @@ static int apply_one(struct client *c, const struct manifest_doc *d, const struc
 	}
 	if (r < 0) {
 		ev.type = APPLYSET_APPLY_FAILED;
+		ev.other_set = NULL; /* sent, and refused for another reason */
 		fill_failure(&ev, c, &err);
 		counts->failed++;
 		if (applyset_error_is_fatal(&err) || err.code == ENOSPC)
@@ -225,6 +361,7 @@ static int apply_one(struct client *c, const struct manifest_doc *d, const struc
 	ev.type = APPLYSET_APPLIED;
 	ev.result = res;
 	count_result(counts, res);
+	counts->moved += ev.other_set != NULL;
 	fn(ud, &ev);
 	return 0;
 }
@@ -245,42 +382,13 @@ void applyset_apply(struct client *c, struct manifest_set *m, const size_t *orde
 
 /* ---- prune ---- */
 
-/* Appends the items of every kind's list (q applies; ns NULL: all
- * namespaces) to out, each with its "kind". */
-static int list_kinds(struct client *c, const char *ns, const struct client_query *q,
-                      bool namespaced_only, json_t *out, struct kerr *err)
+int applyset_plan_prune(struct client *c, const struct applyset_live *live, const char *set,
+                        const struct prune_key *keep, size_t n_keep, struct prune_plan *plan,
+                        struct kerr *err)
 {
-	for (size_t i = 0; i < api_kind_count(); i++) {
-		const struct api_kind *k = api_kind_at(i);
-		if (namespaced_only && (!k->namespaced || streq(k->kind, "Event")))
-			continue;
-		_cleanup_json_ json_t *list = NULL;
-		int r = client_list_all(c, k, ns, q, &list, err);
-		if (r < 0)
-			return kerr_prefix(err, "listing %s", k->plural);
-		size_t j;
-		json_t *it;
-		json_array_foreach(json_object_get(list, "items"), j, it)
-		{
-			if (!json_is_object(it))
-				continue;
-			if (!json_object_get(it, "kind"))
-				json_object_set_new(it, "kind", json_string(k->kind));
-			json_array_append(out, it);
-		}
-	}
-	return 0;
-}
-
-int applyset_plan_prune(struct client *c, const char *set, const struct prune_key *keep,
-                        size_t n_keep, json_t **live, struct prune_plan *plan, struct kerr *err)
-{
-	_cleanup_free_ char *sel = xasprintf("%s=%s", APPLYSET_LABEL, set);
-	struct client_query q = {.label_selector = sel, .limit = 500};
-	_cleanup_json_ json_t *objs = json_array();
-	int r = list_kinds(c, NULL, &q, false, objs, err);
-	if (r < 0)
-		return r;
+	/* the members stay alive in live->objs when this array goes */
+	_cleanup_json_ json_t *objs = applyset_live_members(live, set);
+	int r;
 	struct prune_plan p = {0};
 	prune_plan_build(&p, objs, keep, n_keep);
 	size_t n_ns = 0;
@@ -295,7 +403,6 @@ int applyset_plan_prune(struct client *c, const char *set, const struct prune_ke
 	}
 	prune_plan_guard_namespaces(&p, contents);
 	*plan = p;
-	*live = TAKE_PTR(objs);
 	return 0;
 }
 

@@ -54,6 +54,7 @@ struct sync {
 	char *dir, *set, *field_manager;
 	int64_t interval_ms, debounce_ms;
 	bool allow_empty;
+	bool overwrite_set;
 	sync_log_fn log;
 	void *log_ud;
 	struct mem_file *mem;
@@ -146,6 +147,7 @@ int sync_new(struct client *c, const struct sync_opts *o, struct sync **out, str
 	s->interval_ms = o->interval_ms > 0 ? o->interval_ms : DEFAULT_INTERVAL_MS;
 	s->debounce_ms = o->debounce_ms >= 0 ? o->debounce_ms : DEFAULT_DEBOUNCE_MS;
 	s->allow_empty = o->allow_empty;
+	s->overwrite_set = o->overwrite_set;
 	s->log = o->log;
 	s->log_ud = o->log_ud;
 	pthread_mutex_init(&s->lock, NULL);
@@ -362,11 +364,19 @@ static void on_event(void *ud, const struct applyset_event *ev)
 	_cleanup_free_ char *ref = obj_ref(ev->kind, ev->ns, ev->name);
 	switch (ev->type) {
 	case APPLYSET_APPLIED:
-		logf_(s, ev->result == CLIENT_APPLY_UNCHANGED ? LOG_DEBUG : LOG_INFO, "%s %s", ref,
-		      client_apply_result_name(ev->result));
+		if (ev->other_set)
+			logf_(s, LOG_INFO, "%s %s (moved from apply set \"%s\")", ref,
+			      client_apply_result_name(ev->result), ev->other_set);
+		else
+			logf_(s, ev->result == CLIENT_APPLY_UNCHANGED ? LOG_DEBUG : LOG_INFO,
+			      "%s %s", ref, client_apply_result_name(ev->result));
 		break;
 	case APPLYSET_APPLY_FAILED: {
 		_cleanup_free_ char *where = manifest_doc_where(ev->doc, NULL);
+		if (ev->other_set) { /* the message names the object and both sets */
+			problem(s, LOG_ERROR, "%s: %s", where, kerr_msg(ev->err));
+			break;
+		}
 		_cleanup_free_ char *why = failure_text(ev);
 		problem(s, LOG_ERROR, "%s: %s: %s", where, ref, why);
 		report_causes(s, ev->doc, ev->err);
@@ -386,16 +396,39 @@ static void on_event(void *ud, const struct applyset_event *ev)
 	}
 }
 
+/* What the cluster holds of apply sets, listed before anything is
+ * applied: the ownership check and the prune both need it. Without it
+ * nothing is applied (an object of another set could be taken over) and
+ * nothing pruned. Returns 0 or -1 (reported). */
+static int list_live(struct pass *p, struct applyset_live *live)
+{
+	struct sync *s = p->s;
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	if (applyset_live_list(s->c, live, &err) == 0)
+		return 0;
+	problem(s, LOG_ERROR,
+	        "cannot list the objects of apply sets (label %s): %s; nothing applied",
+	        APPLYSET_LABEL, kerr_msg(&err));
+	p->r->errors++;
+	skip_prune(p, "the apply sets could not be listed");
+	return -1;
+}
+
 static void apply_and_prune(struct pass *p)
 {
 	struct sync *s = p->s;
 	size_t n = 0;
 	_cleanup_free_ size_t *order = manifest_set_apply_order(&p->m, &n);
-	struct applyset_opts o = {.field_manager = s->field_manager};
+	struct applyset_live live = {0};
+	struct applyset_opts o = {.field_manager = s->field_manager,
+	                          .set = s->set,
+	                          .live = &live,
+	                          .overwrite_set = s->overwrite_set};
 	struct applyset_counts counts = {0};
 	for (size_t i = 0; i < n; i++)
 		p->r->objects += !p->m.docs[order[i]].invalid;
-	applyset_apply(s->c, &p->m, order, n, &o, on_event, p, &counts);
+	if (list_live(p, &live) == 0)
+		applyset_apply(s->c, &p->m, order, n, &o, on_event, p, &counts);
 	if (counts.fatal)
 		skip_prune(p, "the server cannot be reached or refused the request");
 	else if (counts.failed > 0)
@@ -413,18 +446,18 @@ static void apply_and_prune(struct pass *p)
 	}
 	if (!p->skip_prune) {
 		_cleanup_kerr_ struct kerr err = KERR_INIT;
-		_cleanup_json_ json_t *live = NULL;
 		struct prune_plan plan = {0};
-		if (applyset_plan_prune(s->c, s->set, p->keep, p->n_keep, &live, &plan, &err) < 0) {
-			problem(s, LOG_ERROR, "cannot list apply set \"%s\": %s", s->set,
+		if (applyset_plan_prune(s->c, &live, s->set, p->keep, p->n_keep, &plan, &err) < 0) {
+			problem(s, LOG_ERROR, "cannot prune apply set \"%s\": %s", s->set,
 			        kerr_msg(&err));
 			p->r->errors++;
-			skip_prune(p, "the apply set could not be listed");
+			skip_prune(p, "the namespaces to prune could not be listed");
 		} else {
 			applyset_prune(s->c, &plan, &o, on_event, p, &counts);
 			prune_plan_free(&plan);
 		}
 	}
+	applyset_live_free(&live);
 	p->r->created = counts.created;
 	p->r->configured = counts.configured;
 	p->r->unchanged = counts.unchanged;

@@ -22,6 +22,11 @@
  * object at all unless allow_empty (an emptied or half-checked-out
  * directory is a common accident).
  *
+ * Other sets. An object the tree defines whose live label names another
+ * apply set is not applied (sync/applyset.h): an error at its document,
+ * logged once, and the pass does not prune, as for any failed apply; the
+ * other objects are applied. opts.overwrite_set moves such objects instead.
+ *
  * Logging. Library code does not print: each line goes to opts.log with a
  * level — one line per pass (counts and errors), one per object created,
  * configured or pruned, and each problem (FILE:LINE:COL: what). A problem
@@ -54,6 +59,7 @@ struct sync_opts {
 	int64_t interval_ms;       /* full re-apply period; <= 0: 60 s */
 	int64_t debounce_ms;       /* quiet time that ends a burst of changes; < 0: 200 ms */
 	bool allow_empty;          /* let a tree with no object prune the whole set */
+	bool overwrite_set;        /* move objects of other sets into this one, every pass */
 	sync_log_fn log;           /* NULL: nothing is logged */
 	void *log_ud;
 };

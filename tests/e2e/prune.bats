@@ -196,3 +196,125 @@ EOF
 	refute_output --partial pruned
 	exists task b
 }
+
+# The tester's repro: two directories, each its own apply set (the default
+# name, from the path), both defining task/shared.
+shared_yaml() {
+	printf 'apiVersion: keel/v1\nkind: Task\nmetadata: {name: shared}\nspec: {image: x, restartPolicy: Always}\n'
+}
+rv_of() { keel get "$1" "$2" ${3:+-n "$3"} -o json | jq -r .metadata.resourceVersion; }
+uid_of() { keel get "$1" "$2" ${3:+-n "$3"} -o json | jq -r .metadata.uid; }
+
+@test "an object of another apply set is not taken over: error naming both sets, nothing written, no prune" {
+	A=$BATS_TEST_TMPDIR/a B=$BATS_TEST_TMPDIR/b
+	mkdir -p "$A" "$B"
+	shared_yaml >"$A/shared.yaml"
+	run keel apply -R -f "$A" --prune
+	assert_success
+	assert_line "task/shared created"
+	sa=$(set_of task shared)
+	[[ "$sa" =~ ^a-[0-9a-f]{8}$ ]] || fail "set a: $sa"
+	# b's set first holds task/old, which its manifests then drop
+	task_yaml old >"$B/old.yaml"
+	keel apply -R -f "$B" --prune >/dev/null
+	sb=$(set_of task old)
+	[[ "$sb" =~ ^b-[0-9a-f]{8}$ ]] || fail "set b: $sb"
+	rm "$B/old.yaml"
+	cp "$A/shared.yaml" "$B/"
+	task_yaml fresh >"$B/fresh.yaml"
+	rv=$(rv_of task shared)
+	uid=$(uid_of task shared)
+	msg="task/shared belongs to apply set \"$sa\", not \"$sb\": delete it from \"$sa\" first, or give --overwrite-set to move it to \"$sb\""
+
+	run keel apply -R -f "$B" --prune
+	assert_failure 1
+	assert_line "$B/shared.yaml:1:1: error: $msg"
+	assert_line "error: 1 object belongs to another apply set; nothing was applied"
+	refute_output --partial pruned
+	assert_equal "$(set_of task shared)" "$sa"
+	assert_equal "$(rv_of task shared)" "$rv"
+	exists task old
+	! exists task fresh
+
+	# --dry-run and diff --prune say the same, and write nothing
+	run keel apply -R -f "$B" --prune --dry-run
+	assert_failure 1
+	assert_line "$B/shared.yaml:1:1: error: $msg"
+	assert_line "error: 1 object failed to apply; apply set \"$sb\" was not pruned"
+	refute_output --partial 'pruned (dry run)'
+	run keel diff -R -f "$B" --prune
+	assert_failure 2
+	assert_line "$B/shared.yaml:1:1: error: $msg"
+	refute_output --partial 'live/tasks/default/old'
+	assert_output --partial "not showing what apply --prune would prune"
+	assert_equal "$(rv_of task shared)" "$rv"
+	exists task old
+
+	# the repro's last step: b no longer defines it, and b's prune cannot
+	# take a's object with it
+	rm "$B/shared.yaml" "$B/fresh.yaml"
+	touch "$B/empty.yaml"
+	run keel apply -R -f "$B" --prune --allow-empty
+	assert_success
+	assert_line "task/old pruned"
+	refute_line "task/shared pruned"
+	assert_equal "$(set_of task shared)" "$sa"
+	assert_equal "$(rv_of task shared)" "$rv"
+}
+
+@test "--overwrite-set moves an object to this set (same uid); then the other set reports the conflict" {
+	A=$BATS_TEST_TMPDIR/a B=$BATS_TEST_TMPDIR/b
+	mkdir -p "$A" "$B"
+	shared_yaml >"$A/shared.yaml"
+	cp "$A/shared.yaml" "$B/"
+	keel apply -R -f "$A" --prune --set sa >/dev/null
+	uid=$(uid_of task shared)
+	run keel apply -R -f "$B" --prune --set sb --overwrite-set --dry-run
+	assert_success
+	assert_line 'task/shared configured (dry run) (moved from apply set "sa")'
+	assert_equal "$(set_of task shared)" sa
+	run keel diff -R -f "$B" --set sb --overwrite-set
+	assert_failure 1
+	assert_line '-    keel/apply-set: sa'
+	assert_line '+    keel/apply-set: sb'
+	run keel apply -R -f "$B" --prune --set sb --overwrite-set
+	assert_success
+	assert_line 'task/shared configured (moved from apply set "sa")'
+	assert_equal "$(set_of task shared)" sb
+	assert_equal "$(uid_of task shared)" "$uid"
+	# once moved, it is just b's: no flag needed, nothing written
+	rv=$(rv_of task shared)
+	run keel apply -R -f "$B" --prune --set sb
+	assert_success
+	assert_line 'task/shared unchanged'
+	# and a, which still defines it, is now the one refused
+	run keel apply -R -f "$A" --prune --set sa
+	assert_failure 1
+	assert_output --partial 'error: task/shared belongs to apply set "sb", not "sa"'
+	assert_equal "$(set_of task shared)" sb
+	assert_equal "$(rv_of task shared)" "$rv"
+
+	# --set alone (no --prune) is checked the same way
+	run keel apply -f "$A" --set sa
+	assert_failure 1
+	assert_output --partial 'belongs to apply set "sb"'
+	run keel apply -f "$A" --overwrite-set
+	assert_failure 2
+	assert_output --partial 'error: --overwrite-set only makes sense with --prune or --set'
+}
+
+@test "an object without a set label is adopted by the set that applies it, then pruned with it" {
+	task_yaml manual >"$M/manual.yaml"
+	keel apply -f "$M/manual.yaml" >/dev/null
+	uid=$(uid_of task manual)
+	run keel apply -f "$M" --prune --set s1
+	assert_success
+	assert_line "task/manual configured"
+	assert_equal "$(set_of task manual)" s1
+	assert_equal "$(uid_of task manual)" "$uid"
+	rm "$M/manual.yaml"
+	task_yaml b >"$M/30-b.yaml"
+	run keel apply -f "$M" --prune --set s1
+	assert_success
+	assert_line "task/manual pruned"
+}

@@ -17,9 +17,11 @@ setup() {
 	mkdir -p "$R"
 	SYNC_LOG=$BATS_TEST_TMPDIR/sync.log
 	SYNC_PID=""
+	SYNC2_PID=""
 }
 
 teardown() {
+	[ -z "$SYNC2_PID" ] || { kill -TERM "$SYNC2_PID"; wait "$SYNC2_PID"; } || true
 	sync_stop || true
 	keel_server_stop
 }
@@ -347,4 +349,56 @@ EOF
 	run keel sync "$BATS_TEST_TMPDIR/nope" --once --set t
 	assert_failure 1
 	assert_output --partial "prune skipped: $BATS_TEST_TMPDIR/nope could not be read"
+}
+
+@test "two syncs over overlapping trees: the second reports the conflict once, neither rewrites the object" {
+	A=$BATS_TEST_TMPDIR/a B=$BATS_TEST_TMPDIR/b LOG_B=$BATS_TEST_TMPDIR/sync-b.log
+	mkdir -p "$A" "$B"
+	task_yaml shared >"$A/shared.yaml"
+	cp "$A/shared.yaml" "$B/"
+	task_yaml bonly >"$B/bonly.yaml"
+	task_yaml gone | keel apply -f - --set sb >/dev/null
+	"$KEEL" sync "$A" --set sa --interval 500ms >>"$SYNC_LOG" 2>&1 &
+	SYNC_PID=$!
+	wait_passes 1
+	assert exists task shared
+	assert_equal "$(keel get task shared -o json | jq -r '.metadata.labels["keel/apply-set"]')" sa
+	rv=$(keel get task shared -o json | jq -r .metadata.resourceVersion)
+
+	"$KEEL" sync "$B" --set sb --interval 500ms >>"$LOG_B" 2>&1 &
+	SYNC2_PID=$!
+	wait_for 300 bash -c "[ \"\$(grep -c 'sync pass ' '$LOG_B')\" -ge 4 ]"
+	n=$(passes)
+	wait_passes $((n + 2))
+	msg="$B/shared.yaml:1:1: task/shared belongs to apply set \"sa\", not \"sb\": delete it from \"sa\" first, or give --overwrite-set to move it to \"sb\""
+	run grep -c -F "$msg" "$LOG_B"
+	assert_output 1
+	run bash -c "grep 'sync pass ' '$LOG_B' | tail -1"
+	assert_output --partial '2 files, 2 objects: 0 created, 0 configured, 1 unchanged, 0 pruned, 1 error'
+	assert_output --partial 'prune skipped: 1 object failed to apply'
+	# b applied its other object, pruned nothing, and neither sync wrote
+	# task/shared since a created it
+	wait_for 50 exists task bonly
+	assert exists task gone
+	assert_equal "$(keel get task shared -o json | jq -r '.metadata.labels["keel/apply-set"]')" sa
+	assert_equal "$(keel get task shared -o json | jq -r .metadata.resourceVersion)" "$rv"
+	run grep -c 'belongs to apply set' "$SYNC_LOG"
+	assert_output 0
+	kill -TERM "$SYNC2_PID"
+	wait "$SYNC2_PID"
+	SYNC2_PID=""
+
+	# moved with --overwrite-set (keel sync --once): now a's sync is the one
+	# refused, once, and the object stays b's
+	run keel sync "$B" --set sb --once --overwrite-set
+	assert_success
+	assert_output --partial 'task/default/shared configured (moved from apply set "sa")'
+	assert_output --partial 'task/default/gone pruned'
+	rv=$(keel get task shared -o json | jq -r .metadata.resourceVersion)
+	n=$(passes)
+	wait_passes $((n + 3))
+	run grep -c -F 'task/shared belongs to apply set "sb", not "sa"' "$SYNC_LOG"
+	assert_output 1
+	assert_equal "$(keel get task shared -o json | jq -r '.metadata.labels["keel/apply-set"]')" sb
+	assert_equal "$(keel get task shared -o json | jq -r .metadata.resourceVersion)" "$rv"
 }

@@ -1,7 +1,8 @@
 /* Unit tests for the pure parts of apply sets: prune planning (which of the
  * set's live objects go, in which order, and when a Namespace must stay)
  * from src/sync/prune.c, and from src/sync/applyset.c the set name rules,
- * the default name of a path and the labelling of documents. */
+ * the default name of a path, the labelling of documents, and the index of
+ * the live objects of every set with the ownership check built on it. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -262,6 +263,99 @@ static void test_label_docs(void **state)
 	rmdir(dir);
 }
 
+/* A live object of set (NULL: with other labels only). */
+static json_t *in_set(const char *kind, const char *ns, const char *name, const char *set)
+{
+	json_t *o = obj(kind, ns, name);
+	json_t *labels = json_pack("{s:s}", "app", name);
+	if (set)
+		json_object_set_new(labels, APPLYSET_LABEL, json_string(set));
+	json_object_set_new(json_object_get(o, "metadata"), "labels", labels);
+	return o;
+}
+
+static void test_live_owner(void **state)
+{
+	(void)state;
+	json_t *objs = json_array();
+	json_array_append_new(objs, in_set("Task", "default", "shared", "a"));
+	json_array_append_new(objs, in_set("Task", "shop", "shared", "b"));
+	json_array_append_new(objs, in_set("Namespace", NULL, "shop", "a"));
+	json_array_append_new(objs, in_set("Task", "default", "plain", NULL));
+	json_array_append_new(objs, in_set("Gadget", "default", "x", "a")); /* unknown kind */
+	struct applyset_live l = {0};
+	applyset_live_init(&l, objs);
+	struct prune_key shared = {K("Task"), "default", "shared"};
+	struct prune_key shop_shared = {K("Task"), "shop", "shared"};
+	struct prune_key ns = {K("Namespace"), "", "shop"};
+	struct prune_key ns_null = {K("Namespace"), NULL, "shop"};
+	struct prune_key dep = {K("Deployment"), "default", "shared"};
+	struct prune_key plain = {K("Task"), "default", "plain"};
+	struct prune_key absent = {K("Task"), "default", "nope"};
+	assert_string_equal(applyset_live_owner(&l, &shared), "a");
+	assert_string_equal(applyset_live_owner(&l, &shop_shared), "b");
+	/* cluster-scoped: "" and NULL are the same namespace */
+	assert_string_equal(applyset_live_owner(&l, &ns), "a");
+	assert_string_equal(applyset_live_owner(&l, &ns_null), "a");
+	/* the kind is part of the identity */
+	assert_null(applyset_live_owner(&l, &dep));
+	assert_null(applyset_live_owner(&l, &plain));
+	assert_null(applyset_live_owner(&l, &absent));
+	assert_null(applyset_live_owner(NULL, &shared));
+
+	/* the members of a set, for the prune: by label, whatever the kind */
+	_cleanup_json_ json_t *a = applyset_live_members(&l, "a");
+	assert_int_equal(json_array_size(a), 3);
+	_cleanup_json_ json_t *none = applyset_live_members(&l, "zzz");
+	assert_int_equal(json_array_size(none), 0);
+	struct prune_plan p = {0};
+	struct prune_key keep[] = {{K("Namespace"), "", "shop"}};
+	prune_plan_build(&p, a, keep, ARRAY_SIZE(keep));
+	_cleanup_free_ char *plan = plan_str(&p);
+	assert_string_equal(plan, "task/default/shared"); /* not b's task/shop/shared */
+	prune_plan_free(&p);
+	applyset_live_free(&l);
+	assert_null(l.objs);
+	applyset_live_free(&l);
+	applyset_live_free(NULL);
+}
+
+static void test_check_owner(void **state)
+{
+	(void)state;
+	json_t *objs = json_array();
+	json_array_append_new(objs, in_set("Task", "default", "shared", "a-1234abcd"));
+	json_array_append_new(objs, in_set("Task", "default", "mine", "b-5678abcd"));
+	struct applyset_live l = {0};
+	applyset_live_init(&l, objs);
+	struct prune_key shared = {K("Task"), "default", "shared"};
+	struct prune_key mine = {K("Task"), "default", "mine"};
+	struct prune_key unlabelled = {K("Task"), "default", "new"};
+	const char *other = NULL;
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	/* ours, or not in any set (adopted): fine, nothing said */
+	assert_int_equal(applyset_check_owner(&l, &mine, "b-5678abcd", false, &other, &err), 0);
+	assert_int_equal(applyset_check_owner(&l, &unlabelled, "b-5678abcd", false, &other, &err),
+	                 0);
+	assert_null(other);
+	assert_null(err.msg);
+	/* another set's: refused, naming both sets and the ways out */
+	assert_int_equal(applyset_check_owner(&l, &shared, "b-5678abcd", false, &other, &err),
+	                 -EEXIST);
+	assert_string_equal(other, "a-1234abcd");
+	assert_int_equal(err.code, EEXIST);
+	assert_string_equal(err.msg, "task/shared belongs to apply set \"a-1234abcd\", not "
+	                             "\"b-5678abcd\": delete it from \"a-1234abcd\" first, or "
+	                             "give --overwrite-set to move it to \"b-5678abcd\"");
+	/* with overwrite: moved, and which set it leaves is said */
+	other = NULL;
+	assert_int_equal(applyset_check_owner(&l, &shared, "b-5678abcd", true, &other, NULL), 1);
+	assert_string_equal(other, "a-1234abcd");
+	/* without a list (plain apply), nothing is checked */
+	assert_int_equal(applyset_check_owner(NULL, &shared, "b-5678abcd", false, NULL, NULL), 0);
+	applyset_live_free(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +367,8 @@ int main(void)
 	    cmocka_unit_test(test_name_check),
 	    cmocka_unit_test(test_default_name),
 	    cmocka_unit_test(test_label_docs),
+	    cmocka_unit_test(test_live_owner),
+	    cmocka_unit_test(test_check_owner),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
