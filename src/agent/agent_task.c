@@ -645,3 +645,18 @@ void *agent_reconcile_thread(void *arg)
 	client_free(c);
 	return NULL;
 }
+
+int agent_task_grace_s(struct agent *a, const char *uid)
+{
+	struct atask *t = uid ? atask_get(a, uid) : NULL;
+	return t ? t->grace_s : DEFAULT_GRACE_S;
+}
+
+void agent_tasks_free(struct agent *a)
+{
+	const char *uid;
+	json_t *v;
+	json_object_foreach(a->tstates, uid, v)
+	    atask_free((struct atask *)(intptr_t)json_integer_value(v));
+	json_object_clear(a->tstates);
+}

@@ -101,6 +101,29 @@ int cli_cmd_version(int argc, char **argv);
 int cli_cmd_logs(int argc, char **argv);
 int cli_cmd_scale(int argc, char **argv);   /* cli_scale.c */
 int cli_cmd_rollout(int argc, char **argv); /* cli_rollout.c */
+int cli_cmd_up(int argc, char **argv);      /* cli_up.c */
+int cli_cmd_top(int argc, char **argv);     /* cli_top.c */
+int cli_cmd_completion(int argc, char **argv); /* cli_completion.c */
+
+/* ---- keel up (cli_up.c), pure parts ------------------------------------ */
+
+/* Picks keel up's runtime. flag: --runtime (NULL or "" for the default),
+ * socket: --docker-socket (NULL: /var/run/docker.sock, for messages),
+ * docker_answers: whether GET /_ping answered on it (ignored for
+ * "process"). *runtime is "docker" or "process" (static); *why (owned) a
+ * sentence saying why, for the log. Errors: -EINVAL (unknown runtime),
+ * -ECONNREFUSED (--runtime docker and no engine answers). */
+int cli_up_runtime(const char *flag, const char *socket, bool docker_answers,
+                   const char **runtime, char **why, struct kerr *err);
+
+/* What keel up does with the user's config file (~/.config/keel/config),
+ * given its text (NULL: there is none) and keel up's server URL: WRITE when
+ * there is none or keel up wrote it ("writtenBy": "keel up"); SAME when it
+ * is the user's own and names this server already; OTHER when it is the
+ * user's and names another server (left alone: keel up never overwrites a
+ * config it did not write). */
+enum cli_up_config_action { CLI_UP_CONFIG_WRITE, CLI_UP_CONFIG_SAME, CLI_UP_CONFIG_OTHER };
+enum cli_up_config_action cli_up_config_action(const char *existing, const char *url);
 
 /* The deployment name of "deployment NAME" or "deployment/NAME" in
  * pos->v[first..] (borrowed from pos); prints a usage error naming cmd

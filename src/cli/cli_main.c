@@ -82,6 +82,19 @@ static const struct cli_command commands[] = {
      "  keel rollout status deployment web\n  keel rollout history deployment web\n"
      "  keel rollout undo deployment web\n  keel rollout undo deploy/web --to-revision 2",
      cli_cmd_rollout},
+    {"up", "Run server, controllers and a local agent in one process",
+     "keel up [-f DIR] [--data-dir DIR] [--listen HOST:PORT] [--runtime docker|process] "
+     "[--name NODE] [--stop-tasks-on-exit]",
+     "Runs the API server with its LMDB store, every controller (scheduler, tasks, nodes,\n"
+     "gc) and one agent for this machine, in the foreground, until Ctrl-C or SIGTERM.\n"
+     "The runtime is docker when a Docker engine answers on its socket, else process\n"
+     "(it says which, and why). It writes ~/.config/keel/config (unless that file is\n"
+     "someone else's) so that the CLI finds it with no flags. -f DIR applies DIR once at\n"
+     "start, as keel apply -R -f DIR (not kept in sync yet). On exit the tasks keep\n"
+     "running unless --stop-tasks-on-exit; the next keel up adopts them.",
+     "  keel up -f examples/web\n  keel up --data-dir /tmp/keel --listen 127.0.0.1:0\n"
+     "  keel up --runtime process --stop-tasks-on-exit",
+     cli_cmd_up},
     {"version", "Print the client and server versions", "keel version",
      "Prints the client's version and, when the server can be reached, the server's.",
      "  keel version", cli_cmd_version},
