@@ -178,6 +178,27 @@ struct cli_table *cli_print_table_new(const struct api_kind *k, bool wide, bool 
  * same k, wide and ns_col. */
 void cli_print_row(const struct api_kind *k, json_t *obj, bool wide, bool ns_col, int64_t now,
                    struct cli_table *t);
+/* A Task's published ports for -o wide ("127.0.0.1:30412->8080"), or NULL. Owned. */
+char *cli_task_ports(json_t *obj);
+/* For people (cli_top.c): CPU "250m", "1500m", "2" (whole cores);
+ * memory "512", "900Ki", "32Mi", "1.5Gi", "24Gi" (rounded; one decimal
+ * below 10 of a unit). Owned. */
+char *cli_fmt_cpu(int64_t millicores);
+char *cli_fmt_mem(int64_t bytes);
+/* "120m (6%)": v formatted, with its share of cap when cap > 0; "-" when
+ * v < 0 (unknown). Owned. */
+char *cli_top_cell(int64_t v, int64_t cap, bool cpu);
+
+/* What `keel top nodes` shows for one Node. */
+struct cli_top_node {
+	int64_t cap_cpu, cap_mem;   /* status.allocatable, else capacity; -1 unknown */
+	int64_t used_cpu, used_mem; /* status.usage (the agent's report); -1 unknown */
+	int64_t req_cpu, req_mem;   /* requests of the unfinished Tasks bound to it */
+	size_t tasks;               /* how many of those */
+};
+/* Fills out for node (a Node object) from tasks (a JSON array of Tasks of
+ * any nodes; the others are skipped). Pure. */
+void cli_top_node_sum(json_t *node, json_t *tasks, struct cli_top_node *out);
 /* "5m" from an RFC 3339 time; "<unknown>" when absent. Writes buf. */
 const char *cli_age(json_t *timestamp, int64_t now, char *buf, size_t len);
 /* "task/web". Owned. */

@@ -82,6 +82,14 @@ static const struct cli_command commands[] = {
      "  keel rollout status deployment web\n  keel rollout history deployment web\n"
      "  keel rollout undo deployment web\n  keel rollout undo deploy/web --to-revision 2",
      cli_cmd_rollout},
+    {"top", "Show CPU and memory of nodes or tasks",
+     "keel top nodes [-l SELECTOR] | keel top tasks [-n NS | -A] [-l SELECTOR]",
+     "nodes: per Node, the CPU and memory used (the agent's report), requested (the\n"
+     "requests of its unfinished Tasks, as the scheduler counts them) and its capacity\n"
+     "(allocatable), with percentages of capacity. tasks: per running Task, its usage\n"
+     "from the runtime's stats, its requests and limits, and its node. Usage is\n"
+     "refreshed every --status-interval of the agent (10s under keel up) when it moved.",
+     "  keel top nodes\n  keel top tasks -n web\n  keel top tasks -A -l app=web", cli_cmd_top},
     {"up", "Run server, controllers and a local agent in one process",
      "keel up [-f DIR] [--data-dir DIR] [--listen HOST:PORT] [--runtime docker|process] "
      "[--name NODE] [--stop-tasks-on-exit]",
