@@ -626,7 +626,11 @@ static int dk_create_body(const struct rt_task *t, json_t **out, struct kerr *er
 	if (dk_host_resources(spec, hc, err) < 0)
 		return -err->code;
 	dk_ports(spec, body, hc);
-	rt_port_env(spec, NULL, json_object_get(body, "Env"));
+	json_t *env = json_object_get(body, "Env");
+	json_array_append_new(env, json_sprintf("KEEL_TASK_NAME=%s", t->name));
+	json_array_append_new(env, json_sprintf("KEEL_TASK_NAMESPACE=%s", t->ns));
+	json_array_append_new(env, json_sprintf("KEEL_TASK_UID=%s", t->uid));
+	rt_port_env(spec, NULL, env); /* as the process runtime sets them */
 	json_object_set_new(body, "HostConfig", TAKE_PTR(hc));
 	*out = TAKE_PTR(body);
 	return 0;

@@ -83,6 +83,17 @@ struct cli_command {
 	int (*run)(int argc, char **argv);
 };
 const struct cli_command *cli_command_find(const char *name);
+/* The command table (static). */
+size_t cli_commands(const struct cli_command **out);
+/* Where --help goes: stdout, unless cli_set_help_file(f) (NULL: stdout
+ * again) redirects it, as `keel completion` does to read every command's
+ * flags from its help. */
+FILE *cli_help_file(void);
+void cli_set_help_file(FILE *f);
+
+/* The bash completion script (cli_completion.c), generated from the
+ * commands' own help, written to f. */
+void cli_completion_bash(FILE *f);
 
 /* The usual beginning of a command: parses flags, prints help (returns 1
  * with *code 0) or a usage error (returns 1 with *code 2); 0 to go on. */
@@ -178,6 +189,10 @@ struct cli_table *cli_print_table_new(const struct api_kind *k, bool wide, bool 
  * same k, wide and ns_col. */
 void cli_print_row(const struct api_kind *k, json_t *obj, bool wide, bool ns_col, int64_t now,
                    struct cli_table *t);
+/* A Task's STATUS column: "Terminating", its reason when that names a
+ * state of its own (CrashLoopBackOff, Unschedulable, NodeLost), else its
+ * phase ("Pending" when it has none). Borrowed from obj. */
+const char *cli_task_status(json_t *obj);
 /* A Task's published ports for -o wide ("127.0.0.1:30412->8080"), or NULL. Owned. */
 char *cli_task_ports(json_t *obj);
 /* For people (cli_top.c): CPU "250m", "1500m", "2" (whole cores);

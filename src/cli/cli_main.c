@@ -39,9 +39,14 @@ static const struct cli_command commands[] = {
      "  keel get tasks\n  keel get deploy web -o yaml\n  keel get tasks -A -l app=web -o wide\n"
      "  keel get tasks --field-selector status.phase=Running\n  keel get tasks -w",
      cli_cmd_get},
-    {"describe", "Show details of an object, with its events", "keel describe KIND NAME [-n NS]",
-     "Prints an object's metadata, spec, status, conditions and the Events about it.",
-     "  keel describe task web-7c9f-abcde\n  keel describe node worker-1", cli_cmd_describe},
+    {"describe", "Show details of an object, with its events",
+     "keel describe KIND NAME... | KIND/NAME... [-n NS]",
+     "Prints an object's metadata, spec, status, conditions and the last Events about it.\n"
+     "For a Task it starts with what says why it is or is not running: its node, status,\n"
+     "reason, message, last exit and ports.",
+     "  keel describe task web-7c9f-abcde\n  keel describe node worker-1\n"
+     "  keel describe -n web $(keel get tasks -n web -o name)",
+     cli_cmd_describe},
     {"delete", "Delete objects by name or by manifest",
      "keel delete KIND NAME... [-n NS] | keel delete -f PATH [-R] [--ignore-not-found] "
      "[--cascade=background|orphan|foreground] [--dry-run]",
@@ -106,9 +111,34 @@ static const struct cli_command commands[] = {
     {"version", "Print the client and server versions", "keel version",
      "Prints the client's version and, when the server can be reached, the server's.",
      "  keel version", cli_cmd_version},
+    {"completion", "Print a shell completion script", "keel completion bash",
+     "Prints a bash script that completes keel's commands, flags, kinds and the names\n"
+     "of live objects (it asks the server with keel get). Load it in the current shell,\n"
+     "or install it for every new one.",
+     "  source <(keel completion bash)\n"
+     "  keel completion bash > /etc/bash_completion.d/keel",
+     cli_cmd_completion},
     {"help", "Help about any command", "keel help [COMMAND]",
      "Lists the commands, or shows the flags and examples of one.", "  keel help apply", cmd_help},
 };
+
+static FILE *help_file;
+
+FILE *cli_help_file(void)
+{
+	return help_file ? help_file : stdout;
+}
+
+void cli_set_help_file(FILE *f)
+{
+	help_file = f;
+}
+
+size_t cli_commands(const struct cli_command **out)
+{
+	*out = commands;
+	return ARRAY_SIZE(commands);
+}
 
 const struct cli_command *cli_command_find(const char *name)
 {
@@ -157,7 +187,7 @@ int cli_parse_or_help(const char *cmd, const struct cli_opt *opts, size_t n_opts
 		return 1;
 	}
 	if (help) {
-		cli_print_help(cli_command_find(cmd), opts, n_opts, stdout);
+		cli_print_help(cli_command_find(cmd), opts, n_opts, cli_help_file());
 		*code = CLI_OK;
 		return 1;
 	}
@@ -177,6 +207,8 @@ static void print_overview(FILE *f)
 	fprintf(f, "keel — a small declarative container orchestrator.\n\nUsage:\n"
 	           "  keel COMMAND [flags]\n\nCommands:\n");
 	fprintf(f, "  %-10s %s\n", "server", "Run the API server (keel server --help)");
+	fprintf(f, "  %-10s %s\n", "agent", "Run a node agent (keel agent --help)");
+	fprintf(f, "  %-10s %s\n", "controller", "Run one controller loop (keel controller --help)");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nExit status: 0 success, 1 failure (diff: differences), 2 usage error.\n"
@@ -316,10 +348,12 @@ static int find_command(int argc, char **argv)
 
 static int unknown_command(const char *name)
 {
-	const char *names[ARRAY_SIZE(commands) + 1];
+	const char *names[ARRAY_SIZE(commands) + 3];
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		names[i] = commands[i].name;
 	names[ARRAY_SIZE(commands)] = "server";
+	names[ARRAY_SIZE(commands) + 1] = "agent";
+	names[ARRAY_SIZE(commands) + 2] = "controller";
 	const char *best = str_closest(name, names, ARRAY_SIZE(names));
 	if (best)
 		fprintf(stderr, "error: unknown command \"%s\"; did you mean \"%s\"?\n", name,

@@ -73,7 +73,7 @@ static void fmt_int(char *buf, size_t len, json_t *v)
 
 /* ---- Task ---- */
 
-static const char *task_status(json_t *obj)
+const char *cli_task_status(json_t *obj)
 {
 	if (at(obj, "metadata.deletionTimestamp"))
 		return "Terminating";
@@ -126,7 +126,7 @@ static void task_row(json_t *obj, bool wide, const char **cells, size_t *n, char
                      int64_t now, char **owned)
 {
 	cells[(*n)++] = task_ready(obj) ? "1/1" : "0/1";
-	cells[(*n)++] = task_status(obj);
+	cells[(*n)++] = cli_task_status(obj);
 	fmt_int(bufs[0], 64, at(obj, "status.restartCount"));
 	cells[(*n)++] = bufs[0];
 	cells[(*n)++] = cli_age(at(obj, "metadata.creationTimestamp"), now, bufs[1], 64);

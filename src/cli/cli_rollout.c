@@ -93,7 +93,7 @@ static int parse_sub(const struct sub *s, const struct cli_opt *opts, size_t n, 
 		return 1;
 	}
 	if (help) {
-		cli_print_help(&s->help, opts, n, stdout);
+		cli_print_help(&s->help, opts, n, cli_help_file());
 		*code = CLI_OK;
 		return 1;
 	}

@@ -320,6 +320,11 @@ static int run_up(const struct up_flags *f, const struct cli_strv *pos)
 		        pos->v[0]);
 		return CLI_USAGE;
 	}
+	if (f->runtime && !streq(f->runtime, "docker") && !streq(f->runtime, "process")) {
+		fprintf(stderr, "error: --runtime: unknown runtime \"%s\" (docker or process)\n",
+		        f->runtime);
+		return CLI_USAGE;
+	}
 	struct stat st;
 	if (f->file && stat(f->file, &st) < 0) {
 		fprintf(stderr, "error: -f %s: %s\n", f->file, strerror(errno));
