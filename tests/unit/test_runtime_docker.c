@@ -253,7 +253,11 @@ struct task {
 static void task_init(struct task *k, const char *name, json_t *spec, unsigned attempt)
 {
 	static unsigned seq;
-	snprintf(k->uid, sizeof(k->uid), "%08x-0000-4000-8000-%012lx", ++seq, (long)getpid());
+	/* the container name holds the uid's first 8 characters: they must
+	 * differ between test processes (a run that failed half-way leaves its
+	 * containers behind), not only between this process's tasks */
+	snprintf(k->uid, sizeof(k->uid), "%08x-0000-4000-8000-%012lx",
+	         ((unsigned)getpid() << 8 | (++seq & 0xff)), (long)getpid());
 	snprintf(k->name, sizeof(k->name), "%s", name);
 	k->spec = spec;
 	k->t = (struct rt_task){.uid = k->uid,
