@@ -141,6 +141,16 @@ enum cli_up_config_action cli_up_config_action(const char *existing, const char 
  * ("scale", "rollout status") and returns NULL otherwise. (cli_scale.c) */
 const char *cli_deployment_arg(const char *cmd, const struct cli_strv *pos, size_t first);
 
+/* "90s", "2m", "1h", "500ms", or plain seconds, in ms; -1 when malformed.
+ * (cli_rollout.c) */
+long cli_duration_ms(const char *s);
+/* Waits for the rollout of deployment ns/name as `keel rollout status`
+ * does, printing a line each time its progress changes; timeout_ms 0: no
+ * limit but the Deployment's progress deadline. Returns CLI_OK when
+ * complete, CLI_FAIL otherwise (after printing why). (cli_rollout.c) */
+int cli_rollout_wait(const char *ns, const char *name, long timeout_ms);
+
+
 /* ---- talking to the server --------------------------------------------- */
 
 /* The client for this invocation (config resolved from cli_globals and the
@@ -248,6 +258,11 @@ struct cli_manifests {
 size_t cli_manifests_load(const struct cli_strv *paths, bool recursive, bool check_envelope,
                           struct cli_manifests *m);
 void cli_manifests_free(struct cli_manifests *m);
+/* `keel apply --wait`: waits until every Deployment of m has rolled out and
+ * every Task of m runs ready or has succeeded, printing progress; CLI_FAIL
+ * when a Task failed, a rollout missed its deadline or timeout_ms passed.
+ * (cli_wait.c) */
+int cli_wait_applied(const struct cli_manifests *m, long timeout_ms);
 /* Prints "FILE:LINE:COL: task/web: defined twice (first at FILE:LINE:COL)"
  * for each document naming the same object (kind, namespace, name) as an
  * earlier one; the namespace of a namespaced document without one is

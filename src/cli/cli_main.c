@@ -23,13 +23,16 @@ static int cmd_help(int argc, char **argv);
 
 static const struct cli_command commands[] = {
     {"apply", "Apply manifests to the cluster (server-side apply)",
-     "keel apply -f PATH [-f PATH...] [-R] [--dry-run] [--field-manager NAME] [-n NS]",
+     "keel apply -f PATH [-f PATH...] [-R] [--dry-run] [--wait [--timeout D]] "
+     "[--field-manager NAME] [-n NS]",
      "Reads every manifest (a file, a directory's *.yaml/*.yml/*.json files, or - for stdin),\n"
      "validates every document before writing any, then applies Namespaces first and the\n"
      "rest in file order. Each object prints \"KIND/NAME created|configured|unchanged\".\n"
-     "A document that fails validation stops the whole apply: nothing is written.",
+     "A document that fails validation stops the whole apply: nothing is written.\n"
+     "With --wait it then follows each Deployment's rollout and each Task's state,\n"
+     "printing progress, until all are running (or done): exit 1 when one failed.",
      "  keel apply -f web.yaml\n  keel apply -f manifests/ -R\n  cat web.yaml | keel apply -f -\n"
-     "  keel apply -f web.yaml --dry-run",
+     "  keel apply -f web.yaml --dry-run\n  keel apply -f examples/web/ --wait",
      cli_cmd_apply},
     {"get", "Display one or many objects",
      "keel get KIND [NAME...] [-n NS | -A] [-l SELECTOR] [--field-selector S] [-o FORMAT] [-w]",

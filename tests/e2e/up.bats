@@ -281,15 +281,40 @@ run_tour() {
 	assert_output 0
 }
 
-@test "hello: one Task prints and exits; batch: E-PVM spreads Tasks of different sizes over four nodes" {
+@test "hello: one Task prints and exits; apply --wait; why a Task does not run; batch: E-PVM spreads Tasks over four nodes" {
 	RUNTIME=process
-	up_start "$KEEL" up -f "$KEEL_SRC/examples/hello" --runtime process --data-dir "$DATA" \
-		--listen 127.0.0.1:0 --name "$NODE"
-	wait_for 300 bash -c '[ "$(keel get task hello -o json | jq -r .status.phase)" = Succeeded ]'
+	up_start "$KEEL" up --runtime process --data-dir "$DATA" --listen 127.0.0.1:0 --name "$NODE"
+	run keel apply -f "$KEEL_SRC/examples/hello/" --wait
+	assert_success
+	assert_line "task/hello created"
+	assert_line "task/hello: Succeeded: Completed"
 	run keel get task hello
 	assert_line --regexp '^hello +0/1 +Completed +0 '
 	run keel logs hello
 	assert_line "hello from keel"
+
+	# a Task that cannot run says why: in apply --wait's progress, get, describe
+	cat >"$BATS_TEST_TMPDIR/big.yaml" <<'YAML'
+apiVersion: keel/v1
+kind: Task
+metadata: {name: big}
+spec:
+  image: keel/busybox:latest
+  command: [sleep, "60"]
+  resources: {requests: {memory: 900Gi}}
+YAML
+	run keel apply -f "$BATS_TEST_TMPDIR/big.yaml" --wait --timeout 5s
+	assert_failure 1
+	assert_line "task/big: Pending: Unschedulable: 0/1 nodes fit: 1 insufficient memory"
+	assert_line --partial 'error: timed out waiting for task "big"'
+	run keel get tasks -o wide
+	assert_line --regexp '^big +0/1 +Unschedulable +0 +[0-9]+s +<none> +<none> +keel/busybox:latest$'
+	run keel describe task big
+	assert_line "Node:         <none> (not scheduled yet)"
+	assert_line "Reason:       Unschedulable"
+	assert_line "Message:      0/1 nodes fit: 1 insufficient memory"
+	assert_line --regexp '^  Warning +FailedScheduling +[0-9]+s +keel-scheduler +0/1 nodes fit: 1 insufficient memory$'
+	keel delete task big
 
 	"$KEEL" agent --runtime sim --simulate 3 --name "$NODE-sim" --cpus 2 --memory 4Gi \
 		--sim-start-delay 200ms >>"$BATS_TEST_TMPDIR/sim.log" 2>&1 &
