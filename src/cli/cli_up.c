@@ -123,42 +123,52 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
-/* Writes (or leaves) the user's config per cli_up_config_action and says
- * how the CLI will find this server. */
-static void user_config(struct server *srv, bool skip)
+/* Writes (or leaves) the user's config file per cli_up_config_action. A
+ * file that cannot be read (other than missing) is not ours to replace. */
+static void write_user_config(struct server *srv)
 {
 	const char *url = server_url(srv), *token = server_admin_token(srv);
 	_cleanup_free_ char *path = client_user_config_path();
 	_cleanup_free_ char *text = NULL;
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	if (!skip && path) {
-		size_t len = 0;
-		int r = file_read_all(path, 64 * 1024, &text, &len, NULL);
-		enum cli_up_config_action act = cli_up_config_action(r < 0 ? NULL : text, url);
-		if (act == CLI_UP_CONFIG_WRITE) {
-			_cleanup_json_ json_t *cfg =
-			    json_pack("{s:s, s:s, s:s}", "server", url, "writtenBy", UP_WRITTEN_BY,
-			              "dataDir", server_data_dir(srv));
-			if (token)
-				json_object_set_new(cfg, "token", json_string(token));
-			_cleanup_free_ char *s = json_dumps(cfg, JSON_INDENT(2));
-			_cleanup_free_ char *data = xasprintf("%s\n", s);
-			if (mkdir_parents(path) < 0 ||
-			    file_write_atomic(path, data, strlen(data), 0600, &err) < 0)
-				log_warn("keel up: cannot write %s: %s", path,
-				         err.msg ? kerr_msg(&err) : strerror(errno));
-		} else if (act == CLI_UP_CONFIG_OTHER) {
-			log_warn("keel up: %s points at another server; left as it is", path);
-		}
+	size_t len = 0;
+	if (!path)
+		return;
+	int r = file_read_all(path, 64 * 1024, &text, &len, &err);
+	if (r < 0 && r != -ENOENT) {
+		log_warn("keel up: %s; left as it is", kerr_msg(&err));
+		return;
 	}
-	struct client_config cfg = {0};
+	enum cli_up_config_action act = cli_up_config_action(r < 0 ? NULL : text, url);
+	if (act == CLI_UP_CONFIG_OTHER)
+		log_warn("keel up: %s points at another server; left as it is", path);
+	if (act != CLI_UP_CONFIG_WRITE)
+		return;
+	_cleanup_json_ json_t *cfg = json_pack("{s:s, s:s, s:s}", "server", url, "writtenBy",
+	                                       UP_WRITTEN_BY, "dataDir", server_data_dir(srv));
+	if (token)
+		json_object_set_new(cfg, "token", json_string(token));
+	_cleanup_free_ char *s = json_dumps(cfg, JSON_INDENT(2));
+	_cleanup_free_ char *data = xasprintf("%s\n", s);
 	kerr_clear(&err);
+	if (mkdir_parents(path) < 0)
+		log_warn("keel up: cannot create the directory of %s: %s", path, strerror(errno));
+	else if (file_write_atomic(path, data, strlen(data), 0600, &err) < 0)
+		log_warn("keel up: cannot write %s: %s", path, kerr_msg(&err));
+}
+
+/* Says how the CLI, resolving its config as always, will find this server. */
+static void report_cli(struct server *srv)
+{
+	const char *url = server_url(srv);
+	struct client_config cfg = {0};
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	bool found = client_config_resolve(NULL, NULL, NULL, &cfg, &err) == 0 &&
 	             streq(cfg.server, url);
-	const char *from = err.msg                 ? kerr_msg(&err)
-	                   : cfg.config_file         ? cfg.config_file
+	const char *from = err.msg                       ? kerr_msg(&err)
+	                   : cfg.config_file               ? cfg.config_file
 	                   : streq(cfg.server_from, "env") ? "KEEL_SERVER"
-	                                             : "the default";
+	                                                   : "the default";
 	if (found)
 		printf("keel up: the CLI finds this server with no flags (through %s)\n", from);
 	else
@@ -291,7 +301,9 @@ static void banner(struct up *u, const struct up_flags *f)
 	       server_data_dir(u->srv));
 	printf("keel up: node %s runs tasks with the %s runtime: %s\n", agent_node_name(u->agent),
 	       agent_runtime_name(u->agent), u->why);
-	user_config(u->srv, f->no_user_config);
+	if (!f->no_user_config)
+		write_user_config(u->srv);
+	report_cli(u->srv);
 	printf("keel up: try  keel get nodes;  keel get tasks -A -o wide;  keel top nodes\n");
 	printf("keel up: Ctrl-C stops keel; tasks %s\n",
 	       f->stop_tasks ? "are stopped too (--stop-tasks-on-exit)"
