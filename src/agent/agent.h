@@ -36,11 +36,11 @@ int agent_start(const struct agent_opts *o, struct agent **out, struct kerr *err
  * SIGKILL after the Task's grace period) and removed. Idempotent; NULL ok. */
 void agent_stop(struct agent *a);
 
-/* agent_stop, then waits up to 5 s for the watch thread (which ends when
- * its stream does: at once when the server has stopped) and frees. Returns
- * false when that thread did not end: the agent's memory is then left to
- * it (the process is about to exit). NULL ok. */
-bool agent_free(struct agent *a);
+/* agent_stop, then waits up to wait_ms for the watch thread (which ends
+ * when its stream does: at once when the server has stopped) and frees.
+ * Returns false when that thread did not end: the agent's memory is then
+ * left to it (the process is about to exit). NULL ok. */
+bool agent_free(struct agent *a, long wait_ms);
 
 /* Borrowed strings, valid until agent_free. */
 const char *agent_runtime_name(const struct agent *a); /* "docker", "process", "sim" */

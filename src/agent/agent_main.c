@@ -189,7 +189,7 @@ int agent_start(const struct agent_opts *o, struct agent **out, struct kerr *err
 		r = agent_nodes_register(a, err);
 	if (r < 0) {
 		atomic_store(&a->stop, true);
-		agent_free(a);
+		agent_free(a, 0);
 		return r;
 	}
 	void *(*fns[AGENT_THREADS])(void *) = {agent_watch_thread, agent_reconcile_thread,
@@ -236,7 +236,7 @@ const char *agent_log_endpoint(const struct agent *a)
 	return a->log_endpoint;
 }
 
-bool agent_free(struct agent *a)
+bool agent_free(struct agent *a, long wait_ms)
 {
 	if (!a)
 		return true;
@@ -244,7 +244,9 @@ bool agent_free(struct agent *a)
 	if (a->started[0]) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 5;
+		int64_t ns = ts.tv_nsec + (int64_t)(wait_ms > 0 ? wait_ms : 0) * 1000000;
+		ts.tv_sec += ns / 1000000000;
+		ts.tv_nsec = ns % 1000000000;
 		if (pthread_timedjoin_np(a->threads[0], NULL, &ts) != 0) {
 			/* still in a long poll: leave it the memory it reads */
 			pthread_detach(a->threads[0]);
@@ -309,9 +311,13 @@ int agent_main(int argc, char **argv)
 	sigwait(&set, &sig);
 	log_info("agent: %s; stopping (%s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
 	         o.stop_tasks_on_exit ? "stopping its tasks" : "tasks keep running");
-	agent_stop(a);
-	/* the server is still up: the watch thread may wait for its next event,
-	 * so it is not joined (agent_free would wait up to 5 s for it) */
+	/* the server is still up: the watch thread may wait for its next event
+	 * (a bookmark, up to 15 s), so it is not waited for; what it still
+	 * reads stays allocated (and reachable) until the process exits */
+	static struct agent *left;
+	if (!agent_free(a, 0))
+		left = a;
+	(void)left;
 	agent_opts_free(&o);
 	return 0;
 }

@@ -290,7 +290,7 @@ static void up_stop(struct up *u)
 	controller_manager_request_stop(u->ctl);
 	server_stop(u->srv); /* ends every watch stream: the loops' threads return at once */
 	controller_manager_stop(u->ctl);
-	agent_free(u->agent);
+	agent_free(u->agent, 5000);
 	agent_opts_free(&u->aopts);
 	free(u->why);
 }
