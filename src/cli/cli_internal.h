@@ -210,8 +210,8 @@ char *cli_task_ports(json_t *obj);
  * below 10 of a unit). Owned. */
 char *cli_fmt_cpu(int64_t millicores);
 char *cli_fmt_mem(int64_t bytes);
-/* "120m (6%)": v formatted, with its share of cap when cap > 0; "-" when
- * v < 0 (unknown). Owned. */
+/* "120m (6%)": v formatted (CPU always in millicores), with its share of
+ * cap when cap > 0; "-" when v < 0 (unknown). Owned. */
 char *cli_top_cell(int64_t v, int64_t cap, bool cpu);
 
 /* What `keel top nodes` shows for one Node. */

@@ -41,12 +41,13 @@ char *cli_fmt_mem(int64_t b)
 	return xasprintf("%.0f%s", v, suf[i]);
 }
 
-/* "120m (6%)", or "-" when v is unknown; the percentage of cap when known. */
+/* "120m (6%)", or "-" when v is unknown; the percentage of cap when known.
+ * CPU in millicores always, so that a column reads the same all down. */
 char *cli_top_cell(int64_t v, int64_t cap, bool cpu)
 {
 	if (v < 0)
 		return xstrdup("-");
-	_cleanup_free_ char *s = cpu ? cli_fmt_cpu(v) : cli_fmt_mem(v);
+	_cleanup_free_ char *s = cpu ? xasprintf("%lldm", (long long)v) : cli_fmt_mem(v);
 	if (cap <= 0)
 		return TAKE_PTR(s);
 	return xasprintf("%s (%lld%%)", s, (long long)((v * 100 + cap / 2) / cap));
@@ -154,10 +155,10 @@ static int top_nodes(const char *sel)
 		const char *name = api_obj_name(n);
 		char *cells[] = {cli_top_cell(s.used_cpu, s.cap_cpu, true),
 		                 cli_top_cell(s.req_cpu, s.cap_cpu, true),
-		                 cli_top_cell(s.cap_cpu, 0, true),
+		                 s.cap_cpu >= 0 ? cli_fmt_cpu(s.cap_cpu) : xstrdup("-"),
 		                 cli_top_cell(s.used_mem, s.cap_mem, false),
 		                 cli_top_cell(s.req_mem, s.cap_mem, false),
-		                 cli_top_cell(s.cap_mem, 0, false),
+		                 s.cap_mem >= 0 ? cli_fmt_mem(s.cap_mem) : xstrdup("-"),
 		                 xasprintf("%zu", s.tasks)};
 		add_cells(t, &name, 1, cells, ARRAY_SIZE(cells));
 	}

@@ -178,7 +178,7 @@ tour_check() {
 		assert_line --regexp '^REVISION ' ;;
 	"keel top nodes")
 		assert_line --index 0 --regexp '^NAME +CPU USED +CPU REQUESTED +CPU CAPACITY +MEMORY USED +MEMORY REQUESTED +MEMORY CAPACITY +TASKS$'
-		assert_line --regexp "^$NODE +[0-9]+m \([0-9]+%\) +300m \([0-9]+%\) .* 96Mi \([0-9]+%\) +[0-9.]+[KMG]i +3$" ;;
+		assert_line --regexp "^$NODE +[0-9]+m \([0-9]+%\) +300m \([0-9]+%\) +[0-9]+ +([0-9.]+[KMG]?i?) \([0-9]+%\) +96Mi \([0-9]+%\) +[0-9.]+[KMG]i +3$" ;;
 	"keel top tasks -n web")
 		[ "$(grep -cE "^web-[a-z0-9]+-[a-z0-9]+ +([0-9]+m|-) +([0-9.]+[KMG]?i?|-) +100m/32Mi +250m/64Mi +$NODE$" <<<"$output")" = 3 ] ;;
 	"keel delete -f examples/web/")

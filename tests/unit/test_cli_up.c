@@ -97,7 +97,8 @@ static void test_formatting(void **state)
 	expect_fmt(cli_top_cell(1, 3, true), "1m (33%)");
 	expect_fmt(cli_top_cell(2, 3, true), "2m (67%)"); /* rounded, not truncated */
 	expect_fmt(cli_top_cell(-1, 2000, true), "-");
-	expect_fmt(cli_top_cell(4000, 0, true), "4");
+	expect_fmt(cli_top_cell(4000, 0, true), "4000m");
+	expect_fmt(cli_top_cell(1000, 2000, true), "1000m (50%)"); /* not "1": a column of m */
 }
 
 static void test_top_node_sum(void **state)
