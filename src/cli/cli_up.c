@@ -332,6 +332,11 @@ static int run_up(const struct up_flags *f, const struct cli_strv *pos)
 		        pos->v[0]);
 		return CLI_USAGE;
 	}
+	if (cli_globals.server || cli_globals.token || cli_globals.config) {
+		fprintf(stderr, "error: keel up runs its own server: --server, --token and --config "
+		                "are for the commands that talk to one (--listen sets its address)\n");
+		return CLI_USAGE;
+	}
 	if (f->runtime && !streq(f->runtime, "docker") && !streq(f->runtime, "process")) {
 		fprintf(stderr, "error: --runtime: unknown runtime \"%s\" (docker or process)\n",
 		        f->runtime);

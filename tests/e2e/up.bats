@@ -353,6 +353,9 @@ YAML
 	assert_failure 2
 	run keel up extra --data-dir "$DATA"
 	assert_failure 2
+	run keel up --server http://127.0.0.1:1 --data-dir "$DATA"
+	assert_failure 2
+	assert_output --partial "error: keel up runs its own server"
 
 	# a config of the user's own that names another server is left alone
 	mkdir -p "$XDG_CONFIG_HOME/keel"
