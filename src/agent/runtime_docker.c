@@ -621,8 +621,13 @@ static int dk_create_body(const struct rt_task *t, json_t **out, struct kerr *er
 		json_object_set_new(body, "Cmd", str_array(args));
 	if (strlen(t->name) <= 63 && !strchr(t->name, '.'))
 		json_object_set_new(body, "Hostname", json_string(t->name));
+	/* Init: the engine's init (tini) runs as PID 1 and forwards signals, so
+	 * that the Task's own process gets SIGTERM on a stop as it would on the
+	 * host; as PID 1 itself, a process without a handler (httpd) ignores
+	 * it and every stop would wait out the grace period. */
 	_cleanup_json_ json_t *hc =
-	    json_pack("{s:{s:s, s:i}}", "RestartPolicy", "Name", "no", "MaximumRetryCount", 0);
+	    json_pack("{s:{s:s, s:i}, s:b}", "RestartPolicy", "Name", "no", "MaximumRetryCount", 0,
+	              "Init", 1);
 	if (dk_host_resources(spec, hc, err) < 0)
 		return -err->code;
 	dk_ports(spec, body, hc);

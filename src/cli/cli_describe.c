@@ -20,7 +20,9 @@
 
 static void put_kv(struct sbuf *o, const char *key, const char *value)
 {
-	sbuf_printf(o, "%-14s%s\n", key, value && *value ? value : "<none>");
+	/* a key as wide as the column ("Controlled By:") still gets its space */
+	sbuf_printf(o, "%-14s%s%s\n", key, strlen(key) >= 14 ? " " : "",
+	            value && *value ? value : "<none>");
 }
 
 static void put_map(struct sbuf *o, const char *key, json_t *map)

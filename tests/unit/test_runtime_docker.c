@@ -555,6 +555,30 @@ static int follow_fn(void *ctx, const char *data, size_t len)
 
 /* follow streams a running container's output as it comes and returns when
  * the container ends, or as soon as the callback asks to stop. */
+/* A process without a SIGTERM handler (sleep) would ignore the stop's
+ * SIGTERM as a container's PID 1 and make every stop wait out the grace
+ * period; under the engine's init it gets the signal as on the host. */
+static void test_docker_stop_reaches_the_task(void **state)
+{
+	(void)state;
+	NEED_DOCKER();
+	struct task k;
+	task_init(&k, "pid1", json_pack("{s:s, s:[s,s]}", "image", IMAGE, "command", "sleep", "300"),
+	          0);
+	struct kerr err = KERR_INIT;
+	_cleanup_free_ char *id = NULL;
+	assert_int_equal(drt->ops->start(drt, &k.t, &id, &err), 0);
+	int64_t t0 = time_mono_ms();
+	assert_int_equal(drt->ops->stop(drt, id, 20, &err), 0);
+	assert_true(time_mono_ms() - t0 < 10000); /* not the 20 s grace */
+	struct rt_status st = {0};
+	wait_exited(id, &st);
+	assert_int_equal(st.exit_code, 128 + 15); /* SIGTERM, not SIGKILL */
+	rt_status_clear(&st);
+	assert_int_equal(drt->ops->remove(drt, id, &err), 0);
+	json_decref(k.spec);
+}
+
 static void test_docker_follow(void **state)
 {
 	(void)state;
@@ -610,6 +634,7 @@ int main(void)
 	    cmocka_unit_test(test_docker_missing_image),
 	    cmocka_unit_test(test_docker_running_exec_stats_stop),
 	    cmocka_unit_test(test_docker_previous_and_prune),
+	    cmocka_unit_test(test_docker_stop_reaches_the_task),
 	    cmocka_unit_test(test_docker_follow),
 	};
 	int r = cmocka_run_group_tests_name("demux", demux, NULL, NULL);
