@@ -565,6 +565,15 @@ static const struct vfield last_state_fields[] = {
     END,
 };
 
+static const struct vfield status_port_fields[] = {
+    STRC("name", 0, chk_port_name),
+    INTR("containerPort", VF_REQUIRED, 1, 65535),
+    INTR("hostPort", 0, 1, 65535),
+    ENUM("protocol", 0, e_protocol),
+    END,
+};
+static const struct vfield status_port_item = OBJ("", 0, status_port_fields);
+
 static const struct vfield task_status_fields[] = {
     ENUM("phase", 0, e_task_phase),
     STR("reason", 0),
@@ -578,6 +587,9 @@ static const struct vfield task_status_fields[] = {
     BOOL("ready"),
     OBJ("lastState", 0, last_state_fields),
     ARR("conditions", 0, &condition),
+    STR("hostIP", 0),
+    ARR("ports", 0, &status_port_item),
+    OBJ("usage", 0, resource_list),
     END,
 };
 

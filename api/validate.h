@@ -45,6 +45,8 @@
  *     Running|Succeeded|Failed, reason, message, nodeName, containerID,
  *     restartCount, startedAt, finishedAt, exitCode, ready, lastState
  *     {exitCode, reason, message, startedAt, finishedAt, output},
+ *     hostIP, ports [{name, containerPort*, hostPort, protocol}] (where
+ *     each port is published), usage {cpu, memory} (observed),
  *     conditions}.
  *   Deployment: spec {replicas 0-100000, selector {matchLabels,
  *     matchExpressions [{key, operator In|NotIn|Exists|DoesNotExist,

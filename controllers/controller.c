@@ -405,18 +405,27 @@ int controller_manager_start(const struct controller_options *o, const char *lis
 	return 0;
 }
 
-void controller_manager_stop(struct controller_manager *m)
+void controller_manager_request_stop(struct controller_manager *m)
 {
 	if (!m)
 		return;
-	/* Signal all first, so their informers wind down in parallel. */
 	for (size_t i = 0; i < m->n; i++) {
 		pthread_mutex_lock(&m->envs[i]->mu);
 		m->envs[i]->stop = true;
 		pthread_cond_broadcast(&m->envs[i]->cv);
 		pthread_mutex_unlock(&m->envs[i]->mu);
 		workqueue_shutdown(m->envs[i]->q);
+		for (size_t k = 0; k < m->envs[i]->ninfs; k++)
+			informer_request_stop(m->envs[i]->infs[k]);
 	}
+}
+
+void controller_manager_stop(struct controller_manager *m)
+{
+	if (!m)
+		return;
+	/* Signal all first, so their informers wind down in parallel. */
+	controller_manager_request_stop(m);
 	for (size_t i = 0; i < m->n; i++) {
 		env_stop(m->envs[i]);
 		env_free(m->envs[i]);

@@ -139,6 +139,11 @@ int controller_manager_start(const struct controller_options *o, const char *lis
 /* Stops every controller (workers finish their current key), joins the
  * threads, tears down and frees. Accepts NULL. */
 void controller_manager_stop(struct controller_manager *m);
+/* Asks every controller to stop (queues shut down, informers told) without
+ * waiting; controller_manager_stop then joins. For `keel up`, which stops
+ * the API server in between, so that the informers' watch streams end at
+ * once instead of at their next round. Accepts NULL. */
+void controller_manager_request_stop(struct controller_manager *m);
 
 /* For `keel server`: removes the controller flags from argv (so the
  * server's own parser never sees them) into *o and *list (borrowed from

@@ -146,7 +146,9 @@ static const char usage[] =
     "  --server URL      API server (default $KEEL_SERVER, the config file, " CLIENT_DEFAULT_SERVER
     ")\n"
     "  --token TOKEN     bearer token (default $KEEL_TOKEN or the config file)\n"
-    "  --log-level L     debug|info|warn|error (default info)\n";
+    "  --log-level L     debug|info|warn|error (default info)\n"
+    "Example:\n"
+    "  keel server --controllers=none & keel controller scheduler --scheduler round-robin\n";
 
 static int parse_main(int argc, char **argv, const char **server, const char **token,
                       struct kerr *err)
@@ -163,8 +165,21 @@ static int parse_main(int argc, char **argv, const char **server, const char **t
 			if (l < 0)
 				return kerr_set(err, EINVAL, "--log-level: unknown level \"%s\"", v);
 			log_set_level((enum log_level)l);
-		} else if (r == 0)
-			return kerr_set(err, EINVAL, "unknown flag \"%s\" (see --help)", argv[i]);
+		} else if (r == 0) {
+			static const char *const known[] = {
+			    "--server", "--token", "--log-level", "--controllers", "--scheduler",
+			    "--node-grace-period", "--node-eviction-timeout", "--event-ttl", "--help"};
+			_cleanup_free_ char *w = xstrndup(argv[i], strcspn(argv[i], "="));
+			const char *best = str_closest(w, known, ARRAY_SIZE(known));
+			if (best)
+				return kerr_set(err, EINVAL,
+				                "unknown flag \"%s\" for \"keel controller\"; did "
+				                "you mean \"%s\"?",
+				                w, best);
+			return kerr_set(err, EINVAL,
+			                "unknown flag \"%s\" for \"keel controller\" (see --help)",
+			                w);
+		}
 		if (r < 0)
 			return r;
 	}

@@ -317,7 +317,7 @@ bool informer_synced(struct informer *inf)
 	return s;
 }
 
-void informer_stop(struct informer *inf)
+void informer_request_stop(struct informer *inf)
 {
 	if (!inf)
 		return;
@@ -325,6 +325,13 @@ void informer_stop(struct informer *inf)
 	inf->stop = true;
 	pthread_cond_broadcast(&inf->cv);
 	pthread_mutex_unlock(&inf->mu);
+}
+
+void informer_stop(struct informer *inf)
+{
+	if (!inf)
+		return;
+	informer_request_stop(inf);
 	if (inf->started) {
 		pthread_join(inf->thread, NULL);
 		inf->started = false;

@@ -52,6 +52,9 @@ int informer_wait_synced(struct informer *inf, long timeout_ms);
 bool informer_synced(struct informer *inf);
 /* Stops the thread (ends the watch) and joins it. */
 void informer_stop(struct informer *inf);
+/* Asks the informer's thread to stop without waiting for it (so that many
+ * informers wind down in parallel); informer_stop then joins it. */
+void informer_request_stop(struct informer *inf);
 /* Stops if needed and frees. Accepts NULL. */
 void informer_free(struct informer *inf);
 

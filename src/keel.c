@@ -1,9 +1,11 @@
 /*
  * keel — one binary, subcommands as in k3s and nomad. The server side
- * (`server`, `agent`, `controller`, later `up`) and the CLI (`apply`,
- * `get`, ...) are libraries; this file only dispatches, and joins the
- * controllers to `keel server` (they run in its process unless
- * --controllers=none, talking to it over HTTP like any client).
+ * (`server`, `agent`, `controller`) and the CLI (`apply`, `get`, ...,
+ * and `up`, which runs server, controllers and an agent in one process
+ * through their libraries: src/cli/cli_up.c) are libraries; this file only
+ * dispatches, and joins the controllers to `keel server` (they run in its
+ * process unless --controllers=none, talking to it over HTTP like any
+ * client).
  */
 #include <stdio.h>
 #include <string.h>

@@ -213,3 +213,14 @@ void *agent_health_thread(void *arg)
 	}
 	return NULL;
 }
+
+void agent_health_free(struct agent *a)
+{
+	pthread_mutex_lock(&a->mu);
+	while (a->jobs) {
+		struct health_job *j = a->jobs;
+		a->jobs = j->next;
+		job_free(j);
+	}
+	pthread_mutex_unlock(&a->mu);
+}

@@ -30,6 +30,8 @@
 struct client;
 struct kerr;
 
+#define AGENT_THREADS 4
+
 struct anode {
 	char *name;
 	int64_t next_lease_ms;        /* nodes thread */
@@ -44,7 +46,7 @@ struct anode {
 struct health_job; /* agent_health.c */
 
 struct agent {
-	struct agent_opts *o;
+	const struct agent_opts *o; /* borrowed: outlives the agent */
 	char *server, *token; /* resolved */
 	char *data_dir;
 	struct runtime *rt;
@@ -72,6 +74,11 @@ struct agent {
 	int64_t next_wake_ms; /* reconcile thread: earliest backoff end; 0 none */
 	bool again;           /* reconcile thread: started something, look again soon */
 	struct MHD_Daemon *mhd;
+
+	/* agent_start/agent_stop (agent_main.c), on the caller's thread */
+	pthread_t threads[AGENT_THREADS]; /* watch, reconcile, nodes, health */
+	bool started[AGENT_THREADS];
+	bool stopped;
 };
 
 /* A client for one thread (its own connection). Never fails but on a bad
@@ -105,6 +112,15 @@ void agent_health_sync(struct agent *a, const char *uid, const char *cid, const 
                        json_t *check, struct health_view *out);
 /* Drops the job of uid (container gone or restarted). */
 void agent_health_drop(struct agent *a, const char *uid);
+
+/* The terminationGracePeriodSeconds the reconcile thread knows for the
+ * Task uid (NULL or unknown: the default, 30). Only once the reconcile
+ * thread has ended, or from it. */
+int agent_task_grace_s(struct agent *a, const char *uid);
+/* Frees the reconcile thread's per-task states (after it has ended). */
+void agent_tasks_free(struct agent *a);
+/* Frees the health jobs (after the health thread has ended). */
+void agent_health_free(struct agent *a);
 
 /* Log server (agent_logsrv.c). */
 int agent_logsrv_start(struct agent *a, struct kerr *err);

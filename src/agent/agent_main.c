@@ -68,7 +68,7 @@ static int mkdir_p(const char *path, struct kerr *err)
 
 static int make_runtime(struct agent *a, struct kerr *err)
 {
-	struct agent_opts *o = a->o;
+	const struct agent_opts *o = a->o;
 	switch (o->runtime) {
 	case AGENT_RT_SIM: {
 		struct rt_sim_options so = {.start_delay_ms = o->sim_start_delay_ms,
@@ -92,7 +92,7 @@ static int make_runtime(struct agent *a, struct kerr *err)
 
 static int setup(struct agent *a, struct kerr *err)
 {
-	struct agent_opts *o = a->o;
+	const struct agent_opts *o = a->o;
 	struct client_config cfg = {0};
 	if (client_config_resolve(o->server, o->token, o->config, &cfg, err) < 0)
 		return -EINVAL;
@@ -142,47 +142,140 @@ static void make_nodes(struct agent *a)
 	}
 }
 
-static int run(struct agent *a)
+/* Stops and removes every container of every node (--stop-tasks-on-exit):
+ * after the reconcile thread has ended, so that nothing starts them again. */
+static void stop_all_tasks(struct agent *a)
 {
-	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	if (setup(a, &err) < 0) {
-		fprintf(stderr, "keel agent: %s\n", kerr_msg(&err));
-		return 1;
+	for (size_t i = 0; i < a->nnodes; i++) {
+		struct rt_status *v = NULL;
+		size_t n = 0;
+		_cleanup_kerr_ struct kerr err = KERR_INIT;
+		if (a->rt->ops->list(a->rt, a->nodes[i].name, &v, &n, &err) < 0) {
+			log_warn("agent: node %s: listing containers to stop them: %s",
+			         a->nodes[i].name, kerr_msg(&err));
+			continue;
+		}
+		for (size_t k = 0; k < n; k++) {
+			kerr_clear(&err);
+			if (v[k].state != RT_EXITED)
+				log_info("agent: stopping %s (task %s/%s)", v[k].id,
+				         v[k].ns ? v[k].ns : "?", v[k].name ? v[k].name : "?");
+			if ((v[k].state != RT_EXITED &&
+			     a->rt->ops->stop(a->rt, v[k].id, agent_task_grace_s(a, v[k].task_uid),
+			                      &err) < 0 &&
+			     err.code != ENOENT) ||
+			    (a->rt->ops->remove(a->rt, v[k].id, &err) < 0 && err.code != ENOENT))
+				log_warn("agent: %s: %s", v[k].id, kerr_msg(&err));
+		}
+		rt_status_array_free(v, n);
 	}
-	make_nodes(a);
-	if (a->rt->ops != NULL && a->info.warning)
+}
+
+int agent_start(const struct agent_opts *o, struct agent **out, struct kerr *err)
+{
+	struct agent *a = xcalloc(1, sizeof(*a));
+	a->o = o;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cond, NULL);
+	a->cache = json_object();
+	a->logs_index = json_object();
+	a->tstates = json_object();
+	int r = setup(a, err);
+	if (r == 0) {
+		make_nodes(a);
+		r = agent_logsrv_start(a, err);
+	}
+	if (r == 0)
+		r = agent_nodes_register(a, err);
+	if (r < 0) {
+		atomic_store(&a->stop, true);
+		agent_free(a, 0);
+		return r;
+	}
+	void *(*fns[AGENT_THREADS])(void *) = {agent_watch_thread, agent_reconcile_thread,
+	                                       agent_nodes_thread, agent_health_thread};
+	for (size_t i = 0; i < AGENT_THREADS; i++)
+		a->started[i] = pthread_create(&a->threads[i], NULL, fns[i], a) == 0;
+	if (a->info.warning)
 		log_warn("agent: %s", a->info.warning);
-	if (agent_logsrv_start(a, &err) < 0) {
-		fprintf(stderr, "keel agent: %s\n", kerr_msg(&err));
-		return 1;
-	}
-	if (agent_nodes_register(a, &err) < 0) {
-		fprintf(stderr, "keel agent: %s\n", kerr_msg(&err));
-		return 1;
-	}
 	log_info("agent: %zu node(s) registered (%s%s) with runtime %s %s; logs at %s", a->nnodes,
 	         a->nodes[0].name, a->nnodes > 1 ? ", ..." : "", a->info.name,
 	         a->info.version ? a->info.version : "", a->log_endpoint);
-	pthread_t th[4];
-	void *(*fns[4])(void *) = {agent_watch_thread, agent_reconcile_thread, agent_nodes_thread,
-	                           agent_health_thread};
-	for (size_t i = 0; i < 4; i++)
-		pthread_create(&th[i], NULL, fns[i], a);
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	int sig = 0;
-	sigwait(&set, &sig);
-	log_info("agent: signal %d; stopping (tasks keep running)", sig);
+	*out = a;
+	return 0;
+}
+
+void agent_stop(struct agent *a)
+{
+	if (!a || a->stopped)
+		return;
+	a->stopped = true;
 	atomic_store(&a->stop, true);
 	agent_wake(a);
-	/* the watch thread may sit in a long poll: do not wait for it */
-	pthread_join(th[1], NULL);
-	pthread_join(th[2], NULL);
-	pthread_join(th[3], NULL);
+	/* all but the watch thread (0), which may sit in a long poll: agent_free */
+	for (size_t i = 1; i < AGENT_THREADS; i++)
+		if (a->started[i])
+			pthread_join(a->threads[i], NULL), a->started[i] = false;
+	if (a->o->stop_tasks_on_exit && a->rt)
+		stop_all_tasks(a);
 	agent_logsrv_stop(a);
-	return 0;
+}
+
+const char *agent_runtime_name(const struct agent *a)
+{
+	return a->info.name;
+}
+
+const char *agent_node_name(const struct agent *a)
+{
+	return a->nnodes ? a->nodes[0].name : NULL;
+}
+
+const char *agent_log_endpoint(const struct agent *a)
+{
+	return a->log_endpoint;
+}
+
+bool agent_free(struct agent *a, long wait_ms)
+{
+	if (!a)
+		return true;
+	agent_stop(a);
+	if (a->started[0]) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t ns = ts.tv_nsec + (int64_t)(wait_ms > 0 ? wait_ms : 0) * 1000000;
+		ts.tv_sec += ns / 1000000000;
+		ts.tv_nsec = ns % 1000000000;
+		if (pthread_timedjoin_np(a->threads[0], NULL, &ts) != 0) {
+			/* still in a long poll: leave it the memory it reads */
+			pthread_detach(a->threads[0]);
+			return false;
+		}
+	}
+	agent_tasks_free(a);
+	agent_health_free(a);
+	for (size_t i = 0; i < a->nnodes; i++) {
+		free(a->nodes[i].name);
+		json_decref(a->nodes[i].written);
+	}
+	free(a->nodes);
+	json_decref(a->node_index);
+	json_decref(a->cache);
+	json_decref(a->logs_index);
+	json_decref(a->tstates);
+	runtime_free(a->rt);
+	rt_info_clear(&a->info);
+	free(a->server);
+	free(a->token);
+	free(a->data_dir);
+	free(a->hostname);
+	free(a->log_endpoint);
+	free(a->address);
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cond);
+	free(a);
+	return true;
 }
 
 int agent_main(int argc, char **argv)
@@ -201,20 +294,30 @@ int agent_main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(o.log_level);
-	/* signals go to sigwait in run(), not to a random thread */
+	signal(SIGPIPE, SIG_IGN);
+	/* signals go to sigwait below, not to a random thread */
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	static struct agent a; /* static: threads left in a long poll may still read it at exit */
-	a.o = &o;
-	pthread_mutex_init(&a.mu, NULL);
-	pthread_cond_init(&a.cond, NULL);
-	a.cache = json_object();
-	a.logs_index = json_object();
-	a.tstates = json_object();
-	int rc = run(&a);
-	agent_opts_free(&o); /* the watch thread, still running, does not read it */
-	return rc;
+	struct agent *a = NULL;
+	if (agent_start(&o, &a, &err) < 0) {
+		fprintf(stderr, "keel agent: %s\n", kerr_msg(&err));
+		agent_opts_free(&o);
+		return 1;
+	}
+	int sig = 0;
+	sigwait(&set, &sig);
+	log_info("agent: %s; stopping (%s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+	         o.stop_tasks_on_exit ? "stopping its tasks" : "tasks keep running");
+	/* the server is still up: the watch thread may wait for its next event
+	 * (a bookmark, up to 15 s), so it is not waited for; what it still
+	 * reads stays allocated (and reachable) until the process exits */
+	static struct agent *left;
+	if (!agent_free(a, 0))
+		left = a;
+	(void)left;
+	agent_opts_free(&o);
+	return 0;
 }

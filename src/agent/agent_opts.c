@@ -318,6 +318,9 @@ const char *agent_opts_usage(void)
 	       "  --sim-start-delay DUR      sim: Created -> Running delay (default 1s)\n"
 	       "  --sim-fail-fraction F      sim: fraction of tasks that exit 1 (default 0)\n"
 	       "  --log-level LEVEL          debug, info, warn or error (default info)\n"
+	       "  --stop-tasks-on-exit       on SIGINT/SIGTERM stop and remove this node's tasks\n"
+	       "                             (default: they keep running and the next agent\n"
+	       "                             adopts them)\n"
 	       "  --help                     show this help\n"
 	       "\n"
 	       "Examples:\n"
@@ -337,8 +340,18 @@ static int apply_flag(struct agent_opts *o, const char *name, size_t nlen, const
 			return kerr_prefix(err, "--%s", flags[i].name);
 		return 0;
 	}
-	return kerr_set(err, EINVAL, "unknown flag --%.*s (see keel agent --help)", (int)nlen,
-	                name);
+	const char *names[ARRAY_SIZE(flags) + 1];
+	for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
+		names[i] = flags[i].name;
+	names[ARRAY_SIZE(flags)] = "help";
+	_cleanup_free_ char *word = xstrndup(name, nlen);
+	const char *best = str_closest(word, names, ARRAY_SIZE(names));
+	if (best)
+		return kerr_set(err, EINVAL,
+		                "unknown flag \"--%s\" for \"keel agent\"; did you mean \"--%s\"?",
+		                word, best);
+	return kerr_set(err, EINVAL, "unknown flag \"--%s\" for \"keel agent\" (see keel agent --help)",
+	                word);
 }
 
 int agent_opts_parse(struct agent_opts *o, int argc, char **argv, struct kerr *err)
@@ -353,6 +366,14 @@ int agent_opts_parse(struct agent_opts *o, int argc, char **argv, struct kerr *e
 			return kerr_set(err, EINVAL,
 			                "unexpected argument \"%s\" (see keel agent --help)", a);
 		const char *name = a + 2;
+		if (streq(name, "stop-tasks-on-exit") || streq(name, "stop-tasks-on-exit=true")) {
+			o->stop_tasks_on_exit = true;
+			continue;
+		}
+		if (streq(name, "stop-tasks-on-exit=false")) {
+			o->stop_tasks_on_exit = false;
+			continue;
+		}
 		const char *eq = strchr(name, '=');
 		const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
 		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);

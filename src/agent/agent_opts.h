@@ -31,6 +31,7 @@ struct agent_opts {
 	int64_t sim_start_delay_ms; /* default 1s */
 	double sim_fail_fraction;   /* default 0 */
 	int log_level;              /* enum log_level; default info */
+	bool stop_tasks_on_exit;    /* --stop-tasks-on-exit: stop and remove them in agent_stop */
 	bool help;
 };
 

@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 #include "agent/agent_internal.h"
+#include "agent/agent_usage.h"
 #include "api/kind.h"
+#include "api/quantity.h"
 #include "client/client.h"
 #include "common/kerr.h"
 #include "common/log.h"
@@ -46,6 +48,9 @@ struct atask {
 	json_t *final;                    /* terminal status fields */
 	json_t *last_state;               /* lastState */
 	json_t *written;                  /* last status written */
+	json_t *usage;                    /* status.usage as last accepted, or NULL */
+	int64_t usage_cpu, usage_mem;     /* its values; -1 unknown */
+	int64_t next_sample_ms;           /* monotonic: a Task without usage is sampled then */
 	int grace_s;
 	uint64_t seen; /* tick it was last seen wanted */
 };
@@ -65,6 +70,7 @@ static void atask_free(struct atask *t)
 	json_decref(t->final);
 	json_decref(t->last_state);
 	json_decref(t->written);
+	json_decref(t->usage);
 	free(t);
 }
 
@@ -99,6 +105,7 @@ static struct atask *atask_new(struct agent *a, json_t *task, const struct rt_st
 	t->uid = xstrdup(str_at(task, "metadata", "uid"));
 	t->ns = xstrdup(str_at(task, "metadata", "namespace"));
 	t->name = xstrdup(str_at(task, "metadata", "name"));
+	t->usage_cpu = t->usage_mem = -1;
 	t->restarts = (unsigned)json_integer_value(json_object_get(st, "restartCount"));
 	const char *phase = json_string_value(json_object_get(st, "phase"));
 	t->terminal = streq(phase, "Succeeded") || streq(phase, "Failed");
@@ -170,8 +177,8 @@ static json_t *status_base(struct atask *t, const char *node, const char *phase)
 	json_object_set_new(s, "phase", json_string(phase));
 	json_object_set_new(s, "nodeName", json_string(node));
 	json_object_set_new(s, "restartCount", json_integer(t->restarts));
-	const char *keys[] = {"reason",    "message",    "containerID",
-	                      "startedAt", "finishedAt", "exitCode"};
+	const char *keys[] = {"reason",   "message",  "containerID", "startedAt", "finishedAt",
+	                      "exitCode", "hostIP",   "ports",       "usage"};
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		json_object_set_new(s, keys[i], json_null());
 	json_object_set_new(s, "ready", json_false());
@@ -293,12 +300,18 @@ struct ctrs {
  * stay (the runtime keeps attempt N-1 for `keel logs --previous` and
  * removes older ones itself); an older attempt still running — only a
  * crash between start and bookkeeping leaves one — is stopped. */
-static const struct rt_status *pick_current(struct agent *a, struct ctrs *cs, const char *uid)
+static const struct rt_status *find_current(struct ctrs *cs, const char *uid)
 {
 	const struct rt_status *cur = NULL;
 	for (size_t i = 0; i < cs->n; i++)
 		if (streq(cs->v[i].task_uid, uid) && (!cur || cs->v[i].attempt > cur->attempt))
 			cur = &cs->v[i];
+	return cur;
+}
+
+static const struct rt_status *pick_current(struct agent *a, struct ctrs *cs, const char *uid)
+{
+	const struct rt_status *cur = find_current(cs, uid);
 	for (size_t i = 0; cur && i < cs->n; i++) {
 		struct rt_status *o = &cs->v[i];
 		if (o != cur && streq(o->task_uid, uid) && o->state != RT_EXITED) {
@@ -308,6 +321,65 @@ static const struct rt_status *pick_current(struct agent *a, struct ctrs *cs, co
 		}
 	}
 	return cur;
+}
+
+/* The host port of spec port p in cur, or 0. */
+static int host_port_of(const struct rt_status *cur, json_t *p)
+{
+	json_int_t cport = json_integer_value(json_object_get(p, "containerPort"));
+	bool udp = streq(json_string_value(json_object_get(p, "protocol")), "UDP");
+	for (size_t i = 0; i < cur->nports; i++)
+		if (cur->ports[i].container_port == cport && cur->ports[i].udp == udp)
+			return cur->ports[i].host_port;
+	return 0;
+}
+
+/* status.ports: where each of spec.ports is published on the node. */
+static json_t *status_ports(json_t *spec, const struct rt_status *cur)
+{
+	json_t *out = json_array();
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(spec, "ports"), i, p)
+	{
+		int h = host_port_of(cur, p);
+		json_t *e = json_pack("{s:O, s:s}", "containerPort",
+		                      json_object_get(p, "containerPort"), "protocol",
+		                      streq(json_string_value(json_object_get(p, "protocol")), "UDP")
+		                          ? "UDP"
+		                          : "TCP");
+		if (json_is_string(json_object_get(p, "name")))
+			json_object_set(e, "name", json_object_get(p, "name"));
+		if (h > 0)
+			json_object_set_new(e, "hostPort", json_integer(h));
+		json_array_append_new(out, e);
+	}
+	return out;
+}
+
+/* The health check as it must run: a process shares the host's network
+ * and listens on its host port, not the containerPort the check names. */
+static json_t *check_for(json_t *check, json_t *spec, const struct rt_status *cur)
+{
+	if (!json_is_object(check))
+		return NULL;
+	json_t *get = json_object_get(check, "httpGet");
+	if (!cur->host_network || !json_is_object(get))
+		return json_incref(check);
+	json_int_t port = json_integer_value(json_object_get(get, "port"));
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(spec, "ports"), i, p)
+	{
+		int h = host_port_of(cur, p);
+		if (json_integer_value(json_object_get(p, "containerPort")) != port || h <= 0 ||
+		    h == port)
+			continue;
+		json_t *c = json_deep_copy(check);
+		json_object_set_new(json_object_get(c, "httpGet"), "port", json_integer(h));
+		return c;
+	}
+	return json_incref(check);
 }
 
 static json_t *running_status(struct agent *a, struct atask *t, json_t *spec,
@@ -320,9 +392,14 @@ static json_t *running_status(struct agent *a, struct atask *t, json_t *spec,
 		json_object_set_new(s, "reason", json_string("ContainerCreating"));
 		return s;
 	}
-	json_t *check = json_object_get(spec, "healthCheck");
+	json_object_set_new(s, "hostIP", json_string(a->address));
+	if (json_array_size(json_object_get(spec, "ports")))
+		json_object_set_new(s, "ports", status_ports(spec, cur));
+	if (t->usage)
+		json_object_set(s, "usage", t->usage);
+	_cleanup_json_ json_t *check = check_for(json_object_get(spec, "healthCheck"), spec, cur);
 	struct health_view hv = {0};
-	agent_health_sync(a, t->uid, cur->id, cur->ip, json_is_object(check) ? check : NULL, &hv);
+	agent_health_sync(a, t->uid, cur->id, cur->ip, check, &hv);
 	json_object_set_new(s, "ready", json_boolean(hv.has_check ? hv.ready : true));
 	if (hv.unhealthy) {
 		set_str(&t->kill_reason, "Unhealthy");
@@ -491,19 +568,65 @@ static void host_usage(int64_t *cpu, int64_t *mem)
 		*mem = (total_kb - avail_kb) * 1024;
 }
 
-static void usage_add(struct agent *a, struct ctrs *cs, int64_t *cpu, int64_t *mem)
+/* One stats call per running container this round ({-1, -1} for the
+ * rest): all of them when the node's usage is due, else only those whose
+ * Task has no complete usage yet, so that a new Task shows in keel top
+ * within seconds rather than a whole status interval later. Owned. */
+static struct rt_stats *sample_stats(struct agent *a, struct ctrs *cs, bool all)
+{
+	struct rt_stats *v = xcalloc(cs->n + 1, sizeof(*v));
+	int64_t now = time_mono_ms();
+	for (size_t i = 0; i < cs->n; i++) {
+		v[i] = (struct rt_stats){-1, -1};
+		if (cs->v[i].state != RT_RUNNING)
+			continue;
+		struct atask *t = cs->v[i].task_uid ? atask_get(a, cs->v[i].task_uid) : NULL;
+		bool early = t && (!t->usage || t->usage_cpu < 0) && now >= t->next_sample_ms;
+		if (!all && !early)
+			continue;
+		if (t)
+			t->next_sample_ms = now + 2000;
+		if (a->rt->ops->stats(a->rt, cs->v[i].id, &v[i], NULL) < 0)
+			v[i] = (struct rt_stats){-1, -1};
+	}
+	return v;
+}
+
+/* Takes a sample into t->usage when it moved materially (agent_usage.h);
+ * memory is kept to the KiB. */
+static void usage_take(struct atask *t, const struct rt_stats *st)
+{
+	int64_t cpu = st->cpu_millicores, mem = st->memory_bytes;
+	if (cpu < 0 && mem < 0)
+		return;
+	if (mem > 0)
+		mem = (mem + 512) / 1024 * 1024;
+	if (t->usage && !agent_usage_changed(t->usage_cpu, t->usage_mem, cpu, mem))
+		return;
+	json_decref(t->usage);
+	t->usage = json_object();
+	if (cpu >= 0) {
+		_cleanup_free_ char *c = api_quantity_format_cpu(cpu);
+		json_object_set_new(t->usage, "cpu", json_string(c));
+	}
+	if (mem >= 0) {
+		_cleanup_free_ char *m = api_quantity_format_bytes(mem);
+		json_object_set_new(t->usage, "memory", json_string(m));
+	}
+	t->usage_cpu = cpu;
+	t->usage_mem = mem;
+}
+
+static void node_usage(struct agent *a, struct ctrs *cs, const struct rt_stats *stv,
+                       int64_t *cpu, int64_t *mem)
 {
 	if (streq(a->info.name, "docker")) {
-		host_usage(cpu, mem);
+		host_usage(cpu, mem); /* the host's load, as E-PVM should see it */
 		return;
 	}
 	for (size_t i = 0; i < cs->n; i++) {
-		struct rt_stats st = {-1, -1};
-		if (cs->v[i].state != RT_RUNNING ||
-		    a->rt->ops->stats(a->rt, cs->v[i].id, &st, NULL) < 0)
-			continue;
-		*cpu += st.cpu_millicores > 0 ? st.cpu_millicores : 0;
-		*mem += st.memory_bytes > 0 ? st.memory_bytes : 0;
+		*cpu += stv[i].cpu_millicores > 0 ? stv[i].cpu_millicores : 0;
+		*mem += stv[i].memory_bytes > 0 ? stv[i].memory_bytes : 0;
 	}
 }
 
@@ -528,6 +651,7 @@ static void reconcile_node(struct agent *a, struct client *c, size_t ni, json_t 
 		return;
 	}
 	_cleanup_json_ json_t *wanted = json_object();
+	_cleanup_free_ struct rt_stats *stv = sample_stats(a, &cs, do_usage);
 	size_t i;
 	json_t *task;
 	json_array_foreach(tasks, i, task)
@@ -547,6 +671,9 @@ static void reconcile_node(struct agent *a, struct client *c, size_t ni, json_t 
 		json_t *g = json_object_get(spec, "terminationGracePeriodSeconds");
 		if (json_is_integer(g))
 			t->grace_s = (int)json_integer_value(g);
+		const struct rt_status *cur = find_current(&cs, uid);
+		if (cur && cur->state == RT_RUNNING)
+			usage_take(t, &stv[cur - cs.v]);
 		_cleanup_json_ json_t *want = reconcile_task(a, t, spec, &cs, node);
 		if (want)
 			write_status(a, c, t, task, want);
@@ -554,7 +681,7 @@ static void reconcile_node(struct agent *a, struct client *c, size_t ni, json_t 
 	reap_unwanted(a, &cs, wanted, node);
 	if (do_usage) {
 		int64_t cpu = 0, mem = 0;
-		usage_add(a, &cs, &cpu, &mem);
+		node_usage(a, &cs, stv, &cpu, &mem);
 		pthread_mutex_lock(&a->mu);
 		a->nodes[ni].usage_cpu = cpu;
 		a->nodes[ni].usage_mem = mem;
@@ -646,4 +773,19 @@ void *agent_reconcile_thread(void *arg)
 	}
 	client_free(c);
 	return NULL;
+}
+
+int agent_task_grace_s(struct agent *a, const char *uid)
+{
+	struct atask *t = uid ? atask_get(a, uid) : NULL;
+	return t ? t->grace_s : DEFAULT_GRACE_S;
+}
+
+void agent_tasks_free(struct agent *a)
+{
+	const char *uid;
+	json_t *v;
+	json_object_foreach(a->tstates, uid, v)
+	    atask_free((struct atask *)(intptr_t)json_integer_value(v));
+	json_object_clear(a->tstates);
 }

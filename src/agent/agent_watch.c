@@ -138,6 +138,8 @@ void *agent_watch_thread(void *arg)
 			delay_ms = 200;
 			continue;
 		}
+		if (atomic_load(&a->stop))
+			break; /* the stream ended because we are stopping (keel up) */
 		log_warn("agent: watching tasks: %s (retrying in %lldms)", kerr_msg(&err),
 		         (long long)delay_ms);
 		usleep((useconds_t)delay_ms * 1000);

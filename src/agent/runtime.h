@@ -48,6 +48,21 @@ enum rt_state {
 	RT_UNKNOWN,
 };
 
+/* A published port of a running container: containerPort (spec.ports[])
+ * is reachable on the node's address at host_port. Ports: every entry of
+ * spec.ports is published, on its hostPort when it names one, else on a
+ * free port the runtime picks (docker: the engine's ephemeral range;
+ * process: 30000-32767). The task finds the port to listen on in its
+ * environment: KEEL_PORT_<NAME> (name upper-cased, '-' as '_') and
+ * KEEL_PORT_<containerPort>, and PORT for the first port (unless spec.env
+ * sets PORT): the containerPort in a container, which has its own network
+ * namespace; host_port for a process, which shares the host's. */
+struct rt_port {
+	int container_port;
+	int host_port; /* 0: not published */
+	bool udp;
+};
+
 /* What a runtime sees of one of its containers. Strings are owned by the
  * struct (rt_status_clear frees them). */
 struct rt_status {
@@ -64,8 +79,18 @@ struct rt_status {
 	                      container's IP; process: "127.0.0.1"); or NULL */
 	bool has_grace;    /* grace_s was recorded at start: */
 	int grace_s;       /* the Task's terminationGracePeriodSeconds */
+	struct rt_port *ports; /* owned; running containers' published ports */
+	size_t nports;
+	bool host_network; /* the task listens on host_port itself (process):
+	                      checks go to ip:host_port, else ip:container_port */
 };
 void rt_status_clear(struct rt_status *st);
+
+/* The KEEL_PORT_* and PORT variables of the comment above for spec's
+ * ports, as "K=V" strings appended to env (a JSON array); host_ports[i]
+ * (NULL: the containerPorts) is the value for spec.ports[i]. PORT is left
+ * out when spec.env sets it. */
+void rt_port_env(json_t *spec, const int *host_ports, json_t *env);
 void rt_status_array_free(struct rt_status *sts, size_t n);
 
 struct rt_stats {

@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,10 +46,21 @@
 #define DK_MAX_BODY       (32u << 20) /* a buffered answer larger than this is refused */
 #define DK_MAX_ERRBODY    4096u
 
+/* The previous CPU counters of a container, for the rate between two
+ * one-shot stats calls. */
+struct dk_sample {
+	char *id;
+	int64_t cpu, sys;
+};
+#define DK_MAX_SAMPLES 1024
+
 struct rt_docker {
 	struct runtime base;
 	char *socket;
 	long timeout_ms;
+	pthread_mutex_t mu; /* samples */
+	struct dk_sample *samples;
+	size_t nsamples;
 };
 
 /* ---- HTTP over the unix socket ---- */
@@ -307,6 +319,51 @@ static char *dk_ip(json_t *net)
 	return NULL;
 }
 
+/* Appends one published port to st, skipping the second address family's
+ * duplicate of the same binding (0.0.0.0 and ::). */
+static void dk_port_add(struct rt_status *st, long cport, long hport, bool udp)
+{
+	if (cport <= 0 || hport <= 0 || hport > 65535)
+		return;
+	for (size_t i = 0; i < st->nports; i++)
+		if (st->ports[i].container_port == cport && st->ports[i].udp == udp)
+			return;
+	st->ports = xrealloc(st->ports, (st->nports + 1) * sizeof(*st->ports));
+	st->ports[st->nports++] = (struct rt_port){(int)cport, (int)hport, udp};
+}
+
+/* From a summary's "Ports": [{"PrivatePort": 80, "PublicPort": 32768, "Type": "tcp"}]. */
+static void dk_ports_from_summary(json_t *ports, struct rt_status *st)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach(ports, i, p)
+	{
+		dk_port_add(st, (long)json_integer_value(json_object_get(p, "PrivatePort")),
+		            (long)json_integer_value(json_object_get(p, "PublicPort")),
+		            streq(json_string_value(json_object_get(p, "Type")), "udp"));
+	}
+}
+
+/* From inspect's NetworkSettings.Ports: {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}]}. */
+static void dk_ports_from_inspect(json_t *ports, struct rt_status *st)
+{
+	const char *key;
+	json_t *binds;
+	json_object_foreach(ports, key, binds)
+	{
+		long cport = strtol(key, NULL, 10);
+		bool udp = strstr(key, "/udp") != NULL;
+		size_t i;
+		json_t *b;
+		json_array_foreach(binds, i, b)
+		{
+			const char *hp = json_string_value(json_object_get(b, "HostPort"));
+			dk_port_add(st, cport, hp ? strtol(hp, NULL, 10) : 0, udp);
+		}
+	}
+}
+
 /* The task identity keel's labels carry. */
 static void dk_status_labels(json_t *labels, struct rt_status *st)
 {
@@ -342,8 +399,11 @@ static void dk_status_from_inspect(json_t *c, struct rt_status *st)
 	else
 		st->finished_at = 0;
 	st->message = dup_nonempty(json_string_value(json_object_get(state, "Error")));
-	if (st->state == RT_RUNNING)
+	if (st->state == RT_RUNNING) {
 		st->ip = dk_ip(json_object_get(c, "NetworkSettings"));
+		dk_ports_from_inspect(
+		    json_object_get(json_object_get(c, "NetworkSettings"), "Ports"), st);
+	}
 }
 
 /* A running container from its GET /containers/json summary, which has
@@ -359,6 +419,7 @@ static void dk_status_from_summary(json_t *c, struct rt_status *st)
 	st->state = RT_RUNNING;
 	st->started_at = json_integer_value(json_object_get(c, "Created"));
 	st->ip = dk_ip(json_object_get(c, "NetworkSettings"));
+	dk_ports_from_summary(json_object_get(c, "Ports"), st);
 }
 
 /* GET /containers/{id}/json; *out owned. id may also be a name. */
@@ -514,7 +575,9 @@ static int dk_host_resources(json_t *spec, json_t *hc, struct kerr *err)
 }
 
 /* ExposedPorts {"80/tcp": {}} and PortBindings {"80/tcp": [{"HostPort": "8080"}]}
- * for the ports that name a hostPort. */
+ * for every port: on its hostPort, or (HostPort "") on a free port the
+ * engine picks, so that each replica is reachable from the host whatever
+ * the network (runtime.h, struct rt_port). */
 static void dk_ports(json_t *spec, json_t *body, json_t *hc)
 {
 	json_t *exposed = json_object(), *bind = json_object();
@@ -531,11 +594,10 @@ static void dk_ports(json_t *spec, json_t *body, json_t *hc)
 		snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT "/%s", cport,
 		         streq(proto, "UDP") ? "udp" : "tcp");
 		json_object_set_new(exposed, key, json_object());
-		if (hport > 0) {
-			char hp[24];
+		char hp[24] = "";
+		if (hport > 0)
 			snprintf(hp, sizeof(hp), "%" JSON_INTEGER_FORMAT, hport);
-			json_object_set_new(bind, key, json_pack("[{s:s}]", "HostPort", hp));
-		}
+		json_object_set_new(bind, key, json_pack("[{s:s}]", "HostPort", hp));
 	}
 	json_object_set_new(body, "ExposedPorts", exposed);
 	json_object_set_new(hc, "PortBindings", bind);
@@ -575,11 +637,21 @@ static int dk_create_body(const struct rt_task *t, json_t **out, struct kerr *er
 		json_object_set_new(body, "Cmd", str_array(args));
 	if (strlen(t->name) <= 63 && !strchr(t->name, '.'))
 		json_object_set_new(body, "Hostname", json_string(t->name));
+	/* Init: the engine's init (tini) runs as PID 1 and forwards signals, so
+	 * that the Task's own process gets SIGTERM on a stop as it would on the
+	 * host; as PID 1 itself, a process without a handler (httpd) ignores
+	 * it and every stop would wait out the grace period. */
 	_cleanup_json_ json_t *hc =
-	    json_pack("{s:{s:s, s:i}}", "RestartPolicy", "Name", "no", "MaximumRetryCount", 0);
+	    json_pack("{s:{s:s, s:i}, s:b}", "RestartPolicy", "Name", "no", "MaximumRetryCount", 0,
+	              "Init", 1);
 	if (dk_host_resources(spec, hc, err) < 0)
 		return -err->code;
 	dk_ports(spec, body, hc);
+	json_t *env = json_object_get(body, "Env");
+	json_array_append_new(env, json_sprintf("KEEL_TASK_NAME=%s", t->name));
+	json_array_append_new(env, json_sprintf("KEEL_TASK_NAMESPACE=%s", t->ns));
+	json_array_append_new(env, json_sprintf("KEEL_TASK_UID=%s", t->uid));
+	rt_port_env(spec, NULL, env); /* as the process runtime sets them */
 	json_object_set_new(body, "HostConfig", TAKE_PTR(hc));
 	*out = TAKE_PTR(body);
 	return 0;
@@ -866,19 +938,48 @@ static int64_t jint(json_t *o, const char *k)
 	return json_integer_value(json_object_get(o, k));
 }
 
-static int64_t dk_cpu_millicores(json_t *s)
+/* Swaps (*cpu, *sys) with the previous sample of id: on return they hold
+ * the previous counters, or 0 when there was none. */
+static void dk_sample_swap(struct rt_docker *d, const char *id, int64_t *cpu, int64_t *sys)
 {
-	json_t *cur = json_object_get(s, "cpu_stats"), *pre = json_object_get(s, "precpu_stats");
-	int64_t cpu = jint(json_object_get(cur, "cpu_usage"), "total_usage") -
-	              jint(json_object_get(pre, "cpu_usage"), "total_usage");
-	int64_t sys = jint(cur, "system_cpu_usage") - jint(pre, "system_cpu_usage");
+	pthread_mutex_lock(&d->mu);
+	struct dk_sample *s = NULL;
+	for (size_t i = 0; i < d->nsamples && !s; i++)
+		if (streq(d->samples[i].id, id))
+			s = &d->samples[i];
+	if (!s) {
+		if (d->nsamples >= DK_MAX_SAMPLES) { /* containers come and go: forget all */
+			for (size_t i = 0; i < d->nsamples; i++)
+				free(d->samples[i].id);
+			d->nsamples = 0;
+		}
+		d->samples = xrealloc(d->samples, (d->nsamples + 1) * sizeof(*d->samples));
+		s = &d->samples[d->nsamples++];
+		*s = (struct dk_sample){xstrdup(id), 0, 0};
+	}
+	int64_t c = s->cpu, y = s->sys;
+	s->cpu = *cpu, s->sys = *sys;
+	*cpu = c, *sys = y;
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* CPU between this one-shot sample and the previous one of id (docker's
+ * own precpu_stats are empty with one-shot=1); -1 on the first. */
+static int64_t dk_cpu_millicores(struct rt_docker *d, const char *id, json_t *s)
+{
+	json_t *cur = json_object_get(s, "cpu_stats");
+	int64_t pcpu = jint(json_object_get(cur, "cpu_usage"), "total_usage");
+	int64_t psys = jint(cur, "system_cpu_usage");
+	dk_sample_swap(d, id, &pcpu, &psys);
+	int64_t cpu = jint(json_object_get(cur, "cpu_usage"), "total_usage") - pcpu;
+	int64_t sys = jint(cur, "system_cpu_usage") - psys;
 	int64_t ncpu = jint(cur, "online_cpus");
 	if (ncpu <= 0)
 		ncpu = (int64_t)json_array_size(
 		    json_object_get(json_object_get(cur, "cpu_usage"), "percpu_usage"));
 	if (ncpu <= 0)
 		ncpu = 1;
-	if (jint(pre, "system_cpu_usage") <= 0 || sys <= 0 || cpu < 0)
+	if (psys <= 0 || sys <= 0 || cpu < 0)
 		return -1;
 	return (int64_t)((double)cpu / (double)sys * (double)ncpu * 1000.0 + 0.5);
 }
@@ -907,14 +1008,16 @@ static int dk_stats(struct runtime *rt, const char *id, struct rt_stats *out, st
 {
 	struct rt_docker *d = (struct rt_docker *)rt;
 	_cleanup_free_ char *eid = dk_escape(id);
-	_cleanup_free_ char *path = xasprintf("/containers/%s/stats?stream=false", eid);
+	/* one-shot: at once, instead of waiting a second or two for docker's own
+	 * second sample; the rate is taken between our calls instead */
+	_cleanup_free_ char *path = xasprintf("/containers/%s/stats?stream=false&one-shot=true", eid);
 	_cleanup_json_ json_t *s = NULL;
 	int r = dk_call(d, "GET", path, NULL, NULL, &s, err);
 	if (r == -ENOENT)
 		return kerr_set(err, ENOENT, "no such container %s", id);
 	if (r < 0)
 		return r;
-	out->cpu_millicores = dk_cpu_millicores(s);
+	out->cpu_millicores = dk_cpu_millicores(d, id, s);
 	out->memory_bytes = dk_memory(s);
 	return 0;
 }
@@ -1036,6 +1139,10 @@ static void dk_free(struct runtime *rt)
 	struct rt_docker *d = (struct rt_docker *)rt;
 	if (!d)
 		return;
+	for (size_t i = 0; i < d->nsamples; i++)
+		free(d->samples[i].id);
+	free(d->samples);
+	pthread_mutex_destroy(&d->mu);
 	free(d->socket);
 	free(d);
 }
@@ -1065,6 +1172,7 @@ int rt_docker_new(const struct rt_docker_options *o, struct runtime **out, struc
 	d->base.ops = &docker_ops;
 	d->socket = xstrdup(sock);
 	d->timeout_ms = o && o->timeout_ms > 0 ? o->timeout_ms : 30000;
+	pthread_mutex_init(&d->mu, NULL);
 	*out = &d->base;
 	return 0;
 }

@@ -11,6 +11,7 @@
  *                                 ours), cgroup paths, env and cwd for exec,
  *                                 the Task's grace period (for a stop after
  *                                 the Task is gone)
+ *                                 the ports it was given
  *                                 /exit    JSON written by the supervisor when the task ended
  *                                 /pid     the task's pid, written by the supervisor
  *                                 /log     stdout+stderr of the task, appended
@@ -43,9 +44,11 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -77,7 +80,16 @@ struct proc_rt {
 	size_t nchildren;
 	struct cpu_sample *samples;
 	size_t nsamples;
+	int next_port; /* lock: where the search for a free port goes on */
 };
+
+/* Ports for spec.ports without a hostPort: a process shares the host's
+ * network, so each replica needs a port of its own. Below the kernel's
+ * ephemeral range (32768-60999 by default), as Kubernetes' NodePorts, so
+ * that outgoing connections never take one between the pick and the
+ * task's bind. */
+#define PORT_MIN 30000
+#define PORT_MAX 32767
 
 /* A loaded record. */
 struct prec {
@@ -88,7 +100,8 @@ struct prec {
 	int64_t started_at;
 	int grace_s; /* terminationGracePeriodSeconds; -1 not recorded */
 	struct cg_set cg;
-	json_t *env; /* array of "K=V" strings */
+	json_t *env;   /* array of "K=V" strings */
+	json_t *ports; /* array of {containerPort, hostPort, protocol}; may be NULL */
 };
 
 static void prec_clear(struct prec *r)
@@ -101,6 +114,7 @@ static void prec_clear(struct prec *r)
 	free(r->dir);
 	cg_set_clear(&r->cg);
 	json_decref(r->env);
+	json_decref(r->ports);
 	memset(r, 0, sizeof(*r));
 }
 #define _cleanup_prec_ _cleanup_(prec_clear)
@@ -278,6 +292,8 @@ static int rec_save(const struct prec *r, struct kerr *err)
 	    (json_int_t)r->started_at, "cwd", r->cwd, "cgroup", cg_to_json(&r->cg), "env", r->env);
 	if (r->grace_s >= 0)
 		json_object_set_new(o, "grace", json_integer(r->grace_s));
+	if (r->ports)
+		json_object_set(o, "ports", r->ports);
 	_cleanup_free_ char *s = json_dumps(o, JSON_COMPACT);
 	_cleanup_free_ char *path = xasprintf("%s/record", r->dir);
 	return file_write_atomic(path, s, strlen(s), 0600, err);
@@ -334,6 +350,8 @@ static int rec_load(const struct proc_rt *p, const char *uid, unsigned attempt, 
 	if (json_is_integer(grace) && json_integer_value(grace) >= 0 &&
 	    json_integer_value(grace) <= INT_MAX)
 		r.grace_s = (int)json_integer_value(grace);
+	json_t *ports = json_object_get(o, "ports"); /* absent in records of older agents */
+	r.ports = json_is_array(ports) ? json_incref(ports) : NULL;
 	cg_from_json(cg, &r.cg);
 	if (r.pid <= 0)
 		r.pid = read_pid_file(r.dir);
@@ -411,12 +429,23 @@ static void rec_status(const struct prec *r, struct rt_status *st)
 	st->has_grace = r->grace_s >= 0;
 	st->grace_s = r->grace_s >= 0 ? r->grace_s : 0;
 	st->ip = xstrdup("127.0.0.1");
+	st->host_network = true;
 	struct pexit x;
 	exit_load(r->dir, &x);
 	if (x.have) {
 		status_exited(&x, st);
 	} else if (alive(r->spid, r->sstart) || alive(r->pid, r->pstart)) {
 		st->state = RT_RUNNING;
+		size_t i;
+		json_t *pt;
+		st->ports = xcalloc(json_array_size(r->ports) + 1, sizeof(*st->ports));
+		json_array_foreach(r->ports, i, pt)
+		{
+			st->ports[st->nports++] = (struct rt_port){
+			    (int)json_integer_value(json_object_get(pt, "containerPort")),
+			    (int)json_integer_value(json_object_get(pt, "hostPort")),
+			    streq(json_string_value(json_object_get(pt, "protocol")), "UDP")};
+		}
 	} else {
 		st->state = RT_EXITED;
 		st->exit_code = -1;
@@ -554,6 +583,70 @@ static char *find_exec(const char *argv0, json_t *env)
 	return NULL;
 }
 
+/* True when nothing listens on port (a bind to it works now). */
+static bool port_free(int port, bool udp)
+{
+	_cleanup_close_ int fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	return fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+}
+
+/* A free port of PORT_MIN..PORT_MAX, going round from where the last
+ * search stopped, so that two tasks started one after the other never get
+ * the same one before the first has bound it. */
+static int pick_port(struct proc_rt *p, bool udp, struct kerr *err)
+{
+	pthread_mutex_lock(&p->lock);
+	int n = PORT_MAX - PORT_MIN + 1, found = -1;
+	if (p->next_port < PORT_MIN || p->next_port > PORT_MAX)
+		p->next_port = PORT_MIN + (int)(time_mono_ns() % n);
+	for (int i = 0; i < n && found < 0; i++) {
+		int cand = p->next_port;
+		p->next_port = cand == PORT_MAX ? PORT_MIN : cand + 1;
+		if (port_free(cand, udp))
+			found = cand;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (found < 0)
+		return kerr_set(err, EADDRINUSE, "no free port in %d-%d", PORT_MIN, PORT_MAX);
+	return found;
+}
+
+/* r->ports from spec.ports (hostPort, else a free one) and the KEEL_PORT_*
+ * and PORT variables of runtime.h in r->env. */
+static int assign_ports(struct proc_rt *p, json_t *spec, struct prec *r, struct kerr *err)
+{
+	json_t *ports = json_object_get(spec, "ports");
+	size_t n = json_array_size(ports), i;
+	if (n == 0)
+		return 0;
+	_cleanup_free_ int *host = xcalloc(n, sizeof(*host));
+	json_t *pt;
+	r->ports = json_array();
+	json_array_foreach(ports, i, pt)
+	{
+		const char *proto = json_string_value(json_object_get(pt, "protocol"));
+		bool udp = streq(proto, "UDP");
+		int h = (int)json_integer_value(json_object_get(pt, "hostPort"));
+		if (h <= 0 && (h = pick_port(p, udp, err)) < 0)
+			return h;
+		host[i] = h;
+		json_array_append_new(
+		    r->ports, json_pack("{s:O, s:i, s:s}", "containerPort",
+		                        json_object_get(pt, "containerPort"), "hostPort", h,
+		                        "protocol", udp ? "UDP" : "TCP"));
+	}
+	_cleanup_json_ json_t *vars = json_array();
+	rt_port_env(spec, host, vars);
+	json_array_foreach(vars, i, pt)
+	{
+		const char *kv = json_string_value(pt);
+		_cleanup_free_ char *name = xstrndup(kv, (size_t)(strchr(kv, '=') - kv));
+		env_set(r->env, name, strchr(kv, '=') + 1);
+	}
+	return 0;
+}
+
 /* limits.X, else requests.X. */
 static int task_limits(json_t *spec, int64_t *mem, int64_t *cpu, struct kerr *err)
 {
@@ -654,7 +747,8 @@ static int launch_prepare(struct proc_rt *p, const struct rt_task *t, struct pre
                           struct proc_launch *l, struct kerr *err)
 {
 	int rc = build_argv(t->spec, &l->argv, err);
-	if (rc < 0 || (rc = build_env(t, &r->env, err)) < 0)
+	if (rc < 0 || (rc = build_env(t, &r->env, err)) < 0 ||
+	    (rc = assign_ports(p, t->spec, r, err)) < 0)
 		return rc;
 	l->path = find_exec(l->argv[0], r->env);
 	if (!l->path)

@@ -36,6 +36,8 @@ struct apply_flags {
 	struct cli_strv files;
 	bool recursive;
 	bool dry_run;
+	bool wait;
+	const char *timeout;
 	const char *field_manager;
 	const char *ns;
 	bool prune;
@@ -239,6 +241,11 @@ static int check_flags(const struct apply_flags *f, const struct cli_strv *pos)
 		        pos->v[0]);
 		return CLI_USAGE;
 	}
+	if (f->timeout && cli_duration_ms(f->timeout) <= 0) {
+		fprintf(stderr, "error: --timeout \"%s\": not a duration (90s, 5m, 1h)\n",
+		        f->timeout);
+		return CLI_USAGE;
+	}
 	if (f->files.n == 0) {
 		fprintf(stderr,
 		        "error: must specify -f PATH (a file, a directory or - for stdin)\n");
@@ -288,6 +295,8 @@ static int run_apply(const struct apply_flags *f, const struct cli_strv *pos)
 		code = CLI_FAIL;
 	} else {
 		code = apply_all(&m, f, set);
+		if (code == CLI_OK && f->wait && !f->dry_run)
+			code = cli_wait_applied(&m, f->timeout ? cli_duration_ms(f->timeout) : 300000);
 	}
 	manifest_set_free(&m);
 	return code;
@@ -302,6 +311,10 @@ int cli_cmd_apply(int argc, char **argv)
 	    {"recursive", 'R', CLI_OPT_BOOL, &f.recursive, NULL, "read directories recursively"},
 	    {"dry-run", 0, CLI_OPT_BOOL, &f.dry_run, NULL,
 	     "let the server validate and compute, write nothing"},
+	    {"wait", 0, CLI_OPT_BOOL, &f.wait, NULL,
+	     "then wait until Deployments have rolled out and Tasks run or succeeded"},
+	    {"timeout", 0, CLI_OPT_STRING, &f.timeout, "DURATION",
+	     "with --wait: give up after this long (default 5m)"},
 	    {"field-manager", 0, CLI_OPT_STRING, &f.field_manager, "NAME",
 	     "field manager name (default " CLIENT_DEFAULT_FIELD_MANAGER ")"},
 	    {"namespace", 'n', CLI_OPT_STRING, &f.ns, "NS",

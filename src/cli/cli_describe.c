@@ -3,7 +3,9 @@
  * aligned "Key: value" lines, spec and status as indented YAML (keel's
  * kinds are small enough that a generic rendering reads well, and it never
  * falls behind the schema), the conditions as a table, and the Events
- * whose involvedObject is this object, oldest first, as kubectl shows them.
+ * whose involvedObject is this object, oldest first, as kubectl shows them
+ * (the last MAX_EVENTS). A Task first gets the lines that say why it is or
+ * is not running: node, status, reason, message, last exit, ports.
  */
 #include "cli/cli_internal.h"
 
@@ -14,9 +16,13 @@
 #include "common/util.h"
 #include "manifests/yaml.h"
 
+#define MAX_EVENTS 20
+
 static void put_kv(struct sbuf *o, const char *key, const char *value)
 {
-	sbuf_printf(o, "%-14s%s\n", key, value && *value ? value : "<none>");
+	/* a key as wide as the column ("Controlled By:") still gets its space */
+	sbuf_printf(o, "%-14s%s%s\n", key, strlen(key) >= 14 ? " " : "",
+	            value && *value ? value : "<none>");
 }
 
 static void put_map(struct sbuf *o, const char *key, json_t *map)
@@ -79,6 +85,39 @@ static void put_meta(struct sbuf *o, json_t *obj, int64_t now)
 		              json_string_value(json_object_get(ref, "name")));
 		put_kv(o, i == 0 ? "Controlled By:" : "", s);
 	}
+}
+
+/* What a user needs first to see why a Task is (not) running. */
+static void put_task_summary(struct sbuf *o, json_t *obj)
+{
+	json_t *st = json_object_get(obj, "status");
+	const char *node = json_string_value(api_obj_get_path(obj, "spec.nodeName"));
+	put_kv(o, "Node:", node && *node ? node : "<none> (not scheduled yet)");
+	const char *phase = json_string_value(json_object_get(st, "phase"));
+	_cleanup_free_ char *status =
+	    xasprintf("%s%s", cli_task_status(obj),
+	              streq(phase, "Running") ? (json_is_true(json_object_get(st, "ready"))
+	                                             ? " (ready)"
+	                                             : " (not ready)")
+	                                      : "");
+	put_kv(o, "Status:", status);
+	if (json_is_string(json_object_get(st, "reason")))
+		put_kv(o, "Reason:", json_string_value(json_object_get(st, "reason")));
+	if (json_is_string(json_object_get(st, "message")))
+		put_kv(o, "Message:", json_string_value(json_object_get(st, "message")));
+	json_t *last = json_object_get(st, "lastState");
+	if (json_is_object(last)) {
+		_cleanup_free_ char *s =
+		    xasprintf("exit code %lld (%s)%s%s",
+		              (long long)json_integer_value(json_object_get(last, "exitCode")),
+		              json_string_value(json_object_get(last, "reason")) ?: "?",
+		              json_is_string(json_object_get(last, "finishedAt")) ? " at " : "",
+		              json_string_value(json_object_get(last, "finishedAt")) ?: "");
+		put_kv(o, "Last Exit:", s);
+	}
+	_cleanup_free_ char *ports = cli_task_ports(obj);
+	if (ports)
+		put_kv(o, "Ports:", ports);
 }
 
 static void put_conditions(struct sbuf *o, json_t *conds)
@@ -151,7 +190,8 @@ static void put_events(struct sbuf *o, struct client *c, const struct api_kind *
 	struct cli_table *t = cli_table_new(5);
 	const char *h[] = {"TYPE", "REASON", "AGE", "FROM", "MESSAGE"};
 	cli_table_add(t, h);
-	for (size_t i = 0; i < n; i++) {
+	size_t first = n > MAX_EVENTS ? n - MAX_EVENTS : 0;
+	for (size_t i = first; i < n; i++) {
 		char age[32];
 		json_t *ts = json_object_get(v[i], "lastTimestamp");
 		if (!ts)
@@ -167,7 +207,10 @@ static void put_events(struct sbuf *o, struct client *c, const struct api_kind *
 	_cleanup_sbuf_ struct sbuf tb = SBUF_INIT;
 	cli_table_render(t, &tb);
 	cli_table_free(t);
-	sbuf_puts(o, "Events:\n");
+	if (first)
+		sbuf_printf(o, "Events:       (the last %d of %zu)\n", MAX_EVENTS, n);
+	else
+		sbuf_puts(o, "Events:\n");
 	for (char *line = tb.data, *nl; line && *line; line = nl + 1) {
 		nl = strchr(line, '\n');
 		sbuf_printf(o, "  %.*s\n", (int)(nl - line), line);
@@ -184,32 +227,81 @@ static void put_event_fields(struct sbuf *o, json_t *obj)
 	put_yaml_block(o, "Event:", c);
 }
 
+static int describe_all(const char *ns_flag, const struct api_kind **kinds, const char **names,
+                        size_t n);
+
+/* "KIND NAME..." or "KIND/NAME..." (as `keel get -o name` prints them):
+ * fills kinds[i] and names[i] (borrowed from pos, or from slashed, which
+ * holds copies of the KIND parts). Returns how many, or 0 after printing a
+ * usage error. */
+static size_t describe_targets(const struct cli_strv *pos, const struct api_kind **kinds,
+                               const char **names, char **slashed)
+{
+	size_t n = 0;
+	bool slash = pos->n >= 1 && strchr(pos->v[0], '/');
+	if (!slash && pos->n < 2) {
+		fprintf(stderr, "error: usage: keel describe KIND NAME... | KIND/NAME...\n");
+		return 0;
+	}
+	const struct api_kind *k = slash ? NULL : cli_kind(pos->v[0]);
+	for (size_t i = slash ? 0 : 1; i < pos->n; i++) {
+		const char *name = pos->v[i];
+		const char *s = strchr(name, '/');
+		if (slash) {
+			if (!s) {
+				fprintf(stderr, "error: \"%s\": want KIND/NAME like the others\n", name);
+				return 0;
+			}
+			slashed[n] = xstrndup(name, (size_t)(s - name));
+			k = cli_kind(slashed[n]);
+			name = s + 1;
+		}
+		if (!k)
+			return 0;
+		kinds[n] = k;
+		names[n++] = name;
+	}
+	return n;
+}
+
 static int run_describe(const char *ns_flag, const struct cli_strv *pos)
 {
-	if (pos->n < 2) {
-		fprintf(stderr, "error: usage: keel describe KIND NAME\n");
-		return CLI_USAGE;
-	}
-	const struct api_kind *k = cli_kind(pos->v[0]);
-	if (!k)
-		return CLI_USAGE;
+	const struct api_kind **kinds = xcalloc(pos->n + 1, sizeof(*kinds));
+	const char **names = xcalloc(pos->n + 1, sizeof(*names));
+	char **slashed = xcalloc(pos->n + 1, sizeof(*slashed));
+	size_t n = describe_targets(pos, kinds, names, slashed);
+	int code = n ? describe_all(ns_flag, kinds, names, n) : CLI_USAGE;
+	for (size_t i = 0; i < pos->n; i++)
+		free(slashed[i]);
+	free(slashed);
+	free(names);
+	free(kinds);
+	return code;
+}
+
+static int describe_all(const char *ns_flag, const struct api_kind **kinds, const char **names,
+                        size_t n)
+{
 	struct client *c = cli_client();
 	if (!c)
 		return CLI_FAIL;
 	int code = CLI_OK;
 	int64_t now = time_now_unix();
-	for (size_t i = 1; i < pos->n; i++) {
+	for (size_t i = 0; i < n; i++) {
+		const struct api_kind *k = kinds[i];
 		_cleanup_kerr_ struct kerr err = KERR_INIT;
 		_cleanup_json_ json_t *obj = NULL;
-		if (client_get(c, k, ns_flag ? ns_flag : "default", pos->v[i], &obj, &err) < 0) {
+		if (client_get(c, k, ns_flag ? ns_flag : "default", names[i], &obj, &err) < 0) {
 			cli_report(&err, NULL);
 			code = CLI_FAIL;
 			continue;
 		}
 		_cleanup_sbuf_ struct sbuf o = SBUF_INIT;
-		if (i > 1)
+		if (i > 0)
 			sbuf_puts(&o, "\n");
 		put_meta(&o, obj, now);
+		if (streq(k->kind, "Task"))
+			put_task_summary(&o, obj);
 		if (json_object_get(obj, "spec"))
 			put_yaml_block(&o, "Spec:", json_object_get(obj, "spec"));
 		if (streq(k->kind, "Event"))

@@ -82,6 +82,17 @@ struct cli_command {
 	int (*run)(int argc, char **argv);
 };
 const struct cli_command *cli_command_find(const char *name);
+/* The command table (static). */
+size_t cli_commands(const struct cli_command **out);
+/* Where --help goes: stdout, unless cli_set_help_file(f) (NULL: stdout
+ * again) redirects it, as `keel completion` does to read every command's
+ * flags from its help. */
+FILE *cli_help_file(void);
+void cli_set_help_file(FILE *f);
+
+/* The bash completion script (cli_completion.c), generated from the
+ * commands' own help, written to f. */
+void cli_completion_bash(FILE *f);
 
 /* The usual beginning of a command: parses flags, prints help (returns 1
  * with *code 0) or a usage error (returns 1 with *code 2); 0 to go on. */
@@ -102,11 +113,44 @@ int cli_cmd_scale(int argc, char **argv);   /* cli_scale.c */
 int cli_cmd_rollout(int argc, char **argv); /* cli_rollout.c */
 int cli_cmd_sync(int argc, char **argv);    /* cli_sync.c */
 int cli_cmd_lint(int argc, char **argv);    /* cli_lint.c */
+int cli_cmd_up(int argc, char **argv);      /* cli_up.c */
+int cli_cmd_top(int argc, char **argv);     /* cli_top.c */
+int cli_cmd_completion(int argc, char **argv); /* cli_completion.c */
+
+/* ---- keel up (cli_up.c), pure parts ------------------------------------ */
+
+/* Picks keel up's runtime. flag: --runtime (NULL or "" for the default),
+ * socket: --docker-socket (NULL: /var/run/docker.sock, for messages),
+ * docker_answers: whether GET /_ping answered on it (ignored for
+ * "process"). *runtime is "docker" or "process" (static); *why (owned) a
+ * sentence saying why, for the log. Errors: -EINVAL (unknown runtime),
+ * -ECONNREFUSED (--runtime docker and no engine answers). */
+int cli_up_runtime(const char *flag, const char *socket, bool docker_answers,
+                   const char **runtime, char **why, struct kerr *err);
+
+/* What keel up does with the user's config file (~/.config/keel/config),
+ * given its text (NULL: there is none) and keel up's server URL: WRITE when
+ * there is none or keel up wrote it ("writtenBy": "keel up"); SAME when it
+ * is the user's own and names this server already; OTHER when it is the
+ * user's and names another server (left alone: keel up never overwrites a
+ * config it did not write). */
+enum cli_up_config_action { CLI_UP_CONFIG_WRITE, CLI_UP_CONFIG_SAME, CLI_UP_CONFIG_OTHER };
+enum cli_up_config_action cli_up_config_action(const char *existing, const char *url);
 
 /* The deployment name of "deployment NAME" or "deployment/NAME" in
  * pos->v[first..] (borrowed from pos); prints a usage error naming cmd
  * ("scale", "rollout status") and returns NULL otherwise. (cli_scale.c) */
 const char *cli_deployment_arg(const char *cmd, const struct cli_strv *pos, size_t first);
+
+/* "90s", "2m", "1h", "500ms", or plain seconds, in ms; -1 when malformed.
+ * (cli_rollout.c) */
+long cli_duration_ms(const char *s);
+/* Waits for the rollout of deployment ns/name as `keel rollout status`
+ * does, printing a line each time its progress changes; timeout_ms 0: no
+ * limit but the Deployment's progress deadline. Returns CLI_OK when
+ * complete, CLI_FAIL otherwise (after printing why). (cli_rollout.c) */
+int cli_rollout_wait(const char *ns, const char *name, long timeout_ms);
+
 
 /* ---- talking to the server --------------------------------------------- */
 
@@ -156,6 +200,31 @@ struct cli_table *cli_print_table_new(const struct api_kind *k, bool wide, bool 
  * same k, wide and ns_col. */
 void cli_print_row(const struct api_kind *k, json_t *obj, bool wide, bool ns_col, int64_t now,
                    struct cli_table *t);
+/* A Task's STATUS column: "Terminating", its reason when that names a
+ * state of its own (CrashLoopBackOff, Unschedulable, NodeLost), else its
+ * phase ("Pending" when it has none). Borrowed from obj. */
+const char *cli_task_status(json_t *obj);
+/* A Task's published ports for -o wide ("127.0.0.1:30412->8080"), or NULL. Owned. */
+char *cli_task_ports(json_t *obj);
+/* For people (cli_top.c): CPU "250m", "1500m", "2" (whole cores);
+ * memory "512", "900Ki", "32Mi", "1.5Gi", "24Gi" (rounded; one decimal
+ * below 10 of a unit). Owned. */
+char *cli_fmt_cpu(int64_t millicores);
+char *cli_fmt_mem(int64_t bytes);
+/* "120m (6%)": v formatted (CPU always in millicores), with its share of
+ * cap when cap > 0; "-" when v < 0 (unknown). Owned. */
+char *cli_top_cell(int64_t v, int64_t cap, bool cpu);
+
+/* What `keel top nodes` shows for one Node. */
+struct cli_top_node {
+	int64_t cap_cpu, cap_mem;   /* status.allocatable, else capacity; -1 unknown */
+	int64_t used_cpu, used_mem; /* status.usage (the agent's report); -1 unknown */
+	int64_t req_cpu, req_mem;   /* requests of the unfinished Tasks bound to it */
+	size_t tasks;               /* how many of those */
+};
+/* Fills out for node (a Node object) from tasks (a JSON array of Tasks of
+ * any nodes; the others are skipped). Pure. */
+void cli_top_node_sum(json_t *node, json_t *tasks, struct cli_top_node *out);
 /* "5m" from an RFC 3339 time; "<unknown>" when absent. Writes buf. */
 const char *cli_age(json_t *timestamp, int64_t now, char *buf, size_t len);
 /* "task/web". Owned. */
@@ -177,6 +246,11 @@ void cli_print_diags(const struct manifest_set *m, size_t from);
  * they found; return the number of errors. */
 size_t cli_validate_docs(struct manifest_set *m, const char *flag_ns);
 size_t cli_check_duplicates(struct manifest_set *m, const char *flag_ns);
+/* `keel apply --wait`: waits until every Deployment of m has rolled out and
+ * every Task of m runs ready or has succeeded, printing progress; CLI_FAIL
+ * when a Task failed, a rollout missed its deadline or timeout_ms passed.
+ * (cli_wait.c) */
+int cli_wait_applied(const struct manifest_set *m, long timeout_ms);
 
 /* Prints "FILE:LINE:COL: " + message for path in d (the document's start
  * when path is NULL or unknown). */

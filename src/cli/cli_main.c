@@ -23,17 +23,20 @@ static int cmd_help(int argc, char **argv);
 
 static const struct cli_command commands[] = {
     {"apply", "Apply manifests to the cluster (server-side apply)",
-     "keel apply -f PATH [-f PATH...] [-R] [--dry-run] [--field-manager NAME] [-n NS]\n"
-     "  [--prune [--set NAME] [--allow-empty]]",
+     "keel apply -f PATH [-f PATH...] [-R] [--dry-run] [--wait [--timeout D]]\n"
+     "  [--field-manager NAME] [-n NS] [--prune [--set NAME] [--allow-empty]]",
      "Reads every manifest (a file, a directory's *.yaml/*.yml/*.json files, or - for stdin),\n"
      "validates every document before writing any, then applies Namespaces first and the\n"
      "rest in file order. Each object prints \"KIND/NAME created|configured|unchanged\".\n"
      "A document that fails validation stops the whole apply: nothing is written.\n"
      "With --prune the manifests are one apply set: each object gets the label\n"
      "keel/apply-set=NAME, and the set's objects the manifests no longer define are\n"
-     "deleted (\"KIND/NAME pruned\"), Namespaces last.",
+     "deleted (\"KIND/NAME pruned\"), Namespaces last.\n"
+     "With --wait it then follows each Deployment's rollout and each Task's state,\n"
+     "printing progress, until all are running (or done): exit 1 when one failed.",
      "  keel apply -f web.yaml\n  keel apply -f manifests/ -R\n  cat web.yaml | keel apply -f -\n"
-     "  keel apply -f web.yaml --dry-run\n  keel apply -R -f manifests/ --prune\n"
+     "  keel apply -f web.yaml --dry-run\n  keel apply -f examples/web/ --wait\n"
+     "  keel apply -R -f manifests/ --prune\n"
      "  keel apply -R -f manifests/ --prune --set prod --dry-run",
      cli_cmd_apply},
     {"get", "Display one or many objects",
@@ -44,9 +47,14 @@ static const struct cli_command commands[] = {
      "  keel get tasks\n  keel get deploy web -o yaml\n  keel get tasks -A -l app=web -o wide\n"
      "  keel get tasks --field-selector status.phase=Running\n  keel get tasks -w",
      cli_cmd_get},
-    {"describe", "Show details of an object, with its events", "keel describe KIND NAME [-n NS]",
-     "Prints an object's metadata, spec, status, conditions and the Events about it.",
-     "  keel describe task web-7c9f-abcde\n  keel describe node worker-1", cli_cmd_describe},
+    {"describe", "Show details of an object, with its events",
+     "keel describe KIND NAME... | KIND/NAME... [-n NS]",
+     "Prints an object's metadata, spec, status, conditions and the last Events about it.\n"
+     "For a Task it starts with what says why it is or is not running: its node, status,\n"
+     "reason, message, last exit and ports.",
+     "  keel describe task web-7c9f-abcde\n  keel describe node worker-1\n"
+     "  keel describe -n web $(keel get tasks -n web -o name)",
+     cli_cmd_describe},
     {"delete", "Delete objects by name or by manifest",
      "keel delete KIND NAME... [-n NS] | keel delete -f PATH [-R] [--ignore-not-found] "
      "[--cascade=background|orphan|foreground] [--dry-run]",
@@ -107,12 +115,58 @@ static const struct cli_command commands[] = {
      "  keel rollout status deployment web\n  keel rollout history deployment web\n"
      "  keel rollout undo deployment web\n  keel rollout undo deploy/web --to-revision 2",
      cli_cmd_rollout},
+    {"top", "Show CPU and memory of nodes or tasks",
+     "keel top nodes [-l SELECTOR] | keel top tasks [-n NS | -A] [-l SELECTOR]",
+     "nodes: per Node, the CPU and memory used (the agent's report), requested (the\n"
+     "requests of its unfinished Tasks, as the scheduler counts them) and its capacity\n"
+     "(allocatable), with percentages of capacity. tasks: per running Task, its usage\n"
+     "from the runtime's stats, its requests and limits, and its node. Usage is\n"
+     "refreshed every --status-interval of the agent (10s under keel up) when it moved.",
+     "  keel top nodes\n  keel top tasks -n web\n  keel top tasks -A -l app=web", cli_cmd_top},
+    {"up", "Run server, controllers and a local agent in one process",
+     "keel up [-f DIR] [--data-dir DIR] [--listen HOST:PORT] [--runtime docker|process] "
+     "[--name NODE] [--stop-tasks-on-exit]",
+     "Runs the API server with its LMDB store, every controller (scheduler, tasks, nodes,\n"
+     "gc) and one agent for this machine, in the foreground, until Ctrl-C or SIGTERM.\n"
+     "The runtime is docker when a Docker engine answers on its socket, else process\n"
+     "(it says which, and why). It writes ~/.config/keel/config (unless that file is\n"
+     "someone else's) so that the CLI finds it with no flags. -f DIR applies DIR once at\n"
+     "start, as keel apply -R -f DIR (not kept in sync yet). On exit the tasks keep\n"
+     "running unless --stop-tasks-on-exit; the next keel up adopts them.",
+     "  keel up -f examples/web\n  keel up --data-dir /tmp/keel --listen 127.0.0.1:0\n"
+     "  keel up --runtime process --stop-tasks-on-exit",
+     cli_cmd_up},
     {"version", "Print the client and server versions", "keel version",
      "Prints the client's version and, when the server can be reached, the server's.",
      "  keel version", cli_cmd_version},
+    {"completion", "Print a shell completion script", "keel completion bash",
+     "Prints a bash script that completes keel's commands, flags, kinds and the names\n"
+     "of live objects (it asks the server with keel get). Load it in the current shell,\n"
+     "or install it for every new one.",
+     "  source <(keel completion bash)\n"
+     "  keel completion bash > /etc/bash_completion.d/keel",
+     cli_cmd_completion},
     {"help", "Help about any command", "keel help [COMMAND]",
      "Lists the commands, or shows the flags and examples of one.", "  keel help apply", cmd_help},
 };
+
+static FILE *help_file;
+
+FILE *cli_help_file(void)
+{
+	return help_file ? help_file : stdout;
+}
+
+void cli_set_help_file(FILE *f)
+{
+	help_file = f;
+}
+
+size_t cli_commands(const struct cli_command **out)
+{
+	*out = commands;
+	return ARRAY_SIZE(commands);
+}
 
 const struct cli_command *cli_command_find(const char *name)
 {
@@ -161,7 +215,7 @@ int cli_parse_or_help(const char *cmd, const struct cli_opt *opts, size_t n_opts
 		return 1;
 	}
 	if (help) {
-		cli_print_help(cli_command_find(cmd), opts, n_opts, stdout);
+		cli_print_help(cli_command_find(cmd), opts, n_opts, cli_help_file());
 		*code = CLI_OK;
 		return 1;
 	}
@@ -181,6 +235,8 @@ static void print_overview(FILE *f)
 	fprintf(f, "keel — a small declarative container orchestrator.\n\nUsage:\n"
 	           "  keel COMMAND [flags]\n\nCommands:\n");
 	fprintf(f, "  %-10s %s\n", "server", "Run the API server (keel server --help)");
+	fprintf(f, "  %-10s %s\n", "agent", "Run a node agent (keel agent --help)");
+	fprintf(f, "  %-10s %s\n", "controller", "Run one controller loop (keel controller --help)");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nExit status: 0 success, 1 failure (diff: differences), 2 usage error.\n"
@@ -320,10 +376,12 @@ static int find_command(int argc, char **argv)
 
 static int unknown_command(const char *name)
 {
-	const char *names[ARRAY_SIZE(commands) + 1];
+	const char *names[ARRAY_SIZE(commands) + 3];
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		names[i] = commands[i].name;
 	names[ARRAY_SIZE(commands)] = "server";
+	names[ARRAY_SIZE(commands) + 1] = "agent";
+	names[ARRAY_SIZE(commands) + 2] = "controller";
 	const char *best = str_closest(name, names, ARRAY_SIZE(names));
 	if (best)
 		fprintf(stderr, "error: unknown command \"%s\"; did you mean \"%s\"?\n", name,

@@ -73,7 +73,7 @@ static void fmt_int(char *buf, size_t len, json_t *v)
 
 /* ---- Task ---- */
 
-static const char *task_status(json_t *obj)
+const char *cli_task_status(json_t *obj)
 {
 	if (at(obj, "metadata.deletionTimestamp"))
 		return "Terminating";
@@ -96,11 +96,37 @@ static bool task_ready(json_t *obj)
 	return streq(str_at(obj, "status.phase"), "Running");
 }
 
+/* "127.0.0.1:30412->8080" per published port (status.hostIP and
+ * status.ports), comma-separated; the containerPorts of spec while none is
+ * published yet; NULL when the Task has no ports. Owned. */
+char *cli_task_ports(json_t *obj)
+{
+	json_t *ports = at(obj, "status.ports");
+	bool published = json_array_size(ports) > 0;
+	if (!published)
+		ports = at(obj, "spec.ports");
+	const char *ip = str_at(obj, "status.hostIP");
+	_cleanup_sbuf_ struct sbuf b = SBUF_INIT;
+	size_t i;
+	json_t *p;
+	json_array_foreach(ports, i, p)
+	{
+		json_int_t c = json_integer_value(json_object_get(p, "containerPort"));
+		json_int_t h = json_integer_value(json_object_get(p, "hostPort"));
+		bool udp = streq(json_string_value(json_object_get(p, "protocol")), "UDP");
+		sbuf_puts(&b, i ? "," : "");
+		if (published && h > 0)
+			sbuf_printf(&b, "%s:%lld->", ip ? ip : "", (long long)h);
+		sbuf_printf(&b, "%lld%s", (long long)c, udp ? "/udp" : "");
+	}
+	return b.len ? sbuf_take(&b) : NULL;
+}
+
 static void task_row(json_t *obj, bool wide, const char **cells, size_t *n, char (*bufs)[64],
-                     int64_t now)
+                     int64_t now, char **owned)
 {
 	cells[(*n)++] = task_ready(obj) ? "1/1" : "0/1";
-	cells[(*n)++] = task_status(obj);
+	cells[(*n)++] = cli_task_status(obj);
 	fmt_int(bufs[0], 64, at(obj, "status.restartCount"));
 	cells[(*n)++] = bufs[0];
 	cells[(*n)++] = cli_age(at(obj, "metadata.creationTimestamp"), now, bufs[1], 64);
@@ -109,6 +135,8 @@ static void task_row(json_t *obj, bool wide, const char **cells, size_t *n, char
 		if (!node || !*node)
 			node = str_at(obj, "status.nodeName");
 		cells[(*n)++] = node && *node ? node : "<none>";
+		owned[0] = cli_task_ports(obj);
+		cells[(*n)++] = owned[0];
 		cells[(*n)++] = str_at(obj, "spec.image");
 	}
 }
@@ -161,9 +189,9 @@ static void node_row(json_t *obj, bool wide, const char **cells, size_t *n, char
 	int64_t cpu = 0, mem = 0;
 	json_t *cap = at(obj, "status.capacity");
 	if (api_quantity_cpu(json_object_get(cap, "cpu"), &cpu, NULL) == 0)
-		owned[0] = api_quantity_format_cpu(cpu);
+		owned[0] = cli_fmt_cpu(cpu);
 	if (api_quantity_memory(json_object_get(cap, "memory"), &mem, NULL) == 0)
-		owned[1] = api_quantity_format_bytes(mem);
+		owned[1] = cli_fmt_mem(mem);
 	cells[(*n)++] = owned[0];
 	cells[(*n)++] = owned[1];
 	cells[(*n)++] = str_at(obj, "status.nodeInfo.runtime");
@@ -224,7 +252,7 @@ struct cli_table *cli_print_table_new(const struct api_kind *k, bool wide, bool 
 	if (streq(kind, "Task")) {
 		h[n++] = "READY", h[n++] = "STATUS", h[n++] = "RESTARTS", h[n++] = "AGE";
 		if (wide)
-			h[n++] = "NODE", h[n++] = "IMAGE";
+			h[n++] = "NODE", h[n++] = "PORTS", h[n++] = "IMAGE";
 	} else if (streq(kind, "Deployment")) {
 		h[n++] = "READY", h[n++] = "UP-TO-DATE", h[n++] = "AVAILABLE", h[n++] = "AGE";
 		if (wide)
@@ -257,7 +285,7 @@ void cli_print_row(const struct api_kind *k, json_t *obj, bool wide, bool ns_col
 	if (!streq(kind, "Event"))
 		cells[n++] = str_at(obj, "metadata.name");
 	if (streq(kind, "Task"))
-		task_row(obj, wide, cells, &n, bufs, now);
+		task_row(obj, wide, cells, &n, bufs, now, owned);
 	else if (streq(kind, "Deployment"))
 		deploy_row(obj, wide, cells, &n, bufs, now, &sel);
 	else if (streq(kind, "Node"))

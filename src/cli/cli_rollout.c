@@ -62,8 +62,7 @@ static const struct sub subs[] = {
 
 /* ---- arguments ---------------------------------------------------------- */
 
-/* "90s", "2m", "1h", "500ms", or plain seconds. -1 when malformed. */
-static long parse_duration_ms(const char *s)
+long cli_duration_ms(const char *s)
 {
 	char *end;
 	double v = strtod(s, &end);
@@ -93,7 +92,7 @@ static int parse_sub(const struct sub *s, const struct cli_opt *opts, size_t n, 
 		return 1;
 	}
 	if (help) {
-		cli_print_help(&s->help, opts, n, stdout);
+		cli_print_help(&s->help, opts, n, cli_help_file());
 		*code = CLI_OK;
 		return 1;
 	}
@@ -170,7 +169,7 @@ static int rollout_state(json_t *d, const char *name, char **msg)
 	return 0;
 }
 
-static int watch_status(const char *ns, const char *name, long timeout_ms)
+int cli_rollout_wait(const char *ns, const char *name, long timeout_ms)
 {
 	int64_t deadline = timeout_ms > 0 ? time_mono_ms() + timeout_ms : 0;
 	_cleanup_free_ char *last = NULL;
@@ -214,14 +213,14 @@ static int cmd_status(const struct sub *s, int argc, char **argv)
 		return code;
 	}
 	const char *name = cli_deployment_arg("rollout status", &pos, 0);
-	long tmo = timeout ? parse_duration_ms(timeout) : 0;
+	long tmo = timeout ? cli_duration_ms(timeout) : 0;
 	if (!name)
 		code = CLI_USAGE;
 	else if (tmo < 0) {
 		fprintf(stderr, "error: --timeout \"%s\": not a duration (90s, 5m, 1h)\n", timeout);
 		code = CLI_USAGE;
 	} else
-		code = watch_status(ns ? ns : "default", name, tmo);
+		code = cli_rollout_wait(ns ? ns : "default", name, tmo);
 	cli_strv_free(&pos);
 	return code;
 }

@@ -273,6 +273,11 @@ struct client_config {
  * formed (no HOME). */
 char *client_default_data_dir(void);
 
+/* The user's config file: $XDG_CONFIG_HOME/keel/config, else
+ * $HOME/.config/keel/config (whether or not it exists). Owned; NULL
+ * without HOME. */
+char *client_user_config_path(void);
+
 /* Resolves server and token, each independently, in this order:
  *   1. flag_server / flag_token (command-line flags; NULL when not given);
  *   2. $KEEL_SERVER / $KEEL_TOKEN;

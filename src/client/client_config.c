@@ -45,7 +45,7 @@ char *client_default_data_dir(void)
 	return NULL;
 }
 
-static char *user_config_path(void)
+char *client_user_config_path(void)
 {
 	const char *v = env_nonempty("XDG_CONFIG_HOME");
 	if (v)
@@ -73,7 +73,7 @@ static int pick_config_file(const char *flag_config, char **out, struct kerr *er
 		*out = xstrdup(expl);
 		return 0;
 	}
-	_cleanup_free_ char *user = user_config_path();
+	_cleanup_free_ char *user = client_user_config_path();
 	if (file_exists(user)) {
 		*out = TAKE_PTR(user);
 		return 0;

@@ -117,7 +117,19 @@ const char *str_closest(const char *word, const char *const *candidates, size_t 
 	/* A typo is a few edits away; anything further is a different word. */
 	size_t len = strlen(word);
 	size_t limit = len <= 3 ? 1 : len <= 6 ? 2 : 3;
-	return best_d <= limit ? best : NULL;
+	if (best_d <= limit)
+		return best;
+	/* or the start of exactly one candidate ("--heartbeat" for
+	 * "--heartbeat-interval") */
+	const char *prefix_of = NULL;
+	for (size_t i = 0; len >= 4 && i < n; i++) {
+		if (!candidates[i] || strncmp(candidates[i], word, len) != 0)
+			continue;
+		if (prefix_of)
+			return NULL;
+		prefix_of = candidates[i];
+	}
+	return prefix_of;
 }
 
 char *time_rfc3339(char *buf, size_t len, int64_t unix_seconds)

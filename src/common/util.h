@@ -62,7 +62,9 @@ static inline bool strstartswith(const char *s, const char *prefix)
 size_t str_edit_distance(const char *a, const char *b);
 
 /* Of candidates[0..n), the one closest to word by edit distance, or NULL if
- * none is close enough to be a plausible typo. Borrowed from candidates. */
+ * none is close enough to be a plausible typo; failing that, the only
+ * candidate that word (4 characters or more) is the start of.
+ * Borrowed from candidates. */
 const char *str_closest(const char *word, const char *const *candidates, size_t n);
 
 /* Wall clock as RFC 3339 UTC with second precision ("2026-12-03T08:53:58Z"),

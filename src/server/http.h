@@ -37,6 +37,7 @@ struct server {
 	struct srv_auth *auth;
 	struct srv_metrics *metrics;
 	struct MHD_Daemon *mhd;
+	char *url; /* owned: "http://HOST:PORT" once listening */
 	atomic_bool ready;
 };
 

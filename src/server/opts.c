@@ -307,8 +307,18 @@ static int apply_flag(struct srv_opts *o, const char *name, size_t nlen, const c
 			return kerr_prefix(err, "--%s", flags[i].name);
 		return 0;
 	}
-	return kerr_set(err, EINVAL, "unknown flag --%.*s (see keel server --help)", (int)nlen,
-	                name);
+	const char *names[ARRAY_SIZE(flags) + 1];
+	for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
+		names[i] = flags[i].name;
+	names[ARRAY_SIZE(flags)] = "help";
+	_cleanup_free_ char *word = xstrndup(name, nlen);
+	const char *best = str_closest(word, names, ARRAY_SIZE(names));
+	if (best)
+		return kerr_set(err, EINVAL,
+		                "unknown flag \"--%s\" for \"keel server\"; did you mean \"--%s\"?",
+		                word, best);
+	return kerr_set(err, EINVAL, "unknown flag \"--%s\" for \"keel server\" (see keel server --help)",
+	                word);
 }
 
 int srv_opts_parse(struct srv_opts *o, int argc, char **argv, struct kerr *err)

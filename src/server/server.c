@@ -129,7 +129,7 @@ static int open_listener(const char *host, unsigned port, unsigned *bound, int *
 	return fd;
 }
 
-static char *server_url(const char *host, unsigned port)
+static char *make_url(const char *host, unsigned port)
 {
 	if (streq(host, "0.0.0.0") || !*host)
 		host = "127.0.0.1";
@@ -211,6 +211,7 @@ static void server_close(struct server *srv)
 		srv_hub_stop(srv->hub);
 		for (int i = 0; i < 300 && srv_hub_watchers(srv->hub) > 0; i++)
 			usleep(10000);
+		/* waits for the requests in flight: their writes commit first */
 		MHD_stop_daemon(srv->mhd);
 		if (lfd != MHD_INVALID_SOCKET)
 			close(lfd);
@@ -223,8 +224,10 @@ static void server_close(struct server *srv)
 	srv_auth_free(srv->auth);
 	srv_metrics_free(srv->metrics);
 	srv_opts_free(&srv->opts);
+	free(srv->url);
 }
 
+/* Binds, starts MHD and writes DATA/config. */
 static int serve(struct server *srv, struct kerr *err)
 {
 	unsigned port = 0;
@@ -232,61 +235,111 @@ static int serve(struct server *srv, struct kerr *err)
 	int fd = open_listener(srv->opts.listen_host, srv->opts.listen_port, &port, &family, err);
 	if (fd < 0)
 		return fd;
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL); /* MHD's threads inherit the mask */
 	srv->mhd = start_mhd(srv, fd, family);
 	if (!srv->mhd) {
 		close(fd);
 		return kerr_set(err, EIO, "cannot start the HTTP server on %s:%u",
 		                srv->opts.listen_host, port);
 	}
-	_cleanup_free_ char *url = server_url(srv->opts.listen_host, port);
-	if (write_config(srv->opts.data_dir, url, srv_auth_admin(srv->auth), err) < 0)
+	srv->url = make_url(srv->opts.listen_host, port);
+	if (write_config(srv->opts.data_dir, srv->url, srv_auth_admin(srv->auth), err) < 0)
 		return kerr_prefix(err, "cannot write %s/config", srv->opts.data_dir);
-	if (hooks.started && hooks.started(hooks.ud, url, srv_auth_admin(srv->auth), err) < 0)
-		return -err->code;
 	atomic_store(&srv->ready, true);
-	printf("keel server listening on %s (data dir %s)\n", url, srv->opts.data_dir);
-	fflush(stdout);
-	log_info("listening on %s, data dir %s, revision %llu", url, srv->opts.data_dir,
-	         (unsigned long long)store_revision(srv->store));
-	int sig = 0;
-	sigwait(&set, &sig);
-	log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	atomic_store(&srv->ready, false);
 	return 0;
+}
+
+int server_start(struct srv_opts *o, struct server **out, struct kerr *err)
+{
+	struct server *srv = xcalloc(1, sizeof(*srv));
+	srv->opts = *o;
+	memset(o, 0, sizeof(*o));
+	if (!srv->opts.data_dir)
+		srv->opts.data_dir = srv_default_data_dir();
+	int rc = server_open(srv, err);
+	if (rc == 0)
+		rc = serve(srv, err);
+	if (rc < 0) {
+		server_close(srv);
+		free(srv);
+		return rc;
+	}
+	*out = srv;
+	return 0;
+}
+
+void server_stop(struct server *srv)
+{
+	if (!srv)
+		return;
+	atomic_store(&srv->ready, false);
+	server_close(srv);
+	free(srv);
+}
+
+const char *server_url(const struct server *srv)
+{
+	return srv->url;
+}
+
+const char *server_admin_token(const struct server *srv)
+{
+	return srv_auth_admin(srv->auth);
+}
+
+const char *server_data_dir(const struct server *srv)
+{
+	return srv->opts.data_dir;
+}
+
+uint64_t server_revision(const struct server *srv)
+{
+	return store_revision(srv->store);
 }
 
 int server_main(int argc, char **argv)
 {
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	struct server srv = {0};
-	srv_opts_init(&srv.opts);
-	if (srv_opts_parse(&srv.opts, argc, argv, &err) < 0) {
+	struct srv_opts opts;
+	srv_opts_init(&opts);
+	if (srv_opts_parse(&opts, argc, argv, &err) < 0) {
 		fprintf(stderr, "keel server: %s\n", kerr_msg(&err));
-		srv_opts_free(&srv.opts);
+		srv_opts_free(&opts);
 		return 2;
 	}
-	if (srv.opts.help) {
+	if (opts.help) {
 		fputs(srv_opts_usage(), stdout);
-		srv_opts_free(&srv.opts);
+		srv_opts_free(&opts);
 		return 0;
 	}
-	log_set_level((enum log_level)srv.opts.log_level);
-	log_set_json(srv.opts.log_json);
-	if (!srv.opts.data_dir)
-		srv.opts.data_dir = srv_default_data_dir();
+	log_set_level((enum log_level)opts.log_level);
+	log_set_json(opts.log_json);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
-	int rc = server_open(&srv, &err);
-	if (rc == 0)
-		rc = serve(&srv, &err);
+	/* before any thread starts, so that every thread inherits the mask and
+	 * the signals reach sigwait below */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	struct server *srv = NULL;
+	int rc = server_start(&opts, &srv, &err);
+	if (rc == 0 && hooks.started &&
+	    hooks.started(hooks.ud, server_url(srv), server_admin_token(srv), &err) < 0)
+		rc = -err.code;
+	if (rc == 0) {
+		printf("keel server listening on %s (data dir %s)\n", server_url(srv),
+		       server_data_dir(srv));
+		fflush(stdout);
+		log_info("listening on %s, data dir %s, revision %llu", server_url(srv),
+		         server_data_dir(srv), (unsigned long long)server_revision(srv));
+		int sig = 0;
+		sigwait(&set, &sig);
+		log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	}
 	if (rc < 0)
 		fprintf(stderr, "keel server: %s\n", kerr_msg(&err));
-	server_close(&srv);
+	server_stop(srv);
 	if (hooks.stopped)
 		hooks.stopped(hooks.ud);
 	if (rc == 0)

@@ -38,6 +38,8 @@
  */
 #pragma once
 
+#include <stdint.h>
+
 /* `keel server [flags]`: argv[0] is "server". Returns the process exit
  * code: 0 after a clean shutdown, 1 when startup fails (locked or
  * unwritable data directory, bad token file, address in use), 2 for a
@@ -45,6 +47,36 @@
 int server_main(int argc, char **argv);
 
 struct kerr;
+struct srv_opts;
+struct server;
+
+/* The server as a library, for `keel up` (which runs it beside the
+ * controllers and an agent in one process) and server_main.
+ *
+ * server_start opens the store in o->data_dir (default
+ * srv_default_data_dir()), creates the default Namespace, loads or makes
+ * the tokens, listens on o->listen_host:o->listen_port (port 0: a free
+ * one), starts the HTTP threads and writes DATA/config (mode 0600) with
+ * the URL and admin token. *o is moved into the server (zeroed; the caller
+ * frees nothing). Nothing is printed.
+ * Process-wide setup is the caller's: SIGPIPE ignored, and SIGINT/SIGTERM
+ * blocked before this call when the caller wants them for sigwait (the
+ * HTTP threads inherit the mask).
+ * Errors (-errno, err filled): a locked data directory ("in use by another
+ * keel server (pid N)"), an unwritable one, a bad token file, an address
+ * in use. *out untouched on failure.
+ *
+ * server_stop stops accepting, ends the watch streams, waits for the
+ * requests in flight (so every write that was accepted commits), closes
+ * the store and frees. Accepts NULL.
+ *
+ * The accessors return borrowed strings valid until server_stop. */
+int server_start(struct srv_opts *o, struct server **out, struct kerr *err);
+void server_stop(struct server *srv);
+const char *server_url(const struct server *srv);         /* "http://127.0.0.1:7700" */
+const char *server_admin_token(const struct server *srv); /* NULL with --token-file without admin */
+const char *server_data_dir(const struct server *srv);
+uint64_t server_revision(const struct server *srv);       /* the store's current revision */
 
 /* Hooks for what runs beside the API server in its process (the
  * controllers, see src/keel.c). started runs once the socket accepts and

@@ -717,7 +717,10 @@ all_have_added() { # all_have_added N FILES...: each file has N ADDED events
 	assert_output --partial "Example"
 	run "$KEEL" server --no-such-flag
 	assert_failure 2
-	assert_output "keel server: unknown flag --no-such-flag (see keel server --help)"
+	assert_output 'keel server: unknown flag "--no-such-flag" for "keel server" (see keel server --help)'
+	run "$KEEL" server --listn 127.0.0.1:0
+	assert_failure 2
+	assert_output 'keel server: unknown flag "--listn" for "keel server"; did you mean "--listen"?'
 	run "$KEEL" server --bookmark-interval 1x
 	assert_failure 2
 	assert_output --partial "invalid duration"

@@ -270,8 +270,8 @@ task/other"
 	assert_line --regexp '^shop +other +0/1 +Pending '
 
 	run keel get tasks -o wide
-	assert_line --index 0 --regexp '^NAME +READY +STATUS +RESTARTS +AGE +NODE +IMAGE$'
-	assert_line --index 1 --regexp '^hello .* <none> +busybox$'
+	assert_line --index 0 --regexp '^NAME +READY +STATUS +RESTARTS +AGE +NODE +PORTS +IMAGE$'
+	assert_line --index 1 --regexp '^hello .* <none> +<none> +busybox$'
 
 	run keel get deploy -n shop -o wide
 	assert_line --index 1 --regexp '^web .* nginx:1.25 +app=web$'

@@ -306,7 +306,7 @@ EOF
 	assert_success
 	assert_output --partial 'namespace/shop created'
 	assert_output --partial 'deployment/shop/storefront created'
-	assert_output --partial 'task/batch/report created'
+	assert_output --partial 'task/reports/report created'
 	assert_output --partial '4 files, 4 objects: 4 created, 0 configured, 0 unchanged, 0 pruned, 0 errors'
 	# the default set name: the directory's name and a hash of its path
 	set=$(keel get deploy storefront -n shop -o json | jq -r '.metadata.labels["keel/apply-set"]')

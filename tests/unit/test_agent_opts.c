@@ -75,7 +75,11 @@ static void test_bad_values_name_the_flag(void **state)
 	expect_error("--log-listen", "localhost", "--log-listen: invalid address");
 	expect_error("--sim-fail-fraction", "2", "--sim-fail-fraction: invalid fraction");
 	expect_error("--simulate", "5", "--simulate needs --runtime sim");
-	expect_error("--heartbeat", "1s", "unknown flag --heartbeat");
+	expect_error("--heartbeat", "1s",
+	             "unknown flag \"--heartbeat\" for \"keel agent\"; did you mean "
+	             "\"--heartbeat-interval\"?");
+	expect_error("--zzzzzzzz", "1s",
+	             "unknown flag \"--zzzzzzzz\" for \"keel agent\" (see keel agent --help)");
 	expect_error("--token", NULL, "flag --token needs a value");
 }
 

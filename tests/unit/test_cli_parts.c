@@ -183,8 +183,24 @@ static void test_kind_columns(void **state)
 	                "\"status\":{\"phase\":\"Pending\",\"reason\":\"CrashLoopBackOff\","
 	                "\"restartCount\":3}}");
 	assert_string_equal(
-	    task, "NAMESPACE   NAME   READY   STATUS             RESTARTS   AGE   NODE   IMAGE\n"
-	          "prod        web    0/1     CrashLoopBackOff   3          5m    n1     nginx\n");
+	    task,
+	    "NAMESPACE   NAME   READY   STATUS             RESTARTS   AGE   NODE   PORTS    IMAGE\n"
+	    "prod        web    0/1     CrashLoopBackOff   3          5m    n1     <none>   nginx\n");
+	/* PORTS: where each published port answers, else the declared containerPorts */
+	_cleanup_free_ char *ported = render_rows(
+	    "Task", true, false,
+	    "{\"metadata\":{\"name\":\"web\",\"creationTimestamp\":\"2026-01-01T00:05:00Z\"},"
+	    "\"spec\":{\"image\":\"nginx\",\"nodeName\":\"n1\",\"ports\":[{\"containerPort\":8080},"
+	    "{\"containerPort\":53,\"protocol\":\"UDP\"}]},"
+	    "\"status\":{\"phase\":\"Running\",\"ready\":true,\"hostIP\":\"127.0.0.1\","
+	    "\"ports\":[{\"containerPort\":8080,\"hostPort\":30001,\"protocol\":\"TCP\"},"
+	    "{\"containerPort\":53,\"hostPort\":30002,\"protocol\":\"UDP\"}]}}");
+	assert_non_null(strstr(ported, " 127.0.0.1:30001->8080,127.0.0.1:30002->53/udp "));
+	_cleanup_free_ char *declared = render_rows(
+	    "Task", true, false,
+	    "{\"metadata\":{\"name\":\"web\"},\"spec\":{\"image\":\"nginx\","
+	    "\"ports\":[{\"containerPort\":8080}]}}");
+	assert_non_null(strstr(declared, " <none>   8080 "));
 	_cleanup_free_ char *dep = render_rows(
 	    "Deployment", false, false,
 	    "{\"metadata\":{\"name\":\"web\",\"creationTimestamp\":\"2026-01-01T00:09:30Z\"},"

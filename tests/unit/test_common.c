@@ -48,6 +48,11 @@ static void test_closest(void **state)
 	assert_string_equal(str_closest("replica", words, 4), "replicas");
 	assert_string_equal(str_closest("tempalte", words, 4), "template");
 	assert_null(str_closest("zzzzzzzz", words, 4));
+	/* the start of exactly one candidate, too long for a typo */
+	const char *flags[] = {"--heartbeat-interval", "--help", "--backoff-base", "--backoff-max"};
+	assert_string_equal(str_closest("--heartbeat", flags, 4), "--heartbeat-interval");
+	assert_null(str_closest("--backoff", flags, 4)); /* two candidates start so */
+	assert_null(str_closest("--h", flags, 4));
 	assert_int_equal(str_edit_distance("kitten", "sitting"), 3);
 }
 

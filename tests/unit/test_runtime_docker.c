@@ -413,6 +413,19 @@ static void test_docker_running_exec_stats_stop(void **state)
 	assert_int_equal(st.state, RT_RUNNING);
 	assert_non_null(st.ip);
 	assert_null(st.reason);
+	/* both ports published: 8080 on its hostPort, 53/udp on one the engine picked */
+	assert_int_equal(st.nports, 2);
+	for (size_t i = 0; i < st.nports; i++) {
+		if (st.ports[i].container_port == 8080) {
+			assert_false(st.ports[i].udp);
+			assert_int_equal(st.ports[i].host_port, 20000 + getpid() % 20000);
+		} else {
+			assert_int_equal(st.ports[i].container_port, 53);
+			assert_true(st.ports[i].udp);
+			assert_true(st.ports[i].host_port > 0);
+		}
+	}
+	assert_false(st.host_network);
 	rt_status_clear(&st);
 	struct rt_status *sts = NULL;
 	size_t n = 0;
@@ -426,6 +439,7 @@ static void test_docker_running_exec_stats_stop(void **state)
 	assert_string_equal(sts[me].task_uid, k.uid);
 	assert_string_equal(sts[me].name, "sleeper");
 	assert_non_null(sts[me].ip);
+	assert_int_equal(sts[me].nports, 2); /* the summary's Ports, one per address family */
 	assert_true(sts[me].started_at > 1700000000 && sts[me].started_at <= time_now_unix());
 	rt_status_array_free(sts, n);
 
@@ -440,6 +454,13 @@ static void test_docker_running_exec_stats_stop(void **state)
 	assert_int_equal(code, 7);
 	char *const ok[] = {"true", NULL};
 	assert_int_equal(drt->ops->exec(drt, id, ok, 5, &code, &err), 0);
+	assert_int_equal(code, 0);
+	/* in its own network namespace a container listens on the containerPort */
+	char *const envchk[] = {"sh", "-c",
+	                        "test \"$KEEL_PORT_8080\" = 8080 && test \"$KEEL_PORT_53\" = 53 && "
+	                        "test \"$PORT\" = 8080",
+	                        NULL};
+	assert_int_equal(drt->ops->exec(drt, id, envchk, 5, &code, &err), 0);
 	assert_int_equal(code, 0);
 	char *const slow[] = {"sleep", "5", NULL};
 	int64_t t0 = time_mono_ms();
@@ -457,7 +478,7 @@ static void test_docker_running_exec_stats_stop(void **state)
 	    id, "{{range $p, $b := .HostConfig.PortBindings}}{{$p}}={{(index $b 0).HostPort}} "
 	        "{{end}}{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}");
 	_cleanup_free_ char *want_ports =
-	    xasprintf("8080/tcp=%d 53/udp 8080/tcp ", 20000 + getpid() % 20000);
+	    xasprintf("53/udp= 8080/tcp=%d 53/udp 8080/tcp ", 20000 + getpid() % 20000);
 	assert_string_equal(ports, want_ports);
 
 	assert_int_equal(drt->ops->stop(drt, id, 5, &err), 0);
@@ -537,6 +558,30 @@ static int follow_fn(void *ctx, const char *data, size_t len)
 
 /* follow streams a running container's output as it comes and returns when
  * the container ends, or as soon as the callback asks to stop. */
+/* A process without a SIGTERM handler (sleep) would ignore the stop's
+ * SIGTERM as a container's PID 1 and make every stop wait out the grace
+ * period; under the engine's init it gets the signal as on the host. */
+static void test_docker_stop_reaches_the_task(void **state)
+{
+	(void)state;
+	NEED_DOCKER();
+	struct task k;
+	task_init(&k, "pid1", json_pack("{s:s, s:[s,s]}", "image", IMAGE, "command", "sleep", "300"),
+	          0);
+	struct kerr err = KERR_INIT;
+	_cleanup_free_ char *id = NULL;
+	assert_int_equal(drt->ops->start(drt, &k.t, &id, &err), 0);
+	int64_t t0 = time_mono_ms();
+	assert_int_equal(drt->ops->stop(drt, id, 20, &err), 0);
+	assert_true(time_mono_ms() - t0 < 10000); /* not the 20 s grace */
+	struct rt_status st = {0};
+	wait_exited(id, &st);
+	assert_int_equal(st.exit_code, 128 + 15); /* SIGTERM, not SIGKILL */
+	rt_status_clear(&st);
+	assert_int_equal(drt->ops->remove(drt, id, &err), 0);
+	json_decref(k.spec);
+}
+
 static void test_docker_follow(void **state)
 {
 	(void)state;
@@ -592,6 +637,7 @@ int main(void)
 	    cmocka_unit_test(test_docker_missing_image),
 	    cmocka_unit_test(test_docker_running_exec_stats_stop),
 	    cmocka_unit_test(test_docker_previous_and_prune),
+	    cmocka_unit_test(test_docker_stop_reaches_the_task),
 	    cmocka_unit_test(test_docker_follow),
 	};
 	int r = cmocka_run_group_tests_name("demux", demux, NULL, NULL);

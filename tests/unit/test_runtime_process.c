@@ -307,6 +307,54 @@ static void test_env(void **state)
 	assert_string_equal(out, want);
 }
 
+/* Ports: a process shares the host's network, so each one gets a host port
+ * of its own (its hostPort, else a free one of 30000-32767), in its
+ * environment and in what the runtime reports, also after a restart of the
+ * runtime (adoption). */
+static void test_ports(void **state)
+{
+	struct fx *f = *state;
+	_cleanup_free_ char *uid1 = new_uid(), *uid2 = new_uid(), *id1 = NULL, *id2 = NULL;
+	const char *spec = "{\"ports\": [{\"name\": \"http\", \"containerPort\": 8080}, "
+	                   "{\"containerPort\": 9000, \"hostPort\": 29999}]}";
+	const char *script = "echo \"$PORT $KEEL_PORT_HTTP $KEEL_PORT_8080 $KEEL_PORT_9000\"; "
+	                     "exec sleep 30";
+	assert_int_equal(start_sh(f, uid1, 0, script, spec, &id1, NULL), 0);
+	assert_int_equal(start_sh(f, uid2, 0, script, spec, &id2, NULL), 0);
+	struct rt_status a, b;
+	inspect(f, id1, &a);
+	inspect(f, id2, &b);
+	assert_true(a.host_network);
+	assert_int_equal(a.nports, 2);
+	assert_int_equal(a.ports[0].container_port, 8080);
+	assert_true(a.ports[0].host_port >= 30000 && a.ports[0].host_port <= 32767);
+	assert_int_equal(a.ports[1].container_port, 9000);
+	assert_int_equal(a.ports[1].host_port, 29999);
+	assert_int_not_equal(a.ports[0].host_port, b.ports[0].host_port); /* one each */
+	_cleanup_free_ char *want = xasprintf("%d %d %d 29999\n", a.ports[0].host_port,
+	                                      a.ports[0].host_port, a.ports[0].host_port);
+	_cleanup_free_ char *out = NULL;
+	for (int i = 0; i < 250 && (!out || !*out); i++) {
+		free(out);
+		usleep(20000);
+		out = logs(f, id1, -1, false, false);
+	}
+	assert_string_equal(out, want);
+	/* a new runtime on the same state directory (the agent restarted) sees the same */
+	struct kerr err = KERR_INIT;
+	struct runtime *rt2 = NULL;
+	struct rt_process_options o = {.state_dir = f->dir};
+	assert_int_equal(rt_process_new(&o, &rt2, &err), 0);
+	struct rt_status c;
+	assert_int_equal(rt2->ops->inspect(rt2, id1, &c, &err), 0);
+	assert_int_equal(c.nports, 2);
+	assert_int_equal(c.ports[0].host_port, a.ports[0].host_port);
+	runtime_free(rt2);
+	rt_status_clear(&a);
+	rt_status_clear(&b);
+	rt_status_clear(&c);
+}
+
 /* The task's cgroup file, v2 or v1; NULL when the host has neither. */
 static char *cg_file(const char *uid, unsigned attempt, const char *v2file, const char *v1ctl,
                      const char *v1file)
@@ -676,6 +724,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_stop_kills_after_grace, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_adopt_after_agent_death, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_env, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ports, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_limits_applied, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_oom_killed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_logs_tail_and_follow, setup, teardown),

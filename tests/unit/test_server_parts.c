@@ -116,7 +116,14 @@ static void test_flags(void **state)
 	assert_int_equal(o.max_watchers, 3);
 	char *bad1[] = {"server", "--bogus", "1"};
 	assert_int_equal(srv_opts_parse(&o, 3, bad1, &err), -EINVAL);
-	assert_string_equal(err.msg, "unknown flag --bogus (see keel server --help)");
+	assert_string_equal(err.msg,
+	                    "unknown flag \"--bogus\" for \"keel server\" (see keel server --help)");
+	kerr_clear(&err);
+	char *typo[] = {"server", "--data-dri", "/tmp/x"};
+	assert_int_equal(srv_opts_parse(&o, 3, typo, &err), -EINVAL);
+	assert_string_equal(err.msg,
+	                    "unknown flag \"--data-dri\" for \"keel server\"; did you mean \"--data-dir\"?");
+	kerr_clear(&err);
 	char *bad2[] = {"server", "--threads"};
 	assert_int_equal(srv_opts_parse(&o, 2, bad2, &err), -EINVAL);
 	assert_string_equal(err.msg, "flag --threads needs a value");

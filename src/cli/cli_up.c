@@ -1,0 +1,404 @@
+/*
+ * cli_up — `keel up`: the whole of keel in one process, for a laptop or a
+ * single box: the API server with its LMDB store (server_start), every
+ * controller on its own threads (controller_manager_start, exactly as
+ * `keel server` runs them), and one agent for this machine (agent_start),
+ * each through its library entry point, talking to one another over the
+ * loopback HTTP API as separate processes would. Nothing is forked.
+ *
+ * Signals: SIGINT and SIGTERM are blocked before the first thread starts,
+ * so every thread inherits the mask and the one sigwait here receives
+ * them; a second one during the shutdown exits at once. Shutdown runs the
+ * start in reverse: manifests, agent (its tasks keep running unless
+ * --stop-tasks-on-exit), controllers, server (in-flight writes commit,
+ * watches end), then the agent's watch thread is joined.
+ *
+ * The runtime is docker when a Docker engine answers on its socket, else
+ * process (cli_up_runtime, pure). The CLI finds the server through the
+ * user's config file, which `keel up` writes unless it belongs to someone
+ * else (cli_up_config_action, pure; the rule is in the README).
+ *
+ * -f DIR is applied once at start with the code of `keel apply -R -f DIR`
+ * (up_manifests_start); keeping it in sync is `keel sync`'s job (issue 5),
+ * which will take this function's place.
+ */
+#include "cli/cli_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/runtime.h"
+#include "common/kerr.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "controllers/controller.h"
+#include "server/opts.h"
+#include "server/server.h"
+
+#define UP_WRITTEN_BY "keel up"
+
+struct up_flags {
+	const char *file;
+	const char *data_dir;
+	const char *listen;
+	const char *runtime;
+	const char *name;
+	const char *docker_socket;
+	bool stop_tasks;
+	bool no_user_config;
+};
+
+/* ---- pure parts (unit-tested) ------------------------------------------ */
+
+int cli_up_runtime(const char *flag, const char *socket, bool docker_answers,
+                   const char **runtime, char **why, struct kerr *err)
+{
+	const char *sock = socket && *socket ? socket : "/var/run/docker.sock";
+	if (flag && streq(flag, "process")) {
+		*runtime = "process";
+		*why = xstrdup("--runtime process was given (the image is ignored: the command must "
+		               "exist on this machine)");
+		return 0;
+	}
+	if (flag && *flag && !streq(flag, "docker"))
+		return kerr_set(err, EINVAL, "--runtime: unknown runtime \"%s\" (docker or process)",
+		                flag);
+	if (flag && *flag) {
+		if (!docker_answers)
+			return kerr_set(err, ECONNREFUSED,
+			                "--runtime docker: no Docker engine answers on %s (start "
+			                "dockerd, or use --runtime process)",
+			                sock);
+		*runtime = "docker";
+		*why = xasprintf("--runtime docker was given (engine on %s)", sock);
+		return 0;
+	}
+	if (docker_answers) {
+		*runtime = "docker";
+		*why = xasprintf("a Docker engine answers on %s, so tasks run as containers "
+		                 "(--runtime process runs them as host processes)",
+		                 sock);
+	} else {
+		*runtime = "process";
+		*why = xasprintf("no Docker engine answers on %s, so tasks run as host processes "
+		                 "(the image is ignored: the command must exist on this machine)",
+		                 sock);
+	}
+	return 0;
+}
+
+enum cli_up_config_action cli_up_config_action(const char *existing, const char *url)
+{
+	if (!existing)
+		return CLI_UP_CONFIG_WRITE;
+	json_error_t jerr;
+	_cleanup_json_ json_t *cfg = json_loads(existing, 0, &jerr);
+	const char *server = json_string_value(json_object_get(cfg, "server"));
+	const char *by = json_string_value(json_object_get(cfg, "writtenBy"));
+	if (streq(by, UP_WRITTEN_BY))
+		return CLI_UP_CONFIG_WRITE; /* ours from an earlier run: refresh it */
+	if (server && streq(server, url))
+		return CLI_UP_CONFIG_SAME; /* the user's, and it points here already */
+	return CLI_UP_CONFIG_OTHER;
+}
+
+/* ---- the user's config file -------------------------------------------- */
+
+static int mkdir_parents(const char *path)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	return 0;
+}
+
+/* Writes (or leaves) the user's config file per cli_up_config_action. A
+ * file that cannot be read (other than missing) is not ours to replace. */
+static void write_user_config(struct server *srv)
+{
+	const char *url = server_url(srv), *token = server_admin_token(srv);
+	_cleanup_free_ char *path = client_user_config_path();
+	_cleanup_free_ char *text = NULL;
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	size_t len = 0;
+	if (!path)
+		return;
+	int r = file_read_all(path, 64 * 1024, &text, &len, &err);
+	if (r < 0 && r != -ENOENT) {
+		log_warn("keel up: %s; left as it is", kerr_msg(&err));
+		return;
+	}
+	enum cli_up_config_action act = cli_up_config_action(r < 0 ? NULL : text, url);
+	if (act == CLI_UP_CONFIG_OTHER)
+		log_warn("keel up: %s points at another server; left as it is", path);
+	if (act != CLI_UP_CONFIG_WRITE)
+		return;
+	_cleanup_json_ json_t *cfg = json_pack("{s:s, s:s, s:s}", "server", url, "writtenBy",
+	                                       UP_WRITTEN_BY, "dataDir", server_data_dir(srv));
+	if (token)
+		json_object_set_new(cfg, "token", json_string(token));
+	_cleanup_free_ char *s = json_dumps(cfg, JSON_INDENT(2));
+	_cleanup_free_ char *data = xasprintf("%s\n", s);
+	kerr_clear(&err);
+	if (mkdir_parents(path) < 0)
+		log_warn("keel up: cannot create the directory of %s: %s", path, strerror(errno));
+	else if (file_write_atomic(path, data, strlen(data), 0600, &err) < 0)
+		log_warn("keel up: cannot write %s: %s", path, kerr_msg(&err));
+}
+
+/* Says how the CLI, resolving its config as always, will find this server. */
+static void report_cli(struct server *srv)
+{
+	const char *url = server_url(srv);
+	struct client_config cfg = {0};
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	bool found = client_config_resolve(NULL, NULL, NULL, &cfg, &err) == 0 &&
+	             streq(cfg.server, url);
+	const char *from = err.msg                       ? kerr_msg(&err)
+	                   : cfg.config_file               ? cfg.config_file
+	                   : streq(cfg.server_from, "env") ? "KEEL_SERVER"
+	                                                   : "the default";
+	if (found)
+		printf("keel up: the CLI finds this server with no flags (through %s)\n", from);
+	else
+		printf("keel up: the CLI here would talk to %s (from %s); to reach this server:\n",
+		       cfg.server ? cfg.server : "no server", from);
+	printf("keel up:     export KEEL_CONFIG=%s/config\n", server_data_dir(srv));
+	client_config_clear(&cfg);
+}
+
+/* ---- manifests ----------------------------------------------------------- */
+
+/* What -f DIR does while it runs. Today: one `keel apply -R -f DIR` at start;
+ * keel sync (issue 5) will run here as a loop instead, and stop in
+ * up_manifests_stop. */
+struct up_manifests {
+	const char *dir;
+};
+
+static int up_manifests_start(struct up_manifests *m, const char *dir, const char *url,
+                              const char *token)
+{
+	m->dir = dir;
+	if (!dir)
+		return 0;
+	cli_globals.server = url;
+	cli_globals.token = token;
+	cli_globals.config = NULL;
+	char *argv[] = {(char *)"-R", (char *)"-f", (char *)dir, NULL};
+	int code = cli_cmd_apply(3, argv);
+	fflush(stdout);
+	cli_client_cleanup();
+	if (code != CLI_OK)
+		log_error("keel up: applying %s failed (above); fix it and run keel apply -R -f %s",
+		          dir, dir);
+	log_info("keel up: applied %s once; it is not kept in sync yet (keel sync, issue 5): "
+	         "apply changes with keel apply -R -f %s",
+	         dir, dir);
+	return code;
+}
+
+static void up_manifests_stop(struct up_manifests *m)
+{
+	m->dir = NULL;
+}
+
+/* ---- starting and stopping ----------------------------------------------- */
+
+struct up {
+	struct server *srv;
+	struct controller_manager *ctl;
+	struct agent *agent;
+	struct agent_opts aopts;
+	struct up_manifests man;
+	char *why;
+};
+
+static int start_server(struct up *u, const struct up_flags *f, struct kerr *err)
+{
+	struct srv_opts so;
+	srv_opts_init(&so);
+	if (f->data_dir) {
+		free(so.data_dir);
+		so.data_dir = xstrdup(f->data_dir);
+	}
+	if (f->listen) {
+		char *host = NULL;
+		if (srv_parse_listen(f->listen, &host, &so.listen_port, err) < 0) {
+			srv_opts_free(&so);
+			return kerr_prefix(err, "--listen");
+		}
+		free(so.listen_host);
+		so.listen_host = host;
+	}
+	int r = server_start(&so, &u->srv, err);
+	srv_opts_free(&so);
+	return r;
+}
+
+static int start_agent(struct up *u, const struct up_flags *f, const char *runtime,
+                       struct kerr *err)
+{
+	struct agent_opts *o = &u->aopts;
+	agent_opts_init(o);
+	o->server = xstrdup(server_url(u->srv));
+	o->token = server_admin_token(u->srv) ? xstrdup(server_admin_token(u->srv)) : NULL;
+	o->runtime = streq(runtime, "docker") ? AGENT_RT_DOCKER : AGENT_RT_PROCESS;
+	o->runtime_set = true;
+	o->name = f->name ? xstrdup(f->name) : NULL;
+	o->data_dir = xasprintf("%s/agent", server_data_dir(u->srv));
+	o->docker_socket = f->docker_socket ? xstrdup(f->docker_socket) : NULL;
+	o->stop_tasks_on_exit = f->stop_tasks;
+	o->status_ms = 10000; /* one node: fresher usage for keel top is cheap */
+	return agent_start(o, &u->agent, err);
+}
+
+static int up_start(struct up *u, const struct up_flags *f, struct kerr *err)
+{
+	const char *runtime = NULL;
+	bool probe = !(f->runtime && streq(f->runtime, "process"));
+	bool answers = probe && rt_docker_available(f->docker_socket);
+	if (cli_up_runtime(f->runtime, f->docker_socket, answers, &runtime, &u->why, err) < 0)
+		return -err->code;
+	if (start_server(u, f, err) < 0)
+		return -err->code;
+	struct controller_options co = {0};
+	co.client.server = server_url(u->srv);
+	co.client.token = server_admin_token(u->srv);
+	if (controller_manager_start(&co, "all", &u->ctl, err) < 0)
+		return kerr_prefix(err, "controllers");
+	if (start_agent(u, f, runtime, err) < 0)
+		return kerr_prefix(err, "agent");
+	return 0;
+}
+
+static void up_stop(struct up *u)
+{
+	up_manifests_stop(&u->man);
+	agent_stop(u->agent);
+	controller_manager_request_stop(u->ctl);
+	server_stop(u->srv); /* ends every watch stream: the loops' threads return at once */
+	controller_manager_stop(u->ctl);
+	agent_free(u->agent, 5000);
+	agent_opts_free(&u->aopts);
+	free(u->why);
+}
+
+static void banner(struct up *u, const struct up_flags *f)
+{
+	printf("keel up: API server listening on %s (data dir %s)\n", server_url(u->srv),
+	       server_data_dir(u->srv));
+	printf("keel up: node %s runs tasks with the %s runtime: %s\n", agent_node_name(u->agent),
+	       agent_runtime_name(u->agent), u->why);
+	if (!f->no_user_config)
+		write_user_config(u->srv);
+	report_cli(u->srv);
+	printf("keel up: try  keel get nodes;  keel get tasks -A -o wide;  keel top nodes\n");
+	printf("keel up: Ctrl-C stops keel; tasks %s\n",
+	       f->stop_tasks ? "are stopped too (--stop-tasks-on-exit)"
+	                     : "keep running and the next keel up adopts them");
+	fflush(stdout);
+}
+
+/* A second SIGINT/SIGTERM while shutting down: the user does not want to
+ * wait (for a task's grace period, say). */
+static void *second_signal(void *arg)
+{
+	sigset_t *set = arg;
+	int sig = 0;
+	if (sigwait(set, &sig) == 0) {
+		log_warn("keel up: second %s: exiting without finishing the shutdown",
+		         sig == SIGINT ? "SIGINT" : "SIGTERM");
+		_exit(130); /* on purpose: nothing may wait any longer */
+	}
+	return NULL;
+}
+
+static int run_up(const struct up_flags *f, const struct cli_strv *pos)
+{
+	if (pos->n > 0) {
+		fprintf(stderr, "error: unexpected argument \"%s\"; manifests are given with -f DIR\n",
+		        pos->v[0]);
+		return CLI_USAGE;
+	}
+	if (cli_globals.server || cli_globals.token || cli_globals.config) {
+		fprintf(stderr, "error: keel up runs its own server: --server, --token and --config "
+		                "are for the commands that talk to one (--listen sets its address)\n");
+		return CLI_USAGE;
+	}
+	if (f->runtime && !streq(f->runtime, "docker") && !streq(f->runtime, "process")) {
+		fprintf(stderr, "error: --runtime: unknown runtime \"%s\" (docker or process)\n",
+		        f->runtime);
+		return CLI_USAGE;
+	}
+	struct stat st;
+	if (f->file && stat(f->file, &st) < 0) {
+		fprintf(stderr, "error: -f %s: %s\n", f->file, strerror(errno));
+		return CLI_USAGE;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	static sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	struct up u = {0};
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	if (up_start(&u, f, &err) < 0) {
+		fprintf(stderr, "keel up: %s\n", kerr_msg(&err));
+		up_stop(&u);
+		return CLI_FAIL;
+	}
+	banner(&u, f);
+	up_manifests_start(&u.man, f->file, server_url(u.srv), server_admin_token(u.srv));
+	int sig = 0;
+	sigwait(&set, &sig);
+	log_info("keel up: %s: stopping (%s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+	         f->stop_tasks ? "and stopping the tasks" : "tasks keep running");
+	pthread_t th;
+	if (pthread_create(&th, NULL, second_signal, &set) == 0)
+		pthread_detach(th);
+	up_stop(&u);
+	log_info("keel up: stopped cleanly");
+	return CLI_OK;
+}
+
+int cli_cmd_up(int argc, char **argv)
+{
+	struct up_flags f = {0};
+	const struct cli_opt opts[] = {
+	    {"filename", 'f', CLI_OPT_STRING, &f.file, "DIR",
+	     "apply the manifests in DIR (recursively) at start"},
+	    {"data-dir", 0, CLI_OPT_STRING, &f.data_dir, "DIR",
+	     "store and agent state (default as keel server: $KEEL_DATA_DIR, /var/lib/keel for "
+	     "root, else ~/.local/share/keel)"},
+	    {"listen", 0, CLI_OPT_STRING, &f.listen, "HOST:PORT",
+	     "API address (default 127.0.0.1:7700; port 0 picks a free one)"},
+	    {"runtime", 0, CLI_OPT_STRING, &f.runtime, "RUNTIME",
+	     "docker or process (default: docker when an engine answers, else process)"},
+	    {"name", 0, CLI_OPT_STRING, &f.name, "NODE", "this node's name (default: the host name)"},
+	    {"docker-socket", 0, CLI_OPT_STRING, &f.docker_socket, "PATH",
+	     "Docker engine socket (default /var/run/docker.sock)"},
+	    {"stop-tasks-on-exit", 0, CLI_OPT_BOOL, &f.stop_tasks, NULL,
+	     "stop and remove this node's tasks when keel up stops (default: they keep running)"},
+	    {"no-user-config", 0, CLI_OPT_BOOL, &f.no_user_config, NULL,
+	     "do not write ~/.config/keel/config (the CLI's default config file)"},
+	};
+	struct cli_strv pos = {0};
+	int code;
+	if (!cli_parse_or_help("up", opts, ARRAY_SIZE(opts), argc, argv, &pos, &code))
+		code = run_up(&f, &pos);
+	cli_strv_free(&pos);
+	return code;
+}
