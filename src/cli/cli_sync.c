@@ -10,11 +10,16 @@
 
 #include <errno.h>
 #include <math.h>
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
 #include <signal.h>
 
 #include "common/kerr.h"
 #include "common/log.h"
+#include "common/sbuf.h"
 #include "common/util.h"
+#include "server/opts.h"
 #include "sync/applyset.h"
 #include "sync/sync.h"
 
@@ -27,9 +32,62 @@ struct sync_flags {
 	bool allow_empty;
 	bool overwrite_set;
 	const char *log_format;
+	const char *metrics_listen;
 };
 
 static volatile sig_atomic_t stop_requested;
+
+/* ---- --metrics-listen: the sync's counters as Prometheus text ---------- */
+
+static enum MHD_Result metrics_answer(void *cls, struct MHD_Connection *conn, const char *url,
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **req_cls)
+{
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	(void)req_cls;
+	bool ok = streq(method, "GET") && streq(url, "/metrics");
+	_cleanup_sbuf_ struct sbuf b = SBUF_INIT;
+	if (ok)
+		sync_metrics_render(cls, &b);
+	else
+		sbuf_printf(&b, "only GET /metrics here\n");
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+	    b.len, b.data ? b.data : (char *)"", MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	enum MHD_Result res = MHD_queue_response(conn, ok ? 200 : 404, r);
+	MHD_destroy_response(r);
+	return res;
+}
+
+/* Serves GET /metrics on HOST:PORT (port 0: a free one, printed). */
+static struct MHD_Daemon *metrics_start(const char *listen, struct sync *s)
+{
+	_cleanup_free_ char *host = NULL;
+	unsigned port = 0;
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	if (srv_parse_listen(listen, &host, &port, &err) < 0) {
+		fprintf(stderr, "error: --metrics-listen: %s\n", kerr_msg(&err));
+		return NULL;
+	}
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+		fprintf(stderr, "error: --metrics-listen: \"%s\" is not an IPv4 address\n", host);
+		return NULL;
+	}
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, metrics_answer, s,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
+	if (!d) {
+		fprintf(stderr, "error: --metrics-listen %s: cannot listen there\n", listen);
+		return NULL;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	log_info("sync metrics on http://%s:%u/metrics", host, info ? info->port : port);
+	return d;
+}
 
 static void on_signal(int sig)
 {
@@ -122,11 +180,18 @@ static int run_sync(const struct sync_flags *f, const struct cli_strv *pos)
 		fprintf(stderr, "error: %s\n", kerr_msg(&err));
 		return CLI_FAIL;
 	}
+	struct MHD_Daemon *md = NULL;
+	if (f->metrics_listen && !(md = metrics_start(f->metrics_listen, s))) {
+		sync_free(s);
+		return CLI_FAIL;
+	}
 	int code = CLI_OK;
 	if (f->once)
 		code = sync_pass(s, SYNC_TRIGGER_START, NULL) ? CLI_FAIL : CLI_OK;
 	else
 		sync_run(s, (const volatile int *)&stop_requested);
+	if (md)
+		MHD_stop_daemon(md);
 	sync_free(s);
 	return code;
 }
@@ -150,6 +215,8 @@ int cli_cmd_sync(int argc, char **argv)
 	    {"overwrite-set", 0, CLI_OPT_BOOL, &f.overwrite_set, NULL,
 	     "move objects that belong to another apply set into this one (best with --once)"},
 	    {"log-format", 0, CLI_OPT_STRING, &f.log_format, "FORMAT", "text|json (default text)"},
+	    {"metrics-listen", 0, CLI_OPT_STRING, &f.metrics_listen, "HOST:PORT",
+	     "serve the sync's counters at http://HOST:PORT/metrics (Prometheus text)"},
 	};
 	struct cli_strv pos = {0};
 	int code;

@@ -18,9 +18,9 @@
  * user's config file, which `keel up` writes unless it belongs to someone
  * else (cli_up_config_action, pure; the rule is in the README).
  *
- * -f DIR is applied once at start with the code of `keel apply -R -f DIR`
- * (up_manifests_start); keeping it in sync is `keel sync`'s job (issue 5),
- * which will take this function's place.
+ * -f DIR is kept in sync as `keel sync DIR` keeps it (src/sync/sync.h):
+ * the same loop on a thread of its own, with its own client, started once
+ * the agent runs (up_manifests_start) and stopped first at shutdown.
  */
 #include "cli/cli_internal.h"
 
@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,6 +40,8 @@
 #include "controllers/controller.h"
 #include "server/opts.h"
 #include "server/server.h"
+#include "client/client.h"
+#include "sync/sync.h"
 
 #define UP_WRITTEN_BY "keel up"
 
@@ -51,6 +54,7 @@ struct up_flags {
 	const char *docker_socket;
 	bool stop_tasks;
 	bool no_user_config;
+	const char *interval; /* -f DIR's full re-apply period */
 };
 
 /* ---- pure parts (unit-tested) ------------------------------------------ */
@@ -185,33 +189,76 @@ static void report_cli(struct server *srv)
  * up_manifests_stop. */
 struct up_manifests {
 	const char *dir;
+	struct server *srv; /* serves the sync's counters on /metrics */
+	struct client *client;
+	struct sync *sync;
+	pthread_t thread;
+	bool running;
+	volatile int stop;
 };
 
-static int up_manifests_start(struct up_manifests *m, const char *dir, const char *url,
-                              const char *token)
+static void up_sync_log(void *ud, enum log_level level, const char *line)
 {
-	m->dir = dir;
-	if (!dir)
-		return 0;
-	cli_globals.server = url;
-	cli_globals.token = token;
-	cli_globals.config = NULL;
-	char *argv[] = {(char *)"-R", (char *)"-f", (char *)dir, NULL};
-	int code = cli_cmd_apply(3, argv);
-	fflush(stdout);
-	cli_client_cleanup();
-	if (code != CLI_OK)
-		log_error("keel up: applying %s failed (above); fix it and run keel apply -R -f %s",
-		          dir, dir);
-	log_info("keel up: applied %s once; it is not kept in sync yet (keel sync, issue 5): "
-	         "apply changes with keel apply -R -f %s",
-	         dir, dir);
-	return code;
+	(void)ud;
+	log_msg(level, "sync: %s", line);
+}
+
+static void up_sync_metrics(void *ud, struct sbuf *out)
+{
+	sync_metrics_render(ud, out);
+}
+
+static void *up_sync_main(void *arg)
+{
+	struct up_manifests *m = arg;
+	sync_run(m->sync, &m->stop);
+	return NULL;
 }
 
 static void up_manifests_stop(struct up_manifests *m)
 {
+	if (m->srv)
+		server_set_metrics_source(m->srv, NULL, NULL);
+	m->srv = NULL;
+	if (m->running) {
+		m->stop = 1;
+		pthread_join(m->thread, NULL);
+		m->running = false;
+	}
+	sync_free(m->sync);
+	m->sync = NULL;
+	client_free(m->client);
+	m->client = NULL;
 	m->dir = NULL;
+}
+
+static int up_manifests_start(struct up_manifests *m, struct server *srv, const char *dir,
+                              long interval_ms)
+{
+	const char *url = server_url(srv), *token = server_admin_token(srv);
+	m->dir = dir;
+	if (!dir)
+		return 0;
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	struct client_opts co = {.server = url, .token = token};
+	struct sync_opts so = {.dir = dir,
+	                       .interval_ms = interval_ms,
+	                       .debounce_ms = 200,
+	                       .log = up_sync_log};
+	if (client_new(&co, &m->client, &err) < 0 || sync_new(m->client, &so, &m->sync, &err) < 0 ||
+	    (errno = pthread_create(&m->thread, NULL, up_sync_main, m)) != 0) {
+		log_error("keel up: cannot keep %s in sync: %s", dir,
+		          err.code ? kerr_msg(&err) : strerror(errno));
+		up_manifests_stop(m);
+		return -1;
+	}
+	m->running = true;
+	m->srv = srv;
+	server_set_metrics_source(srv, up_sync_metrics, m->sync);
+	log_info("keel up: keeping %s in sync as apply set \"%s\" (on every change, and a full "
+	         "re-apply every %llds)",
+	         dir, sync_set_name(m->sync), (long long)(interval_ms / 1000));
+	return 0;
 }
 
 /* ---- starting and stopping ----------------------------------------------- */
@@ -337,6 +384,15 @@ static int run_up(const struct up_flags *f, const struct cli_strv *pos)
 		                "are for the commands that talk to one (--listen sets its address)\n");
 		return CLI_USAGE;
 	}
+	if (f->interval && cli_duration_ms(f->interval) < 1000) {
+		fprintf(stderr, "error: --interval \"%s\": not a duration of 1s or more (30s, 5m)\n",
+		        f->interval);
+		return CLI_USAGE;
+	}
+	if (f->interval && !f->file) {
+		fprintf(stderr, "error: --interval is for -f DIR (how often DIR is re-applied)\n");
+		return CLI_USAGE;
+	}
 	if (f->runtime && !streq(f->runtime, "docker") && !streq(f->runtime, "process")) {
 		fprintf(stderr, "error: --runtime: unknown runtime \"%s\" (docker or process)\n",
 		        f->runtime);
@@ -361,7 +417,8 @@ static int run_up(const struct up_flags *f, const struct cli_strv *pos)
 		return CLI_FAIL;
 	}
 	banner(&u, f);
-	up_manifests_start(&u.man, f->file, server_url(u.srv), server_admin_token(u.srv));
+	up_manifests_start(&u.man, u.srv, f->file,
+	                   f->interval ? cli_duration_ms(f->interval) : 60000);
 	int sig = 0;
 	sigwait(&set, &sig);
 	log_info("keel up: %s: stopping (%s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
@@ -379,7 +436,10 @@ int cli_cmd_up(int argc, char **argv)
 	struct up_flags f = {0};
 	const struct cli_opt opts[] = {
 	    {"filename", 'f', CLI_OPT_STRING, &f.file, "DIR",
-	     "apply the manifests in DIR (recursively) at start"},
+	     "keep the cluster equal to the manifests in DIR, as keel sync DIR does"},
+	    {"interval", 0, CLI_OPT_STRING, &f.interval, "DURATION",
+	     "with -f: a full re-apply this often, putting back what was changed by hand "
+	     "(default 60s)"},
 	    {"data-dir", 0, CLI_OPT_STRING, &f.data_dir, "DIR",
 	     "store and agent state (default as keel server: $KEEL_DATA_DIR, /var/lib/keel for "
 	     "root, else ~/.local/share/keel)"},

@@ -128,6 +128,10 @@ static enum MHD_Result handle_metrics(struct srv_req *r)
 	store_get_stats(r->srv->store, &st);
 	_cleanup_sbuf_ struct sbuf b = SBUF_INIT;
 	srv_metrics_render(r->srv->metrics, &st, srv_hub_watchers(r->srv->hub), &b);
+	pthread_mutex_lock(&r->srv->metrics_mu);
+	if (r->srv->metrics_source)
+		r->srv->metrics_source(r->srv->metrics_ud, &b);
+	pthread_mutex_unlock(&r->srv->metrics_mu);
 	return srv_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8",
 	                      b.data ? b.data : "");
 }

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -39,6 +40,11 @@ struct server {
 	struct MHD_Daemon *mhd;
 	char *url; /* owned: "http://HOST:PORT" once listening */
 	atomic_bool ready;
+	/* More /metrics text from the process the server runs in (keel up's
+	 * sync loop), under metrics_mu: server_set_metrics_source. */
+	pthread_mutex_t metrics_mu;
+	void (*metrics_source)(void *ud, struct sbuf *out);
+	void *metrics_ud;
 };
 
 struct srv_req {

@@ -223,6 +223,7 @@ static void server_close(struct server *srv)
 	store_close(srv->store);
 	srv_auth_free(srv->auth);
 	srv_metrics_free(srv->metrics);
+	pthread_mutex_destroy(&srv->metrics_mu);
 	srv_opts_free(&srv->opts);
 	free(srv->url);
 }
@@ -251,6 +252,7 @@ static int serve(struct server *srv, struct kerr *err)
 int server_start(struct srv_opts *o, struct server **out, struct kerr *err)
 {
 	struct server *srv = xcalloc(1, sizeof(*srv));
+	pthread_mutex_init(&srv->metrics_mu, NULL);
 	srv->opts = *o;
 	memset(o, 0, sizeof(*o));
 	if (!srv->opts.data_dir)
@@ -345,4 +347,13 @@ int server_main(int argc, char **argv)
 	if (rc == 0)
 		log_info("stopped cleanly");
 	return rc < 0 ? 1 : 0;
+}
+
+void server_set_metrics_source(struct server *srv, void (*render)(void *ud, struct sbuf *out),
+                               void *ud)
+{
+	pthread_mutex_lock(&srv->metrics_mu);
+	srv->metrics_source = render;
+	srv->metrics_ud = ud;
+	pthread_mutex_unlock(&srv->metrics_mu);
 }

@@ -76,6 +76,13 @@ void server_stop(struct server *srv);
 const char *server_url(const struct server *srv);         /* "http://127.0.0.1:7700" */
 const char *server_admin_token(const struct server *srv); /* NULL with --token-file without admin */
 const char *server_data_dir(const struct server *srv);
+/* Appends render's text (Prometheus exposition lines) to every /metrics
+ * answer; render runs on an HTTP thread, under a lock that this call also
+ * takes, so after server_set_metrics_source(srv, NULL, NULL) returns it
+ * runs no more. For what runs in the server's process: keel up's sync. */
+struct sbuf;
+void server_set_metrics_source(struct server *srv, void (*render)(void *ud, struct sbuf *out),
+                               void *ud);
 uint64_t server_revision(const struct server *srv);       /* the store's current revision */
 
 /* Hooks for what runs beside the API server in its process (the

@@ -19,12 +19,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <time.h>
 
 #include "api/meta.h"
 #include "client/client.h"
 #include "common/kerr.h"
+#include "common/sbuf.h"
 #include "common/util.h"
 #include "manifests/manifest.h"
 #include "sync/applyset.h"
@@ -191,6 +193,45 @@ void sync_stats_get(struct sync *s, struct sync_stats *out)
 	pthread_mutex_lock(&s->lock);
 	*out = s->stats;
 	pthread_mutex_unlock(&s->lock);
+}
+
+void sync_metrics_render(struct sync *s, struct sbuf *out)
+{
+	struct sync_stats st;
+	sync_stats_get(s, &st);
+	const char *set = sync_set_name(s);
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} counters[] = {
+	    {"keel_sync_passes_total", "Sync passes run.", offsetof(struct sync_stats, passes)},
+	    {"keel_sync_failed_passes_total", "Sync passes with errors.",
+	     offsetof(struct sync_stats, failed_passes)},
+	    {"keel_sync_created_total", "Objects created by sync.",
+	     offsetof(struct sync_stats, created)},
+	    {"keel_sync_configured_total", "Objects changed by sync.",
+	     offsetof(struct sync_stats, configured)},
+	    {"keel_sync_unchanged_total", "Objects applied unchanged by sync.",
+	     offsetof(struct sync_stats, unchanged)},
+	    {"keel_sync_pruned_total", "Objects pruned by sync.", offsetof(struct sync_stats, pruned)},
+	    {"keel_sync_errors_total", "Errors (broken files, failed applies or prunes).",
+	     offsetof(struct sync_stats, errors)},
+	    {"keel_sync_prunes_skipped_total", "Passes whose prune was skipped.",
+	     offsetof(struct sync_stats, prunes_skipped)},
+	    {"keel_sync_watch_overflows_total", "inotify queue overflows (full rescans).",
+	     offsetof(struct sync_stats, watch_overflows)},
+	};
+	for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+		uint64_t v = *(const uint64_t *)((const char *)&st + counters[i].off);
+		sbuf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s{set=\"%s\"} %llu\n",
+		            counters[i].name, counters[i].help, counters[i].name, counters[i].name, set,
+		            (unsigned long long)v);
+	}
+	sbuf_printf(out,
+	            "# HELP keel_sync_last_pass_timestamp_seconds End of the last sync pass.\n"
+	            "# TYPE keel_sync_last_pass_timestamp_seconds gauge\n"
+	            "keel_sync_last_pass_timestamp_seconds{set=\"%s\"} %lld\n",
+	            set, (long long)st.last_pass_unix);
 }
 
 /* ---- one pass ---- */

@@ -121,3 +121,9 @@ int sync_run(struct sync *s, const volatile int *stop);
 
 /* A copy of the counters; thread-safe. */
 void sync_stats_get(struct sync *s, struct sync_stats *out);
+
+/* Appends the counters of s as Prometheus text (keel_sync_passes_total,
+ * ..._created_total, ..., each labelled set="NAME"), for a /metrics page.
+ * Any thread. */
+struct sbuf;
+void sync_metrics_render(struct sync *s, struct sbuf *out);

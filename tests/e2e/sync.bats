@@ -402,3 +402,24 @@ EOF
 	assert_equal "$(keel get task shared -o json | jq -r '.metadata.labels["keel/apply-set"]')" sb
 	assert_equal "$(keel get task shared -o json | jq -r .metadata.resourceVersion)" "$rv"
 }
+
+@test "--metrics-listen serves the sync's counters as Prometheus text" {
+	task_yaml m1 >"$R/m1.yaml"
+	task_yaml m2 >"$R/m2.yaml"
+	sync_start --metrics-listen 127.0.0.1:0
+	port=$(sed -n 's|.*sync metrics on http://127\.0\.0\.1:\([0-9]*\)/metrics.*|\1|p' "$SYNC_LOG" | head -1)
+	[ -n "$port" ]
+	run curl -sf "http://127.0.0.1:$port/metrics"
+	assert_success
+	assert_line 'keel_sync_passes_total{set="t"} 1'
+	assert_line 'keel_sync_created_total{set="t"} 2'
+	assert_line 'keel_sync_errors_total{set="t"} 0'
+	assert_line '# TYPE keel_sync_pruned_total counter'
+	rm "$R/m2.yaml"
+	wait_for 100 bash -c "curl -sf http://127.0.0.1:$port/metrics | grep -qx 'keel_sync_pruned_total{set=\"t\"} 1'"
+	run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/other"
+	assert_output 404
+	run "$KEEL" sync "$R" --set t --once --metrics-listen nonsense
+	assert_failure
+	assert_output --partial "error: --metrics-listen"
+}
