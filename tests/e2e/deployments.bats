@@ -208,6 +208,18 @@ all_running() {
 	wait_for 150 bash -c '[ "$(keel get tasks -o json | jq ".items | length")" = 0 ]'
 }
 
+@test "deployments: a template with restartPolicy OnFailure is 422, and no Task is made" {
+	f=$(deployment web nginx:1 2)
+	sed -i 's/^      image: nginx:1$/      image: nginx:1\n      restartPolicy: OnFailure/' "$f"
+	grep -q 'restartPolicy: OnFailure' "$f"
+	run keel apply -f "$f"
+	assert_failure
+	assert_output --partial 'spec.template.spec.restartPolicy: Unsupported value: "OnFailure": supported values: "Always"'
+	run keel get deploy web
+	assert_failure
+	[ "$(count web)" = 0 ]
+}
+
 @test "deployments: scale and rollout usage errors" {
 	run keel scale deployment web
 	assert_failure 2

@@ -555,6 +555,27 @@ static void test_deployment(void **state)
 	           "spec.progressDeadlineSeconds", NULL, "must be greater than minReadySeconds");
 	expect_one("Deployment", DEPLOY_HEAD "'spec':{'paused':'no'," TMPL "}}", "spec.paused",
 	           NULL, "YAML 1.2 reads no as a string");
+	/* A Deployment keeps its Tasks running: a template that lets them end
+	 * would be replaced in a loop (Kubernetes rejects it too). */
+	expect_ok("Deployment", DEPLOY_HEAD "'spec':{'template':{'metadata':{'labels':{'app':'web'}},"
+	                                    "'spec':{'image':'x','restartPolicy':'Always'}}}}");
+	expect_one("Deployment",
+	           DEPLOY_HEAD "'spec':{'template':{'metadata':{'labels':{'app':'web'}},"
+	                       "'spec':{'image':'x','restartPolicy':'Never'}}}}",
+	           "spec.template.spec.restartPolicy", "FieldValueNotSupported",
+	           "Unsupported value: \"Never\": supported values: \"Always\"");
+	expect_one("Deployment",
+	           DEPLOY_HEAD "'spec':{'template':{'metadata':{'labels':{'app':'web'}},"
+	                       "'spec':{'image':'x','restartPolicy':'OnFailure'}}}}",
+	           "spec.template.spec.restartPolicy", "FieldValueNotSupported",
+	           "supported values: \"Always\"");
+	/* nodeName is the scheduler's to set: a template may not pin replicas. */
+	expect_one("Deployment",
+	           DEPLOY_HEAD "'spec':{'template':{'metadata':{'labels':{'app':'web'}},"
+	                       "'spec':{'image':'x','nodeName':'n1'}}}}",
+	           "spec.template.spec.nodeName", "FieldValueForbidden", "use nodeSelector");
+	/* a Task may still use both */
+	expect_ok("Task", TASK_HEAD "'spec':{'image':'x','restartPolicy':'Never','nodeName':'n1'}}");
 }
 
 static void test_node_namespace(void **state)
