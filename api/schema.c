@@ -398,9 +398,44 @@ static void chk_selector_matches(struct vctx *c, json_t *spec, const char *path)
 	api_selector_free(s);
 }
 
+/* What a Deployment's Task template may not say, though a Task may:
+ *   - restartPolicy other than Always: the Deployment keeps `replicas`
+ *     Tasks running, so a Task that is let end is replaced at once, and
+ *     again, in a loop (Kubernetes' apps/v1 rejects it the same way);
+ *   - nodeName: it is the scheduler's to set (DESIGN.md), and a pinned
+ *     template would put every replica on one node past the fit filter
+ *     (Kubernetes allows it; keel chooses not to: nodeSelector on a label
+ *     the agent was given with --labels does the same through the
+ *     scheduler). */
+static void chk_deploy_template(struct vctx *c, json_t *v, const char *path)
+{
+	json_t *ts = api_obj_get_path(v, "template.spec");
+	if (!json_is_object(ts))
+		return;
+	const char *rp = json_string_value(json_object_get(ts, "restartPolicy"));
+	/* values outside the enum were reported by the enum check */
+	if (streq(rp, "OnFailure") || streq(rp, "Never")) {
+		_cleanup_free_ char *p = xasprintf("%s.template.spec.restartPolicy", path);
+		vc_cause(c, p, R_UNSUPPORTED,
+		         "Unsupported value: \"%s\": supported values: \"Always\" (a "
+		         "Deployment replaces every Task that ends; use a Task for a run to "
+		         "completion)",
+		         rp);
+	}
+	json_t *nn = json_object_get(ts, "nodeName");
+	if (nn && !json_is_null(nn)) {
+		_cleanup_free_ char *p = xasprintf("%s.template.spec.nodeName", path);
+		vc_cause(c, p, R_FORBIDDEN,
+		         "Forbidden: may not be set in a Deployment's template (the scheduler "
+		         "sets it); use nodeSelector with a label of the node (keel agent "
+		         "--labels)");
+	}
+}
+
 static void chk_deploy_spec(struct vctx *c, json_t *v, const char *path)
 {
 	chk_selector_matches(c, v, path);
+	chk_deploy_template(c, v, path);
 	json_t *pd = json_object_get(v, "progressDeadlineSeconds"),
 	       *mr = json_object_get(v, "minReadySeconds");
 	if (json_is_integer(pd) && json_is_integer(mr) &&

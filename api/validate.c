@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <strings.h>
 
+#include "api/merge.h"
 #include "api/meta.h"
 #include "api/quantity.h"
 #include "api/schema.h"
@@ -440,6 +441,31 @@ int api_validate_status(const struct api_kind *k, json_t *status, struct kerr *e
 	if (status && !json_is_null(status))
 		check_value(&c, f, status, "status");
 	return finish(&c, NULL);
+}
+
+/* ---- updates ---- */
+
+int api_validate_update(const struct api_kind *k, json_t *live, json_t *next, struct kerr *err)
+{
+	if (!k)
+		return kerr_set(err, EINVAL, "unknown kind");
+	struct vctx c = {err, k, 0, json_array()};
+	if (streq(k->kind, "Task")) {
+		const char *cur = json_string_value(api_obj_get_path(live, "spec.nodeName"));
+		const char *want = json_string_value(api_obj_get_path(next, "spec.nodeName"));
+		if (cur && *cur && !streq(want, cur))
+			vc_cause(&c, "spec.nodeName", R_INVALID, "field is immutable once set");
+	} else if (streq(k->kind, "Deployment")) {
+		json_t *cur = api_obj_get_path(live, "spec.selector");
+		json_t *want = api_obj_get_path(next, "spec.selector");
+		if (json_is_null(cur))
+			cur = NULL;
+		if (json_is_null(want))
+			want = NULL;
+		if (!api_json_equal(cur, want))
+			vc_cause(&c, "spec.selector", R_INVALID, "field is immutable");
+	}
+	return finish(&c, live);
 }
 
 /* ---- defaulting ---- */

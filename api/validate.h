@@ -91,6 +91,19 @@ int api_validate(const struct api_kind *k, json_t *obj, struct kerr *err);
  * valid (no status). -EINVAL "Event has no status" for kinds without one. */
 int api_validate_status(const struct api_kind *k, json_t *status, struct kerr *err);
 
+/* The rules of an update, beyond those of api_validate(): what may not
+ * change once the object exists. live is the stored object, next the one
+ * that would replace it (both borrowed, next validated and defaulted).
+ *   Task: spec.nodeName may be set when empty, never changed once set
+ *     ("field is immutable once set"; the scheduler's binding and a
+ *     manifest that pins a Task both set it once).
+ *   Deployment: spec.selector may not change ("field is immutable", as
+ *     Kubernetes' apps/v1 has it): Tasks of the old selector would no
+ *     longer be counted, and would keep running.
+ * Returns 0, or -EINVAL with err and its causes filled as api_validate()
+ * does (reason FieldValueInvalid). */
+int api_validate_update(const struct api_kind *k, json_t *live, json_t *next, struct kerr *err);
+
 /* Fills defaults in place: metadata.namespace "default" for namespaced
  * kinds when absent; Task restartPolicy Always; Deployment replicas 1,
  * strategy 25%/25%, revisionHistoryLimit 10, progressDeadlineSeconds 600,

@@ -17,6 +17,12 @@
  * (NodeLost) with an Event; it is repeated at most every EVICT_SWEEP_MS
  * while the node stays silent, which also catches a Task bound to it in a
  * race with the Unknown write.
+ *
+ * Tasks bound to a Node that does not exist have no lease to judge: the
+ * loop finds them in a Task cache every second (nodes_orphans), and once
+ * one has been so for the grace period, and a GET of the Node through the
+ * API confirms it is gone (the cache may be behind a registration), marks
+ * it Failed (NodeLost, "node m3 does not exist") with an Event.
  */
 #include "controllers/nodes.h"
 
@@ -107,12 +113,38 @@ bool nodes_task_evictable(json_t *task)
 	return !streq(phase, "Succeeded") && !streq(phase, "Failed");
 }
 
+json_t *nodes_orphans(json_t *seen, json_t *tasks, json_t *nodes, int64_t now_ms, long grace_ms)
+{
+	json_t *now_seen = json_object();
+	json_t *due = json_array();
+	size_t i;
+	json_t *t;
+	json_array_foreach(tasks, i, t)
+	{
+		const char *node = json_string_value(api_obj_get_path(t, "spec.nodeName"));
+		if (!node || !*node || json_object_get(nodes, node) || !nodes_task_evictable(t))
+			continue;
+		const char *ns = api_obj_namespace(t), *name = api_obj_name(t);
+		_cleanup_free_ char *key = xasprintf("%s/%s", ns ? ns : "", name ? name : "");
+		json_t *first = json_object_get(seen, key);
+		int64_t since = first ? json_integer_value(first) : now_ms;
+		json_object_set_new(now_seen, key, json_integer(since));
+		if (now_ms - since >= grace_ms)
+			json_array_append_new(due, json_string(key));
+	}
+	json_object_clear(seen);
+	json_object_update(seen, now_seen);
+	json_decref(now_seen);
+	return due;
+}
+
 /* ---- the controller ---- */
 
 struct nodes {
 	struct controller_env *env;
-	struct informer *nodes;
+	struct informer *nodes, *tasks;
 	int64_t start; /* unix seconds */
+	json_t *orphans; /* loop thread only: task key -> ms first seen on a missing node */
 	pthread_mutex_t mu;
 	json_t *leases; /* mu: node -> renew (unix seconds); NULL until the first poll */
 	json_t *swept;  /* mu: node -> monotonic ms of its last eviction sweep */
@@ -125,9 +157,16 @@ static int nodes_setup(struct controller_env *env, void **state, struct kerr *er
 	n->start = time_now_unix();
 	pthread_mutex_init(&n->mu, NULL);
 	n->swept = json_object();
+	n->orphans = json_object();
+	/* Tasks only for the orphan check, from the loop: no handlers, no keys */
+	const struct informer_handlers quiet = {0};
 	if (controller_informer(env, api_kind_by_plural("nodes"), NULL, NULL, NULL, &n->nodes,
+	                        err) < 0 ||
+	    controller_informer(env, api_kind_by_plural("tasks"), NULL, NULL, &quiet, &n->tasks,
 	                        err) < 0) {
 		json_decref(n->swept);
+		json_decref(n->orphans);
+		pthread_mutex_destroy(&n->mu);
 		free(n);
 		return -EINVAL;
 	}
@@ -141,6 +180,7 @@ static void nodes_teardown(void *state)
 	pthread_mutex_destroy(&n->mu);
 	json_decref(n->leases);
 	json_decref(n->swept);
+	json_decref(n->orphans);
 	free(n);
 }
 
@@ -167,30 +207,6 @@ static int poll_leases(struct nodes *n, struct client *c, struct kerr *err)
 	n->leases = table;
 	pthread_mutex_unlock(&n->mu);
 	return 0;
-}
-
-static void nodes_loop(void *state, struct client *c)
-{
-	struct nodes *n = state;
-	bool warned = false;
-	do {
-		_cleanup_kerr_ struct kerr err = KERR_INIT;
-		if (poll_leases(n, c, &err) < 0) {
-			if (!warned)
-				log_warn("nodes: reading leases: %s", kerr_msg(&err));
-			warned = true;
-			continue;
-		}
-		warned = false;
-		_cleanup_json_ json_t *all = informer_list(n->nodes, NULL, NULL);
-		size_t i;
-		json_t *node;
-		json_array_foreach(all, i, node)
-		{
-			if (api_obj_name(node))
-				controller_enqueue(n->env, api_obj_name(node));
-		}
-	} while (controller_sleep(n->env, POLL_MS));
 }
 
 /* Ready=Unknown on node (cached), once. */
@@ -220,10 +236,10 @@ static int mark_unknown(struct nodes *n, struct client *c, json_t *node, struct 
 	return 0;
 }
 
-static int evict_task(struct nodes *n, struct client *c, json_t *task, const char *node,
+/* Marks task Failed (NodeLost) with msg, and an Event. */
+static int evict_task(struct nodes *n, struct client *c, json_t *task, const char *msg,
                       struct kerr *err)
 {
-	_cleanup_free_ char *msg = xasprintf("node %s was lost: " UNKNOWN_MSG, node);
 	_cleanup_json_ json_t *patch =
 	    json_pack("{s:{s:O}, s:{s:s, s:s, s:s, s:b}}", "metadata", "resourceVersion",
 	              json_object_get(api_obj_meta(task), "resourceVersion"), "status", "phase",
@@ -259,13 +275,100 @@ static int evict_tasks(struct nodes *n, struct client *c, const char *node, stru
 		if (!nodes_task_evictable(t))
 			continue;
 		_cleanup_kerr_ struct kerr e = KERR_INIT;
-		r = evict_task(n, c, t, node, &e);
+		_cleanup_free_ char *msg = xasprintf("node %s was lost: " UNKNOWN_MSG, node);
+		r = evict_task(n, c, t, msg, &e);
 		if (r < 0 && ret == 0) {
 			ret = r;
 			kerr_move(err, &e);
 		}
 	}
 	return ret;
+}
+
+/* Whether Node name is gone according to the API itself, not only the
+ * cache (which may lag behind a registration): 1 gone, 0 there, -errno. */
+static int node_gone(struct client *c, const char *name)
+{
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	_cleanup_json_ json_t *obj = NULL;
+	int r = client_get(c, api_kind_by_plural("nodes"), NULL, name, &obj, &err);
+	if (r == -ENOENT)
+		return 1;
+	return r < 0 ? r : 0;
+}
+
+static bool task_bound(void *ctx, json_t *t)
+{
+	(void)ctx;
+	const char *node = json_string_value(api_obj_get_path(t, "spec.nodeName"));
+	return node && *node && nodes_task_evictable(t);
+}
+
+/* Marks lost the unfinished Tasks bound to a Node that has not existed
+ * for the grace period (nodes_orphans). From the loop thread, once the
+ * caches are complete (before that every Task would look orphaned). */
+static void lose_orphans(struct nodes *n, struct client *c)
+{
+	if (!informer_synced(n->nodes) || !informer_synced(n->tasks))
+		return;
+	_cleanup_json_ json_t *names = json_object();
+	_cleanup_json_ json_t *all = informer_list(n->nodes, NULL, NULL);
+	size_t i;
+	json_t *v;
+	json_array_foreach(all, i, v)
+	{
+		if (api_obj_name(v))
+			json_object_set_new(names, api_obj_name(v), json_true());
+	}
+	_cleanup_json_ json_t *tasks = informer_list(n->tasks, task_bound, NULL);
+	_cleanup_json_ json_t *due =
+	    nodes_orphans(n->orphans, tasks, names, time_mono_ms(),
+	                  controller_opts(n->env)->node_grace_period_ms);
+	_cleanup_json_ json_t *gone = json_object(); /* node -> checked through the API */
+	json_array_foreach(due, i, v)
+	{
+		_cleanup_json_ json_t *t = informer_get(n->tasks, json_string_value(v));
+		const char *node = json_string_value(api_obj_get_path(t, "spec.nodeName"));
+		if (!t || !node)
+			continue;
+		json_t *g = json_object_get(gone, node);
+		if (!g) {
+			g = json_boolean(node_gone(c, node) == 1);
+			json_object_set_new(gone, node, g);
+		}
+		if (!json_is_true(g))
+			continue;
+		_cleanup_kerr_ struct kerr err = KERR_INIT;
+		_cleanup_free_ char *msg =
+		    xasprintf("node %s does not exist (the Task was bound to it)", node);
+		if (evict_task(n, c, t, msg, &err) < 0)
+			log_warn("nodes: %s", kerr_msg(&err)); /* tried again next round */
+	}
+}
+
+static void nodes_loop(void *state, struct client *c)
+{
+	struct nodes *n = state;
+	bool warned = false;
+	do {
+		_cleanup_kerr_ struct kerr err = KERR_INIT;
+		lose_orphans(n, c);
+		if (poll_leases(n, c, &err) < 0) {
+			if (!warned)
+				log_warn("nodes: reading leases: %s", kerr_msg(&err));
+			warned = true;
+			continue;
+		}
+		warned = false;
+		_cleanup_json_ json_t *all = informer_list(n->nodes, NULL, NULL);
+		size_t i;
+		json_t *node;
+		json_array_foreach(all, i, node)
+		{
+			if (api_obj_name(node))
+				controller_enqueue(n->env, api_obj_name(node));
+		}
+	} while (controller_sleep(n->env, POLL_MS));
 }
 
 /* Claims an eviction sweep of node's Tasks when one is due (none yet, or

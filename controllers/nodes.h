@@ -7,6 +7,11 @@
  * comes back it writes Ready=True itself, and stops the containers of
  * Tasks that were marked lost meanwhile.
  *
+ * A Task bound to a Node that does not exist (deleted with `keel delete
+ * node`, or a nodeName that never registered) is lost too, once it has
+ * been so for the grace period, as Kubernetes' pod GC does: nothing else
+ * would ever end it, and its Deployment would count it forever.
+ *
  * This header is the pure part, unit-tested in tests/unit/test_nodes.c.
  * Threading: pure functions, thread-safe.
  */
@@ -48,3 +53,12 @@ const char *nodes_ready_status(json_t *node);
 /* True when Task task (borrowed) is to be marked lost with its node: not
  * Succeeded or Failed already. */
 bool nodes_task_evictable(json_t *task);
+
+/* Tasks orphaned by a missing Node. tasks: array of Tasks (borrowed);
+ * nodes: object whose keys are the names of the Nodes that exist
+ * (borrowed). seen (task key -> now_ms when it was first found orphaned)
+ * is kept by the caller between calls: an unfinished Task (see
+ * nodes_task_evictable) whose spec.nodeName is not in nodes is added at
+ * now_ms if new; every other entry is dropped. Returns the keys (new
+ * array of strings, owned) of the orphans seen for at least grace_ms. */
+json_t *nodes_orphans(json_t *seen, json_t *tasks, json_t *nodes, int64_t now_ms, long grace_ms);

@@ -3,6 +3,7 @@
  * cost is epvm.h's formula, factored so that a decision over N nodes of K
  * distinct sizes costs about N multiplications and 2K expm1 calls (plus
  * two exp calls per node whose load changed since the last decision).
+ * Scoring uses non-zero requests (placement.h); filtering the real ones.
  */
 #include "controllers/placement.h"
 
@@ -70,12 +71,24 @@ void placement_reset(struct placement *p, struct placement_node *nodes, size_t n
 	}
 }
 
+void placement_nonzero(const int64_t d[EPVM_RESOURCES], int64_t out[EPVM_RESOURCES])
+{
+	static const int64_t dflt[EPVM_RESOURCES] = {PLACEMENT_DEFAULT_CPU,
+	                                             PLACEMENT_DEFAULT_MEMORY};
+	for (int r = 0; r < EPVM_RESOURCES; r++)
+		out[r] = d[r] > 0 ? d[r] : dflt[r];
+}
+
 void placement_add(struct placement *p, size_t i, const int64_t d[EPVM_RESOURCES], int sign)
 {
 	if (i >= p->n)
 		return;
-	for (int r = 0; r < EPVM_RESOURCES; r++)
+	int64_t nz[EPVM_RESOURCES];
+	placement_nonzero(d, nz);
+	for (int r = 0; r < EPVM_RESOURCES; r++) {
 		p->nodes[i].bound[r] += sign * d[r];
+		p->nodes[i].scored[r] += sign * nz[r];
+	}
 	p->nodes[i].base_n = 0;
 }
 
@@ -127,9 +140,10 @@ static size_t filter(struct placement *p, const int64_t d[EPVM_RESOURCES], json_
 	return feasible;
 }
 
+/* The load E-PVM sees: the non-zero requests bound, or the usage when higher. */
 static double load_of(const struct placement_node *x, int r)
 {
-	return (double)(x->bound[r] > x->usage[r] ? x->bound[r] : x->usage[r]);
+	return (double)(x->scored[r] > x->usage[r] ? x->scored[r] : x->usage[r]);
 }
 
 static long choose_epvm(struct placement *p, const int64_t d[EPVM_RESOURCES], double n,
@@ -184,8 +198,11 @@ long placement_choose(struct placement *p, enum placement_policy policy,
 		return -1;
 	}
 	switch (policy) {
-	case PLACEMENT_EPVM:
-		return choose_epvm(p, d, (double)nf, cost);
+	case PLACEMENT_EPVM: {
+		int64_t nz[EPVM_RESOURCES];
+		placement_nonzero(d, nz);
+		return choose_epvm(p, nz, (double)nf, cost);
+	}
 	case PLACEMENT_ROUND_ROBIN:
 		for (size_t k = 0; k < p->n; k++) {
 			size_t i = (p->rr_next + k) % p->n;

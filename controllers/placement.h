@@ -20,6 +20,14 @@
  * epvm_marginal_cost() up to floating-point rounding (tests/unit/
  * test_placement.c checks that the chosen node's cost is the reference
  * minimum).
+ *
+ * Non-zero requests, as kube-scheduler has them: for scoring only, a Task
+ * that requests no CPU counts as PLACEMENT_DEFAULT_CPU and one that
+ * requests no memory as PLACEMENT_DEFAULT_MEMORY, both in the demand d
+ * and in the load its binding adds to a node (placement_node.scored).
+ * Without it, a demand of 0 costs 0 everywhere and every request-less
+ * Task goes to the first node. The filters use the real requests (bound):
+ * a Task asking nothing fits wherever there is room for nothing.
  */
 #pragma once
 
@@ -29,6 +37,10 @@
 #include <stdint.h>
 
 #include "controllers/epvm.h"
+
+/* kube-scheduler's DefaultMilliCPURequest and DefaultMemoryRequest. */
+#define PLACEMENT_DEFAULT_CPU    100                /* millicores */
+#define PLACEMENT_DEFAULT_MEMORY (200LL * 1024 * 1024) /* bytes: 200Mi */
 
 enum placement_policy { PLACEMENT_EPVM, PLACEMENT_ROUND_ROBIN, PLACEMENT_FIRST_FIT };
 
@@ -50,6 +62,8 @@ struct placement_node {
 	int64_t alloc[EPVM_RESOURCES]; /* allocatable: cpu millicores, memory bytes */
 	int64_t usage[EPVM_RESOURCES]; /* observed, as the agent reports it */
 	int64_t bound[EPVM_RESOURCES]; /* requests of the unfinished Tasks bound here */
+	int64_t scored[EPVM_RESOURCES]; /* their non-zero requests (placement_nonzero):
+	                                   the load E-PVM scores with */
 	bool ready, unschedulable;
 	json_t *labels; /* borrowed; NULL: no labels */
 
@@ -83,8 +97,14 @@ void placement_reset(struct placement *p, struct placement_node *nodes, size_t n
 /* Frees everything p holds and zeroes it. Accepts a zeroed p. */
 void placement_free(struct placement *p);
 
+/* out = d with each 0 (or negative) entry replaced by its default
+ * (PLACEMENT_DEFAULT_CPU, PLACEMENT_DEFAULT_MEMORY): what a Task asking d
+ * counts for in scoring. out may be d. */
+void placement_nonzero(const int64_t d[EPVM_RESOURCES], int64_t out[EPVM_RESOURCES]);
+
 /* Node i's bound requests change by sign * d (sign +1 on bind, -1 when a
- * Task ends or moves). Its cached cost is refreshed lazily. */
+ * Task ends or moves), and its scored load by sign * placement_nonzero(d).
+ * Its cached cost is refreshed lazily. */
 void placement_add(struct placement *p, size_t i, const int64_t d[EPVM_RESOURCES], int sign);
 
 /* Node i's observed usage is now usage. */
@@ -95,8 +115,10 @@ void placement_set_usage(struct placement *p, size_t i, const int64_t usage[EPVM
  * node's index, or -1 when none is feasible. why (may be NULL; zeroed by
  * the caller) counts the reasons of the nodes filtered out; *feasible
  * (may be NULL) gets how many passed; *cost (may be NULL) the chosen
- * node's E-PVM cost (0 for the other policies). Does not bind: call
- * placement_add() for the chosen node. */
+ * node's E-PVM cost (0 for the other policies) for the demand
+ * placement_nonzero(d) over the nodes' scored loads. The filters use d
+ * and bound as they are. Does not bind: call placement_add() for the
+ * chosen node. */
 long placement_choose(struct placement *p, enum placement_policy policy,
                       const int64_t d[EPVM_RESOURCES], json_t *selector,
                       unsigned why[PLACEMENT_WHY_N], size_t *feasible, double *cost);

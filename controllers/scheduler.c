@@ -18,6 +18,11 @@
  *     kube-scheduler does), so the next Task of a burst already sees it,
  *     and the watch event that follows changes nothing. One worker keeps
  *     decisions in order.
+ *   - Scoring counts a Task that requests no CPU as 100m and no memory
+ *     as 200Mi (kube-scheduler's non-zero requests, placement.h), in its
+ *     demand and in the load it adds where it is bound; otherwise every
+ *     request-less Task would cost 0 everywhere and go to the first node.
+ *     Filtering uses the real requests.
  *   - A Task that fits nowhere gets status reason Unschedulable and a
  *     FailedScheduling Event, and is remembered: it is queued again when a
  *     Node changes or a bound Task frees resources — no hot loop — and,
@@ -96,23 +101,28 @@ static bool wants_node(json_t *task)
 	       !json_object_get(api_obj_meta(task), "deletionTimestamp");
 }
 
-/* With s->mu held: adds sign * (cpu, mem) to node's bound load. */
+/* With s->mu held: adds sign * (cpu, mem) to node's bound load, and sign
+ * * their non-zero requests (placement.h) to the load it is scored with.
+ * s->bound keeps both, [cpu, mem, scored cpu, scored mem], for a node not
+ * in the arrays yet (its Tasks seen before it) and for rebuilds. */
 static void add_bound(struct sched *s, const char *node, int64_t cpu, int64_t mem, int sign)
 {
 	json_t *b = json_object_get(s->bound, node);
 	if (!b) {
-		b = json_pack("[I, I]", (json_int_t)0, (json_int_t)0);
+		b = json_pack("[I, I, I, I]", (json_int_t)0, (json_int_t)0, (json_int_t)0,
+		              (json_int_t)0);
 		json_object_set_new(s->bound, node, b);
 	}
-	int64_t nc = json_integer_value(json_array_get(b, 0)) + sign * cpu;
-	int64_t nm = json_integer_value(json_array_get(b, 1)) + sign * mem;
-	json_array_set_new(b, 0, json_integer(nc));
-	json_array_set_new(b, 1, json_integer(nm));
+	const int64_t d[EPVM_RESOURCES] = {cpu, mem};
+	int64_t nz[EPVM_RESOURCES];
+	placement_nonzero(d, nz);
+	const int64_t add[4] = {cpu, mem, nz[0], nz[1]};
+	for (size_t k = 0; k < 4; k++)
+		json_array_set_new(
+		    b, k, json_integer(json_integer_value(json_array_get(b, k)) + sign * add[k]));
 	json_t *ix = json_object_get(s->index, node);
-	if (ix) {
-		const int64_t d[EPVM_RESOURCES] = {cpu, mem};
+	if (ix)
 		placement_add(&s->pl, (size_t)json_integer_value(ix), d, sign);
-	}
 }
 
 /* With s->mu held: task key now holds (node, d) (node NULL: nothing).
@@ -270,8 +280,10 @@ static void rebuild_nodes(struct sched *s)
 		x->labels = json_object_get(api_obj_meta(o), "labels");
 		json_object_set_new(s->index, s->arr[i].name, json_integer((json_int_t)i));
 		json_t *b = json_object_get(s->bound, s->arr[i].name);
-		x->bound[0] = b ? json_integer_value(json_array_get(b, 0)) : 0;
-		x->bound[1] = b ? json_integer_value(json_array_get(b, 1)) : 0;
+		for (int r = 0; r < EPVM_RESOURCES; r++) {
+			x->bound[r] = json_integer_value(json_array_get(b, (size_t)r));
+			x->scored[r] = json_integer_value(json_array_get(b, (size_t)r + 2));
+		}
 	}
 	placement_reset(&s->pl, pn, s->n);
 	s->nodes_dirty = false;

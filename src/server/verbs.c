@@ -184,22 +184,6 @@ static void record_update(json_t *next, json_t *live, const char *manager)
 
 /* The common tail of replace/patch/apply: generation, finalization,
  * no-op detection and the size limit. Takes next. */
-/* A Task's spec.nodeName, once set, names where it runs: it may not change
- * (setting it when empty, as a manifest may, is fine). */
-static int check_node_name(struct srv_write *w, json_t *live, json_t *next, struct kerr *err)
-{
-	if (!streq(w->kind->kind, "Task"))
-		return 0;
-	const char *cur = json_string_value(api_obj_get_path(live, "spec.nodeName"));
-	const char *want = json_string_value(api_obj_get_path(next, "spec.nodeName"));
-	if (!cur || !*cur || (want && streq(want, cur)))
-		return 0;
-	kerr_add_cause(err, "spec.nodeName", "FieldValueInvalid", "field is immutable once set");
-	return kerr_set(err, EINVAL,
-	                "Task \"%s\" is invalid: spec.nodeName: field is immutable once set",
-	                api_obj_name(live));
-}
-
 static int finish_update(struct srv_write *w, json_t *live, json_t *next, json_t **out,
                          struct kerr *err)
 {
@@ -209,7 +193,9 @@ static int finish_update(struct srv_write *w, json_t *live, json_t *next, json_t
 		return STORE_DELETE;
 	if (live && api_json_equal(n, live))
 		return STORE_NOOP;
-	if (live && check_node_name(w, live, n, err) < 0)
+	/* what may not change once set: a Task's nodeName, a Deployment's
+	 * selector (api/validate.h) */
+	if (live && api_validate_update(w->kind, live, n, err) < 0)
 		return -EINVAL;
 	if (srv_obj_check_size(n, SRV_MAX_OBJECT, err) < 0)
 		return -E2BIG;

@@ -208,6 +208,32 @@ all_running() {
 	wait_for 150 bash -c '[ "$(keel get tasks -o json | jq ".items | length")" = 0 ]'
 }
 
+@test "deployments: a template with restartPolicy OnFailure is 422, and no Task is made" {
+	f=$(deployment web nginx:1 2)
+	sed -i 's/^      image: nginx:1$/      image: nginx:1\n      restartPolicy: OnFailure/' "$f"
+	grep -q 'restartPolicy: OnFailure' "$f"
+	run keel apply -f "$f"
+	assert_failure
+	assert_output --partial 'spec.template.spec.restartPolicy: Unsupported value: "OnFailure": supported values: "Always"'
+	run keel get deploy web
+	assert_failure
+	[ "$(count web)" = 0 ]
+}
+
+@test "deployments: spec.selector is immutable (a change would leak the old Tasks)" {
+	keel apply -f "$(deployment web nginx:1 2)"
+	wait_for 150 all_running web 2
+	f=$(deployment web nginx:1 2 "  selector: {matchLabels: {app: web, v: two}}")
+	sed -i 's/labels: {app: web}/labels: {app: web, v: two}/' "$f"
+	run keel apply -f "$f"
+	assert_failure
+	assert_output --partial 'spec.selector: field is immutable'
+	# nothing changed: the same two Tasks, counted
+	sleep 1
+	all_running web 2
+	keel get deploy web -o json | jq -e '.spec.selector == {"matchLabels": {"app": "web"}}'
+}
+
 @test "deployments: scale and rollout usage errors" {
 	run keel scale deployment web
 	assert_failure 2

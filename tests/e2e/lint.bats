@@ -109,3 +109,22 @@ EOF
 	assert_success
 	assert_line "warning: $D: no *.yaml, *.yml or *.json files"
 }
+
+@test "a Deployment template with restartPolicy Never or a nodeName is an error at its line" {
+	cat >"$D/deploy.yaml" <<'EOF2'
+apiVersion: keel/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      image: busybox
+      restartPolicy: Never
+      nodeName: n1
+EOF2
+	run keel lint -f "$D/deploy.yaml"
+	assert_failure 1
+	assert_line --partial "$D/deploy.yaml:9:7: spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\""
+	assert_line --partial "$D/deploy.yaml:10:7: spec.template.spec.nodeName: Forbidden: may not be set in a Deployment's template"
+}

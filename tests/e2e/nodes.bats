@@ -165,3 +165,48 @@ YAML
 	wait_for 100 bash -c "keel get deploy web -o json | jq -e '.status.readyReplicas == 4' >/dev/null"
 	grep -q "marked Failed (NodeLost)" "$SERVER_LOG"
 }
+
+@test "nodes: Tasks bound to a deleted Node are Failed NodeLost after the grace period, and replaced" {
+	keel_server_start "${GRACE[@]}" # every controller: scheduler, tasks, nodes, gc
+	SIM_PIDS=""
+	for n in a b; do
+		"$KEEL" agent --runtime sim --simulate 1 --name "$n" --cpus 4 --memory 8Gi \
+			--heartbeat-interval 500ms >>"$AGENT_LOG" 2>&1 &
+		SIM_PIDS="$SIM_PIDS $!"
+	done
+	a_pid=$(echo $SIM_PIDS | cut -d" " -f1)
+	wait_for 100 bash -c "[ \"\$(keel get nodes | grep -c ' Ready ')\" = 2 ]"
+	node_a=$(keel get nodes -o json | jq -r '.items[].metadata.name' | grep '^a')
+	node_b=$(keel get nodes -o json | jq -r '.items[].metadata.name' | grep '^b')
+	cat >"$BATS_TEST_TMPDIR/pinned.yaml" <<YAML
+apiVersion: keel/v1
+kind: Task
+metadata: {name: pinned}
+spec: {image: x, nodeName: $node_a}
+---
+apiVersion: keel/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 4
+  template:
+    metadata: {labels: {app: web}}
+    spec: {image: nginx}
+YAML
+	keel apply -f "$BATS_TEST_TMPDIR/pinned.yaml"
+	wait_for 100 phase_is pinned Running
+	wait_for 150 bash -c "[ \"\$(keel get tasks -l app=web -o json | jq '[.items[] | select(.status.phase == \"Running\")] | length')\" = 4 ]"
+	kill -9 "$a_pid"
+	keel delete node "$node_a"
+	# still Running within the grace period (2 s) ...
+	phase_is pinned Running
+	# ... then lost: the node does not exist
+	wait_for 100 phase_is pinned Failed
+	[ "$(status_of pinned reason)" = NodeLost ]
+	[ "$(status_of pinned message)" = "node $node_a does not exist (the Task was bound to it)" ]
+	run bash -c "keel get events -o json | jq -r '.items[] | select(.involvedObject.name == \"pinned\" and .reason == \"NodeLost\") | .message'"
+	assert_output --partial "does not exist"
+	# the Deployment's Tasks on the deleted node are replaced on b
+	wait_for 200 bash -c "[ \"\$(keel get tasks -l app=web -o json | jq '[.items[] | select(.spec.nodeName == \"$node_b\" and .status.phase == \"Running\")] | length')\" = 4 ]"
+	wait_for 100 bash -c "keel get deploy web -o json | jq -e '.status.readyReplicas == 4' >/dev/null"
+}

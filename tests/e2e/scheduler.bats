@@ -81,6 +81,21 @@ placement() {
 	assert_output --partial Running
 }
 
+@test "scheduler: 12 Tasks without requests spread 6/6 over 2 equal nodes (scored as 100m, 200Mi)" {
+	keel_server_start --controllers=scheduler
+	start_agent sim 2 4 8Gi
+	wait_ready 2
+	f=$BATS_TEST_TMPDIR/noreq.yaml
+	: >"$f"
+	for i in $(seq 1 12); do
+		printf -- '---\napiVersion: keel/v1\nkind: Task\nmetadata: {name: t%d}\nspec: {image: x}\n' "$i" >>"$f"
+	done
+	keel apply -f "$f" >/dev/null
+	run placement
+	assert_output "6 sim-0000
+6 sim-0001"
+}
+
 # E-PVM by hand, one Task at a time (the order does not matter: equal
 # Tasks): nodes "name cpu mem" (millicores, bytes), demand d_cpu d_mem.
 epvm_expect() {

@@ -555,6 +555,27 @@ static void test_deployment(void **state)
 	           "spec.progressDeadlineSeconds", NULL, "must be greater than minReadySeconds");
 	expect_one("Deployment", DEPLOY_HEAD "'spec':{'paused':'no'," TMPL "}}", "spec.paused",
 	           NULL, "YAML 1.2 reads no as a string");
+	/* A Deployment keeps its Tasks running: a template that lets them end
+	 * would be replaced in a loop (Kubernetes rejects it too). */
+	expect_ok("Deployment", DEPLOY_HEAD "'spec':{'template':{'metadata':{'labels':{'app':'web'}},"
+	                                    "'spec':{'image':'x','restartPolicy':'Always'}}}}");
+	expect_one("Deployment",
+	           DEPLOY_HEAD "'spec':{'template':{'metadata':{'labels':{'app':'web'}},"
+	                       "'spec':{'image':'x','restartPolicy':'Never'}}}}",
+	           "spec.template.spec.restartPolicy", "FieldValueNotSupported",
+	           "Unsupported value: \"Never\": supported values: \"Always\"");
+	expect_one("Deployment",
+	           DEPLOY_HEAD "'spec':{'template':{'metadata':{'labels':{'app':'web'}},"
+	                       "'spec':{'image':'x','restartPolicy':'OnFailure'}}}}",
+	           "spec.template.spec.restartPolicy", "FieldValueNotSupported",
+	           "supported values: \"Always\"");
+	/* nodeName is the scheduler's to set: a template may not pin replicas. */
+	expect_one("Deployment",
+	           DEPLOY_HEAD "'spec':{'template':{'metadata':{'labels':{'app':'web'}},"
+	                       "'spec':{'image':'x','nodeName':'n1'}}}}",
+	           "spec.template.spec.nodeName", "FieldValueForbidden", "use nodeSelector");
+	/* a Task may still use both */
+	expect_ok("Task", TASK_HEAD "'spec':{'image':'x','restartPolicy':'Never','nodeName':'n1'}}");
 }
 
 static void test_node_namespace(void **state)
@@ -751,6 +772,60 @@ static void test_defaults(void **state)
 	json_decref(bad);
 }
 
+/* Update rules: a Task's nodeName once set, a Deployment's selector. */
+static void expect_update(const char *kind, const char *live_text, const char *next_text,
+                          const char *field, const char *msg)
+{
+	json_t *live = J(live_text), *next = J(next_text);
+	struct kerr err = KERR_INIT;
+	int r = api_validate_update(K(kind), live, next, &err);
+	if (!field) {
+		if (r != 0)
+			fail_msg("unexpected error: %s", kerr_msg(&err));
+	} else {
+		assert_int_equal(r, -EINVAL);
+		expect_cause(&err, field, "FieldValueInvalid", NULL);
+		assert_int_equal(json_array_size(err.causes), 1);
+		if (!strstr(kerr_msg(&err), msg))
+			fail_msg("\"%s\" lacks \"%s\"", kerr_msg(&err), msg);
+	}
+	kerr_clear(&err);
+	json_decref(live);
+	json_decref(next);
+}
+
+static void test_update_rules(void **state)
+{
+	(void)state;
+	/* nodeName: set when empty is fine, changed or removed once set is not */
+	expect_update("Task", TASK_HEAD "'spec':{'image':'x'}}",
+	              TASK_HEAD "'spec':{'image':'x','nodeName':'n1'}}", NULL, NULL);
+	expect_update("Task", TASK_HEAD "'spec':{'image':'x','nodeName':'n1'}}",
+	              TASK_HEAD "'spec':{'image':'y','nodeName':'n1'}}", NULL, NULL);
+	expect_update("Task", TASK_HEAD "'spec':{'image':'x','nodeName':'n1'}}",
+	              TASK_HEAD "'spec':{'image':'x','nodeName':'n2'}}", "spec.nodeName",
+	              "Task \"web\" is invalid: spec.nodeName: field is immutable once set");
+	expect_update("Task", TASK_HEAD "'spec':{'image':'x','nodeName':'n1'}}",
+	              TASK_HEAD "'spec':{'image':'x'}}", "spec.nodeName",
+	              "field is immutable once set");
+	/* selector: the same selector (keys in another order) is fine, another is not */
+	const char *sel_a = DEPLOY_HEAD "'spec':{'selector':{'matchLabels':{'app':'web','t':'a'}},"
+	                                "'template':{'metadata':{'labels':{'app':'web','t':'a'}},"
+	                                "'spec':{'image':'x'}}}}";
+	const char *sel_a2 = DEPLOY_HEAD "'spec':{'replicas':5,'selector':{'matchLabels':{'t':'a',"
+	                                 "'app':'web'}},'template':{'metadata':{'labels':{'app':"
+	                                 "'web','t':'a'}},'spec':{'image':'y'}}}}";
+	const char *sel_b = DEPLOY_HEAD "'spec':{'selector':{'matchLabels':{'app':'web2'}},"
+	                                "'template':{'metadata':{'labels':{'app':'web2'}},"
+	                                "'spec':{'image':'x'}}}}";
+	expect_update("Deployment", sel_a, sel_a2, NULL, NULL);
+	expect_update("Deployment", sel_a, sel_b, "spec.selector",
+	              "Deployment \"web\" is invalid: spec.selector: field is immutable");
+	/* other kinds have no update rules here */
+	expect_update("Namespace", "{'metadata':{'name':'a'}}", "{'metadata':{'name':'a'}}", NULL,
+	              NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -762,6 +837,7 @@ int main(void)
 	    cmocka_unit_test(test_task_status),     cmocka_unit_test(test_deployment),
 	    cmocka_unit_test(test_node_namespace),  cmocka_unit_test(test_event),
 	    cmocka_unit_test(test_many_causes),     cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_update_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

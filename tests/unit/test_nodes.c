@@ -100,6 +100,64 @@ static void test_task_evictable(void **state)
 	json_decref(t);
 }
 
+static json_t *task_on(const char *name, const char *node, const char *phase)
+{
+	json_t *t = json_pack("{s:{s:s, s:s}, s:{}, s:{}}", "metadata", "name", name, "namespace",
+	                      "default", "spec", "status");
+	if (node)
+		json_object_set_new(json_object_get(t, "spec"), "nodeName", json_string(node));
+	if (phase)
+		json_object_set_new(json_object_get(t, "status"), "phase", json_string(phase));
+	return t;
+}
+
+/* Tasks bound to a Node that does not exist are lost once they have been
+ * so for the grace period (a Task bound just before its Node registers is
+ * not); the others are forgotten. */
+static void test_orphans(void **state)
+{
+	(void)state;
+	json_t *nodes = json_pack("{s:b}", "n1", 1);
+	json_t *tasks = json_pack("[o, o, o, o, o]", task_on("on-n1", "n1", "Running"),
+	                          task_on("on-gone", "gone", "Running"),
+	                          task_on("done-on-gone", "gone", "Succeeded"),
+	                          task_on("unbound", NULL, "Pending"),
+	                          task_on("pending-on-m3", "m3", NULL));
+	json_t *seen = json_object();
+	json_t *due = nodes_orphans(seen, tasks, nodes, 1000, 10000);
+	assert_int_equal(json_array_size(due), 0);
+	assert_int_equal(json_object_size(seen), 2); /* on-gone, pending-on-m3 */
+	assert_int_equal(json_integer_value(json_object_get(seen, "default/on-gone")), 1000);
+	json_decref(due);
+	/* 9.999 s later: still in the grace period */
+	due = nodes_orphans(seen, tasks, nodes, 10999, 10000);
+	assert_int_equal(json_array_size(due), 0);
+	json_decref(due);
+	/* m3 registers meanwhile: its Task is no longer an orphan */
+	json_object_set_new(nodes, "m3", json_true());
+	due = nodes_orphans(seen, tasks, nodes, 11000, 10000);
+	assert_int_equal(json_array_size(due), 1);
+	assert_string_equal(json_string_value(json_array_get(due, 0)), "default/on-gone");
+	assert_int_equal(json_object_size(seen), 1);
+	json_decref(due);
+	/* m3 goes away again: a new grace period from now */
+	json_object_del(nodes, "m3");
+	due = nodes_orphans(seen, tasks, nodes, 12000, 10000);
+	assert_int_equal(json_array_size(due), 1);
+	assert_int_equal(json_integer_value(json_object_get(seen, "default/pending-on-m3")), 12000);
+	json_decref(due);
+	/* once marked Failed, a Task is forgotten */
+	json_object_set_new(json_object_get(json_array_get(tasks, 1), "status"), "phase",
+	                    json_string("Failed"));
+	due = nodes_orphans(seen, tasks, nodes, 13000, 10000);
+	assert_int_equal(json_array_size(due), 0);
+	assert_null(json_object_get(seen, "default/on-gone"));
+	json_decref(due);
+	json_decref(seen);
+	json_decref(tasks);
+	json_decref(nodes);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -107,6 +165,7 @@ int main(void)
 	    cmocka_unit_test(test_last_heard),
 	    cmocka_unit_test(test_conditions_unknown),
 	    cmocka_unit_test(test_task_evictable),
+	    cmocka_unit_test(test_orphans),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,6 +104,54 @@ static void test_epvm_spreads_a_burst(void **state)
 	placement_free(&p);
 }
 
+/* Tasks that request nothing: scored as 100m and 200Mi each (kube-
+ * scheduler's non-zero requests), so 12 of them spread 6/6 over two equal
+ * nodes instead of all going to the first; the fit filter still sees 0. */
+static void test_requestless_tasks_spread(void **state)
+{
+	(void)state;
+	struct placement_node src[2] = {mk(4000, 8LL << 30), mk(4000, 8LL << 30)};
+	struct placement p = PLACEMENT_INIT;
+	setup_nodes(&p, src, 2);
+	const int64_t zero[2] = {0, 0};
+	unsigned count[2] = {0};
+	for (int k = 0; k < 12; k++) {
+		double cost;
+		long i = placement_choose(&p, PLACEMENT_EPVM, zero, NULL, NULL, NULL, &cost);
+		assert_true(i == 0 || i == 1);
+		assert_true(cost > 0);
+		count[i]++;
+		placement_add(&p, (size_t)i, zero, +1);
+	}
+	assert_int_equal(count[0], 6);
+	assert_int_equal(count[1], 6);
+	/* the real requests bound stay 0; the scored load is 6 x (100m, 200Mi) */
+	assert_int_equal(p.nodes[0].bound[0], 0);
+	assert_int_equal(p.nodes[0].bound[1], 0);
+	assert_int_equal(p.nodes[0].scored[0], 600);
+	assert_int_equal(p.nodes[0].scored[1], 6 * (200LL << 20));
+	/* the first decision's cost, on an empty node, n = 2:
+	 * (2^(100/4000) - 1) + (2^(200Mi/8Gi) - 1) */
+	struct placement q = PLACEMENT_INIT;
+	setup_nodes(&q, src, 2);
+	double cost;
+	assert_int_equal(placement_choose(&q, PLACEMENT_EPVM, zero, NULL, NULL, NULL, &cost), 0);
+	assert_float_equal(cost, (pow(2, 100.0 / 4000) - 1) + (pow(2, 200.0 / 8192) - 1), 1e-12);
+	/* unbinding takes the same non-zero amounts back */
+	placement_add(&p, 0, zero, -1);
+	assert_int_equal(p.nodes[0].scored[0], 500);
+	/* a node with 0 real room left for CPU still fits a Task asking 0 CPU */
+	struct placement_node full[1] = {mk(100, 1LL << 30)};
+	full[0].bound[0] = 100;
+	struct placement f = PLACEMENT_INIT;
+	setup_nodes(&f, full, 1);
+	const int64_t mem_only[2] = {0, 1 << 20};
+	assert_int_equal(placement_choose(&f, PLACEMENT_EPVM, mem_only, NULL, NULL, NULL, NULL), 0);
+	placement_free(&f);
+	placement_free(&q);
+	placement_free(&p);
+}
+
 /* Observed usage counts when it is above the bound requests. */
 static void test_usage_is_load(void **state)
 {
@@ -162,22 +210,29 @@ static void test_fast_path_matches_reference(void **state)
 			nodes[i] = mk(sz[0], sz[1]);
 			nodes[i].bound[0] = sz[0] * (rand() % 90) / 100;
 			nodes[i].bound[1] = sz[1] * (rand() % 90) / 100;
+			/* what scoring counts: at least the real requests */
+			nodes[i].scored[0] = nodes[i].bound[0] + (rand() % 2) * 100;
+			nodes[i].scored[1] = nodes[i].bound[1] + (rand() % 2) * (200LL << 20);
 			nodes[i].usage[0] = sz[0] * (rand() % 90) / 100;
 			nodes[i].usage[1] = 0;
 			nodes[i].ready = rand() % 10 != 0;
 		}
 		int64_t d[2] = {50 + rand() % 2000, ((int64_t)(rand() % 4096) + 1) << 20};
+		/* one round in four asks no CPU or no memory: scored as 100m / 200Mi */
+		if (rand() % 4 == 0)
+			d[rand() % 2] = 0;
+		const int64_t nz[2] = {d[0] ? d[0] : 100, d[1] ? d[1] : 200LL << 20};
 		for (size_t i = 0; i < n; i++) {
 			for (int r = 0; r < 2; r++) {
 				ref[i].capacity[r] = nodes[i].alloc[r];
-				ref[i].load[r] = nodes[i].bound[r] > nodes[i].usage[r] ? nodes[i].bound[r]
-				                                                       : nodes[i].usage[r];
+				ref[i].load[r] = nodes[i].scored[r] > nodes[i].usage[r] ? nodes[i].scored[r]
+				                                                        : nodes[i].usage[r];
 			}
 			ref[i].feasible = nodes[i].ready && nodes[i].bound[0] + d[0] <= nodes[i].alloc[0] &&
 			                  nodes[i].bound[1] + d[1] <= nodes[i].alloc[1];
 		}
 		double *costs = xcalloc(n, sizeof *costs);
-		long want = epvm_choose(ref, n, d, costs);
+		long want = epvm_choose(ref, n, nz, costs);
 		struct placement p = PLACEMENT_INIT;
 		placement_reset(&p, nodes, n);
 		double got_cost;
@@ -210,6 +265,7 @@ int main(void)
 	    cmocka_unit_test(test_filters_and_reasons),
 	    cmocka_unit_test(test_epvm_spreads_a_burst),
 	    cmocka_unit_test(test_usage_is_load),
+	    cmocka_unit_test(test_requestless_tasks_spread),
 	    cmocka_unit_test(test_round_robin_and_first_fit),
 	    cmocka_unit_test(test_fast_path_matches_reference),
 	};
