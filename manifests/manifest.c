@@ -17,9 +17,11 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/meta.h"
 #include "api/validate.h"
@@ -28,7 +30,6 @@
 #include "common/util.h"
 #include "manifests/yaml.h"
 
-#define MANIFEST_MAX_BYTES (64u * 1024 * 1024)
 
 bool manifest_name_default(const char *name)
 {
@@ -152,12 +153,15 @@ static int cmp_str(const void *a, const void *b)
 
 struct file_list {
 	char **v;
+	bool *named; /* given on the command line, not found in a directory */
 	size_t n;
 };
 
-static void file_list_push(struct file_list *l, char *path)
+static void file_list_push(struct file_list *l, char *path, bool named)
 {
 	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->named = xrealloc(l->named, (l->n + 1) * sizeof(*l->named));
+	l->named[l->n] = named;
 	l->v[l->n++] = path;
 }
 
@@ -179,7 +183,7 @@ static size_t walk_dir(struct manifest_set *s, const char *dir, const struct man
 	struct dirent *e;
 	while ((e = readdir(d)))
 		if (e->d_name[0] != '.')
-			file_list_push(&names, xstrdup(e->d_name));
+			file_list_push(&names, xstrdup(e->d_name), false);
 	closedir(d);
 	if (names.n > 1)
 		qsort(names.v, names.n, sizeof(*names.v), cmp_str);
@@ -197,13 +201,14 @@ static size_t walk_dir(struct manifest_set *s, const char *dir, const struct man
 				errors += walk_dir(s, path, o, out);
 			free(path);
 		} else if (accepted(o, names.v[i])) {
-			file_list_push(out, path);
+			file_list_push(out, path, false);
 		} else {
 			free(path);
 		}
 		free(names.v[i]);
 	}
 	free(names.v);
+	free(names.named);
 	return errors;
 }
 
@@ -215,7 +220,7 @@ static size_t expand_paths(struct manifest_set *s, const char *const *paths, siz
 		const char *p = paths[i];
 		struct stat st;
 		if (streq(p, "-")) {
-			file_list_push(out, xstrdup("-"));
+			file_list_push(out, xstrdup("-"), true);
 		} else if (stat(p, &st) < 0) {
 			manifest_diag_add(s, MANIFEST_ERROR, p, MANIFEST_NO_FILE, 0, 0, NULL,
 			                  "the path \"%s\" does not exist", p);
@@ -230,7 +235,7 @@ static size_t expand_paths(struct manifest_set *s, const char *const *paths, siz
 				    o->accept_desc ? o->accept_desc : "*.yaml, *.yml or *.json",
 				    o->recursive ? "" : " (use -R for subdirectories)");
 		} else {
-			file_list_push(out, xstrdup(p));
+			file_list_push(out, xstrdup(p), true);
 		}
 	}
 	return errors;
@@ -253,7 +258,94 @@ static void add_yaml_error(struct manifest_set *s, size_t fi, const char *name, 
 	manifest_diag_add(s, MANIFEST_ERROR, name, fi, 0, 0, NULL, "%s", msg);
 }
 
-static size_t parse_file(struct manifest_set *s, char *path)
+static const char *file_type_name(mode_t m)
+{
+	return S_ISFIFO(m)    ? "a FIFO"
+	       : S_ISSOCK(m)  ? "a socket"
+	       : S_ISCHR(m)   ? "a character device"
+	       : S_ISBLK(m)   ? "a block device"
+	       : S_ISDIR(m)   ? "a directory"
+	                      : "not a file";
+}
+
+static int too_big(const char *path, long long size, struct kerr *err)
+{
+	return kerr_set(err, E2BIG,
+	                "%s: larger than the %u MiB limit of a manifest file (%lld bytes); not read",
+	                path, MANIFEST_MAX_FILE_BYTES >> 20, size);
+}
+
+/* Reads fd to its end into *out (NUL-terminated), at most
+ * MANIFEST_MAX_FILE_BYTES: a file that grew past it since it was stat'ed
+ * is refused too. */
+static int read_fd(int fd, const char *path, char **out, size_t *len, struct kerr *err)
+{
+	size_t cap = 4096, n = 0;
+	_cleanup_free_ char *buf = xmalloc(cap);
+	for (;;) {
+		if (n + 1 >= cap) {
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		ssize_t r = read(fd, buf + n, cap - n - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return kerr_set(err, errno, "%s: %s", path, strerror(errno));
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > MANIFEST_MAX_FILE_BYTES)
+			return too_big(path, (long long)n, err);
+	}
+	buf[n] = '\0';
+	*len = n;
+	*out = TAKE_PTR(buf);
+	return 0;
+}
+
+/* Reads one manifest file. Only regular files are opened, and then with
+ * O_NONBLOCK: a FIFO, socket or device found in a tree (or reached through
+ * a *.yaml symlink) is an error at its path, never a read that blocks
+ * forever or returns endless zeros; the fstat after the open catches a
+ * file replaced by one meanwhile. A file over the limit is refused by its
+ * size before any read. special_ok: a path named on the command line that
+ * is not a regular file (stdin, `-f <(cmd)`) is read as a stream, up to
+ * the limit, as the user asked. */
+static int read_manifest(const char *path, bool special_ok, char **out, size_t *len,
+                         struct kerr *err)
+{
+	struct stat st;
+	if (streq(path, "-") ? fstat(STDIN_FILENO, &st) < 0 : stat(path, &st) < 0)
+		return kerr_set(err, errno, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode) && !(special_ok && !S_ISDIR(st.st_mode)))
+		return kerr_set(err, EINVAL, "%s: not a regular file (%s); not read", path,
+		                file_type_name(st.st_mode));
+	if (S_ISREG(st.st_mode) && st.st_size > (off_t)MANIFEST_MAX_FILE_BYTES)
+		return too_big(path, (long long)st.st_size, err);
+	if (streq(path, "-")) {
+		_cleanup_close_ int fd = dup(STDIN_FILENO);
+		if (fd < 0)
+			return kerr_set(err, errno, "%s: %s", path, strerror(errno));
+		return read_fd(fd, path, out, len, err);
+	}
+	int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | (S_ISREG(st.st_mode) ? O_NONBLOCK : 0);
+	_cleanup_close_ int fd = open(path, flags);
+	if (fd < 0)
+		return kerr_set(err, errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0)
+		return kerr_set(err, errno, "%s: %s", path, strerror(errno));
+	if (flags & O_NONBLOCK) {
+		if (!S_ISREG(st.st_mode))
+			return kerr_set(err, EINVAL, "%s: not a regular file (%s); not read", path,
+			                file_type_name(st.st_mode));
+		if (st.st_size > (off_t)MANIFEST_MAX_FILE_BYTES)
+			return too_big(path, (long long)st.st_size, err);
+	}
+	return read_fd(fd, path, out, len, err);
+}
+
+static size_t parse_file(struct manifest_set *s, char *path, bool special_ok)
 {
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	_cleanup_free_ char *buf = NULL;
@@ -262,7 +354,7 @@ static size_t parse_file(struct manifest_set *s, char *path)
 	size_t fi = s->n_files++;
 	s->files[fi] = (struct manifest_file){.path = path};
 	const char *name = streq(path, "-") ? "<stdin>" : path;
-	if (file_read_all(path, MANIFEST_MAX_BYTES, &buf, &len, &err) < 0) {
+	if (read_manifest(path, special_ok, &buf, &len, &err) < 0) {
 		manifest_diag_add(s, MANIFEST_ERROR, name, fi, 0, 0, NULL, "%s", kerr_msg(&err));
 		return 1;
 	}
@@ -342,8 +434,9 @@ size_t manifest_set_load(struct manifest_set *s, const char *const *paths, size_
 	struct file_list files = {0};
 	expand_paths(s, paths, n_paths, o, &files);
 	for (size_t i = 0; i < files.n; i++)
-		parse_file(s, files.v[i]); /* the set owns the path now */
-	free(files.v);
+		parse_file(s, files.v[i], files.named[i] && !o->regular_only);
+	free(files.v); /* the set owns the paths now */
+	free(files.named);
 	for (size_t i = first_doc; o->check_envelope && i < s->n_docs; i++) {
 		if (check_envelope(s, &s->docs[i]) > 0)
 			s->docs[i].kind = NULL; /* reported once; later checks skip it */

@@ -21,6 +21,12 @@
  * are not followed (links to files are). A file named explicitly is read
  * whatever its name.
  *
+ * Only regular files are read from a directory (a *.yaml symlink counts
+ * as what it points to): a FIFO, socket or device is an error at its path
+ * and is never opened in a way that could block (so a stray FIFO cannot
+ * hang apply, lint or sync). A file over MANIFEST_MAX_FILE_BYTES is an
+ * error, refused by its size before it is read.
+ *
  * Ownership: the set owns its streams, documents and diagnostics; a
  * document's obj and ydoc are borrowed from its file's stream and live as
  * long as the set. Not thread-safe (one set, one thread); sets are
@@ -86,12 +92,22 @@ struct manifest_load_opts {
 	/* How the accepted suffixes are named in the "no manifests in DIR"
 	 * warning; NULL: "*.yaml, *.yml or *.json". */
 	const char *accept_desc;
+	/* Refuse a path named in paths that is not a regular file or a
+	 * directory, as files found in directories always are (keel sync:
+	 * a pipe would block every pass). Without it a named FIFO or device
+	 * is read as a stream, as stdin is (`keel apply -f <(cmd)`). */
+	bool regular_only;
 };
+
+/* The largest manifest file read (the largest request body, and the
+ * largest YAML document, the server takes). Larger files are refused by
+ * their size, before they are read. */
+#define MANIFEST_MAX_FILE_BYTES (3u << 20)
 
 /* Reads and parses every path into s (zeroed by the caller, or holding
  * earlier loads: files and documents are appended). Problems become
  * diagnostics: a path that does not exist, an unreadable directory or
- * file, a YAML error (one per file: parsing stops there), YAML 1.1
+ * file, a file that is not a regular file or is too large, a YAML error (one per file: parsing stops there), YAML 1.1
  * warnings, and with opts->check_envelope each document's envelope errors.
  * A directory with no manifest file gets a warning. Returns the number of
  * error diagnostics added (0: all good). */

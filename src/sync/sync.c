@@ -277,6 +277,7 @@ static void load(struct pass *p)
 	struct sync *s = p->s;
 	struct manifest_load_opts o = {.recursive = true,
 	                               .check_envelope = true,
+	                               .regular_only = true,
 	                               .accept = watch_relevant_name,
 	                               .accept_desc = "*.yaml or *.yml"};
 	const char *paths[] = {s->dir};

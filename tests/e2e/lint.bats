@@ -109,3 +109,20 @@ EOF
 	assert_success
 	assert_line "warning: $D: no *.yaml, *.yml or *.json files"
 }
+
+@test "a FIFO, a link to a device and an oversized file in a tree are errors at their path, read by no one" {
+	printf 'apiVersion: keel/v1\nkind: Namespace\nmetadata: {name: ok}\n' >"$D/a.yaml"
+	mkfifo "$D/pipe.yaml"
+	ln -s /dev/zero "$D/zero.yaml"
+	head -c $((3 * 1024 * 1024 + 1)) /dev/zero | tr '\0' '#' >"$D/big.yaml"
+	run timeout 10 "$KEEL" lint -f "$D"
+	assert_failure 1
+	assert_line "error: $D/pipe.yaml: not a regular file (a FIFO); not read"
+	assert_line "error: $D/zero.yaml: not a regular file (a character device); not read"
+	assert_line "error: $D/big.yaml: larger than the 3 MiB limit of a manifest file (3145729 bytes); not read"
+	assert_line '4 files, 1 document: 3 errors, 0 warnings'
+	# named on the command line, a pipe is read as stdin is: -f <(cmd)
+	run timeout 10 bash -c "'$KEEL' lint -f <(cat '$D/a.yaml')"
+	assert_success
+	assert_output --partial '1 file, 1 document: 0 errors'
+}

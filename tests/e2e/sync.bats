@@ -423,3 +423,20 @@ EOF
 	assert_failure
 	assert_output --partial "error: --metrics-listen"
 }
+
+@test "a FIFO named *.yaml is an error at its path, not a hang: passes go on and SIGTERM stops the sync" {
+	ns_yaml fifo >"$R/a.yaml"
+	sync_start --interval 1s
+	n=$(passes)
+	mkfifo "$R/pipe.yaml"
+	wait_passes $((n + 2))
+	grep -q "$R/pipe.yaml: not a regular file (a FIFO); not read" "$SYNC_LOG"
+	run last_pass
+	assert_output --partial '1 error; 1 broken file left as it was'
+	assert exists namespace fifo
+	sync_stop
+	# keel apply does not hang on it either, and applies nothing
+	run timeout 10 "$KEEL" apply -R -f "$R"
+	assert_failure 1
+	assert_output --partial "error: $R/pipe.yaml: not a regular file (a FIFO); not read"
+}

@@ -204,6 +204,41 @@ static void test_validation_sees_defaults(void **state)
 	manifest_set_free(&m);
 }
 
+/* Files that are not regular files are refused at their path without being
+ * opened in a blocking way (a FIFO nobody writes to would hang the load),
+ * and a file over the size limit is refused by its size. */
+static void test_special_files(void **state)
+{
+	(void)state;
+	put("a.yaml", NS("ok"));
+	_cleanup_free_ char *fifo = xasprintf("%s/pipe.yaml", root);
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	_cleanup_free_ char *zero = xasprintf("%s/zero.yaml", root);
+	assert_int_equal(symlink("/dev/zero", zero), 0);
+	_cleanup_free_ char *big = xasprintf("%s/big.yaml", root);
+	FILE *f = fopen(big, "we");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, MANIFEST_MAX_FILE_BYTES, SEEK_SET), 0);
+	assert_int_equal(fputc('#', f), '#');
+	fclose(f);
+	const char *paths[] = {root};
+	struct manifest_set m = {0};
+	struct manifest_load_opts o = {.recursive = true, .check_envelope = true};
+	assert_int_equal(manifest_set_load(&m, paths, 1, &o), 3);
+	assert_int_equal(m.n_files, 4); /* a big pipe zero */
+	assert_int_equal(m.n_docs, 1);
+	assert_int_equal(m.files[0].n_errors, 0);
+	for (size_t i = 1; i < 4; i++) {
+		assert_int_equal(m.files[i].n_errors, 1);
+		assert_null(m.files[i].stream);
+	}
+	assert_string_equal(m.diags[0].file, big);
+	assert_non_null(strstr(m.diags[0].message, "larger than the 3 MiB limit"));
+	assert_non_null(strstr(m.diags[1].message, "not a regular file (a FIFO)"));
+	assert_non_null(strstr(m.diags[2].message, "not a regular file (a character device)"));
+	manifest_set_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +246,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_errors_per_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_duplicates_and_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_validation_sees_defaults, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_special_files, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
