@@ -573,26 +573,65 @@ static bool same_object(const struct manifest_doc *a, const struct manifest_doc 
 	       streq(manifest_doc_namespace(a, flag_ns), manifest_doc_namespace(b, flag_ns));
 }
 
-size_t manifest_set_check_duplicates(struct manifest_set *s, const char *flag_ns)
+/* Of the documents naming the same object as docs[i], the first other one
+ * (*other), how many there are in all (*copies, i included) and how many
+ * the owner callback claims (*owners, with the last in *owner). */
+struct dup_group {
+	size_t other, owner, copies, owners;
+};
+
+static struct dup_group dup_group_of(const struct manifest_set *s, size_t i, const char *flag_ns,
+                                     manifest_owner_fn owns, void *ud)
+{
+	struct dup_group g = {.other = MANIFEST_NO_FILE, .owner = MANIFEST_NO_FILE};
+	for (size_t j = 0; j < s->n_docs; j++) {
+		const struct manifest_doc *o = &s->docs[j];
+		if (!o->kind || !api_obj_name(o->obj) || !same_object(o, &s->docs[i], flag_ns))
+			continue;
+		g.copies++;
+		if (j != i && g.other == MANIFEST_NO_FILE)
+			g.other = j;
+		if (owns && owns(ud, o)) {
+			g.owners++;
+			g.owner = j;
+		}
+	}
+	return g;
+}
+
+size_t manifest_set_check_duplicates_owned(struct manifest_set *s, const char *flag_ns,
+                                           manifest_owner_fn owns, void *ud)
 {
 	size_t errors = 0;
-	for (size_t i = 1; i < s->n_docs; i++) {
+	for (size_t i = 0; i < s->n_docs; i++) {
 		struct manifest_doc *d = &s->docs[i];
 		if (!d->kind || !api_obj_name(d->obj))
 			continue;
-		for (size_t j = 0; j < i; j++) {
-			if (!s->docs[j].kind || !same_object(&s->docs[j], d, flag_ns))
-				continue;
-			_cleanup_free_ char *first = manifest_doc_where(&s->docs[j], NULL);
-			_cleanup_free_ char *ref = manifest_obj_ref(d->kind, d->obj);
-			manifest_doc_error(s, d, NULL, "%s: defined twice (first at %s)", ref,
-			                   first);
-			d->invalid = true;
-			errors++;
-			break;
+		struct dup_group g = dup_group_of(s, i, flag_ns, owns, ud);
+		if (g.copies < 2 || (g.owners == 1 && g.owner == i))
+			continue;
+		_cleanup_free_ char *ref = manifest_obj_ref(d->kind, d->obj);
+		if (g.owners == 1) {
+			_cleanup_free_ char *at = manifest_doc_where(&s->docs[g.owner], NULL);
+			manifest_doc_error(s, d, NULL,
+			                   "%s: already defined at %s, the file that defined it "
+			                   "before; this copy is not applied",
+			                   ref, at);
+		} else {
+			_cleanup_free_ char *at = manifest_doc_where(&s->docs[g.other], NULL);
+			_cleanup_free_ char *times =
+			    g.copies == 2 ? xstrdup("twice") : xasprintf("%zu times", g.copies);
+			manifest_doc_error(s, d, NULL, "%s: defined %s (also at %s)", ref, times, at);
 		}
+		d->invalid = true;
+		errors++;
 	}
 	return errors;
+}
+
+size_t manifest_set_check_duplicates(struct manifest_set *s, const char *flag_ns)
+{
+	return manifest_set_check_duplicates_owned(s, flag_ns, NULL, NULL);
 }
 
 size_t *manifest_set_apply_order(const struct manifest_set *s, size_t *n)

@@ -130,11 +130,26 @@ const char *manifest_doc_namespace(const struct manifest_doc *d, const char *fla
  * Returns the number of error diagnostics added. */
 size_t manifest_set_validate(struct manifest_set *s, const char *flag_ns);
 
-/* Records "KIND/NAME: defined twice (first at FILE:LINE:COL)" at each
- * document naming the same object (kind, namespace, name) as an earlier
- * one; that later document gets invalid = true. Documents without a kind
- * are skipped. Returns the number of error diagnostics added. */
+/* Records "KIND/NAME: defined twice (also at FILE:LINE:COL)" ("defined N
+ * times" for more) at *every* document naming the same object (kind,
+ * namespace, name) as another, naming the first other place; all of them
+ * get invalid = true. No copy wins: which one is meant is for the user to
+ * say, and taking the first in name order would let a stray new file
+ * rewrite the object. Documents without a kind are skipped. Returns the
+ * number of error diagnostics added. */
 size_t manifest_set_check_duplicates(struct manifest_set *s, const char *flag_ns);
+
+/* Does document d own its object (keel sync: d's file defined it in the
+ * last good pass)? */
+typedef bool (*manifest_owner_fn)(void *ud, const struct manifest_doc *d);
+
+/* manifest_set_check_duplicates, except that when exactly one of the
+ * copies of an object is owned (owns returns true for it), that one is
+ * left valid and each other copy gets "KIND/NAME: already defined at
+ * FILE:LINE:COL, the file that defined it before; this copy is not
+ * applied". owns may be NULL (nothing owned). */
+size_t manifest_set_check_duplicates_owned(struct manifest_set *s, const char *flag_ns,
+                                           manifest_owner_fn owns, void *ud);
 
 /* Indexes into s->docs of the documents with a kind, in apply order:
  * Namespaces first, then the rest, each in file order. Owned, with *n set

@@ -271,6 +271,20 @@ static void keep_push(struct pass *p, struct prune_key k)
 	p->keep[p->n_keep++] = k;
 }
 
+/* Did d's file define d's object in its last good version? Then a copy of
+ * it in another file is the broken one: a stray copy must never take the
+ * live object over. */
+static bool owned_before(void *ud, const struct manifest_doc *d)
+{
+	const struct mem_file *f = mem_find(ud, d->file);
+	struct prune_key k = applyset_doc_key(d);
+	for (size_t i = 0; f && i < f->n; i++)
+		if (f->keys[i].kind == k.kind && streq(f->keys[i].ns, k.ns) &&
+		    streq(f->keys[i].name, k.name))
+			return true;
+	return false;
+}
+
 /* Reads, labels, validates; logs the diagnostics. */
 static void load(struct pass *p)
 {
@@ -284,7 +298,7 @@ static void load(struct pass *p)
 	manifest_set_load(&p->m, paths, 1, &o);
 	applyset_label_docs(&p->m, s->set);
 	manifest_set_validate(&p->m, NULL);
-	manifest_set_check_duplicates(&p->m, NULL);
+	manifest_set_check_duplicates_owned(&p->m, NULL, owned_before, s);
 	for (size_t i = 0; i < p->m.n_diags; i++) {
 		const struct manifest_diag *d = &p->m.diags[i];
 		_cleanup_free_ char *line = manifest_diag_format(d);

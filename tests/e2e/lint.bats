@@ -55,8 +55,9 @@ EOF
 	assert_line "$D/kind.yaml:2:1: kind: unknown kind \"Tsak\", did you mean \"Task\"?"
 	assert_line --partial "$D/list.yaml:1:1: a manifest must be a mapping"
 	# files in name order, directories in place: sub/ comes before task.yaml
-	assert_line "$D/task.yaml:1:1: task/web: defined twice (first at $D/sub/again.yaml:1:1)"
-	assert_line '5 files, 4 documents: 6 errors, 0 warnings'
+	assert_line "$D/task.yaml:1:1: task/web: defined twice (also at $D/sub/again.yaml:1:1)"
+	assert_line "$D/sub/again.yaml:1:1: task/web: defined twice (also at $D/task.yaml:1:1)"
+	assert_line '5 files, 4 documents: 7 errors, 0 warnings'
 }
 
 @test "YAML 1.1 look-alikes are warnings (exit 0); where the API wants a boolean, an error" {

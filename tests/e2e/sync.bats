@@ -440,3 +440,42 @@ EOF
 	assert_failure 1
 	assert_output --partial "error: $R/pipe.yaml: not a regular file (a FIFO); not read"
 }
+
+@test "a new file duplicating an object does not take it over: the file that had it keeps it; at a fresh start both are errors and nothing is pruned" {
+	task_yaml web busybox:1 >"$R/web.yaml"
+	task_yaml other >"$R/other.yaml"
+	sync_start
+	uid=$(uid_of task web)
+	n=$(passes)
+	task_yaml web busybox:9 >"$R/aa-dup.yaml" # sorts first
+	wait_passes $((n + 1))
+	grep -q "$R/aa-dup.yaml:1:1: task/web: already defined at $R/web.yaml:1:1, the file that defined it before; this copy is not applied" "$SYNC_LOG"
+	run last_pass
+	assert_output --partial '1 error; 1 broken file left as it was'
+	refute_output --partial "prune skipped: $R/web.yaml"
+	assert_equal "$(image_of web)" busybox:1
+	assert_equal "$(uid_of task web)" "$uid"
+	# the long-standing file is still applied: an edit there goes through
+	n=$(passes)
+	task_yaml web busybox:2 >"$R/web.yaml"
+	wait_passes $((n + 1))
+	assert_equal "$(image_of web)" busybox:2
+	sync_stop
+
+	# a fresh start knows no history: both copies are errors, the object is
+	# left as it is, and the pass prunes nothing
+	rm "$R/other.yaml"
+	sync_start
+	grep -q "$R/aa-dup.yaml:1:1: task/web: defined twice (also at $R/web.yaml:1:1)" "$SYNC_LOG"
+	grep -q "$R/web.yaml:1:1: task/web: defined twice (also at $R/aa-dup.yaml:1:1)" "$SYNC_LOG"
+	run last_pass
+	assert_output --partial '2 broken files left as they were; prune skipped'
+	assert_equal "$(image_of web)" busybox:2
+	assert exists task other
+	# the stray copy removed: web.yaml is applied, other.yaml's task pruned
+	n=$(passes)
+	rm "$R/aa-dup.yaml"
+	wait_passes $((n + 1))
+	wait_for 50 gone task other
+	assert_equal "$(uid_of task web)" "$uid"
+}

@@ -170,11 +170,18 @@ static void test_duplicates_and_order(void **state)
 	struct manifest_load_opts o = {.check_envelope = true};
 	assert_int_equal(manifest_set_load(&m, paths, 1, &o), 0);
 	assert_int_equal(manifest_set_validate(&m, NULL), 0);
-	assert_int_equal(manifest_set_check_duplicates(&m, NULL), 1);
+	/* an error at both places, each naming the other: neither copy wins */
+	assert_int_equal(manifest_set_check_duplicates(&m, NULL), 2);
+	assert_true(m.docs[0].invalid);
 	assert_true(m.docs[2].invalid);
-	assert_false(m.docs[0].invalid);
+	assert_false(m.docs[1].invalid);
+	assert_int_equal(m.files[0].n_errors, 1);
 	assert_int_equal(m.files[1].n_errors, 1);
-	assert_non_null(strstr(m.diags[0].message, "task/t: defined twice (first at "));
+	_cleanup_free_ char *at_b = xasprintf("task/t: defined twice (also at %s/b.yaml:1:1)", root);
+	_cleanup_free_ char *at_a = xasprintf("task/t: defined twice (also at %s/a.yaml:1:1)", root);
+	assert_string_equal(m.diags[0].message, at_b);
+	assert_string_equal(m.diags[0].file, m.files[0].path);
+	assert_string_equal(m.diags[1].message, at_a);
 	assert_string_equal(manifest_doc_namespace(&m.docs[0], NULL), "default");
 	assert_string_equal(manifest_doc_namespace(&m.docs[3], NULL), "");
 	size_t n = 0;
@@ -239,6 +246,36 @@ static void test_special_files(void **state)
 	manifest_set_free(&m);
 }
 
+static bool owned_by_b(void *ud, const struct manifest_doc *d)
+{
+	(void)ud;
+	return strstr(d->file, "/b.yaml") != NULL;
+}
+
+/* keel sync: the file that defined an object before keeps it; a new copy
+ * elsewhere is the error. With no owner (or two), both are errors. */
+static void test_duplicates_owner(void **state)
+{
+	(void)state;
+	put("a.yaml", TASK("t"));
+	put("b.yaml", TASK("t"));
+	const char *paths[] = {root};
+	struct manifest_set m = {0};
+	struct manifest_load_opts o = {.check_envelope = true};
+	assert_int_equal(manifest_set_load(&m, paths, 1, &o), 0);
+	assert_int_equal(manifest_set_validate(&m, NULL), 0);
+	assert_int_equal(manifest_set_check_duplicates_owned(&m, NULL, owned_by_b, NULL), 1);
+	assert_true(m.docs[0].invalid);
+	assert_false(m.docs[1].invalid);
+	assert_int_equal(m.files[1].n_errors, 0);
+	_cleanup_free_ char *want = xasprintf(
+	    "task/t: already defined at %s/b.yaml:1:1, the file that defined it before; this "
+	    "copy is not applied",
+	    root);
+	assert_string_equal(m.diags[0].message, want);
+	manifest_set_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +284,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_duplicates_and_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_validation_sees_defaults, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_special_files, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_duplicates_owner, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
