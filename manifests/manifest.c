@@ -621,7 +621,8 @@ size_t manifest_set_check_duplicates_owned(struct manifest_set *s, const char *f
 			_cleanup_free_ char *at = manifest_doc_where(&s->docs[g.other], NULL);
 			_cleanup_free_ char *times =
 			    g.copies == 2 ? xstrdup("twice") : xasprintf("%zu times", g.copies);
-			manifest_doc_error(s, d, NULL, "%s: defined %s (also at %s)", ref, times, at);
+			manifest_doc_error(s, d, NULL, "%s: defined %s (also at %s)", ref, times,
+			                   at);
 		}
 		d->invalid = true;
 		errors++;

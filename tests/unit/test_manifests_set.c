@@ -177,8 +177,10 @@ static void test_duplicates_and_order(void **state)
 	assert_false(m.docs[1].invalid);
 	assert_int_equal(m.files[0].n_errors, 1);
 	assert_int_equal(m.files[1].n_errors, 1);
-	_cleanup_free_ char *at_b = xasprintf("task/t: defined twice (also at %s/b.yaml:1:1)", root);
-	_cleanup_free_ char *at_a = xasprintf("task/t: defined twice (also at %s/a.yaml:1:1)", root);
+	_cleanup_free_ char *at_b =
+	    xasprintf("task/t: defined twice (also at %s/b.yaml:1:1)", root);
+	_cleanup_free_ char *at_a =
+	    xasprintf("task/t: defined twice (also at %s/a.yaml:1:1)", root);
 	assert_string_equal(m.diags[0].message, at_b);
 	assert_string_equal(m.diags[0].file, m.files[0].path);
 	assert_string_equal(m.diags[1].message, at_a);
