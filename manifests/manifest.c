@@ -136,6 +136,13 @@ char *manifest_diag_format(const struct manifest_diag *d)
 	                 d->severity == MANIFEST_WARNING ? "warning: " : "error: ", d->message);
 }
 
+char *manifest_diag_format_bare(const struct manifest_diag *d)
+{
+	if (d->file && d->line > 0)
+		return xasprintf("%s:%d:%d: %s", d->file, d->line, d->col, d->message);
+	return xstrdup(d->message);
+}
+
 json_t *manifest_diag_json(const struct manifest_diag *d)
 {
 	return json_pack("{s:s?, s:i, s:i, s:s?, s:s, s:s}", "file", d->file, "line", d->line,
@@ -345,7 +352,23 @@ static int read_manifest(const char *path, bool special_ok, char **out, size_t *
 	return read_fd(fd, path, out, len, err);
 }
 
-static size_t parse_file(struct manifest_set *s, char *path, bool special_ok)
+/* The target of path when path is a symlink that leads nowhere; NULL
+ * otherwise. Owned. */
+static char *dangling_target(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR) ||
+	    lstat(path, &st) < 0 || !S_ISLNK(st.st_mode))
+		return NULL;
+	char buf[4096];
+	ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return NULL;
+	buf[n] = '\0';
+	return xstrdup(buf);
+}
+
+static size_t parse_file(struct manifest_set *s, char *path, bool special_ok, bool found_in_dir)
 {
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	_cleanup_free_ char *buf = NULL;
@@ -354,6 +377,13 @@ static size_t parse_file(struct manifest_set *s, char *path, bool special_ok)
 	size_t fi = s->n_files++;
 	s->files[fi] = (struct manifest_file){.path = path};
 	const char *name = streq(path, "-") ? "<stdin>" : path;
+	_cleanup_free_ char *target = found_in_dir ? dangling_target(path) : NULL;
+	if (target) {
+		s->files[fi].skipped = true;
+		manifest_diag_add(s, MANIFEST_WARNING, name, fi, 0, 0, NULL,
+		                  "%s: skipped: dangling symlink to %s", name, target);
+		return 0;
+	}
 	if (read_manifest(path, special_ok, &buf, &len, &err) < 0) {
 		manifest_diag_add(s, MANIFEST_ERROR, name, fi, 0, 0, NULL, "%s", kerr_msg(&err));
 		return 1;
@@ -434,7 +464,7 @@ size_t manifest_set_load(struct manifest_set *s, const char *const *paths, size_
 	struct file_list files = {0};
 	expand_paths(s, paths, n_paths, o, &files);
 	for (size_t i = 0; i < files.n; i++)
-		parse_file(s, files.v[i], files.named[i] && !o->regular_only);
+		parse_file(s, files.v[i], files.named[i] && !o->regular_only, !files.named[i]);
 	free(files.v); /* the set owns the paths now */
 	free(files.named);
 	for (size_t i = first_doc; o->check_envelope && i < s->n_docs; i++) {

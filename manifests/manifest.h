@@ -21,6 +21,10 @@
  * are not followed (links to files are). A file named explicitly is read
  * whatever its name.
  *
+ * A dangling *.yaml symlink in a directory is a warning ("PATH: skipped:
+ * dangling symlink to TARGET"), its file marked skipped: a link whose
+ * target is being replaced, or gone, is not a broken manifest.
+ *
  * Only regular files are read from a directory (a *.yaml symlink counts
  * as what it points to): a FIFO, socket or device is an error at its path
  * and is never opened in a way that could block (so a stray FIFO cannot
@@ -61,6 +65,8 @@ struct manifest_file {
 	char *path;                 /* owned; as given or found ("dir/web.yaml") */
 	struct yaml_stream *stream; /* owned; NULL when the file could not be read or parsed */
 	size_t n_errors;            /* error diagnostics about this file */
+	bool skipped; /* a dangling symlink found in a directory: not read, and a
+	                 warning, not an error (what it held is unknown, not bad) */
 };
 
 struct manifest_doc {
@@ -187,6 +193,10 @@ char *manifest_obj_ref(const struct api_kind *k, json_t *obj);
  * "FILE:LINE:COL: warning: MESSAGE" for a warning, and "error: MESSAGE" /
  * "warning: MESSAGE" for a diagnostic without a position. Owned. */
 char *manifest_diag_format(const struct manifest_diag *d);
+
+/* The same line without the severity word, for a log that shows the level
+ * itself: "FILE:LINE:COL: MESSAGE", or "MESSAGE" without a position. Owned. */
+char *manifest_diag_format_bare(const struct manifest_diag *d);
 
 /* {"file", "line", "column", "field", "severity": "error"|"warning",
  * "message"} (field null when none; line/column 0 when unknown). New

@@ -301,7 +301,7 @@ static void load(struct pass *p)
 	manifest_set_check_duplicates_owned(&p->m, NULL, owned_before, s);
 	for (size_t i = 0; i < p->m.n_diags; i++) {
 		const struct manifest_diag *d = &p->m.diags[i];
-		_cleanup_free_ char *line = manifest_diag_format(d);
+		_cleanup_free_ char *line = manifest_diag_format_bare(d); /* the level says which */
 		problem(s, d->severity == MANIFEST_ERROR ? LOG_ERROR : LOG_WARN, "%s", line);
 		if (d->severity == MANIFEST_ERROR && d->file_i == MANIFEST_NO_FILE)
 			p->load_failed = true;
@@ -325,10 +325,13 @@ static void collect_keys(struct pass *p)
 			keep_push(p, applyset_doc_key(d));
 	}
 	for (size_t i = 0; i < m->n_files; i++) {
-		if (m->files[i].n_errors == 0)
+		bool skipped = m->files[i].skipped;
+		if (m->files[i].n_errors == 0 && !skipped)
 			continue;
-		p->r->broken_files++;
+		p->r->broken_files += !skipped;
 		const struct mem_file *f = mem_find(p->s, m->files[i].path);
+		if (!f && skipped)
+			continue; /* a dangling link held nothing we know of */
 		if (!f) {
 			skip_prune(
 			    p,
@@ -355,7 +358,7 @@ static void remember(struct pass *p)
 		struct mem_file *f = &next[n++];
 		f->path = xstrdup(m->files[i].path);
 		const struct mem_file *old = mem_find(s, f->path);
-		if (m->files[i].n_errors > 0) {
+		if (m->files[i].n_errors > 0 || m->files[i].skipped) {
 			if (!old) {
 				n--;
 				free(f->path);
@@ -394,7 +397,7 @@ static char *failure_text(const struct applyset_event *ev)
 	if (ev->http_code >= 400)
 		return xasprintf("Error from server (%s): %s", ev->reason ? ev->reason : "Unknown",
 		                 kerr_msg(ev->err));
-	return xasprintf("error: %s", kerr_msg(ev->err));
+	return xstrdup(kerr_msg(ev->err)); /* the log line's level already says "error" */
 }
 
 static void report_causes(struct sync *s, const struct manifest_doc *d, const struct kerr *err)

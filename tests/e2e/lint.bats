@@ -127,3 +127,12 @@ EOF
 	assert_success
 	assert_output --partial '1 file, 1 document: 0 errors'
 }
+
+@test "a dangling *.yaml symlink in a tree is a warning at its path (exit 0)" {
+	printf 'apiVersion: keel/v1\nkind: Namespace\nmetadata: {name: ok}\n' >"$D/a.yaml"
+	ln -s "$D/gone.yaml" "$D/b.yaml"
+	run keel lint -f "$D"
+	assert_success
+	assert_line "warning: $D/b.yaml: skipped: dangling symlink to $D/gone.yaml"
+	assert_line '2 files, 1 document: 0 errors, 1 warning'
+}

@@ -430,7 +430,7 @@ EOF
 	n=$(passes)
 	mkfifo "$R/pipe.yaml"
 	wait_passes $((n + 2))
-	grep -q "$R/pipe.yaml: not a regular file (a FIFO); not read" "$SYNC_LOG"
+	grep -Eq "^[^ ]+ error $R/pipe.yaml: not a regular file \(a FIFO\); not read$" "$SYNC_LOG"
 	run last_pass
 	assert_output --partial '1 error; 1 broken file left as it was'
 	assert exists namespace fifo
@@ -478,4 +478,34 @@ EOF
 	wait_passes $((n + 1))
 	wait_for 50 gone task other
 	assert_equal "$(uid_of task web)" "$uid"
+}
+
+@test "a dangling *.yaml symlink is a warning at its path: the prune of other files goes on, and what it held when good is kept" {
+	task_yaml a >"$R/a.yaml"
+	task_yaml b >"$BATS_TEST_TMPDIR/b-target.yaml"
+	ln -s "$BATS_TEST_TMPDIR/b-target.yaml" "$R/b.yaml"
+	task_yaml c >"$R/c.yaml"
+	sync_start
+	assert exists task b
+	n=$(passes)
+	rm "$BATS_TEST_TMPDIR/b-target.yaml" "$R/c.yaml" # b.yaml dangles, c leaves
+	wait_passes $((n + 1))
+	wait_for 50 gone task c
+	assert exists task b # it was good before: kept, as a broken file's objects are
+	grep -Eq "^[^ ]+ warn  $R/b.yaml: skipped: dangling symlink to $BATS_TEST_TMPDIR/b-target.yaml$" "$SYNC_LOG"
+	! grep -Eq ' (error|warn) +(error|warning): ' "$SYNC_LOG" # one level word, not two
+	run last_pass
+	refute_output --partial 'prune skipped'
+	sync_stop
+	# at a fresh start it holds nothing known, and does not block the prune
+	task_yaml d >"$R/d.yaml"
+	sync_start
+	run last_pass
+	refute_output --partial 'prune skipped'
+	assert exists task d
+	# the link removed: what it held is pruned
+	n=$(passes)
+	rm "$R/b.yaml" "$R/d.yaml"
+	wait_passes $((n + 1))
+	wait_for 50 gone task d
 }

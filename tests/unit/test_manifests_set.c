@@ -278,6 +278,36 @@ static void test_duplicates_owner(void **state)
 	manifest_set_free(&m);
 }
 
+/* A dangling symlink found in a tree is a warning, not an error: the file
+ * is listed as skipped, with no errors (keel sync keeps what it held). */
+static void test_dangling_symlink(void **state)
+{
+	(void)state;
+	put("a.yaml", NS("ok"));
+	_cleanup_free_ char *link = xasprintf("%s/b.yaml", root);
+	assert_int_equal(symlink("nowhere.yaml", link), 0);
+	const char *paths[] = {root};
+	struct manifest_set m = {0};
+	struct manifest_load_opts o = {.recursive = true, .check_envelope = true};
+	assert_int_equal(manifest_set_load(&m, paths, 1, &o), 0);
+	assert_int_equal(m.n_files, 2);
+	assert_false(m.files[0].skipped);
+	assert_true(m.files[1].skipped);
+	assert_int_equal(m.files[1].n_errors, 0);
+	assert_int_equal(m.n_warnings, 1);
+	assert_int_equal(m.diags[0].severity, MANIFEST_WARNING);
+	assert_int_equal(m.diags[0].file_i, 1);
+	_cleanup_free_ char *msg = xasprintf("%s: skipped: dangling symlink to nowhere.yaml", link);
+	assert_string_equal(m.diags[0].message, msg);
+	_cleanup_free_ char *text = manifest_diag_format(&m.diags[0]);
+	_cleanup_free_ char *want = xasprintf("warning: %s", msg);
+	assert_string_equal(text, want);
+	/* the log form has no severity word: the logger adds the level */
+	_cleanup_free_ char *bare = manifest_diag_format_bare(&m.diags[0]);
+	assert_string_equal(bare, want + strlen("warning: "));
+	manifest_set_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +317,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_validation_sees_defaults, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_special_files, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_duplicates_owner, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dangling_symlink, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
