@@ -509,3 +509,31 @@ EOF
 	wait_passes $((n + 1))
 	wait_for 50 gone task d
 }
+
+@test "a git-sync style root (current -> wt-A, swapped to wt-B): the set is named after the link, and the swap is seen at once" {
+	G=$BATS_TEST_TMPDIR/gs
+	mkdir -p "$G/wt-a" "$G/wt-b"
+	task_yaml a >"$G/wt-a/a.yaml"
+	task_yaml b >"$G/wt-a/b.yaml"
+	task_yaml a >"$G/wt-b/a.yaml"
+	ln -s wt-a "$G/current"
+	"$KEEL" sync "$G/current" --interval 10m >>"$SYNC_LOG" 2>&1 &
+	SYNC_PID=$!
+	wait_passes 1
+	grep -Eq "as apply set \"current-[0-9a-f]{8}\"" "$SYNC_LOG"
+	set=$(keel get task a -o json | jq -r '.metadata.labels["keel/apply-set"]')
+	[[ "$set" == current-* ]]
+	assert exists task b
+	ln -sfn wt-b "$G/current.tmp"
+	mv -T "$G/current.tmp" "$G/current"
+	wait_passes 2 # long before the 10m interval
+	wait_for 50 gone task b
+	assert exists task a
+	sync_stop
+	# restarted on the other target, the set is the same one: no conflict
+	task_yaml c >"$G/wt-b/c.yaml"
+	run "$KEEL" sync "$G/current" --once
+	assert_success
+	refute_output --partial 'belongs to apply set'
+	assert_equal "$(keel get task c -o json | jq -r '.metadata.labels["keel/apply-set"]')" "$set"
+}

@@ -216,6 +216,27 @@ static void test_default_name(void **state)
 	_cleanup_free_ char *lname = applyset_default_name(longdir, NULL);
 	assert_int_equal(strlen(lname), 40 + 1 + 8);
 	assert_int_equal(applyset_name_check(lname, NULL), 0);
+	/* symlinks are not resolved: a git-sync style root (current -> wt-a,
+	 * swapped to wt-b) keeps its name across the swap */
+	_cleanup_free_ char *wta = xasprintf("%s/wt-a", dir);
+	_cleanup_free_ char *wtb = xasprintf("%s/wt-b", dir);
+	_cleanup_free_ char *cur = xasprintf("%s/current", dir);
+	assert_int_equal(mkdir(wta, 0755), 0);
+	assert_int_equal(mkdir(wtb, 0755), 0);
+	assert_int_equal(symlink("wt-a", cur), 0);
+	_cleanup_free_ char *n_a = applyset_default_name(cur, NULL);
+	assert_true(strstartswith(n_a, "current-"));
+	assert_int_equal(unlink(cur), 0);
+	assert_int_equal(symlink("wt-b", cur), 0);
+	_cleanup_free_ char *n_b = applyset_default_name(cur, NULL);
+	assert_string_equal(n_a, n_b);
+	/* "..", "." and doubled slashes are folded by name, as the path reads */
+	_cleanup_free_ char *dotted = xasprintf("%s//wt-a/../current/", dir);
+	_cleanup_free_ char *n_dot = applyset_default_name(dotted, NULL);
+	assert_string_equal(n_dot, n_a);
+	unlink(cur);
+	rmdir(wta);
+	rmdir(wtb);
 	/* a path that does not exist */
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	_cleanup_free_ char *missing = xasprintf("%s/nope", dir);
