@@ -450,7 +450,7 @@ int applyset_plan_prune(struct client *c, const struct applyset_live *live, cons
 			return r;
 		}
 	}
-	prune_plan_guard_namespaces(&p, contents);
+	prune_plan_guard_namespaces(&p, contents, set);
 	*plan = p;
 	return 0;
 }
