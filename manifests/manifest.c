@@ -17,9 +17,11 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/meta.h"
 #include "api/validate.h"
@@ -28,7 +30,6 @@
 #include "common/util.h"
 #include "manifests/yaml.h"
 
-#define MANIFEST_MAX_BYTES (64u * 1024 * 1024)
 
 bool manifest_name_default(const char *name)
 {
@@ -135,6 +136,13 @@ char *manifest_diag_format(const struct manifest_diag *d)
 	                 d->severity == MANIFEST_WARNING ? "warning: " : "error: ", d->message);
 }
 
+char *manifest_diag_format_bare(const struct manifest_diag *d)
+{
+	if (d->file && d->line > 0)
+		return xasprintf("%s:%d:%d: %s", d->file, d->line, d->col, d->message);
+	return xstrdup(d->message);
+}
+
 json_t *manifest_diag_json(const struct manifest_diag *d)
 {
 	return json_pack("{s:s?, s:i, s:i, s:s?, s:s, s:s}", "file", d->file, "line", d->line,
@@ -152,12 +160,15 @@ static int cmp_str(const void *a, const void *b)
 
 struct file_list {
 	char **v;
+	bool *named; /* given on the command line, not found in a directory */
 	size_t n;
 };
 
-static void file_list_push(struct file_list *l, char *path)
+static void file_list_push(struct file_list *l, char *path, bool named)
 {
 	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->named = xrealloc(l->named, (l->n + 1) * sizeof(*l->named));
+	l->named[l->n] = named;
 	l->v[l->n++] = path;
 }
 
@@ -179,7 +190,7 @@ static size_t walk_dir(struct manifest_set *s, const char *dir, const struct man
 	struct dirent *e;
 	while ((e = readdir(d)))
 		if (e->d_name[0] != '.')
-			file_list_push(&names, xstrdup(e->d_name));
+			file_list_push(&names, xstrdup(e->d_name), false);
 	closedir(d);
 	if (names.n > 1)
 		qsort(names.v, names.n, sizeof(*names.v), cmp_str);
@@ -197,13 +208,14 @@ static size_t walk_dir(struct manifest_set *s, const char *dir, const struct man
 				errors += walk_dir(s, path, o, out);
 			free(path);
 		} else if (accepted(o, names.v[i])) {
-			file_list_push(out, path);
+			file_list_push(out, path, false);
 		} else {
 			free(path);
 		}
 		free(names.v[i]);
 	}
 	free(names.v);
+	free(names.named);
 	return errors;
 }
 
@@ -215,7 +227,7 @@ static size_t expand_paths(struct manifest_set *s, const char *const *paths, siz
 		const char *p = paths[i];
 		struct stat st;
 		if (streq(p, "-")) {
-			file_list_push(out, xstrdup("-"));
+			file_list_push(out, xstrdup("-"), true);
 		} else if (stat(p, &st) < 0) {
 			manifest_diag_add(s, MANIFEST_ERROR, p, MANIFEST_NO_FILE, 0, 0, NULL,
 			                  "the path \"%s\" does not exist", p);
@@ -230,7 +242,7 @@ static size_t expand_paths(struct manifest_set *s, const char *const *paths, siz
 				    o->accept_desc ? o->accept_desc : "*.yaml, *.yml or *.json",
 				    o->recursive ? "" : " (use -R for subdirectories)");
 		} else {
-			file_list_push(out, xstrdup(p));
+			file_list_push(out, xstrdup(p), true);
 		}
 	}
 	return errors;
@@ -253,7 +265,110 @@ static void add_yaml_error(struct manifest_set *s, size_t fi, const char *name, 
 	manifest_diag_add(s, MANIFEST_ERROR, name, fi, 0, 0, NULL, "%s", msg);
 }
 
-static size_t parse_file(struct manifest_set *s, char *path)
+static const char *file_type_name(mode_t m)
+{
+	return S_ISFIFO(m)    ? "a FIFO"
+	       : S_ISSOCK(m)  ? "a socket"
+	       : S_ISCHR(m)   ? "a character device"
+	       : S_ISBLK(m)   ? "a block device"
+	       : S_ISDIR(m)   ? "a directory"
+	                      : "not a file";
+}
+
+static int too_big(const char *path, long long size, struct kerr *err)
+{
+	return kerr_set(err, E2BIG,
+	                "%s: larger than the %u MiB limit of a manifest file (%lld bytes); not read",
+	                path, MANIFEST_MAX_FILE_BYTES >> 20, size);
+}
+
+/* Reads fd to its end into *out (NUL-terminated), at most
+ * MANIFEST_MAX_FILE_BYTES: a file that grew past it since it was stat'ed
+ * is refused too. */
+static int read_fd(int fd, const char *path, char **out, size_t *len, struct kerr *err)
+{
+	size_t cap = 4096, n = 0;
+	_cleanup_free_ char *buf = xmalloc(cap);
+	for (;;) {
+		if (n + 1 >= cap) {
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		ssize_t r = read(fd, buf + n, cap - n - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return kerr_set(err, errno, "%s: %s", path, strerror(errno));
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > MANIFEST_MAX_FILE_BYTES)
+			return too_big(path, (long long)n, err);
+	}
+	buf[n] = '\0';
+	*len = n;
+	*out = TAKE_PTR(buf);
+	return 0;
+}
+
+/* Reads one manifest file. Only regular files are opened, and then with
+ * O_NONBLOCK: a FIFO, socket or device found in a tree (or reached through
+ * a *.yaml symlink) is an error at its path, never a read that blocks
+ * forever or returns endless zeros; the fstat after the open catches a
+ * file replaced by one meanwhile. A file over the limit is refused by its
+ * size before any read. special_ok: a path named on the command line that
+ * is not a regular file (stdin, `-f <(cmd)`) is read as a stream, up to
+ * the limit, as the user asked. */
+static int read_manifest(const char *path, bool special_ok, char **out, size_t *len,
+                         struct kerr *err)
+{
+	struct stat st;
+	if (streq(path, "-") ? fstat(STDIN_FILENO, &st) < 0 : stat(path, &st) < 0)
+		return kerr_set(err, errno, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode) && !(special_ok && !S_ISDIR(st.st_mode)))
+		return kerr_set(err, EINVAL, "%s: not a regular file (%s); not read", path,
+		                file_type_name(st.st_mode));
+	if (S_ISREG(st.st_mode) && st.st_size > (off_t)MANIFEST_MAX_FILE_BYTES)
+		return too_big(path, (long long)st.st_size, err);
+	if (streq(path, "-")) {
+		_cleanup_close_ int fd = dup(STDIN_FILENO);
+		if (fd < 0)
+			return kerr_set(err, errno, "%s: %s", path, strerror(errno));
+		return read_fd(fd, path, out, len, err);
+	}
+	int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | (S_ISREG(st.st_mode) ? O_NONBLOCK : 0);
+	_cleanup_close_ int fd = open(path, flags);
+	if (fd < 0)
+		return kerr_set(err, errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0)
+		return kerr_set(err, errno, "%s: %s", path, strerror(errno));
+	if (flags & O_NONBLOCK) {
+		if (!S_ISREG(st.st_mode))
+			return kerr_set(err, EINVAL, "%s: not a regular file (%s); not read", path,
+			                file_type_name(st.st_mode));
+		if (st.st_size > (off_t)MANIFEST_MAX_FILE_BYTES)
+			return too_big(path, (long long)st.st_size, err);
+	}
+	return read_fd(fd, path, out, len, err);
+}
+
+/* The target of path when path is a symlink that leads nowhere; NULL
+ * otherwise. Owned. */
+static char *dangling_target(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR) ||
+	    lstat(path, &st) < 0 || !S_ISLNK(st.st_mode))
+		return NULL;
+	char buf[4096];
+	ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return NULL;
+	buf[n] = '\0';
+	return xstrdup(buf);
+}
+
+static size_t parse_file(struct manifest_set *s, char *path, bool special_ok, bool found_in_dir)
 {
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	_cleanup_free_ char *buf = NULL;
@@ -262,7 +377,14 @@ static size_t parse_file(struct manifest_set *s, char *path)
 	size_t fi = s->n_files++;
 	s->files[fi] = (struct manifest_file){.path = path};
 	const char *name = streq(path, "-") ? "<stdin>" : path;
-	if (file_read_all(path, MANIFEST_MAX_BYTES, &buf, &len, &err) < 0) {
+	_cleanup_free_ char *target = found_in_dir ? dangling_target(path) : NULL;
+	if (target) {
+		s->files[fi].skipped = true;
+		manifest_diag_add(s, MANIFEST_WARNING, name, fi, 0, 0, NULL,
+		                  "%s: skipped: dangling symlink to %s", name, target);
+		return 0;
+	}
+	if (read_manifest(path, special_ok, &buf, &len, &err) < 0) {
 		manifest_diag_add(s, MANIFEST_ERROR, name, fi, 0, 0, NULL, "%s", kerr_msg(&err));
 		return 1;
 	}
@@ -342,8 +464,9 @@ size_t manifest_set_load(struct manifest_set *s, const char *const *paths, size_
 	struct file_list files = {0};
 	expand_paths(s, paths, n_paths, o, &files);
 	for (size_t i = 0; i < files.n; i++)
-		parse_file(s, files.v[i]); /* the set owns the path now */
-	free(files.v);
+		parse_file(s, files.v[i], files.named[i] && !o->regular_only, !files.named[i]);
+	free(files.v); /* the set owns the paths now */
+	free(files.named);
 	for (size_t i = first_doc; o->check_envelope && i < s->n_docs; i++) {
 		if (check_envelope(s, &s->docs[i]) > 0)
 			s->docs[i].kind = NULL; /* reported once; later checks skip it */
@@ -480,26 +603,66 @@ static bool same_object(const struct manifest_doc *a, const struct manifest_doc 
 	       streq(manifest_doc_namespace(a, flag_ns), manifest_doc_namespace(b, flag_ns));
 }
 
-size_t manifest_set_check_duplicates(struct manifest_set *s, const char *flag_ns)
+/* Of the documents naming the same object as docs[i], the first other one
+ * (*other), how many there are in all (*copies, i included) and how many
+ * the owner callback claims (*owners, with the last in *owner). */
+struct dup_group {
+	size_t other, owner, copies, owners;
+};
+
+static struct dup_group dup_group_of(const struct manifest_set *s, size_t i, const char *flag_ns,
+                                     manifest_owner_fn owns, void *ud)
+{
+	struct dup_group g = {.other = MANIFEST_NO_FILE, .owner = MANIFEST_NO_FILE};
+	for (size_t j = 0; j < s->n_docs; j++) {
+		const struct manifest_doc *o = &s->docs[j];
+		if (!o->kind || !api_obj_name(o->obj) || !same_object(o, &s->docs[i], flag_ns))
+			continue;
+		g.copies++;
+		if (j != i && g.other == MANIFEST_NO_FILE)
+			g.other = j;
+		if (owns && owns(ud, o)) {
+			g.owners++;
+			g.owner = j;
+		}
+	}
+	return g;
+}
+
+size_t manifest_set_check_duplicates_owned(struct manifest_set *s, const char *flag_ns,
+                                           manifest_owner_fn owns, void *ud)
 {
 	size_t errors = 0;
-	for (size_t i = 1; i < s->n_docs; i++) {
+	for (size_t i = 0; i < s->n_docs; i++) {
 		struct manifest_doc *d = &s->docs[i];
 		if (!d->kind || !api_obj_name(d->obj))
 			continue;
-		for (size_t j = 0; j < i; j++) {
-			if (!s->docs[j].kind || !same_object(&s->docs[j], d, flag_ns))
-				continue;
-			_cleanup_free_ char *first = manifest_doc_where(&s->docs[j], NULL);
-			_cleanup_free_ char *ref = manifest_obj_ref(d->kind, d->obj);
-			manifest_doc_error(s, d, NULL, "%s: defined twice (first at %s)", ref,
-			                   first);
-			d->invalid = true;
-			errors++;
-			break;
+		struct dup_group g = dup_group_of(s, i, flag_ns, owns, ud);
+		if (g.copies < 2 || (g.owners == 1 && g.owner == i))
+			continue;
+		_cleanup_free_ char *ref = manifest_obj_ref(d->kind, d->obj);
+		if (g.owners == 1) {
+			_cleanup_free_ char *at = manifest_doc_where(&s->docs[g.owner], NULL);
+			manifest_doc_error(s, d, NULL,
+			                   "%s: already defined at %s, the file that defined it "
+			                   "before; this copy is not applied",
+			                   ref, at);
+		} else {
+			_cleanup_free_ char *at = manifest_doc_where(&s->docs[g.other], NULL);
+			_cleanup_free_ char *times =
+			    g.copies == 2 ? xstrdup("twice") : xasprintf("%zu times", g.copies);
+			manifest_doc_error(s, d, NULL, "%s: defined %s (also at %s)", ref, times,
+			                   at);
 		}
+		d->invalid = true;
+		errors++;
 	}
 	return errors;
+}
+
+size_t manifest_set_check_duplicates(struct manifest_set *s, const char *flag_ns)
+{
+	return manifest_set_check_duplicates_owned(s, flag_ns, NULL, NULL);
 }
 
 size_t *manifest_set_apply_order(const struct manifest_set *s, size_t *n)

@@ -21,6 +21,16 @@
  * are not followed (links to files are). A file named explicitly is read
  * whatever its name.
  *
+ * A dangling *.yaml symlink in a directory is a warning ("PATH: skipped:
+ * dangling symlink to TARGET"), its file marked skipped: a link whose
+ * target is being replaced, or gone, is not a broken manifest.
+ *
+ * Only regular files are read from a directory (a *.yaml symlink counts
+ * as what it points to): a FIFO, socket or device is an error at its path
+ * and is never opened in a way that could block (so a stray FIFO cannot
+ * hang apply, lint or sync). A file over MANIFEST_MAX_FILE_BYTES is an
+ * error, refused by its size before it is read.
+ *
  * Ownership: the set owns its streams, documents and diagnostics; a
  * document's obj and ydoc are borrowed from its file's stream and live as
  * long as the set. Not thread-safe (one set, one thread); sets are
@@ -55,6 +65,8 @@ struct manifest_file {
 	char *path;                 /* owned; as given or found ("dir/web.yaml") */
 	struct yaml_stream *stream; /* owned; NULL when the file could not be read or parsed */
 	size_t n_errors;            /* error diagnostics about this file */
+	bool skipped; /* a dangling symlink found in a directory: not read, and a
+	                 warning, not an error (what it held is unknown, not bad) */
 };
 
 struct manifest_doc {
@@ -86,12 +98,22 @@ struct manifest_load_opts {
 	/* How the accepted suffixes are named in the "no manifests in DIR"
 	 * warning; NULL: "*.yaml, *.yml or *.json". */
 	const char *accept_desc;
+	/* Refuse a path named in paths that is not a regular file or a
+	 * directory, as files found in directories always are (keel sync:
+	 * a pipe would block every pass). Without it a named FIFO or device
+	 * is read as a stream, as stdin is (`keel apply -f <(cmd)`). */
+	bool regular_only;
 };
+
+/* The largest manifest file read (the largest request body, and the
+ * largest YAML document, the server takes). Larger files are refused by
+ * their size, before they are read. */
+#define MANIFEST_MAX_FILE_BYTES (3u << 20)
 
 /* Reads and parses every path into s (zeroed by the caller, or holding
  * earlier loads: files and documents are appended). Problems become
  * diagnostics: a path that does not exist, an unreadable directory or
- * file, a YAML error (one per file: parsing stops there), YAML 1.1
+ * file, a file that is not a regular file or is too large, a YAML error (one per file: parsing stops there), YAML 1.1
  * warnings, and with opts->check_envelope each document's envelope errors.
  * A directory with no manifest file gets a warning. Returns the number of
  * error diagnostics added (0: all good). */
@@ -114,11 +136,26 @@ const char *manifest_doc_namespace(const struct manifest_doc *d, const char *fla
  * Returns the number of error diagnostics added. */
 size_t manifest_set_validate(struct manifest_set *s, const char *flag_ns);
 
-/* Records "KIND/NAME: defined twice (first at FILE:LINE:COL)" at each
- * document naming the same object (kind, namespace, name) as an earlier
- * one; that later document gets invalid = true. Documents without a kind
- * are skipped. Returns the number of error diagnostics added. */
+/* Records "KIND/NAME: defined twice (also at FILE:LINE:COL)" ("defined N
+ * times" for more) at *every* document naming the same object (kind,
+ * namespace, name) as another, naming the first other place; all of them
+ * get invalid = true. No copy wins: which one is meant is for the user to
+ * say, and taking the first in name order would let a stray new file
+ * rewrite the object. Documents without a kind are skipped. Returns the
+ * number of error diagnostics added. */
 size_t manifest_set_check_duplicates(struct manifest_set *s, const char *flag_ns);
+
+/* Does document d own its object (keel sync: d's file defined it in the
+ * last good pass)? */
+typedef bool (*manifest_owner_fn)(void *ud, const struct manifest_doc *d);
+
+/* manifest_set_check_duplicates, except that when exactly one of the
+ * copies of an object is owned (owns returns true for it), that one is
+ * left valid and each other copy gets "KIND/NAME: already defined at
+ * FILE:LINE:COL, the file that defined it before; this copy is not
+ * applied". owns may be NULL (nothing owned). */
+size_t manifest_set_check_duplicates_owned(struct manifest_set *s, const char *flag_ns,
+                                           manifest_owner_fn owns, void *ud);
 
 /* Indexes into s->docs of the documents with a kind, in apply order:
  * Namespaces first, then the rest, each in file order. Owned, with *n set
@@ -156,6 +193,10 @@ char *manifest_obj_ref(const struct api_kind *k, json_t *obj);
  * "FILE:LINE:COL: warning: MESSAGE" for a warning, and "error: MESSAGE" /
  * "warning: MESSAGE" for a diagnostic without a position. Owned. */
 char *manifest_diag_format(const struct manifest_diag *d);
+
+/* The same line without the severity word, for a log that shows the level
+ * itself: "FILE:LINE:COL: MESSAGE", or "MESSAGE" without a position. Owned. */
+char *manifest_diag_format_bare(const struct manifest_diag *d);
 
 /* {"file", "line", "column", "field", "severity": "error"|"warning",
  * "message"} (field null when none; line/column 0 when unknown). New

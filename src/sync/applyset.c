@@ -31,6 +31,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/meta.h"
 #include "api/status.h"
@@ -91,14 +93,61 @@ static char *base_of(const char *abs)
 	return xstrdup(out[start] ? out + start : "set");
 }
 
+/* The current directory as the shell shows it: $PWD when it names the
+ * same directory as ".", so that `cd repo/current && keel sync .` names
+ * the link, not its target; getcwd() else. Owned, or NULL. */
+static char *logical_cwd(void)
+{
+	const char *pwd = getenv("PWD");
+	struct stat a, b;
+	if (pwd && pwd[0] == '/' && stat(pwd, &a) == 0 && stat(".", &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return xstrdup(pwd);
+	char buf[PATH_MAX];
+	return getcwd(buf, sizeof buf) ? xstrdup(buf) : NULL;
+}
+
+/* path made absolute by name: "." and empty components dropped, ".."
+ * taking the one before it away, symlinks left as they are (the last
+ * component of a git-sync root is the link, whatever it points to). */
+static char *abs_path_lexical(const char *path)
+{
+	_cleanup_free_ char *cwd = path[0] == '/' ? NULL : logical_cwd();
+	if (path[0] != '/' && !cwd)
+		return NULL;
+	_cleanup_free_ char *full = cwd ? xasprintf("%s/%s", cwd, path) : xstrdup(path);
+	char *out = xmalloc(strlen(full) + 2);
+	size_t n = 0;
+	for (char *save = NULL, *c = strtok_r(full, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (streq(c, "."))
+			continue;
+		if (streq(c, "..")) {
+			while (n > 0 && out[--n] != '/')
+				;
+			continue;
+		}
+		n += (size_t)sprintf(out + n, "/%s", c);
+	}
+	if (n == 0)
+		out[n++] = '/';
+	out[n] = '\0';
+	return out;
+}
+
 char *applyset_default_name(const char *path, struct kerr *err)
 {
-	char abs[PATH_MAX];
-	if (!realpath(path, abs)) {
+	struct stat st;
+	if (stat(path, &st) < 0) {
 		if (errno == ENOENT)
 			kerr_set(err, ENOENT, "the path \"%s\" does not exist", path);
 		else
 			kerr_set(err, errno, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	_cleanup_free_ char *abs = abs_path_lexical(path);
+	if (!abs) {
+		kerr_set(err, errno ? errno : ENOENT, "%s: cannot find the current directory: %s",
+		         path, strerror(errno ? errno : ENOENT));
 		return NULL;
 	}
 	_cleanup_free_ char *base = base_of(abs);
@@ -401,7 +450,7 @@ int applyset_plan_prune(struct client *c, const struct applyset_live *live, cons
 			return r;
 		}
 	}
-	prune_plan_guard_namespaces(&p, contents);
+	prune_plan_guard_namespaces(&p, contents, set);
 	*plan = p;
 	return 0;
 }

@@ -57,13 +57,17 @@ int applyset_name_check(const char *name, struct kerr *err);
 
 /* The default name of the set of a path (a directory or a file):
  * "BASE-HASH", where BASE is the last component of the path made
- * absolute (realpath), lower-cased, other characters than [a-z0-9._-]
+ * absolute by name — not resolving symlinks, so that a root swapped
+ * by symlink (git-sync's current -> wt-A, then -> wt-B) keeps its name;
+ * ".", ".." and doubled slashes folded as written, a relative path
+ * joined to $PWD when that is the current directory (else getcwd()) —
+ * lower-cased, other characters than [a-z0-9._-]
  * turned into '-', at most 40 characters (a file loses its .yaml/.yml/.json
  * suffix), and HASH the first 8 hex digits of the FNV-1a 64-bit hash of
  * the absolute path. So `keel apply -f ./gitops --prune` and `keel sync
  * /srv/repo/gitops` agree on one machine, and two directories that share
  * a name ("manifests") never prune each other's objects. Owned, or NULL
- * with err (ENOENT...) when the path cannot be resolved. */
+ * with err (ENOENT...) when the path does not exist. */
 char *applyset_default_name(const char *path, struct kerr *err);
 
 /* The identity of a document (kind set; its namespace as

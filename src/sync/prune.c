@@ -139,23 +139,78 @@ static struct prune_item *planned_namespace(struct prune_plan *p, const char *ns
 	return NULL;
 }
 
-void prune_plan_guard_namespaces(struct prune_plan *p, json_t *contents)
+/* Why obj holds its Namespace, and how telling that is: 0 the set's own
+ * object, which the manifests still define (the usual case: the Namespace
+ * left the manifests, its objects did not), 1 another set's, 2 an object
+ * of no set, 3 one owned by something else (a Deployment's Task). The
+ * warning names the most telling holder. */
+static int holder_reason(json_t *obj, const char *ref, const char *set, char **reason)
+{
+	json_t *labels = json_object_get(api_obj_meta(obj), "labels");
+	const char *in = json_string_value(json_object_get(labels, PRUNE_SET_LABEL));
+	json_t *owner = json_array_get(json_object_get(api_obj_meta(obj), "ownerReferences"), 0);
+	if (in && set && streq(in, set)) {
+		*reason = xasprintf("it still holds %s, which the manifests still define (in this "
+		                    "apply set, \"%s\"); it keeps the namespace",
+		                    ref, set);
+		return 0;
+	}
+	if (in) {
+		*reason = xasprintf("it still holds %s, which belongs to apply set \"%s\"", ref, in);
+		return 1;
+	}
+	if (!owner) {
+		*reason = xasprintf("it still holds %s, which is in no apply set", ref);
+		return 2;
+	}
+	const struct api_kind *ok = api_kind_by_kind(json_string_value(json_object_get(owner, "kind")));
+	const char *on = json_string_value(json_object_get(owner, "name"));
+	*reason = xasprintf("it still holds %s, which is in no apply set (owned by %s/%s)", ref,
+	                    ok ? ok->singular : "object", on ? on : "");
+	return 3;
+}
+
+/* A Namespace this guard turned into PRUNE_KEEP (its reason may yet be
+ * replaced by a more telling one); not "default", kept for its own sake. */
+static struct prune_item *kept_namespace(struct prune_plan *p, const char *ns)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->items[i].action == PRUNE_KEEP && p->items[i].guarded &&
+		    streq(p->items[i].kind->kind, "Namespace") && streq(p->items[i].name, ns))
+			return &p->items[i];
+	return NULL;
+}
+
+void prune_plan_guard_namespaces(struct prune_plan *p, json_t *contents, const char *set)
 {
 	size_t i;
 	json_t *obj;
+	_cleanup_free_ int *rank = xcalloc(p->n + 1, sizeof(*rank));
 	json_array_foreach(contents, i, obj)
 	{
 		const struct api_kind *k = api_kind_by_kind(api_obj_kind(obj));
 		if (!k || !k->namespaced || streq(k->kind, "Event"))
 			continue;
+		if (json_object_get(api_obj_meta(obj), "deletionTimestamp"))
+			continue; /* on its way out: it holds nothing back */
 		struct prune_item *ns = planned_namespace(p, api_obj_namespace(obj));
-		if (!ns)
+		if (!ns && !(ns = kept_namespace(p, api_obj_namespace(obj))))
 			continue;
 		if (plan_deletes_uid(p, api_obj_uid(obj)) || owned_by_plan(p, obj))
 			continue;
 		_cleanup_free_ char *ref = xasprintf("%s/%s", k->singular, api_obj_name(obj));
+		char *reason = NULL;
+		int r = holder_reason(obj, ref, set, &reason);
+		size_t at = (size_t)(ns - p->items);
+		if (ns->action == PRUNE_KEEP && rank[at] <= r) {
+			free(reason);
+			continue;
+		}
 		ns->action = PRUNE_KEEP;
-		ns->reason = xasprintf("it still holds %s, which is not in the apply set", ref);
+		ns->guarded = true;
+		free(ns->reason);
+		ns->reason = reason;
+		rank[at] = r;
 	}
 }
 

@@ -49,7 +49,11 @@ struct prune_item {
 	const char *ns, *name, *uid; /* borrowed from obj; ns NULL for cluster-scoped */
 	enum prune_action action;
 	char *reason; /* owned; for PRUNE_KEEP */
+	bool guarded; /* a Namespace kept by prune_plan_guard_namespaces */
 };
+
+/* The label naming an object's apply set (APPLYSET_LABEL of sync/applyset.h). */
+#define PRUNE_SET_LABEL "keel/apply-set"
 
 struct prune_plan {
 	struct prune_item *items; /* deletion order */
@@ -73,10 +77,15 @@ const char **prune_plan_namespaces(const struct prune_plan *p, size_t *n);
 
 /* contents: every object (with its "kind") found in the Namespaces of
  * prune_plan_namespaces(). Turns a planned Namespace into PRUNE_KEEP when
- * it holds an object the plan does not delete and that no object the plan
- * deletes owns; the reason names it ("it still holds task/manual, which is
- * not in the apply set"). Events are ignored. */
-void prune_plan_guard_namespaces(struct prune_plan *p, json_t *contents);
+ * it holds an object the plan does not delete, that no object the plan
+ * deletes owns, and that is not being deleted already; the reason names
+ * the most telling such object and what it is: one the manifests of set
+ * still define ("it still holds deployment/web, which the manifests still
+ * define (in this apply set, "s1"); it keeps the namespace"), another
+ * set's ("..., which belongs to apply set "s2""), one of no set ("...,
+ * which is in no apply set"), one owned by something else ("... (owned by
+ * deployment/web)"), in that order. Events are ignored. set may be NULL. */
+void prune_plan_guard_namespaces(struct prune_plan *p, json_t *contents, const char *set);
 
 /* Items with PRUNE_DELETE. */
 size_t prune_plan_deletions(const struct prune_plan *p);

@@ -271,22 +271,37 @@ static void keep_push(struct pass *p, struct prune_key k)
 	p->keep[p->n_keep++] = k;
 }
 
+/* Did d's file define d's object in its last good version? Then a copy of
+ * it in another file is the broken one: a stray copy must never take the
+ * live object over. */
+static bool owned_before(void *ud, const struct manifest_doc *d)
+{
+	const struct mem_file *f = mem_find(ud, d->file);
+	struct prune_key k = applyset_doc_key(d);
+	for (size_t i = 0; f && i < f->n; i++)
+		if (f->keys[i].kind == k.kind && streq(f->keys[i].ns, k.ns) &&
+		    streq(f->keys[i].name, k.name))
+			return true;
+	return false;
+}
+
 /* Reads, labels, validates; logs the diagnostics. */
 static void load(struct pass *p)
 {
 	struct sync *s = p->s;
 	struct manifest_load_opts o = {.recursive = true,
 	                               .check_envelope = true,
+	                               .regular_only = true,
 	                               .accept = watch_relevant_name,
 	                               .accept_desc = "*.yaml or *.yml"};
 	const char *paths[] = {s->dir};
 	manifest_set_load(&p->m, paths, 1, &o);
 	applyset_label_docs(&p->m, s->set);
 	manifest_set_validate(&p->m, NULL);
-	manifest_set_check_duplicates(&p->m, NULL);
+	manifest_set_check_duplicates_owned(&p->m, NULL, owned_before, s);
 	for (size_t i = 0; i < p->m.n_diags; i++) {
 		const struct manifest_diag *d = &p->m.diags[i];
-		_cleanup_free_ char *line = manifest_diag_format(d);
+		_cleanup_free_ char *line = manifest_diag_format_bare(d); /* the level says which */
 		problem(s, d->severity == MANIFEST_ERROR ? LOG_ERROR : LOG_WARN, "%s", line);
 		if (d->severity == MANIFEST_ERROR && d->file_i == MANIFEST_NO_FILE)
 			p->load_failed = true;
@@ -310,10 +325,13 @@ static void collect_keys(struct pass *p)
 			keep_push(p, applyset_doc_key(d));
 	}
 	for (size_t i = 0; i < m->n_files; i++) {
-		if (m->files[i].n_errors == 0)
+		bool skipped = m->files[i].skipped;
+		if (m->files[i].n_errors == 0 && !skipped)
 			continue;
-		p->r->broken_files++;
+		p->r->broken_files += !skipped;
 		const struct mem_file *f = mem_find(p->s, m->files[i].path);
+		if (!f && skipped)
+			continue; /* a dangling link held nothing we know of */
 		if (!f) {
 			skip_prune(
 			    p,
@@ -340,7 +358,7 @@ static void remember(struct pass *p)
 		struct mem_file *f = &next[n++];
 		f->path = xstrdup(m->files[i].path);
 		const struct mem_file *old = mem_find(s, f->path);
-		if (m->files[i].n_errors > 0) {
+		if (m->files[i].n_errors > 0 || m->files[i].skipped) {
 			if (!old) {
 				n--;
 				free(f->path);
@@ -379,7 +397,7 @@ static char *failure_text(const struct applyset_event *ev)
 	if (ev->http_code >= 400)
 		return xasprintf("Error from server (%s): %s", ev->reason ? ev->reason : "Unknown",
 		                 kerr_msg(ev->err));
-	return xasprintf("error: %s", kerr_msg(ev->err));
+	return xstrdup(kerr_msg(ev->err)); /* the log line's level already says "error" */
 }
 
 static void report_causes(struct sync *s, const struct manifest_doc *d, const struct kerr *err)

@@ -80,6 +80,8 @@ struct sync_watch {
 	bool inject_overflow;
 	bool incomplete; /* a directory could not be watched (limit): rescan later */
 	bool pending;    /* a change seen by a wait that returned an error */
+	dev_t root_dev;  /* the directory the root path led to when last watched: */
+	ino_t root_ino;  /* a symlinked root swapped to another target changes it */
 	int64_t retry_at_ms, retry_delay_ms;
 	char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
 };
@@ -367,6 +369,16 @@ static int watch_tree(struct sync_watch *w, const char *top, bool *found, struct
 	return r;
 }
 
+/* Remembers which directory the root path leads to now. */
+static void root_identity_note(struct sync_watch *w)
+{
+	struct stat st;
+	if (stat(w->root, &st) == 0) {
+		w->root_dev = st.st_dev;
+		w->root_ino = st.st_ino;
+	}
+}
+
 /* ---- rescans ------------------------------------------------------------------------- */
 
 /* Watches everything under the root again: directories found are kept or
@@ -386,6 +398,7 @@ static int watch_rescan(struct sync_watch *w, bool forget_ghosts, struct kerr *e
 		}
 	}
 	bool found = false;
+	root_identity_note(w);
 	int r = watch_tree(w, w->root, &found, err);
 	if (r < 0 && r != -ENOENT && r != -ENOTDIR)
 		return r;
@@ -417,6 +430,17 @@ static void watch_incomplete(struct sync_watch *w, int64_t now)
 	w->retry_at_ms = now + w->retry_delay_ms;
 }
 
+/* The root path leads to another directory than the one watched, and no
+ * event says so: a symlinked root swapped atomically (git-sync's
+ * `ln -sfn wt-B current.tmp && mv -T current.tmp current`) changes only
+ * the link, in a directory we do not watch. Checked at every tick. */
+static bool root_swapped(const struct sync_watch *w)
+{
+	struct stat st;
+	return stat(w->root, &st) == 0 && S_ISDIR(st.st_mode) &&
+	       (st.st_dev != w->root_dev || st.st_ino != w->root_ino);
+}
+
 /* Between reads: when the root has gone (deleted, moved away), watches it
  * again once a directory is back at its path (looked for at every tick);
  * after a watch could not be added, retries a rescan with backoff. Sets
@@ -425,6 +449,14 @@ static void watch_incomplete(struct sync_watch *w, int64_t now)
 static void watch_recover(struct sync_watch *w, int64_t now, bool *changed)
 {
 	bool lost = !find_path(w, w->root);
+	if (!lost && root_swapped(w)) {
+		/* rewatch by path: the old target's entries are dropped as stale */
+		int r = watch_rescan(w, false, NULL);
+		if (r < 0 && r != -ENOENT && r != -ENOTDIR)
+			watch_incomplete(w, now);
+		*changed = true;
+		return;
+	}
 	if ((!lost && !w->incomplete) || (w->incomplete && now < w->retry_at_ms))
 		return;
 	struct stat st;
@@ -697,6 +729,7 @@ struct sync_watch *sync_watch_open(const char *root, struct kerr *err)
 		w->root = dir;
 	}
 	bool found = false;
+	root_identity_note(w);
 	if (watch_tree(w, w->root, &found, err) < 0) {
 		sync_watch_close(w);
 		return NULL;

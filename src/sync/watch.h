@@ -24,6 +24,10 @@
  * each write(2): a file kept open, or changed by truncate(2) alone, is
  * seen at its next close or by the caller's periodic re-read.
  *
+ * The root path leading to another directory (a symlinked root swapped to
+ * a new target, as git-sync does; checked at every tick, so within 100 ms)
+ * is a change: everything is watched again through the new target.
+ *
  * The root itself removed or moved away is a change; the watch then looks
  * for a directory at the root's path every 100 ms and, once there is one,
  * watches it and reports a change. The root is used as given: a relative

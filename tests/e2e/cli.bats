@@ -480,14 +480,16 @@ task/other"
 	printf 'apiVersion: keel/v1\nkind: Task\nmetadata: {name: dup}\nspec: {image: b}\n' >"$M/b.yml"
 	run keel apply -f "$M" -R
 	assert_failure 1
-	assert_output --partial "$M/b.yml:1:1: task/dup: defined twice (first at $M/a.yaml:1:1)"
+	assert_output --partial "$M/a.yaml:1:1: task/dup: defined twice (also at $M/b.yml:1:1)"
+	assert_output --partial "$M/b.yml:1:1: task/dup: defined twice (also at $M/a.yaml:1:1)"
+	assert_output --partial 'error: 2 errors in the manifests; nothing was applied'
 	assert_output --partial 'nothing was applied'
 	refute_output --partial created
 	run --separate-stderr keel get tasks -A -o name
 	assert_output ""
 	run keel diff -f "$M"
 	assert_failure 2
-	assert_output --partial "$M/b.yml:1:1: task/dup: defined twice (first at $M/a.yaml:1:1)"
+	assert_output --partial "$M/b.yml:1:1: task/dup: defined twice (also at $M/a.yaml:1:1)"
 	run keel delete -f "$M"
 	assert_failure 1
 	assert_output --partial "defined twice"
@@ -497,7 +499,8 @@ task/other"
 	printf -- '---\napiVersion: keel/v1\nkind: Task\nmetadata: {name: dup, namespace: default}\nspec: {image: c}\n' >>"$M/a.yaml"
 	run keel apply -f "$M/a.yaml"
 	assert_failure 1
-	assert_output --partial "$M/a.yaml:11:1: task/dup: defined twice (first at $M/a.yaml:1:1)"
+	assert_output --partial "$M/a.yaml:1:1: task/dup: defined twice (also at $M/a.yaml:11:1)"
+	assert_output --partial "$M/a.yaml:11:1: task/dup: defined twice (also at $M/a.yaml:1:1)"
 	refute_output --partial "a.yaml:6:1: task/dup"
 }
 

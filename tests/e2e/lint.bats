@@ -55,8 +55,9 @@ EOF
 	assert_line "$D/kind.yaml:2:1: kind: unknown kind \"Tsak\", did you mean \"Task\"?"
 	assert_line --partial "$D/list.yaml:1:1: a manifest must be a mapping"
 	# files in name order, directories in place: sub/ comes before task.yaml
-	assert_line "$D/task.yaml:1:1: task/web: defined twice (first at $D/sub/again.yaml:1:1)"
-	assert_line '5 files, 4 documents: 6 errors, 0 warnings'
+	assert_line "$D/task.yaml:1:1: task/web: defined twice (also at $D/sub/again.yaml:1:1)"
+	assert_line "$D/sub/again.yaml:1:1: task/web: defined twice (also at $D/task.yaml:1:1)"
+	assert_line '5 files, 4 documents: 7 errors, 0 warnings'
 }
 
 @test "YAML 1.1 look-alikes are warnings (exit 0); where the API wants a boolean, an error" {
@@ -127,4 +128,30 @@ EOF2
 	assert_failure 1
 	assert_line --partial "$D/deploy.yaml:9:7: spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\""
 	assert_line --partial "$D/deploy.yaml:10:7: spec.template.spec.nodeName: Forbidden: may not be set in a Deployment's template"
+}
+
+@test "a FIFO, a link to a device and an oversized file in a tree are errors at their path, read by no one" {
+	printf 'apiVersion: keel/v1\nkind: Namespace\nmetadata: {name: ok}\n' >"$D/a.yaml"
+	mkfifo "$D/pipe.yaml"
+	ln -s /dev/zero "$D/zero.yaml"
+	head -c $((3 * 1024 * 1024 + 1)) /dev/zero | tr '\0' '#' >"$D/big.yaml"
+	run timeout 10 "$KEEL" lint -f "$D"
+	assert_failure 1
+	assert_line "error: $D/pipe.yaml: not a regular file (a FIFO); not read"
+	assert_line "error: $D/zero.yaml: not a regular file (a character device); not read"
+	assert_line "error: $D/big.yaml: larger than the 3 MiB limit of a manifest file (3145729 bytes); not read"
+	assert_line '4 files, 1 document: 3 errors, 0 warnings'
+	# named on the command line, a pipe is read as stdin is: -f <(cmd)
+	run timeout 10 bash -c "'$KEEL' lint -f <(cat '$D/a.yaml')"
+	assert_success
+	assert_output --partial '1 file, 1 document: 0 errors'
+}
+
+@test "a dangling *.yaml symlink in a tree is a warning at its path (exit 0)" {
+	printf 'apiVersion: keel/v1\nkind: Namespace\nmetadata: {name: ok}\n' >"$D/a.yaml"
+	ln -s "$D/gone.yaml" "$D/b.yaml"
+	run keel lint -f "$D"
+	assert_success
+	assert_line "warning: $D/b.yaml: skipped: dangling symlink to $D/gone.yaml"
+	assert_line '2 files, 1 document: 0 errors, 1 warning'
 }

@@ -122,9 +122,20 @@ EOF
 	assert_success
 	assert_line "deployment/web pruned"
 	assert_line "task/a pruned"
-	assert_line --partial "warning: namespace/shop not pruned: it still holds task/hand, which is not in the apply set"
+	assert_line --partial "warning: namespace/shop not pruned: it still holds task/hand, which is in no apply set"
 	exists namespace shop
 	exists task hand shop
+}
+
+@test "a Namespace left out while the set still defines objects in it is kept, and the warning says so" {
+	write_set
+	keel apply -f "$M" --prune --set s1 >/dev/null
+	rm "$M/00-ns.yaml"
+	run keel apply -f "$M" --prune --set s1
+	assert_success
+	assert_line --regexp '^warning: namespace/shop not pruned: it still holds (deployment/web|task/a), which the manifests still define \(in this apply set, "s1"\); it keeps the namespace$'
+	refute_output --partial 'which is not in the apply set'
+	exists namespace shop
 }
 
 @test "no objects: no prune without --allow-empty" {

@@ -423,3 +423,117 @@ EOF
 	assert_failure
 	assert_output --partial "error: --metrics-listen"
 }
+
+@test "a FIFO named *.yaml is an error at its path, not a hang: passes go on and SIGTERM stops the sync" {
+	ns_yaml fifo >"$R/a.yaml"
+	sync_start --interval 1s
+	n=$(passes)
+	mkfifo "$R/pipe.yaml"
+	wait_passes $((n + 2))
+	grep -Eq "^[^ ]+ error $R/pipe.yaml: not a regular file \(a FIFO\); not read$" "$SYNC_LOG"
+	run last_pass
+	assert_output --partial '1 error; 1 broken file left as it was'
+	assert exists namespace fifo
+	sync_stop
+	# keel apply does not hang on it either, and applies nothing
+	run timeout 10 "$KEEL" apply -R -f "$R"
+	assert_failure 1
+	assert_output --partial "error: $R/pipe.yaml: not a regular file (a FIFO); not read"
+}
+
+@test "a new file duplicating an object does not take it over: the file that had it keeps it; at a fresh start both are errors and nothing is pruned" {
+	task_yaml web busybox:1 >"$R/web.yaml"
+	task_yaml other >"$R/other.yaml"
+	sync_start
+	uid=$(uid_of task web)
+	n=$(passes)
+	task_yaml web busybox:9 >"$R/aa-dup.yaml" # sorts first
+	wait_passes $((n + 1))
+	grep -q "$R/aa-dup.yaml:1:1: task/web: already defined at $R/web.yaml:1:1, the file that defined it before; this copy is not applied" "$SYNC_LOG"
+	run last_pass
+	assert_output --partial '1 error; 1 broken file left as it was'
+	refute_output --partial "prune skipped: $R/web.yaml"
+	assert_equal "$(image_of web)" busybox:1
+	assert_equal "$(uid_of task web)" "$uid"
+	# the long-standing file is still applied: an edit there goes through
+	n=$(passes)
+	task_yaml web busybox:2 >"$R/web.yaml"
+	wait_passes $((n + 1))
+	assert_equal "$(image_of web)" busybox:2
+	sync_stop
+
+	# a fresh start knows no history: both copies are errors, the object is
+	# left as it is, and the pass prunes nothing
+	rm "$R/other.yaml"
+	sync_start
+	grep -q "$R/aa-dup.yaml:1:1: task/web: defined twice (also at $R/web.yaml:1:1)" "$SYNC_LOG"
+	grep -q "$R/web.yaml:1:1: task/web: defined twice (also at $R/aa-dup.yaml:1:1)" "$SYNC_LOG"
+	run last_pass
+	assert_output --partial '2 broken files left as they were; prune skipped'
+	assert_equal "$(image_of web)" busybox:2
+	assert exists task other
+	# the stray copy removed: web.yaml is applied, other.yaml's task pruned
+	n=$(passes)
+	rm "$R/aa-dup.yaml"
+	wait_passes $((n + 1))
+	wait_for 50 gone task other
+	assert_equal "$(uid_of task web)" "$uid"
+}
+
+@test "a dangling *.yaml symlink is a warning at its path: the prune of other files goes on, and what it held when good is kept" {
+	task_yaml a >"$R/a.yaml"
+	task_yaml b >"$BATS_TEST_TMPDIR/b-target.yaml"
+	ln -s "$BATS_TEST_TMPDIR/b-target.yaml" "$R/b.yaml"
+	task_yaml c >"$R/c.yaml"
+	sync_start
+	assert exists task b
+	n=$(passes)
+	rm "$BATS_TEST_TMPDIR/b-target.yaml" "$R/c.yaml" # b.yaml dangles, c leaves
+	wait_passes $((n + 1))
+	wait_for 50 gone task c
+	assert exists task b # it was good before: kept, as a broken file's objects are
+	grep -Eq "^[^ ]+ warn  $R/b.yaml: skipped: dangling symlink to $BATS_TEST_TMPDIR/b-target.yaml$" "$SYNC_LOG"
+	! grep -Eq ' (error|warn) +(error|warning): ' "$SYNC_LOG" # one level word, not two
+	run last_pass
+	refute_output --partial 'prune skipped'
+	sync_stop
+	# at a fresh start it holds nothing known, and does not block the prune
+	task_yaml d >"$R/d.yaml"
+	sync_start
+	run last_pass
+	refute_output --partial 'prune skipped'
+	assert exists task d
+	# the link removed: what it held is pruned
+	n=$(passes)
+	rm "$R/b.yaml" "$R/d.yaml"
+	wait_passes $((n + 1))
+	wait_for 50 gone task d
+}
+
+@test "a git-sync style root (current -> wt-A, swapped to wt-B): the set is named after the link, and the swap is seen at once" {
+	G=$BATS_TEST_TMPDIR/gs
+	mkdir -p "$G/wt-a" "$G/wt-b"
+	task_yaml a >"$G/wt-a/a.yaml"
+	task_yaml b >"$G/wt-a/b.yaml"
+	task_yaml a >"$G/wt-b/a.yaml"
+	ln -s wt-a "$G/current"
+	"$KEEL" sync "$G/current" --interval 10m >>"$SYNC_LOG" 2>&1 &
+	SYNC_PID=$!
+	wait_passes 1
+	grep -Eq "as apply set \"current-[0-9a-f]{8}\"" "$SYNC_LOG"
+	set=$(keel get task a -o json | jq -r '.metadata.labels["keel/apply-set"]')
+	[[ "$set" == current-* ]]
+	assert exists task b
+	ln -sfn wt-b "$G/current.tmp"
+	mv -T "$G/current.tmp" "$G/current"
+	wait_passes 2 # long before the 10m interval
+	wait_for 50 gone task b
+	assert exists task a
+	sync_stop
+	# restarted on the other target, the set is the same one: no conflict
+	task_yaml c >"$G/wt-b/c.yaml"
+	run "$KEEL" sync "$G/current" --once
+	assert_success
+	refute_output --partial 'belongs to apply set'
+	assert_equal "$(keel get task c -o json | jq -r '.metadata.labels["keel/apply-set"]')" "$set"
+}

@@ -170,11 +170,20 @@ static void test_duplicates_and_order(void **state)
 	struct manifest_load_opts o = {.check_envelope = true};
 	assert_int_equal(manifest_set_load(&m, paths, 1, &o), 0);
 	assert_int_equal(manifest_set_validate(&m, NULL), 0);
-	assert_int_equal(manifest_set_check_duplicates(&m, NULL), 1);
+	/* an error at both places, each naming the other: neither copy wins */
+	assert_int_equal(manifest_set_check_duplicates(&m, NULL), 2);
+	assert_true(m.docs[0].invalid);
 	assert_true(m.docs[2].invalid);
-	assert_false(m.docs[0].invalid);
+	assert_false(m.docs[1].invalid);
+	assert_int_equal(m.files[0].n_errors, 1);
 	assert_int_equal(m.files[1].n_errors, 1);
-	assert_non_null(strstr(m.diags[0].message, "task/t: defined twice (first at "));
+	_cleanup_free_ char *at_b =
+	    xasprintf("task/t: defined twice (also at %s/b.yaml:1:1)", root);
+	_cleanup_free_ char *at_a =
+	    xasprintf("task/t: defined twice (also at %s/a.yaml:1:1)", root);
+	assert_string_equal(m.diags[0].message, at_b);
+	assert_string_equal(m.diags[0].file, m.files[0].path);
+	assert_string_equal(m.diags[1].message, at_a);
 	assert_string_equal(manifest_doc_namespace(&m.docs[0], NULL), "default");
 	assert_string_equal(manifest_doc_namespace(&m.docs[3], NULL), "");
 	size_t n = 0;
@@ -204,6 +213,101 @@ static void test_validation_sees_defaults(void **state)
 	manifest_set_free(&m);
 }
 
+/* Files that are not regular files are refused at their path without being
+ * opened in a blocking way (a FIFO nobody writes to would hang the load),
+ * and a file over the size limit is refused by its size. */
+static void test_special_files(void **state)
+{
+	(void)state;
+	put("a.yaml", NS("ok"));
+	_cleanup_free_ char *fifo = xasprintf("%s/pipe.yaml", root);
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	_cleanup_free_ char *zero = xasprintf("%s/zero.yaml", root);
+	assert_int_equal(symlink("/dev/zero", zero), 0);
+	_cleanup_free_ char *big = xasprintf("%s/big.yaml", root);
+	FILE *f = fopen(big, "we");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, MANIFEST_MAX_FILE_BYTES, SEEK_SET), 0);
+	assert_int_equal(fputc('#', f), '#');
+	fclose(f);
+	const char *paths[] = {root};
+	struct manifest_set m = {0};
+	struct manifest_load_opts o = {.recursive = true, .check_envelope = true};
+	assert_int_equal(manifest_set_load(&m, paths, 1, &o), 3);
+	assert_int_equal(m.n_files, 4); /* a big pipe zero */
+	assert_int_equal(m.n_docs, 1);
+	assert_int_equal(m.files[0].n_errors, 0);
+	for (size_t i = 1; i < 4; i++) {
+		assert_int_equal(m.files[i].n_errors, 1);
+		assert_null(m.files[i].stream);
+	}
+	assert_string_equal(m.diags[0].file, big);
+	assert_non_null(strstr(m.diags[0].message, "larger than the 3 MiB limit"));
+	assert_non_null(strstr(m.diags[1].message, "not a regular file (a FIFO)"));
+	assert_non_null(strstr(m.diags[2].message, "not a regular file (a character device)"));
+	manifest_set_free(&m);
+}
+
+static bool owned_by_b(void *ud, const struct manifest_doc *d)
+{
+	(void)ud;
+	return strstr(d->file, "/b.yaml") != NULL;
+}
+
+/* keel sync: the file that defined an object before keeps it; a new copy
+ * elsewhere is the error. With no owner (or two), both are errors. */
+static void test_duplicates_owner(void **state)
+{
+	(void)state;
+	put("a.yaml", TASK("t"));
+	put("b.yaml", TASK("t"));
+	const char *paths[] = {root};
+	struct manifest_set m = {0};
+	struct manifest_load_opts o = {.check_envelope = true};
+	assert_int_equal(manifest_set_load(&m, paths, 1, &o), 0);
+	assert_int_equal(manifest_set_validate(&m, NULL), 0);
+	assert_int_equal(manifest_set_check_duplicates_owned(&m, NULL, owned_by_b, NULL), 1);
+	assert_true(m.docs[0].invalid);
+	assert_false(m.docs[1].invalid);
+	assert_int_equal(m.files[1].n_errors, 0);
+	_cleanup_free_ char *want = xasprintf(
+	    "task/t: already defined at %s/b.yaml:1:1, the file that defined it before; this "
+	    "copy is not applied",
+	    root);
+	assert_string_equal(m.diags[0].message, want);
+	manifest_set_free(&m);
+}
+
+/* A dangling symlink found in a tree is a warning, not an error: the file
+ * is listed as skipped, with no errors (keel sync keeps what it held). */
+static void test_dangling_symlink(void **state)
+{
+	(void)state;
+	put("a.yaml", NS("ok"));
+	_cleanup_free_ char *link = xasprintf("%s/b.yaml", root);
+	assert_int_equal(symlink("nowhere.yaml", link), 0);
+	const char *paths[] = {root};
+	struct manifest_set m = {0};
+	struct manifest_load_opts o = {.recursive = true, .check_envelope = true};
+	assert_int_equal(manifest_set_load(&m, paths, 1, &o), 0);
+	assert_int_equal(m.n_files, 2);
+	assert_false(m.files[0].skipped);
+	assert_true(m.files[1].skipped);
+	assert_int_equal(m.files[1].n_errors, 0);
+	assert_int_equal(m.n_warnings, 1);
+	assert_int_equal(m.diags[0].severity, MANIFEST_WARNING);
+	assert_int_equal(m.diags[0].file_i, 1);
+	_cleanup_free_ char *msg = xasprintf("%s: skipped: dangling symlink to nowhere.yaml", link);
+	assert_string_equal(m.diags[0].message, msg);
+	_cleanup_free_ char *text = manifest_diag_format(&m.diags[0]);
+	_cleanup_free_ char *want = xasprintf("warning: %s", msg);
+	assert_string_equal(text, want);
+	/* the log form has no severity word: the logger adds the level */
+	_cleanup_free_ char *bare = manifest_diag_format_bare(&m.diags[0]);
+	assert_string_equal(bare, want + strlen("warning: "));
+	manifest_set_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +315,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_errors_per_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_duplicates_and_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_validation_sees_defaults, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_special_files, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_duplicates_owner, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dangling_symlink, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -136,12 +136,59 @@ static void test_namespace_guard(void **state)
 	json_array_append_new(contents, obj("Event", "shop", "web.1"));
 	json_array_append_new(contents, obj("Task", "batch", "manual"));
 	json_array_append_new(contents, obj("Task", "batch", "manual2"));
-	prune_plan_guard_namespaces(&p, contents);
+	prune_plan_guard_namespaces(&p, contents, "s1");
 	_cleanup_free_ char *s = plan_str(&p);
 	assert_string_equal(s, "deployment/shop/web !namespace/batch namespace/shop");
 	assert_string_equal(p.items[1].reason,
-	                    "it still holds task/manual, which is not in the apply set");
+	                    "it still holds task/manual, which is in no apply set");
 	assert_int_equal(prune_plan_deletions(&p), 2);
+	prune_plan_free(&p);
+}
+
+static json_t *labelled(const char *kind, const char *ns, const char *name, const char *set)
+{
+	json_t *o = obj(kind, ns, name);
+	json_object_set_new(json_object_get(o, "metadata"), "labels",
+	                    json_pack("{s:s}", "keel/apply-set", set));
+	return o;
+}
+
+/* What a Namespace still holds is named for what it is: an object the
+ * manifests still define (the set's own, kept), another set's, or none's;
+ * an object being deleted holds nothing back. */
+static void test_namespace_guard_reasons(void **state)
+{
+	(void)state;
+	const char *cases[][3] = {
+	    {"s1", "shop", "it still holds deployment/storefront, which the manifests still "
+	                   "define (in this apply set, \"s1\"); it keeps the namespace"},
+	    {"s2", "shop", "it still holds deployment/storefront, which belongs to apply set "
+	                   "\"s2\""},
+	};
+	for (size_t i = 0; i < 2; i++) {
+		_cleanup_json_ json_t *live = json_array();
+		json_array_append_new(live, obj("Namespace", NULL, "shop"));
+		struct prune_plan p = {0};
+		prune_plan_build(&p, live, NULL, 0);
+		_cleanup_json_ json_t *contents = json_array();
+		json_array_append_new(contents,
+		                      labelled("Deployment", "shop", "storefront", cases[i][0]));
+		prune_plan_guard_namespaces(&p, contents, "s1");
+		assert_int_equal(p.items[0].action, PRUNE_KEEP);
+		assert_string_equal(p.items[0].reason, cases[i][2]);
+		prune_plan_free(&p);
+	}
+	_cleanup_json_ json_t *live = json_array();
+	json_array_append_new(live, obj("Namespace", NULL, "shop"));
+	struct prune_plan p = {0};
+	prune_plan_build(&p, live, NULL, 0);
+	_cleanup_json_ json_t *contents = json_array();
+	json_t *going = obj("Task", "shop", "old");
+	json_object_set_new(json_object_get(going, "metadata"), "deletionTimestamp",
+	                    json_string("2024-01-01T00:00:00Z"));
+	json_array_append_new(contents, going);
+	prune_plan_guard_namespaces(&p, contents, "s1");
+	assert_int_equal(p.items[0].action, PRUNE_DELETE);
 	prune_plan_free(&p);
 }
 
@@ -216,6 +263,27 @@ static void test_default_name(void **state)
 	_cleanup_free_ char *lname = applyset_default_name(longdir, NULL);
 	assert_int_equal(strlen(lname), 40 + 1 + 8);
 	assert_int_equal(applyset_name_check(lname, NULL), 0);
+	/* symlinks are not resolved: a git-sync style root (current -> wt-a,
+	 * swapped to wt-b) keeps its name across the swap */
+	_cleanup_free_ char *wta = xasprintf("%s/wt-a", dir);
+	_cleanup_free_ char *wtb = xasprintf("%s/wt-b", dir);
+	_cleanup_free_ char *cur = xasprintf("%s/current", dir);
+	assert_int_equal(mkdir(wta, 0755), 0);
+	assert_int_equal(mkdir(wtb, 0755), 0);
+	assert_int_equal(symlink("wt-a", cur), 0);
+	_cleanup_free_ char *n_a = applyset_default_name(cur, NULL);
+	assert_true(strstartswith(n_a, "current-"));
+	assert_int_equal(unlink(cur), 0);
+	assert_int_equal(symlink("wt-b", cur), 0);
+	_cleanup_free_ char *n_b = applyset_default_name(cur, NULL);
+	assert_string_equal(n_a, n_b);
+	/* "..", "." and doubled slashes are folded by name, as the path reads */
+	_cleanup_free_ char *dotted = xasprintf("%s//wt-a/../current/", dir);
+	_cleanup_free_ char *n_dot = applyset_default_name(dotted, NULL);
+	assert_string_equal(n_dot, n_a);
+	unlink(cur);
+	rmdir(wta);
+	rmdir(wtb);
 	/* a path that does not exist */
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	_cleanup_free_ char *missing = xasprintf("%s/nope", dir);
@@ -363,6 +431,7 @@ int main(void)
 	    cmocka_unit_test(test_keys_match_kind_namespace_name),
 	    cmocka_unit_test(test_skips_terminating_unknown_and_default),
 	    cmocka_unit_test(test_namespace_guard),
+	    cmocka_unit_test(test_namespace_guard_reasons),
 	    cmocka_unit_test(test_ranks),
 	    cmocka_unit_test(test_name_check),
 	    cmocka_unit_test(test_default_name),
