@@ -120,6 +120,10 @@ struct runtime;
 
 struct runtime_ops {
 	const char *name;
+	/* Nothing really runs (sim): the agent does not run health checks,
+	 * which would probe 127.0.0.1 for a server no one started, and takes
+	 * them as passing. */
+	bool simulated;
 	/* Creates and starts one attempt; *id owned. -ENXIO image not found. */
 	int (*start)(struct runtime *rt, const struct rt_task *t, char **id, struct kerr *err);
 	/* SIGTERM (docker stop), then SIGKILL after grace_s. Idempotent: a

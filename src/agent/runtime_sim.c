@@ -6,7 +6,9 @@
  * Exited(1) run_ms later. Computing state lazily means an idle sim costs
  * nothing: no timers, no threads. One instance serves many nodes; list()
  * filters by node. Stats are the task's requests, so the scheduler sees
- * plausible usage.
+ * plausible usage. Health checks are not run against simulated tasks
+ * (ops.simulated): they pass, as everything a sim task does succeeds
+ * unless failure injection picked it.
  *
  * Thread-safety: every operation takes the instance mutex, so logs() and
  * exec() may run on other threads as runtime.h allows.
@@ -309,6 +311,7 @@ static void sim_free(struct runtime *rt)
 
 static const struct runtime_ops sim_ops = {
     .name = "sim",
+    .simulated = true,
     .start = sim_start,
     .stop = sim_stop,
     .remove = sim_remove,

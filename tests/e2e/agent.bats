@@ -296,3 +296,42 @@ YAML
 	run keel get task checked -o json
 	echo "$output" | jq -e '.status.ready == false'
 }
+
+@test "agent: simulated tasks pass their health checks (nothing listens for them)" {
+	"$KEEL" agent --runtime sim --name simn --sim-start-delay 100ms \
+		--heartbeat-interval 1s >>"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	wait_for 100 node_ready simn
+	cat >"$BATS_TEST_TMPDIR/hc.yaml" <<YAML
+apiVersion: keel/v1
+kind: Task
+metadata: {name: web}
+spec:
+  image: keel/busybox:latest
+  nodeName: simn
+  ports: [{containerPort: 1}]
+  healthCheck:
+    httpGet: {path: /, port: 1}
+    periodSeconds: 1
+    failureThreshold: 1
+---
+apiVersion: keel/v1
+kind: Task
+metadata: {name: cmd}
+spec:
+  image: keel/busybox:latest
+  nodeName: simn
+  healthCheck:
+    exec: {command: [/bin/false]}
+    periodSeconds: 1
+    failureThreshold: 1
+YAML
+	keel apply -f "$BATS_TEST_TMPDIR/hc.yaml"
+	wait_for 100 phase_is web Running
+	wait_for 100 phase_is cmd Running
+	sleep 3.5
+	for t in web cmd; do
+		keel get task $t -o json | jq -e '.status.phase == "Running" and .status.ready == true and (.status.restartCount // 0) == 0'
+	done
+	! grep -q Unhealthy "$AGENT_LOG"
+}
