@@ -11,6 +11,8 @@
  *                               status when it changed
  *   health     (agent_health.c) runs health checks, publishes results
  *   log server (agent_logsrv.c) MHD threads serving /logs
+ *   stop workers (agent_stops.c) carry out the stops reconcile queues, so
+ *                               that a grace period blocks nothing else
  * Everything marked "mu" below is guarded by agent.mu; the reconcile thread
  * is woken through agent.cond.
  */
@@ -31,6 +33,7 @@ struct client;
 struct kerr;
 
 #define AGENT_THREADS 4
+#define AGENT_STOP_WORKERS 4
 
 struct anode {
 	char *name;
@@ -74,6 +77,16 @@ struct agent {
 	int64_t next_wake_ms; /* reconcile thread: earliest backoff end; 0 none */
 	bool again;           /* reconcile thread: started something, look again soon */
 	struct MHD_Daemon *mhd;
+
+	/* stop workers (agent_stops.c); all under stop_mu */
+	pthread_mutex_t stop_mu;
+	pthread_cond_t stop_cond;
+	struct stop_job *stop_q; /* queued, oldest first */
+	json_t *stop_ids;        /* id -> true: queued or being stopped */
+	size_t stop_busy;        /* jobs being carried out */
+	bool stop_quit;
+	pthread_t stop_threads[AGENT_STOP_WORKERS];
+	bool stop_started[AGENT_STOP_WORKERS];
 
 	/* agent_start/agent_stop (agent_main.c), on the caller's thread */
 	pthread_t threads[AGENT_THREADS]; /* watch, reconcile, nodes, health */
@@ -121,6 +134,19 @@ int agent_task_grace_s(struct agent *a, const char *uid);
 void agent_tasks_free(struct agent *a);
 /* Frees the health jobs (after the health thread has ended). */
 void agent_health_free(struct agent *a);
+
+/* Stop workers (agent_stops.c). init starts them (before the reconcile
+ * thread). queue: stops container id (SIGTERM, SIGKILL after grace_s) on
+ * a worker, then removes it when remove is set; false when id is queued or
+ * being stopped already, or the workers are shutting down. pending: id is
+ * queued or being stopped. Both from any thread. finish: drops what is
+ * queued (unless drain), waits for the stops under way, ends the workers;
+ * after the reconcile thread has ended. free: after finish. */
+void agent_stops_init(struct agent *a);
+bool agent_stops_queue(struct agent *a, const char *id, int grace_s, bool remove);
+bool agent_stops_pending(struct agent *a, const char *id);
+void agent_stops_finish(struct agent *a, bool drain);
+void agent_stops_free(struct agent *a);
 
 /* Log server (agent_logsrv.c). */
 int agent_logsrv_start(struct agent *a, struct kerr *err);

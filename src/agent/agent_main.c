@@ -143,7 +143,8 @@ static void make_nodes(struct agent *a)
 }
 
 /* Stops and removes every container of every node (--stop-tasks-on-exit):
- * after the reconcile thread has ended, so that nothing starts them again. */
+ * after the reconcile thread has ended, so that nothing starts them again;
+ * on the stop workers, all at once, each after its own grace period. */
 static void stop_all_tasks(struct agent *a)
 {
 	for (size_t i = 0; i < a->nnodes; i++) {
@@ -156,17 +157,28 @@ static void stop_all_tasks(struct agent *a)
 			continue;
 		}
 		for (size_t k = 0; k < n; k++) {
-			kerr_clear(&err);
 			if (v[k].state != RT_EXITED)
 				log_info("agent: stopping %s (task %s/%s)", v[k].id,
 				         v[k].ns ? v[k].ns : "?", v[k].name ? v[k].name : "?");
-			if ((v[k].state != RT_EXITED &&
-			     a->rt->ops->stop(a->rt, v[k].id, agent_task_grace_s(a, v[k].task_uid),
-			                      &err) < 0 &&
-			     err.code != ENOENT) ||
-			    (a->rt->ops->remove(a->rt, v[k].id, &err) < 0 && err.code != ENOENT))
-				log_warn("agent: %s: %s", v[k].id, kerr_msg(&err));
+			(void)agent_stops_queue(a, v[k].id, agent_task_grace_s(a, v[k].task_uid),
+			                        true);
 		}
+		rt_status_array_free(v, n);
+	}
+}
+
+/* After the stops of stop_all_tasks: removes what a stop that was under
+ * way already (queued without removal, by the reconcile thread) left. */
+static void remove_ended(struct agent *a)
+{
+	for (size_t i = 0; i < a->nnodes; i++) {
+		struct rt_status *v = NULL;
+		size_t n = 0;
+		if (a->rt->ops->list(a->rt, a->nodes[i].name, &v, &n, NULL) < 0)
+			continue;
+		for (size_t k = 0; k < n; k++)
+			if (v[k].state == RT_EXITED)
+				(void)a->rt->ops->remove(a->rt, v[k].id, NULL);
 		rt_status_array_free(v, n);
 	}
 }
@@ -192,6 +204,7 @@ int agent_start(const struct agent_opts *o, struct agent **out, struct kerr *err
 		agent_free(a, 0);
 		return r;
 	}
+	agent_stops_init(a);
 	void *(*fns[AGENT_THREADS])(void *) = {agent_watch_thread, agent_reconcile_thread,
 	                                       agent_nodes_thread, agent_health_thread};
 	for (size_t i = 0; i < AGENT_THREADS; i++)
@@ -216,8 +229,11 @@ void agent_stop(struct agent *a)
 	for (size_t i = 1; i < AGENT_THREADS; i++)
 		if (a->started[i])
 			pthread_join(a->threads[i], NULL), a->started[i] = false;
-	if (a->o->stop_tasks_on_exit && a->rt)
+	if (a->o->stop_tasks_on_exit && a->rt && a->stop_ids)
 		stop_all_tasks(a);
+	agent_stops_finish(a, a->o->stop_tasks_on_exit);
+	if (a->o->stop_tasks_on_exit && a->rt && a->stop_ids)
+		remove_ended(a);
 	agent_logsrv_stop(a);
 }
 
@@ -255,6 +271,7 @@ bool agent_free(struct agent *a, long wait_ms)
 	}
 	agent_tasks_free(a);
 	agent_health_free(a);
+	agent_stops_free(a);
 	for (size_t i = 0; i < a->nnodes; i++) {
 		free(a->nodes[i].name);
 		json_decref(a->nodes[i].written);

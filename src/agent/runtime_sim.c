@@ -26,7 +26,7 @@
 #include "common/util.h"
 
 struct sim_ctr {
-	char *id, *uid, *ns, *name, *node;
+	char *id, *uid, *ns, *name, *node, *spec_hash;
 	unsigned attempt;
 	int64_t created_ms; /* monotonic */
 	int64_t created_unix;
@@ -104,6 +104,7 @@ static void fill_status(const struct rt_sim *s, const struct sim_ctr *c, struct 
 			st->message = xstrdup("simulated failure (--sim-fail-fraction)");
 	}
 	st->ip = xstrdup("127.0.0.1");
+	st->spec_hash = c->spec_hash ? xstrdup(c->spec_hash) : NULL;
 }
 
 static void ctr_free(struct sim_ctr *c)
@@ -113,6 +114,7 @@ static void ctr_free(struct sim_ctr *c)
 	free(c->ns);
 	free(c->name);
 	free(c->node);
+	free(c->spec_hash);
 }
 
 static void requests_of(json_t *spec, int64_t *cpu, int64_t *mem)
@@ -156,6 +158,7 @@ static int sim_start(struct runtime *rt, const struct rt_task *t, char **id, str
 	c->ns = xstrdup(t->ns);
 	c->name = xstrdup(t->name);
 	c->node = xstrdup(t->node);
+	c->spec_hash = t->spec_hash ? xstrdup(t->spec_hash) : NULL;
 	c->attempt = t->attempt;
 	c->created_ms = time_mono_ms();
 	c->created_unix = time_now_unix();
