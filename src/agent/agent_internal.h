@@ -43,6 +43,7 @@ struct anode {
 	bool registered;              /* nodes thread */
 	int64_t lease_ok_ms;          /* nodes thread: last successful renewal (monotonic) */
 	bool lease_failed;            /* nodes thread: the last renewal failed */
+	bool lease_lost;              /* mu: another agent holds the lease */
 	int64_t usage_cpu, usage_mem; /* mu: published by reconcile */
 };
 
@@ -60,6 +61,7 @@ struct agent {
 	size_t nnodes;
 	json_t *node_index; /* name -> index (integer); read-only after start */
 	char *hostname;
+	char *holder; /* lease holder identity, kept in DATA_DIR/agent-identity */
 	char *log_endpoint; /* "http://HOST:PORT" once the log server runs */
 	char *address;
 
@@ -110,6 +112,8 @@ void *agent_health_thread(void *arg);
 /* Registers every node (several threads for many sim nodes); returns when
  * all are registered or -errno after the first hard failure. */
 int agent_nodes_register(struct agent *a, struct kerr *err);
+/* The leaseDurationSeconds an agent renewing every heartbeat_ms asks for. */
+int agent_lease_duration_s(int64_t heartbeat_ms);
 /* Capacity of this machine from /proc. */
 void agent_host_capacity(int64_t *cpu_milli, int64_t *mem_bytes);
 

@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <sys/random.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,40 @@ static int make_runtime(struct agent *a, struct kerr *err)
 	return kerr_set(err, EINVAL, "unknown runtime");
 }
 
+/* The lease holder identity of this agent, HOSTNAME-RANDOM: made on the
+ * first start and kept in DATA_DIR/agent-identity, so that an agent
+ * restarted (even after kill -9) with the same --data-dir is the same
+ * holder and takes its nodes' leases over at once, while another agent
+ * given the same --name is refused until they expire. Where the data
+ * directory cannot be written, a new one per run, with a warning. */
+static void load_identity(struct agent *a)
+{
+	_cleanup_free_ char *path = xasprintf("%s/agent-identity", a->data_dir);
+	_cleanup_free_ char *s = NULL;
+	size_t len = 0;
+	if (file_read_all(path, 512, &s, &len, NULL) == 0) {
+		while (len && (s[len - 1] == '\n' || s[len - 1] == ' '))
+			s[--len] = '\0';
+		if (len > 0 && len <= 200 && !memchr(s, '\0', len)) {
+			a->holder = TAKE_PTR(s);
+			return;
+		}
+	}
+	unsigned char rnd[6] = {0};
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+		uint64_t x = (uint64_t)time_mono_ms() ^ ((uint64_t)getpid() << 32);
+		memcpy(rnd, &x, sizeof rnd);
+	}
+	a->holder = xasprintf("%.100s-%02x%02x%02x%02x%02x%02x", a->hostname, rnd[0], rnd[1],
+	                      rnd[2], rnd[3], rnd[4], rnd[5]);
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	if (mkdir_p(a->data_dir, &err) < 0 ||
+	    file_write_atomic(path, a->holder, strlen(a->holder), 0600, &err) < 0)
+		log_warn("agent: cannot keep its identity %s in %s (%s): restarted, it will have "
+		         "to wait for its leases to expire",
+		         a->holder, a->data_dir, kerr_msg(&err));
+}
+
 static int setup(struct agent *a, struct kerr *err)
 {
 	const struct agent_opts *o = a->o;
@@ -116,6 +151,7 @@ static int setup(struct agent *a, struct kerr *err)
 	char h[256] = "";
 	gethostname(h, sizeof h - 1);
 	a->hostname = xstrdup(*h ? h : "localhost");
+	load_identity(a);
 	a->address = xstrdup("127.0.0.1");
 	agent_host_capacity(&a->cap_cpu, &a->cap_mem);
 	if (o->cpus_milli)
@@ -287,6 +323,7 @@ bool agent_free(struct agent *a, long wait_ms)
 	free(a->token);
 	free(a->data_dir);
 	free(a->hostname);
+	free(a->holder);
 	free(a->log_endpoint);
 	free(a->address);
 	pthread_mutex_destroy(&a->mu);

@@ -702,24 +702,36 @@ static void node_usage(struct agent *a, struct ctrs *cs, const struct rt_stats *
 	}
 }
 
+/* Keeps the per-task states of tasks for a round that does nothing. */
+static void keep_seen(struct agent *a, json_t *tasks, uint64_t tick)
+{
+	size_t k;
+	json_t *tk;
+	json_array_foreach(tasks, k, tk)
+	{
+		const char *uid = str_at(tk, "metadata", "uid");
+		struct atask *t = atask_get(a, uid ? uid : "");
+		if (t)
+			t->seen = tick;
+	}
+}
+
 static void reconcile_node(struct agent *a, struct client *c, size_t ni, json_t *tasks,
                            uint64_t tick, bool do_usage)
 {
 	const char *node = a->nodes[ni].name;
 	struct ctrs cs = {0};
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	pthread_mutex_lock(&a->mu);
+	bool lost = a->nodes[ni].lease_lost;
+	pthread_mutex_unlock(&a->mu);
+	if (lost) { /* another agent holds the node now: hands off (agent_node.c) */
+		keep_seen(a, tasks, tick);
+		return;
+	}
 	if (a->rt->ops->list(a->rt, node, &cs.v, &cs.n, &err) < 0) {
 		log_warn("agent: node %s: listing containers: %s", node, kerr_msg(&err));
-		size_t k;
-		json_t *tk;
-		json_array_foreach(tasks, k, tk)
-		{
-			struct atask *t = atask_get(
-			    a, str_at(tk, "metadata", "uid") ? str_at(tk, "metadata", "uid") : "");
-			if (t)
-				t->seen =
-				    tick; /* keep what we know until the runtime answers again */
-		}
+		keep_seen(a, tasks, tick); /* keep what we know until the runtime answers again */
 		return;
 	}
 	_cleanup_json_ json_t *wanted = json_object();

@@ -103,7 +103,10 @@ YAML
 	echo "$output" | jq -e '.metadata.labels.zone == "a" and .metadata.labels.disk == "ssd"'
 	echo "$output" | jq -e '.status.conditions[] | select(.type == "Ready") | .status == "True"'
 	run api GET /apis/keel/v1/leases/n1
-	assert_output --partial '"holderIdentity":"n1"'
+	# the holder is the agent's identity, kept in its data directory
+	id=$(cat "$BATS_TEST_TMPDIR/agent/agent-identity")
+	[[ "$id" == "$(hostname)-"* ]]
+	assert_output --partial "\"holderIdentity\":\"$id\""
 	first=$(echo "$output" | jq -r .spec.renewTime)
 	sleep 2.2
 	run api GET /apis/keel/v1/leases
@@ -298,6 +301,7 @@ YAML
 	echo "$output" | jq -e '.status.ready == false'
 }
 
+lease_holder_is() { [ "$(api GET /apis/keel/v1/leases/n1 | jq -r .spec.holderIdentity)" = "$1" ]; }
 logs_say() { keel logs "$1" 2>/dev/null | grep -qx "$2"; }
 
 @test "agent: editing a running Task's spec replaces its process with one of the new spec" {
@@ -402,4 +406,39 @@ YAML
 		keel get task $t -o json | jq -e '.status.phase == "Running" and .status.ready == true and (.status.restartCount // 0) == 0'
 	done
 	! grep -q Unhealthy "$AGENT_LOG"
+}
+
+@test "agent: a second agent with the same --name is refused while the first holds the lease" {
+	agent_start
+	task sleeper Always "exec sleep $(dur 3007)"
+	wait_for 100 phase_is sleeper Running
+	wait_for 50 has_sleepers 3007
+	holder=$(cat "$BATS_TEST_TMPDIR/agent/agent-identity")
+	# another data directory: another agent, which must not run n1's tasks too
+	run timeout 30 "$KEEL" agent --runtime process --name n1 --data-dir "$BATS_TEST_TMPDIR/other" \
+		--heartbeat-interval 1s
+	assert_failure 1
+	assert_output --partial "node n1 is run by another agent"
+	assert_output --partial "lease n1 is held by $holder"
+	sleep 1
+	[ "$(sleepers 3007 | wc -l)" = 1 ]
+	pid=$(sleepers 3007)
+	# the same agent (same --data-dir) restarted after kill -9 takes over at once
+	kill -9 "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null || true
+	agent_start
+	sleep 2
+	[ "$(sleepers 3007)" = "$pid" ]
+	[ "$(status_of sleeper restartCount)" = 0 ]
+	run api GET /apis/keel/v1/leases/n1
+	echo "$output" | jq -e --arg h "$holder" '.spec.holderIdentity == $h and .spec.leaseDurationSeconds == 4'
+	# a lease that expired (its agent is gone) passes to a new holder
+	kill -9 "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null || true
+	sleep 4.5
+	"$KEEL" agent --runtime process --name n1 --data-dir "$BATS_TEST_TMPDIR/other" \
+		--heartbeat-interval 1s >>"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	wait_for 50 test -s "$BATS_TEST_TMPDIR/other/agent-identity"
+	wait_for 100 lease_holder_is "$(cat "$BATS_TEST_TMPDIR/other/agent-identity")"
 }
