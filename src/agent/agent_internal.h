@@ -11,6 +11,8 @@
  *                               status when it changed
  *   health     (agent_health.c) runs health checks, publishes results
  *   log server (agent_logsrv.c) MHD threads serving /logs
+ *   stop workers (agent_stops.c) carry out the stops reconcile queues, so
+ *                               that a grace period blocks nothing else
  * Everything marked "mu" below is guarded by agent.mu; the reconcile thread
  * is woken through agent.cond.
  */
@@ -31,6 +33,7 @@ struct client;
 struct kerr;
 
 #define AGENT_THREADS 4
+#define AGENT_STOP_WORKERS 4
 
 struct anode {
 	char *name;
@@ -40,6 +43,7 @@ struct anode {
 	bool registered;              /* nodes thread */
 	int64_t lease_ok_ms;          /* nodes thread: last successful renewal (monotonic) */
 	bool lease_failed;            /* nodes thread: the last renewal failed */
+	bool lease_lost;              /* mu: another agent holds the lease */
 	int64_t usage_cpu, usage_mem; /* mu: published by reconcile */
 };
 
@@ -57,6 +61,7 @@ struct agent {
 	size_t nnodes;
 	json_t *node_index; /* name -> index (integer); read-only after start */
 	char *hostname;
+	char *holder; /* lease holder identity, kept in DATA_DIR/agent-identity */
 	char *log_endpoint; /* "http://HOST:PORT" once the log server runs */
 	char *address;
 
@@ -74,6 +79,16 @@ struct agent {
 	int64_t next_wake_ms; /* reconcile thread: earliest backoff end; 0 none */
 	bool again;           /* reconcile thread: started something, look again soon */
 	struct MHD_Daemon *mhd;
+
+	/* stop workers (agent_stops.c); all under stop_mu */
+	pthread_mutex_t stop_mu;
+	pthread_cond_t stop_cond;
+	struct stop_job *stop_q; /* queued, oldest first */
+	json_t *stop_ids;        /* id -> true: queued or being stopped */
+	size_t stop_busy;        /* jobs being carried out */
+	bool stop_quit;
+	pthread_t stop_threads[AGENT_STOP_WORKERS];
+	bool stop_started[AGENT_STOP_WORKERS];
 
 	/* agent_start/agent_stop (agent_main.c), on the caller's thread */
 	pthread_t threads[AGENT_THREADS]; /* watch, reconcile, nodes, health */
@@ -97,6 +112,8 @@ void *agent_health_thread(void *arg);
 /* Registers every node (several threads for many sim nodes); returns when
  * all are registered or -errno after the first hard failure. */
 int agent_nodes_register(struct agent *a, struct kerr *err);
+/* The leaseDurationSeconds an agent renewing every heartbeat_ms asks for. */
+int agent_lease_duration_s(int64_t heartbeat_ms);
 /* Capacity of this machine from /proc. */
 void agent_host_capacity(int64_t *cpu_milli, int64_t *mem_bytes);
 
@@ -121,6 +138,19 @@ int agent_task_grace_s(struct agent *a, const char *uid);
 void agent_tasks_free(struct agent *a);
 /* Frees the health jobs (after the health thread has ended). */
 void agent_health_free(struct agent *a);
+
+/* Stop workers (agent_stops.c). init starts them (before the reconcile
+ * thread). queue: stops container id (SIGTERM, SIGKILL after grace_s) on
+ * a worker, then removes it when remove is set; false when id is queued or
+ * being stopped already, or the workers are shutting down. pending: id is
+ * queued or being stopped. Both from any thread. finish: drops what is
+ * queued (unless drain), waits for the stops under way, ends the workers;
+ * after the reconcile thread has ended. free: after finish. */
+void agent_stops_init(struct agent *a);
+bool agent_stops_queue(struct agent *a, const char *id, int grace_s, bool remove);
+bool agent_stops_pending(struct agent *a, const char *id);
+void agent_stops_finish(struct agent *a, bool drain);
+void agent_stops_free(struct agent *a);
 
 /* Log server (agent_logsrv.c). */
 int agent_logsrv_start(struct agent *a, struct kerr *err);

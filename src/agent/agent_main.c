@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <sys/random.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,40 @@ static int make_runtime(struct agent *a, struct kerr *err)
 	return kerr_set(err, EINVAL, "unknown runtime");
 }
 
+/* The lease holder identity of this agent, HOSTNAME-RANDOM: made on the
+ * first start and kept in DATA_DIR/agent-identity, so that an agent
+ * restarted (even after kill -9) with the same --data-dir is the same
+ * holder and takes its nodes' leases over at once, while another agent
+ * given the same --name is refused until they expire. Where the data
+ * directory cannot be written, a new one per run, with a warning. */
+static void load_identity(struct agent *a)
+{
+	_cleanup_free_ char *path = xasprintf("%s/agent-identity", a->data_dir);
+	_cleanup_free_ char *s = NULL;
+	size_t len = 0;
+	if (file_read_all(path, 512, &s, &len, NULL) == 0) {
+		while (len && (s[len - 1] == '\n' || s[len - 1] == ' '))
+			s[--len] = '\0';
+		if (len > 0 && len <= 200 && !memchr(s, '\0', len)) {
+			a->holder = TAKE_PTR(s);
+			return;
+		}
+	}
+	unsigned char rnd[6] = {0};
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+		uint64_t x = (uint64_t)time_mono_ms() ^ ((uint64_t)getpid() << 32);
+		memcpy(rnd, &x, sizeof rnd);
+	}
+	a->holder = xasprintf("%.100s-%02x%02x%02x%02x%02x%02x", a->hostname, rnd[0], rnd[1],
+	                      rnd[2], rnd[3], rnd[4], rnd[5]);
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	if (mkdir_p(a->data_dir, &err) < 0 ||
+	    file_write_atomic(path, a->holder, strlen(a->holder), 0600, &err) < 0)
+		log_warn("agent: cannot keep its identity %s in %s (%s): restarted, it will have "
+		         "to wait for its leases to expire",
+		         a->holder, a->data_dir, kerr_msg(&err));
+}
+
 static int setup(struct agent *a, struct kerr *err)
 {
 	const struct agent_opts *o = a->o;
@@ -116,6 +151,7 @@ static int setup(struct agent *a, struct kerr *err)
 	char h[256] = "";
 	gethostname(h, sizeof h - 1);
 	a->hostname = xstrdup(*h ? h : "localhost");
+	load_identity(a);
 	a->address = xstrdup("127.0.0.1");
 	agent_host_capacity(&a->cap_cpu, &a->cap_mem);
 	if (o->cpus_milli)
@@ -143,7 +179,8 @@ static void make_nodes(struct agent *a)
 }
 
 /* Stops and removes every container of every node (--stop-tasks-on-exit):
- * after the reconcile thread has ended, so that nothing starts them again. */
+ * after the reconcile thread has ended, so that nothing starts them again;
+ * on the stop workers, all at once, each after its own grace period. */
 static void stop_all_tasks(struct agent *a)
 {
 	for (size_t i = 0; i < a->nnodes; i++) {
@@ -156,17 +193,28 @@ static void stop_all_tasks(struct agent *a)
 			continue;
 		}
 		for (size_t k = 0; k < n; k++) {
-			kerr_clear(&err);
 			if (v[k].state != RT_EXITED)
 				log_info("agent: stopping %s (task %s/%s)", v[k].id,
 				         v[k].ns ? v[k].ns : "?", v[k].name ? v[k].name : "?");
-			if ((v[k].state != RT_EXITED &&
-			     a->rt->ops->stop(a->rt, v[k].id, agent_task_grace_s(a, v[k].task_uid),
-			                      &err) < 0 &&
-			     err.code != ENOENT) ||
-			    (a->rt->ops->remove(a->rt, v[k].id, &err) < 0 && err.code != ENOENT))
-				log_warn("agent: %s: %s", v[k].id, kerr_msg(&err));
+			(void)agent_stops_queue(a, v[k].id, agent_task_grace_s(a, v[k].task_uid),
+			                        true);
 		}
+		rt_status_array_free(v, n);
+	}
+}
+
+/* After the stops of stop_all_tasks: removes what a stop that was under
+ * way already (queued without removal, by the reconcile thread) left. */
+static void remove_ended(struct agent *a)
+{
+	for (size_t i = 0; i < a->nnodes; i++) {
+		struct rt_status *v = NULL;
+		size_t n = 0;
+		if (a->rt->ops->list(a->rt, a->nodes[i].name, &v, &n, NULL) < 0)
+			continue;
+		for (size_t k = 0; k < n; k++)
+			if (v[k].state == RT_EXITED)
+				(void)a->rt->ops->remove(a->rt, v[k].id, NULL);
 		rt_status_array_free(v, n);
 	}
 }
@@ -192,6 +240,7 @@ int agent_start(const struct agent_opts *o, struct agent **out, struct kerr *err
 		agent_free(a, 0);
 		return r;
 	}
+	agent_stops_init(a);
 	void *(*fns[AGENT_THREADS])(void *) = {agent_watch_thread, agent_reconcile_thread,
 	                                       agent_nodes_thread, agent_health_thread};
 	for (size_t i = 0; i < AGENT_THREADS; i++)
@@ -216,8 +265,11 @@ void agent_stop(struct agent *a)
 	for (size_t i = 1; i < AGENT_THREADS; i++)
 		if (a->started[i])
 			pthread_join(a->threads[i], NULL), a->started[i] = false;
-	if (a->o->stop_tasks_on_exit && a->rt)
+	if (a->o->stop_tasks_on_exit && a->rt && a->stop_ids)
 		stop_all_tasks(a);
+	agent_stops_finish(a, a->o->stop_tasks_on_exit);
+	if (a->o->stop_tasks_on_exit && a->rt && a->stop_ids)
+		remove_ended(a);
 	agent_logsrv_stop(a);
 }
 
@@ -255,6 +307,7 @@ bool agent_free(struct agent *a, long wait_ms)
 	}
 	agent_tasks_free(a);
 	agent_health_free(a);
+	agent_stops_free(a);
 	for (size_t i = 0; i < a->nnodes; i++) {
 		free(a->nodes[i].name);
 		json_decref(a->nodes[i].written);
@@ -270,6 +323,7 @@ bool agent_free(struct agent *a, long wait_ms)
 	free(a->token);
 	free(a->data_dir);
 	free(a->hostname);
+	free(a->holder);
 	free(a->log_endpoint);
 	free(a->address);
 	pthread_mutex_destroy(&a->mu);

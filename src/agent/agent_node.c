@@ -113,8 +113,28 @@ static int put_status(struct agent *a, struct client *c, struct anode *n, json_t
 	return 0;
 }
 
+static void set_lease_lost(struct agent *a, struct anode *n, bool lost)
+{
+	pthread_mutex_lock(&a->mu);
+	n->lease_lost = lost;
+	pthread_mutex_unlock(&a->mu);
+}
+
+static int put_lease(struct agent *a, struct client *c, struct anode *n, struct kerr *err);
+
 static int register_one(struct agent *a, struct client *c, struct anode *n, struct kerr *err)
 {
+	/* the lease first: a node another live agent runs is not touched */
+	int lr = put_lease(a, c, n, err);
+	if (lr == -EBUSY)
+		return kerr_prefix(err,
+		                   "node %s is run by another agent (same --name?); stop it, or "
+		                   "give this one another --name (an agent restarted with the "
+		                   "same --data-dir takes over at once; any other only once the "
+		                   "lease has expired)",
+		                   n->name);
+	if (lr < 0)
+		return kerr_prefix(err, "node %s: taking its lease", n->name);
 	_cleanup_json_ json_t *labels = json_object();
 	if (a->o->labels && agent_parse_labels(a->o->labels, labels, err) < 0)
 		return -EINVAL;
@@ -149,7 +169,8 @@ static void *register_slice(void *arg)
 		for (int tries = 0;; tries++) {
 			kerr_clear(&s->err);
 			s->ret = register_one(s->a, c, &s->a->nodes[i], &s->err);
-			if (s->ret == 0 || tries >= 20 || atomic_load(&s->a->stop))
+			if (s->ret == 0 || s->ret == -EBUSY || tries >= 20 ||
+			    atomic_load(&s->a->stop))
 				break;
 			usleep(250 * 1000); /* the server may still be starting */
 		}
@@ -181,6 +202,33 @@ int agent_nodes_register(struct agent *a, struct kerr *err)
 	return ret;
 }
 
+/* PUTs n's lease as this agent's holder identity. 0; -EBUSY (err names
+ * the other holder) when another agent holds it and it has not expired;
+ * or the request's error. */
+int agent_lease_duration_s(int64_t heartbeat_ms)
+{
+	int64_t d = heartbeat_ms * 4 / 1000; /* as kubelet's 40 s for its 10 s renewals */
+	return d < 4 ? 4 : d > 3600 ? 3600 : (int)d;
+}
+
+static int put_lease(struct agent *a, struct client *c, struct anode *n, struct kerr *err)
+{
+	_cleanup_free_ char *esc = client_escape(n->name);
+	_cleanup_free_ char *path = xasprintf("/apis/keel/v1/leases/%s", esc);
+	_cleanup_json_ json_t *body =
+	    json_pack("{s:{s:s, s:I}}", "spec", "holderIdentity", a->holder,
+	              "leaseDurationSeconds", (json_int_t)agent_lease_duration_s(a->o->heartbeat_ms));
+	struct client_response resp = {0};
+	int r = client_request(c, "PUT", path, NULL, body, &resp, err);
+	client_response_clear(&resp);
+	if (r < 0 && client_last_http_code(c) == 409) {
+		_cleanup_free_ char *m = xstrdup(kerr_msg(err));
+		kerr_clear(err);
+		return kerr_set(err, EBUSY, "%s", m);
+	}
+	return r;
+}
+
 /* Renews n's lease. Returns true when the node was out of touch before
  * this renewal (the last one failed, or came much later than due: the
  * agent was stopped, or the server away), so that the nodes controller
@@ -188,15 +236,16 @@ int agent_nodes_register(struct agent *a, struct kerr *err)
  * written again even if nothing in it changed for the agent. */
 static bool renew_lease(struct agent *a, struct client *c, struct anode *n)
 {
-	_cleanup_free_ char *esc = client_escape(n->name);
-	_cleanup_free_ char *path = xasprintf("/apis/keel/v1/leases/%s", esc);
-	_cleanup_json_ json_t *body = json_object();
-	struct client_response resp = {0};
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	int r = client_request(c, "PUT", path, NULL, body, &resp, &err);
-	client_response_clear(&resp);
+	int r = put_lease(a, c, n, &err);
+	set_lease_lost(a, n, r == -EBUSY);
 	if (r < 0) {
-		log_warn("agent: node %s: renewing lease: %s", n->name, kerr_msg(&err));
+		if (r == -EBUSY)
+			log_error("agent: node %s: lost its lease to another agent: %s; this agent "
+			          "starts and stops nothing on it until it has the lease again",
+			          n->name, kerr_msg(&err));
+		else
+			log_warn("agent: node %s: renewing lease: %s", n->name, kerr_msg(&err));
 		n->lease_failed = true;
 		return false;
 	}

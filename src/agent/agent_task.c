@@ -5,7 +5,10 @@
  * step per Task: start what is missing (unless it ended for good, or its
  * restart backoff has not run out), stop and remove what is no longer
  * wanted, notice exits and decide per restartPolicy, and write the Task's
- * status — only when it changed, so an idle node writes nothing.
+ * status — only when it changed, so an idle node writes nothing. A
+ * container whose recorded spec hash (agent_spec.h) is not its Task's is
+ * replaced: stopped, then started anew (reason SpecChanged). Stops go to
+ * the stop workers (agent_stops.c), so a grace period blocks nothing here.
  *
  * What must survive an agent restart lives outside the agent: the attempt
  * number and task uid in the runtime's containers, restartCount and the
@@ -20,6 +23,7 @@
 #include <unistd.h>
 
 #include "agent/agent_internal.h"
+#include "agent/agent_spec.h"
 #include "agent/agent_usage.h"
 #include "api/kind.h"
 #include "api/quantity.h"
@@ -31,6 +35,8 @@
 
 #define DEFAULT_GRACE_S 30
 #define LAST_LINES      20
+/* why a container was stopped to start the Task's new spec */
+#define REASON_SPEC_CHANGED "SpecChanged"
 
 /* Per-task memory of the reconcile thread. */
 struct atask {
@@ -52,7 +58,9 @@ struct atask {
 	int64_t usage_cpu, usage_mem;     /* its values; -1 unknown */
 	int64_t next_sample_ms;           /* monotonic: a Task without usage is sampled then */
 	int grace_s;
-	uint64_t seen; /* tick it was last seen wanted */
+	char *spec_hash;     /* agent_spec_hash of the Task's spec ... */
+	json_int_t spec_gen; /* ... at this metadata.generation */
+	uint64_t seen;       /* tick it was last seen wanted */
 };
 
 static void atask_free(struct atask *t)
@@ -67,6 +75,7 @@ static void atask_free(struct atask *t)
 	free(t->kill_message);
 	free(t->wait_reason);
 	free(t->wait_message);
+	free(t->spec_hash);
 	json_decref(t->final);
 	json_decref(t->last_state);
 	json_decref(t->written);
@@ -221,9 +230,18 @@ static void handle_exit(struct agent *a, struct atask *t, json_t *spec, const st
 		json_object_set_new(t->last_state, "message", json_string(msg));
 	if (out)
 		json_object_set_new(t->last_state, "output", json_string(out));
-	bool failed = cur->exit_code != 0 || t->kill_reason;
-	bool restart = streq(policy, "Always") || (streq(policy, "OnFailure") && failed);
-	if (!restart) {
+	/* replaced for a new spec: started again whatever the policy, at once */
+	bool replaced = streq(t->kill_reason, REASON_SPEC_CHANGED);
+	bool failed = !replaced && (cur->exit_code != 0 || t->kill_reason);
+	bool restart =
+	    replaced || streq(policy, "Always") || (streq(policy, "OnFailure") && failed);
+	if (replaced) {
+		t->next_start_ms = 0;
+		t->delay_ms = 0;
+		log_info("agent: task %s/%s on %s: old container %s ended (exit %d); starting "
+		         "the new spec",
+		         t->ns, t->name, node, cur->id, cur->exit_code);
+	} else if (!restart) {
 		t->terminal = true;
 		json_decref(t->final);
 		t->final = status_base(t, node, failed ? "Failed" : "Succeeded");
@@ -258,7 +276,7 @@ static void start_attempt(struct agent *a, struct atask *t, json_t *spec, const 
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	_cleanup_free_ char *id = NULL;
 	unsigned attempt = restart ? t->attempt + 1 : t->attempt;
-	struct rt_task rt = {t->uid, t->ns, t->name, node, spec, attempt};
+	struct rt_task rt = {t->uid, t->ns, t->name, node, spec, attempt, t->spec_hash};
 	int r = a->rt->ops->start(a->rt, &rt, &id, &err);
 	if (r < 0) {
 		t->failures++;
@@ -314,11 +332,10 @@ static const struct rt_status *pick_current(struct agent *a, struct ctrs *cs, co
 	const struct rt_status *cur = find_current(cs, uid);
 	for (size_t i = 0; cur && i < cs->n; i++) {
 		struct rt_status *o = &cs->v[i];
-		if (o != cur && streq(o->task_uid, uid) && o->state != RT_EXITED) {
+		if (o != cur && streq(o->task_uid, uid) && o->state != RT_EXITED &&
+		    agent_stops_queue(a, o->id, 0, false))
 			log_warn("agent: task %s: stopping duplicate %s (current is %s)", uid,
 			         o->id, cur->id);
-			(void)a->rt->ops->stop(a->rt, o->id, 0, NULL);
-		}
 	}
 	return cur;
 }
@@ -397,7 +414,9 @@ static json_t *running_status(struct agent *a, struct atask *t, json_t *spec,
 		json_object_set_new(s, "ports", status_ports(spec, cur));
 	if (t->usage)
 		json_object_set(s, "usage", t->usage);
-	_cleanup_json_ json_t *check = check_for(json_object_get(spec, "healthCheck"), spec, cur);
+	/* simulated tasks pass their checks without them being run */
+	json_t *hc = a->rt->ops->simulated ? NULL : json_object_get(spec, "healthCheck");
+	_cleanup_json_ json_t *check = check_for(hc, spec, cur);
 	struct health_view hv = {0};
 	agent_health_sync(a, t->uid, cur->id, cur->ip, check, &hv);
 	json_object_set_new(s, "ready", json_boolean(hv.has_check ? hv.ready : true));
@@ -407,7 +426,7 @@ static json_t *running_status(struct agent *a, struct atask *t, json_t *spec,
 		log_info("agent: task %s/%s: unhealthy (%s); stopping it", t->ns, t->name,
 		         t->kill_message);
 		agent_health_drop(a, t->uid);
-		(void)a->rt->ops->stop(a->rt, cur->id, t->grace_s, NULL);
+		(void)agent_stops_queue(a, cur->id, t->grace_s, false);
 		json_object_set_new(s, "ready", json_false());
 		json_object_set_new(s, "reason", json_string("Unhealthy"));
 		json_object_set_new(s, "message", json_string(t->kill_message));
@@ -441,6 +460,48 @@ static json_t *waiting_status(struct atask *t, const char *node, const struct rt
 	return s;
 }
 
+/* The status of a Task whose current container is being stopped so that
+ * it can be replaced (reason SpecChanged or Unhealthy); NULL when that
+ * stop was not the Task's doing (nothing to write). */
+static json_t *stopping_status(struct agent *a, struct atask *t, const struct rt_status *cur,
+                               const char *node)
+{
+	if (!t->kill_reason)
+		return NULL;
+	json_t *s = status_base(t, node, "Running");
+	json_object_set_new(s, "containerID", json_string(cur->id));
+	json_object_set_new(s, "startedAt", time_json(cur->started_at));
+	json_object_set_new(s, "hostIP", json_string(a->address));
+	json_object_set_new(s, "reason", json_string(t->kill_reason));
+	if (t->kill_message)
+		json_object_set_new(s, "message", json_string(t->kill_message));
+	return s;
+}
+
+/* cur runs an older spec than its Task's (an edit, maybe while this agent
+ * was down): it is stopped, with the grace period, and handle_exit starts
+ * the new spec when it has ended. */
+static json_t *replace_container(struct agent *a, struct atask *t, const struct rt_status *cur,
+                                 const char *node)
+{
+	_cleanup_free_ char *m =
+	    xasprintf("spec changed (generation %" JSON_INTEGER_FORMAT "): replacing container %s",
+	              t->spec_gen, cur->id);
+	set_str(&t->kill_reason, REASON_SPEC_CHANGED);
+	set_str(&t->kill_message, m);
+	agent_health_drop(a, t->uid);
+	if (agent_stops_queue(a, cur->id, t->grace_s, false))
+		log_info("agent: task %s/%s on %s: %s (spec %s, now %s)", t->ns, t->name, node, m,
+		         cur->spec_hash, t->spec_hash);
+	return stopping_status(a, t, cur, node);
+}
+
+static bool runs_other_spec(const struct atask *t, const struct rt_status *cur)
+{
+	/* a container recorded no hash (an older agent's): adopted as it is */
+	return cur && cur->spec_hash && t->spec_hash && !streq(cur->spec_hash, t->spec_hash);
+}
+
 /* One step for one wanted Task. Returns the status it should have (owned),
  * or NULL when nothing is to be written. */
 static json_t *reconcile_task(struct agent *a, struct atask *t, json_t *spec, struct ctrs *cs,
@@ -451,11 +512,11 @@ static json_t *reconcile_task(struct agent *a, struct atask *t, json_t *spec, st
 	if (t->terminal) {
 		/* ended for good, or marked so by someone else (the nodes
 		 * controller's NodeLost while we were away): nothing may run */
-		if (cur && cur->state != RT_EXITED) {
+		if (cur && cur->state != RT_EXITED &&
+		    agent_stops_queue(a, cur->id, t->grace_s, false)) {
 			log_info("agent: task %s/%s is %s: stopping %s", t->ns, t->name,
 			         json_string_value(json_object_get(t->final, "phase")), cur->id);
 			agent_health_drop(a, t->uid);
-			(void)a->rt->ops->stop(a->rt, cur->id, t->grace_s, NULL);
 		}
 		return t->final ? json_incref(t->final) : NULL;
 	}
@@ -463,10 +524,22 @@ static json_t *reconcile_task(struct agent *a, struct atask *t, json_t *spec, st
 		handle_exit(a, t, spec, cur, node);
 	if (t->terminal)
 		return json_incref(t->final);
-	if (cur &&
-	    (cur->state == RT_RUNNING || cur->state == RT_CREATED || cur->state == RT_UNKNOWN))
+	if (cur && cur->state != RT_EXITED) {
+		if (agent_stops_pending(a, cur->id))
+			return stopping_status(a, t, cur, node);
+		if (runs_other_spec(t, cur))
+			return replace_container(a, t, cur, node);
 		return running_status(a, t, spec, cur, node);
+	}
 	agent_health_drop(a, t->uid);
+	if (t->next_start_ms && runs_other_spec(t, cur)) {
+		/* edited while it waited out a crash loop's back-off: the new spec
+		 * may well be the fix, so it starts now, with a fresh back-off */
+		log_info("agent: task %s/%s: spec changed during back-off; starting it now", t->ns,
+		         t->name);
+		t->next_start_ms = 0;
+		t->failures = 0;
+	}
 	if (time_mono_ms() < t->next_start_ms) {
 		if (!a->next_wake_ms || t->next_start_ms < a->next_wake_ms)
 			a->next_wake_ms = t->next_start_ms;
@@ -504,23 +577,22 @@ static void reap_unwanted(struct agent *a, struct ctrs *cs, json_t *wanted, cons
 {
 	for (size_t i = 0; i < cs->n; i++) {
 		struct rt_status *o = &cs->v[i];
-		if (json_object_get(wanted, o->task_uid ? o->task_uid : ""))
+		if (json_object_get(wanted, o->task_uid ? o->task_uid : "") ||
+		    agent_stops_pending(a, o->id))
 			continue;
 		struct atask *t = o->task_uid ? atask_get(a, o->task_uid) : NULL;
 		int grace = t ? t->grace_s : o->has_grace ? o->grace_s : DEFAULT_GRACE_S;
 		if (o->state != RT_EXITED) {
-			log_info(
-			    "agent: node %s: stopping %s (task %s/%s is gone or bound elsewhere)",
-			    node, o->id, o->ns ? o->ns : "?", o->name ? o->name : "?");
+			/* on a stop worker, which removes it after the grace period */
+			if (agent_stops_queue(a, o->id, grace, true))
+				log_info("agent: node %s: stopping %s (task %s/%s is gone or bound "
+				         "elsewhere)",
+				         node, o->id, o->ns ? o->ns : "?", o->name ? o->name : "?");
+		} else {
 			_cleanup_kerr_ struct kerr err = KERR_INIT;
-			if (a->rt->ops->stop(a->rt, o->id, grace, &err) < 0 && err.code != ENOENT) {
-				log_warn("agent: stopping %s: %s", o->id, kerr_msg(&err));
-				continue;
-			}
+			if (a->rt->ops->remove(a->rt, o->id, &err) < 0 && err.code != ENOENT)
+				log_warn("agent: removing %s: %s", o->id, kerr_msg(&err));
 		}
-		_cleanup_kerr_ struct kerr err = KERR_INIT;
-		if (a->rt->ops->remove(a->rt, o->id, &err) < 0 && err.code != ENOENT)
-			log_warn("agent: removing %s: %s", o->id, kerr_msg(&err));
 		if (o->ns && o->name) {
 			_cleanup_free_ char *key = xasprintf("%s/%s", o->ns, o->name);
 			pthread_mutex_lock(&a->mu);
@@ -630,24 +702,36 @@ static void node_usage(struct agent *a, struct ctrs *cs, const struct rt_stats *
 	}
 }
 
+/* Keeps the per-task states of tasks for a round that does nothing. */
+static void keep_seen(struct agent *a, json_t *tasks, uint64_t tick)
+{
+	size_t k;
+	json_t *tk;
+	json_array_foreach(tasks, k, tk)
+	{
+		const char *uid = str_at(tk, "metadata", "uid");
+		struct atask *t = atask_get(a, uid ? uid : "");
+		if (t)
+			t->seen = tick;
+	}
+}
+
 static void reconcile_node(struct agent *a, struct client *c, size_t ni, json_t *tasks,
                            uint64_t tick, bool do_usage)
 {
 	const char *node = a->nodes[ni].name;
 	struct ctrs cs = {0};
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	pthread_mutex_lock(&a->mu);
+	bool lost = a->nodes[ni].lease_lost;
+	pthread_mutex_unlock(&a->mu);
+	if (lost) { /* another agent holds the node now: hands off (agent_node.c) */
+		keep_seen(a, tasks, tick);
+		return;
+	}
 	if (a->rt->ops->list(a->rt, node, &cs.v, &cs.n, &err) < 0) {
 		log_warn("agent: node %s: listing containers: %s", node, kerr_msg(&err));
-		size_t k;
-		json_t *tk;
-		json_array_foreach(tasks, k, tk)
-		{
-			struct atask *t = atask_get(
-			    a, str_at(tk, "metadata", "uid") ? str_at(tk, "metadata", "uid") : "");
-			if (t)
-				t->seen =
-				    tick; /* keep what we know until the runtime answers again */
-		}
+		keep_seen(a, tasks, tick); /* keep what we know until the runtime answers again */
 		return;
 	}
 	_cleanup_json_ json_t *wanted = json_object();
@@ -668,6 +752,13 @@ static void reconcile_node(struct agent *a, struct client *c, size_t ni, json_t 
 		t->seen = tick;
 		adopt_terminal(t, task);
 		json_t *spec = json_object_get(task, "spec");
+		json_int_t gen = json_integer_value(
+		    json_object_get(json_object_get(task, "metadata"), "generation"));
+		if (!t->spec_hash || gen != t->spec_gen) {
+			free(t->spec_hash);
+			t->spec_hash = agent_spec_hash(spec);
+			t->spec_gen = gen;
+		}
 		json_t *g = json_object_get(spec, "terminationGracePeriodSeconds");
 		if (json_is_integer(g))
 			t->grace_s = (int)json_integer_value(g);

@@ -20,6 +20,7 @@ void rt_status_clear(struct rt_status *st)
 	free(st->message);
 	free(st->ip);
 	free(st->ports);
+	free(st->spec_hash);
 	memset(st, 0, sizeof(*st));
 }
 

@@ -13,8 +13,10 @@
  * container whose Task was deleted meanwhile as that Task asked.
  *
  * Threading: a runtime instance is used by one agent thread at a time,
- * except logs() (and exec() for health checks), which may run on other
- * threads concurrently with the rest; backends make those two safe.
+ * except logs() (and exec() for health checks) and stop() and remove()
+ * (the agent's stop workers, agent_stop.c), which may run on other threads
+ * concurrently with the rest, each on a different container; backends make
+ * those four safe.
  *
  * Errors: -errno with err filled. -ENOENT: no such container. -ENXIO: the
  * image does not exist (docker; the agent reports reason ImageNotFound).
@@ -39,6 +41,9 @@ struct rt_task {
 	json_t *spec;          /* borrowed TaskSpec: image, command, args, env,
 	                          resources.requests/limits, ports, ... */
 	unsigned attempt;      /* 0 for the first run, +1 per restart */
+	const char *spec_hash; /* agent_spec_hash() of spec, recorded with the
+	                          container (docker label keel.task.spec-hash,
+	                          the process record's specHash); may be NULL */
 };
 
 enum rt_state {
@@ -83,6 +88,8 @@ struct rt_status {
 	size_t nports;
 	bool host_network; /* the task listens on host_port itself (process):
 	                      checks go to ip:host_port, else ip:container_port */
+	char *spec_hash;   /* the rt_task.spec_hash it was started with; NULL
+	                      when none was recorded (containers of older agents) */
 };
 void rt_status_clear(struct rt_status *st);
 
@@ -120,6 +127,10 @@ struct runtime;
 
 struct runtime_ops {
 	const char *name;
+	/* Nothing really runs (sim): the agent does not run health checks,
+	 * which would probe 127.0.0.1 for a server no one started, and takes
+	 * them as passing. */
+	bool simulated;
 	/* Creates and starts one attempt; *id owned. -ENXIO image not found. */
 	int (*start)(struct runtime *rt, const struct rt_task *t, char **id, struct kerr *err);
 	/* SIGTERM (docker stop), then SIGKILL after grace_s. Idempotent: a

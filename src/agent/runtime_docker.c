@@ -14,6 +14,9 @@
  *   agent meets its own earlier container by name (409) and adopts it
  *   instead of making a twin.
  * - Restarts are keel's: RestartPolicy is always "no".
+ * - The hash of the spec a container was made from rides along as the
+ *   label keel.task.spec-hash, so that an agent adopting it after a restart
+ *   can tell whether the Task was edited meanwhile.
  * - The Task's terminationGracePeriodSeconds rides along as a label, so
  *   that an agent that finds the container of a Task deleted while it was
  *   down stops it as the Task asked, not after a default.
@@ -372,6 +375,8 @@ static void dk_status_labels(json_t *labels, struct rt_status *st)
 	st->name = dup_nonempty(json_string_value(json_object_get(labels, "keel.task.name")));
 	const char *att = json_string_value(json_object_get(labels, "keel.task.attempt"));
 	st->attempt = att ? (unsigned)strtoul(att, NULL, 10) : 0;
+	st->spec_hash =
+	    dup_nonempty(json_string_value(json_object_get(labels, "keel.task.spec-hash")));
 	const char *grace = json_string_value(json_object_get(labels, "keel.task.grace"));
 	char *end = NULL;
 	long g = grace ? strtol(grace, &end, 10) : -1;
@@ -614,6 +619,8 @@ static json_t *dk_labels(const struct rt_task *t)
 	if (json_is_integer(g) && json_integer_value(g) >= 0)
 		json_object_set_new(l, "keel.task.grace",
 		                    json_sprintf("%" JSON_INTEGER_FORMAT, json_integer_value(g)));
+	if (t->spec_hash)
+		json_object_set_new(l, "keel.task.spec-hash", json_string(t->spec_hash));
 	return l;
 }
 

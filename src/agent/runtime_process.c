@@ -11,7 +11,8 @@
  *                                 ours), cgroup paths, env and cwd for exec,
  *                                 the Task's grace period (for a stop after
  *                                 the Task is gone)
- *                                 the ports it was given
+ *                                 the ports it was given, the hash of
+ *                                 the spec it runs (specHash)
  *                                 /exit    JSON written by the supervisor when the task ended
  *                                 /pid     the task's pid, written by the supervisor
  *                                 /log     stdout+stderr of the task, appended
@@ -94,6 +95,7 @@ struct proc_rt {
 /* A loaded record. */
 struct prec {
 	char *uid, *ns, *name, *node, *cwd, *dir;
+	char *spec_hash; /* NULL: not recorded */
 	unsigned attempt;
 	pid_t spid, pid;
 	uint64_t sstart, pstart;
@@ -112,6 +114,7 @@ static void prec_clear(struct prec *r)
 	free(r->node);
 	free(r->cwd);
 	free(r->dir);
+	free(r->spec_hash);
 	cg_set_clear(&r->cg);
 	json_decref(r->env);
 	json_decref(r->ports);
@@ -294,6 +297,8 @@ static int rec_save(const struct prec *r, struct kerr *err)
 		json_object_set_new(o, "grace", json_integer(r->grace_s));
 	if (r->ports)
 		json_object_set(o, "ports", r->ports);
+	if (r->spec_hash)
+		json_object_set_new(o, "specHash", json_string(r->spec_hash));
 	_cleanup_free_ char *s = json_dumps(o, JSON_COMPACT);
 	_cleanup_free_ char *path = xasprintf("%s/record", r->dir);
 	return file_write_atomic(path, s, strlen(s), 0600, err);
@@ -352,6 +357,8 @@ static int rec_load(const struct proc_rt *p, const char *uid, unsigned attempt, 
 		r.grace_s = (int)json_integer_value(grace);
 	json_t *ports = json_object_get(o, "ports"); /* absent in records of older agents */
 	r.ports = json_is_array(ports) ? json_incref(ports) : NULL;
+	const char *sh = json_string_value(json_object_get(o, "specHash")); /* ditto */
+	r.spec_hash = sh && *sh ? xstrdup(sh) : NULL;
 	cg_from_json(cg, &r.cg);
 	if (r.pid <= 0)
 		r.pid = read_pid_file(r.dir);
@@ -430,6 +437,7 @@ static void rec_status(const struct prec *r, struct rt_status *st)
 	st->grace_s = r->grace_s >= 0 ? r->grace_s : 0;
 	st->ip = xstrdup("127.0.0.1");
 	st->host_network = true;
+	st->spec_hash = r->spec_hash ? xstrdup(r->spec_hash) : NULL;
 	struct pexit x;
 	exit_load(r->dir, &x);
 	if (x.have) {
@@ -853,6 +861,7 @@ static int proc_start(struct runtime *rt, const struct rt_task *t, char **id, st
 	                                                   json_integer_value(grace) <= INT_MAX
 	                                               ? (int)json_integer_value(grace)
 	                                               : -1,
+	                                .spec_hash = t->spec_hash ? xstrdup(t->spec_hash) : NULL,
 	                                .dir = attempt_dir(p, t->uid, t->attempt)};
 	int rc = mkdir_p(r.dir, 0700, err);
 	if (rc < 0)

@@ -6,7 +6,9 @@
  * Exited(1) run_ms later. Computing state lazily means an idle sim costs
  * nothing: no timers, no threads. One instance serves many nodes; list()
  * filters by node. Stats are the task's requests, so the scheduler sees
- * plausible usage.
+ * plausible usage. Health checks are not run against simulated tasks
+ * (ops.simulated): they pass, as everything a sim task does succeeds
+ * unless failure injection picked it.
  *
  * Thread-safety: every operation takes the instance mutex, so logs() and
  * exec() may run on other threads as runtime.h allows.
@@ -24,7 +26,7 @@
 #include "common/util.h"
 
 struct sim_ctr {
-	char *id, *uid, *ns, *name, *node;
+	char *id, *uid, *ns, *name, *node, *spec_hash;
 	unsigned attempt;
 	int64_t created_ms; /* monotonic */
 	int64_t created_unix;
@@ -102,6 +104,7 @@ static void fill_status(const struct rt_sim *s, const struct sim_ctr *c, struct 
 			st->message = xstrdup("simulated failure (--sim-fail-fraction)");
 	}
 	st->ip = xstrdup("127.0.0.1");
+	st->spec_hash = c->spec_hash ? xstrdup(c->spec_hash) : NULL;
 }
 
 static void ctr_free(struct sim_ctr *c)
@@ -111,6 +114,7 @@ static void ctr_free(struct sim_ctr *c)
 	free(c->ns);
 	free(c->name);
 	free(c->node);
+	free(c->spec_hash);
 }
 
 static void requests_of(json_t *spec, int64_t *cpu, int64_t *mem)
@@ -154,6 +158,7 @@ static int sim_start(struct runtime *rt, const struct rt_task *t, char **id, str
 	c->ns = xstrdup(t->ns);
 	c->name = xstrdup(t->name);
 	c->node = xstrdup(t->node);
+	c->spec_hash = t->spec_hash ? xstrdup(t->spec_hash) : NULL;
 	c->attempt = t->attempt;
 	c->created_ms = time_mono_ms();
 	c->created_unix = time_now_unix();
@@ -309,6 +314,7 @@ static void sim_free(struct runtime *rt)
 
 static const struct runtime_ops sim_ops = {
     .name = "sim",
+    .simulated = true,
     .start = sim_start,
     .stop = sim_stop,
     .remove = sim_remove,

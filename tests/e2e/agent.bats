@@ -76,7 +76,8 @@ wait_for() {
 status_of() { keel get task "$1" -o json | jq -r ".status.$2 // empty"; }
 phase_is() { [ "$(status_of "$1" phase)" = "$2" ]; }
 
-# task NAME POLICY SCRIPT: a Task on n1 running sh -c SCRIPT.
+# task NAME POLICY SCRIPT [GRACE]: a Task on n1 running sh -c SCRIPT
+# (terminationGracePeriodSeconds GRACE, default 2).
 task() {
 	cat >"$BATS_TEST_TMPDIR/$1.yaml" <<YAML
 apiVersion: keel/v1
@@ -87,7 +88,7 @@ spec:
   command: [sh, -c, '$3', $(marker)]
   restartPolicy: $2
   nodeName: n1
-  terminationGracePeriodSeconds: 2
+  terminationGracePeriodSeconds: ${4:-2}
 YAML
 	keel apply -f "$BATS_TEST_TMPDIR/$1.yaml"
 }
@@ -102,7 +103,10 @@ YAML
 	echo "$output" | jq -e '.metadata.labels.zone == "a" and .metadata.labels.disk == "ssd"'
 	echo "$output" | jq -e '.status.conditions[] | select(.type == "Ready") | .status == "True"'
 	run api GET /apis/keel/v1/leases/n1
-	assert_output --partial '"holderIdentity":"n1"'
+	# the holder is the agent's identity, kept in its data directory
+	id=$(cat "$BATS_TEST_TMPDIR/agent/agent-identity")
+	[[ "$id" == "$(hostname)-"* ]]
+	assert_output --partial "\"holderIdentity\":\"$id\""
 	first=$(echo "$output" | jq -r .spec.renewTime)
 	sleep 2.2
 	run api GET /apis/keel/v1/leases
@@ -295,4 +299,146 @@ YAML
 	keel get task checked -o json | jq -e '.status.lastState.message | test("health check")'
 	run keel get task checked -o json
 	echo "$output" | jq -e '.status.ready == false'
+}
+
+lease_holder_is() { [ "$(api GET /apis/keel/v1/leases/n1 | jq -r .spec.holderIdentity)" = "$1" ]; }
+logs_say() { keel logs "$1" 2>/dev/null | grep -qx "$2"; }
+
+@test "agent: editing a running Task's spec replaces its process with one of the new spec" {
+	agent_start
+	task v Always "echo version-one; exec sleep $(dur 3004)"
+	wait_for 100 phase_is v Running
+	wait_for 50 has_sleepers 3004
+	wait_for 50 logs_say v version-one
+	pid=$(sleepers 3004)
+	gen=$(keel get task v -o json | jq .metadata.generation)
+	run task v Always "echo version-two; exec sleep $(dur 3004)"
+	assert_output --partial configured
+	[ "$(keel get task v -o json | jq .metadata.generation)" -gt "$gen" ]
+	# the old process is stopped (grace period) and one of the new spec runs
+	wait_for 100 logs_say v version-two
+	wait_for 50 has_sleepers 3004
+	[ "$(sleepers 3004 | wc -l)" = 1 ]
+	[ "$(sleepers 3004)" != "$pid" ]
+	wait_for 50 phase_is v Running
+	[ "$(status_of v restartCount)" = 1 ]
+	[ "$(status_of v lastState.reason)" = SpecChanged ]
+	keel get task v -o json | jq -e '.status.lastState.message | test("spec changed")'
+	run keel logs v --previous
+	assert_output version-one
+	grep -q "spec changed (generation" "$AGENT_LOG"
+	# editing what the agent applies live (the grace period) restarts nothing
+	pid=$(sleepers 3004)
+	task v Always "echo version-two; exec sleep $(dur 3004)" 3
+	sleep 2
+	[ "$(sleepers 3004)" = "$pid" ]
+	[ "$(status_of v restartCount)" = 1 ]
+	# edited while the agent was down: the new agent compares the spec the
+	# process records and replaces it too, instead of adopting it
+	kill -9 "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null || true
+	task v Always "echo version-three; exec sleep $(dur 3004)" 3
+	agent_start
+	wait_for 100 logs_say v version-three
+	wait_for 50 has_sleepers 3004
+	[ "$(sleepers 3004 | wc -l)" = 1 ]
+	[ "$(sleepers 3004)" != "$pid" ]
+	[ "$(status_of v restartCount)" = 2 ]
+}
+
+@test "agent: a Task waiting out its grace period holds up no other start or stop" {
+	agent_start
+	# ignores SIGTERM: its stop takes the whole 20 s grace period
+	task stubborn Always "trap \"\" TERM; exec sleep $(dur 3005)" 20
+	task quick Always "exec sleep $(dur 3006)"
+	wait_for 100 phase_is stubborn Running
+	wait_for 100 phase_is quick Running
+	wait_for 50 has_sleepers 3005
+	wait_for 50 has_sleepers 3006
+	keel delete task stubborn
+	sleep 0.5
+	start=$(date +%s)
+	task fresh OnFailure "echo fresh; exit 0"
+	keel delete task quick
+	wait_for 80 phase_is fresh Succeeded
+	wait_for 80 no_sleepers 3006
+	# both within seconds, while stubborn still sits in its grace period
+	[ $(($(date +%s) - start)) -lt 10 ]
+	has_sleepers 3005
+	kill -9 $(sleepers 3005)
+	wait_for 50 no_sleepers 3005
+}
+
+@test "agent: simulated tasks pass their health checks (nothing listens for them)" {
+	"$KEEL" agent --runtime sim --name simn --sim-start-delay 100ms \
+		--heartbeat-interval 1s >>"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	wait_for 100 node_ready simn
+	cat >"$BATS_TEST_TMPDIR/hc.yaml" <<YAML
+apiVersion: keel/v1
+kind: Task
+metadata: {name: web}
+spec:
+  image: keel/busybox:latest
+  nodeName: simn
+  ports: [{containerPort: 1}]
+  healthCheck:
+    httpGet: {path: /, port: 1}
+    periodSeconds: 1
+    failureThreshold: 1
+---
+apiVersion: keel/v1
+kind: Task
+metadata: {name: cmd}
+spec:
+  image: keel/busybox:latest
+  nodeName: simn
+  healthCheck:
+    exec: {command: [/bin/false]}
+    periodSeconds: 1
+    failureThreshold: 1
+YAML
+	keel apply -f "$BATS_TEST_TMPDIR/hc.yaml"
+	wait_for 100 phase_is web Running
+	wait_for 100 phase_is cmd Running
+	sleep 3.5
+	for t in web cmd; do
+		keel get task $t -o json | jq -e '.status.phase == "Running" and .status.ready == true and (.status.restartCount // 0) == 0'
+	done
+	! grep -q Unhealthy "$AGENT_LOG"
+}
+
+@test "agent: a second agent with the same --name is refused while the first holds the lease" {
+	agent_start
+	task sleeper Always "exec sleep $(dur 3007)"
+	wait_for 100 phase_is sleeper Running
+	wait_for 50 has_sleepers 3007
+	holder=$(cat "$BATS_TEST_TMPDIR/agent/agent-identity")
+	# another data directory: another agent, which must not run n1's tasks too
+	run timeout 30 "$KEEL" agent --runtime process --name n1 --data-dir "$BATS_TEST_TMPDIR/other" \
+		--heartbeat-interval 1s
+	assert_failure 1
+	assert_output --partial "node n1 is run by another agent"
+	assert_output --partial "lease n1 is held by $holder"
+	sleep 1
+	[ "$(sleepers 3007 | wc -l)" = 1 ]
+	pid=$(sleepers 3007)
+	# the same agent (same --data-dir) restarted after kill -9 takes over at once
+	kill -9 "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null || true
+	agent_start
+	sleep 2
+	[ "$(sleepers 3007)" = "$pid" ]
+	[ "$(status_of sleeper restartCount)" = 0 ]
+	run api GET /apis/keel/v1/leases/n1
+	echo "$output" | jq -e --arg h "$holder" '.spec.holderIdentity == $h and .spec.leaseDurationSeconds == 4'
+	# a lease that expired (its agent is gone) passes to a new holder
+	kill -9 "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null || true
+	sleep 4.5
+	"$KEEL" agent --runtime process --name n1 --data-dir "$BATS_TEST_TMPDIR/other" \
+		--heartbeat-interval 1s >>"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	wait_for 50 test -s "$BATS_TEST_TMPDIR/other/agent-identity"
+	wait_for 100 lease_holder_is "$(cat "$BATS_TEST_TMPDIR/other/agent-identity")"
 }

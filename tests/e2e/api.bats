@@ -834,3 +834,29 @@ all_have_added() { # all_have_added N FILES...: each file has N ADDED events
 	[ "$(body .spec.nodeName)" = n1 ]
 	[ "$(req PATCH "$NS/tasks/web" -H 'Content-Type: application/merge-patch+json' -d '{"spec":{"image":"nginx"}}')" = 200 ]
 }
+
+@test "a lease held by one holder is refused to another (409 naming the holder) until it expires" {
+	L=/apis/keel/v1/leases/n1
+	[ "$(req PUT $L -d '{"spec":{"holderIdentity":"agent-a","leaseDurationSeconds":2}}')" = 200 ]
+	[ "$(body .spec.holderIdentity)" = agent-a ]
+	[ "$(body .spec.leaseDurationSeconds)" = 2 ]
+	acquired=$(body .spec.acquireTime)
+	[ "$(req PUT $L -d '{"spec":{"holderIdentity":"agent-b","leaseDurationSeconds":2}}')" = 409 ]
+	[ "$(body .reason)" = Conflict ]
+	body .message | grep -q '^lease n1 is held by agent-a (renewed [0-9]*s ago, expires in [0-9]*s); not granted to agent-b$'
+	# the holder renews; its acquireTime stays
+	sleep 1
+	[ "$(req PUT $L -d '{"spec":{"holderIdentity":"agent-a","leaseDurationSeconds":2}}')" = 200 ]
+	[ "$(body .spec.acquireTime)" = "$acquired" ]
+	# expired: the other holder gets it
+	sleep 3
+	[ "$(req PUT $L -d '{"spec":{"holderIdentity":"agent-b"}}')" = 200 ]
+	[ "$(body .spec.holderIdentity)" = agent-b ]
+	[ "$(body .spec.leaseDurationSeconds)" = 40 ]
+	# a body-less renewal (older agents) holds it as the node's name
+	[ "$(req PUT /apis/keel/v1/leases/n2)" = 200 ]
+	[ "$(body .spec.holderIdentity)" = n2 ]
+	[ "$(req PUT $L -d '{"spec":{"leaseDurationSeconds":0}}')" = 400 ]
+	[ "$(req PUT $L -d '{"spec":{"holderIdentity":7}}')" = 400 ]
+	[ "$(req PUT $L -d 'not json')" = 400 ]
+}

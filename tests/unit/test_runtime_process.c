@@ -90,7 +90,7 @@ static int start_sh(struct fx *f, const char *uid, unsigned attempt, const char 
 		json_object_update(spec, x);
 		json_decref(x);
 	}
-	struct rt_task t = {uid, "default", "web", "n1", spec, attempt};
+	struct rt_task t = {uid, "default", "web", "n1", spec, attempt, "feedc0de01234567"};
 	int rc = f->rt->ops->start(f->rt, &t, id, err);
 	json_decref(spec);
 	return rc;
@@ -161,6 +161,7 @@ static void test_exit_code_and_logs(void **state)
 	assert_string_equal(sts[0].ip, "127.0.0.1");
 	assert_true(sts[0].started_at > 0 && sts[0].finished_at >= sts[0].started_at);
 	assert_false(sts[0].has_grace); /* the spec had none */
+	assert_string_equal(sts[0].spec_hash, "feedc0de01234567"); /* the record keeps it */
 	rt_status_array_free(sts, n);
 
 	assert_int_equal(f->rt->ops->list(f->rt, "other-node", &sts, &n, &err), 0);
@@ -250,7 +251,7 @@ static void test_adopt_after_agent_death(void **state)
 		char *id = NULL;
 		json_t *spec = json_pack("{s:[s,s,s], s:i}", "command", "sh", "-c",
 		                         "sleep 1; exit 7", "terminationGracePeriodSeconds", 3);
-		struct rt_task t = {uid, "default", "web", "n1", spec, 4};
+		struct rt_task t = {uid, "default", "web", "n1", spec, 4, NULL};
 		if (rt_process_new(&o, &rt, NULL) < 0 || rt->ops->start(rt, &t, &id, NULL) < 0)
 			_exit(1);
 		if (write(p[1], id, strlen(id)) < 0)
@@ -647,7 +648,7 @@ static void test_errors(void **state)
 	_cleanup_free_ char *uid = new_uid(), *id = NULL;
 	struct kerr err = KERR_INIT;
 	json_t *spec = json_pack("{s:s}", "image", "x");
-	struct rt_task t = {uid, "default", "web", "n1", spec, 0};
+	struct rt_task t = {uid, "default", "web", "n1", spec, 0, NULL};
 	assert_int_equal(f->rt->ops->start(f->rt, &t, &id, &err), -EINVAL);
 	assert_non_null(strstr(kerr_msg(&err), "process runtime needs spec.command"));
 	kerr_clear(&err);
@@ -659,7 +660,7 @@ static void test_errors(void **state)
 	assert_int_equal(f->rt->ops->start(f->rt, &t, &id, &err), -ENOEXEC);
 	kerr_clear(&err);
 	json_decref(spec);
-	struct rt_task bad = {"../x", "default", "web", "n1", NULL, 0};
+	struct rt_task bad = {"../x", "default", "web", "n1", NULL, 0, NULL};
 	assert_int_equal(f->rt->ops->start(f->rt, &bad, &id, &err), -EINVAL);
 	kerr_clear(&err);
 
