@@ -124,15 +124,17 @@ static const struct cli_command commands[] = {
      "refreshed every --status-interval of the agent (10s under keel up) when it moved.",
      "  keel top nodes\n  keel top tasks -n web\n  keel top tasks -A -l app=web", cli_cmd_top},
     {"up", "Run server, controllers and a local agent in one process",
-     "keel up [-f DIR] [--data-dir DIR] [--listen HOST:PORT] [--runtime docker|process] "
-     "[--name NODE] [--stop-tasks-on-exit]",
+     "keel up [-f DIR [--interval DUR]] [--data-dir DIR] [--listen HOST:PORT]\n"
+     "  [--runtime docker|process] [--name NODE] [--docker-socket PATH] [--stop-tasks-on-exit]\n"
+     "  [--no-user-config]",
      "Runs the API server with its LMDB store, every controller (scheduler, tasks, nodes,\n"
      "gc) and one agent for this machine, in the foreground, until Ctrl-C or SIGTERM.\n"
      "The runtime is docker when a Docker engine answers on its socket, else process\n"
      "(it says which, and why). It writes ~/.config/keel/config (unless that file is\n"
-     "someone else's) so that the CLI finds it with no flags. -f DIR applies DIR once at\n"
-     "start, as keel apply -R -f DIR (not kept in sync yet). On exit the tasks keep\n"
-     "running unless --stop-tasks-on-exit; the next keel up adopts them.",
+     "someone else's) so that the CLI finds it with no flags. -f DIR keeps the cluster\n"
+     "equal to DIR as keel sync DIR does: applied now, after every change to its files,\n"
+     "and fully every --interval (60s), which puts back what was changed by hand. On\n"
+     "exit the tasks keep running unless --stop-tasks-on-exit; the next keel up adopts them.",
      "  keel up -f examples/web\n  keel up --data-dir /tmp/keel --listen 127.0.0.1:0\n"
      "  keel up --runtime process --stop-tasks-on-exit",
      cli_cmd_up},
