@@ -404,14 +404,16 @@ static int step(struct tasks_ctl *t, struct client *c, struct observed *o, struc
 	k->old_ready -= st.delete_old_ready;
 	if (k->new_total > before_new)
 		controller_event(t->env, o->deploy, "Normal", "ScaledUp",
-		                 "Scaled up revision %ld to %ld tasks", o->revision, k->new_total);
+		                 "Scaled up revision %ld to %ld task%s", o->revision, k->new_total,
+		                 k->new_total == 1 ? "" : "s");
 	else if (k->new_total < before_new)
 		controller_event(t->env, o->deploy, "Normal", "ScaledDown",
-		                 "Scaled down revision %ld to %ld tasks", o->revision,
-		                 k->new_total);
+		                 "Scaled down revision %ld to %ld task%s", o->revision,
+		                 k->new_total, k->new_total == 1 ? "" : "s");
 	if (k->old_total < before_old)
 		controller_event(t->env, o->deploy, "Normal", "ScaledDown",
-		                 "Scaled down older revisions to %ld tasks", k->old_total);
+		                 "Scaled down older revisions to %ld task%s", k->old_total,
+		                 k->old_total == 1 ? "" : "s");
 	return 0;
 }
 
@@ -480,8 +482,9 @@ static json_t *progressing(struct tasks_ctl *t, struct observed *o, json_t *old_
 	if (rollout_complete(&o->counts)) {
 		if (!streq(old_reason, "NewTemplateAvailable"))
 			controller_event(t->env, o->deploy, "Normal", "RolloutComplete",
-			                 "Revision %ld is available: %ld of %ld tasks ready",
-			                 o->revision, o->counts.new_ready, o->counts.replicas);
+			                 "Revision %ld is available: %ld of %ld task%s ready",
+			                 o->revision, o->counts.new_ready, o->counts.replicas,
+			                 o->counts.replicas == 1 ? "" : "s");
 		return condition(old, "Progressing", "True", "NewTemplateAvailable", m_ok, false,
 		                 now);
 	}

@@ -334,6 +334,14 @@ const struct api_kind *cli_kind(const char *name)
 	const struct api_kind *k = api_kind_resolve(name);
 	if (k)
 		return k;
+	/* Kubernetes' name for what keel calls a Task. */
+	if (streq(name, "pod") || streq(name, "pods") || streq(name, "po")) {
+		fprintf(stderr,
+		        "error: the server doesn't have a resource type \"%s\"; did you mean "
+		        "\"tasks\"? (a keel Task is one container, as a Pod is)\n",
+		        name);
+		return NULL;
+	}
 	const char *hint = api_kind_suggest(name);
 	if (hint)
 		fprintf(

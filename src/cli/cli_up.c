@@ -173,12 +173,16 @@ static void report_cli(struct server *srv)
 	                   : cfg.config_file               ? cfg.config_file
 	                   : streq(cfg.server_from, "env") ? "KEEL_SERVER"
 	                                                   : "the default";
-	if (found)
+	if (found) {
 		printf("keel up: the CLI finds this server with no flags (through %s)\n", from);
-	else
+		printf("keel up: from another user or config, reach it with:  export "
+		       "KEEL_CONFIG=%s/config\n",
+		       server_data_dir(srv));
+	} else {
 		printf("keel up: the CLI here would talk to %s (from %s); to reach this server:\n",
 		       cfg.server ? cfg.server : "no server", from);
-	printf("keel up:     export KEEL_CONFIG=%s/config\n", server_data_dir(srv));
+		printf("keel up:     export KEEL_CONFIG=%s/config\n", server_data_dir(srv));
+	}
 	client_config_clear(&cfg);
 }
 

@@ -431,6 +431,9 @@ task/other"
 	run keel get taks
 	assert_failure 2
 	assert_output 'error: the server doesn'"'"'t have a resource type "taks"; did you mean "tasks"?'
+	run keel get pods
+	assert_failure 2
+	assert_output --partial 'did you mean "tasks"? (a keel Task is one container, as a Pod is)'
 	run keel get tasks --namespcae x
 	assert_failure 2
 	assert_output --partial 'did you mean "--namespace"?'
