@@ -127,8 +127,23 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
+/* Does a keel server answer /healthz at url (within a second)? */
+static bool server_answers(const char *url)
+{
+	struct client_opts co = {.server = url, .timeout_ms = 1000, .connect_timeout_ms = 500};
+	struct client *c = NULL;
+	if (client_new(&co, &c, NULL) < 0)
+		return false;
+	struct client_response resp = {0};
+	bool ok = client_request(c, "GET", "/healthz", NULL, NULL, &resp, NULL) == 0;
+	client_response_clear(&resp);
+	client_free(c);
+	return ok;
+}
+
 /* Writes (or leaves) the user's config file per cli_up_config_action. A
- * file that cannot be read (other than missing) is not ours to replace. */
+ * file that cannot be read (other than missing) is not ours to replace,
+ * nor is one an earlier keel up wrote for a server that still runs. */
 static void write_user_config(struct server *srv)
 {
 	const char *url = server_url(srv), *token = server_admin_token(srv);
@@ -144,6 +159,16 @@ static void write_user_config(struct server *srv)
 		return;
 	}
 	enum cli_up_config_action act = cli_up_config_action(r < 0 ? NULL : text, url);
+	if (act == CLI_UP_CONFIG_WRITE && r >= 0) {
+		_cleanup_json_ json_t *old = json_loads(text, 0, NULL);
+		const char *was = json_string_value(json_object_get(old, "server"));
+		if (was && !streq(was, url) && server_answers(was)) {
+			log_warn("keel up: %s points at another keel up that is still running (%s); "
+			         "left as it is",
+			         path, was);
+			return;
+		}
+	}
 	if (act == CLI_UP_CONFIG_OTHER)
 		log_warn("keel up: %s points at another server; left as it is", path);
 	if (act != CLI_UP_CONFIG_WRITE)

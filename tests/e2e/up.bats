@@ -411,3 +411,30 @@ YAML
 	run complete_words keel get nodes up-
 	assert_output "$NODE"
 }
+
+@test "a second keel up leaves the config of a keel up that still runs" {
+	RUNTIME=process
+	up_start "$KEEL" up --runtime process --data-dir "$DATA" --listen 127.0.0.1:0 --name "$NODE"
+	first=$(jq -r .server "$XDG_CONFIG_HOME/keel/config")
+	[ "$(jq -r .writtenBy "$XDG_CONFIG_HOME/keel/config")" = "keel up" ]
+	log2=$BATS_TEST_TMPDIR/up2.log
+	"$KEEL" up --runtime process --data-dir "$BATS_TEST_TMPDIR/data2" --listen 127.0.0.1:0 \
+		--name "$NODE-2" >"$log2" 2>&1 &
+	pid2=$!
+	wait_for 300 grep -q "export KEEL_CONFIG=$BATS_TEST_TMPDIR/data2/config" "$log2"
+	grep -q "points at another keel up that is still running ($first); left as it is" "$log2"
+	[ "$(jq -r .server "$XDG_CONFIG_HOME/keel/config")" = "$first" ]
+	kill -INT "$pid2"
+	wait "$pid2"
+	# the CLI still reaches the first one
+	run keel get node "$NODE"
+	assert_success
+	up_stop INT
+	# once the first has stopped, the next keel up takes the file over
+	UP_LOG=$BATS_TEST_TMPDIR/up3.log
+	NODE=$NODE-2
+	up_start "$KEEL" up --runtime process --data-dir "$BATS_TEST_TMPDIR/data2" \
+		--listen 127.0.0.1:0 --name "$NODE"
+	[ "$(jq -r .server "$XDG_CONFIG_HOME/keel/config")" != "$first" ]
+	up_stop INT
+}
