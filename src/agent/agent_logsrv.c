@@ -167,12 +167,14 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	pthread_mutex_lock(&a->mu);
 	json_t *e = json_object_get(a->logs_index, key);
 	const char *v = json_string_value(json_object_get(e, "id"));
+	const char *why = json_string_value(json_object_get(e, "notStarted"));
 	id = v ? xstrdup(v) : NULL;
+	_cleanup_free_ char *m = id ? NULL
+	                         : why ? xasprintf("task %s never started: %s", key, why)
+	                               : xasprintf("task %s has no container on this node", key);
 	pthread_mutex_unlock(&a->mu);
-	if (!id) {
-		_cleanup_free_ char *m = xasprintf("task %s has no container on this node", key);
+	if (!id)
 		return reply(conn, 404, "NotFound", m);
-	}
 	return serve(a, conn, id, &o); /* previous: the runtime reads the attempt before id's */
 }
 

@@ -270,6 +270,29 @@ static void handle_exit(struct agent *a, struct atask *t, json_t *spec, const st
 	set_str(&t->kill_message, NULL);
 }
 
+/* A start failed for a reason that is the Task's own, which the same spec
+ * meets again on every attempt: no such image (-ENXIO), no such or no
+ * executable command (-ENOEXEC), a spec the runtime refuses (-EINVAL,
+ * docker's 400). Anything else (the engine unreachable, no free port, ...)
+ * is the node's and passes. */
+static bool start_error_is_tasks(int r)
+{
+	return r == -ENXIO || r == -ENOEXEC || r == -EINVAL;
+}
+
+/* For `keel logs` of a Task that has no container: why it has none. */
+static void publish_start_error(struct agent *a, struct atask *t, const char *reason,
+                                const char *msg)
+{
+	_cleanup_free_ char *key = xasprintf("%s/%s", t->ns, t->name);
+	_cleanup_free_ char *why = xasprintf("%s: %s", reason, msg ? msg : "");
+	pthread_mutex_lock(&a->mu);
+	json_t *e = json_object_get(a->logs_index, key);
+	if (!json_string_value(json_object_get(e, "id")))
+		json_object_set_new(a->logs_index, key, json_pack("{s:s}", "notStarted", why));
+	pthread_mutex_unlock(&a->mu);
+}
+
 static void start_attempt(struct agent *a, struct atask *t, json_t *spec, const char *node,
                           bool restart)
 {
@@ -279,11 +302,31 @@ static void start_attempt(struct agent *a, struct atask *t, json_t *spec, const 
 	struct rt_task rt = {t->uid, t->ns, t->name, node, spec, attempt, t->spec_hash};
 	int r = a->rt->ops->start(a->rt, &rt, &id, &err);
 	if (r < 0) {
+		const char *reason = r == -ENXIO ? "ImageNotFound" : "StartError";
+		const char *policy = json_string_value(json_object_get(spec, "restartPolicy"));
+		if (start_error_is_tasks(r) && streq(policy, "Never")) {
+			/* it would fail the same way again: ended, as a kubelet fails
+			 * such a pod, rather than retried forever */
+			t->terminal = true;
+			json_decref(t->final);
+			t->final = status_base(t, node, "Failed");
+			json_object_set_new(t->final, "reason", json_string(reason));
+			json_object_set_new(t->final, "message", json_string(kerr_msg(&err)));
+			json_object_set_new(t->final, "finishedAt", time_json(time_now_unix()));
+			set_str(&t->wait_reason, NULL);
+			set_str(&t->wait_message, NULL);
+			publish_start_error(a, t, reason, kerr_msg(&err));
+			log_warn("agent: task %s/%s on %s: start failed: %s; Failed (%s, "
+			         "restartPolicy Never)",
+			         t->ns, t->name, node, kerr_msg(&err), reason);
+			return;
+		}
 		t->failures++;
 		int64_t delay = backoff_delay_ms(&a->bo, t->failures);
 		t->next_start_ms = time_mono_ms() + delay;
-		set_str(&t->wait_reason, r == -ENXIO ? "ImageNotFound" : "StartError");
+		set_str(&t->wait_reason, reason);
 		set_str(&t->wait_message, kerr_msg(&err));
+		publish_start_error(a, t, reason, kerr_msg(&err));
 		log_warn("agent: task %s/%s: start failed: %s (retrying in %lldms)", t->ns, t->name,
 		         kerr_msg(&err), (long long)delay);
 		return;
@@ -546,6 +589,8 @@ static json_t *reconcile_task(struct agent *a, struct atask *t, json_t *spec, st
 		return waiting_status(t, node, cur);
 	}
 	start_attempt(a, t, spec, node, cur != NULL); /* the ended attempt stays, for --previous */
+	if (t->terminal)
+		return json_incref(t->final);
 	if (t->wait_reason)
 		return waiting_status(t, node, NULL);
 	a->again = true; /* look again soon: the next list shows it */
@@ -809,6 +854,14 @@ static void forget_gone(struct agent *a, uint64_t tick)
 		struct atask *t = (struct atask *)(intptr_t)json_integer_value(v);
 		if (t->seen == tick)
 			continue;
+		/* a start error it left for `keel logs` (a container's entry goes
+		 * with the container) */
+		_cleanup_free_ char *key = xasprintf("%s/%s", t->ns, t->name);
+		pthread_mutex_lock(&a->mu);
+		json_t *e = json_object_get(a->logs_index, key);
+		if (e && !json_object_get(e, "id"))
+			json_object_del(a->logs_index, key);
+		pthread_mutex_unlock(&a->mu);
 		atask_free(t);
 		json_object_del(a->tstates, uid);
 	}

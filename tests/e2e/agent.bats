@@ -160,6 +160,47 @@ YAML
 	phase_is bad Failed
 }
 
+# missing NAME POLICY: a Task on n1 whose command does not exist.
+missing() {
+	cat >"$BATS_TEST_TMPDIR/$1.yaml" <<YAML
+apiVersion: keel/v1
+kind: Task
+metadata: {name: $1}
+spec:
+  image: host
+  command: ["/no/such/binary", $(marker)]
+  restartPolicy: $2
+  nodeName: n1
+YAML
+	keel apply -f "$BATS_TEST_TMPDIR/$1.yaml"
+}
+start_failures() { grep -c "task default/$1.*start failed" "$AGENT_LOG" || true; }
+
+@test "agent: a command that does not exist fails a Never task (StartError, not retried); OnFailure keeps backing off" {
+	agent_start
+	missing never Never
+	missing again OnFailure
+	wait_for 100 phase_is never Failed
+	[ "$(status_of never reason)" = "StartError" ]
+	[[ "$(status_of never message)" == *"/no/such/binary"* ]]
+	[ "$(status_of never restartCount)" = "0" ]
+	run keel logs never
+	assert_failure
+	assert_output --partial "never started"
+	assert_output --partial "StartError"
+	# ended for good: no further attempt
+	n=$(start_failures never)
+	[ "$n" = "1" ]
+	sleep 3
+	[ "$(start_failures never)" = "$n" ]
+	phase_is never Failed
+	# OnFailure: still Pending, retried with a back-off (as before)
+	phase_is again Pending
+	[ "$(status_of again reason)" = "StartError" ]
+	[ "$(start_failures again)" -ge 3 ]
+	grep -q "task default/again: start failed: .*retrying in" "$AGENT_LOG"
+}
+
 @test "agent: a killed process is restarted, restartCount rises with growing gaps (CrashLoopBackOff)" {
 	agent_start
 	task sleeper Always "exec sleep $(dur 3001)"
