@@ -150,6 +150,10 @@ long cli_duration_ms(const char *s);
  * limit but the Deployment's progress deadline. Returns CLI_OK when
  * complete, CLI_FAIL otherwise (after printing why). (cli_rollout.c) */
 int cli_rollout_wait(const char *ns, const char *name, long timeout_ms);
+/* One look at the rollout of deployment ns/name: 1 complete, 0 waiting, -1
+ * failed (progress deadline exceeded), -2 not read (reported); *msg
+ * (owned) is what `keel rollout status` would print. (cli_rollout.c) */
+int cli_rollout_poll(const char *ns, const char *name, char **msg);
 
 
 /* ---- talking to the server --------------------------------------------- */

@@ -169,6 +169,14 @@ static int rollout_state(json_t *d, const char *name, char **msg)
 	return 0;
 }
 
+int cli_rollout_poll(const char *ns, const char *name, char **msg)
+{
+	_cleanup_json_ json_t *d = get_deployment(ns, name);
+	if (!d)
+		return -2;
+	return rollout_state(d, name, msg);
+}
+
 int cli_rollout_wait(const char *ns, const char *name, long timeout_ms)
 {
 	int64_t deadline = timeout_ms > 0 ? time_mono_ms() + timeout_ms : 0;

@@ -341,6 +341,38 @@ YAML
 	wait_for 300 bash -c '[ -z "$(keel get tasks -n batch -o name 2>/dev/null)" ]'
 }
 
+@test "apply --wait follows every object at once: a stuck first Task neither hides nor holds up the next" {
+	up_start "$KEEL" up --runtime process --data-dir "$DATA" --listen 127.0.0.1:0 --name "$NODE"
+	cat >"$BATS_TEST_TMPDIR/two.yaml" <<'YAML'
+apiVersion: keel/v1
+kind: Task
+metadata: {name: big}
+spec:
+  image: keel/busybox:latest
+  command: [sleep, "60"]
+  resources: {requests: {memory: 900Gi}}
+---
+apiVersion: keel/v1
+kind: Task
+metadata: {name: runs}
+spec:
+  image: keel/busybox:latest
+  command: [sleep, "60"]
+YAML
+	SECONDS=0
+	run keel apply -f "$BATS_TEST_TMPDIR/two.yaml" --wait --timeout 8s
+	assert_failure 1
+	[ "$SECONDS" -lt 20 ]
+	assert_line "task/big created"
+	assert_line "task/runs created"
+	assert_line "task/runs: Running (ready)"
+	assert_line "task/big: Pending: Unschedulable: 0/1 nodes fit: 1 insufficient memory"
+	assert_line 'error: timed out waiting for task "big" (Pending: Unschedulable: 0/1 nodes fit: 1 insufficient memory)'
+	refute_line --partial 'timed out waiting for task "runs"'
+	refute_line --partial 'timed out before'
+	keel delete task big runs
+}
+
 @test "keel up: help, usage errors, the runtime rule and a config of the user's own" {
 	run keel up --help
 	assert_success
