@@ -345,13 +345,7 @@ static int apply_flag(struct agent_opts *o, const char *name, size_t nlen, const
 		names[i] = flags[i].name;
 	names[ARRAY_SIZE(flags)] = "help";
 	_cleanup_free_ char *word = xstrndup(name, nlen);
-	const char *best = str_closest(word, names, ARRAY_SIZE(names));
-	if (best)
-		return kerr_set(err, EINVAL,
-		                "unknown flag \"--%s\" for \"keel agent\"; did you mean \"--%s\"?",
-		                word, best);
-	return kerr_set(err, EINVAL, "unknown flag \"--%s\" for \"keel agent\" (see keel agent --help)",
-	                word);
+	return kerr_unknown_flag(err, "keel agent", word, names, ARRAY_SIZE(names));
 }
 
 int agent_opts_parse(struct agent_opts *o, int argc, char **argv, struct kerr *err)

@@ -94,3 +94,14 @@ const char *kerr_msg(const struct kerr *err)
 {
 	return err && err->msg ? err->msg : "unknown error";
 }
+
+int kerr_unknown_flag(struct kerr *err, const char *cmd, const char *word,
+                      const char *const *names, size_t n)
+{
+	const char *best = str_closest(word, names, n);
+	if (best)
+		return kerr_set(err, EINVAL, "unknown flag \"--%s\" for \"%s\"; did you mean \"--%s\"?",
+		                word, cmd, best);
+	return kerr_set(err, EINVAL, "unknown flag \"--%s\" for \"%s\" (see %s --help)", word, cmd,
+	                cmd);
+}

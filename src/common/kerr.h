@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stddef.h>
 
 struct kerr {
 	int code;       /* positive errno value; 0 when no error is set */
@@ -42,6 +43,13 @@ int kerr_prefix(struct kerr *err, const char *fmt, ...) __attribute__((format(pr
  * field and reason are copied. */
 void kerr_add_cause(struct kerr *err, const char *field, const char *reason, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* Sets EINVAL for an unknown command-line flag of command cmd ("keel
+ * agent"): 'unknown flag "--WORD" for "CMD"; did you mean "--X"?' with the
+ * closest of names (str_closest), else '... (see CMD --help)'. Returns
+ * -EINVAL. */
+int kerr_unknown_flag(struct kerr *err, const char *cmd, const char *word,
+                      const char *const *names, size_t n);
 
 /* Frees msg and causes and zeroes err. Accepts NULL. */
 void kerr_clear(struct kerr *err);

@@ -312,13 +312,7 @@ static int apply_flag(struct srv_opts *o, const char *name, size_t nlen, const c
 		names[i] = flags[i].name;
 	names[ARRAY_SIZE(flags)] = "help";
 	_cleanup_free_ char *word = xstrndup(name, nlen);
-	const char *best = str_closest(word, names, ARRAY_SIZE(names));
-	if (best)
-		return kerr_set(err, EINVAL,
-		                "unknown flag \"--%s\" for \"keel server\"; did you mean \"--%s\"?",
-		                word, best);
-	return kerr_set(err, EINVAL, "unknown flag \"--%s\" for \"keel server\" (see keel server --help)",
-	                word);
+	return kerr_unknown_flag(err, "keel server", word, names, ARRAY_SIZE(names));
 }
 
 int srv_opts_parse(struct srv_opts *o, int argc, char **argv, struct kerr *err)
