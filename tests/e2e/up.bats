@@ -392,6 +392,12 @@ YAML
 	assert_failure 2
 	run keel up extra --data-dir "$DATA"
 	assert_failure 2
+	run keel up --interval 10s --data-dir "$DATA"
+	assert_failure 2
+	assert_output "error: --interval is for -f DIR (how often DIR is re-applied)"
+	run keel up -f "$KEEL_SRC/examples/web" --interval 10ms --data-dir "$DATA"
+	assert_failure 2
+	assert_output 'error: --interval "10ms": not a duration of 1s or more (30s, 5m)'
 	run keel up --server http://127.0.0.1:1 --data-dir "$DATA"
 	assert_failure 2
 	assert_output --partial "error: keel up runs its own server"
