@@ -1,26 +1,39 @@
 /*
- * server/auth — bearer tokens.
+ * server/auth — bearer tokens and who they belong to.
  *
- * Tokens come from a token file (`--token-file`: lines TOKEN,NAME[,ROLE];
- * ROLE admin|viewer|node, default admin; blank lines and # comments
- * skipped) or, without one, from DATA/admin.token, created on first start
- * (32 random bytes as hex, mode 0600) and reused after. Roles are recorded
- * but not enforced yet: every valid token acts as admin.
+ * Sources, in one set:
+ *   - a token file (`--token-file`: lines TOKEN,NAME[,ROLE]; ROLE
+ *     admin|viewer|node, default admin; blank lines and # comments
+ *     skipped). With a token file, the file is the only source: minting
+ *     and revoking are refused (-EPERM), since the operator owns it.
+ *   - without one: DATA/admin.token (32 random bytes as hex, mode 0600,
+ *     created on first start, name "admin"), plus the tokens minted through
+ *     the API (srv_auth_mint), kept in DATA/tokens.
+ * A TOKEN field of the form "sha256:HEX" (64 hex digits) is the hash of
+ * the token rather than the token; DATA/tokens holds only such hashes, so
+ * a copy of the data directory does not give away the minted tokens.
+ * What the roles may do is server/authz.h's.
  *
- * A token set is immutable once built and may be shared between threads.
+ * Threading: a set may be shared by every HTTP thread: reads (check,
+ * list) take a read lock, mint and revoke a write lock, and nothing a
+ * reader gets back points into the set (except srv_auth_admin's token,
+ * which is never removed).
  */
 #pragma once
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct kerr;
 struct srv_auth;
 
-struct srv_token {
-	const char *token;
-	const char *name;
-	const char *role; /* "admin", "viewer" or "node" */
+/* Who a valid token belongs to. Owned strings: srv_ident_clear. */
+struct srv_ident {
+	char *name;
+	char *role; /* "admin", "viewer" or "node" */
 };
+void srv_ident_clear(struct srv_ident *id);
 
 /* Parses token-file text. source names the file in messages
  * ("tokens.csv:3: unknown role \"root\" (admin, viewer or node)").
@@ -29,15 +42,42 @@ struct srv_token {
 int srv_auth_parse(const char *source, const char *text, struct srv_auth **out, struct kerr *err);
 /* Reads and parses a token file. */
 int srv_auth_load(const char *path, struct srv_auth **out, struct kerr *err);
-/* Reads DIR/admin.token, creating it first if absent. Returns 0 and a set
- * holding that one admin token (name "admin"), or -errno. */
+/* Reads DIR/admin.token, creating it first if absent, and DIR/tokens (the
+ * minted tokens) when present. Returns 0 and a set that can mint (into
+ * DIR/tokens), or -errno (-EINVAL naming DIR/tokens:LINE for a bad line). */
 int srv_auth_admin_token(const char *data_dir, struct srv_auth **out, struct kerr *err);
 void srv_auth_free(struct srv_auth *a);
 
 /* Checks an Authorization header value ("Bearer TOKEN", scheme
- * case-insensitive). Returns the matching token (borrowed from a) or NULL.
- * Each comparison takes time independent of where the strings differ. */
-const struct srv_token *srv_auth_check(const struct srv_auth *a, const char *authorization);
-/* The first admin token (borrowed), for DATA/config; NULL if none. */
-const char *srv_auth_admin(const struct srv_auth *a);
-size_t srv_auth_count(const struct srv_auth *a);
+ * case-insensitive). Returns true and fills *id (owned copies) when the
+ * token is known; false (id untouched) otherwise. Takes time independent
+ * of where the presented token differs from the known ones: it is hashed
+ * and every known hash is compared in full. */
+bool srv_auth_check(struct srv_auth *a, const char *authorization, struct srv_ident *id);
+/* The first admin token given in clear (token file or admin.token;
+ * borrowed, valid while a lives), for DATA/config; NULL if none. */
+const char *srv_auth_admin(struct srv_auth *a);
+size_t srv_auth_count(struct srv_auth *a);
+
+/* Whether tokens can be minted here (false with a token file). The
+ * message for the refusal is srv_auth_mint's. */
+bool srv_auth_can_mint(struct srv_auth *a);
+
+/* Mints a token for name with role, writes the set's minted tokens to
+ * DATA/tokens (as hashes; temp file, fsync, rename, fsync of the
+ * directory: a crash leaves the old file or the new one, never half of
+ * one) and only then adds it. Returns 0 and the token (owned: it is
+ * nowhere else in clear), or: -EPERM (tokens come from a token file),
+ * -EINVAL (role not admin|viewer|node, or name not a DNS-1123
+ * subdomain), -EEXIST (a token with that name exists), -errno from the
+ * write (the set unchanged). */
+int srv_auth_mint(struct srv_auth *a, const char *name, const char *role, char **token,
+                  struct kerr *err);
+/* Revokes the minted token of name (rewriting DATA/tokens as mint does).
+ * Returns 0, -ENOENT (no token of that name), -EPERM (it is not a minted
+ * token: the token file's or admin.token's), -errno from the write. */
+int srv_auth_revoke(struct srv_auth *a, const char *name, struct kerr *err);
+/* The tokens, as Token objects without the secret:
+ * [{"metadata":{"name":..},"spec":{"role":..},"status":{"source":
+ * "token-file"|"admin.token"|"minted"}}]. Owned. */
+json_t *srv_auth_list(struct srv_auth *a);

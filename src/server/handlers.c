@@ -290,6 +290,8 @@ enum MHD_Result srv_handle(struct srv_req *r)
 		return handle_item(r);
 	case SRV_ROUTE_LEASE:
 		return srv_handle_lease(r);
+	case SRV_ROUTE_TOKEN:
+		return srv_handle_tokens(r);
 	}
 	return srv_reply_status(r, 500, "InternalError", "unroutable request");
 }

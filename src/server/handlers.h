@@ -26,6 +26,8 @@ enum MHD_Result srv_handle_binding(struct srv_req *r);
 enum MHD_Result srv_handle_watch(struct srv_req *r);
 /* Node leases, in memory (lease.c): PUT renews, GET reads one or lists. */
 enum MHD_Result srv_handle_lease(struct srv_req *r);
+/* Minted API tokens (tokens.c): POST mints, GET lists, DELETE revokes. */
+enum MHD_Result srv_handle_tokens(struct srv_req *r);
 /* GET tasks/{name}/log: relayed from the agent of the Task's node (logs.c). */
 enum MHD_Result srv_handle_log(struct srv_req *r);
 

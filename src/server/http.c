@@ -4,8 +4,9 @@
  *
  * MHD calls the access handler once with the headers, then once per chunk
  * of body, then once more with no data. Everything that can be decided
- * from the headers — route, method, auth, a Content-Length over the limit —
- * is decided on the first call, so a rejected upload is never buffered; the
+ * from the headers — route, method, the token (401), what its role may do
+ * (403, server/authz.h), a Content-Length over the limit — is decided on
+ * the first call, so a rejected upload is never buffered; the
  * body of such a request is discarded as it arrives (up to a bound, after
  * which the connection is dropped) and the error is sent on the last call,
  * which keeps the HTTP exchange well-formed for keep-alive clients.
@@ -19,13 +20,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/meta.h"
 #include "api/status.h"
 #include "common/kerr.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "server/auth.h"
+#include "server/authz.h"
 #include "server/handlers.h"
 #include "server/metrics.h"
+#include "store/store.h"
 
 /* Past this much discarded body we stop reading and close the connection. */
 #define MAX_DISCARD ((size_t)64 << 20)
@@ -200,6 +204,78 @@ static bool check_raw_uri(struct srv_req *r)
 	return true;
 }
 
+static void forbid(struct srv_req *r, char *msg)
+{
+	const struct srv_route *rt = &r->route;
+	json_t *st = api_status_new(403, "Forbidden", msg, NULL,
+	                            rt->kind ? rt->kind->plural
+	                            : rt->type == SRV_ROUTE_LEASE ? "leases"
+	                            : rt->type == SRV_ROUTE_TOKEN ? "tokens"
+	                                                          : NULL,
+	                            rt->name);
+	free(msg);
+	set_early(r, 403, st);
+}
+
+/* The stored Task's spec.nodeName for a node's status write: "" when
+ * unbound; NULL (and a 404 set) when there is no such Task. Owned. */
+static char *task_node(struct srv_req *r)
+{
+	_cleanup_free_ char *key = store_key("tasks", r->route.ns, r->route.name);
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	_cleanup_json_ json_t *obj = NULL;
+	int rc = store_get(r->srv->store, key, &obj, &err);
+	if (rc == -ENOENT)
+		kerr_set(&err, ENOENT, "tasks \"%s\" not found", r->route.name);
+	if (rc < 0) {
+		json_t *st = api_status_from_kerr(&err, "tasks", r->route.name);
+		set_early(r, (unsigned)json_integer_value(json_object_get(st, "code")), st);
+		return NULL;
+	}
+	const char *n = json_string_value(api_obj_get_path(obj, "spec.nodeName"));
+	return xstrdup(n ? n : "");
+}
+
+/* Asks server/authz whether the token's owner may do this; a denial is a
+ * 403 sent in place of the handler's answer. body_name: the name in a
+ * create's body, once it is in (NULL before). */
+static void authorize(struct srv_req *r, const char *body_name)
+{
+	struct srv_authz_req q = {.user = r->who.name,
+	                          .role = r->who.role,
+	                          .method = r->method,
+	                          .route = &r->route,
+	                          .body_name = body_name};
+	char *msg = NULL;
+	enum srv_authz_result res = srv_authz_decide(&q, &msg);
+	_cleanup_free_ char *node = NULL;
+	if (res == SRV_AUTHZ_NEED_TASK_NODE) {
+		if (!(node = task_node(r)))
+			return;
+		q.task_node = node;
+		res = srv_authz_decide(&q, &msg);
+	}
+	if (res == SRV_AUTHZ_NEED_BODY_NAME)
+		r->authz_body = true;
+	else if (res == SRV_AUTHZ_DENY)
+		forbid(r, msg);
+}
+
+/* The deferred decision of a create: metadata.name of the body ("" when
+ * it names none or is not JSON: denied, not parsed any further). */
+static void authorize_body(struct srv_req *r)
+{
+	r->authz_body = false;
+	json_t *obj = r->body.len ? json_loadb(r->body.data, r->body.len, 0, NULL) : NULL;
+	const char *name = json_string_value(api_obj_get_path(obj, "metadata.name"));
+	_cleanup_free_ char *copy = xstrdup(name ? name : "");
+	json_decref(obj);
+	authorize(r, copy);
+	if (r->authz_body) /* cannot happen: the name is known now */
+		set_early(r, 500, api_status_new(500, "InternalError", "authorization loop", NULL,
+		                                 NULL, NULL));
+}
+
 /* First callback: decide all that the headers allow. */
 static void req_begin(struct srv_req *r)
 {
@@ -210,7 +286,10 @@ static void req_begin(struct srv_req *r)
 		r->routed = false;
 		/* unknown paths still need a token, so that they do not reveal what exists */
 		const char *authz = srv_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
-		if (!srv_auth_check(r->srv->auth, authz))
+		struct srv_ident who = {0};
+		bool ok = srv_auth_check(r->srv->auth, authz, &who);
+		srv_ident_clear(&who);
+		if (!ok)
 			set_early(r, 401,
 			          api_status_new(401, "Unauthorized",
 			                         "Unauthorized: a valid bearer token is required",
@@ -221,7 +300,7 @@ static void req_begin(struct srv_req *r)
 	r->routed = true;
 	if (needs_auth(&r->route)) {
 		const char *authz = srv_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
-		if (!srv_auth_check(r->srv->auth, authz)) {
+		if (!srv_auth_check(r->srv->auth, authz, &r->who)) {
 			set_early(r, 401,
 			          api_status_new(401, "Unauthorized",
 			                         authz
@@ -242,6 +321,8 @@ static void req_begin(struct srv_req *r)
 		json_object_set_new(r->early_status, "message", json_string(msg));
 		return;
 	}
+	if (r->who.role)
+		authorize(r, NULL);
 	check_content_length(r);
 }
 
@@ -297,6 +378,8 @@ enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, const ch
 	}
 	if (r->queued)
 		return MHD_YES;
+	if (r->authz_body && !r->early_code)
+		authorize_body(r);
 	if (r->early_code) {
 		json_t *st = TAKE_PTR(r->early_status);
 		return srv_reply_json(r, (unsigned)r->early_code, st, NULL, NULL);
@@ -330,6 +413,7 @@ void srv_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 		                                                     : " (connection ended early)");
 	srv_route_clear(&r->route);
+	srv_ident_clear(&r->who);
 	sbuf_free(&r->body);
 	json_decref(r->early_status);
 	free(r->method_name);

@@ -6,7 +6,7 @@
  * Threading: MHD runs a pool of worker threads; each request lives on one
  * of them from its first callback to its completion. struct server is
  * shared and read-only after startup, except for what its parts guard
- * themselves (store, watch hub, metrics).
+ * themselves (store, watch hub, metrics, the token set).
  */
 #pragma once
 
@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "common/sbuf.h"
+#include "server/auth.h"
 #include "server/opts.h"
 #include "server/router.h"
 
@@ -66,6 +67,8 @@ struct srv_req {
 	bool is_watch;
 	int early_code;       /* an error decided before the body was read */
 	json_t *early_status; /* its Status object (owned) */
+	struct srv_ident who; /* the token's owner (owned; empty where no token is needed) */
+	bool authz_body;      /* authorization waits for the body (a node's create) */
 };
 
 /* MHD's URI log callback (cls = struct server): allocates the request with

@@ -101,10 +101,12 @@ static int parse_resource(char **seg, int n, struct srv_route *r, struct kerr *e
 		if (check_name("namespace", ns, err) < 0)
 			return -ENOENT;
 	}
-	if (!ns && streq(seg[0], "leases") && n <= 2) { /* not a kind: server/lease.c */
-		if (n == 2 && check_name("lease", seg[1], err) < 0)
+	if (!ns && (streq(seg[0], "leases") || streq(seg[0], "tokens")) && n <= 2) {
+		/* not kinds: server/lease.c, server/tokens.c */
+		bool lease = streq(seg[0], "leases");
+		if (n == 2 && check_name(lease ? "lease" : "token", seg[1], err) < 0)
 			return -ENOENT;
-		r->type = SRV_ROUTE_LEASE;
+		r->type = lease ? SRV_ROUTE_LEASE : SRV_ROUTE_TOKEN;
 		r->name = n == 2 ? xstrdup(seg[1]) : NULL;
 		return 0;
 	}
@@ -212,6 +214,8 @@ bool srv_route_allows(const struct srv_route *r, enum srv_method m)
 		return false;
 	case SRV_ROUTE_LEASE:
 		return m == SRV_GET || (r->name && m == SRV_PUT);
+	case SRV_ROUTE_TOKEN:
+		return r->name ? m == SRV_DELETE : m == SRV_GET || m == SRV_POST;
 	default:
 		return m == SRV_GET;
 	}
@@ -235,6 +239,8 @@ const char *srv_route_allow_header(const struct srv_route *r)
 	}
 	if (r->type == SRV_ROUTE_LEASE && r->name)
 		return "GET, HEAD, PUT";
+	if (r->type == SRV_ROUTE_TOKEN)
+		return r->name ? "DELETE" : "GET, HEAD, POST";
 	return "GET, HEAD";
 }
 

@@ -11,6 +11,8 @@
  *                                           namespaced kinds)
  *   /apis/keel/v1/{plural}/{name}[/{sub}]   cluster-scoped item
  *   /apis/keel/v1/namespaces/{ns}/{plural}[/{name}[/{sub}]]
+ *   /apis/keel/v1/leases[/{name}]           node leases (not a kind)
+ *   /apis/keel/v1/tokens[/{name}]           minted API tokens (not a kind)
  * "/apis/keel/v1/namespaces/{ns}/status" is the Namespace's status
  * subresource, as in Kubernetes: "status" is not a plural.
  * A trailing slash is ignored.
@@ -38,6 +40,8 @@ enum srv_route_type {
 	SRV_ROUTE_ITEM,       /* kind, ns (NULL for cluster-scoped), name, sub */
 	SRV_ROUTE_LEASE,      /* /apis/keel/v1/leases[/{name}]: node leases, in memory
 	                         (server/lease.c); kind NULL, name NULL for the list */
+	SRV_ROUTE_TOKEN,      /* /apis/keel/v1/tokens[/{name}]: minted API tokens
+	                         (server/tokens.c); kind NULL, name NULL for the list */
 };
 
 enum srv_subresource { SRV_SUB_NONE, SRV_SUB_STATUS, SRV_SUB_BINDING, SRV_SUB_LOG };

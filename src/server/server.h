@@ -16,7 +16,10 @@
  *   write.c     optimistic read-compute-CAS around store_update
  *   objects.c   envelope rules (server-owned fields, generation)
  *   watch.c     the watch hub and suspendable watch streams
- *   auth.c      bearer tokens; metrics.c Prometheus counters
+ *   auth.c      bearer tokens (token file, admin.token, minted tokens)
+ *   authz.c     what each role may do (admin, viewer, node)
+ *   tokens.c    /apis/keel/v1/tokens: mint, list, revoke
+ *   metrics.c   Prometheus counters
  *
  * Choices where the contract leaves room:
  *   - A create body without apiVersion/kind/namespace gets the URL's; a
@@ -34,7 +37,9 @@
  *   - Watches with selectors send only matching objects; an object that
  *     stops matching is not sent as DELETED.
  *   - GET .../tasks/NAME/log is 501: logs are served by the agents.
- *   - Roles in the token file are parsed and kept, not yet enforced.
+ *   - Roles are enforced (server/authz.h): a valid token whose role may
+ *     not do a thing gets 403 Forbidden naming the user, the verb, the
+ *     resource and why; a missing or unknown token stays 401.
  */
 #pragma once
 
