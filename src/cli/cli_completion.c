@@ -101,6 +101,13 @@ static void emit_tables(FILE *f)
 		_cleanup_free_ char *cmd = xasprintf("rollout_%s", subs[i]);
 		emit_flags(f, cmd, h);
 	}
+	static const char *const tsubs[] = {"create", "list", "revoke"};
+	for (size_t i = 0; i < ARRAY_SIZE(tsubs); i++) {
+		char *argv[] = {(char *)tsubs[i], (char *)"--help", NULL};
+		_cleanup_free_ char *h = help_of(cli_command_find("token"), 2, argv);
+		_cleanup_free_ char *cmd = xasprintf("token_%s", tsubs[i]);
+		emit_flags(f, cmd, h);
+	}
 	_cleanup_free_ char *server = xasprintf("%s%s", srv_opts_usage(), controller_flags_usage());
 	emit_flags(f, "server", server);
 	emit_flags(f, "agent", agent_opts_usage());
@@ -149,13 +156,15 @@ static const char script[] =
     "\t\treturn ;;\n"
     "\t-o | --output) COMPREPLY=($(compgen -W 'wide yaml json name' -- \"$cur\")); return ;;\n"
     "\t--runtime) COMPREPLY=($(compgen -W 'docker process sim' -- \"$cur\")); return ;;\n"
+    "\t--role) COMPREPLY=($(compgen -W 'admin viewer node' -- \"$cur\")); return ;;\n"
+    "\t--node) COMPREPLY=($(compgen -W \"$(_keel_names nodes)\" -- \"$cur\")); return ;;\n"
     "\t--cascade) COMPREPLY=($(compgen -W 'background orphan foreground' -- \"$cur\")); "
     "return ;;\n"
     "\t-n | --namespace) COMPREPLY=($(compgen -W \"$(_keel_names namespaces)\" -- \"$cur\")); "
     "return ;;\n"
     "\tesac\n"
     "\tlocal key=$cmd\n"
-    "\t[[ $cmd == rollout && ${#args[@]} -gt 0 ]] && key=rollout_${args[0]}\n"
+    "\t[[ ($cmd == rollout || $cmd == token) && ${#args[@]} -gt 0 ]] && key=${cmd}_${args[0]}\n"
     "\tif [[ $cur == -* ]]; then\n"
     "\t\tlocal v=_keel_flags_${key//-/_}\n"
     "\t\tCOMPREPLY=($(compgen -W \"${!v}\" -- \"$cur\"))\n"
@@ -180,6 +189,8 @@ static const char script[] =
     "\t\tesac ;;\n"
     "\tcontroller) ((${#args[@]} == 0)) && COMPREPLY=($(compgen -W 'scheduler tasks nodes gc' "
     "-- \"$cur\")) ;;\n"
+    "\ttoken) ((${#args[@]} == 0)) && COMPREPLY=($(compgen -W 'create list revoke' -- "
+    "\"$cur\")) ;;\n"
     "\tcompletion) COMPREPLY=($(compgen -W bash -- \"$cur\")) ;;\n"
     "\thelp) COMPREPLY=($(compgen -W \"$_keel_commands\" -- \"$cur\")) ;;\n"
     "\tesac\n"

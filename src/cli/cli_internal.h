@@ -116,6 +116,12 @@ int cli_cmd_lint(int argc, char **argv);    /* cli_lint.c */
 int cli_cmd_up(int argc, char **argv);      /* cli_up.c */
 int cli_cmd_top(int argc, char **argv);     /* cli_top.c */
 int cli_cmd_completion(int argc, char **argv); /* cli_completion.c */
+int cli_cmd_token(int argc, char **argv);      /* cli_token.c */
+/* keel token create's flag checks: NULL when role/node/user are a valid
+ * combination (*name then the token's name, borrowed), else the message
+ * (static). */
+const char *cli_token_check(const char *role, const char *node, const char *user,
+                            const char **name);
 
 /* ---- keel up (cli_up.c), pure parts ------------------------------------ */
 

@@ -138,6 +138,17 @@ static const struct cli_command commands[] = {
      "  keel up -f examples/web\n  keel up --data-dir /tmp/keel --listen 127.0.0.1:0\n"
      "  keel up --runtime process --stop-tasks-on-exit",
      cli_cmd_up},
+    {"token", "Mint, list and revoke API tokens (admins)",
+     "keel token create|list|revoke [flags]",
+     "create mints a token for a node agent (--role node --node NAME) or a user\n"
+     "(--role viewer|admin --user NAME) and prints it on the last line of stdout; list\n"
+     "shows names and roles (never tokens); revoke NAME removes a minted one. Only a\n"
+     "server without --token-file mints (keel server, keel up); it keeps hashes in\n"
+     "DATA/tokens. Run 'keel token COMMAND --help' for each command's flags.",
+     "  keel token create --role node --node worker-1\n"
+     "  keel token create --role viewer --user alice\n  keel token list\n"
+     "  keel token revoke alice",
+     cli_cmd_token},
     {"version", "Print the client and server versions", "keel version",
      "Prints the client's version and, when the server can be reached, the server's.",
      "  keel version", cli_cmd_version},

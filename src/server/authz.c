@@ -45,8 +45,9 @@ static const char *verb(const struct srv_authz_req *q)
 }
 
 /* "tasks", "tasks/status", "leases", "tokens", "/metrics". */
-static void resource(const struct srv_route *rt, struct sbuf *b)
+static void resource(const struct srv_authz_req *q, struct sbuf *b)
 {
+	const struct srv_route *rt = q->route;
 	static const char *const subs[] = {"", "/status", "/binding", "/log"};
 	switch (rt->type) {
 	case SRV_ROUTE_COLLECTION:
@@ -69,8 +70,9 @@ static void resource(const struct srv_route *rt, struct sbuf *b)
 		sbuf_puts(b, "the API's discovery documents");
 		break;
 	}
-	if (rt->name)
-		sbuf_printf(b, " \"%s\"", rt->name);
+	const char *name = rt->name ? rt->name : q->body_name;
+	if (name && *name)
+		sbuf_printf(b, " \"%s\"", name);
 	if (rt->ns)
 		sbuf_printf(b, " in namespace \"%s\"", rt->ns);
 }
@@ -79,7 +81,7 @@ static char *deny(const struct srv_authz_req *q, const char *why)
 {
 	struct sbuf b = SBUF_INIT;
 	sbuf_printf(&b, "user \"%s\" (role %s) cannot %s ", q->user, q->role, verb(q));
-	resource(q->route, &b);
+	resource(q, &b);
 	sbuf_printf(&b, ": %s", why);
 	return sbuf_take(&b);
 }

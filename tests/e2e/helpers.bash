@@ -35,7 +35,10 @@ keel_server_start() {
 	[ -n "$url" ] || { cat "$SERVER_LOG" >&2; return 1; }
 	export KEEL_URL=$url KEEL_DATA
 	export KEEL_CONFIG=$KEEL_DATA/config
-	KEEL_TOKEN_VALUE=$(cat "$KEEL_DATA/admin.token")
+	# with --token-file there is no admin.token: the caller sets KEEL_TOKEN_VALUE
+	if [ -f "$KEEL_DATA/admin.token" ]; then
+		KEEL_TOKEN_VALUE=$(cat "$KEEL_DATA/admin.token")
+	fi
 }
 
 # keel_server_stop [SIGNAL]: stops the server (TERM by default) and waits.
