@@ -325,6 +325,28 @@ static void test_usage_errors(void **state)
 	assert_non_null(strstr(m6, "--cascade must be"));
 }
 
+static void test_token_check(void **state)
+{
+	(void)state;
+	const char *name = NULL;
+	assert_null(cli_token_check("node", "worker-1", NULL, &name));
+	assert_string_equal(name, "worker-1");
+	assert_null(cli_token_check("viewer", NULL, "alice", &name));
+	assert_string_equal(name, "alice");
+	assert_null(cli_token_check("admin", NULL, "ops", &name));
+	assert_string_equal(cli_token_check(NULL, "n1", NULL, &name),
+	                    "keel token create needs --role (admin, viewer or node)");
+	assert_string_equal(cli_token_check("root", NULL, "x", &name),
+	                    "--role must be admin, viewer or node");
+	assert_non_null(strstr(cli_token_check("node", NULL, NULL, &name), "needs --node NAME"));
+	assert_non_null(strstr(cli_token_check("node", "n1", "bob", &name), "not --user"));
+	assert_non_null(strstr(cli_token_check("viewer", "n1", NULL, &name), "use --user"));
+	assert_non_null(strstr(cli_token_check("viewer", NULL, NULL, &name), "need --user"));
+	assert_non_null(
+	    strstr(cli_token_check("node", "Node_1", NULL, &name), "not a valid node name"));
+	assert_non_null(strstr(cli_token_check("admin", NULL, "a,b", &name), "not a valid name"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,6 +354,7 @@ int main(void)
 	    cmocka_unit_test(test_table_layout), cmocka_unit_test(test_kind_columns),
 	    cmocka_unit_test(test_diff_text),    cmocka_unit_test(test_kind_resolution),
 	    cmocka_unit_test(test_usage_errors),
+	    cmocka_unit_test(test_token_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 
 #include "common/kerr.h"
 #include "common/sbuf.h"
+#include "common/sha256.h"
 #include "common/util.h"
 
 static void test_kerr_prefix_and_causes(void **state)
@@ -68,6 +69,37 @@ static void test_time(void **state)
 	assert_string_equal(time_age(buf, sizeof buf, 600), "10m");
 }
 
+/* FIPS 180-4 examples, and the padding edges (55, 56 and 64 bytes). */
+static void test_sha256(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in;
+		const char *hex;
+	} v[] = {
+	    {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+	    {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+	    {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+	     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+	    {"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+	     "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"},
+	};
+	char hex[65];
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
+		sha256_hex(v[i].in, strlen(v[i].in), hex);
+		assert_string_equal(hex, v[i].hex);
+	}
+	char a64[65];
+	memset(a64, 'a', 64);
+	a64[64] = '\0';
+	sha256_hex(a64, 55, hex);
+	assert_string_equal(hex, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318");
+	sha256_hex(a64, 56, hex);
+	assert_string_equal(hex, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
+	sha256_hex(a64, 64, hex);
+	assert_string_equal(hex, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -75,6 +107,7 @@ int main(void)
 		cmocka_unit_test(test_sbuf),
 		cmocka_unit_test(test_closest),
 		cmocka_unit_test(test_time),
+		cmocka_unit_test(test_sha256),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
