@@ -99,6 +99,8 @@ struct agent {
 /* A client for one thread (its own connection). Never fails but on a bad
  * URL, which agent_main checked already. */
 struct client *agent_client(struct agent *a);
+/* Like agent_client, but with another bearer token (borrowed; copied). */
+struct client *agent_client_as(struct agent *a, const char *token);
 
 /* Wakes the reconcile thread. Takes mu. */
 void agent_wake(struct agent *a);

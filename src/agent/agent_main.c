@@ -24,7 +24,12 @@
 
 struct client *agent_client(struct agent *a)
 {
-	struct client_opts co = {.server = a->server, .token = a->token};
+	return agent_client_as(a, a->token);
+}
+
+struct client *agent_client_as(struct agent *a, const char *token)
+{
+	struct client_opts co = {.server = a->server, .token = token};
 	struct client *c = NULL;
 	if (client_new(&co, &c, NULL) < 0)
 		abort(); /* agent_main checked the URL with the same options */

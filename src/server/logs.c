@@ -3,9 +3,9 @@
  * &previous=: the API server relays a Task's output from the agent of
  * its node. The Task names the node (spec.nodeName), the Node names its
  * agent's log server (status.logEndpoint), and the request goes there
- * with the caller's own bearer token (the agent accepts the token it was
- * started with; with today's single admin token that is the same one —
- * node-scoped credentials come with roles, issue 7).
+ * with the caller's own bearer token — an admin's, since only admins may
+ * read task logs (server/authz.h); the agent accepts its own token or one
+ * the API server confirms is an admin's (agent/agent_logsrv.c).
  *
  * Relaying: a thread runs the libcurl transfer and appends what arrives
  * to a buffer; the MHD response is a chunked callback that hands the

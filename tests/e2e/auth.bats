@@ -289,7 +289,7 @@ kind: Task
 metadata: {name: secretive}
 spec:
   image: host
-  command: [sh, -c, '[ "\$(printf %s "\$API_KEY" | sha256sum | cut -c1-16)" = $want ]']
+  command: [sh, -c, 'echo checking the key; [ "\$(printf %s "\$API_KEY" | sha256sum | cut -c1-16)" = $want ]']
   env:
   - {name: API_KEY, value: "$secret"}
   restartPolicy: Never
@@ -302,6 +302,10 @@ YAML
 	done
 	run keel get task secretive -o json
 	echo "$output" | jq -e '.status.phase == "Succeeded" and .spec.nodeName == "n1"'
+	# keel logs as the admin, relayed to an agent that runs with a node token
+	run keel logs secretive
+	assert_success
+	assert_output "checking the key"
 	keel describe task secretive --log-level debug >>"$BATS_TEST_TMPDIR/cli.out" 2>>"$BATS_TEST_TMPDIR/cli.log"
 	# the node token cannot touch another node or a Deployment
 	api POST $N -d '{"metadata":{"name":"n2"}}' >/dev/null
