@@ -138,8 +138,7 @@ static const struct cli_command commands[] = {
      "  keel up -f examples/web\n  keel up --data-dir /tmp/keel --listen 127.0.0.1:0\n"
      "  keel up --runtime process --stop-tasks-on-exit",
      cli_cmd_up},
-    {"token", "Mint, list and revoke API tokens (admins)",
-     "keel token create|list|revoke [flags]",
+    {"token", "Mint, list and revoke API tokens (admins)", "keel token create|list|revoke [flags]",
      "create mints a token for a node agent (--role node --node NAME) or a user\n"
      "(--role viewer|admin --user NAME) and prints it on the last line of stdout; list\n"
      "shows names and roles (never tokens); revoke NAME removes a minted one. Only a\n"

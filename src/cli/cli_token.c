@@ -68,8 +68,7 @@ static int parse_sub(const struct sub *s, const struct cli_opt *opts, size_t n, 
 }
 
 /* The usage checks of create (cli_internal.h). Pure, for the unit tests. */
-const char *cli_token_check(const char *role, const char *node, const char *user,
-                            const char **name)
+const char *cli_token_check(const char *role, const char *node, const char *user, const char **name)
 {
 	if (!role)
 		return "keel token create needs --role (admin, viewer or node)";
@@ -110,8 +109,8 @@ static int do_create(const char *name, const char *role)
 		cli_report(&err, NULL);
 		return CLI_FAIL;
 	}
-	const char *tok = json_string_value(json_object_get(json_object_get(resp.body, "status"),
-	                                                    "token"));
+	const char *tok =
+	    json_string_value(json_object_get(json_object_get(resp.body, "status"), "token"));
 	int code = CLI_OK;
 	if (!tok) {
 		fprintf(stderr, "error: the server's answer holds no token\n");

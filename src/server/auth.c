@@ -113,9 +113,10 @@ static bool token_chars_ok(const char *t)
 
 static int hexval(char c)
 {
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	                                      : c >= 'A' && c <= 'F' ? c - 'A' + 10
-	                                                             : -1;
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	                              : -1;
 }
 
 /* "sha256:HEX" -> hash; false when tok is not of that form. */
@@ -152,8 +153,8 @@ static bool role_ok(const char *role)
 	return streq(role, "admin") || streq(role, "viewer") || streq(role, "node");
 }
 
-static int parse_line(struct srv_auth *a, const char *src, int lineno, char *line,
-                      enum source from, struct kerr *err)
+static int parse_line(struct srv_auth *a, const char *src, int lineno, char *line, enum source from,
+                      struct kerr *err)
 {
 	char *fields[4] = {0};
 	int nf = 0;
@@ -392,8 +393,9 @@ static int write_minted(struct srv_auth *a, const struct entry *extra, size_t sk
                         struct kerr *err)
 {
 	_cleanup_sbuf_ struct sbuf b = SBUF_INIT;
-	sbuf_puts(&b, "# keel: tokens minted with `keel token create` (SHA-256 of each token),\n"
-	              "# HASH,NAME,ROLE. Written by the server; revoke with `keel token revoke`.\n");
+	sbuf_puts(&b,
+	          "# keel: tokens minted with `keel token create` (SHA-256 of each token),\n"
+	          "# HASH,NAME,ROLE. Written by the server; revoke with `keel token revoke`.\n");
 	for (size_t i = 0; i <= a->n; i++) {
 		const struct entry *e = i < a->n ? &a->v[i] : extra;
 		if (!e || (i < a->n && (e->src != SRC_MINTED || i == skip)))
@@ -496,10 +498,11 @@ json_t *srv_auth_list(struct srv_auth *a)
 	json_t *items = json_array();
 	pthread_rwlock_rdlock(&a->lock);
 	for (size_t i = 0; i < a->n; i++)
-		json_array_append_new(
-		    items, json_pack("{s:s, s:s, s:{s:s}, s:{s:s}, s:{s:s}}", "apiVersion", "keel/v1",
-		                     "kind", "Token", "metadata", "name", a->v[i].name, "spec", "role",
-		                     a->v[i].role, "status", "source", src[a->v[i].src]));
+		json_array_append_new(items, json_pack("{s:s, s:s, s:{s:s}, s:{s:s}, s:{s:s}}",
+		                                       "apiVersion", "keel/v1", "kind", "Token",
+		                                       "metadata", "name", a->v[i].name, "spec",
+		                                       "role", a->v[i].role, "status", "source",
+		                                       src[a->v[i].src]));
 	pthread_rwlock_unlock(&a->lock);
 	return items;
 }

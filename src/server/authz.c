@@ -176,9 +176,11 @@ static const char *node(const struct srv_authz_req *q, enum srv_authz_result *ne
 		return node_read(q);
 	if (rt->type == SRV_ROUTE_LEASE)
 		return streq(rt->name, q->user) ? NULL : "a node may renew only its own lease";
-	if (kind_is(rt, "nodes") && (rt->type == SRV_ROUTE_COLLECTION || rt->type == SRV_ROUTE_ITEM))
+	if (kind_is(rt, "nodes") &&
+	    (rt->type == SRV_ROUTE_COLLECTION || rt->type == SRV_ROUTE_ITEM))
 		return node_write_node(q, need);
-	if (kind_is(rt, "tasks") && (rt->type == SRV_ROUTE_COLLECTION || rt->type == SRV_ROUTE_ITEM))
+	if (kind_is(rt, "tasks") &&
+	    (rt->type == SRV_ROUTE_COLLECTION || rt->type == SRV_ROUTE_ITEM))
 		return node_write_task(q, need);
 	if (q->method == SRV_DELETE)
 		return "a node may not delete objects";

@@ -28,8 +28,8 @@
 #include "server/router.h"
 
 struct srv_authz_req {
-	const char *user;              /* the token's NAME */
-	const char *role;              /* "admin", "viewer" or "node" */
+	const char *user; /* the token's NAME */
+	const char *role; /* "admin", "viewer" or "node" */
 	enum srv_method method;
 	const struct srv_route *route; /* borrowed */
 	const char *body_name;         /* metadata.name of a create's body; NULL: not known yet */

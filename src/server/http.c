@@ -208,7 +208,7 @@ static void forbid(struct srv_req *r, char *msg)
 {
 	const struct srv_route *rt = &r->route;
 	json_t *st = api_status_new(403, "Forbidden", msg, NULL,
-	                            rt->kind ? rt->kind->plural
+	                            rt->kind                      ? rt->kind->plural
 	                            : rt->type == SRV_ROUTE_LEASE ? "leases"
 	                            : rt->type == SRV_ROUTE_TOKEN ? "tokens"
 	                                                          : NULL,
@@ -272,8 +272,9 @@ static void authorize_body(struct srv_req *r)
 	json_decref(obj);
 	authorize(r, copy);
 	if (r->authz_body) /* cannot happen: the name is known now */
-		set_early(r, 500, api_status_new(500, "InternalError", "authorization loop", NULL,
-		                                 NULL, NULL));
+		set_early(
+		    r, 500,
+		    api_status_new(500, "InternalError", "authorization loop", NULL, NULL, NULL));
 }
 
 /* First callback: decide all that the headers allow. */

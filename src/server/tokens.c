@@ -50,8 +50,8 @@ static enum MHD_Result token_create(struct srv_req *r)
 	return srv_reply_json(r, 201,
 	                      json_pack("{s:s, s:s, s:{s:s}, s:{s:s}, s:{s:s, s:s}}", "apiVersion",
 	                                "keel/v1", "kind", "Token", "metadata", "name", name,
-	                                "spec", "role", role, "status", "source", "minted",
-	                                "token", tok),
+	                                "spec", "role", role, "status", "source", "minted", "token",
+	                                tok),
 	                      NULL, NULL);
 }
 

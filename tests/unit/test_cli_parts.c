@@ -353,8 +353,7 @@ int main(void)
 	    cmocka_unit_test(test_args_forms),   cmocka_unit_test(test_args_errors),
 	    cmocka_unit_test(test_table_layout), cmocka_unit_test(test_kind_columns),
 	    cmocka_unit_test(test_diff_text),    cmocka_unit_test(test_kind_resolution),
-	    cmocka_unit_test(test_usage_errors),
-	    cmocka_unit_test(test_token_check),
+	    cmocka_unit_test(test_usage_errors), cmocka_unit_test(test_token_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,7 +81,8 @@ static void test_sha256(void **state)
 	    {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
 	    {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
 	     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
-	    {"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+	    {"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmno"
+	     "pqrlmnopqrsmnopqrstnopqrstu",
 	     "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"},
 	};
 	char hex[65];
@@ -93,21 +94,24 @@ static void test_sha256(void **state)
 	memset(a64, 'a', 64);
 	a64[64] = '\0';
 	sha256_hex(a64, 55, hex);
-	assert_string_equal(hex, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318");
+	assert_string_equal(hex,
+	                    "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318");
 	sha256_hex(a64, 56, hex);
-	assert_string_equal(hex, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
+	assert_string_equal(hex,
+	                    "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
 	sha256_hex(a64, 64, hex);
-	assert_string_equal(hex, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
+	assert_string_equal(hex,
+	                    "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_kerr_prefix_and_causes),
-		cmocka_unit_test(test_sbuf),
-		cmocka_unit_test(test_closest),
-		cmocka_unit_test(test_time),
-		cmocka_unit_test(test_sha256),
+	    cmocka_unit_test(test_kerr_prefix_and_causes),
+	    cmocka_unit_test(test_sbuf),
+	    cmocka_unit_test(test_closest),
+	    cmocka_unit_test(test_time),
+	    cmocka_unit_test(test_sha256),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,8 +19,12 @@
 #include "server/authz.h"
 #include "server/router.h"
 
-enum { A = SRV_AUTHZ_ALLOW, D = SRV_AUTHZ_DENY, NB = SRV_AUTHZ_NEED_BODY_NAME,
-       NT = SRV_AUTHZ_NEED_TASK_NODE };
+enum {
+	A = SRV_AUTHZ_ALLOW,
+	D = SRV_AUTHZ_DENY,
+	NB = SRV_AUTHZ_NEED_BODY_NAME,
+	NT = SRV_AUTHZ_NEED_TASK_NODE
+};
 
 struct row {
 	const char *role, *user, *method, *path;
@@ -29,8 +33,8 @@ struct row {
 	const char *msg; /* the whole message on D (NULL: not checked) */
 };
 
-#define NS   "/apis/keel/v1/namespaces/default"
-#define V1   "/apis/keel/v1"
+#define NS       "/apis/keel/v1/namespaces/default"
+#define V1       "/apis/keel/v1"
 #define WHY_NODE "a node may write only its own Node, its lease and the status of its Tasks"
 
 static const struct row rows[] = {
@@ -130,7 +134,8 @@ static const struct row rows[] = {
      "not delete objects"},
     /* node: the rest */
     {"node", "n1", "PATCH", NS "/deployments/web", NULL, NULL, D,
-     "user \"n1\" (role node) cannot patch deployments \"web\" in namespace \"default\": " WHY_NODE},
+     "user \"n1\" (role node) cannot patch deployments \"web\" in namespace "
+     "\"default\": " WHY_NODE},
     {"node", "n1", "POST", NS "/events", NULL, NULL, D, NULL},
     {"node", "n1", "POST", V1 "/namespaces", NULL, NULL, D, NULL},
     {"node", "n1", "DELETE", NS "/deployments/web", NULL, NULL, D, NULL},
@@ -158,8 +163,8 @@ static void test_role_table(void **state)
 		char *msg = NULL;
 		int got = (int)srv_authz_decide(&q, &msg);
 		if (got != w->want)
-			fail_msg("row %zu: %s %s %s as %s: got %d, want %d (%s)", i, w->role, w->method,
-			         w->path, w->user, got, w->want, msg ? msg : "");
+			fail_msg("row %zu: %s %s %s as %s: got %d, want %d (%s)", i, w->role,
+			         w->method, w->path, w->user, got, w->want, msg ? msg : "");
 		if (got == D) {
 			assert_non_null(msg);
 			if (w->msg && strcmp(msg, w->msg) != 0)
