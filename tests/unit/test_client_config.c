@@ -59,7 +59,7 @@ static void test_defaults(void **state)
 {
 	(void)state;
 	struct client_config cfg = {0};
-	assert_int_equal(client_config_resolve(NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://127.0.0.1:7700");
 	assert_string_equal(cfg.server_from, "default");
 	assert_null(cfg.token);
@@ -98,7 +98,7 @@ static void test_file_order(void **state)
 	write_file(dcfg, "{\"server\":\"http://data:1\",\"token\":\"dtok\"}");
 	setenv("KEEL_DATA_DIR", data, 1);
 	struct client_config cfg = {0};
-	assert_int_equal(client_config_resolve(NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://data:1");
 	assert_string_equal(cfg.token, "dtok");
 	assert_string_equal(cfg.config_file, dcfg);
@@ -110,7 +110,7 @@ static void test_file_order(void **state)
 	_cleanup_free_ char *ucfg = xasprintf("%s/config", xdgk);
 	write_file(ucfg, "{\"server\":\"http://user:2\"}");
 	setenv("XDG_CONFIG_HOME", xdg, 1);
-	assert_int_equal(client_config_resolve(NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://user:2");
 	assert_null(cfg.token); /* the first file found is the one used */
 	assert_string_equal(cfg.config_file, ucfg);
@@ -122,7 +122,7 @@ static void test_file_order(void **state)
 	mkdir_p(hk);
 	_cleanup_free_ char *hcfg = xasprintf("%s/config", hk);
 	write_file(hcfg, "{\"token\":\"htok\"}");
-	assert_int_equal(client_config_resolve(NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://127.0.0.1:7700");
 	assert_string_equal(cfg.token, "htok");
 	assert_string_equal(cfg.token_from, "config");
@@ -138,29 +138,29 @@ static void test_precedence(void **state)
 	write_file(f2, "{\"server\":\"http://two:2\",\"token\":\"t2\"}");
 	setenv("KEEL_CONFIG", f1, 1);
 	struct client_config cfg = {0};
-	assert_int_equal(client_config_resolve(NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://one:1");
 	client_config_clear(&cfg);
 	/* --config beats KEEL_CONFIG */
-	assert_int_equal(client_config_resolve(NULL, NULL, f2, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve(NULL, NULL, f2, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://two:2");
 	assert_string_equal(cfg.token, "t2");
 	client_config_clear(&cfg);
 	/* env beats the file, field by field */
 	setenv("KEEL_TOKEN", "envtok", 1);
-	assert_int_equal(client_config_resolve(NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://one:1");
 	assert_string_equal(cfg.token, "envtok");
 	assert_string_equal(cfg.token_from, "env");
 	client_config_clear(&cfg);
 	/* flags beat env; empty flags count as unset */
 	setenv("KEEL_SERVER", "http://env:3", 1);
-	assert_int_equal(client_config_resolve("http://flag:4", "", NULL, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve("http://flag:4", "", NULL, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://flag:4");
 	assert_string_equal(cfg.server_from, "flag");
 	assert_string_equal(cfg.token, "envtok");
 	client_config_clear(&cfg);
-	assert_int_equal(client_config_resolve(NULL, "flagtok", NULL, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve(NULL, "flagtok", NULL, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://env:3");
 	assert_string_equal(cfg.token, "flagtok");
 	client_config_clear(&cfg);
@@ -173,7 +173,7 @@ static void test_bad_files(void **state)
 	struct client_config cfg = {0};
 	_cleanup_free_ char *missing = xasprintf("%s/nope", tmpdir);
 	setenv("KEEL_CONFIG", missing, 1);
-	assert_int_equal(client_config_resolve(NULL, NULL, NULL, &cfg, &err), -ENOENT);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, missing));
 	assert_non_null(strstr(err.msg, "KEEL_CONFIG"));
 	assert_null(cfg.server); /* untouched */
@@ -181,17 +181,17 @@ static void test_bad_files(void **state)
 
 	_cleanup_free_ char *bad = xasprintf("%s/bad", tmpdir);
 	write_file(bad, "{\"server\": ");
-	assert_int_equal(client_config_resolve(NULL, NULL, bad, &cfg, &err), -EINVAL);
+	assert_int_equal(client_config_resolve(NULL, NULL, bad, NULL, &cfg, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, bad));
 	kerr_clear(&err);
 
 	write_file(bad, "[1,2]");
-	assert_int_equal(client_config_resolve(NULL, NULL, bad, &cfg, &err), -EINVAL);
+	assert_int_equal(client_config_resolve(NULL, NULL, bad, NULL, &cfg, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "JSON object"));
 	kerr_clear(&err);
 
 	write_file(bad, "{\"token\": 42}");
-	assert_int_equal(client_config_resolve(NULL, NULL, bad, &cfg, &err), -EINVAL);
+	assert_int_equal(client_config_resolve(NULL, NULL, bad, NULL, &cfg, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "\"token\" must be a string"));
 	kerr_clear(&err);
 }
