@@ -38,8 +38,9 @@ static int setup(void **state)
 	mkdir_p(base ? base : "/tmp");
 	snprintf(tmpdir, sizeof(tmpdir), "%s/clientcfg.XXXXXX", base ? base : "/tmp");
 	assert_non_null(mkdtemp(tmpdir));
-	static const char *const vars[] = {"KEEL_SERVER",   "KEEL_TOKEN",      "KEEL_CONFIG",
-	                                   "KEEL_DATA_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME"};
+	static const char *const vars[] = {"KEEL_SERVER",     "KEEL_TOKEN",   "KEEL_CONFIG",
+	                                   "KEEL_DATA_DIR",   "KEEL_CA",      "XDG_CONFIG_HOME",
+	                                   "XDG_DATA_HOME"};
 	for (size_t i = 0; i < ARRAY_SIZE(vars); i++)
 		unsetenv(vars[i]);
 	_cleanup_free_ char *home = xasprintf("%s/home", tmpdir);
@@ -166,6 +167,46 @@ static void test_precedence(void **state)
 	client_config_clear(&cfg);
 }
 
+/* The CA file: --ca, then KEEL_CA, then the config's "ca", which is
+ * relative to the config file's directory when relative. */
+static void test_ca(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *f = xasprintf("%s/cfg", tmpdir);
+	write_file(f, "{\"server\":\"https://one:1\",\"ca\":\"tls/ca.crt\"}");
+	setenv("KEEL_CONFIG", f, 1);
+	struct client_config cfg = {0};
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
+	_cleanup_free_ char *rel = xasprintf("%s/tls/ca.crt", tmpdir);
+	assert_string_equal(cfg.ca, rel);
+	assert_string_equal(cfg.ca_from, "config");
+	client_config_clear(&cfg);
+	write_file(f, "{\"server\":\"https://one:1\",\"ca\":\"/etc/keel/ca.pem\"}");
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_string_equal(cfg.ca, "/etc/keel/ca.pem");
+	client_config_clear(&cfg);
+	setenv("KEEL_CA", "/env/ca.pem", 1);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_string_equal(cfg.ca, "/env/ca.pem");
+	assert_string_equal(cfg.ca_from, "env");
+	client_config_clear(&cfg);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, "flag.pem", &cfg, NULL), 0);
+	assert_string_equal(cfg.ca, "flag.pem"); /* a flag is relative to the working directory */
+	assert_string_equal(cfg.ca_from, "flag");
+	client_config_clear(&cfg);
+	unsetenv("KEEL_CA");
+	write_file(f, "{\"ca\": 5}");
+	struct kerr err = KERR_INIT;
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "\"ca\" must be a string"));
+	kerr_clear(&err);
+	write_file(f, "{}");
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_null(cfg.ca);
+	assert_null(cfg.ca_from);
+	client_config_clear(&cfg);
+}
+
 static void test_bad_files(void **state)
 {
 	(void)state;
@@ -264,6 +305,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_data_dir_rules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_file_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ca, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
 	    cmocka_unit_test(test_paths),
 	    cmocka_unit_test(test_query),
