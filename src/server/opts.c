@@ -43,6 +43,8 @@ void srv_opts_free(struct srv_opts *o)
 	free(o->tls_cert);
 	free(o->tls_key);
 	free(o->tls_cert_pem);
+	if (o->tls_key_pem)
+		explicit_bzero(o->tls_key_pem, strlen(o->tls_key_pem));
 	free(o->tls_key_pem);
 	free(o->tls_ca_file);
 	free(o->tls_why);

@@ -241,6 +241,18 @@ up_tls() {
 	assert_success
 	assert_output --partial "tls-up-$BATS_TEST_NUMBER"
 	assert_output --partial " Ready "
+	# logs stream over TLS (CLI -> server), relayed from the agent
+	cat >"$BATS_TEST_TMPDIR/t.yaml" <<'EOF'
+apiVersion: keel/v1
+kind: Task
+metadata: {name: hello-tls}
+spec: {image: busybox, command: [sh, -c, "echo hello over tls"], restartPolicy: Never}
+EOF
+	run keel apply -f "$BATS_TEST_TMPDIR/t.yaml" --wait --timeout 30s
+	assert_success
+	run keel logs hello-tls
+	assert_success
+	assert_output "hello over tls"
 	cp "$U/tls/ca.crt" "$BATS_TEST_TMPDIR/first.crt"
 	kill "$UP_PID"
 	wait "$UP_PID" || true
