@@ -169,9 +169,16 @@ static int parse_main(int argc, char **argv, const char **server, const char **t
 				return kerr_set(err, EINVAL, "--log-level: unknown level \"%s\"", v);
 			log_set_level((enum log_level)l);
 		} else if (r == 0) {
-			static const char *const known[] = {
-			    "--server", "--token", "--ca", "--log-level", "--controllers", "--scheduler",
-			    "--node-grace-period", "--node-eviction-timeout", "--event-ttl", "--help"};
+			static const char *const known[] = {"--server",
+			                                    "--token",
+			                                    "--ca",
+			                                    "--log-level",
+			                                    "--controllers",
+			                                    "--scheduler",
+			                                    "--node-grace-period",
+			                                    "--node-eviction-timeout",
+			                                    "--event-ttl",
+			                                    "--help"};
 			_cleanup_free_ char *w = xstrndup(argv[i], strcspn(argv[i], "="));
 			const char *best = str_closest(w, known, ARRAY_SIZE(known));
 			if (best)

@@ -290,10 +290,8 @@ struct client *cli_client(void)
 		fprintf(stderr, "error: %s\n", kerr_msg(&err));
 		return NULL;
 	}
-	struct client_opts o = {.server = cfg.server,
-	                        .token = cfg.token,
-	                        .ca_file = cfg.ca,
-	                        .trace = trace_request};
+	struct client_opts o = {
+	    .server = cfg.server, .token = cfg.token, .ca_file = cfg.ca, .trace = trace_request};
 	if (client_new(&o, &the_client, &err) < 0)
 		fprintf(stderr, "error: %s\n", kerr_msg(&err));
 	else

@@ -359,8 +359,7 @@ static int start_agent(struct up *u, const struct up_flags *f, const char *runti
 	return agent_start(o, &u->agent, err);
 }
 
-static int up_start(struct up *u, const struct up_flags *f, struct srv_opts *so,
-                    struct kerr *err)
+static int up_start(struct up *u, const struct up_flags *f, struct srv_opts *so, struct kerr *err)
 {
 	const char *runtime = NULL;
 	bool probe = !(f->runtime && streq(f->runtime, "process"));

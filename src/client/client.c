@@ -175,11 +175,12 @@ static int tls_error(struct client *c, CURLcode rc, const char *what, struct ker
 		                "keel server --tls use DATA/tls/ca.crt)",
 		                c->server, c->ca_file, what);
 	if (rc == CURLE_PEER_FAILED_VERIFICATION)
-		return kerr_set(err, EPROTO,
-		                "the TLS certificate of keel server at %s does not verify: %s (pass "
-		                "the CA that signed it: --ca FILE, KEEL_CA, or \"ca\" in the config "
-		                "file; keel up --tls and keel server --tls use DATA/tls/ca.crt)",
-		                c->server, what);
+		return kerr_set(
+		    err, EPROTO,
+		    "the TLS certificate of keel server at %s does not verify: %s (pass "
+		    "the CA that signed it: --ca FILE, KEEL_CA, or \"ca\" in the config "
+		    "file; keel up --tls and keel server --tls use DATA/tls/ca.crt)",
+		    c->server, what);
 	return kerr_set(err, EPROTO,
 	                "TLS handshake with keel server at %s failed: %s (does it serve https?)",
 	                c->server, what);

@@ -119,8 +119,7 @@ static char *config_relative(const char *path, char *ca)
 	return abs;
 }
 
-static int read_config(const char *path, char **server, char **token, char **ca,
-                       struct kerr *err)
+static int read_config(const char *path, char **server, char **token, char **ca, struct kerr *err)
 {
 	_cleanup_free_ char *text = NULL;
 	int r = file_read_all(path, CONFIG_MAX_BYTES, &text, NULL, err);

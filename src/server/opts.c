@@ -369,7 +369,8 @@ static int apply_bool_flag(struct srv_opts *o, const char *name, size_t nlen, co
                            struct kerr *err)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(bool_flags); i++) {
-		if (strlen(bool_flags[i].name) != nlen || strncmp(bool_flags[i].name, name, nlen) != 0)
+		if (strlen(bool_flags[i].name) != nlen ||
+		    strncmp(bool_flags[i].name, name, nlen) != 0)
 			continue;
 		bool *dest = (bool *)((char *)o + bool_flags[i].off);
 		if (!value || streq(value, "true"))

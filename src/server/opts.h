@@ -25,18 +25,18 @@ struct srv_opts {
 	bool log_json;          /* --log-format json */
 	bool help;              /* --help was given */
 	/* HTTPS (server/tls.h) */
-	char *tls_cert;         /* owned or NULL; --tls-cert FILE (PEM) */
-	char *tls_key;          /* owned or NULL; --tls-key FILE (PEM) */
-	bool tls_self_signed;   /* --tls: the self-signed pair in DATA/tls/ */
-	bool insecure_listen;   /* --insecure-listen: plain HTTP off loopback */
+	char *tls_cert;       /* owned or NULL; --tls-cert FILE (PEM) */
+	char *tls_key;        /* owned or NULL; --tls-key FILE (PEM) */
+	bool tls_self_signed; /* --tls: the self-signed pair in DATA/tls/ */
+	bool insecure_listen; /* --insecure-listen: plain HTTP off loopback */
 	/* filled by srv_tls_prepare */
 	bool tls_prepared;
-	char *tls_cert_pem;     /* owned; NULL: plain HTTP */
-	char *tls_key_pem;      /* owned */
-	char *tls_ca_file;      /* owned; absolute path of the certificate the
-	                           server's own clients trust (DATA/config "ca") */
-	int tls_made;           /* with --tls: enum srv_tls_made */
-	char *tls_why;          /* owned or NULL; with --tls: why it was renewed */
+	char *tls_cert_pem; /* owned; NULL: plain HTTP */
+	char *tls_key_pem;  /* owned */
+	char *tls_ca_file;  /* owned; absolute path of the certificate the
+	                       server's own clients trust (DATA/config "ca") */
+	int tls_made;       /* with --tls: enum srv_tls_made */
+	char *tls_why;      /* owned or NULL; with --tls: why it was renewed */
 };
 
 /* Fills defaults. */

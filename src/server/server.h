@@ -62,14 +62,15 @@ struct server;
  * one), starts the HTTP threads (HTTPS with o->tls_cert/tls_key or
  * o->tls_self_signed: srv_tls_prepare, server/tls.h, runs first unless the
  * caller ran it) and writes DATA/config (mode 0600) with the URL, admin
- * token and, with TLS, "ca": the certificate clients should trust. *o is moved into the server (zeroed; the caller
- * frees nothing). Nothing is printed.
+ * token and, with TLS, "ca": the certificate clients should trust. *o is
+ * moved into the server (zeroed; the caller frees nothing). Nothing is
+ * printed.
  * Process-wide setup is the caller's: SIGPIPE ignored, and SIGINT/SIGTERM
  * blocked before this call when the caller wants them for sigwait (the
  * HTTP threads inherit the mask).
- * Errors (-errno, err filled): any of srv_tls_prepare's, a locked data directory ("in use by another
- * keel server (pid N)"), an unwritable one, a bad token file, an address
- * in use. *out untouched on failure.
+ * Errors (-errno, err filled): any of srv_tls_prepare's, a locked data
+ * directory ("in use by another keel server (pid N)"), an unwritable one,
+ * a bad token file, an address in use. *out untouched on failure.
  *
  * server_stop stops accepting, ends the watch streams, waits for the
  * requests in flight (so every write that was accepted commits), closes

@@ -108,8 +108,8 @@ static int fill_cert(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key, const cha
 	serial[0] &= 0x7f; /* a positive INTEGER */
 	serial[0] |= 0x01; /* and no leading zero octet */
 	time_t now = time(NULL);
-	_cleanup_free_ char *cn = xasprintf("keel self-signed %s", dns_name_ok(hostname) ? hostname
-	                                                                                : "localhost");
+	_cleanup_free_ char *cn =
+	    xasprintf("keel self-signed %s", dns_name_ok(hostname) ? hostname : "localhost");
 	unsigned char kid[64];
 	size_t kid_len = sizeof kid;
 	int r;
@@ -142,15 +142,16 @@ int srv_tls_generate(const char *hostname, int days, char **cert_pem, char **key
 	int r;
 	const char *step = "cannot make a key";
 	if ((r = gnutls_x509_privkey_init(&key)) < 0 ||
-	    (r = gnutls_x509_privkey_generate2(
-	         key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0, NULL,
-	         0)) < 0)
+	    (r = gnutls_x509_privkey_generate2(key, GNUTLS_PK_ECDSA,
+	                                       GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0,
+	                                       NULL, 0)) < 0)
 		return kerr_set(err, EIO, "%s: %s", step, gnutls_strerror(r));
 	step = "cannot make a certificate";
 	if ((r = gnutls_x509_crt_init(&crt)) < 0 || (r = fill_cert(crt, key, hostname, days)) < 0 ||
 	    (r = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &c)) < 0)
 		return kerr_set(err, EIO, "%s: %s", step, gnutls_strerror(r));
-	r = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN, &k);
+	r = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN,
+	                                      &k);
 	if (r < 0) {
 		gnutls_free(c.data);
 		return kerr_set(err, EIO, "cannot export the key: %s", gnutls_strerror(r));
@@ -162,8 +163,7 @@ int srv_tls_generate(const char *hostname, int days, char **cert_pem, char **key
 
 /* ---- checking ------------------------------------------------------------ */
 
-static int import_cert(const char *pem, const char *name, gnutls_x509_crt_t *out,
-                       struct kerr *err)
+static int import_cert(const char *pem, const char *name, gnutls_x509_crt_t *out, struct kerr *err)
 {
 	gnutls_datum_t d = {(unsigned char *)pem, (unsigned)strlen(pem)};
 	gnutls_x509_crt_t crt = NULL;
@@ -189,22 +189,23 @@ static int import_key(const char *pem, const char *name, gnutls_x509_privkey_t *
 	gnutls_x509_privkey_t key = NULL;
 	int r = gnutls_x509_privkey_init(&key);
 	if (r >= 0)
-		r = gnutls_x509_privkey_import2(key, &d, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN);
+		r = gnutls_x509_privkey_import2(key, &d, GNUTLS_X509_FMT_PEM, NULL,
+		                                GNUTLS_PKCS_PLAIN);
 	if (r < 0) {
 		if (key)
 			gnutls_x509_privkey_deinit(key);
-		return kerr_set(err, EINVAL,
-		                "%s: not an unencrypted PEM private key (want a \"-----BEGIN "
-		                "PRIVATE KEY-----\" block; a key with a passphrase cannot be read): %s",
-		                name, gnutls_strerror(r));
+		return kerr_set(
+		    err, EINVAL,
+		    "%s: not an unencrypted PEM private key (want a \"-----BEGIN "
+		    "PRIVATE KEY-----\" block; a key with a passphrase cannot be read): %s",
+		    name, gnutls_strerror(r));
 	}
 	*out = key;
 	return 0;
 }
 
 int srv_tls_check_pair(const char *cert_pem, const char *key_pem, const char *cert_name,
-                       const char *key_name, int64_t now, int64_t *not_after,
-                       struct kerr *err)
+                       const char *key_name, int64_t now, int64_t *not_after, struct kerr *err)
 {
 	_cleanup_crt_ gnutls_x509_crt_t crt = NULL;
 	_cleanup_key_ gnutls_x509_privkey_t key = NULL;
@@ -227,8 +228,8 @@ int srv_tls_check_pair(const char *cert_pem, const char *key_pem, const char *ce
 		return kerr_set(err, EINVAL, "%s: the certificate expired on %s", cert_name,
 		                time_rfc3339(ts, sizeof ts, until));
 	if (from != -1 && from > now + 300)
-		return kerr_set(err, EINVAL, "%s: the certificate is not valid before %s", cert_name,
-		                time_rfc3339(ts, sizeof ts, from));
+		return kerr_set(err, EINVAL, "%s: the certificate is not valid before %s",
+		                cert_name, time_rfc3339(ts, sizeof ts, from));
 	if (not_after)
 		*not_after = until;
 	return 0;
@@ -250,7 +251,8 @@ static void append_sans(gnutls_x509_crt_t crt, struct sbuf *out)
 		buf[len] = '\0';
 		if (t != GNUTLS_SAN_DNSNAME && !*ip)
 			continue;
-		sbuf_printf(out, "%s%s:%s", out->len ? ", " : "", *ip ? "IP" : "DNS", *ip ? ip : buf);
+		sbuf_printf(out, "%s%s:%s", out->len ? ", " : "", *ip ? "IP" : "DNS",
+		            *ip ? ip : buf);
 	}
 }
 
@@ -352,7 +354,8 @@ static bool addr_is_loopback(const struct sockaddr *sa)
 	}
 	if (sa->sa_family == AF_INET6) {
 		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
 	}
 	return false;
 }
@@ -398,9 +401,10 @@ static int check_flags(const struct srv_opts *o, struct kerr *err)
 		                "--tls makes its own certificate: give either --tls or "
 		                "--tls-cert and --tls-key, not both");
 	if (o->tls_cert && !o->tls_key)
-		return kerr_set(err, EINVAL,
-		                "--tls-cert %s needs --tls-key FILE (the certificate's private key)",
-		                o->tls_cert);
+		return kerr_set(
+		    err, EINVAL,
+		    "--tls-cert %s needs --tls-key FILE (the certificate's private key)",
+		    o->tls_cert);
 	if (o->tls_key && !o->tls_cert)
 		return kerr_set(err, EINVAL, "--tls-key %s needs --tls-cert FILE (its certificate)",
 		                o->tls_key);
@@ -409,7 +413,8 @@ static int check_flags(const struct srv_opts *o, struct kerr *err)
 		return kerr_set(
 		    err, EINVAL,
 		    "--listen %s:%u is not a loopback address, and plain HTTP there would send "
-		    "tokens in the clear: serve HTTPS with --tls-cert FILE --tls-key FILE (or --tls "
+		    "tokens in the clear: serve HTTPS with --tls-cert FILE --tls-key FILE (or "
+		    "--tls "
 		    "for a self-signed certificate), or give --insecure-listen to serve plain HTTP "
 		    "anyway",
 		    o->listen_host, o->listen_port);

@@ -24,7 +24,7 @@ struct srv_opts;
 #define SRV_TLS_KEY_FILE  "ca.key"
 #define SRV_TLS_DAYS      365
 /* A self-signed certificate this close to its end is made again. */
-#define SRV_TLS_RENEW_S   (7 * 86400)
+#define SRV_TLS_RENEW_S (7 * 86400)
 
 /* Makes an ECDSA P-256 key and a self-signed certificate for it, valid
  * from now (less a minute, for clock skew) for `days` days, with the
@@ -47,8 +47,7 @@ int srv_tls_generate(const char *hostname, int days, char **cert_pem, char **key
  * CERT_NAME ...", "CERT_NAME: the certificate expired on DATE" / "is not
  * valid before DATE". */
 int srv_tls_check_pair(const char *cert_pem, const char *key_pem, const char *cert_name,
-                       const char *key_name, int64_t now, int64_t *not_after,
-                       struct kerr *err);
+                       const char *key_name, int64_t now, int64_t *not_after, struct kerr *err);
 
 /* Does the certificate name host (a DNS name, or an IPv4/IPv6 address
  * matched against its IP subjectAltNames)? *names (may be NULL) gets its

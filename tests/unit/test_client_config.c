@@ -38,8 +38,8 @@ static int setup(void **state)
 	mkdir_p(base ? base : "/tmp");
 	snprintf(tmpdir, sizeof(tmpdir), "%s/clientcfg.XXXXXX", base ? base : "/tmp");
 	assert_non_null(mkdtemp(tmpdir));
-	static const char *const vars[] = {"KEEL_SERVER",     "KEEL_TOKEN",   "KEEL_CONFIG",
-	                                   "KEEL_DATA_DIR",   "KEEL_CA",      "XDG_CONFIG_HOME",
+	static const char *const vars[] = {"KEEL_SERVER",   "KEEL_TOKEN", "KEEL_CONFIG",
+	                                   "KEEL_DATA_DIR", "KEEL_CA",    "XDG_CONFIG_HOME",
 	                                   "XDG_DATA_HOME"};
 	for (size_t i = 0; i < ARRAY_SIZE(vars); i++)
 		unsetenv(vars[i]);

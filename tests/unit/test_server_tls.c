@@ -91,18 +91,18 @@ static void test_check_pair_errors(void **state)
 	assert_int_equal(srv_tls_generate("a", 30, &c1, &k1, &err), 0);
 	assert_int_equal(srv_tls_generate("b", 30, &c2, &k2, &err), 0);
 	int64_t now = time_now_unix();
-	assert_int_equal(srv_tls_check_pair(c1, k2, "--tls-cert a.crt", "--tls-key b.key", now,
-	                                    NULL, &err),
-	                 -EINVAL);
+	assert_int_equal(
+	    srv_tls_check_pair(c1, k2, "--tls-cert a.crt", "--tls-key b.key", now, NULL, &err),
+	    -EINVAL);
 	assert_string_equal(err.msg, "--tls-key b.key does not match the certificate in "
 	                             "--tls-cert a.crt (the key of another certificate?)");
-	assert_int_equal(srv_tls_check_pair(k1, k1, "--tls-cert k.pem", "--tls-key k.pem", now,
-	                                    NULL, &err),
-	                 -EINVAL);
+	assert_int_equal(
+	    srv_tls_check_pair(k1, k1, "--tls-cert k.pem", "--tls-key k.pem", now, NULL, &err),
+	    -EINVAL);
 	assert_true(strstartswith(err.msg, "--tls-cert k.pem: not a PEM certificate"));
-	assert_int_equal(srv_tls_check_pair(c1, c1, "--tls-cert a.crt", "--tls-key a.crt", now,
-	                                    NULL, &err),
-	                 -EINVAL);
+	assert_int_equal(
+	    srv_tls_check_pair(c1, c1, "--tls-cert a.crt", "--tls-key a.crt", now, NULL, &err),
+	    -EINVAL);
 	assert_true(strstartswith(err.msg, "--tls-key a.crt: not an unencrypted PEM private key"));
 	assert_int_equal(srv_tls_check_pair(c1, k1, "a.crt", "a.key", now + 31 * 86400, NULL, &err),
 	                 -EINVAL);
@@ -196,8 +196,8 @@ static void test_prepare_rules(void **state)
 	o.data_dir = xasprintf("%s/p", tmpdir);
 	o.tls_cert = xstrdup("a.crt");
 	assert_int_equal(srv_tls_prepare(&o, &err), -EINVAL);
-	assert_string_equal(err.msg,
-	                    "--tls-cert a.crt needs --tls-key FILE (the certificate's private key)");
+	assert_string_equal(
+	    err.msg, "--tls-cert a.crt needs --tls-key FILE (the certificate's private key)");
 	o.tls_self_signed = true;
 	o.tls_key = xstrdup("a.key");
 	assert_int_equal(srv_tls_prepare(&o, &err), -EINVAL);
@@ -240,7 +240,8 @@ static void test_prepare_rules(void **state)
 	o.tls_cert = xasprintf("%s/p2/tls/ca.crt", tmpdir);
 	o.tls_key = xasprintf("%s/p2/tls/ca.key", tmpdir);
 	assert_int_equal(srv_tls_prepare(&o, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "the certificate does not name 127.0.0.2 (it names IP:127.0.0.1"));
+	assert_non_null(
+	    strstr(err.msg, "the certificate does not name 127.0.0.2 (it names IP:127.0.0.1"));
 	srv_opts_free(&o);
 	kerr_clear(&err);
 }
