@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -79,7 +80,30 @@ static bool dns_name_ok(const char *h)
 	return true;
 }
 
-static int add_sans(gnutls_x509_crt_t crt, const char *hostname)
+/* A listen host worth its own SAN: not a wildcard, not one of the fixed
+ * names. */
+static bool extra_host_ok(const char *h)
+{
+	return h && *h && !streq(h, "0.0.0.0") && !streq(h, "::") && !streq(h, "127.0.0.1") &&
+	       !streq(h, "::1") && !streq(h, "localhost");
+}
+
+static int add_san_host(gnutls_x509_crt_t crt, const char *h)
+{
+	unsigned char ip[16];
+	if (inet_pton(AF_INET, h, ip) == 1)
+		return gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 4,
+		                                            GNUTLS_FSAN_APPEND);
+	if (inet_pton(AF_INET6, h, ip) == 1)
+		return gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 16,
+		                                            GNUTLS_FSAN_APPEND);
+	if (!dns_name_ok(h))
+		return 0;
+	return gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, h, (unsigned)strlen(h),
+	                                            GNUTLS_FSAN_APPEND);
+}
+
+static int add_sans(gnutls_x509_crt_t crt, const char *hostname, const char *listen_host)
 {
 	unsigned char v4[4], v6[16];
 	inet_pton(AF_INET, "127.0.0.1", v4);
@@ -96,11 +120,14 @@ static int add_sans(gnutls_x509_crt_t crt, const char *hostname)
 		r = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, hostname,
 		                                         (unsigned)strlen(hostname),
 		                                         GNUTLS_FSAN_APPEND);
+	if (r >= 0 && extra_host_ok(listen_host) &&
+	    !(hostname && strcasecmp(listen_host, hostname) == 0))
+		r = add_san_host(crt, listen_host);
 	return r;
 }
 
 static int fill_cert(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key, const char *hostname,
-                     int days)
+                     const char *listen_host, int days)
 {
 	unsigned char serial[16];
 	if (getrandom(serial, sizeof serial, 0) != (ssize_t)sizeof serial)
@@ -126,15 +153,15 @@ static int fill_cert(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key, const cha
 	    (r = gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE |
 	                                                GNUTLS_KEY_KEY_CERT_SIGN)) < 0 ||
 	    (r = gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0)) < 0 ||
-	    (r = add_sans(crt, hostname)) < 0 ||
+	    (r = add_sans(crt, hostname, listen_host)) < 0 ||
 	    (r = gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA1, kid, &kid_len)) < 0 ||
 	    (r = gnutls_x509_crt_set_subject_key_id(crt, kid, kid_len)) < 0)
 		return r;
 	return gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0);
 }
 
-int srv_tls_generate(const char *hostname, int days, char **cert_pem, char **key_pem,
-                     struct kerr *err)
+int srv_tls_generate(const char *hostname, const char *listen_host, int days, char **cert_pem,
+                     char **key_pem, struct kerr *err)
 {
 	_cleanup_key_ gnutls_x509_privkey_t key = NULL;
 	_cleanup_crt_ gnutls_x509_crt_t crt = NULL;
@@ -147,7 +174,8 @@ int srv_tls_generate(const char *hostname, int days, char **cert_pem, char **key
 	                                       NULL, 0)) < 0)
 		return kerr_set(err, EIO, "%s: %s", step, gnutls_strerror(r));
 	step = "cannot make a certificate";
-	if ((r = gnutls_x509_crt_init(&crt)) < 0 || (r = fill_cert(crt, key, hostname, days)) < 0 ||
+	if ((r = gnutls_x509_crt_init(&crt)) < 0 ||
+	    (r = fill_cert(crt, key, hostname, listen_host, days)) < 0 ||
 	    (r = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &c)) < 0)
 		return kerr_set(err, EIO, "%s: %s", step, gnutls_strerror(r));
 	r = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN,
@@ -295,7 +323,7 @@ static int mkdir_0700(const char *path, struct kerr *err)
 }
 
 /* NULL when the pair in the files is good for a while yet, else why not. */
-static char *pair_problem(const char *cert_file, const char *key_file)
+static char *pair_problem(const char *cert_file, const char *key_file, const char *listen_host)
 {
 	_cleanup_free_ char *c = NULL, *k = NULL;
 	_cleanup_kerr_ struct kerr e = KERR_INIT;
@@ -309,18 +337,20 @@ static char *pair_problem(const char *cert_file, const char *key_file)
 	if (until != -1 && until < now + SRV_TLS_RENEW_S)
 		return xasprintf("%s: the certificate expires on %s", cert_file,
 		                 time_rfc3339(ts, sizeof ts, until));
+	if (extra_host_ok(listen_host) && !srv_tls_cert_names_host(c, listen_host, NULL))
+		return xasprintf("%s: the certificate does not name %s", cert_file, listen_host);
 	return NULL;
 }
 
-int srv_tls_self_signed(const char *data_dir, char **cert_file, char **key_file,
-                        enum srv_tls_made *made, char **why, struct kerr *err)
+int srv_tls_self_signed(const char *data_dir, const char *listen_host, char **cert_file,
+                        char **key_file, enum srv_tls_made *made, char **why, struct kerr *err)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/" SRV_TLS_DIR, data_dir);
 	_cleanup_free_ char *cf = xasprintf("%s/" SRV_TLS_CERT_FILE, dir);
 	_cleanup_free_ char *kf = xasprintf("%s/" SRV_TLS_KEY_FILE, dir);
 	struct stat st;
 	bool exists = stat(cf, &st) == 0 || stat(kf, &st) == 0;
-	_cleanup_free_ char *problem = exists ? pair_problem(cf, kf) : NULL;
+	_cleanup_free_ char *problem = exists ? pair_problem(cf, kf, listen_host) : NULL;
 	if (!exists || problem) {
 		char host[256] = "";
 		gethostname(host, sizeof host - 1);
@@ -328,7 +358,7 @@ int srv_tls_self_signed(const char *data_dir, char **cert_file, char **key_file,
 			*p = (char)tolower((unsigned char)*p);
 		_cleanup_free_ char *cpem = NULL, *kpem = NULL;
 		if (mkdir_0700(dir, err) < 0 ||
-		    srv_tls_generate(host, SRV_TLS_DAYS, &cpem, &kpem, err) < 0)
+		    srv_tls_generate(host, listen_host, SRV_TLS_DAYS, &cpem, &kpem, err) < 0)
 			return -err->code;
 		if (file_write_atomic(kf, kpem, strlen(kpem), 0600, err) < 0 ||
 		    file_write_atomic(cf, cpem, strlen(cpem), 0644, err) < 0)
@@ -460,8 +490,8 @@ int srv_tls_prepare(struct srv_opts *o, struct kerr *err)
 	if (o->tls_self_signed) {
 		enum srv_tls_made made = SRV_TLS_REUSED;
 		if (mkdir_0700(o->data_dir, err) < 0 ||
-		    srv_tls_self_signed(o->data_dir, &o->tls_cert, &o->tls_key, &made, &o->tls_why,
-		                        err) < 0)
+		    srv_tls_self_signed(o->data_dir, o->listen_host, &o->tls_cert, &o->tls_key,
+		                        &made, &o->tls_why, err) < 0)
 			return kerr_prefix(err, "--tls");
 		o->tls_made = (int)made;
 	}

@@ -28,14 +28,16 @@ struct srv_opts;
 
 /* Makes an ECDSA P-256 key and a self-signed certificate for it, valid
  * from now (less a minute, for clock skew) for `days` days, with the
- * subjectAltNames IP 127.0.0.1, IP ::1, DNS localhost and DNS hostname
- * (when hostname is a valid DNS name other than localhost; may be NULL),
+ * subjectAltNames IP 127.0.0.1, IP ::1, DNS localhost, DNS hostname
+ * (when hostname is a valid DNS name other than localhost; may be NULL)
+ * and listen_host (an IP or DNS SAN; may be NULL; left out when it is a
+ * wildcard such as 0.0.0.0 or already one of the others),
  * CA:TRUE, key usage digitalSignature + keyCertSign, extended key usage
  * serverAuth. *cert_pem and *key_pem (PKCS#8, unencrypted) are owned by
  * the caller. Returns 0, or -EIO naming what GnuTLS refused; outputs
  * untouched on failure. */
-int srv_tls_generate(const char *hostname, int days, char **cert_pem, char **key_pem,
-                     struct kerr *err);
+int srv_tls_generate(const char *hostname, const char *listen_host, int days, char **cert_pem,
+                     char **key_pem, struct kerr *err);
 
 /* Checks a PEM certificate (the first of the file is the server's; any
  * others are its chain) and a PEM private key: both parse, the key is the
@@ -62,16 +64,17 @@ enum srv_tls_made {
 };
 
 /* Makes sure data_dir/tls/ holds a valid self-signed pair, making one
- * (srv_tls_generate, for this host's name) when there is none or the one
- * there is expired, within SRV_TLS_RENEW_S of its end, or not a matching
- * pair. The key is written first, then the certificate, each atomically
+ * (srv_tls_generate, for this host's name and listen_host) when there is
+ * none or the one there is expired, within SRV_TLS_RENEW_S of its end, not
+ * a matching pair, or does not name listen_host (a --listen on another
+ * address than before). The key is written first, then the certificate, each atomically
  * (temp file, fsync, rename), the key with mode 0600; a pair left
  * mismatched by a crash in between is made again next time. *cert_file and
  * *key_file get their paths (owned); *made (may be NULL) what happened and
  * *why (may be NULL; owned, NULL when reused) the reason for a renewal.
  * Errors: -errno naming the file that cannot be created or written. */
-int srv_tls_self_signed(const char *data_dir, char **cert_file, char **key_file,
-                        enum srv_tls_made *made, char **why, struct kerr *err);
+int srv_tls_self_signed(const char *data_dir, const char *listen_host, char **cert_file,
+                        char **key_file, enum srv_tls_made *made, char **why, struct kerr *err);
 
 /* Is every address host resolves to a loopback one (127.0.0.0/8, ::1,
  * ::ffff:127.0.0.0/104)? "0.0.0.0", "::", "" and names that resolve to

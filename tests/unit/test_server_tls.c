@@ -60,7 +60,7 @@ static void test_generate(void **state)
 	(void)state;
 	struct kerr err = KERR_INIT;
 	_cleanup_free_ char *c = NULL, *k = NULL;
-	assert_int_equal(srv_tls_generate("box.example", 365, &c, &k, &err), 0);
+	assert_int_equal(srv_tls_generate("box.example", NULL, 365, &c, &k, &err), 0);
 	assert_non_null(strstr(c, "-----BEGIN CERTIFICATE-----"));
 	assert_non_null(strstr(k, "-----BEGIN PRIVATE KEY-----"));
 	int64_t until = 0, now = time_now_unix();
@@ -77,9 +77,16 @@ static void test_generate(void **state)
 	assert_string_equal(names, "IP:127.0.0.1, IP:::1, DNS:localhost, DNS:box.example");
 	/* an invalid host name is left out, not made a bad SAN */
 	_cleanup_free_ char *c2 = NULL, *k2 = NULL, *names2 = NULL;
-	assert_int_equal(srv_tls_generate("bad name!", 1, &c2, &k2, &err), 0);
+	assert_int_equal(srv_tls_generate("bad name!", "0.0.0.0", 1, &c2, &k2, &err), 0);
 	srv_tls_cert_names_host(c2, "x", &names2);
 	assert_string_equal(names2, "IP:127.0.0.1, IP:::1, DNS:localhost");
+	/* the listen host, IP or name, is named too */
+	_cleanup_free_ char *c3 = NULL, *k3 = NULL, *c4 = NULL, *k4 = NULL;
+	assert_int_equal(srv_tls_generate("box", "192.168.7.7", 1, &c3, &k3, &err), 0);
+	verify_self(c3, "192.168.7.7", true);
+	verify_self(c3, "box", true);
+	assert_int_equal(srv_tls_generate("box", "keel.example", 1, &c4, &k4, &err), 0);
+	verify_self(c4, "keel.example", true);
 	kerr_clear(&err);
 }
 
@@ -88,8 +95,8 @@ static void test_check_pair_errors(void **state)
 	(void)state;
 	struct kerr err = KERR_INIT;
 	_cleanup_free_ char *c1 = NULL, *k1 = NULL, *c2 = NULL, *k2 = NULL;
-	assert_int_equal(srv_tls_generate("a", 30, &c1, &k1, &err), 0);
-	assert_int_equal(srv_tls_generate("b", 30, &c2, &k2, &err), 0);
+	assert_int_equal(srv_tls_generate("a", NULL, 30, &c1, &k1, &err), 0);
+	assert_int_equal(srv_tls_generate("b", NULL, 30, &c2, &k2, &err), 0);
 	int64_t now = time_now_unix();
 	assert_int_equal(
 	    srv_tls_check_pair(c1, k2, "--tls-cert a.crt", "--tls-key b.key", now, NULL, &err),
@@ -128,7 +135,7 @@ static void test_self_signed_kept(void **state)
 	assert_int_equal(mkdir(data, 0700), 0);
 	_cleanup_free_ char *cf = NULL, *kf = NULL, *why = NULL;
 	enum srv_tls_made made = SRV_TLS_REUSED;
-	assert_int_equal(srv_tls_self_signed(data, &cf, &kf, &made, &why, &err), 0);
+	assert_int_equal(srv_tls_self_signed(data, "127.0.0.1", &cf, &kf, &made, &why, &err), 0);
 	assert_int_equal(made, SRV_TLS_CREATED);
 	assert_null(why);
 	_cleanup_free_ char *want_c = xasprintf("%s/tls/ca.crt", data);
@@ -140,17 +147,17 @@ static void test_self_signed_kept(void **state)
 
 	/* reused as it is */
 	_cleanup_free_ char *cf2 = NULL, *kf2 = NULL;
-	assert_int_equal(srv_tls_self_signed(data, &cf2, &kf2, &made, NULL, &err), 0);
+	assert_int_equal(srv_tls_self_signed(data, "127.0.0.1", &cf2, &kf2, &made, NULL, &err), 0);
 	assert_int_equal(made, SRV_TLS_REUSED);
 	_cleanup_free_ char *second = slurp(cf2);
 	assert_string_equal(first, second);
 
 	/* a key that is not the certificate's (a crash between the renames) */
 	_cleanup_free_ char *c = NULL, *k = NULL;
-	assert_int_equal(srv_tls_generate("x", 30, &c, &k, &err), 0);
+	assert_int_equal(srv_tls_generate("x", NULL, 30, &c, &k, &err), 0);
 	assert_int_equal(file_write_atomic(kf, k, strlen(k), 0600, &err), 0);
 	_cleanup_free_ char *cf3 = NULL, *kf3 = NULL;
-	assert_int_equal(srv_tls_self_signed(data, &cf3, &kf3, &made, &why, &err), 0);
+	assert_int_equal(srv_tls_self_signed(data, "127.0.0.1", &cf3, &kf3, &made, &why, &err), 0);
 	assert_int_equal(made, SRV_TLS_RENEWED);
 	assert_non_null(strstr(why, "does not match"));
 	_cleanup_free_ char *third = slurp(cf3), *key3 = slurp(kf3);
@@ -163,13 +170,25 @@ static void test_self_signed_kept(void **state)
 	free(c);
 	free(k);
 	c = k = NULL;
-	assert_int_equal(srv_tls_generate("x", 3, &c, &k, &err), 0);
+	assert_int_equal(srv_tls_generate("x", NULL, 3, &c, &k, &err), 0);
 	assert_int_equal(file_write_atomic(kf, k, strlen(k), 0600, &err), 0);
 	assert_int_equal(file_write_atomic(cf, c, strlen(c), 0644, &err), 0);
 	_cleanup_free_ char *cf4 = NULL, *kf4 = NULL;
-	assert_int_equal(srv_tls_self_signed(data, &cf4, &kf4, &made, &why, &err), 0);
+	assert_int_equal(srv_tls_self_signed(data, "127.0.0.1", &cf4, &kf4, &made, &why, &err), 0);
 	assert_int_equal(made, SRV_TLS_RENEWED);
 	assert_non_null(strstr(why, "the certificate expires on"));
+	free(why);
+	why = NULL;
+
+	/* a --listen on an address the one there does not name */
+	_cleanup_free_ char *cf5 = NULL, *kf5 = NULL, *cf6 = NULL, *kf6 = NULL;
+	assert_int_equal(srv_tls_self_signed(data, "10.9.8.7", &cf5, &kf5, &made, &why, &err), 0);
+	assert_int_equal(made, SRV_TLS_RENEWED);
+	assert_non_null(strstr(why, "does not name 10.9.8.7"));
+	_cleanup_free_ char *fifth = slurp(cf5);
+	assert_true(srv_tls_cert_names_host(fifth, "10.9.8.7", NULL));
+	assert_int_equal(srv_tls_self_signed(data, "0.0.0.0", &cf6, &kf6, &made, NULL, &err), 0);
+	assert_int_equal(made, SRV_TLS_REUSED);
 	kerr_clear(&err);
 }
 
