@@ -38,7 +38,7 @@ static const char *const names[] = {"scheduler", "tasks", "nodes", "gc", NULL};
 struct controller_env {
 	const struct controller_def *def;
 	struct controller_options opts;
-	char *server, *token, *scheduler;
+	char *server, *token, *ca_file, *scheduler;
 	struct workqueue *q;
 	struct informer *infs[MAX_INFORMERS];
 	size_t ninfs;
@@ -286,6 +286,7 @@ static void env_free(struct controller_env *env)
 	free(env->threads);
 	free(env->server);
 	free(env->token);
+	free(env->ca_file);
 	free(env->scheduler);
 	pthread_cond_destroy(&env->cv);
 	pthread_mutex_destroy(&env->mu);
@@ -300,9 +301,11 @@ static struct controller_env *env_new(const struct controller_def *def,
 	env->opts = *o;
 	env->server = o->client.server ? xstrdup(o->client.server) : NULL;
 	env->token = o->client.token ? xstrdup(o->client.token) : NULL;
+	env->ca_file = o->client.ca_file ? xstrdup(o->client.ca_file) : NULL;
 	env->scheduler = xstrdup(o->scheduler ? o->scheduler : "epvm");
 	env->opts.client.server = env->server;
 	env->opts.client.token = env->token;
+	env->opts.client.ca_file = env->ca_file;
 	env->opts.scheduler = env->scheduler;
 	if (env->opts.node_grace_period_ms <= 0)
 		env->opts.node_grace_period_ms = 40000;

@@ -140,18 +140,19 @@ const char *controller_flags_usage(void)
 }
 
 static const char usage[] =
-    "Usage: keel controller NAME [--server URL] [--token TOKEN] [flags]\n"
+    "Usage: keel controller NAME [--server URL] [--token TOKEN] [--ca FILE] [flags]\n"
     "Runs one controller loop (scheduler, tasks, nodes or gc) out of process, until\n"
     "SIGINT/SIGTERM. Run `keel server --controllers=none` (or a list without NAME).\n"
     "  --server URL      API server (default $KEEL_SERVER, the config file, " CLIENT_DEFAULT_SERVER
     ")\n"
     "  --token TOKEN     bearer token (default $KEEL_TOKEN or the config file)\n"
+    "  --ca FILE         CA (PEM) that verifies an https server (default $KEEL_CA, \"ca\")\n"
     "  --log-level L     debug|info|warn|error (default info)\n"
     "Example:\n"
     "  keel server --controllers=none & keel controller scheduler --scheduler round-robin\n";
 
 static int parse_main(int argc, char **argv, const char **server, const char **token,
-                      struct kerr *err)
+                      const char **ca, struct kerr *err)
 {
 	for (int i = 2; i < argc; i++) {
 		const char *v = NULL;
@@ -160,15 +161,24 @@ static int parse_main(int argc, char **argv, const char **server, const char **t
 			*server = v;
 		else if (r == 0 && (r = match_flag(argc, argv, &i, "--token", &v, err)) > 0)
 			*token = v;
+		else if (r == 0 && (r = match_flag(argc, argv, &i, "--ca", &v, err)) > 0)
+			*ca = v;
 		else if (r == 0 && (r = match_flag(argc, argv, &i, "--log-level", &v, err)) > 0) {
 			int l = log_level_parse(v);
 			if (l < 0)
 				return kerr_set(err, EINVAL, "--log-level: unknown level \"%s\"", v);
 			log_set_level((enum log_level)l);
 		} else if (r == 0) {
-			static const char *const known[] = {
-			    "--server", "--token", "--log-level", "--controllers", "--scheduler",
-			    "--node-grace-period", "--node-eviction-timeout", "--event-ttl", "--help"};
+			static const char *const known[] = {"--server",
+			                                    "--token",
+			                                    "--ca",
+			                                    "--log-level",
+			                                    "--controllers",
+			                                    "--scheduler",
+			                                    "--node-grace-period",
+			                                    "--node-eviction-timeout",
+			                                    "--event-ttl",
+			                                    "--help"};
 			_cleanup_free_ char *w = xstrndup(argv[i], strcspn(argv[i], "="));
 			const char *best = str_closest(w, known, ARRAY_SIZE(known));
 			if (best)
@@ -195,11 +205,11 @@ int controller_main(int argc, char **argv)
 	}
 	const char *name = argv[1];
 	struct controller_options o = {0};
-	const char *list = NULL, *server = NULL, *token = NULL;
+	const char *list = NULL, *server = NULL, *token = NULL, *ca = NULL;
 	struct client_config cfg = {0};
 	int r = controller_take_flags(&argc, argv, &o, &list, &err);
 	if (r == 0)
-		r = parse_main(argc, argv, &server, &token, &err);
+		r = parse_main(argc, argv, &server, &token, &ca, &err);
 	if (r == 0 && !controller_find(name))
 		r = kerr_set(&err, EINVAL,
 		             "unknown controller \"%s\" (scheduler, tasks, nodes or gc)", name);
@@ -207,12 +217,13 @@ int controller_main(int argc, char **argv)
 		fprintf(stderr, "keel controller: %s\n", kerr_msg(&err));
 		return 2;
 	}
-	if (client_config_resolve(server, token, NULL, &cfg, &err) < 0) {
+	if (client_config_resolve(server, token, NULL, ca, &cfg, &err) < 0) {
 		fprintf(stderr, "keel controller: %s\n", kerr_msg(&err));
 		return 1;
 	}
 	o.client.server = cfg.server;
 	o.client.token = cfg.token;
+	o.client.ca_file = cfg.ca;
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);

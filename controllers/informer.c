@@ -33,7 +33,7 @@
 
 struct informer {
 	struct client_opts copts;
-	char *server, *token;
+	char *server, *token, *ca_file;
 	const struct api_kind *kind;
 	char *ns, *label_selector, *field_selector;
 	long resync_ms;
@@ -62,8 +62,10 @@ int informer_new(const struct informer_opts *o, const struct informer_handlers *
 	inf->copts = o->client;
 	inf->server = dup_or_null(o->client.server);
 	inf->token = dup_or_null(o->client.token);
+	inf->ca_file = dup_or_null(o->client.ca_file);
 	inf->copts.server = inf->server;
 	inf->copts.token = inf->token;
+	inf->copts.ca_file = inf->ca_file;
 	inf->kind = o->kind;
 	inf->ns = dup_or_null(o->ns);
 	inf->label_selector = dup_or_null(o->label_selector);
@@ -347,6 +349,7 @@ void informer_free(struct informer *inf)
 	free(inf->rv);
 	free(inf->server);
 	free(inf->token);
+	free(inf->ca_file);
 	free(inf->ns);
 	free(inf->label_selector);
 	free(inf->field_selector);

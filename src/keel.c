@@ -23,11 +23,13 @@ struct in_process {
 	struct controller_manager *m;
 };
 
-static int controllers_started(void *ud, const char *url, const char *token, struct kerr *err)
+static int controllers_started(void *ud, const char *url, const char *token, const char *ca,
+                               struct kerr *err)
 {
 	struct in_process *p = ud;
 	p->opts.client.server = url;
 	p->opts.client.token = token;
+	p->opts.client.ca_file = ca;
 	return controller_manager_start(&p->opts, p->list, &p->m, err);
 }
 

@@ -52,6 +52,7 @@ struct health_job; /* agent_health.c */
 struct agent {
 	const struct agent_opts *o; /* borrowed: outlives the agent */
 	char *server, *token; /* resolved */
+	char *ca;             /* resolved; NULL: the system's trust store */
 	char *data_dir;
 	struct runtime *rt;
 	struct rt_info info;

@@ -29,7 +29,7 @@ struct client *agent_client(struct agent *a)
 
 struct client *agent_client_as(struct agent *a, const char *token)
 {
-	struct client_opts co = {.server = a->server, .token = token};
+	struct client_opts co = {.server = a->server, .token = token, .ca_file = a->ca};
 	struct client *c = NULL;
 	if (client_new(&co, &c, NULL) < 0)
 		abort(); /* agent_main checked the URL with the same options */
@@ -134,12 +134,13 @@ static int setup(struct agent *a, struct kerr *err)
 {
 	const struct agent_opts *o = a->o;
 	struct client_config cfg = {0};
-	if (client_config_resolve(o->server, o->token, o->config, &cfg, err) < 0)
+	if (client_config_resolve(o->server, o->token, o->config, o->ca, &cfg, err) < 0)
 		return -EINVAL;
 	a->server = TAKE_PTR(cfg.server);
 	a->token = TAKE_PTR(cfg.token);
+	a->ca = TAKE_PTR(cfg.ca);
 	client_config_clear(&cfg);
-	struct client_opts co = {.server = a->server, .token = a->token};
+	struct client_opts co = {.server = a->server, .token = a->token, .ca_file = a->ca};
 	struct client *c = NULL;
 	if (client_new(&co, &c, err) < 0)
 		return -EINVAL;
@@ -326,6 +327,7 @@ bool agent_free(struct agent *a, long wait_ms)
 	rt_info_clear(&a->info);
 	free(a->server);
 	free(a->token);
+	free(a->ca);
 	free(a->data_dir);
 	free(a->hostname);
 	free(a->holder);

@@ -33,6 +33,7 @@ void agent_opts_free(struct agent_opts *o)
 	free(o->server);
 	free(o->token);
 	free(o->config);
+	free(o->ca);
 	free(o->name);
 	free(o->labels);
 	free(o->data_dir);
@@ -119,6 +120,11 @@ static int f_config(struct agent_opts *o, const char *v, struct kerr *err)
 {
 	(void)err;
 	return set_str(&o->config, v);
+}
+static int f_ca(struct agent_opts *o, const char *v, struct kerr *err)
+{
+	(void)err;
+	return set_str(&o->ca, v);
 }
 static int f_name(struct agent_opts *o, const char *v, struct kerr *err)
 {
@@ -261,6 +267,7 @@ static const struct {
     {"server", f_server},
     {"token", f_token},
     {"config", f_config},
+    {"ca", f_ca},
     {"name", f_name},
     {"runtime", f_runtime},
     {"simulate", f_simulate},
@@ -295,6 +302,9 @@ const char *agent_opts_usage(void)
 	       "  --token TOKEN              bearer token (default $KEEL_TOKEN or the config "
 	       "file)\n"
 	       "  --config FILE              client config file (default $KEEL_CONFIG, ...)\n"
+	       "  --ca FILE                  CA certificate (PEM) that verifies an https server\n"
+	       "                             (default $KEEL_CA, the config file's \"ca\", or "
+	       "the system's)\n"
 	       "  --name NODE                node name (default: the lowercased host name)\n"
 	       "  --runtime R                docker, process or sim (default process)\n"
 	       "  --simulate N               with --runtime sim: N nodes NAME-0000, NAME-0001, "

@@ -13,6 +13,7 @@ enum agent_runtime_kind { AGENT_RT_DOCKER, AGENT_RT_PROCESS, AGENT_RT_SIM };
 
 struct agent_opts {
 	char *server, *token, *config; /* owned or NULL: resolved later by client_config_resolve */
+	char *ca;                      /* owned or NULL; --ca FILE, resolved the same way */
 	char *name;                    /* owned or NULL: lowercased hostname */
 	enum agent_runtime_kind runtime; /* --runtime, default process */
 	bool runtime_set;

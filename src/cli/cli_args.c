@@ -20,7 +20,9 @@ static const struct cli_opt global_opts[] = {
      "API server URL (env KEEL_SERVER; default " CLIENT_DEFAULT_SERVER ")"},
     {"token", 0, CLI_OPT_STRING, &cli_globals.token, "TOKEN", "bearer token (env KEEL_TOKEN)"},
     {"config", 0, CLI_OPT_STRING, &cli_globals.config, "FILE",
-     "config file {\"server\",\"token\"} (env KEEL_CONFIG)"},
+     "config file {\"server\",\"token\",\"ca\"} (env KEEL_CONFIG)"},
+    {"ca", 0, CLI_OPT_STRING, &cli_globals.ca, "FILE",
+     "CA certificate (PEM) that verifies an https server (env KEEL_CA)"},
     {"log-level", 0, CLI_OPT_STRING, &cli_globals.log_level, "LEVEL", "debug|info|warn|error"},
 };
 

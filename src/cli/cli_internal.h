@@ -66,6 +66,7 @@ struct cli_globals {
 	const char *server;
 	const char *token;
 	const char *config;
+	const char *ca;
 	const char *log_level;
 };
 extern struct cli_globals cli_globals;

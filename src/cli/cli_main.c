@@ -126,7 +126,7 @@ static const struct cli_command commands[] = {
     {"up", "Run server, controllers and a local agent in one process",
      "keel up [-f DIR [--interval DUR]] [--data-dir DIR] [--listen HOST:PORT]\n"
      "  [--runtime docker|process] [--name NODE] [--docker-socket PATH] [--stop-tasks-on-exit]\n"
-     "  [--no-user-config]",
+     "  [--no-user-config] [--tls | --tls-cert FILE --tls-key FILE] [--insecure-listen]",
      "Runs the API server with its LMDB store, every controller (scheduler, tasks, nodes,\n"
      "gc) and one agent for this machine, in the foreground, until Ctrl-C or SIGTERM.\n"
      "The runtime is docker when a Docker engine answers on its socket, else process\n"
@@ -295,18 +295,20 @@ struct client *cli_client(void)
 		return the_client;
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	struct client_config cfg = {0};
-	if (client_config_resolve(cli_globals.server, cli_globals.token, cli_globals.config, &cfg,
-	                          &err) < 0) {
+	if (client_config_resolve(cli_globals.server, cli_globals.token, cli_globals.config,
+	                          cli_globals.ca, &cfg, &err) < 0) {
 		fprintf(stderr, "error: %s\n", kerr_msg(&err));
 		return NULL;
 	}
-	struct client_opts o = {.server = cfg.server, .token = cfg.token, .trace = trace_request};
+	struct client_opts o = {
+	    .server = cfg.server, .token = cfg.token, .ca_file = cfg.ca, .trace = trace_request};
 	if (client_new(&o, &the_client, &err) < 0)
 		fprintf(stderr, "error: %s\n", kerr_msg(&err));
 	else
-		log_debug("server %s (%s), token from %s%s%s", cfg.server, cfg.server_from,
-		          cfg.token_from ? cfg.token_from : "nowhere",
-		          cfg.config_file ? ", config " : "",
+		log_debug("server %s (%s), token from %s, CA %s%s%s%s%s", cfg.server,
+		          cfg.server_from, cfg.token_from ? cfg.token_from : "nowhere",
+		          cfg.ca ? cfg.ca : "the system's", cfg.ca ? " from " : "",
+		          cfg.ca ? cfg.ca_from : "", cfg.config_file ? ", config " : "",
 		          cfg.config_file ? cfg.config_file : "");
 	client_config_clear(&cfg);
 	return the_client;

@@ -18,6 +18,13 @@
  * user's config file, which `keel up` writes unless it belongs to someone
  * else (cli_up_config_action, pure; the rule is in the README).
  *
+ * --tls serves HTTPS with the self-signed pair in DATA/tls/ (server/tls.h;
+ * --tls-cert/--tls-key with one's own), and every client of this process
+ * — controllers, agent, sync, and the CLI through the config written —
+ * trusts that certificate. The server's options are made and checked
+ * (srv_tls_prepare) before anything starts, so that a bad file or a plain
+ * HTTP --listen off loopback is a usage error.
+ *
  * -f DIR is kept in sync as `keel sync DIR` keeps it (src/sync/sync.h):
  * the same loop on a thread of its own, with its own client, started once
  * the agent runs (up_manifests_start) and stopped first at shutdown.
@@ -40,6 +47,7 @@
 #include "controllers/controller.h"
 #include "server/opts.h"
 #include "server/server.h"
+#include "server/tls.h"
 #include "client/client.h"
 #include "sync/sync.h"
 
@@ -55,6 +63,9 @@ struct up_flags {
 	bool stop_tasks;
 	bool no_user_config;
 	const char *interval; /* -f DIR's full re-apply period */
+	bool tls;             /* the self-signed pair in DATA/tls/ */
+	const char *tls_cert, *tls_key;
+	bool insecure_listen;
 };
 
 /* ---- pure parts (unit-tested) ------------------------------------------ */
@@ -127,10 +138,12 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
-/* Does a keel server answer /healthz at url (within a second)? */
-static bool server_answers(const char *url)
+/* Does a keel server answer /healthz at url (within a second)? ca may be
+ * NULL. */
+static bool server_answers(const char *url, const char *ca)
 {
-	struct client_opts co = {.server = url, .timeout_ms = 1000, .connect_timeout_ms = 500};
+	struct client_opts co = {
+	    .server = url, .timeout_ms = 1000, .connect_timeout_ms = 500, .ca_file = ca};
 	struct client *c = NULL;
 	if (client_new(&co, &c, NULL) < 0)
 		return false;
@@ -162,7 +175,8 @@ static void write_user_config(struct server *srv)
 	if (act == CLI_UP_CONFIG_WRITE && r >= 0) {
 		_cleanup_json_ json_t *old = json_loads(text, 0, NULL);
 		const char *was = json_string_value(json_object_get(old, "server"));
-		if (was && !streq(was, url) && server_answers(was)) {
+		const char *was_ca = json_string_value(json_object_get(old, "ca"));
+		if (was && !streq(was, url) && server_answers(was, was_ca)) {
 			log_warn("keel up: %s points at another keel up that is still running (%s); "
 			         "left as it is",
 			         path, was);
@@ -177,6 +191,8 @@ static void write_user_config(struct server *srv)
 	                                       UP_WRITTEN_BY, "dataDir", server_data_dir(srv));
 	if (token)
 		json_object_set_new(cfg, "token", json_string(token));
+	if (server_ca_file(srv))
+		json_object_set_new(cfg, "ca", json_string(server_ca_file(srv)));
 	_cleanup_free_ char *s = json_dumps(cfg, JSON_INDENT(2));
 	_cleanup_free_ char *data = xasprintf("%s\n", s);
 	kerr_clear(&err);
@@ -192,7 +208,7 @@ static void report_cli(struct server *srv)
 	const char *url = server_url(srv);
 	struct client_config cfg = {0};
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	bool found = client_config_resolve(NULL, NULL, NULL, &cfg, &err) == 0 &&
+	bool found = client_config_resolve(NULL, NULL, NULL, NULL, &cfg, &err) == 0 &&
 	             streq(cfg.server, url);
 	const char *from = err.msg                       ? kerr_msg(&err)
 	                   : cfg.config_file               ? cfg.config_file
@@ -269,7 +285,7 @@ static int up_manifests_start(struct up_manifests *m, struct server *srv, const 
 	if (!dir)
 		return 0;
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	struct client_opts co = {.server = url, .token = token};
+	struct client_opts co = {.server = url, .token = token, .ca_file = server_ca_file(srv)};
 	struct sync_opts so = {.dir = dir,
 	                       .interval_ms = interval_ms,
 	                       .debounce_ms = 200,
@@ -299,28 +315,30 @@ struct up {
 	struct agent_opts aopts;
 	struct up_manifests man;
 	char *why;
+	char *tls_note; /* what --tls did (srv_tls_describe), or NULL */
 };
 
-static int start_server(struct up *u, const struct up_flags *f, struct kerr *err)
+/* The server's options from keel up's flags, checked (srv_tls_prepare):
+ * a failure is a usage error. so is the caller's to free. */
+static int up_server_opts(const struct up_flags *f, struct srv_opts *so, struct kerr *err)
 {
-	struct srv_opts so;
-	srv_opts_init(&so);
+	srv_opts_init(so);
 	if (f->data_dir) {
-		free(so.data_dir);
-		so.data_dir = xstrdup(f->data_dir);
+		free(so->data_dir);
+		so->data_dir = xstrdup(f->data_dir);
 	}
 	if (f->listen) {
 		char *host = NULL;
-		if (srv_parse_listen(f->listen, &host, &so.listen_port, err) < 0) {
-			srv_opts_free(&so);
+		if (srv_parse_listen(f->listen, &host, &so->listen_port, err) < 0)
 			return kerr_prefix(err, "--listen");
-		}
-		free(so.listen_host);
-		so.listen_host = host;
+		free(so->listen_host);
+		so->listen_host = host;
 	}
-	int r = server_start(&so, &u->srv, err);
-	srv_opts_free(&so);
-	return r;
+	so->tls_self_signed = f->tls;
+	so->tls_cert = f->tls_cert ? xstrdup(f->tls_cert) : NULL;
+	so->tls_key = f->tls_key ? xstrdup(f->tls_key) : NULL;
+	so->insecure_listen = f->insecure_listen;
+	return srv_tls_prepare(so, err);
 }
 
 static int start_agent(struct up *u, const struct up_flags *f, const char *runtime,
@@ -330,6 +348,7 @@ static int start_agent(struct up *u, const struct up_flags *f, const char *runti
 	agent_opts_init(o);
 	o->server = xstrdup(server_url(u->srv));
 	o->token = server_admin_token(u->srv) ? xstrdup(server_admin_token(u->srv)) : NULL;
+	o->ca = server_ca_file(u->srv) ? xstrdup(server_ca_file(u->srv)) : NULL;
 	o->runtime = streq(runtime, "docker") ? AGENT_RT_DOCKER : AGENT_RT_PROCESS;
 	o->runtime_set = true;
 	o->name = f->name ? xstrdup(f->name) : NULL;
@@ -340,18 +359,19 @@ static int start_agent(struct up *u, const struct up_flags *f, const char *runti
 	return agent_start(o, &u->agent, err);
 }
 
-static int up_start(struct up *u, const struct up_flags *f, struct kerr *err)
+static int up_start(struct up *u, const struct up_flags *f, struct srv_opts *so, struct kerr *err)
 {
 	const char *runtime = NULL;
 	bool probe = !(f->runtime && streq(f->runtime, "process"));
 	bool answers = probe && rt_docker_available(f->docker_socket);
 	if (cli_up_runtime(f->runtime, f->docker_socket, answers, &runtime, &u->why, err) < 0)
 		return -err->code;
-	if (start_server(u, f, err) < 0)
+	if (server_start(so, &u->srv, err) < 0)
 		return -err->code;
 	struct controller_options co = {0};
 	co.client.server = server_url(u->srv);
 	co.client.token = server_admin_token(u->srv);
+	co.client.ca_file = server_ca_file(u->srv);
 	if (controller_manager_start(&co, "all", &u->ctl, err) < 0)
 		return kerr_prefix(err, "controllers");
 	if (start_agent(u, f, runtime, err) < 0)
@@ -369,12 +389,15 @@ static void up_stop(struct up *u)
 	agent_free(u->agent, 5000);
 	agent_opts_free(&u->aopts);
 	free(u->why);
+	free(u->tls_note);
 }
 
 static void banner(struct up *u, const struct up_flags *f)
 {
 	printf("keel up: API server listening on %s (data dir %s)\n", server_url(u->srv),
 	       server_data_dir(u->srv));
+	if (u->tls_note)
+		printf("keel up: %s\n", u->tls_note);
 	printf("keel up: node %s runs tasks with the %s runtime: %s\n", agent_node_name(u->agent),
 	       agent_runtime_name(u->agent), u->why);
 	if (!f->no_user_config)
@@ -440,7 +463,16 @@ static int run_up(const struct up_flags *f, const struct cli_strv *pos)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	struct up u = {0};
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	if (up_start(&u, f, &err) < 0) {
+	struct srv_opts so;
+	if (up_server_opts(f, &so, &err) < 0) {
+		fprintf(stderr, "keel up: %s\n", kerr_msg(&err));
+		srv_opts_free(&so);
+		return CLI_USAGE;
+	}
+	u.tls_note = srv_tls_describe(&so);
+	int r = up_start(&u, f, &so, &err);
+	srv_opts_free(&so);
+	if (r < 0) {
 		fprintf(stderr, "keel up: %s\n", kerr_msg(&err));
 		up_stop(&u);
 		return CLI_FAIL;
@@ -483,6 +515,14 @@ int cli_cmd_up(int argc, char **argv)
 	     "stop and remove this node's tasks when keel up stops (default: they keep running)"},
 	    {"no-user-config", 0, CLI_OPT_BOOL, &f.no_user_config, NULL,
 	     "do not write ~/.config/keel/config (the CLI's default config file)"},
+	    {"tls", 0, CLI_OPT_BOOL, &f.tls, NULL,
+	     "serve HTTPS with a self-signed certificate made (once) in DATA/tls/; the config "
+	     "written trusts it"},
+	    {"tls-cert", 0, CLI_OPT_STRING, &f.tls_cert, "FILE",
+	     "serve HTTPS with this PEM certificate (with --tls-key)"},
+	    {"tls-key", 0, CLI_OPT_STRING, &f.tls_key, "FILE", "the certificate's PEM private key"},
+	    {"insecure-listen", 0, CLI_OPT_BOOL, &f.insecure_listen, NULL,
+	     "allow plain HTTP on a --listen address that is not loopback"},
 	};
 	struct cli_strv pos = {0};
 	int code;

@@ -162,10 +162,42 @@ int client_curl_errno(CURLcode rc)
 	}
 }
 
+/* TLS failures, with what to do about each. */
+static int tls_error(struct client *c, CURLcode rc, const char *what, struct kerr *err)
+{
+	if (rc == CURLE_SSL_CACERT_BADFILE)
+		return kerr_set(err, EPROTO, "cannot use CA file %s to reach %s: %s",
+		                c->ca_file ? c->ca_file : "(libcurl's default)", c->server, what);
+	if (rc == CURLE_PEER_FAILED_VERIFICATION && c->ca_file)
+		return kerr_set(err, EPROTO,
+		                "the TLS certificate of keel server at %s does not verify with CA "
+		                "file %s: %s (is that the CA of this server? keel up --tls and "
+		                "keel server --tls use DATA/tls/ca.crt)",
+		                c->server, c->ca_file, what);
+	if (rc == CURLE_PEER_FAILED_VERIFICATION)
+		return kerr_set(
+		    err, EPROTO,
+		    "the TLS certificate of keel server at %s does not verify: %s (pass "
+		    "the CA that signed it: --ca FILE, KEEL_CA, or \"ca\" in the config "
+		    "file; keel up --tls and keel server --tls use DATA/tls/ca.crt)",
+		    c->server, what);
+	return kerr_set(err, EPROTO,
+	                "TLS handshake with keel server at %s failed: %s (does it serve https?)",
+	                c->server, what);
+}
+
 int client_curl_error(struct client *c, CURLcode rc, const char *detail, struct kerr *err)
 {
 	int e = client_curl_errno(rc);
 	const char *what = detail && *detail ? detail : curl_easy_strerror(rc);
+	if (e == EPROTO)
+		return tls_error(c, rc, what, err);
+	if ((rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR) &&
+	    strstartswith(c->server, "http://"))
+		return kerr_set(err, EIO,
+		                "request to %s failed: %s (if the server serves https, use an "
+		                "https:// URL)",
+		                c->server, what);
 	if (e == ECONNREFUSED || e == EHOSTUNREACH)
 		return kerr_set(err, e,
 		                "cannot reach keel server at %s: %s (is `keel server` running?)",

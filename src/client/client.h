@@ -48,7 +48,8 @@ struct client_opts {
 	const char *token;       /* bearer token; NULL or "" sends none */
 	long timeout_ms;         /* whole request (not watches); 0: 30 s */
 	long connect_timeout_ms; /* 0: 5 s */
-	const char *ca_file;     /* PEM bundle to verify an https server; NULL: system */
+	const char *ca_file;     /* PEM CA bundle to verify an https server (every request,
+	                            watch and log stream); NULL: libcurl's default store */
 	const char *user_agent;  /* NULL: "keel/VERSION" */
 	/* Called after every request (and when a watch ends) with its method,
 	 * URL, HTTP status (0: no answer) and duration; for the caller's debug
@@ -262,9 +263,11 @@ int client_logs(struct client *c, const char *ns, const char *name,
 struct client_config {
 	char *server;            /* owned; never NULL after a successful resolve */
 	char *token;             /* owned; NULL when no token was found */
+	char *ca;                /* owned; CA file (PEM) for https; NULL: the system's */
 	char *config_file;       /* owned; the config file used, or NULL */
 	const char *server_from; /* static: "flag", "env", "config", "default" */
 	const char *token_from;  /* static: "flag", "env", "config", or NULL */
+	const char *ca_from;     /* static: "flag", "env", "config", or NULL */
 };
 
 /* The default data directory (server and CLI agree): $KEEL_DATA_DIR, else
@@ -278,19 +281,23 @@ char *client_default_data_dir(void);
  * without HOME. */
 char *client_user_config_path(void);
 
-/* Resolves server and token, each independently, in this order:
- *   1. flag_server / flag_token (command-line flags; NULL when not given);
- *   2. $KEEL_SERVER / $KEEL_TOKEN;
+/* Resolves server, token and CA file, each independently, in this order:
+ *   1. flag_server / flag_token / flag_ca (command-line flags; NULL when
+ *      not given);
+ *   2. $KEEL_SERVER / $KEEL_TOKEN / $KEEL_CA;
  *   3. the config file: flag_config, else $KEEL_CONFIG (either must
  *      exist: -ENOENT otherwise); else $XDG_CONFIG_HOME/keel/config
  *      (default ~/.config/keel/config); else DATA_DIR/config of
  *      client_default_data_dir() — the first of those that exists;
- *   4. server CLIENT_DEFAULT_SERVER; no token.
- * A config file is JSON: {"server": "http://HOST:PORT", "token": "TOKEN"}
- * (both optional). Errors: -ENOENT (an explicit config file is missing),
+ *   4. server CLIENT_DEFAULT_SERVER; no token; no CA (libcurl's default
+ *      trust store).
+ * A config file is JSON: {"server": "https://HOST:PORT", "token": "TOKEN",
+ * "ca": "PATH"} (each optional; a relative "ca" is relative to the config
+ * file's directory). The CA file is not read here: a request fails when
+ * it cannot be. Errors: -ENOENT (an explicit config file is missing),
  * -EACCES (unreadable), -EINVAL (not a JSON object, or a member not a
  * string) naming the file. *out is untouched on failure; clear it with
  * client_config_clear(). Empty strings in flags or env count as unset. */
 int client_config_resolve(const char *flag_server, const char *flag_token, const char *flag_config,
-                          struct client_config *out, struct kerr *err);
+                          const char *flag_ca, struct client_config *out, struct kerr *err);
 void client_config_clear(struct client_config *cfg);

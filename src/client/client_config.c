@@ -6,6 +6,11 @@
  * takes its token from the config file, as kubectl's flags override single
  * fields of a kubeconfig.
  *
+ * The CA file that verifies an https server is resolved the same way
+ * (--ca, KEEL_CA, "ca"). A relative "ca" in a config file is relative to
+ * the config file's directory, as kubeconfig's certificate paths are, so
+ * that a config and its CA can be copied together.
+ *
  * The last fallback is the config file that `keel server` writes into its
  * data directory, so that on a single machine `keel server &; keel get
  * tasks` works with no setup at all; the data directory rule is shared with
@@ -101,7 +106,20 @@ static int config_string(json_t *cfg, const char *key, const char *path, char **
 	return 0;
 }
 
-static int read_config(const char *path, char **server, char **token, struct kerr *err)
+/* ca relative to the directory of the config file at path. Owned. */
+static char *config_relative(const char *path, char *ca)
+{
+	if (!ca || ca[0] == '/')
+		return ca;
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return ca;
+	char *abs = xasprintf("%.*s/%s", (int)(slash - path), path, ca);
+	free(ca);
+	return abs;
+}
+
+static int read_config(const char *path, char **server, char **token, char **ca, struct kerr *err)
 {
 	_cleanup_free_ char *text = NULL;
 	int r = file_read_all(path, CONFIG_MAX_BYTES, &text, NULL, err);
@@ -116,23 +134,25 @@ static int read_config(const char *path, char **server, char **token, struct ker
 		return kerr_set(
 		    err, EINVAL, "config file %s:%d:%d: %s", path, jerr.line, jerr.column,
 		    cfg ? "must be a JSON object {\"server\": ..., \"token\": ...}" : jerr.text);
-	_cleanup_free_ char *s = NULL, *t = NULL;
+	_cleanup_free_ char *s = NULL, *t = NULL, *c = NULL;
 	if (config_string(cfg, "server", path, &s, err) < 0 ||
-	    config_string(cfg, "token", path, &t, err) < 0)
+	    config_string(cfg, "token", path, &t, err) < 0 ||
+	    config_string(cfg, "ca", path, &c, err) < 0)
 		return -EINVAL;
 	*server = TAKE_PTR(s);
 	*token = TAKE_PTR(t);
+	*ca = config_relative(path, TAKE_PTR(c));
 	return 0;
 }
 
 int client_config_resolve(const char *flag_server, const char *flag_token, const char *flag_config,
-                          struct client_config *out, struct kerr *err)
+                          const char *flag_ca, struct client_config *out, struct kerr *err)
 {
-	_cleanup_free_ char *file = NULL, *fserver = NULL, *ftoken = NULL;
+	_cleanup_free_ char *file = NULL, *fserver = NULL, *ftoken = NULL, *fca = NULL;
 	int r = pick_config_file(flag_config, &file, err);
 	if (r < 0)
 		return r;
-	if (file && (r = read_config(file, &fserver, &ftoken, err)) < 0)
+	if (file && (r = read_config(file, &fserver, &ftoken, &fca, err)) < 0)
 		return r;
 	struct client_config c = {0};
 	const char *env_server = env_nonempty("KEEL_SERVER");
@@ -151,6 +171,13 @@ int client_config_resolve(const char *flag_server, const char *flag_token, const
 		c.token = xstrdup(env_token), c.token_from = "env";
 	else if (ftoken)
 		c.token = TAKE_PTR(ftoken), c.token_from = "config";
+	const char *env_ca = env_nonempty("KEEL_CA");
+	if (flag_ca && *flag_ca)
+		c.ca = xstrdup(flag_ca), c.ca_from = "flag";
+	else if (env_ca)
+		c.ca = xstrdup(env_ca), c.ca_from = "env";
+	else if (fca)
+		c.ca = TAKE_PTR(fca), c.ca_from = "config";
 	c.config_file = TAKE_PTR(file);
 	*out = c;
 	return 0;
@@ -162,6 +189,7 @@ void client_config_clear(struct client_config *cfg)
 		return;
 	free(cfg->server);
 	free(cfg->token);
+	free(cfg->ca);
 	free(cfg->config_file);
 	memset(cfg, 0, sizeof(*cfg));
 }

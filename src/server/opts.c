@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,17 @@ void srv_opts_free(struct srv_opts *o)
 	free(o->data_dir);
 	free(o->listen_host);
 	free(o->token_file);
+	free(o->tls_cert);
+	free(o->tls_key);
+	free(o->tls_cert_pem);
+	if (o->tls_key_pem)
+		explicit_bzero(o->tls_key_pem, strlen(o->tls_key_pem));
+	free(o->tls_key_pem);
+	free(o->tls_ca_file);
+	free(o->tls_why);
+	o->tls_why = NULL;
 	o->data_dir = o->listen_host = o->token_file = NULL;
+	o->tls_cert = o->tls_key = o->tls_cert_pem = o->tls_key_pem = o->tls_ca_file = NULL;
 }
 
 char *srv_default_data_dir(void)
@@ -174,6 +185,24 @@ static int f_token_file(struct srv_opts *o, const char *v, struct kerr *err)
 	return 0;
 }
 
+static int f_tls_cert(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	if (!*v)
+		return kerr_set(err, EINVAL, "empty certificate file name");
+	free(o->tls_cert);
+	o->tls_cert = xstrdup(v);
+	return 0;
+}
+
+static int f_tls_key(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	if (!*v)
+		return kerr_set(err, EINVAL, "empty key file name");
+	free(o->tls_key);
+	o->tls_key = xstrdup(v);
+	return 0;
+}
+
 static int parse_count(const char *v, uint64_t min, uint64_t max, uint64_t *out, struct kerr *err)
 {
 	char *e = NULL;
@@ -262,6 +291,16 @@ static const struct {
     {"max-watchers", f_max_watchers}, {"bookmark-interval", f_bookmark},
     {"store-max-bytes", f_store_max}, {"history", f_history},
     {"log-level", f_log_level},       {"log-format", f_log_format},
+    {"tls-cert", f_tls_cert},         {"tls-key", f_tls_key},
+};
+
+/* Flags without a value. */
+static const struct {
+	const char *name;
+	size_t off;
+} bool_flags[] = {
+    {"tls", offsetof(struct srv_opts, tls_self_signed)},
+    {"insecure-listen", offsetof(struct srv_opts, insecure_listen)},
 };
 
 const char *srv_opts_usage(void)
@@ -288,6 +327,14 @@ const char *srv_opts_usage(void)
 	       "100000)\n"
 	       "  --log-level LEVEL          debug, info, warn or error (default info)\n"
 	       "  --log-format FORMAT        text or json (default text)\n"
+	       "  --tls-cert FILE            serve HTTPS with this PEM certificate (and its "
+	       "chain)\n"
+	       "  --tls-key FILE             ... and this PEM private key (unencrypted)\n"
+	       "  --tls                      serve HTTPS with a self-signed certificate made in "
+	       "DATA/tls/\n"
+	       "                             (clients trust it with --ca DATA/tls/ca.crt)\n"
+	       "  --insecure-listen          allow plain HTTP on a --listen address that is not "
+	       "loopback\n"
 	       "  --help                     show this help\n"
 	       "\n"
 	       "Example:\n"
@@ -307,12 +354,35 @@ static int apply_flag(struct srv_opts *o, const char *name, size_t nlen, const c
 			return kerr_prefix(err, "--%s", flags[i].name);
 		return 0;
 	}
-	const char *names[ARRAY_SIZE(flags) + 1];
+	const char *names[ARRAY_SIZE(flags) + ARRAY_SIZE(bool_flags) + 1];
 	for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
 		names[i] = flags[i].name;
-	names[ARRAY_SIZE(flags)] = "help";
+	for (size_t i = 0; i < ARRAY_SIZE(bool_flags); i++)
+		names[ARRAY_SIZE(flags) + i] = bool_flags[i].name;
+	names[ARRAY_SIZE(names) - 1] = "help";
 	_cleanup_free_ char *word = xstrndup(name, nlen);
 	return kerr_unknown_flag(err, "keel server", word, names, ARRAY_SIZE(names));
+}
+
+/* --tls, --tls=true|false: 1 when name is a bool flag, 0 when not. */
+static int apply_bool_flag(struct srv_opts *o, const char *name, size_t nlen, const char *value,
+                           struct kerr *err)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(bool_flags); i++) {
+		if (strlen(bool_flags[i].name) != nlen ||
+		    strncmp(bool_flags[i].name, name, nlen) != 0)
+			continue;
+		bool *dest = (bool *)((char *)o + bool_flags[i].off);
+		if (!value || streq(value, "true"))
+			*dest = true;
+		else if (streq(value, "false"))
+			*dest = false;
+		else
+			return kerr_set(err, EINVAL, "flag --%s takes true or false, not \"%s\"",
+			                bool_flags[i].name, value);
+		return 1;
+	}
+	return 0;
 }
 
 int srv_opts_parse(struct srv_opts *o, int argc, char **argv, struct kerr *err)
@@ -330,6 +400,11 @@ int srv_opts_parse(struct srv_opts *o, int argc, char **argv, struct kerr *err)
 		const char *eq = strchr(name, '=');
 		const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
 		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+		int b = apply_bool_flag(o, name, nlen, eq ? eq + 1 : NULL, err);
+		if (b < 0)
+			return -EINVAL;
+		if (b > 0)
+			continue;
 		if (apply_flag(o, name, nlen, value, err) < 0)
 			return -EINVAL;
 		if (!eq)

@@ -24,6 +24,19 @@ struct srv_opts {
 	int log_level;          /* enum log_level; --log-level, default info */
 	bool log_json;          /* --log-format json */
 	bool help;              /* --help was given */
+	/* HTTPS (server/tls.h) */
+	char *tls_cert;       /* owned or NULL; --tls-cert FILE (PEM) */
+	char *tls_key;        /* owned or NULL; --tls-key FILE (PEM) */
+	bool tls_self_signed; /* --tls: the self-signed pair in DATA/tls/ */
+	bool insecure_listen; /* --insecure-listen: plain HTTP off loopback */
+	/* filled by srv_tls_prepare */
+	bool tls_prepared;
+	char *tls_cert_pem; /* owned; NULL: plain HTTP */
+	char *tls_key_pem;  /* owned */
+	char *tls_ca_file;  /* owned; absolute path of the certificate the
+	                       server's own clients trust (DATA/config "ca") */
+	int tls_made;       /* with --tls: enum srv_tls_made */
+	char *tls_why;      /* owned or NULL; with --tls: why it was renewed */
 };
 
 /* Fills defaults. */
@@ -32,7 +45,8 @@ void srv_opts_free(struct srv_opts *o);
 
 /* Parses argv[1..argc) ("--flag value" or "--flag=value"); argv[0] is
  * "server". Returns 0, or -EINVAL with a one-line message naming the flag
- * (unknown flag, missing or bad value). */
+ * (unknown flag, missing or bad value). Files are not read here: see
+ * srv_tls_prepare. */
 int srv_opts_parse(struct srv_opts *o, int argc, char **argv, struct kerr *err);
 
 /* The --help text (static). */

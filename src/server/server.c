@@ -36,6 +36,7 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/objects.h"
+#include "server/tls.h"
 #include "server/watch.h"
 #include "store/store.h"
 
@@ -129,22 +130,26 @@ static int open_listener(const char *host, unsigned port, unsigned *bound, int *
 	return fd;
 }
 
-static char *make_url(const char *host, unsigned port)
+static char *make_url(const char *host, unsigned port, bool tls)
 {
+	const char *scheme = tls ? "https" : "http";
 	if (streq(host, "0.0.0.0") || !*host)
 		host = "127.0.0.1";
 	if (streq(host, "::"))
 		host = "::1";
 	if (strchr(host, ':'))
-		return xasprintf("http://[%s]:%u", host, port);
-	return xasprintf("http://%s:%u", host, port);
+		return xasprintf("%s://[%s]:%u", scheme, host, port);
+	return xasprintf("%s://%s:%u", scheme, host, port);
 }
 
-static int write_config(const char *dir, const char *url, const char *token, struct kerr *err)
+static int write_config(const char *dir, const char *url, const char *token, const char *ca,
+                        struct kerr *err)
 {
 	_cleanup_json_ json_t *cfg = json_pack("{s:s}", "server", url);
 	if (token)
 		json_object_set_new(cfg, "token", json_string(token));
+	if (ca)
+		json_object_set_new(cfg, "ca", json_string(ca));
 	_cleanup_free_ char *text = json_dumps(cfg, JSON_INDENT(2));
 	_cleanup_free_ char *path = xasprintf("%s/config", dir);
 	_cleanup_free_ char *data = xasprintf("%s\n", text);
@@ -167,6 +172,15 @@ static struct MHD_Daemon *start_mhd(struct server *srv, int fd, int family)
 	                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* HTTPS: srv_tls_prepare checked the pair; MHD copies neither string */
+	struct MHD_OptionItem tls[] = {
+	    {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->opts.tls_cert_pem},
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->opts.tls_key_pem},
+	    {MHD_OPTION_END, 0, NULL}};
+	if (srv->opts.tls_cert_pem)
+		flags |= MHD_USE_TLS;
+	else
+		tls[0].option = MHD_OPTION_END;
 	return MHD_start_daemon(
 	    flags, 0, NULL, NULL, srv_http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
 	    NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE,
@@ -174,7 +188,7 @@ static struct MHD_Daemon *start_mhd(struct server *srv, int fd, int family)
 	    MHD_OPTION_URI_LOG_CALLBACK, srv_http_uri_log, srv,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)(srv->opts.max_watchers + 1024),
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)256 * 1024, MHD_OPTION_END);
+	    (size_t)256 * 1024, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 }
 
 static int load_auth(struct server *srv, struct kerr *err)
@@ -233,6 +247,11 @@ static int serve(struct server *srv, struct kerr *err)
 {
 	unsigned port = 0;
 	int family = AF_INET;
+	bool tls = srv->opts.tls_cert_pem != NULL;
+	if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return kerr_set(err, ENOTSUP,
+		                "this libmicrohttpd is built without TLS: --tls-cert and --tls cannot "
+		                "be served (install Debian's libmicrohttpd12, which has GnuTLS)");
 	int fd = open_listener(srv->opts.listen_host, srv->opts.listen_port, &port, &family, err);
 	if (fd < 0)
 		return fd;
@@ -242,8 +261,9 @@ static int serve(struct server *srv, struct kerr *err)
 		return kerr_set(err, EIO, "cannot start the HTTP server on %s:%u",
 		                srv->opts.listen_host, port);
 	}
-	srv->url = make_url(srv->opts.listen_host, port);
-	if (write_config(srv->opts.data_dir, srv->url, srv_auth_admin(srv->auth), err) < 0)
+	srv->url = make_url(srv->opts.listen_host, port, tls);
+	if (write_config(srv->opts.data_dir, srv->url, srv_auth_admin(srv->auth),
+	                 srv->opts.tls_ca_file, err) < 0)
 		return kerr_prefix(err, "cannot write %s/config", srv->opts.data_dir);
 	atomic_store(&srv->ready, true);
 	return 0;
@@ -255,9 +275,9 @@ int server_start(struct srv_opts *o, struct server **out, struct kerr *err)
 	pthread_mutex_init(&srv->metrics_mu, NULL);
 	srv->opts = *o;
 	memset(o, 0, sizeof(*o));
-	if (!srv->opts.data_dir)
-		srv->opts.data_dir = srv_default_data_dir();
-	int rc = server_open(srv, err);
+	int rc = srv_tls_prepare(&srv->opts, err);
+	if (rc == 0)
+		rc = server_open(srv, err);
 	if (rc == 0)
 		rc = serve(srv, err);
 	if (rc < 0) {
@@ -293,6 +313,11 @@ const char *server_data_dir(const struct server *srv)
 	return srv->opts.data_dir;
 }
 
+const char *server_ca_file(const struct server *srv)
+{
+	return srv->opts.tls_ca_file;
+}
+
 uint64_t server_revision(const struct server *srv)
 {
 	return store_revision(srv->store);
@@ -313,8 +338,18 @@ int server_main(int argc, char **argv)
 		srv_opts_free(&opts);
 		return 0;
 	}
+	/* TLS files and the listen address are checked before anything starts:
+	 * a mistake there is a usage error */
+	if (srv_tls_prepare(&opts, &err) < 0) {
+		fprintf(stderr, "keel server: %s\n", kerr_msg(&err));
+		srv_opts_free(&opts);
+		return 2;
+	}
 	log_set_level((enum log_level)opts.log_level);
 	log_set_json(opts.log_json);
+	_cleanup_free_ char *tls_note = srv_tls_describe(&opts);
+	if (tls_note)
+		log_info("%s", tls_note);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 	/* before any thread starts, so that every thread inherits the mask and
@@ -327,7 +362,8 @@ int server_main(int argc, char **argv)
 	struct server *srv = NULL;
 	int rc = server_start(&opts, &srv, &err);
 	if (rc == 0 && hooks.started &&
-	    hooks.started(hooks.ud, server_url(srv), server_admin_token(srv), &err) < 0)
+	    hooks.started(hooks.ud, server_url(srv), server_admin_token(srv), server_ca_file(srv),
+	                  &err) < 0)
 		rc = -err.code;
 	if (rc == 0) {
 		printf("keel server listening on %s (data dir %s)\n", server_url(srv),

@@ -20,6 +20,8 @@
  *   authz.c     what each role may do (admin, viewer, node)
  *   tokens.c    /apis/keel/v1/tokens: mint, list, revoke
  *   metrics.c   Prometheus counters
+ *   tls.c       HTTPS: --tls-cert/--tls-key checks, the self-signed pair
+ *               of --tls in DATA/tls/, plain HTTP on loopback only
  *
  * Choices where the contract leaves room:
  *   - A create body without apiVersion/kind/namespace gets the URL's; a
@@ -48,7 +50,8 @@
 /* `keel server [flags]`: argv[0] is "server". Returns the process exit
  * code: 0 after a clean shutdown, 1 when startup fails (locked or
  * unwritable data directory, bad token file, address in use), 2 for a
- * usage error. */
+ * usage error (including every srv_tls_prepare error: a missing, bad or
+ * mismatched certificate or key, plain HTTP off loopback). */
 int server_main(int argc, char **argv);
 
 struct kerr;
@@ -61,15 +64,18 @@ struct server;
  * server_start opens the store in o->data_dir (default
  * srv_default_data_dir()), creates the default Namespace, loads or makes
  * the tokens, listens on o->listen_host:o->listen_port (port 0: a free
- * one), starts the HTTP threads and writes DATA/config (mode 0600) with
- * the URL and admin token. *o is moved into the server (zeroed; the caller
- * frees nothing). Nothing is printed.
+ * one), starts the HTTP threads (HTTPS with o->tls_cert/tls_key or
+ * o->tls_self_signed: srv_tls_prepare, server/tls.h, runs first unless the
+ * caller ran it) and writes DATA/config (mode 0600) with the URL, admin
+ * token and, with TLS, "ca": the certificate clients should trust. *o is
+ * moved into the server (zeroed; the caller frees nothing). Nothing is
+ * printed.
  * Process-wide setup is the caller's: SIGPIPE ignored, and SIGINT/SIGTERM
  * blocked before this call when the caller wants them for sigwait (the
  * HTTP threads inherit the mask).
- * Errors (-errno, err filled): a locked data directory ("in use by another
- * keel server (pid N)"), an unwritable one, a bad token file, an address
- * in use. *out untouched on failure.
+ * Errors (-errno, err filled): any of srv_tls_prepare's, a locked data
+ * directory ("in use by another keel server (pid N)"), an unwritable one,
+ * a bad token file, an address in use. *out untouched on failure.
  *
  * server_stop stops accepting, ends the watch streams, waits for the
  * requests in flight (so every write that was accepted commits), closes
@@ -81,6 +87,9 @@ void server_stop(struct server *srv);
 const char *server_url(const struct server *srv);         /* "http://127.0.0.1:7700" */
 const char *server_admin_token(const struct server *srv); /* NULL with --token-file without admin */
 const char *server_data_dir(const struct server *srv);
+/* With TLS: the absolute path of the certificate this server's own
+ * clients trust (its --tls-cert, or DATA/tls/ca.crt); else NULL. */
+const char *server_ca_file(const struct server *srv);
 /* Appends render's text (Prometheus exposition lines) to every /metrics
  * answer; render runs on an HTTP thread, under a lock that this call also
  * takes, so after server_set_metrics_source(srv, NULL, NULL) returns it
@@ -92,12 +101,14 @@ uint64_t server_revision(const struct server *srv);       /* the store's current
 
 /* Hooks for what runs beside the API server in its process (the
  * controllers, see src/keel.c). started runs once the socket accepts and
- * DATA/config is written, with the server's URL and admin token (NULL when
- * the token file has no admin); an error stops the server (exit 1).
+ * DATA/config is written, with the server's URL, admin token (NULL when
+ * the token file has no admin) and CA file (server_ca_file: NULL without
+ * TLS); an error stops the server (exit 1).
  * stopped runs after the HTTP server has shut down. Set before
  * server_main; h is copied; NULL clears. */
 struct server_hooks {
-	int (*started)(void *ud, const char *url, const char *admin_token, struct kerr *err);
+	int (*started)(void *ud, const char *url, const char *admin_token, const char *ca_file,
+	               struct kerr *err);
 	void (*stopped)(void *ud);
 	void *ud;
 };

@@ -38,8 +38,9 @@ static int setup(void **state)
 	mkdir_p(base ? base : "/tmp");
 	snprintf(tmpdir, sizeof(tmpdir), "%s/clientcfg.XXXXXX", base ? base : "/tmp");
 	assert_non_null(mkdtemp(tmpdir));
-	static const char *const vars[] = {"KEEL_SERVER",   "KEEL_TOKEN",      "KEEL_CONFIG",
-	                                   "KEEL_DATA_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME"};
+	static const char *const vars[] = {"KEEL_SERVER",   "KEEL_TOKEN", "KEEL_CONFIG",
+	                                   "KEEL_DATA_DIR", "KEEL_CA",    "XDG_CONFIG_HOME",
+	                                   "XDG_DATA_HOME"};
 	for (size_t i = 0; i < ARRAY_SIZE(vars); i++)
 		unsetenv(vars[i]);
 	_cleanup_free_ char *home = xasprintf("%s/home", tmpdir);
@@ -59,7 +60,7 @@ static void test_defaults(void **state)
 {
 	(void)state;
 	struct client_config cfg = {0};
-	assert_int_equal(client_config_resolve(NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://127.0.0.1:7700");
 	assert_string_equal(cfg.server_from, "default");
 	assert_null(cfg.token);
@@ -98,7 +99,7 @@ static void test_file_order(void **state)
 	write_file(dcfg, "{\"server\":\"http://data:1\",\"token\":\"dtok\"}");
 	setenv("KEEL_DATA_DIR", data, 1);
 	struct client_config cfg = {0};
-	assert_int_equal(client_config_resolve(NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://data:1");
 	assert_string_equal(cfg.token, "dtok");
 	assert_string_equal(cfg.config_file, dcfg);
@@ -110,7 +111,7 @@ static void test_file_order(void **state)
 	_cleanup_free_ char *ucfg = xasprintf("%s/config", xdgk);
 	write_file(ucfg, "{\"server\":\"http://user:2\"}");
 	setenv("XDG_CONFIG_HOME", xdg, 1);
-	assert_int_equal(client_config_resolve(NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://user:2");
 	assert_null(cfg.token); /* the first file found is the one used */
 	assert_string_equal(cfg.config_file, ucfg);
@@ -122,7 +123,7 @@ static void test_file_order(void **state)
 	mkdir_p(hk);
 	_cleanup_free_ char *hcfg = xasprintf("%s/config", hk);
 	write_file(hcfg, "{\"token\":\"htok\"}");
-	assert_int_equal(client_config_resolve(NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://127.0.0.1:7700");
 	assert_string_equal(cfg.token, "htok");
 	assert_string_equal(cfg.token_from, "config");
@@ -138,31 +139,71 @@ static void test_precedence(void **state)
 	write_file(f2, "{\"server\":\"http://two:2\",\"token\":\"t2\"}");
 	setenv("KEEL_CONFIG", f1, 1);
 	struct client_config cfg = {0};
-	assert_int_equal(client_config_resolve(NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://one:1");
 	client_config_clear(&cfg);
 	/* --config beats KEEL_CONFIG */
-	assert_int_equal(client_config_resolve(NULL, NULL, f2, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve(NULL, NULL, f2, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://two:2");
 	assert_string_equal(cfg.token, "t2");
 	client_config_clear(&cfg);
 	/* env beats the file, field by field */
 	setenv("KEEL_TOKEN", "envtok", 1);
-	assert_int_equal(client_config_resolve(NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://one:1");
 	assert_string_equal(cfg.token, "envtok");
 	assert_string_equal(cfg.token_from, "env");
 	client_config_clear(&cfg);
 	/* flags beat env; empty flags count as unset */
 	setenv("KEEL_SERVER", "http://env:3", 1);
-	assert_int_equal(client_config_resolve("http://flag:4", "", NULL, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve("http://flag:4", "", NULL, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://flag:4");
 	assert_string_equal(cfg.server_from, "flag");
 	assert_string_equal(cfg.token, "envtok");
 	client_config_clear(&cfg);
-	assert_int_equal(client_config_resolve(NULL, "flagtok", NULL, &cfg, NULL), 0);
+	assert_int_equal(client_config_resolve(NULL, "flagtok", NULL, NULL, &cfg, NULL), 0);
 	assert_string_equal(cfg.server, "http://env:3");
 	assert_string_equal(cfg.token, "flagtok");
+	client_config_clear(&cfg);
+}
+
+/* The CA file: --ca, then KEEL_CA, then the config's "ca", which is
+ * relative to the config file's directory when relative. */
+static void test_ca(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *f = xasprintf("%s/cfg", tmpdir);
+	write_file(f, "{\"server\":\"https://one:1\",\"ca\":\"tls/ca.crt\"}");
+	setenv("KEEL_CONFIG", f, 1);
+	struct client_config cfg = {0};
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
+	_cleanup_free_ char *rel = xasprintf("%s/tls/ca.crt", tmpdir);
+	assert_string_equal(cfg.ca, rel);
+	assert_string_equal(cfg.ca_from, "config");
+	client_config_clear(&cfg);
+	write_file(f, "{\"server\":\"https://one:1\",\"ca\":\"/etc/keel/ca.pem\"}");
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_string_equal(cfg.ca, "/etc/keel/ca.pem");
+	client_config_clear(&cfg);
+	setenv("KEEL_CA", "/env/ca.pem", 1);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_string_equal(cfg.ca, "/env/ca.pem");
+	assert_string_equal(cfg.ca_from, "env");
+	client_config_clear(&cfg);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, "flag.pem", &cfg, NULL), 0);
+	assert_string_equal(cfg.ca, "flag.pem"); /* a flag is relative to the working directory */
+	assert_string_equal(cfg.ca_from, "flag");
+	client_config_clear(&cfg);
+	unsetenv("KEEL_CA");
+	write_file(f, "{\"ca\": 5}");
+	struct kerr err = KERR_INIT;
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "\"ca\" must be a string"));
+	kerr_clear(&err);
+	write_file(f, "{}");
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, NULL), 0);
+	assert_null(cfg.ca);
+	assert_null(cfg.ca_from);
 	client_config_clear(&cfg);
 }
 
@@ -173,7 +214,7 @@ static void test_bad_files(void **state)
 	struct client_config cfg = {0};
 	_cleanup_free_ char *missing = xasprintf("%s/nope", tmpdir);
 	setenv("KEEL_CONFIG", missing, 1);
-	assert_int_equal(client_config_resolve(NULL, NULL, NULL, &cfg, &err), -ENOENT);
+	assert_int_equal(client_config_resolve(NULL, NULL, NULL, NULL, &cfg, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, missing));
 	assert_non_null(strstr(err.msg, "KEEL_CONFIG"));
 	assert_null(cfg.server); /* untouched */
@@ -181,17 +222,17 @@ static void test_bad_files(void **state)
 
 	_cleanup_free_ char *bad = xasprintf("%s/bad", tmpdir);
 	write_file(bad, "{\"server\": ");
-	assert_int_equal(client_config_resolve(NULL, NULL, bad, &cfg, &err), -EINVAL);
+	assert_int_equal(client_config_resolve(NULL, NULL, bad, NULL, &cfg, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, bad));
 	kerr_clear(&err);
 
 	write_file(bad, "[1,2]");
-	assert_int_equal(client_config_resolve(NULL, NULL, bad, &cfg, &err), -EINVAL);
+	assert_int_equal(client_config_resolve(NULL, NULL, bad, NULL, &cfg, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "JSON object"));
 	kerr_clear(&err);
 
 	write_file(bad, "{\"token\": 42}");
-	assert_int_equal(client_config_resolve(NULL, NULL, bad, &cfg, &err), -EINVAL);
+	assert_int_equal(client_config_resolve(NULL, NULL, bad, NULL, &cfg, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "\"token\" must be a string"));
 	kerr_clear(&err);
 }
@@ -264,6 +305,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_data_dir_rules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_file_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ca, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
 	    cmocka_unit_test(test_paths),
 	    cmocka_unit_test(test_query),
