@@ -59,3 +59,74 @@ wait_for() {
 	assert_equal "$(jq '.items | length' <<<"$output") $(jq -r .metadata.resourceVersion <<<"$output")" "$stored"
 	! grep -E '^\S+ (warn|error) ' "$SERVER_LOG"
 }
+
+# fill NAME-PREFIX: creates 60 KB Tasks until the store refuses one; the
+# acknowledged names go to $BATS_TEST_TMPDIR/acked, the last answer to
+# $BATS_TEST_TMPDIR/answer. Prints the last HTTP code.
+fill() {
+	local big i code=""
+	big=$(head -c 60000 /dev/zero | tr '\0' a)
+	for i in $(seq 1 200); do
+		printf '{"apiVersion":"keel/v1","kind":"Task","metadata":{"name":"%s-%d"},"spec":{"image":"b","args":["%s"]}}' \
+			"$1" "$i" "$big" >"$BATS_TEST_TMPDIR/obj"
+		code=$(api POST /apis/keel/v1/namespaces/default/tasks --data-binary @"$BATS_TEST_TMPDIR/obj" \
+			-o "$BATS_TEST_TMPDIR/answer" -w '%{http_code}')
+		[ "$code" = 201 ] || break
+		echo "$1-$i $(jq -r .metadata.resourceVersion "$BATS_TEST_TMPDIR/answer")" >>"$BATS_TEST_TMPDIR/acked"
+	done
+	echo "$code"
+}
+
+# stored: "NAME RV" lines of every Task, sorted.
+stored() { keel get tasks -o json | jq -r '.items[] | "\(.metadata.name) \(.metadata.resourceVersion)"' | sort; }
+
+@test "chaos: a full store is 507 and reads keep working; restarted with a larger --store-size nothing is lost, and with a smaller one nothing breaks" {
+	: >"$BATS_TEST_TMPDIR/acked"
+	keel_server_start --controllers=none --store-size 1Mi
+	run fill a
+	assert_output 507
+	[ "$(jq -r .reason "$BATS_TEST_TMPDIR/answer")" = InsufficientStorage ]
+	jq -r .message "$BATS_TEST_TMPDIR/answer" | grep -F -- "--store-size"
+	n_full=$(wc -l <"$BATS_TEST_TMPDIR/acked")
+	[ "$n_full" -ge 5 ]
+	# reads keep working; so does a delete (the map keeps a reserve for them)
+	run keel get task a-1 -o name
+	assert_success
+	assert_equal "$(stored)" "$(sort "$BATS_TEST_TMPDIR/acked")"
+
+	# kill -9 on a full store, then a larger map: everything is there, as it was
+	keel_server_stop KILL
+	keel_server_start --controllers=none --store-size 4Mi
+	assert_equal "$(stored)" "$(sort "$BATS_TEST_TMPDIR/acked")"
+	rev_before=$(keel get tasks -o json | jq -r .metadata.resourceVersion)
+	run fill b
+	assert_output 507
+	n_more=$(($(wc -l <"$BATS_TEST_TMPDIR/acked") - n_full))
+	[ "$n_more" -gt "$n_full" ]
+	[ "$(keel get task b-1 -o json | jq -r .metadata.resourceVersion)" -gt "$rev_before" ]
+	assert_equal "$(stored)" "$(sort "$BATS_TEST_TMPDIR/acked")"
+
+	# a map smaller than the data: the server still opens it (LMDB keeps
+	# the file's size), every object reads back, and writes that would
+	# grow it are 507 -- nothing is cut off or corrupted
+	keel_server_stop TERM
+	keel_server_start --controllers=none --store-size 1Mi
+	assert_equal "$(stored)" "$(sort "$BATS_TEST_TMPDIR/acked")"
+	run fill c
+	assert_output 507
+	[ "$(jq -r .reason "$BATS_TEST_TMPDIR/answer")" = InsufficientStorage ]
+	run keel delete task a-1
+	assert_success
+	sed -i '/^a-1 /d' "$BATS_TEST_TMPDIR/acked"
+	keel_server_stop KILL
+	# the old flag name still works, as an alias
+	keel_server_start --controllers=none --store-max-bytes 16Mi
+	assert_equal "$(stored)" "$(sort "$BATS_TEST_TMPDIR/acked")"
+	[ "$(api POST /apis/keel/v1/namespaces/default/tasks -o /dev/null -w '%{http_code}' \
+		-d '{"apiVersion":"keel/v1","kind":"Task","metadata":{"name":"d"},"spec":{"image":"b"}}')" = 201 ]
+	run "$KEEL" server --help
+	assert_output --partial "--store-size SIZE"
+	# the log's warnings are the 507 answers, and nothing else
+	run grep -E '^\S+ (warn|error) ' "$SERVER_LOG"
+	[ "$(grep -vc ': 507 store is full' <<<"$output")" = 0 ]
+}
