@@ -130,3 +130,98 @@ stored() { keel get tasks -o json | jq -r '.items[] | "\(.metadata.name) \(.meta
 	run grep -E '^\S+ (warn|error) ' "$SERVER_LOG"
 	[ "$(grep -vc ': 507 store is full' <<<"$output")" = 0 ]
 }
+
+# free_port: a loopback port nothing listens on now (the server must come
+# back on the same one after a kill, for the agents that know its URL).
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# sim_agents: three simulated nodes; Created -> Running takes 300 ms, so a
+# rollout of 6 replicas takes a few seconds.
+sim_agents() {
+	AGENT_LOGS+=("$BATS_TEST_TMPDIR/agent.log")
+	"$KEEL" agent --runtime sim --simulate 3 --name sim --cpus 4 --memory 8Gi \
+		--sim-start-delay 300ms --heartbeat-interval 500ms >>"$BATS_TEST_TMPDIR/agent.log" 2>&1 &
+	AGENT_PIDS+=($!)
+	wait_for 100 bash -c "[ \"\$(keel get nodes | grep -c ' Ready ')\" = 3 ]"
+}
+
+# web IMAGE: a Deployment of 6 replicas, surge 1, unavailable 0 (one Task at a time)
+web() {
+	cat >"$BATS_TEST_TMPDIR/web.yaml" <<YAML
+apiVersion: keel/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 6
+  strategy: {rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      image: $1
+      resources: {requests: {cpu: 100m, memory: 64Mi}}
+YAML
+	keel apply -f "$BATS_TEST_TMPDIR/web.yaml"
+}
+
+# Live (not Failed/Succeeded, not being deleted) Tasks of web as "NAME HASH IMAGE PHASE" lines.
+live_tasks() {
+	keel get tasks -l app=web -o json | jq -r '.items[] |
+		select(.status.phase != "Failed" and .status.phase != "Succeeded" and .metadata.deletionTimestamp == null) |
+		"\(.metadata.name) \(.metadata.labels["keel/template-hash"]) \(.spec.image) \(.status.phase)"'
+}
+# updated_between N: at least N live Tasks of the new image, and fewer than 6
+updated_between() {
+	local n
+	n=$(live_tasks | grep -c ' nginx:2 ')
+	[ "$n" -ge "$1" ] && [ "$n" -lt 6 ]
+}
+
+@test "chaos: kill -9 of the server twice in a rolling update: it finishes, 6 Tasks of the new template, no duplicates" {
+	port=$(free_port)
+	keel_server_start --listen "127.0.0.1:$port"
+	sim_agents
+	web nginx:1
+	run keel rollout status deployment web --timeout 60s
+	assert_success
+	old_hash=$(live_tasks | awk '{print $2}' | sort -u)
+	[ "$(wc -w <<<"$old_hash")" = 1 ]
+	web nginx:2
+	# sample the live Tasks all along, across the kills
+	(while :; do
+		live_tasks 2>/dev/null | wc -l
+		sleep 0.05
+	done) >"$BATS_TEST_TMPDIR/samples" 2>/dev/null &
+	sampler=$!
+	for at in 1 3; do
+		wait_for 300 updated_between "$at"
+		before=$(live_tasks | awk '{print $3}' | sort | uniq -c | xargs)
+		kill -9 "$SERVER_PID"
+		wait "$SERVER_PID" 2>/dev/null || true
+		keel_server_start --listen "127.0.0.1:$port"
+		echo "# kill at live Tasks: $before; after the restart: $(live_tasks | awk '{print $3}' | sort | uniq -c | xargs)" >&3
+	done
+	run keel rollout status deployment web --timeout 60s
+	assert_success
+	assert_output --partial 'deployment "web" successfully rolled out'
+	settled() {
+		[ "$(live_tasks | grep -c ' nginx:2 Running$')" = 6 ] && [ "$(live_tasks | wc -l)" = 6 ] &&
+			[ "$(keel get tasks -l app=web -o name | wc -l)" = 6 ]
+	}
+	wait_for 200 settled
+	kill "$sampler"
+	wait "$sampler" 2>/dev/null || true
+	# never more than replicas + maxSurge live Tasks, before, during or after a restart
+	max=$(sort -n "$BATS_TEST_TMPDIR/samples" | tail -1)
+	echo "# live Tasks at most $max over $(wc -l <"$BATS_TEST_TMPDIR/samples") samples" >&3
+	[ "$max" -le 7 ]
+	new_hash=$(live_tasks | awk '{print $2}' | sort -u)
+	[ "$(wc -w <<<"$new_hash")" = 1 ]
+	[ "$new_hash" != "$old_hash" ]
+	[ "$(keel get tasks -l "keel/template-hash=$old_hash" -o name | wc -l)" = 0 ]
+	# six distinct Tasks, each Running on a Ready node
+	[ "$(live_tasks | awk '{print $1}' | sort -u | wc -l)" = 6 ]
+	keel get deploy web -o json | jq -e '.status.replicas == 6 and .status.updatedReplicas == 6 and
+		.status.readyReplicas == 6 and .status.observedGeneration == .metadata.generation'
+}
