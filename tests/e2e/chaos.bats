@@ -21,6 +21,7 @@ teardown() {
 		wait "$p" 2>/dev/null || true
 	done
 	keel_server_stop KILL
+	kill_sleepers
 	# sanitizer builds: any report in a server's or agent's log fails the test
 	! grep -sE "AddressSanitizer|LeakSanitizer|runtime error:" "${SERVER_LOG:-/dev/null}" \
 		"$BATS_TEST_TMPDIR"/*.log "${AGENT_LOGS[@]}"
@@ -224,4 +225,112 @@ updated_between() {
 	[ "$(live_tasks | awk '{print $1}' | sort -u | wc -l)" = 6 ]
 	keel get deploy web -o json | jq -e '.status.replicas == 6 and .status.updatedReplicas == 6 and
 		.status.readyReplicas == 6 and .status.observedGeneration == .metadata.generation'
+}
+
+# Process-runtime workloads exec `sleep 4200.RUN`: the patterns below match
+# this run's only.
+RUN=${BATS_ROOT_PID:-$$}
+sleepers() { pgrep -f "^sleep 4200\\.$RUN\$" | sort; }
+kill_sleepers() {
+	local p
+	for p in $(sleepers); do kill -9 "$p" 2>/dev/null || true; done
+}
+
+# proc_agent N: (re)starts process agent N (same name and data directory).
+proc_agent() {
+	AGENT_LOGS+=("$BATS_TEST_TMPDIR/agent-$1.log")
+	"$KEEL" agent --runtime process --name "$1" --data-dir "$BATS_TEST_TMPDIR/agent-$1" \
+		--cpus 4 --memory 8Gi --heartbeat-interval 500ms >>"$BATS_TEST_TMPDIR/agent-$1.log" 2>&1 &
+	AGENT_PIDS+=($!)
+	eval "PID_$1=$!"
+}
+
+# pids_on N: pids of the workloads agent N runs (its attempts' pid files
+# with no exit file, whose process is one of ours and alive).
+pids_on() {
+	local d p
+	for d in "$BATS_TEST_TMPDIR/agent-$1"/tasks/*/*/; do
+		[ -f "$d/pid" ] && [ ! -f "$d/exit" ] || continue
+		p=$(cat "$d/pid")
+		grep -qx "$p" <<<"$(sleepers)" && echo "$p"
+	done | sort
+}
+
+# Ready Tasks of app=web as "NAME NODE".
+ready_web() {
+	keel get tasks -l app=web -o json | jq -r '.items[] |
+		select(.status.phase == "Running" and .status.ready == true) | "\(.metadata.name) \(.spec.nodeName)"' | sort
+}
+# up_on N NODE...: N ready Tasks, all on the NODEs, and exactly one process
+# each there.
+up_on() {
+	local n=$1 node total=0 k
+	shift
+	[ "$(ready_web | wc -l)" = "$n" ] || return 1
+	[ "$(keel get tasks -l app=web -o name | wc -l)" = "$n" ] || return 1
+	for node in "$@"; do
+		k=$(ready_web | awk -v n="$node" '$2 == n' | wc -l)
+		[ "$(pids_on "$node" | grep -c .)" = "$k" ] || return 1
+		total=$((total + k))
+	done
+	[ "$total" = "$n" ]
+}
+# only N: the host runs N sleepers in all
+only() { [ "$(sleepers | grep -c .)" = "$1" ]; }
+
+@test "chaos: kill -9 of one process agent of three: its Tasks are replaced on the others; back, it stops its orphans and nothing runs twice" {
+	keel_server_start --node-grace-period 2s --node-eviction-timeout 2s
+	for n in a b c; do proc_agent $n; done
+	wait_for 100 bash -c "[ \"\$(keel get nodes | grep -c ' Ready ')\" = 3 ]"
+	cat >"$BATS_TEST_TMPDIR/web.yaml" <<YAML
+apiVersion: keel/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 6
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      image: host
+      command: [sh, -c, 'exec sleep 4200.$RUN']
+      terminationGracePeriodSeconds: 1
+      resources: {requests: {cpu: 100m, memory: 64Mi}}
+YAML
+	keel apply -f "$BATS_TEST_TMPDIR/web.yaml"
+	wait_for 200 up_on 6 a b c
+	only 6
+	# the victim: a node with the most replicas
+	victim=$(ready_web | awk '{print $2}' | sort | uniq -c | sort -rn | head -1 | awk '{print $2}')
+	survivors=$(printf '%s\n' a b c | grep -vx "$victim" | xargs)
+	lost=$(pids_on "$victim")
+	n_lost=$(grep -c . <<<"$lost")
+	[ "$n_lost" -ge 2 ]
+	t0=$(date +%s.%N)
+	eval "kill -9 \$PID_$victim"
+	# the lost Tasks' processes outlive their agent (no one stops them)
+	wait_for 200 up_on 6 $survivors
+	t1=$(date +%s.%N)
+	# replaced, while the orphans still run on the silent node: 6 + n_lost sleepers
+	only $((6 + n_lost))
+	[ "$(ready_web | awk -v n="$victim" '$2 == n' | wc -l)" = 0 ]
+	echo "# $n_lost Tasks of node $victim replaced on $survivors $(echo "$t1 - $t0" | bc) s after its kill -9 (grace 2s + eviction 2s)" >&3
+	run keel get events
+	assert_output --partial "Failed (NodeLost): replacing it"
+
+	# the agent comes back: it stops its orphans (within their 1 s grace),
+	# and the host runs exactly 6 sleepers, one per Task, on the survivors
+	proc_agent "$victim"
+	wait_for 100 bash -c "[ \"\$(keel get nodes | grep -c ' Ready ')\" = 3 ]"
+	t2=$(date +%s.%N)
+	orphans_gone() { [ -z "$(sleepers | grep -xF "$lost")" ]; }
+	wait_for 100 orphans_gone
+	echo "# its $n_lost orphans stopped $(echo "$(date +%s.%N) - $t2" | bc) s after it was Ready again" >&3
+	up_on 6 $survivors
+	only 6
+	[ -z "$(pids_on "$victim")" ]
+	# and it stays so: the returning agent starts nothing, stops nothing else
+	sleep 2
+	up_on 6 a b c
+	only 6
+	kill_sleepers
 }
