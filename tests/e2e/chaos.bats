@@ -334,3 +334,22 @@ YAML
 	only 6
 	kill_sleepers
 }
+
+@test "chaos: with 1,000 idle watches open and 20 slowloris clients, /healthz and an authenticated list answer within 2 s" {
+	# the server needs a descriptor per watch (the default --max-watchers,
+	# 10000, is far above 1,000); so does the client
+	if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 2500 ]; then
+		ulimit -n 4096 || skip "cannot raise ulimit -n to 4096 (hard limit $(ulimit -Hn))"
+	fi
+	keel_server_start --controllers=none
+	run python3 "$KEEL_SRC/tests/e2e/chaos_watch.py" "$KEEL_URL" "$KEEL_TOKEN_VALUE" \
+		--watches 1000 --slow 20 --rounds 10 --max-latency 2
+	printf '%s\n' "${lines[@]}" | sed 's/^/# /' >&3
+	assert_success
+	assert_line --partial "the create's event reached 1000 of 1000 watches"
+	# the server is still whole
+	run curl -sf "$KEEL_URL/healthz"
+	assert_success
+	run keel get task watched -o name
+	assert_output task/watched
+}
