@@ -132,12 +132,6 @@ stored() { keel get tasks -o json | jq -r '.items[] | "\(.metadata.name) \(.meta
 	[ "$(grep -vc ': 507 store is full' <<<"$output")" = 0 ]
 }
 
-# free_port: a loopback port nothing listens on now (the server must come
-# back on the same one after a kill, for the agents that know its URL).
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # sim_agents: three simulated nodes; Created -> Running takes 300 ms, so a
 # rollout of 6 replicas takes a few seconds.
 sim_agents() {
