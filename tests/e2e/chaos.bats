@@ -132,12 +132,12 @@ stored() { keel get tasks -o json | jq -r '.items[] | "\(.metadata.name) \(.meta
 	[ "$(grep -vc ': 507 store is full' <<<"$output")" = 0 ]
 }
 
-# sim_agents: three simulated nodes; Created -> Running takes 300 ms, so a
+# sim_agents: three simulated nodes; Created -> Running takes 500 ms, so a
 # rollout of 6 replicas takes a few seconds.
 sim_agents() {
 	AGENT_LOGS+=("$BATS_TEST_TMPDIR/agent.log")
 	"$KEEL" agent --runtime sim --simulate 3 --name sim --cpus 4 --memory 8Gi \
-		--sim-start-delay 300ms --heartbeat-interval 500ms >>"$BATS_TEST_TMPDIR/agent.log" 2>&1 &
+		--sim-start-delay 500ms --heartbeat-interval 500ms >>"$BATS_TEST_TMPDIR/agent.log" 2>&1 &
 	AGENT_PIDS+=($!)
 	wait_for 100 bash -c "[ \"\$(keel get nodes | grep -c ' Ready ')\" = 3 ]"
 }

@@ -15,6 +15,7 @@ before the stream goes on:
   - the objects' resourceVersions are distinct, and the list's revision is >=
     every one of them and every acknowledged one;
   - a write after the restart gets a larger revision than any before;
+  - `keel get tasks` lists them all;
   - the server's log has no warn/error line (a store that opened cleanly).
 
 A request on a fresh connection that fails with "connection refused" was never
@@ -218,6 +219,16 @@ def task_body(name, op, client):
 
 
 def client(cid, srv, ledger, stream, rng, errors):
+    try:
+        client_loop(cid, srv, ledger, stream, rng, errors)
+    except Exception as e:  # a bug here must fail the run, not hang it
+        errors.append("client %d: %r" % (cid, e))
+        with stream.lock:
+            stream.busy = max(stream.busy - 1, 0)
+            stream.lock.notify_all()
+
+
+def client_loop(cid, srv, ledger, stream, rng, errors):
     mine = []
     while True:
         op = stream.take()
@@ -300,6 +311,14 @@ def check(srv, ledger, log_offset, cycle, last_rev):
         raise Fail("cycle %d: list revision %d < object rv %d" % (cycle, rev, max(rvs)))
     if rev < last_rev:
         raise Fail("cycle %d: revision went back from %d to %d" % (cycle, last_rev, rev))
+    # and the CLI reads it, as a user would
+    cli = subprocess.run([srv.keel, "get", "tasks", "-o", "name"], capture_output=True,
+                         env=dict(os.environ, KEEL_CONFIG=os.path.join(srv.data, "config")),
+                         timeout=60)
+    if cli.returncode != 0 or len(cli.stdout.splitlines()) != len(found):
+        raise Fail("cycle %d: keel get tasks exited %d with %d lines for %d objects: %s"
+                   % (cycle, cli.returncode, len(cli.stdout.splitlines()), len(found),
+                      cli.stderr.decode(errors="replace")))
     bad = [l for l in srv.log_since(log_offset).splitlines()
            if re.match(r"\S+ (warn|error) ", l)]
     if bad:
@@ -353,7 +372,9 @@ def main():
     last_rev, probes = 0, {}
     try:
         for cycle in range(1, a.kills + 1):
-            stream.kill_due.wait()
+            if not stream.kill_due.wait(120):
+                raise Fail("cycle %d: the stream stalled at op %d; %s"
+                           % (cycle, stream.done, "; ".join(errors[:3])))
             stream.kill_due.clear()
             # a little later still, so the kill lands at a random point of a request
             time.sleep(rng.random() * 0.02)
@@ -383,7 +404,9 @@ def main():
                      inflight, ledger.landed, refused, rev), flush=True)
             stream.resume()
         for t in threads:
-            t.join()
+            t.join(120)
+            if t.is_alive():
+                raise Fail("a client did not finish: %s" % "; ".join(errors[:3]))
         found, rev = check(srv, ledger, offset, a.kills + 1, last_rev)
         if errors:
             raise Fail("unexpected answers:\n" + "\n".join(errors[:10]))
