@@ -119,7 +119,8 @@ static void test_flags(void **state)
 	assert_int_equal(o.store_max_bytes, (size_t)2 << 30);
 	char *small[] = {"server", "--store-size", "100Ki"};
 	assert_int_equal(srv_opts_parse(&o, 3, small, &err), -EINVAL);
-	assert_string_equal(err.msg, "--store-size: store size \"100Ki\" is too small (at least 256Ki)");
+	assert_string_equal(err.msg,
+	                    "--store-size: store size \"100Ki\" is too small (at least 256Ki)");
 	kerr_clear(&err);
 	char *bad1[] = {"server", "--bogus", "1"};
 	assert_int_equal(srv_opts_parse(&o, 3, bad1, &err), -EINVAL);
