@@ -16,6 +16,8 @@ before the stream goes on:
     every one of them and every acknowledged one;
   - a write after the restart gets a larger revision than any before;
   - `keel get tasks` lists them all;
+  - a watch from the previous restart's revision replays every acknowledged
+    write since, in revision order, ending at each object's stored state;
   - the server's log has no warn/error line (a store that opened cleanly).
 
 A request on a fresh connection that fails with "connection refused" was never
@@ -24,7 +26,7 @@ may not have been committed. Each client owns its names, so per name the
 writes are ordered.
 
 Usage: chaos_writes.py KEEL DATA_DIR LOG [--ops 2000] [--clients 4]
-       [--kills 5] [--seed N]
+       [--kills 5] [--seed N] [--server-flag=--history=100 ...]
 Prints one line per kill cycle and a summary; exits 1 with the reason on the
 first violated check. Stdlib only.
 """
@@ -42,6 +44,10 @@ import threading
 import time
 
 NS_PATH = "/apis/keel/v1/namespaces/default/tasks"
+# libmicrohttpd's warning when a client closes a watch stream (the replay
+# check below does): not about the store
+WATCH_CLOSED = re.compile(r"warn +http: Failed to send the chunked response body .*"
+                          r"The socket is no longer available for sending")
 
 
 class Fail(Exception):
@@ -51,8 +57,8 @@ class Fail(Exception):
 class Server:
     """One `keel server` process at a time over the data directory."""
 
-    def __init__(self, keel, data, log):
-        self.keel, self.data, self.log = keel, data, log
+    def __init__(self, keel, data, log, flags=()):
+        self.keel, self.data, self.log, self.flags = keel, data, log, list(flags)
         self.proc = None
         self.host = self.port = self.token = None
 
@@ -61,7 +67,7 @@ class Server:
         offset = logf.tell()
         self.proc = subprocess.Popen(
             [self.keel, "server", "--data-dir", self.data, "--listen",
-             "127.0.0.1:0", "--controllers=none"],
+             "127.0.0.1:0", "--controllers=none"] + self.flags,
             stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         logf.close()
         deadline = time.monotonic() + 30
@@ -128,6 +134,7 @@ class Ledger:
     def __init__(self):
         self.lock = threading.Lock()
         self.acked = {}      # name -> last acknowledged resourceVersion
+        self.acks = []       # every acknowledged (name, resourceVersion)
         self.sent = set()    # every name a write was sent for
         self.unanswered = set()  # names with a write in flight since their last ack
         self.max_acked = 0
@@ -139,6 +146,7 @@ class Ledger:
     def ack(self, name, rv):
         with self.lock:
             self.acked[name] = max(self.acked.get(name, 0), rv)
+            self.acks.append((name, rv))
             self.unanswered.discard(name)
             self.max_acked = max(self.max_acked, rv)
             self.n_acked += 1
@@ -320,10 +328,49 @@ def check(srv, ledger, log_offset, cycle, last_rev):
                    % (cycle, cli.returncode, len(cli.stdout.splitlines()), len(found),
                       cli.stderr.decode(errors="replace")))
     bad = [l for l in srv.log_since(log_offset).splitlines()
-           if re.match(r"\S+ (warn|error) ", l)]
+           if re.match(r"\S+ (warn|error) ", l) and not WATCH_CLOSED.search(l)]
     if bad:
         raise Fail("cycle %d: server log after restart:\n%s" % (cycle, "\n".join(bad)))
     return found, rev
+
+
+def replay(srv, ledger, cycle, since, upto, found):
+    """A watch from revision `since` replays the change log up to `upto`:
+    every acknowledged write after `since` is an event at its revision, the
+    revisions increase, and each object's last event is its stored state."""
+    conn = http.client.HTTPConnection(srv.host, srv.port, timeout=20)
+    conn.request("GET", "%s?watch=1&resourceVersion=%d" % (NS_PATH, since),
+                 headers={"Authorization": "Bearer " + srv.token})
+    resp = conn.getresponse()
+    if resp.status != 200:
+        raise Fail("cycle %d: watch from %d answered %d" % (cycle, since, resp.status))
+    events, last, rev = {}, {}, since
+    while rev < upto:
+        line = resp.readline()
+        if not line:
+            raise Fail("cycle %d: the watch from %d ended at %d, before %d"
+                       % (cycle, since, rev, upto))
+        ev = json.loads(line)
+        if ev["type"] == "BOOKMARK":
+            continue
+        meta = ev["object"]["metadata"]
+        r = int(meta["resourceVersion"])
+        if r <= rev:
+            raise Fail("cycle %d: watch event at %d after %d" % (cycle, r, rev))
+        rev = r
+        events[(meta["name"], r)] = ev["type"]
+        last[meta["name"]] = r
+    conn.close()
+    with ledger.lock:
+        missing = [a for a in ledger.acks if since < a[1] <= upto and a not in events]
+    if missing:
+        raise Fail("cycle %d: acknowledged writes missing from the change log: %s"
+                   % (cycle, missing[:5]))
+    for name, r in last.items():
+        if found.get(name) != r:
+            raise Fail("cycle %d: %s: last event at %d, stored at %s"
+                       % (cycle, name, r, found.get(name)))
+    return len(events)
 
 
 def probe(srv, cycle, before):
@@ -348,6 +395,8 @@ def main():
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--kills", type=int, default=5)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--server-flag", action="append", default=[],
+                    help="an extra `keel server` flag (e.g. --history=100), repeatable")
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -358,7 +407,7 @@ def main():
     kill_at = [span * (i + 1) + rng.randrange(-span // 3, span // 3)
                for i in range(a.kills)]
 
-    srv = Server(a.keel, a.data, a.log)
+    srv = Server(a.keel, a.data, a.log, a.server_flag)
     ledger = Ledger()
     stream = Stream(a.ops, kill_at)
     errors = []
@@ -392,6 +441,8 @@ def main():
                 if found.get(name) != prv:
                     raise Fail("cycle %d: probe %s has rv %s, wrote %d" %
                                (cycle, name, found.get(name), prv))
+            # (from 1, not 0: resourceVersion=0 would list, not replay)
+            n_events = replay(srv, ledger, cycle, max(last_rev, 1), rev, found)
             name, prv = probe(srv, cycle, max(rev, ledger.max_acked))
             probes[name] = prv
             with ledger.lock:
@@ -399,9 +450,10 @@ def main():
             last_rev = prv
             print("cycle %d: killed after %d ops: %d writes acknowledged, %d objects "
                   "acknowledged, all found, %d objects stored; %d writes in flight at the kill, "
-                  "%d of them committed; %d refused and resent; revision %d"
+                  "%d of them committed; %d refused and resent; revision %d; the change log "
+                  "replays %d events since the last restart"
                   % (cycle, stream.done, acked, known, len(found) - (cycle - 1),
-                     inflight, ledger.landed, refused, rev), flush=True)
+                     inflight, ledger.landed, refused, rev, n_events), flush=True)
             stream.resume()
         for t in threads:
             t.join(120)
