@@ -245,7 +245,7 @@ static int f_bookmark(struct srv_opts *o, const char *v, struct kerr *err)
 	return 0;
 }
 
-static int f_store_max(struct srv_opts *o, const char *v, struct kerr *err)
+static int f_store_size(struct srv_opts *o, const char *v, struct kerr *err)
 {
 	size_t b;
 	if (srv_parse_size(v, &b, err) < 0)
@@ -289,9 +289,11 @@ static const struct {
     {"data-dir", f_data_dir},         {"listen", f_listen},
     {"token-file", f_token_file},     {"threads", f_threads},
     {"max-watchers", f_max_watchers}, {"bookmark-interval", f_bookmark},
-    {"store-max-bytes", f_store_max}, {"history", f_history},
+    {"store-size", f_store_size},     {"history", f_history},
     {"log-level", f_log_level},       {"log-format", f_log_format},
     {"tls-cert", f_tls_cert},         {"tls-key", f_tls_key},
+    /* the flag's first name, kept as an alias; --help lists --store-size only */
+    {"store-max-bytes", f_store_size},
 };
 
 /* Flags without a value. */
@@ -321,8 +323,11 @@ const char *srv_opts_usage(void)
 	       "  --max-watchers N           concurrent watch streams (default 10000)\n"
 	       "  --bookmark-interval DUR    BOOKMARK period on idle watches (default 15s; e.g. "
 	       "1s, 500ms)\n"
-	       "  --store-max-bytes SIZE     LMDB map size, the store's quota (default 8Gi; e.g. "
-	       "64Mi)\n"
+	       "  --store-size SIZE          LMDB map size, the store's quota (default 8Gi; e.g. "
+	       "64Mi);\n"
+	       "                             a full store answers 507; restart with a larger "
+	       "size\n"
+	       "                             (--store-max-bytes is an alias)\n"
 	       "  --history N                change-log revisions kept for watches (default "
 	       "100000)\n"
 	       "  --log-level LEVEL          debug, info, warn or error (default info)\n"

@@ -19,7 +19,7 @@ struct srv_opts {
 	unsigned threads;       /* --threads, MHD thread pool size, default 4 */
 	size_t max_watchers;    /* --max-watchers, default 10000 */
 	int64_t bookmark_ms;    /* --bookmark-interval, default 15s */
-	size_t store_max_bytes; /* --store-max-bytes, default 8Gi */
+	size_t store_max_bytes; /* --store-size (alias --store-max-bytes), default 8Gi */
 	uint64_t history;       /* --history, default 100000 */
 	int log_level;          /* enum log_level; --log-level, default info */
 	bool log_json;          /* --log-format json */

@@ -71,7 +71,7 @@ int store_full_error(struct store *s, struct kerr *err)
 {
 	return kerr_set(err, ENOSPC,
 	                "store is full (map size %zu bytes); delete objects or restart with a "
-	                "larger --store-max-bytes",
+	                "larger --store-size",
 	                s->quota);
 }
 

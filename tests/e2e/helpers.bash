@@ -51,6 +51,13 @@ keel_server_stop() {
 	SERVER_PID=""
 }
 
+# free_port: a loopback port nothing listens on now. For a server that must
+# come back on the same port after a kill (its agents know its URL):
+#   keel_server_start --listen "127.0.0.1:$(free_port)"   (the later --listen wins)
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # api METHOD PATH [curl args...]: an authenticated request; prints the body.
 api() {
 	local method=$1 path=$2

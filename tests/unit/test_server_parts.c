@@ -114,6 +114,14 @@ static void test_flags(void **state)
 	assert_int_equal(o.history, 5);
 	assert_true(o.log_json);
 	assert_int_equal(o.max_watchers, 3);
+	char *size[] = {"server", "--store-size", "2Gi"}; /* --store-max-bytes is its alias */
+	assert_int_equal(srv_opts_parse(&o, 3, size, &err), 0);
+	assert_int_equal(o.store_max_bytes, (size_t)2 << 30);
+	char *small[] = {"server", "--store-size", "100Ki"};
+	assert_int_equal(srv_opts_parse(&o, 3, small, &err), -EINVAL);
+	assert_string_equal(err.msg,
+	                    "--store-size: store size \"100Ki\" is too small (at least 256Ki)");
+	kerr_clear(&err);
 	char *bad1[] = {"server", "--bogus", "1"};
 	assert_int_equal(srv_opts_parse(&o, 3, bad1, &err), -EINVAL);
 	assert_string_equal(err.msg,

@@ -978,7 +978,7 @@ static void test_map_full(void **state)
 	assert_true(n > 10);
 	print_message("map full after %d objects: %s\n", n, err.msg);
 	assert_string_equal(err.msg, "store is full (map size 1048576 bytes); delete objects or "
-	                             "restart with a larger --store-max-bytes");
+	                             "restart with a larger --store-size");
 	kerr_clear(&err);
 	uint64_t rev = store_revision(s);
 	assert_int_equal(rev, n);
