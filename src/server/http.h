@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "common/sbuf.h"
+#include "server/metrics.h"
 #include "server/opts.h"
 #include "server/router.h"
 
@@ -26,10 +27,7 @@ struct store;
 struct srv_hub;
 struct srv_auth;
 struct srv_metrics;
-
-/* Request body limit (contract: 3 MiB) and stored object limit (1.5 MiB). */
-#define SRV_MAX_BODY   ((size_t)3 << 20)
-#define SRV_MAX_OBJECT ((size_t)3 << 19)
+struct srv_conns;
 
 struct server {
 	struct srv_opts opts;
@@ -37,6 +35,7 @@ struct server {
 	struct srv_hub *hub;
 	struct srv_auth *auth;
 	struct srv_metrics *metrics;
+	struct srv_conns *conns;
 	struct MHD_Daemon *mhd;
 	char *url; /* owned: "http://HOST:PORT" once listening */
 	atomic_bool ready;
@@ -54,6 +53,7 @@ struct srv_req {
 	char *method_name; /* owned */
 	char *path;        /* owned */
 	char *raw_uri;     /* owned: as sent, before MHD decoded it (srv_http_uri_log) */
+	const char *user;  /* borrowed from srv->auth: the token's name, once authenticated */
 	bool began;        /* the access handler has seen the headers */
 	struct srv_route route;
 	bool routed;
@@ -66,6 +66,8 @@ struct srv_req {
 	bool is_watch;
 	int early_code;       /* an error decided before the body was read */
 	json_t *early_status; /* its Status object (owned) */
+	bool early_close;     /* ... sent with Connection: close */
+	enum srv_limit limit; /* the limit this request hit, counted once at its end */
 };
 
 /* MHD's URI log callback (cls = struct server): allocates the request with
