@@ -20,7 +20,13 @@
  * The 408 written before the shutdown is raw bytes on the socket. That is
  * safe because a connection still receiving its request has no response
  * queued, so MHD is not writing to it (MHD's own early answers — a 100
- * Continue, its 431 — are written at once, long before a deadline).
+ * Continue, its 431 — are written at once, long before a deadline). It is
+ * written only on a connection that has not had a response yet: one that
+ * has may just be an idle keep-alive connection (we cannot tell idle from
+ * a slow next request: MHD has the bytes), and a client sending its next
+ * request as the 408 arrives would take it for the answer. Closed without
+ * a word, it looks like any keep-alive connection the server let go, and
+ * clients retry on a fresh one.
  */
 #include "server/conns.h"
 
@@ -46,6 +52,7 @@ struct conn_entry {
 	int fd;
 	int64_t deadline_ms; /* 0: not receiving a request (responding) */
 	bool over, cut;
+	bool served; /* a response has been sent on it */
 };
 
 struct srv_conns {
@@ -130,6 +137,8 @@ static void set_deadline(struct MHD_Connection *conn, bool start)
 		return;
 	pthread_mutex_lock(&e->set->mu);
 	e->deadline_ms = start ? deadline_from_now(e->set) : 0;
+	if (start)
+		e->served = true;
 	pthread_mutex_unlock(&e->set->mu);
 }
 
@@ -178,7 +187,7 @@ static void reap_locked(struct srv_conns *c, const char *resp, size_t len)
 		if (e->cut || !e->deadline_ms || now < e->deadline_ms || e->fd < 0)
 			continue;
 		e->cut = true;
-		if (resp) /* best effort: a client that does not read gets only the close */
+		if (resp && !e->served) /* best effort: see top */
 			(void)!send(e->fd, resp, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		shutdown(e->fd, SHUT_RDWR);
 		srv_metrics_limit(c->metrics, SRV_LIMIT_REQUEST_TIME);

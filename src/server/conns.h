@@ -28,7 +28,8 @@ struct srv_metrics;
 struct srv_conns_opts {
 	size_t max_connections;     /* more open -> srv_conns_over_limit */
 	int64_t request_timeout_ms; /* to receive a whole request; 0 = none */
-	/* Write a 408 Status on the socket before shutting it down. Only for
+	/* Write a 408 Status on the socket before shutting it down (only on a
+	 * connection that has had no response yet, see conns.c). Only for
 	 * plain HTTP: under TLS raw bytes would corrupt the stream. */
 	bool answer_timeouts;
 };

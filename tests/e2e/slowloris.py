@@ -2,9 +2,11 @@
 """A slowloris client for limits.bats: sends a request one byte per
 INTERVAL seconds and reports when and how the server ended it.
 
-usage: slowloris.py URL headers|body TOKEN [INTERVAL]
-  headers: the request line and headers trickle in;
-  body:    the headers arrive at once, the body trickles in.
+usage: slowloris.py URL headers|body|keepalive TOKEN [INTERVAL]
+  headers:   the request line and headers trickle in;
+  body:      the headers arrive at once, the body trickles in;
+  keepalive: a GET /healthz is answered first, then the headers of a
+             second request on the same connection trickle in.
 Prints one line, "closed after 2.1s: <first line of the answer, or (none)>",
 then the answer's body if any. Gives up (exit 1) after 60 s.
 """
@@ -26,6 +28,13 @@ start = time.monotonic()
 if mode == "body":
     s.sendall(head)
     trickle = body
+elif mode == "keepalive":
+    s.sendall(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    first = b""
+    while not first.endswith(b"ok"):
+        first += s.recv(65536)
+    start = time.monotonic()  # the next request's deadline starts now
+    trickle = head + body
 else:
     trickle = head + body
 got = b""
