@@ -55,7 +55,16 @@ struct up_flags {
 	bool stop_tasks;
 	bool no_user_config;
 	const char *interval; /* -f DIR's full re-apply period */
+	const char *limits[8];  /* the server's limit flags, up_limit_flags order */
 };
+
+/* keel server's limit flags, which keel up passes to its server as given
+ * (srv_opts_parse checks them and names them in its messages). */
+static const char *const up_limit_flags[] = {
+    "max-body",    "max-object",       "max-watchers",    "max-watchers-per-client",
+    "max-connections", "max-header-bytes", "request-timeout", "idle-timeout"};
+_Static_assert(ARRAY_SIZE(up_limit_flags) == ARRAY_SIZE(((struct up_flags *)0)->limits),
+               "one up_flags.limits slot per limit flag");
 
 /* ---- pure parts (unit-tested) ------------------------------------------ */
 
@@ -301,23 +310,41 @@ struct up {
 	char *why;
 };
 
-static int start_server(struct up *u, const struct up_flags *f, struct kerr *err)
+/* The server's options from keel up's flags. On failure so is freed. */
+static int up_server_opts(const struct up_flags *f, struct srv_opts *so, struct kerr *err)
 {
-	struct srv_opts so;
-	srv_opts_init(&so);
+	srv_opts_init(so);
 	if (f->data_dir) {
-		free(so.data_dir);
-		so.data_dir = xstrdup(f->data_dir);
+		free(so->data_dir);
+		so->data_dir = xstrdup(f->data_dir);
 	}
 	if (f->listen) {
 		char *host = NULL;
-		if (srv_parse_listen(f->listen, &host, &so.listen_port, err) < 0) {
-			srv_opts_free(&so);
+		if (srv_parse_listen(f->listen, &host, &so->listen_port, err) < 0) {
+			srv_opts_free(so);
 			return kerr_prefix(err, "--listen");
 		}
-		free(so.listen_host);
-		so.listen_host = host;
+		free(so->listen_host);
+		so->listen_host = host;
 	}
+	for (size_t i = 0; i < ARRAY_SIZE(up_limit_flags); i++) {
+		if (!f->limits[i])
+			continue;
+		_cleanup_free_ char *arg = xasprintf("--%s=%s", up_limit_flags[i], f->limits[i]);
+		char *argv[] = {"up", arg, NULL};
+		if (srv_opts_parse(so, 2, argv, err) < 0) {
+			srv_opts_free(so);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int start_server(struct up *u, const struct up_flags *f, struct kerr *err)
+{
+	struct srv_opts so;
+	if (up_server_opts(f, &so, err) < 0)
+		return -err->code;
 	int r = server_start(&so, &u->srv, err);
 	srv_opts_free(&so);
 	return r;
@@ -427,6 +454,13 @@ static int run_up(const struct up_flags *f, const struct cli_strv *pos)
 		        f->runtime);
 		return CLI_USAGE;
 	}
+	struct srv_opts so;
+	_cleanup_kerr_ struct kerr serr = KERR_INIT;
+	if (up_server_opts(f, &so, &serr) < 0) {
+		fprintf(stderr, "error: %s\n", kerr_msg(&serr));
+		return CLI_USAGE;
+	}
+	srv_opts_free(&so);
 	struct stat st;
 	if (f->file && stat(f->file, &st) < 0) {
 		fprintf(stderr, "error: -f %s: %s\n", f->file, strerror(errno));
@@ -483,6 +517,22 @@ int cli_cmd_up(int argc, char **argv)
 	     "stop and remove this node's tasks when keel up stops (default: they keep running)"},
 	    {"no-user-config", 0, CLI_OPT_BOOL, &f.no_user_config, NULL,
 	     "do not write ~/.config/keel/config (the CLI's default config file)"},
+	    {"max-body", 0, CLI_OPT_STRING, &f.limits[0], "SIZE",
+	     "the server's limits, as keel server's: request body (default 3Mi)"},
+	    {"max-object", 0, CLI_OPT_STRING, &f.limits[1], "SIZE",
+	     "stored object (default 1536Ki)"},
+	    {"max-watchers", 0, CLI_OPT_STRING, &f.limits[2], "N",
+	     "watch streams (default 10000)"},
+	    {"max-watchers-per-client", 0, CLI_OPT_STRING, &f.limits[3], "N",
+	     "watch streams per token user name (default 2000)"},
+	    {"max-connections", 0, CLI_OPT_STRING, &f.limits[4], "N",
+	     "HTTP connections (default --max-watchers + 1024)"},
+	    {"max-header-bytes", 0, CLI_OPT_STRING, &f.limits[5], "SIZE",
+	     "request line and headers (default 64Ki)"},
+	    {"request-timeout", 0, CLI_OPT_STRING, &f.limits[6], "DURATION",
+	     "time to receive a whole request (default 30s)"},
+	    {"idle-timeout", 0, CLI_OPT_STRING, &f.limits[7], "DURATION",
+	     "close a silent connection (default 300s)"},
 	};
 	struct cli_strv pos = {0};
 	int code;
