@@ -47,6 +47,13 @@ const char *srv_req_header(struct srv_req *r, const char *key)
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
 }
 
+const char *srv_req_user(struct srv_req *r)
+{
+	const struct srv_token *t =
+	    srv_auth_check(r->srv->auth, srv_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION));
+	return t ? t->name : "";
+}
+
 enum MHD_Result srv_reply_response(struct srv_req *r, unsigned code, struct MHD_Response *resp)
 {
 	r->status = code;
@@ -315,9 +322,7 @@ static void req_begin(struct srv_req *r)
 	r->routed = true;
 	if (needs_auth(&r->route)) {
 		const char *authz = srv_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
-		const struct srv_token *tok = srv_auth_check(r->srv->auth, authz);
-		r->user = tok ? tok->name : NULL;
-		if (!tok) {
+		if (!srv_auth_check(r->srv->auth, authz)) {
 			set_early(r, 401,
 			          api_status_new(401, "Unauthorized",
 			                         authz

@@ -53,7 +53,6 @@ struct srv_req {
 	char *method_name; /* owned */
 	char *path;        /* owned */
 	char *raw_uri;     /* owned: as sent, before MHD decoded it (srv_http_uri_log) */
-	const char *user;  /* borrowed from srv->auth: the token's name, once authenticated */
 	bool began;        /* the access handler has seen the headers */
 	struct srv_route route;
 	bool routed;
@@ -84,6 +83,9 @@ void srv_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 /* Query parameter / header of the request (borrowed from MHD), or NULL. */
 const char *srv_req_query(struct srv_req *r, const char *key);
 const char *srv_req_header(struct srv_req *r, const char *key);
+/* The name of the user whose token the request carries (borrowed from the
+ * server's token set), "" without a valid one. */
+const char *srv_req_user(struct srv_req *r);
 
 /* Replies. Each queues exactly one response and returns MHD's result.
  * srv_reply_json steals obj. extra_header/extra_value may be NULL. */

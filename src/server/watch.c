@@ -622,7 +622,7 @@ static struct watcher *watcher_new(struct srv_req *r, struct watch_params *p)
 	w->kind_idx = (size_t)kind_index(w->kind);
 	w->conn = r->conn;
 	w->ns = r->route.ns && w->kind->namespaced ? xstrdup(r->route.ns) : NULL;
-	w->user = xstrdup(r->user ? r->user : "");
+	w->user = xstrdup(srv_req_user(r));
 	w->labels = TAKE_PTR(p->labels);
 	w->fields = TAKE_PTR(p->fields);
 	int64_t now = time_mono_ms();
