@@ -55,13 +55,13 @@ struct up_flags {
 	bool stop_tasks;
 	bool no_user_config;
 	const char *interval; /* -f DIR's full re-apply period */
-	const char *limits[8];  /* the server's limit flags, up_limit_flags order */
+	const char *limits[8]; /* the server's limit flags, up_limit_flags order */
 };
 
 /* keel server's limit flags, which keel up passes to its server as given
  * (srv_opts_parse checks them and names them in its messages). */
 static const char *const up_limit_flags[] = {
-    "max-body",    "max-object",       "max-watchers",    "max-watchers-per-client",
+    "max-body",        "max-object",       "max-watchers",    "max-watchers-per-client",
     "max-connections", "max-header-bytes", "request-timeout", "idle-timeout"};
 _Static_assert(ARRAY_SIZE(up_limit_flags) == ARRAY_SIZE(((struct up_flags *)0)->limits),
                "one up_flags.limits slot per limit flag");
@@ -521,8 +521,7 @@ int cli_cmd_up(int argc, char **argv)
 	     "the server's limits, as keel server's: request body (default 3Mi)"},
 	    {"max-object", 0, CLI_OPT_STRING, &f.limits[1], "SIZE",
 	     "stored object (default 1536Ki)"},
-	    {"max-watchers", 0, CLI_OPT_STRING, &f.limits[2], "N",
-	     "watch streams (default 10000)"},
+	    {"max-watchers", 0, CLI_OPT_STRING, &f.limits[2], "N", "watch streams (default 10000)"},
 	    {"max-watchers-per-client", 0, CLI_OPT_STRING, &f.limits[3], "N",
 	     "watch streams per token user name (default 2000)"},
 	    {"max-connections", 0, CLI_OPT_STRING, &f.limits[4], "N",

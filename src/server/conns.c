@@ -164,10 +164,10 @@ size_t srv_conns_open(struct srv_conns *c)
 static char *timeout_response(const struct srv_conns *c, size_t *len)
 {
 	_cleanup_free_ char *d = srv_format_duration(c->opts.request_timeout_ms);
-	_cleanup_free_ char *msg = xasprintf(
-	    "request not received within the request timeout (--request-timeout %s); "
-	    "closing the connection",
-	    d);
+	_cleanup_free_ char *msg =
+	    xasprintf("request not received within the request timeout (--request-timeout %s); "
+	              "closing the connection",
+	              d);
 	_cleanup_json_ json_t *st = api_status_new(408, "RequestTimeout", msg, NULL, NULL, NULL);
 	_cleanup_free_ char *body = json_dumps(st, JSON_COMPACT);
 	char *resp = xasprintf("HTTP/1.1 408 Request Timeout\r\n"

@@ -121,7 +121,8 @@ static enum srv_limit limit_of_causes(json_t *st)
 	{
 		const char *f = json_string_value(json_object_get(c, "field"));
 		const char *why = json_string_value(json_object_get(c, "reason"));
-		if (!f || !why || (!streq(why, "FieldValueTooMany") && !streq(why, "FieldValueTooLong")))
+		if (!f || !why ||
+		    (!streq(why, "FieldValueTooMany") && !streq(why, "FieldValueTooLong")))
 			continue;
 		if (strendswith(f, "metadata.labels"))
 			return SRV_LIMIT_LABELS;

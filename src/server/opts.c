@@ -354,11 +354,16 @@ static const struct {
 	const char *name;
 	flag_fn fn;
 } flags[] = {
-    {"data-dir", f_data_dir},         {"listen", f_listen},
-    {"token-file", f_token_file},     {"threads", f_threads},
-    {"max-watchers", f_max_watchers}, {"bookmark-interval", f_bookmark},
-    {"store-max-bytes", f_store_max}, {"history", f_history},
-    {"log-level", f_log_level},       {"log-format", f_log_format},
+    {"data-dir", f_data_dir},
+    {"listen", f_listen},
+    {"token-file", f_token_file},
+    {"threads", f_threads},
+    {"max-watchers", f_max_watchers},
+    {"bookmark-interval", f_bookmark},
+    {"store-max-bytes", f_store_max},
+    {"history", f_history},
+    {"log-level", f_log_level},
+    {"log-format", f_log_format},
     {"max-watchers-per-client", f_max_watchers_per_client},
     {"max-connections", f_max_connections},
     {"max-body", f_max_body},

@@ -20,12 +20,12 @@ struct srv_opts {
 	size_t max_watchers;    /* --max-watchers, default 10000 */
 	size_t max_watchers_per_client; /* --max-watchers-per-client (per token
 	                                   user name), default 2000 */
-	size_t max_connections;   /* --max-connections; 0 = max_watchers + 1024 */
-	size_t max_body;          /* --max-body, default 3Mi */
-	size_t max_object;        /* --max-object, default 1.5Mi (1536Ki) */
-	size_t max_header_bytes;  /* --max-header-bytes, default 64Ki */
-	int64_t request_timeout_ms; /* --request-timeout, default 30s */
-	int64_t idle_timeout_ms;  /* --idle-timeout, default 300s */
+	size_t max_connections;         /* --max-connections; 0 = max_watchers + 1024 */
+	size_t max_body;                /* --max-body, default 3Mi */
+	size_t max_object;              /* --max-object, default 1.5Mi (1536Ki) */
+	size_t max_header_bytes;        /* --max-header-bytes, default 64Ki */
+	int64_t request_timeout_ms;     /* --request-timeout, default 30s */
+	int64_t idle_timeout_ms;        /* --idle-timeout, default 300s */
 	int64_t bookmark_ms;    /* --bookmark-interval, default 15s */
 	size_t store_max_bytes; /* --store-max-bytes, default 8Gi */
 	uint64_t history;       /* --history, default 100000 */

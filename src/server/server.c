@@ -193,8 +193,8 @@ static struct MHD_Daemon *start_mhd(struct server *srv, int fd, int family)
 	unsigned conn_limit = (unsigned)(srv->opts.max_connections +
 	                                 CONN_SLACK_PER_THREAD * (size_t)srv->opts.threads);
 	return MHD_start_daemon(
-	    flags, 0, NULL, NULL, srv_http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
-	    srv, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE,
+	    flags, 0, NULL, NULL, srv_http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE,
 	    (unsigned)srv->opts.threads, MHD_OPTION_NOTIFY_COMPLETED, srv_http_completed, srv,
 	    MHD_OPTION_URI_LOG_CALLBACK, srv_http_uri_log, srv, MHD_OPTION_NOTIFY_CONNECTION,
 	    srv_conns_notify, srv->conns, MHD_OPTION_CONNECTION_LIMIT, conn_limit,

@@ -205,9 +205,14 @@ static void test_format_values(void **state)
 	static const struct {
 		size_t bytes;
 		const char *text;
-	} sizes[] = {{0, "0"},          {1000, "1000"},           {1024, "1Ki"},
-	             {3u << 20, "3Mi"}, {3u << 19, "1536Ki"},     {1025, "1025"},
-	             {(size_t)1 << 30, "1Gi"}, {(size_t)5 << 40, "5Ti"}};
+	} sizes[] = {{0, "0"},
+	             {1000, "1000"},
+	             {1024, "1Ki"},
+	             {3u << 20, "3Mi"},
+	             {3u << 19, "1536Ki"},
+	             {1025, "1025"},
+	             {(size_t)1 << 30, "1Gi"},
+	             {(size_t)5 << 40, "5Ti"}};
 	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
 		char *s = srv_format_size(sizes[i].bytes);
 		assert_string_equal(s, sizes[i].text);
