@@ -66,7 +66,16 @@ struct up_flags {
 	bool tls;             /* the self-signed pair in DATA/tls/ */
 	const char *tls_cert, *tls_key;
 	bool insecure_listen;
+	const char *limits[8]; /* the server's limit flags, up_limit_flags order */
 };
+
+/* keel server's limit flags, which keel up passes to its server as given
+ * (srv_opts_parse checks them and names them in its messages). */
+static const char *const up_limit_flags[] = {
+    "max-body",        "max-object",       "max-watchers",    "max-watchers-per-client",
+    "max-connections", "max-header-bytes", "request-timeout", "idle-timeout"};
+_Static_assert(ARRAY_SIZE(up_limit_flags) == ARRAY_SIZE(((struct up_flags *)0)->limits),
+               "one up_flags.limits slot per limit flag");
 
 /* ---- pure parts (unit-tested) ------------------------------------------ */
 
@@ -318,8 +327,9 @@ struct up {
 	char *tls_note; /* what --tls did (srv_tls_describe), or NULL */
 };
 
-/* The server's options from keel up's flags, checked (srv_tls_prepare):
- * a failure is a usage error. so is the caller's to free. */
+/* The server's options from keel up's flags, parsed as keel server parses
+ * its own (no TLS files read yet: srv_tls_prepare is the caller's); a
+ * failure is a usage error. so is the caller's to free. */
 static int up_server_opts(const struct up_flags *f, struct srv_opts *so, struct kerr *err)
 {
 	srv_opts_init(so);
@@ -338,7 +348,15 @@ static int up_server_opts(const struct up_flags *f, struct srv_opts *so, struct 
 	so->tls_cert = f->tls_cert ? xstrdup(f->tls_cert) : NULL;
 	so->tls_key = f->tls_key ? xstrdup(f->tls_key) : NULL;
 	so->insecure_listen = f->insecure_listen;
-	return srv_tls_prepare(so, err);
+	for (size_t i = 0; i < ARRAY_SIZE(up_limit_flags); i++) {
+		if (!f->limits[i])
+			continue;
+		_cleanup_free_ char *arg = xasprintf("--%s=%s", up_limit_flags[i], f->limits[i]);
+		char *argv[] = {"up", arg, NULL};
+		if (srv_opts_parse(so, 2, argv, err) < 0)
+			return -EINVAL;
+	}
+	return 0;
 }
 
 static int start_agent(struct up *u, const struct up_flags *f, const char *runtime,
@@ -450,6 +468,14 @@ static int run_up(const struct up_flags *f, const struct cli_strv *pos)
 		        f->runtime);
 		return CLI_USAGE;
 	}
+	struct srv_opts so;
+	_cleanup_kerr_ struct kerr serr = KERR_INIT;
+	int bad = up_server_opts(f, &so, &serr);
+	srv_opts_free(&so);
+	if (bad < 0) {
+		fprintf(stderr, "error: %s\n", kerr_msg(&serr));
+		return CLI_USAGE;
+	}
 	struct stat st;
 	if (f->file && stat(f->file, &st) < 0) {
 		fprintf(stderr, "error: -f %s: %s\n", f->file, strerror(errno));
@@ -464,7 +490,7 @@ static int run_up(const struct up_flags *f, const struct cli_strv *pos)
 	struct up u = {0};
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	struct srv_opts so;
-	if (up_server_opts(f, &so, &err) < 0) {
+	if (up_server_opts(f, &so, &err) < 0 || srv_tls_prepare(&so, &err) < 0) {
 		fprintf(stderr, "keel up: %s\n", kerr_msg(&err));
 		srv_opts_free(&so);
 		return CLI_USAGE;
@@ -523,6 +549,21 @@ int cli_cmd_up(int argc, char **argv)
 	    {"tls-key", 0, CLI_OPT_STRING, &f.tls_key, "FILE", "the certificate's PEM private key"},
 	    {"insecure-listen", 0, CLI_OPT_BOOL, &f.insecure_listen, NULL,
 	     "allow plain HTTP on a --listen address that is not loopback"},
+	    {"max-body", 0, CLI_OPT_STRING, &f.limits[0], "SIZE",
+	     "the server's limits, as keel server's: request body (default 3Mi)"},
+	    {"max-object", 0, CLI_OPT_STRING, &f.limits[1], "SIZE",
+	     "stored object (default 1536Ki)"},
+	    {"max-watchers", 0, CLI_OPT_STRING, &f.limits[2], "N", "watch streams (default 10000)"},
+	    {"max-watchers-per-client", 0, CLI_OPT_STRING, &f.limits[3], "N",
+	     "watch streams per token user name (default 2000)"},
+	    {"max-connections", 0, CLI_OPT_STRING, &f.limits[4], "N",
+	     "HTTP connections (default --max-watchers + 1024)"},
+	    {"max-header-bytes", 0, CLI_OPT_STRING, &f.limits[5], "SIZE",
+	     "request line and headers (default 64Ki)"},
+	    {"request-timeout", 0, CLI_OPT_STRING, &f.limits[6], "DURATION",
+	     "time to receive a whole request (default 30s)"},
+	    {"idle-timeout", 0, CLI_OPT_STRING, &f.limits[7], "DURATION",
+	     "close a silent connection (default 300s)"},
 	};
 	struct cli_strv pos = {0};
 	int code;

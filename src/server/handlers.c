@@ -23,6 +23,7 @@
 #include "api/status.h"
 #include "common/kerr.h"
 #include "common/util.h"
+#include "server/conns.h"
 #include "server/metrics.h"
 #include "server/watch.h"
 #include "store/store.h"
@@ -128,6 +129,10 @@ static enum MHD_Result handle_metrics(struct srv_req *r)
 	store_get_stats(r->srv->store, &st);
 	_cleanup_sbuf_ struct sbuf b = SBUF_INIT;
 	srv_metrics_render(r->srv->metrics, &st, srv_hub_watchers(r->srv->hub), &b);
+	sbuf_printf(&b,
+	            "# HELP keel_http_connections Open HTTP connections.\n"
+	            "# TYPE keel_http_connections gauge\nkeel_http_connections %zu\n",
+	            srv_conns_open(r->srv->conns));
 	pthread_mutex_lock(&r->srv->metrics_mu);
 	if (r->srv->metrics_source)
 		r->srv->metrics_source(r->srv->metrics_ud, &b);

@@ -10,6 +10,12 @@
  * body of such a request is discarded as it arrives (up to a bound, after
  * which the connection is dropped) and the error is sent on the last call,
  * which keeps the HTTP exchange well-formed for keep-alive clients.
+ *
+ * Limits: a request that hits one records it in r->limit, counted once in
+ * keel_limit_rejections_total when the request ends. The connection limit
+ * and the header limit are checked first, before auth, because they guard
+ * the server rather than the API; the request deadline is conns.c's, and
+ * it stops once the access handler has the whole request.
  */
 #include "server/http.h"
 
@@ -27,6 +33,7 @@
 #include "common/util.h"
 #include "server/auth.h"
 #include "server/authz.h"
+#include "server/conns.h"
 #include "server/handlers.h"
 #include "server/metrics.h"
 #include "store/store.h"
@@ -42,6 +49,13 @@ const char *srv_req_query(struct srv_req *r, const char *key)
 const char *srv_req_header(struct srv_req *r, const char *key)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
+}
+
+const char *srv_req_user(struct srv_req *r)
+{
+	const struct srv_token *t =
+	    srv_auth_check(r->srv->auth, srv_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION));
+	return t ? t->name : "";
 }
 
 enum MHD_Result srv_reply_response(struct srv_req *r, unsigned code, struct MHD_Response *resp)
@@ -94,10 +108,44 @@ enum MHD_Result srv_reply_text(struct srv_req *r, unsigned code, const char *con
 	return resp ? srv_reply_response(r, code, resp) : MHD_NO;
 }
 
+static bool strendswith(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+/* The limit that a validation Status reports, if any: a count or size
+ * cause on a metadata.labels / metadata.annotations map itself (causes on
+ * one key are about that key's syntax). */
+static enum srv_limit limit_of_causes(json_t *st)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(json_object_get(st, "details"), "causes"), i, c)
+	{
+		const char *f = json_string_value(json_object_get(c, "field"));
+		const char *why = json_string_value(json_object_get(c, "reason"));
+		if (!f || !why ||
+		    (!streq(why, "FieldValueTooMany") && !streq(why, "FieldValueTooLong")))
+			continue;
+		if (strendswith(f, "metadata.labels"))
+			return SRV_LIMIT_LABELS;
+		if (strendswith(f, "metadata.annotations"))
+			return SRV_LIMIT_ANNOTATIONS;
+	}
+	return SRV_LIMIT_NONE;
+}
+
 enum MHD_Result srv_reply_error(struct srv_req *r, const struct kerr *err, const char *kind,
                                 const char *name)
 {
 	json_t *st = api_status_from_kerr(err, kind, name);
+	/* E2BIG in a handler is the object limit (srv_obj_check_size); the YAML
+	 * parser's E2BIG sets r->limit itself first. */
+	if (!r->limit && err && err->code == E2BIG)
+		r->limit = SRV_LIMIT_OBJECT;
+	if (!r->limit && err && err->code == EINVAL)
+		r->limit = limit_of_causes(st);
 	if (err && err->code == EMEDIUMTYPE) { /* not in api/status.c's table: HTTP-only */
 		json_object_set_new(st, "code", json_integer(415));
 		json_object_set_new(st, "reason", json_string("UnsupportedMediaType"));
@@ -160,6 +208,30 @@ static bool needs_auth(const struct srv_route *rt)
 	return rt->type != SRV_ROUTE_HEALTHZ && rt->type != SRV_ROUTE_READYZ;
 }
 
+static void set_early_limit(struct srv_req *r, unsigned code, const char *reason,
+                            enum srv_limit limit, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void set_early_limit(struct srv_req *r, unsigned code, const char *reason,
+                            enum srv_limit limit, const char *fmt, ...)
+{
+	if (r->early_code)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	set_early(r, code, status_v(code, reason, fmt, ap));
+	va_end(ap);
+	r->limit = limit;
+}
+
+static void body_too_big(struct srv_req *r, const char *what)
+{
+	_cleanup_free_ char *lim = srv_format_size(r->srv->opts.max_body);
+	r->body_too_big = true;
+	set_early_limit(r, 413, "RequestEntityTooLarge", SRV_LIMIT_BODY,
+	                "request body too large: %sover the limit of %s (--max-body)", what, lim);
+}
+
 static void check_content_length(struct srv_req *r)
 {
 	const char *cl = srv_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -167,14 +239,44 @@ static void check_content_length(struct srv_req *r)
 		return;
 	char *end = NULL;
 	unsigned long long n = strtoull(cl, &end, 10);
-	if (end && *end == '\0' && n > SRV_MAX_BODY) {
-		r->body_too_big = true;
-		set_early(
-		    r, 413,
-		    api_status_new(413, "RequestEntityTooLarge",
-		                   "request body too large: Content-Length is over the 3 MiB limit",
-		                   NULL, NULL, NULL));
+	if (end && *end == '\0' && n > r->srv->opts.max_body) {
+		_cleanup_free_ char *what = xasprintf("Content-Length %llu is ", n);
+		body_too_big(r, what);
 	}
+}
+
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+	(void)kind;
+	*(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": ", CRLF */
+	return MHD_YES;
+}
+
+/* The server-wide limits, checked before anything else. Returns whether
+ * one was hit. */
+static bool check_conn_limits(struct srv_req *r)
+{
+	const struct srv_opts *o = &r->srv->opts;
+	if (srv_conns_over_limit(r->conn)) {
+		r->early_close = true;
+		set_early_limit(r, 503, "ServiceUnavailable", SRV_LIMIT_CONNECTIONS,
+		                "too many connections (--max-connections %zu); retry later",
+		                o->max_connections);
+		return true;
+	}
+	size_t n = strlen(r->method_name) + strlen(r->raw_uri) + 11; /* " ", " HTTP/1.1", CRLF */
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_header_size, &n);
+	if (n > o->max_header_bytes) {
+		_cleanup_free_ char *lim = srv_format_size(o->max_header_bytes);
+		r->early_close = true;
+		set_early_limit(r, 431, "RequestHeaderFieldsTooLarge", SRV_LIMIT_HEADERS,
+		                "request headers too large: %zu bytes, over the limit of %s "
+		                "(--max-header-bytes)",
+		                n, lim);
+		return true;
+	}
+	return false;
 }
 
 /* A URI whose decoded path segments or query values hold a NUL or invalid
@@ -281,7 +383,7 @@ static void authorize_body(struct srv_req *r)
 static void req_begin(struct srv_req *r)
 {
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	if (check_raw_uri(r))
+	if (check_conn_limits(r) || check_raw_uri(r))
 		return;
 	if (srv_route_parse(r->path, &r->route, &err) < 0) {
 		r->routed = false;
@@ -333,13 +435,9 @@ static void take_body(struct srv_req *r, const char *data, size_t n)
 		r->discarded += n;
 		return;
 	}
-	if (r->body.len + n > SRV_MAX_BODY) {
-		r->body_too_big = true;
+	if (r->body.len + n > r->srv->opts.max_body) {
 		sbuf_free(&r->body);
-		set_early(r, 413,
-		          api_status_new(413, "RequestEntityTooLarge",
-		                         "request body too large (over the 3 MiB limit)", NULL,
-		                         NULL, NULL));
+		body_too_big(r, "");
 		r->discarded += n;
 		return;
 	}
@@ -379,11 +477,13 @@ enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, const ch
 	}
 	if (r->queued)
 		return MHD_YES;
+	srv_conns_received(conn);
 	if (r->authz_body && !r->early_code)
 		authorize_body(r);
 	if (r->early_code) {
 		json_t *st = TAKE_PTR(r->early_status);
-		return srv_reply_json(r, (unsigned)r->early_code, st, NULL, NULL);
+		return srv_reply_json(r, (unsigned)r->early_code, st,
+		                      r->early_close ? MHD_HTTP_HEADER_CONNECTION : NULL, "close");
 	}
 	return srv_handle(r);
 }
@@ -391,9 +491,10 @@ enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, const ch
 void srv_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                         enum MHD_RequestTerminationCode toe)
 {
-	(void)conn;
 	struct server *srv = cls;
 	struct srv_req *r = *con_cls;
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		srv_conns_next(conn);
 	if (!r)
 		return;
 	*con_cls = NULL;
@@ -402,6 +503,7 @@ void srv_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		free(r);
 		return;
 	}
+	srv_metrics_limit(srv->metrics, r->limit);
 	int64_t dur = time_mono_ns() - r->start_ns;
 	unsigned code = r->queued ? r->status : 500;
 	srv_metrics_observe(srv->metrics, r->method, code, dur, r->is_watch);

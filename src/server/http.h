@@ -19,6 +19,7 @@
 
 #include "common/sbuf.h"
 #include "server/auth.h"
+#include "server/metrics.h"
 #include "server/opts.h"
 #include "server/router.h"
 
@@ -27,10 +28,7 @@ struct store;
 struct srv_hub;
 struct srv_auth;
 struct srv_metrics;
-
-/* Request body limit (contract: 3 MiB) and stored object limit (1.5 MiB). */
-#define SRV_MAX_BODY   ((size_t)3 << 20)
-#define SRV_MAX_OBJECT ((size_t)3 << 19)
+struct srv_conns;
 
 struct server {
 	struct srv_opts opts;
@@ -38,6 +36,7 @@ struct server {
 	struct srv_hub *hub;
 	struct srv_auth *auth;
 	struct srv_metrics *metrics;
+	struct srv_conns *conns;
 	struct MHD_Daemon *mhd;
 	char *url; /* owned: "http://HOST:PORT" once listening */
 	atomic_bool ready;
@@ -69,6 +68,8 @@ struct srv_req {
 	json_t *early_status; /* its Status object (owned) */
 	struct srv_ident who; /* the token's owner (owned; empty where no token is needed) */
 	bool authz_body;      /* authorization waits for the body (a node's create) */
+	bool early_close;     /* ... sent with Connection: close */
+	enum srv_limit limit; /* the limit this request hit, counted once at its end */
 };
 
 /* MHD's URI log callback (cls = struct server): allocates the request with
@@ -85,6 +86,9 @@ void srv_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 /* Query parameter / header of the request (borrowed from MHD), or NULL. */
 const char *srv_req_query(struct srv_req *r, const char *key);
 const char *srv_req_header(struct srv_req *r, const char *key);
+/* The name of the user whose token the request carries (borrowed from the
+ * server's token set), "" without a valid one. */
+const char *srv_req_user(struct srv_req *r);
 
 /* Replies. Each queues exactly one response and returns MHD's result.
  * srv_reply_json steals obj. extra_header/extra_value may be NULL. */

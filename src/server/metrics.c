@@ -29,7 +29,50 @@ struct srv_metrics {
 	atomic_uint_fast64_t requests[N_METHODS][N_CODES];
 	atomic_uint_fast64_t hist[N_METHODS][N_BUCKETS + 1]; /* last: +Inf */
 	atomic_uint_fast64_t hist_sum_ns[N_METHODS];
+	atomic_uint_fast64_t limits[SRV_LIMIT_COUNT];
 };
+
+static const char *const limit_names[SRV_LIMIT_COUNT] = {
+    [SRV_LIMIT_NONE] = "",
+    [SRV_LIMIT_BODY] = "body",
+    [SRV_LIMIT_OBJECT] = "object",
+    [SRV_LIMIT_LABELS] = "labels",
+    [SRV_LIMIT_ANNOTATIONS] = "annotations",
+    [SRV_LIMIT_WATCHES] = "watches",
+    [SRV_LIMIT_WATCHES_PER_CLIENT] = "watches_per_client",
+    [SRV_LIMIT_CONNECTIONS] = "connections",
+    [SRV_LIMIT_HEADERS] = "headers",
+    [SRV_LIMIT_REQUEST_TIME] = "request_time",
+    [SRV_LIMIT_YAML] = "yaml",
+};
+
+const char *srv_limit_name(enum srv_limit l)
+{
+	return (unsigned)l < SRV_LIMIT_COUNT ? limit_names[l] : "";
+}
+
+void srv_metrics_limit(struct srv_metrics *m, enum srv_limit l)
+{
+	if (m && l > SRV_LIMIT_NONE && l < SRV_LIMIT_COUNT)
+		atomic_fetch_add_explicit(&m->limits[l], 1, memory_order_relaxed);
+}
+
+uint64_t srv_metrics_limit_count(struct srv_metrics *m, enum srv_limit l)
+{
+	if (!m || l <= SRV_LIMIT_NONE || l >= SRV_LIMIT_COUNT)
+		return 0;
+	return atomic_load_explicit(&m->limits[l], memory_order_relaxed);
+}
+
+static void render_limits(struct srv_metrics *m, struct sbuf *out)
+{
+	sbuf_puts(out, "# HELP keel_limit_rejections_total Requests and connections refused "
+	               "or cut off by a server limit.\n"
+	               "# TYPE keel_limit_rejections_total counter\n");
+	for (int l = SRV_LIMIT_NONE + 1; l < SRV_LIMIT_COUNT; l++)
+		sbuf_printf(out, "keel_limit_rejections_total{limit=\"%s\"} %llu\n", limit_names[l],
+		            (unsigned long long)srv_metrics_limit_count(m, (enum srv_limit)l));
+}
 
 static const char *const method_names[N_METHODS] = {"GET",    "POST", "PUT",  "PATCH",
                                                     "DELETE", "HEAD", "OTHER"};
@@ -144,4 +187,5 @@ void srv_metrics_render(struct srv_metrics *m, const struct store_stats *st, siz
 		      st->map_used);
 	}
 	gauge(out, "keel_watchers", "gauge", "Open watch streams.", watchers);
+	render_limits(m, out);
 }

@@ -17,6 +17,7 @@
 #include "api/meta.h"
 #include "common/kerr.h"
 #include "common/util.h"
+#include "server/opts.h"
 
 static const char *const server_fields[] = {
     "uid",          "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
@@ -176,9 +177,13 @@ int srv_obj_client_rv(json_t *obj, uint64_t *rv, struct kerr *err)
 int srv_obj_check_size(json_t *obj, size_t max, struct kerr *err)
 {
 	size_t n = json_dumpb(obj, NULL, 0, JSON_COMPACT);
-	if (n > max)
+	if (n > max) {
+		_cleanup_free_ char *lim = srv_format_size(max);
 		return kerr_set(err, E2BIG,
-		                "object is too large: %zu bytes serialised (at most %zu)", n, max);
+		                "object is too large: %zu bytes serialised, over the limit of %s "
+		                "(--max-object)",
+		                n, lim);
+	}
 	return 0;
 }
 

@@ -28,6 +28,13 @@ void srv_opts_init(struct srv_opts *o)
 	    .listen_port = 7700,
 	    .threads = 4,
 	    .max_watchers = 10000,
+	    .max_watchers_per_client = 2000,
+	    .max_connections = 0,
+	    .max_body = (size_t)3 << 20,
+	    .max_object = (size_t)3 << 19,
+	    .max_header_bytes = (size_t)64 << 10,
+	    .request_timeout_ms = 30000,
+	    .idle_timeout_ms = 300000,
 	    .bookmark_ms = 15000,
 	    .store_max_bytes = (size_t)8 << 30,
 	    .history = 100000,
@@ -155,6 +162,24 @@ int srv_parse_listen(const char *s, char **host, unsigned *port, struct kerr *er
 	return 0;
 }
 
+char *srv_format_size(size_t b)
+{
+	static const char *const sfx[] = {"Ki", "Mi", "Gi", "Ti"};
+	int i = -1;
+	while (i < 3 && b >= 1024 && b % 1024 == 0) {
+		b /= 1024;
+		i++;
+	}
+	return i < 0 ? xasprintf("%zu", b) : xasprintf("%zu%s", b, sfx[i]);
+}
+
+char *srv_format_duration(int64_t ms)
+{
+	if (ms % 1000 == 0)
+		return xasprintf("%llds", (long long)(ms / 1000));
+	return xasprintf("%lldms", (long long)ms);
+}
+
 typedef int (*flag_fn)(struct srv_opts *o, const char *v, struct kerr *err);
 
 static int f_data_dir(struct srv_opts *o, const char *v, struct kerr *err)
@@ -233,6 +258,78 @@ static int f_max_watchers(struct srv_opts *o, const char *v, struct kerr *err)
 	return 0;
 }
 
+static int f_max_watchers_per_client(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	uint64_t x;
+	if (parse_count(v, 1, 1000000, &x, err) < 0)
+		return -EINVAL;
+	o->max_watchers_per_client = (size_t)x;
+	return 0;
+}
+
+static int f_max_connections(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	uint64_t x;
+	if (parse_count(v, 1, 1000000, &x, err) < 0)
+		return -EINVAL;
+	o->max_connections = (size_t)x;
+	return 0;
+}
+
+/* A size flag's value, min..max bytes. */
+static int size_in(const char *v, size_t min, size_t max, size_t *out, struct kerr *err)
+{
+	size_t b;
+	if (srv_parse_size(v, &b, err) < 0)
+		return -EINVAL;
+	if (b < min || b > max)
+		return kerr_set(err, EINVAL, "size \"%s\" is out of range (%zu to %zu bytes)", v,
+		                min, max);
+	*out = b;
+	return 0;
+}
+
+static int f_max_body(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	return size_in(v, 1024, (size_t)1 << 30, &o->max_body, err);
+}
+
+static int f_max_object(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	return size_in(v, 1024, (size_t)1 << 30, &o->max_object, err);
+}
+
+static int f_max_header_bytes(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	return size_in(v, 1024, (size_t)16 << 20, &o->max_header_bytes, err);
+}
+
+/* A duration flag's value, at least min_ms. */
+static int duration_min(const char *v, int64_t min_ms, int64_t *out, struct kerr *err)
+{
+	int64_t ms;
+	if (srv_parse_duration_ms(v, &ms, err) < 0)
+		return -EINVAL;
+	if (ms < min_ms)
+		return kerr_set(err, EINVAL, "duration \"%s\" is too short (at least %lldms)", v,
+		                (long long)min_ms);
+	*out = ms;
+	return 0;
+}
+
+static int f_request_timeout(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	return duration_min(v, 100, &o->request_timeout_ms, err);
+}
+
+static int f_idle_timeout(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	int rc = duration_min(v, 1000, &o->idle_timeout_ms, err);
+	if (rc == 0 && o->idle_timeout_ms % 1000)
+		return kerr_set(err, EINVAL, "duration \"%s\" must be whole seconds", v);
+	return rc;
+}
+
 static int f_bookmark(struct srv_opts *o, const char *v, struct kerr *err)
 {
 	int64_t ms;
@@ -294,6 +391,13 @@ static const struct {
     {"tls-cert", f_tls_cert},         {"tls-key", f_tls_key},
     /* the flag's first name, kept as an alias; --help lists --store-size only */
     {"store-max-bytes", f_store_size},
+    {"max-watchers-per-client", f_max_watchers_per_client},
+    {"max-connections", f_max_connections},
+    {"max-body", f_max_body},
+    {"max-object", f_max_object},
+    {"max-header-bytes", f_max_header_bytes},
+    {"request-timeout", f_request_timeout},
+    {"idle-timeout", f_idle_timeout},
 };
 
 /* Flags without a value. */
@@ -321,6 +425,17 @@ const char *srv_opts_usage(void)
 	       "DATA/admin.token)\n"
 	       "  --threads N                HTTP worker threads (default 4)\n"
 	       "  --max-watchers N           concurrent watch streams (default 10000)\n"
+	       "  --max-watchers-per-client N  watch streams per client, i.e. per token user "
+	       "name (default 2000)\n"
+	       "  --max-connections N        open HTTP connections; past it a new one gets 503 "
+	       "and is closed\n"
+	       "                             (default --max-watchers + 1024)\n"
+	       "  --max-body SIZE            request body (default 3Mi)\n"
+	       "  --max-object SIZE          stored object, serialised (default 1536Ki)\n"
+	       "  --max-header-bytes SIZE    request line and headers (default 64Ki)\n"
+	       "  --request-timeout DUR      time to receive a whole request (default 30s; "
+	       "streams are not cut)\n"
+	       "  --idle-timeout DUR         close a connection silent this long (default 300s)\n"
 	       "  --bookmark-interval DUR    BOOKMARK period on idle watches (default 15s; e.g. "
 	       "1s, 500ms)\n"
 	       "  --store-size SIZE          LMDB map size, the store's quota (default 8Gi; e.g. "

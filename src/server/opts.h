@@ -18,6 +18,14 @@ struct srv_opts {
 	char *token_file;       /* owned or NULL; --token-file */
 	unsigned threads;       /* --threads, MHD thread pool size, default 4 */
 	size_t max_watchers;    /* --max-watchers, default 10000 */
+	size_t max_watchers_per_client; /* --max-watchers-per-client (per token
+	                                   user name), default 2000 */
+	size_t max_connections;         /* --max-connections; 0 = max_watchers + 1024 */
+	size_t max_body;                /* --max-body, default 3Mi */
+	size_t max_object;              /* --max-object, default 1.5Mi (1536Ki) */
+	size_t max_header_bytes;        /* --max-header-bytes, default 64Ki */
+	int64_t request_timeout_ms;     /* --request-timeout, default 30s */
+	int64_t idle_timeout_ms;        /* --idle-timeout, default 300s */
 	int64_t bookmark_ms;    /* --bookmark-interval, default 15s */
 	size_t store_max_bytes; /* --store-size (alias --store-max-bytes), default 8Gi */
 	uint64_t history;       /* --history, default 100000 */
@@ -64,3 +72,8 @@ int srv_parse_duration_ms(const char *s, int64_t *ms, struct kerr *err);
 int srv_parse_size(const char *s, size_t *bytes, struct kerr *err);
 /* "HOST:PORT", "[v6]:PORT", ":PORT" (host 127.0.0.1). *host owned. */
 int srv_parse_listen(const char *s, char **host, unsigned *port, struct kerr *err);
+
+/* A flag value as a user would write it, for messages: sizes as "3Mi",
+ * "1536Ki" or plain bytes; durations as "30s" or "1500ms". Owned. */
+char *srv_format_size(size_t bytes);
+char *srv_format_duration(int64_t ms);

@@ -33,6 +33,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/auth.h"
+#include "server/conns.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/objects.h"
@@ -156,14 +157,36 @@ static int write_config(const char *dir, const char *url, const char *token, con
 	return file_write_atomic(path, data, strlen(data), 0600, err);
 }
 
+/* Connections past --max-connections are answered 503 by http.c; MHD's own
+ * limit, set this much higher, is the backstop that closes them unanswered
+ * (and logs "Server reached connection limit", which we count). MHD splits
+ * its limit between the pool's threads, hence the per-thread share. */
+#define CONN_SLACK_PER_THREAD 32
+
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
-	(void)cls;
+	struct server *srv = cls;
 	_cleanup_free_ char *msg = xvasprintf(fmt, ap);
 	size_t n = strlen(msg);
 	while (n > 0 && msg[n - 1] == '\n')
 		msg[--n] = '\0';
+	/* MHD 0.9.75's words for what it refuses without asking us: connections
+	 * past its backstop limit, and request lines or headers past the
+	 * memory pool (its own 431 or 414, with an HTML body) */
+	if (strstr(msg, "reached connection limit"))
+		srv_metrics_limit(srv->metrics, SRV_LIMIT_CONNECTIONS);
+	else if (strstr(msg, "response code is 431") || strstr(msg, "response code is 414"))
+		srv_metrics_limit(srv->metrics, SRV_LIMIT_HEADERS);
 	log_warn("http: %s", msg);
+}
+
+/* MHD holds the request line and headers in the connection's memory pool,
+ * which must leave room past --max-header-bytes for http.c to see them and
+ * answer 431 itself; beyond the pool MHD answers its own 431. */
+static size_t mhd_memory_limit(const struct srv_opts *o)
+{
+	size_t want = 2 * o->max_header_bytes + ((size_t)64 << 10);
+	return want > ((size_t)256 << 10) ? want : (size_t)256 << 10;
 }
 
 static struct MHD_Daemon *start_mhd(struct server *srv, int fd, int family)
@@ -181,14 +204,17 @@ static struct MHD_Daemon *start_mhd(struct server *srv, int fd, int family)
 		flags |= MHD_USE_TLS;
 	else
 		tls[0].option = MHD_OPTION_END;
+	unsigned conn_limit = (unsigned)(srv->opts.max_connections +
+	                                 CONN_SLACK_PER_THREAD * (size_t)srv->opts.threads);
 	return MHD_start_daemon(
-	    flags, 0, NULL, NULL, srv_http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
-	    NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE,
+	    flags, 0, NULL, NULL, srv_http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE,
 	    (unsigned)srv->opts.threads, MHD_OPTION_NOTIFY_COMPLETED, srv_http_completed, srv,
-	    MHD_OPTION_URI_LOG_CALLBACK, srv_http_uri_log, srv,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)(srv->opts.max_watchers + 1024),
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)256 * 1024, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+	    MHD_OPTION_URI_LOG_CALLBACK, srv_http_uri_log, srv, MHD_OPTION_NOTIFY_CONNECTION,
+	    srv_conns_notify, srv->conns, MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(srv->opts.idle_timeout_ms / 1000),
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, mhd_memory_limit(&srv->opts), MHD_OPTION_ARRAY, tls,
+	    MHD_OPTION_END);
 }
 
 static int load_auth(struct server *srv, struct kerr *err)
@@ -211,10 +237,19 @@ static int server_open(struct server *srv, struct kerr *err)
 	if ((rc = create_default_namespace(srv->store, err)) < 0 || (rc = load_auth(srv, err)) < 0)
 		return rc;
 	struct srv_hub_opts ho = {.bookmark_ms = srv->opts.bookmark_ms,
-	                          .max_watchers = srv->opts.max_watchers};
+	                          .max_watchers = srv->opts.max_watchers,
+	                          .max_per_client = srv->opts.max_watchers_per_client};
 	srv->hub = srv_hub_new(srv->store, &ho);
 	store_set_commit_hook(srv->store, srv_hub_commit_hook, srv->hub);
 	srv->metrics = srv_metrics_new();
+	if (!srv->opts.max_connections)
+		srv->opts.max_connections = srv->opts.max_watchers + 1024;
+	struct srv_conns_opts co = {.max_connections = srv->opts.max_connections,
+	                            .request_timeout_ms = srv->opts.request_timeout_ms,
+	                            /* the 408 is written raw to the socket, which
+	                             * would corrupt a TLS stream: those are just closed */
+	                            .answer_timeouts = !srv->opts.tls_cert_pem};
+	srv->conns = srv_conns_new(&co, srv->metrics);
 	return 0;
 }
 
@@ -234,6 +269,7 @@ static void server_close(struct server *srv)
 	if (srv->store)
 		store_set_commit_hook(srv->store, NULL, NULL);
 	srv_hub_free(srv->hub);
+	srv_conns_free(srv->conns);
 	store_close(srv->store);
 	srv_auth_free(srv->auth);
 	srv_metrics_free(srv->metrics);

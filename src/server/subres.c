@@ -43,7 +43,7 @@ static int status_compute(struct srv_write *w, json_t *live, json_t **next, stru
 		json_decref(n);
 		return STORE_NOOP;
 	}
-	if (srv_obj_check_size(n, SRV_MAX_OBJECT, err) < 0) {
+	if (srv_obj_check_size(n, w->srv->opts.max_object, err) < 0) {
 		json_decref(n);
 		return -E2BIG;
 	}

@@ -133,7 +133,7 @@ enum MHD_Result srv_handle_create(struct srv_req *r)
 	srv_obj_init_created(obj);
 	srv_obj_init_status(k, obj);
 	const char *ns = k->namespaced ? api_obj_namespace(obj) : NULL;
-	if (srv_obj_check_size(obj, SRV_MAX_OBJECT, &err) < 0 ||
+	if (srv_obj_check_size(obj, r->srv->opts.max_object, &err) < 0 ||
 	    srv_check_namespace(r->srv, k, ns, &err) < 0)
 		return srv_reply_error(r, &err, k->plural, api_obj_name(obj));
 	_cleanup_free_ char *key = store_key(k->plural, ns, api_obj_name(obj));
@@ -197,7 +197,7 @@ static int finish_update(struct srv_write *w, json_t *live, json_t *next, json_t
 	 * selector (api/validate.h) */
 	if (live && api_validate_update(w->kind, live, n, err) < 0)
 		return -EINVAL;
-	if (srv_obj_check_size(n, SRV_MAX_OBJECT, err) < 0)
+	if (srv_obj_check_size(n, w->srv->opts.max_object, err) < 0)
 		return -E2BIG;
 	*out = TAKE_PTR(n);
 	return STORE_WRITE;
@@ -316,7 +316,7 @@ static int apply_compute(struct srv_write *w, json_t *live, json_t **next, struc
 		return -EINVAL;
 	}
 	if (!live) {
-		if (srv_obj_check_size(merged, SRV_MAX_OBJECT, err) < 0) {
+		if (srv_obj_check_size(merged, w->srv->opts.max_object, err) < 0) {
 			json_decref(merged);
 			return -E2BIG;
 		}
@@ -584,6 +584,10 @@ int srv_body_parse_manifest(struct srv_req *r, json_t **out, struct kerr *err)
 	_cleanup_(yaml_stream_freep) struct yaml_stream *ys = NULL;
 	if (yaml_stream_parse("request body", r->body.data ? r->body.data : "", r->body.len, NULL,
 	                      &ys, err) < 0) {
+		if (err->code == E2BIG) { /* depth, nodes or document size: 413, counted */
+			r->limit = SRV_LIMIT_YAML;
+			return -E2BIG;
+		}
 		err->code = EBADMSG;
 		return -EBADMSG;
 	}

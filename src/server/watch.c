@@ -27,6 +27,10 @@
  * shutdown), resumes it. MHD cancels a suspend that a resume overtook, so a
  * wake-up between "nothing to send" and the suspend is not lost.
  *
+ * Limits: --max-watchers in all and --max-watchers-per-client per client,
+ * a client being the token's user name (everything on loopback shares one
+ * address, and one user's tokens are one user). Both are 429s.
+ *
  * Selectors filter on the new object only: an object that stops matching
  * a label or field selector is not sent as DELETED (a client that needs
  * that relists or watches without the selector).
@@ -79,6 +83,7 @@ struct watcher {
 	const struct api_kind *kind;
 	struct MHD_Connection *conn;
 	char *ns;
+	char *user; /* owned; the client, for --max-watchers-per-client */
 	struct api_selector *labels;
 	struct api_fieldsel *fields;
 	struct evvec init; /* replayed or listed events, sent first */
@@ -92,6 +97,13 @@ struct watcher {
 	bool registered, suspended, too_slow, expired, bookmark_due, finished;
 };
 
+/* Open watchers of one client (token user name). */
+struct client_count {
+	struct client_count *next;
+	size_t n;
+	char name[];
+};
+
 struct srv_hub {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
@@ -99,6 +111,7 @@ struct srv_hub {
 	struct srv_hub_opts opts;
 	struct watcher **lists; /* per kind index */
 	size_t n_kinds, n_watchers;
+	struct client_count *clients; /* those with a watcher open; a short list */
 	uint64_t head_rev;
 	bool stopping, quit;
 	pthread_t ticker;
@@ -397,6 +410,35 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 /* ---- watcher lifetime ---- */
 
+/* The count of user's open watchers, created at 0 (hub lock held). */
+static struct client_count *client_get(struct srv_hub *h, const char *user)
+{
+	for (struct client_count *c = h->clients; c; c = c->next)
+		if (streq(c->name, user))
+			return c;
+	size_t len = strlen(user);
+	struct client_count *c = xcalloc(1, sizeof *c + len + 1);
+	memcpy(c->name, user, len + 1);
+	c->next = h->clients;
+	h->clients = c;
+	return c;
+}
+
+/* One watcher of user fewer; the entry goes at 0 (hub lock held). */
+static void client_put(struct srv_hub *h, const char *user)
+{
+	for (struct client_count **pc = &h->clients; *pc; pc = &(*pc)->next) {
+		struct client_count *c = *pc;
+		if (!streq(c->name, user))
+			continue;
+		if (--c->n == 0) {
+			*pc = c->next;
+			free(c);
+		}
+		return;
+	}
+}
+
 static void watcher_unlink(struct watcher *w)
 {
 	struct srv_hub *h = w->hub;
@@ -409,6 +451,7 @@ static void watcher_unlink(struct watcher *w)
 		if (w->next)
 			w->next->prev = w->prev;
 		h->n_watchers--;
+		client_put(h, w->user);
 		w->registered = false;
 	}
 	queue_clear(w);
@@ -425,6 +468,7 @@ static void watch_free(void *cls)
 	event_unref(w->cur);
 	free(w->q);
 	free(w->ns);
+	free(w->user);
 	api_selector_free(w->labels);
 	api_fieldsel_free(w->fields);
 	free(w);
@@ -438,8 +482,9 @@ static long kind_index(const struct api_kind *k)
 	return -1;
 }
 
-/* Registers w; returns the hub's head revision, or -EBUSY / -ESHUTDOWN. */
-static int64_t watcher_register(struct watcher *w, struct kerr *err)
+/* Registers w; returns the hub's head revision, or -EBUSY (*limit says
+ * which) / -ESHUTDOWN. */
+static int64_t watcher_register(struct watcher *w, enum srv_limit *limit, struct kerr *err)
 {
 	struct srv_hub *h = w->hub;
 	pthread_mutex_lock(&h->mu);
@@ -450,10 +495,22 @@ static int64_t watcher_register(struct watcher *w, struct kerr *err)
 	if (h->n_watchers >= h->opts.max_watchers) {
 		size_t n = h->n_watchers;
 		pthread_mutex_unlock(&h->mu);
+		*limit = SRV_LIMIT_WATCHES;
 		return kerr_set(err, EBUSY,
 		                "too many watchers (%zu open, --max-watchers %zu); retry later", n,
 		                h->opts.max_watchers);
 	}
+	struct client_count *cc = client_get(h, w->user);
+	if (h->opts.max_per_client && cc->n >= h->opts.max_per_client) {
+		size_t n = cc->n; /* >= 1: the entry stays */
+		pthread_mutex_unlock(&h->mu);
+		*limit = SRV_LIMIT_WATCHES_PER_CLIENT;
+		return kerr_set(err, EBUSY,
+		                "too many watchers for client \"%s\" (%zu open, "
+		                "--max-watchers-per-client %zu); retry later",
+		                w->user, n, h->opts.max_per_client);
+	}
+	cc->n++;
 	w->next = h->lists[w->kind_idx];
 	if (w->next)
 		w->next->prev = w;
@@ -565,6 +622,7 @@ static struct watcher *watcher_new(struct srv_req *r, struct watch_params *p)
 	w->kind_idx = (size_t)kind_index(w->kind);
 	w->conn = r->conn;
 	w->ns = r->route.ns && w->kind->namespaced ? xstrdup(r->route.ns) : NULL;
+	w->user = xstrdup(srv_req_user(r));
 	w->labels = TAKE_PTR(p->labels);
 	w->fields = TAKE_PTR(p->fields);
 	int64_t now = time_mono_ms();
@@ -576,7 +634,7 @@ static struct watcher *watcher_new(struct srv_req *r, struct watch_params *p)
 }
 
 /* Registers, then replays or lists (see top). */
-static int watcher_start(struct watcher *w, uint64_t rv, struct kerr *err)
+static int watcher_start(struct watcher *w, uint64_t rv, enum srv_limit *limit, struct kerr *err)
 {
 	struct store *s = w->hub->store;
 	if (rv > 0 && rv < store_compacted(s))
@@ -589,7 +647,7 @@ static int watcher_start(struct watcher *w, uint64_t rv, struct kerr *err)
 		return kerr_set(err, ETIMEDOUT,
 		                "Too large resource version: %" PRIu64 ", current: %" PRIu64, rv,
 		                current);
-	int64_t head = watcher_register(w, err);
+	int64_t head = watcher_register(w, limit, err);
 	if (head < 0)
 		return (int)head;
 	if (rv == 0)
@@ -607,7 +665,7 @@ enum MHD_Result srv_handle_watch(struct srv_req *r)
 	if (watch_params(r, &p, &err) < 0)
 		return srv_reply_error(r, &err, NULL, NULL);
 	struct watcher *w = watcher_new(r, &p);
-	int rc = watcher_start(w, p.rv, &err);
+	int rc = watcher_start(w, p.rv, &r->limit, &err);
 	if (rc < 0) {
 		watch_free(w);
 		if (rc == -ESHUTDOWN)
@@ -718,6 +776,10 @@ void srv_hub_free(struct srv_hub *h)
 	pthread_cond_destroy(&h->cond);
 	pthread_mutex_destroy(&h->mu);
 	free(h->lists);
+	for (struct client_count *c = h->clients, *n; c; c = n) {
+		n = c->next;
+		free(c);
+	}
 	free(h);
 }
 

@@ -28,6 +28,7 @@ struct srv_req;
 struct srv_hub_opts {
 	int64_t bookmark_ms;      /* BOOKMARK period on idle streams */
 	size_t max_watchers;      /* more -> 429 */
+	size_t max_per_client;    /* more with one token user name -> 429; 0 = no limit */
 	size_t max_backlog_bytes; /* per watcher, before "watch too slow"; 0 = 16 MiB */
 };
 

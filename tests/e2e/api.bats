@@ -524,22 +524,28 @@ MODIFIED a"
 	done
 	[ "$(req GET "$NS/tasks?watch=1&timeoutSeconds=1")" = 429 ]
 	[ "$(body .reason)" = TooManyRequests ]
+	[ "$(body .message)" = "too many watchers (2 open, --max-watchers 2); retry later" ]
+	api GET /metrics | grep -qx 'keel_limit_rejections_total{limit="watches"} 1'
 	[ "$(req GET "$NS/tasks")" = 200 ]
 	wait "${pids[@]}"
 	[ "$(req GET "$NS/tasks?watch=1&timeoutSeconds=1")" = 200 ]
 }
 
-@test "a body over 3 MiB is 413, with or without Content-Length" {
+@test "a body over 3 MiB is 413, with or without Content-Length, naming --max-body; counted" {
 	head -c $((3 * 1024 * 1024 + 10)) /dev/zero | tr '\0' ' ' >"$BATS_TEST_TMPDIR/big"
 	[ "$(req POST "$NS/tasks" --data-binary @"$BATS_TEST_TMPDIR/big")" = 413 ]
 	[ "$(body .reason)" = RequestEntityTooLarge ]
+	[ "$(body .message)" = "request body too large: Content-Length 3145738 is over the limit of 3Mi (--max-body)" ]
 	[ "$(req POST "$NS/tasks" -H 'Transfer-Encoding: chunked' --data-binary @"$BATS_TEST_TMPDIR/big")" = 413 ]
 	[ "$(body .reason)" = RequestEntityTooLarge ]
+	[ "$(body .message)" = "request body too large: over the limit of 3Mi (--max-body)" ]
+	api GET /metrics | grep -qx 'keel_limit_rejections_total{limit="body"} 2'
 	# an object over 1.5 MiB once stored is refused too
 	big=$(head -c 1700000 /dev/zero | tr '\0' a)
 	printf '{"apiVersion":"keel/v1","kind":"Task","metadata":{"name":"big"},"spec":{"image":"b","args":["%s"]}}' "$big" >"$BATS_TEST_TMPDIR/obj"
 	[ "$(req POST "$NS/tasks" --data-binary @"$BATS_TEST_TMPDIR/obj")" = 413 ]
-	[[ "$(body .message)" == *"too large"* ]]
+	[[ "$(body .message)" == "object is too large: "*" bytes serialised, over the limit of 1536Ki (--max-object)" ]]
+	api GET /metrics | grep -qx 'keel_limit_rejections_total{limit="object"} 1'
 	# the server is fine afterwards
 	[ "$(req GET "$NS/tasks")" = 200 ]
 }

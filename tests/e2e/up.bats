@@ -398,6 +398,13 @@ YAML
 	run keel up -f "$KEEL_SRC/examples/web" --interval 10ms --data-dir "$DATA"
 	assert_failure 2
 	assert_output 'error: --interval "10ms": not a duration of 1s or more (30s, 5m)'
+	# the server's limit flags, checked as keel server checks them
+	run keel up --max-body 10 --data-dir "$DATA"
+	assert_failure 2
+	assert_output 'error: --max-body: size "10" is out of range (1024 to 1073741824 bytes)'
+	run keel up --request-timeout soon --data-dir "$DATA"
+	assert_failure 2
+	assert_output 'error: --request-timeout: invalid duration "soon" (examples: 15s, 500ms, 2m)'
 	run keel up --server http://127.0.0.1:1 --data-dir "$DATA"
 	assert_failure 2
 	assert_output --partial "error: keel up runs its own server"
@@ -475,4 +482,18 @@ YAML
 		--listen 127.0.0.1:0 --name "$NODE"
 	[ "$(jq -r .server "$XDG_CONFIG_HOME/keel/config")" != "$first" ]
 	up_stop INT
+}
+
+@test "keel up hands the limit flags to its server; its own controllers and agent fit the per-client watch limit" {
+	up_start "$KEEL" up --runtime process --data-dir "$DATA" --listen 127.0.0.1:0 --name "$NODE" \
+		--max-body 8Ki --max-watchers-per-client 50
+	cfg=$XDG_CONFIG_HOME/keel/config
+	url=$(jq -r .server "$cfg") tok=$(jq -r .token "$cfg")
+	head -c 10000 /dev/zero | tr '\0' ' ' >"$BATS_TEST_TMPDIR/big"
+	run curl -s -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
+		--data-binary @"$BATS_TEST_TMPDIR/big" "$url/apis/keel/v1/namespaces/default/tasks"
+	assert_output --partial '"message":"request body too large: Content-Length 10000 is over the limit of 8Ki (--max-body)"'
+	metrics=$(curl -s -H "Authorization: Bearer $tok" "$url/metrics")
+	grep -qx 'keel_limit_rejections_total{limit="watches_per_client"} 0' <<<"$metrics"
+	[ "$(awk '/^keel_watchers /{print $2}' <<<"$metrics")" -ge 2 ]
 }

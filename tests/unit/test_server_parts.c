@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -148,6 +149,119 @@ static void test_flags(void **state)
 	assert_non_null(strstr(srv_opts_usage(), "Example"));
 	srv_opts_free(&o);
 	kerr_clear(&err);
+}
+
+static void test_limit_flags(void **state)
+{
+	(void)state;
+	struct kerr err = KERR_INIT;
+	struct srv_opts o;
+	srv_opts_init(&o);
+	/* the defaults --help shows */
+	assert_int_equal(o.max_body, 3u << 20);
+	assert_int_equal(o.max_object, 3u << 19);
+	assert_int_equal(o.max_watchers_per_client, 2000);
+	assert_int_equal(o.max_connections, 0); /* = max_watchers + 1024 at startup */
+	assert_int_equal(o.max_header_bytes, 64u << 10);
+	assert_int_equal(o.request_timeout_ms, 30000);
+	assert_int_equal(o.idle_timeout_ms, 300000);
+	assert_non_null(strstr(srv_opts_usage(), "--max-watchers-per-client N"));
+	assert_non_null(strstr(srv_opts_usage(), "--request-timeout DUR      time to receive a "
+	                                         "whole request (default 30s"));
+	char *argv[] = {"server",
+	                "--max-body=10Ki",
+	                "--max-object",
+	                "2Ki",
+	                "--max-watchers-per-client=7",
+	                "--max-connections=9",
+	                "--max-header-bytes=4Ki",
+	                "--request-timeout=1500ms",
+	                "--idle-timeout=2m",
+	                NULL};
+	assert_int_equal(srv_opts_parse(&o, 9, argv, &err), 0);
+	assert_int_equal(o.max_body, 10240);
+	assert_int_equal(o.max_object, 2048);
+	assert_int_equal(o.max_watchers_per_client, 7);
+	assert_int_equal(o.max_connections, 9);
+	assert_int_equal(o.max_header_bytes, 4096);
+	assert_int_equal(o.request_timeout_ms, 1500);
+	assert_int_equal(o.idle_timeout_ms, 120000);
+	char *small[] = {"server", "--max-body", "10"};
+	assert_int_equal(srv_opts_parse(&o, 3, small, &err), -EINVAL);
+	assert_string_equal(err.msg,
+	                    "--max-body: size \"10\" is out of range (1024 to 1073741824 bytes)");
+	kerr_clear(&err);
+	char *zero[] = {"server", "--max-connections", "0"};
+	assert_int_equal(srv_opts_parse(&o, 3, zero, &err), -EINVAL);
+	assert_string_equal(err.msg, "--max-connections: invalid number \"0\" (want 1..1000000)");
+	kerr_clear(&err);
+	char *quick[] = {"server", "--request-timeout", "10ms"};
+	assert_int_equal(srv_opts_parse(&o, 3, quick, &err), -EINVAL);
+	assert_string_equal(err.msg,
+	                    "--request-timeout: duration \"10ms\" is too short (at least 100ms)");
+	kerr_clear(&err);
+	char *frac[] = {"server", "--idle-timeout", "1500ms"};
+	assert_int_equal(srv_opts_parse(&o, 3, frac, &err), -EINVAL);
+	assert_string_equal(err.msg, "--idle-timeout: duration \"1500ms\" must be whole seconds");
+	kerr_clear(&err);
+	srv_opts_free(&o);
+}
+
+static void test_format_values(void **state)
+{
+	(void)state;
+	static const struct {
+		size_t bytes;
+		const char *text;
+	} sizes[] = {{0, "0"},
+	             {1000, "1000"},
+	             {1024, "1Ki"},
+	             {3u << 20, "3Mi"},
+	             {3u << 19, "1536Ki"},
+	             {1025, "1025"},
+	             {(size_t)1 << 30, "1Gi"},
+	             {(size_t)5 << 40, "5Ti"}};
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		char *s = srv_format_size(sizes[i].bytes);
+		assert_string_equal(s, sizes[i].text);
+		free(s);
+	}
+	char *d = srv_format_duration(30000);
+	assert_string_equal(d, "30s");
+	free(d);
+	d = srv_format_duration(1500);
+	assert_string_equal(d, "1500ms");
+	free(d);
+}
+
+static void test_limit_counters(void **state)
+{
+	(void)state;
+	struct srv_metrics *m = srv_metrics_new();
+	srv_metrics_limit(m, SRV_LIMIT_BODY);
+	srv_metrics_limit(m, SRV_LIMIT_BODY);
+	srv_metrics_limit(m, SRV_LIMIT_WATCHES_PER_CLIENT);
+	srv_metrics_limit(m, SRV_LIMIT_NONE);  /* ignored */
+	srv_metrics_limit(m, SRV_LIMIT_COUNT); /* ignored */
+	srv_metrics_limit(NULL, SRV_LIMIT_BODY);
+	assert_int_equal(srv_metrics_limit_count(m, SRV_LIMIT_BODY), 2);
+	assert_string_equal(srv_limit_name(SRV_LIMIT_REQUEST_TIME), "request_time");
+	struct sbuf b = SBUF_INIT;
+	srv_metrics_render(m, NULL, 0, &b);
+	assert_non_null(strstr(b.data, "# TYPE keel_limit_rejections_total counter\n"));
+	assert_non_null(strstr(b.data, "keel_limit_rejections_total{limit=\"body\"} 2\n"));
+	assert_non_null(
+	    strstr(b.data, "keel_limit_rejections_total{limit=\"watches_per_client\"} 1\n"));
+	/* every limit has its series, zeros too */
+	for (int l = SRV_LIMIT_NONE + 1; l < SRV_LIMIT_COUNT; l++) {
+		char line[96];
+		snprintf(line, sizeof line, "keel_limit_rejections_total{limit=\"%s\"} ",
+		         srv_limit_name((enum srv_limit)l));
+		assert_non_null(strstr(b.data, line));
+	}
+	assert_null(strstr(b.data, "limit=\"\""));
+	sbuf_free(&b);
+	srv_metrics_free(m);
 }
 
 static void test_default_data_dir(void **state)
@@ -381,6 +495,9 @@ int main(void)
 	    cmocka_unit_test(test_sizes),
 	    cmocka_unit_test(test_listen),
 	    cmocka_unit_test(test_flags),
+	    cmocka_unit_test(test_limit_flags),
+	    cmocka_unit_test(test_format_values),
+	    cmocka_unit_test(test_limit_counters),
 	    cmocka_unit_test(test_default_data_dir),
 	    cmocka_unit_test(test_token_file),
 	    cmocka_unit_test(test_admin_token_file),

@@ -1,0 +1,233 @@
+#!/usr/bin/env bats
+# The server's hard limits end to end: each one tripped over the HTTP API
+# with small flag values, the Status a client gets (code, reason, a message
+# naming the limit), the counter on /metrics, and the server answering
+# others during and after. (api.bats has the default 3 MiB body and the
+# --max-watchers total.)
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+NS=/apis/keel/v1/namespaces/default
+
+setup() {
+	BODY=$BATS_TEST_TMPDIR/body
+	HDRS=$BATS_TEST_TMPDIR/headers
+}
+teardown() {
+	keel_server_stop
+	! grep -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$SERVER_LOG"
+}
+
+# req METHOD PATH [curl args...]: prints the HTTP code; body in $BODY,
+# response headers in $HDRS. A Content-Type in the args replaces the
+# default application/json; $TOKEN replaces the admin token.
+req() {
+	local method=$1 path=$2 ct='Content-Type: application/json' a
+	shift 2
+	for a in "$@"; do
+		case $a in Content-Type:*) ct=$a ;; esac
+	done
+	curl -s -X "$method" -H "Authorization: Bearer ${TOKEN:-$KEEL_TOKEN_VALUE}" \
+		-H "$ct" -o "$BODY" -D "$HDRS" -w '%{http_code}' "$@" "$KEEL_URL$path"
+}
+body() { jq -r "$@" "$BODY"; }
+# rejections LIMIT: keel_limit_rejections_total{limit="LIMIT"}
+rejections() {
+	api GET /metrics | awk -v l="keel_limit_rejections_total{limit=\"$1\"}" '$1 == l {print $2}'
+}
+task() { # task NAME [METADATA-EXTRA-JSON] [SPEC-EXTRA-JSON]
+	printf '{"apiVersion":"keel/v1","kind":"Task","metadata":{"name":"%s"%s},"spec":{"image":"b"%s}}' \
+		"$1" "${2:-}" "${3:-}"
+}
+# healthy: /healthz and an authenticated list both answer within 2 s.
+healthy() {
+	[ "$(curl -s -m 2 "$KEEL_URL/healthz")" = ok ] &&
+		[ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEEL_TOKEN_VALUE" "$KEEL_URL$NS/tasks")" = 200 ]
+}
+
+@test "--max-body and --max-object: 413 naming the flag, counted" {
+	keel_server_start --controllers=none --max-body 10Ki --max-object 2Ki
+	head -c 20000 /dev/zero | tr '\0' ' ' >"$BATS_TEST_TMPDIR/big"
+	[ "$(req POST "$NS/tasks" --data-binary @"$BATS_TEST_TMPDIR/big")" = 413 ]
+	[ "$(body .reason)" = RequestEntityTooLarge ]
+	[ "$(body .message)" = "request body too large: Content-Length 20000 is over the limit of 10Ki (--max-body)" ]
+	[ "$(req POST "$NS/tasks" -H 'Transfer-Encoding: chunked' --data-binary @"$BATS_TEST_TMPDIR/big")" = 413 ]
+	[ "$(body .message)" = "request body too large: over the limit of 10Ki (--max-body)" ]
+	[ "$(rejections body)" = 2 ]
+	# under the body limit, over the object limit
+	args=$(head -c 3000 /dev/zero | tr '\0' a)
+	[ "$(req POST "$NS/tasks" -d "$(task big '' ",\"args\":[\"$args\"]")")" = 413 ]
+	[[ "$(body .message)" == "object is too large: "*" bytes serialised, over the limit of 2Ki (--max-object)" ]]
+	[ "$(rejections object)" = 1 ]
+	[ "$(req POST "$NS/tasks" -d "$(task small)")" = 201 ]
+	[ "$(rejections object)" = 1 ]
+}
+
+@test "labels (64) and annotations (256 KiB): 422 on the map's field, counted, and in keel lint with file:line" {
+	keel_server_start --controllers=none
+	labels=$(seq 1 65 | awk '{printf "%s\"l%d\":\"v\"", (NR > 1 ? "," : ""), $1}')
+	[ "$(req POST "$NS/tasks" -d "$(task many ",\"labels\":{$labels}")")" = 422 ]
+	[ "$(body .reason)" = Invalid ]
+	[ "$(body '.details.causes[0].field')" = metadata.labels ]
+	[ "$(body '.details.causes[0].message')" = "Too many: 65: must have at most 64 labels" ]
+	[ "$(rejections labels)" = 1 ]
+	note=$(head -c 270000 /dev/zero | tr '\0' n)
+	printf '%s' "$(task noted ",\"annotations\":{\"note\":\"$note\"}")" >"$BATS_TEST_TMPDIR/noted"
+	[ "$(req POST "$NS/tasks" --data-binary @"$BATS_TEST_TMPDIR/noted")" = 422 ]
+	[ "$(body '.details.causes[0].field')" = metadata.annotations ]
+	[ "$(body '.details.causes[0].message')" = "Too long: must have at most 262144 bytes (keys and values), got 270004" ]
+	[ "$(rejections annotations)" = 1 ]
+	# a bad label key is a syntax error, not the limit
+	[ "$(req POST "$NS/tasks" -d "$(task bad ',"labels":{"-x":"v"}')")" = 422 ]
+	[ "$(rejections labels)" = 1 ]
+	# the same limits offline, with the line of the map
+	{
+		printf 'apiVersion: keel/v1\nkind: Task\nmetadata:\n  name: many\n  labels:\n'
+		seq 1 65 | sed 's/.*/    l&: v/'
+		printf 'spec:\n  image: b\n'
+	} >"$BATS_TEST_TMPDIR/labels.yaml"
+	printf 'apiVersion: keel/v1\nkind: Task\nmetadata:\n  name: noted\n  annotations:\n    note: %s\nspec:\n  image: b\n' "$note" >"$BATS_TEST_TMPDIR/notes.yaml"
+	run keel lint -f "$BATS_TEST_TMPDIR/labels.yaml" -f "$BATS_TEST_TMPDIR/notes.yaml"
+	assert_failure 1
+	assert_line "$BATS_TEST_TMPDIR/labels.yaml:5:3: metadata.labels: Too many: 65: must have at most 64 labels"
+	assert_line "$BATS_TEST_TMPDIR/notes.yaml:5:3: metadata.annotations: Too long: must have at most 262144 bytes (keys and values), got 270004"
+}
+
+@test "--max-watchers-per-client: 429 naming the client (the token's user); other users still watch" {
+	printf 'tok-alice-0123456789,alice\ntok-bob-0123456789,bob\n' >"$BATS_TEST_TMPDIR/tokens"
+	# (no DATA/admin.token to read: the helper's last step fails)
+	keel_server_start --controllers=none --token-file "$BATS_TEST_TMPDIR/tokens" --max-watchers-per-client 2 || true
+	KEEL_TOKEN_VALUE=tok-bob-0123456789
+	healthy
+	pids=()
+	for i in 1 2; do
+		curl -sN -H "Authorization: Bearer tok-alice-0123456789" --max-time 10 "$KEEL_URL$NS/tasks?watch=1&timeoutSeconds=4" >/dev/null &
+		pids+=($!)
+	done
+	watchers_are() { [ "$(api GET /metrics | awk '/^keel_watchers /{print $2}')" = "$1" ]; }
+	for i in $(seq 1 50); do watchers_are 2 && break; sleep 0.1; done
+	watchers_are 2
+	[ "$(TOKEN=tok-alice-0123456789 req GET "$NS/tasks?watch=1&timeoutSeconds=1")" = 429 ]
+	[ "$(body .reason)" = TooManyRequests ]
+	[ "$(body .message)" = 'too many watchers for client "alice" (2 open, --max-watchers-per-client 2); retry later' ]
+	[ "$(rejections watches_per_client)" = 1 ]
+	# bob is another client; alice may still list
+	[ "$(TOKEN=tok-bob-0123456789 req GET "$NS/tasks?watch=1&timeoutSeconds=1")" = 200 ]
+	[ "$(TOKEN=tok-alice-0123456789 req GET "$NS/tasks")" = 200 ]
+	wait "${pids[@]}"
+	[ "$(TOKEN=tok-alice-0123456789 req GET "$NS/tasks?watch=1&timeoutSeconds=1")" = 200 ]
+	[ "$(rejections watches_per_client)" = 1 ]
+}
+
+# hold N SECONDS: opens N idle connections for SECONDS; prints the PID.
+hold() {
+	python3 -c '
+import socket, sys, time
+host, port = sys.argv[1].split("//")[1].rsplit(":", 1)
+socks = [socket.create_connection((host, int(port))) for _ in range(int(sys.argv[2]))]
+print("open", flush=True)
+time.sleep(float(sys.argv[3]))' "$KEEL_URL" "$1" "$2" >"$BATS_TEST_TMPDIR/hold" &
+	HOLD=$!
+	for i in $(seq 1 50); do grep -q open "$BATS_TEST_TMPDIR/hold" && return; sleep 0.1; done
+}
+
+@test "--max-connections: past it a new connection gets 503 and Connection: close, counted" {
+	keel_server_start --controllers=none --max-connections 3
+	conns() { api GET /metrics | awk '/^keel_http_connections /{print $2}'; }
+	hold 2 6
+	conns_are() { [ "$(conns)" = "$1" ]; }
+	for i in $(seq 1 50); do conns_are 3 && break; sleep 0.1; done
+	conns_are 3 # the two held and the one asking
+	hold 1 6
+	for i in $(seq 1 50); do [ "$(req GET "$NS/tasks")" = 503 ] && break; sleep 0.1; done
+	[ "$(body .reason)" = ServiceUnavailable ]
+	[ "$(body .message)" = "too many connections (--max-connections 3); retry later" ]
+	grep -qi '^Connection: close' "$HDRS"
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$KEEL_URL/healthz")" = 503 ]
+	kill "$HOLD"
+	wait "$HOLD" || true
+	# one slot again: answered, and the count is there
+	[ "$(req GET "$NS/tasks")" = 200 ]
+	[ "$(rejections connections)" = 2 ]
+}
+
+@test "--max-header-bytes: 431 Status; headers past MHD's pool get its own 431, counted too" {
+	keel_server_start --controllers=none --max-header-bytes 4Ki
+	[ "$(req GET "$NS/tasks" -H "X-Pad: $(head -c 6000 /dev/zero | tr '\0' a)")" = 431 ]
+	[ "$(body .reason)" = RequestHeaderFieldsTooLarge ]
+	[[ "$(body .message)" == "request headers too large: "*" bytes, over the limit of 4Ki (--max-header-bytes)" ]]
+	printf 'X-Pad: %s' "$(head -c 600000 /dev/zero | tr '\0' a)" >"$BATS_TEST_TMPDIR/hdr"
+	[ "$(req GET "$NS/tasks" -H @"$BATS_TEST_TMPDIR/hdr")" = 431 ]
+	[ "$(rejections headers)" = 2 ]
+	[ "$(req GET "$NS/tasks" -H "X-Pad: $(head -c 2000 /dev/zero | tr '\0' a)")" = 200 ]
+	healthy
+}
+
+@test "--request-timeout: slowloris clients get 408 and are closed; others and long watches are not held up" {
+	keel_server_start --controllers=none --request-timeout 2s
+	slow=$KEEL_SRC/tests/e2e/slowloris.py
+	python3 "$slow" "$KEEL_URL" headers "$KEEL_TOKEN_VALUE" 0.5 >"$BATS_TEST_TMPDIR/slow-h" &
+	ph=$!
+	python3 "$slow" "$KEEL_URL" body "$KEEL_TOKEN_VALUE" 0.5 >"$BATS_TEST_TMPDIR/slow-b" &
+	pb=$!
+	python3 "$slow" "$KEEL_URL" keepalive "$KEEL_TOKEN_VALUE" 0.5 >"$BATS_TEST_TMPDIR/slow-k" &
+	pk=$!
+	# a watch lives past the deadline: only receiving the request counts
+	start=$SECONDS
+	curl -sN -H "Authorization: Bearer $KEEL_TOKEN_VALUE" --max-time 20 "$KEEL_URL$NS/tasks?watch=1&timeoutSeconds=5" >/dev/null &
+	pw=$!
+	sleep 1
+	healthy
+	wait "$ph"
+	wait "$pb"
+	for f in slow-h slow-b; do
+		run cat "$BATS_TEST_TMPDIR/$f"
+		assert_line --index 0 --regexp '^closed after [0-9.]+s: HTTP/1.1 408 Request Timeout$'
+		secs=$(sed -n '1s/closed after \([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/$f")
+		[ "$secs" -ge 2 ] && [ "$secs" -lt 5 ]
+		[ "$(sed -n 2p "$BATS_TEST_TMPDIR/$f" | jq -r .message)" = "request not received within the request timeout (--request-timeout 2s); closing the connection" ]
+	done
+	# after a response the connection may be an idle keep-alive one: closed
+	# without a 408 that a client could take for its next request's answer
+	wait "$pk"
+	run cat "$BATS_TEST_TMPDIR/slow-k"
+	assert_output --regexp '^closed after [234]\.[0-9]s: \(none\)$'
+	[ "$(rejections request_time)" = 3 ]
+	healthy
+	wait "$pw" # curl's status: 0 only if the stream ended as the server meant it to
+	[ $((SECONDS - start)) -ge 4 ]
+	[ "$(rejections request_time)" = 3 ]
+}
+
+@test "YAML limits (alias bomb, depth, document size): 413 in apply, counted; file:line in keel lint" {
+	keel_server_start --controllers=none
+	{
+		printf 'apiVersion: keel/v1\nkind: Task\nmetadata: {name: lol}\nspec:\n  image: b\n'
+		printf 'a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n'
+		for i in 1 2 3 4 5 6 7 8; do
+			printf 'a%d: &a%d [%s]\n' $i $i "$(printf '*a%d, ' $((i - 1)){,,,,,,,,,} | sed 's/, $//')"
+		done
+	} >"$BATS_TEST_TMPDIR/lol.yaml"
+	deep=$(printf '[%.0s' $(seq 1 150))$(printf ']%.0s' $(seq 1 150))
+	printf 'apiVersion: keel/v1\nkind: Task\nmetadata: {name: deep}\nspec:\n  image: b\n  x: %s\n' "$deep" >"$BATS_TEST_TMPDIR/deep.yaml"
+	apply() { req PATCH "$NS/tasks/$1?fieldManager=t" -H 'Content-Type: application/apply-patch+yaml' --data-binary @"$BATS_TEST_TMPDIR/$1.yaml"; }
+	[ "$(apply lol)" = 413 ]
+	[ "$(body .reason)" = RequestEntityTooLarge ]
+	[ "$(body .message)" = "request body:11:45: more than 1000000 nodes after expanding aliases (an alias bomb?)" ]
+	[ "$(apply deep)" = 413 ]
+	[ "$(body .message)" = "request body:6:104: nesting deeper than 100 levels" ]
+	[ "$(rejections yaml)" = 2 ]
+	healthy
+	# offline: the same messages with the file's name; and a file over 3 MiB
+	{
+		printf 'apiVersion: keel/v1\nkind: Task\nmetadata: {name: big}\nspec:\n  image: b\n  args:\n'
+		yes '  - aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' | head -n 45000
+	} >"$BATS_TEST_TMPDIR/big.yaml"
+	run keel lint -f "$BATS_TEST_TMPDIR/lol.yaml" -f "$BATS_TEST_TMPDIR/deep.yaml" -f "$BATS_TEST_TMPDIR/big.yaml"
+	assert_failure 1
+	assert_line "$BATS_TEST_TMPDIR/lol.yaml:11:45: more than 1000000 nodes after expanding aliases (an alias bomb?)"
+	assert_line "$BATS_TEST_TMPDIR/deep.yaml:6:104: nesting deeper than 100 levels"
+	# (a file, hence a document, over 3 MiB is refused before it is parsed)
+	assert_line --regexp "^error: $BATS_TEST_TMPDIR/big.yaml: larger than the 3 MiB limit of a manifest file \([0-9]+ bytes\); not read$"
+}
