@@ -470,14 +470,14 @@ static int run_up(const struct up_flags *f, const struct cli_strv *pos)
 	}
 	struct srv_opts so;
 	_cleanup_kerr_ struct kerr serr = KERR_INIT;
-	int bad = up_server_opts(f, &so, &serr);
-	srv_opts_free(&so);
-	if (bad < 0) {
+	if (up_server_opts(f, &so, &serr) < 0) {
+		srv_opts_free(&so);
 		fprintf(stderr, "error: %s\n", kerr_msg(&serr));
 		return CLI_USAGE;
 	}
 	struct stat st;
 	if (f->file && stat(f->file, &st) < 0) {
+		srv_opts_free(&so);
 		fprintf(stderr, "error: -f %s: %s\n", f->file, strerror(errno));
 		return CLI_USAGE;
 	}
@@ -489,8 +489,7 @@ static int run_up(const struct up_flags *f, const struct cli_strv *pos)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	struct up u = {0};
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	struct srv_opts so;
-	if (up_server_opts(f, &so, &err) < 0 || srv_tls_prepare(&so, &err) < 0) {
+	if (srv_tls_prepare(&so, &err) < 0) {
 		fprintf(stderr, "keel up: %s\n", kerr_msg(&err));
 		srv_opts_free(&so);
 		return CLI_USAGE;

@@ -53,9 +53,7 @@ const char *srv_req_header(struct srv_req *r, const char *key)
 
 const char *srv_req_user(struct srv_req *r)
 {
-	const struct srv_token *t =
-	    srv_auth_check(r->srv->auth, srv_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION));
-	return t ? t->name : "";
+	return r->who.name ? r->who.name : "";
 }
 
 enum MHD_Result srv_reply_response(struct srv_req *r, unsigned code, struct MHD_Response *resp)
