@@ -578,12 +578,16 @@ static void yaml_stream_freep(struct yaml_stream **s)
 int srv_body_parse_manifest(struct srv_req *r, json_t **out, struct kerr *err)
 {
 	char buf[128];
-	if (!streq(srv_media_type(r, buf, sizeof buf), "application/apply-patch+yaml") ||
-	    (r->body.len > 0 && r->body.data[0] == '{'))
-		return srv_json_parse(r->body.data, r->body.len, true, out, err);
+	bool yaml = streq(srv_media_type(r, buf, sizeof buf), "application/apply-patch+yaml");
+	return srv_apply_body_parse(r->body.data, r->body.len, yaml, out, err);
+}
+
+int srv_apply_body_parse(const char *data, size_t len, bool yaml, json_t **out, struct kerr *err)
+{
+	if (!yaml || (len > 0 && data[0] == '{'))
+		return srv_json_parse(data, len, true, out, err);
 	_cleanup_(yaml_stream_freep) struct yaml_stream *ys = NULL;
-	if (yaml_stream_parse("request body", r->body.data ? r->body.data : "", r->body.len, NULL,
-	                      &ys, err) < 0) {
+	if (yaml_stream_parse("request body", data ? data : "", len, NULL, &ys, err) < 0) {
 		err->code = EBADMSG;
 		return -EBADMSG;
 	}

@@ -46,3 +46,7 @@ const char *srv_media_type(struct srv_req *r, char *buf, size_t len);
 /* An apply body: JSON, or (Content-Type application/apply-patch+yaml)
  * one YAML document. -EBADMSG naming the byte (JSON) or line (YAML). */
 int srv_body_parse_manifest(struct srv_req *r, json_t **out, struct kerr *err);
+/* The same on the body itself (yaml: the Content-Type was
+ * application/apply-patch+yaml; a body starting with '{' is JSON anyway).
+ * Pure: no request needed. */
+int srv_apply_body_parse(const char *data, size_t len, bool yaml, json_t **out, struct kerr *err);
