@@ -582,6 +582,34 @@ int srv_body_parse_manifest(struct srv_req *r, json_t **out, struct kerr *err)
 	return srv_apply_body_parse(r->body.data, r->body.len, yaml, out, err);
 }
 
+/* The path of the first string in v holding a NUL, or NULL. Owned. YAML
+ * can spell one ("\0", "\x00"); JSON bodies cannot (srv_json_parse), and
+ * neither can what the store reads back. */
+static char *nul_string_path(json_t *v, const char *path)
+{
+	if (json_is_string(v))
+		return memchr(json_string_value(v), 0, json_string_length(v)) ? xstrdup(path)
+		                                                               : NULL;
+	const char *k;
+	size_t i;
+	json_t *e;
+	json_object_foreach(v, k, e)
+	{
+		_cleanup_free_ char *p = api_path_key(path, k);
+		char *found = nul_string_path(e, p);
+		if (found)
+			return found;
+	}
+	json_array_foreach(v, i, e)
+	{
+		_cleanup_free_ char *p = api_path_index(path, i);
+		char *found = nul_string_path(e, p);
+		if (found)
+			return found;
+	}
+	return NULL;
+}
+
 int srv_apply_body_parse(const char *data, size_t len, bool yaml, json_t **out, struct kerr *err)
 {
 	if (!yaml || (len > 0 && data[0] == '{'))
@@ -595,6 +623,14 @@ int srv_apply_body_parse(const char *data, size_t len, bool yaml, json_t **out, 
 		return kerr_set(err, EBADMSG,
 		                "an apply body must be one YAML mapping (got %zu documents)",
 		                ys->n_docs);
+	_cleanup_free_ char *nul = nul_string_path(ys->docs[0].value, "");
+	if (nul) {
+		int line = ys->docs[0].line, col = ys->docs[0].col;
+		yaml_doc_position(&ys->docs[0], nul, &line, &col);
+		return kerr_set(err, EBADMSG,
+		                "request body:%d:%d: %s: a string must not contain a NUL character",
+		                line, col, nul);
+	}
 	*out = json_incref(ys->docs[0].value);
 	return 0;
 }

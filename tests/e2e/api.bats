@@ -318,6 +318,21 @@ spec:
 	[[ "$(body .message)" == "request body:"* ]]
 }
 
+@test "a YAML apply body with a NUL in a string is a 400 naming the field, and stores nothing" {
+	yaml='apiVersion: keel/v1
+kind: Task
+metadata:
+  name: z
+spec:
+  image: "busy\0box"'
+	[ "$(req PATCH "$NS/tasks/z" -H 'Content-Type: application/apply-patch+yaml' --data-binary "$yaml")" = 400 ]
+	[ "$(body .message)" = "request body:6:3: spec.image: a string must not contain a NUL character" ]
+	# before the fix it was stored, and every list of tasks failed with 500 "corrupt data"
+	[ "$(req GET "$NS/tasks")" = 200 ]
+	[ "$(req GET /apis/keel/v1/tasks)" = 200 ]
+	[ "$(req GET "$NS/tasks/z")" = 404 ]
+}
+
 @test "list with labelSelector, fieldSelector, limit and continue" {
 	for i in 1 2 3 4 5; do
 		tier=web
