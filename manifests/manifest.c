@@ -43,6 +43,38 @@ bool manifest_name_default(const char *name)
 
 /* ---- diagnostics ---- */
 
+/* msg with the control characters a manifest's strings can carry into it
+ * escaped (\n, \t, \r, \xNN; the C1 controls U+0080-U+009F as \uNNNN):
+ * a diagnostic is one line, and a file's bytes never drive the terminal.
+ * Takes msg; owned. */
+static char *one_line(char *msg)
+{
+	const unsigned char *u = (const unsigned char *)msg;
+	size_t i = 0;
+	while (u[i] >= 0x20 && u[i] != 0x7f && !(u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f))
+		i++;
+	if (!u[i])
+		return msg;
+	struct sbuf b = SBUF_INIT;
+	sbuf_append(&b, msg, i);
+	for (; u[i]; i++) {
+		if (u[i] == '\n')
+			sbuf_puts(&b, "\\n");
+		else if (u[i] == '\t')
+			sbuf_puts(&b, "\\t");
+		else if (u[i] == '\r')
+			sbuf_puts(&b, "\\r");
+		else if (u[i] < 0x20 || u[i] == 0x7f)
+			sbuf_printf(&b, "\\x%02X", u[i]);
+		else if (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f)
+			sbuf_printf(&b, "\\u%04X", u[++i]);
+		else
+			sbuf_putc(&b, (char)u[i]);
+	}
+	free(msg);
+	return sbuf_take(&b);
+}
+
 static void diag_addv(struct manifest_set *s, enum manifest_severity sev, const char *file,
                       size_t file_i, int line, int col, const char *field, const char *fmt,
                       va_list ap)
@@ -55,7 +87,7 @@ static void diag_addv(struct manifest_set *s, enum manifest_severity sev, const 
 	    .line = line,
 	    .col = col,
 	    .field = field && *field ? xstrdup(field) : NULL,
-	    .message = xvasprintf(fmt, ap),
+	    .message = one_line(xvasprintf(fmt, ap)),
 	};
 	if (sev == MANIFEST_ERROR) {
 		s->n_errors++;

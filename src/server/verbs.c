@@ -578,23 +578,67 @@ static void yaml_stream_freep(struct yaml_stream **s)
 int srv_body_parse_manifest(struct srv_req *r, json_t **out, struct kerr *err)
 {
 	char buf[128];
-	if (!streq(srv_media_type(r, buf, sizeof buf), "application/apply-patch+yaml") ||
-	    (r->body.len > 0 && r->body.data[0] == '{'))
-		return srv_json_parse(r->body.data, r->body.len, true, out, err);
+	bool yaml = streq(srv_media_type(r, buf, sizeof buf), "application/apply-patch+yaml");
+	int rc = srv_apply_body_parse(r->body.data, r->body.len, yaml, out, err);
+	if (rc == -E2BIG)
+		r->limit = SRV_LIMIT_YAML; /* counted */
+	return rc;
+}
+
+/* The path of the first string in v holding a NUL, or NULL. Owned. YAML
+ * can spell one ("\0", "\x00"); JSON bodies cannot (srv_json_parse), and
+ * neither can what the store reads back. */
+static char *nul_string_path(json_t *v, const char *path)
+{
+	if (json_is_string(v))
+		return memchr(json_string_value(v), 0, json_string_length(v)) ? xstrdup(path)
+		                                                               : NULL;
+	const char *k;
+	size_t i;
+	json_t *e;
+	json_object_foreach(v, k, e)
+	{
+		_cleanup_free_ char *p = api_path_key(path, k);
+		char *found = nul_string_path(e, p);
+		if (found)
+			return found;
+	}
+	json_array_foreach(v, i, e)
+	{
+		_cleanup_free_ char *p = api_path_index(path, i);
+		char *found = nul_string_path(e, p);
+		if (found)
+			return found;
+	}
+	return NULL;
+}
+
+int srv_apply_body_parse(const char *data, size_t len, bool yaml, json_t **out, struct kerr *err)
+{
+	if (!yaml || (len > 0 && data[0] == '{'))
+		return srv_json_parse(data, len, true, out, err);
 	_cleanup_(yaml_stream_freep) struct yaml_stream *ys = NULL;
-	if (yaml_stream_parse("request body", r->body.data ? r->body.data : "", r->body.len, NULL,
-	                      &ys, err) < 0) {
-		if (err->code == E2BIG) { /* depth, nodes or document size: 413, counted */
-			r->limit = SRV_LIMIT_YAML;
+	if (yaml_stream_parse("request body", data ? data : "", len, NULL, &ys, err) < 0) {
+		if (err->code == E2BIG) /* depth, nodes or document size: 413 */
 			return -E2BIG;
-		}
 		err->code = EBADMSG;
 		return -EBADMSG;
 	}
-	if (ys->n_docs != 1 || !json_is_object(ys->docs[0].value))
+	if (ys->n_docs != 1)
 		return kerr_set(err, EBADMSG,
 		                "an apply body must be one YAML mapping (got %zu documents)",
 		                ys->n_docs);
+	if (!json_is_object(ys->docs[0].value))
+		return kerr_set(err, EBADMSG, "request body:%d:%d: an apply body must be a YAML mapping",
+		                ys->docs[0].line, ys->docs[0].col);
+	_cleanup_free_ char *nul = nul_string_path(ys->docs[0].value, "");
+	if (nul) {
+		int line = ys->docs[0].line, col = ys->docs[0].col;
+		yaml_doc_position(&ys->docs[0], nul, &line, &col);
+		return kerr_set(err, EBADMSG,
+		                "request body:%d:%d: %s: a string must not contain a NUL character",
+		                line, col, nul);
+	}
 	*out = json_incref(ys->docs[0].value);
 	return 0;
 }

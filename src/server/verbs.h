@@ -44,5 +44,11 @@ int srv_patch_parse(struct srv_req *r, json_t **patch, uint64_t *want_rv, struct
 const char *srv_media_type(struct srv_req *r, char *buf, size_t len);
 
 /* An apply body: JSON, or (Content-Type application/apply-patch+yaml)
- * one YAML document. -EBADMSG naming the byte (JSON) or line (YAML). */
+ * one YAML document. -EBADMSG naming the byte (JSON) or line (YAML); a
+ * YAML string holding a NUL ("\0") is refused too, naming its field and
+ * line, as JSON bodies cannot hold one. */
 int srv_body_parse_manifest(struct srv_req *r, json_t **out, struct kerr *err);
+/* The same on the body itself (yaml: the Content-Type was
+ * application/apply-patch+yaml; a body starting with '{' is JSON anyway).
+ * Pure: no request needed. */
+int srv_apply_body_parse(const char *data, size_t len, bool yaml, json_t **out, struct kerr *err);

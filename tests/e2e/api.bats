@@ -316,6 +316,26 @@ spec:
 	[ "$(req PATCH "$NS/tasks/y" -H 'Content-Type: application/apply-patch+yaml' --data-binary "$yaml")" = 200 ]
 	[ "$(req PATCH "$NS/tasks/y" -H 'Content-Type: application/apply-patch+yaml' --data-binary $'a: [1\nb: 2')" = 400 ]
 	[[ "$(body .message)" == "request body:"* ]]
+	# one document that is not a mapping, and two documents
+	[ "$(req PATCH "$NS/tasks/y" -H 'Content-Type: application/apply-patch+yaml' --data-binary $'- a\n- b')" = 400 ]
+	[ "$(body .message)" = "request body:1:1: an apply body must be a YAML mapping" ]
+	[ "$(req PATCH "$NS/tasks/y" -H 'Content-Type: application/apply-patch+yaml' --data-binary $'a: 1\n---\nb: 2')" = 400 ]
+	[ "$(body .message)" = "an apply body must be one YAML mapping (got 2 documents)" ]
+}
+
+@test "a YAML apply body with a NUL in a string is a 400 naming the field, and stores nothing" {
+	yaml='apiVersion: keel/v1
+kind: Task
+metadata:
+  name: z
+spec:
+  image: "busy\0box"'
+	[ "$(req PATCH "$NS/tasks/z" -H 'Content-Type: application/apply-patch+yaml' --data-binary "$yaml")" = 400 ]
+	[ "$(body .message)" = "request body:6:3: spec.image: a string must not contain a NUL character" ]
+	# before the fix it was stored, and every list of tasks failed with 500 "corrupt data"
+	[ "$(req GET "$NS/tasks")" = 200 ]
+	[ "$(req GET /apis/keel/v1/tasks)" = 200 ]
+	[ "$(req GET "$NS/tasks/z")" = 404 ]
 }
 
 @test "list with labelSelector, fieldSelector, limit and continue" {

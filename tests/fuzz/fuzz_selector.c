@@ -2,6 +2,10 @@
  * Fuzz target for api/selector: label and field selector parsing, matching
  * and the format -> parse round trip. The input is split at the first NUL:
  * before it the selector, after it a label set "k=v;k=v" to match against.
+ * The same text is parsed as a field selector: a refusal has a message, and
+ * a selector that is exactly `metadata.name=V` or `spec.nodeName=V` (what
+ * api_fieldsel_equals reports, for the server's index) matches exactly the
+ * objects whose field holds V — so this target covers field selectors too.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,6 +31,30 @@ static json_t *labels_from(const char *s, size_t len)
 	}
 	free(copy);
 	return labels;
+}
+
+/* When sel is exactly `path=V` (what the server uses an index for), an
+ * object whose path holds V matches and one whose path holds another value
+ * does not: the index and the match agree. */
+static void check_fieldsel_equals(const struct api_fieldsel *fs, const char *path)
+{
+	const char *v = api_fieldsel_equals(fs, path);
+	if (!v)
+		return;
+	json_t *obj = json_pack("{s:s, s:{s:s, s:s}, s:{s:s, s:s}}", "kind", "Task", "metadata",
+	                        "name", "web-1", "namespace", "web", "spec", "image", "i",
+	                        "nodeName", "n1");
+	json_t *field = json_object_get(obj, strncmp(path, "spec.", 5) ? "metadata" : "spec");
+	const char *key = strchr(path, '.') + 1;
+	json_object_set_new(field, key, json_string_nocheck(v));
+	if (!api_fieldsel_match(fs, obj))
+		abort();
+	char *other = xasprintf("%sx", v);
+	json_object_set_new(field, key, json_string_nocheck(other));
+	if (api_fieldsel_match(fs, obj))
+		abort();
+	free(other);
+	json_decref(obj);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -58,9 +86,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (api_fieldsel_parse(in, &fs, &err) == 0) {
 		json_t *obj = json_pack("{s:O}", "metadata", labels);
 		api_fieldsel_match(fs, obj);
-		api_fieldsel_equals(fs, "metadata.name");
 		json_decref(obj);
+		check_fieldsel_equals(fs, "metadata.name");
+		check_fieldsel_equals(fs, "spec.nodeName");
 		api_fieldsel_free(fs);
+	} else if (!err.msg) {
+		abort();
 	}
 	kerr_clear(&err);
 	json_decref(labels);

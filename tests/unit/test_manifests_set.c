@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -308,6 +309,36 @@ static void test_dangling_symlink(void **state)
 	manifest_set_free(&m);
 }
 
+/* A diagnostic is one line, whatever the manifest's strings hold: a kind
+ * folded over two lines, a tab, an escape sequence (ESC, or the C1 CSI) are
+ * shown escaped, never written to the terminal as they are. Found by
+ * fuzz_manifest. */
+static void test_diag_one_line(void **state)
+{
+	(void)state;
+	put("k.yaml", "apiVersion: keel/v1\nkind: T\tk\n\n  i\nmetadata: {name: k}\n---\n"
+	              "apiVersion: keel/v1\nkind: Task\nmetadata: {name: t}\n"
+	              "spec: {image: x, restartPolicy: \"\\e[31mred\\u009b\"}\n");
+	const char *paths[] = {root};
+	struct manifest_set m = {0};
+	struct manifest_load_opts o = {.check_envelope = true};
+	assert_int_equal(manifest_set_load(&m, paths, 1, &o), 1);
+	assert_int_equal(manifest_set_validate(&m, NULL), 1);
+	assert_int_equal(m.n_diags, 2);
+	assert_string_equal(m.diags[0].message,
+	                    "kind: unknown kind \"T\\tk\\ni\" (known: Deployment, Event, Namespace, "
+	                    "Node, Task)");
+	assert_int_equal(m.diags[0].line, 2);
+	assert_string_equal(m.diags[1].field, "spec.restartPolicy");
+	assert_non_null(strstr(m.diags[1].message, "\"\\x1B[31mred\\u009B\""));
+	for (size_t i = 0; i < m.n_diags; i++) {
+		_cleanup_free_ char *line = manifest_diag_format(&m.diags[i]);
+		for (const char *p = line; *p; p++)
+			assert_true((unsigned char)*p >= 0x20 && *p != 0x7f);
+	}
+	manifest_set_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +349,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_special_files, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_duplicates_owner, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dangling_symlink, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_diag_one_line, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
