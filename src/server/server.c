@@ -177,7 +177,13 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 		srv_metrics_limit(srv->metrics, SRV_LIMIT_CONNECTIONS);
 	else if (strstr(msg, "response code is 431") || strstr(msg, "response code is 414"))
 		srv_metrics_limit(srv->metrics, SRV_LIMIT_HEADERS);
-	log_warn("http: %s", msg);
+	/* what a client going away looks like (a watch closed mid-stream, a TLS
+	 * handshake the client gave up on): theirs, not ours to warn about */
+	if (strstr(msg, "Failed to send the chunked response body") ||
+	    strstr(msg, "handshake") || strstr(msg, "Error: The TLS connection was non-properly"))
+		log_debug("http: %s", msg);
+	else
+		log_warn("http: %s", msg);
 }
 
 /* MHD holds the request line and headers in the connection's memory pool,
