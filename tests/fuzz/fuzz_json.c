@@ -110,7 +110,9 @@ static json_t *parse_body(const char *buf, size_t len, bool yaml)
 	int r = yaml ? srv_apply_body_parse(buf, len, true, &v, &err)
 	             : srv_json_parse(buf, len, true, &v, &err);
 	if (r < 0) {
-		check(r == -EBADMSG && v == NULL, "body parser: bad refusal", NULL, err.msg);
+		/* 400, or for YAML past its depth, node or size limits 413 */
+		check((r == -EBADMSG || (yaml && r == -E2BIG)) && v == NULL,
+		      "body parser: bad refusal", NULL, err.msg);
 		check_refusal(r, &err, NULL);
 		return NULL;
 	}
