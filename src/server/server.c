@@ -225,9 +225,11 @@ static struct MHD_Daemon *start_mhd(struct server *srv, int fd, int family)
 
 static int load_auth(struct server *srv, struct kerr *err)
 {
-	if (srv->opts.token_file)
-		return srv_auth_load(srv->opts.token_file, &srv->auth, err);
-	return srv_auth_admin_token(srv->opts.data_dir, &srv->auth, err);
+	int rc = srv->opts.token_file ? srv_auth_load(srv->opts.token_file, &srv->auth, err)
+	                              : srv_auth_admin_token(srv->opts.data_dir, &srv->auth, err);
+	for (size_t i = 0; rc == 0 && i < srv_auth_nwarnings(srv->auth); i++)
+		log_warn("%s", srv_auth_warning(srv->auth, i));
+	return rc;
 }
 
 /* Opens the store, the tokens and the hub. */
