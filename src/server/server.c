@@ -391,9 +391,10 @@ int server_main(int argc, char **argv)
 	}
 	log_set_level((enum log_level)opts.log_level);
 	log_set_json(opts.log_json);
-	_cleanup_free_ char *tls_note = srv_tls_describe(&opts);
+	bool tls_warn = false;
+	_cleanup_free_ char *tls_note = srv_tls_describe(&opts, &tls_warn);
 	if (tls_note)
-		log_info("%s", tls_note);
+		log_msg(tls_warn ? LOG_WARN : LOG_INFO, "%s", tls_note);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 	/* before any thread starts, so that every thread inherits the mask and
