@@ -26,7 +26,10 @@ int agent_main(int argc, char **argv);
  * inherit the mask); SIGPIPE should be ignored. Nothing is printed (log
  * lines aside).
  * Errors (-errno, err filled): a bad server URL, no data directory, a
- * runtime that cannot start (-EIO), registration refused. *out untouched
+ * CA file that cannot be read (-EBADF, naming it and where it came
+ * from), a runtime that cannot start (-EIO), registration refused
+ * (-EACCES: the server does not know the token, "the token is not valid
+ * for SERVER"). *out untouched
  * on failure. */
 int agent_start(const struct agent_opts *o, struct agent **out, struct kerr *err);
 

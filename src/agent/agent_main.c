@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/random.h>
 #include <signal.h>
 #include <stdio.h>
@@ -130,6 +131,24 @@ static void load_identity(struct agent *a)
 		         a->holder, a->data_dir, kerr_msg(&err));
 }
 
+/* A CA file is read by libcurl only at the first https request, whose
+ * failure registration would retry: one that cannot be read is a mistake
+ * in the command line (or environment, or config file), reported at once. */
+static int check_ca(const struct agent_opts *o, const char *ca, struct kerr *err)
+{
+	if (!ca)
+		return 0;
+	const char *from = o->ca && *o->ca                           ? "--ca"
+	                   : getenv("KEEL_CA") && *getenv("KEEL_CA") ? "$KEEL_CA"
+	                                                             : "the config file's \"ca\"";
+	_cleanup_close_ int fd = open(ca, O_RDONLY | O_CLOEXEC);
+	char byte;
+	if (fd < 0 || read(fd, &byte, 1) < 0)
+		return kerr_set(err, EBADF, "cannot read the CA file %s (%s): %s", ca, from,
+		                strerror(errno));
+	return 0;
+}
+
 static int setup(struct agent *a, struct kerr *err)
 {
 	const struct agent_opts *o = a->o;
@@ -140,6 +159,8 @@ static int setup(struct agent *a, struct kerr *err)
 	a->token = TAKE_PTR(cfg.token);
 	a->ca = TAKE_PTR(cfg.ca);
 	client_config_clear(&cfg);
+	if (check_ca(o, a->ca, err) < 0)
+		return -EBADF;
 	struct client_opts co = {.server = a->server, .token = a->token, .ca_file = a->ca};
 	struct client *c = NULL;
 	if (client_new(&co, &c, err) < 0)
@@ -363,10 +384,11 @@ int agent_main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	struct agent *a = NULL;
-	if (agent_start(&o, &a, &err) < 0) {
+	int r = agent_start(&o, &a, &err);
+	if (r < 0) {
 		fprintf(stderr, "keel agent: %s\n", kerr_msg(&err));
 		agent_opts_free(&o);
-		return 1;
+		return r == -EBADF ? 2 : 1; /* 2: as for a bad flag */
 	}
 	int sig = 0;
 	sigwait(&set, &sig);

@@ -22,7 +22,8 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#define REGISTER_THREADS 8
+#define REGISTER_THREADS   8
+#define UNAUTHORIZED_TRIES 3 /* 401s in a row before registration gives up */
 
 void agent_host_capacity(int64_t *cpu_milli, int64_t *mem_bytes)
 {
@@ -166,9 +167,22 @@ static void *register_slice(void *arg)
 	struct reg_slice *s = arg;
 	struct client *c = agent_client(s->a);
 	for (size_t i = s->from; i < s->a->nnodes && !atomic_load(&s->a->stop); i += s->step) {
-		for (int tries = 0;; tries++) {
+		for (int tries = 0, refused = 0;; tries++) {
 			kerr_clear(&s->err);
 			s->ret = register_one(s->a, c, &s->a->nodes[i], &s->err);
+			/* a 401 is definite, but a server restarting (a token file
+			 * being replaced) may answer one briefly: a few tries */
+			refused = s->ret < 0 && client_last_http_code(c) == 401 ? refused + 1 : 0;
+			if (refused >= UNAUTHORIZED_TRIES) {
+				_cleanup_free_ char *m = xstrdup(kerr_msg(&s->err));
+				kerr_clear(&s->err);
+				s->ret =
+				    kerr_set(&s->err, EACCES,
+				             "the token is not valid for %s (%s): check --token, "
+				             "$KEEL_TOKEN or the config file's \"token\"",
+				             s->a->server, m);
+				break;
+			}
 			if (s->ret == 0 || s->ret == -EBUSY || tries >= 20 ||
 			    atomic_load(&s->a->stop))
 				break;

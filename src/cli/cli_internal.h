@@ -152,6 +152,11 @@ const char *cli_deployment_arg(const char *cmd, const struct cli_strv *pos, size
 /* "90s", "2m", "1h", "500ms", or plain seconds, in ms; -1 when malformed.
  * (cli_rollout.c) */
 long cli_duration_ms(const char *s);
+/* What every duration flag takes, for --help (keel server's and keel
+ * agent's say the same). */
+#define CLI_DURATION_HELP                                                                          \
+	"DURATION: a number with a unit, ms, s, m or h (500ms, 90s, 5m, 1.5h); a bare "            \
+	"number is seconds"
 /* Waits for the rollout of deployment ns/name as `keel rollout status`
  * does, printing a line each time its progress changes; timeout_ms 0: no
  * limit but the Deployment's progress deadline. Returns CLI_OK when

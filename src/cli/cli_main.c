@@ -204,9 +204,14 @@ void cli_print_help(const struct cli_command *c, const struct cli_opt *opts, siz
 {
 	fprintf(f, "%s\n\n%s\n\nUsage:\n  %s\n", c->summary, c->description, c->usage);
 	fprintf(f, "\nFlags:\n");
-	for (size_t i = 0; i < n_opts; i++)
+	bool durations = false;
+	for (size_t i = 0; i < n_opts; i++) {
 		print_opt(&opts[i], f);
+		durations = durations || (opts[i].arg && streq(opts[i].arg, "DURATION"));
+	}
 	fprintf(f, "  %-34s %s\n", "-h, --help", "show this help");
+	if (durations) /* one rule for every duration flag, as keel server and agent say */
+		fprintf(f, "\n  %s\n", CLI_DURATION_HELP);
 	const struct cli_opt *g;
 	size_t ng = cli_global_opts(&g);
 	fprintf(f, "\nGlobal flags:\n");

@@ -325,6 +325,7 @@ struct up {
 	struct up_manifests man;
 	char *why;
 	char *tls_note; /* what --tls did (srv_tls_describe), or NULL */
+	bool tls_warn;  /* tls_note is a warning */
 };
 
 /* The server's options from keel up's flags, parsed as keel server parses
@@ -415,7 +416,7 @@ static void banner(struct up *u, const struct up_flags *f)
 	printf("keel up: API server listening on %s (data dir %s)\n", server_url(u->srv),
 	       server_data_dir(u->srv));
 	if (u->tls_note)
-		printf("keel up: %s\n", u->tls_note);
+		printf("keel up: %s%s\n", u->tls_warn ? "warning: " : "", u->tls_note);
 	printf("keel up: node %s runs tasks with the %s runtime: %s\n", agent_node_name(u->agent),
 	       agent_runtime_name(u->agent), u->why);
 	if (!f->no_user_config)
@@ -494,7 +495,7 @@ static int run_up(const struct up_flags *f, const struct cli_strv *pos)
 		srv_opts_free(&so);
 		return CLI_USAGE;
 	}
-	u.tls_note = srv_tls_describe(&so);
+	u.tls_note = srv_tls_describe(&so, &u.tls_warn);
 	int r = up_start(&u, f, &so, &err);
 	srv_opts_free(&so);
 	if (r < 0) {

@@ -52,6 +52,8 @@ struct srv_auth {
 	size_t n;
 	char *minted_path; /* DATA/tokens; NULL with a token file (no minting) */
 	char *token_file;  /* for the refusal's message */
+	char **warn;       /* from loading, for the server to log at start */
+	size_t nwarn;
 };
 
 static struct srv_auth *auth_new(void)
@@ -77,6 +79,9 @@ void srv_auth_free(struct srv_auth *a)
 	free(a->v);
 	free(a->minted_path);
 	free(a->token_file);
+	for (size_t i = 0; i < a->nwarn; i++)
+		free(a->warn[i]);
+	free(a->warn);
 	pthread_rwlock_destroy(&a->lock);
 	free(a);
 }
@@ -101,6 +106,62 @@ static char *trim(char *s)
 	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
 		s[--n] = '\0';
 	return s;
+}
+
+static void auth_warn(struct srv_auth *a, char *msg)
+{
+	a->warn = xrealloc(a->warn, (a->nwarn + 1) * sizeof *a->warn);
+	a->warn[a->nwarn++] = msg;
+}
+
+static bool has_non_ascii(const char *t)
+{
+	for (; *t; t++)
+		if ((unsigned char)*t >= 0x80)
+			return true;
+	return false;
+}
+
+/* Length of the UTF-8 sequence at s (shortest form, no surrogates, at
+ * most U+10FFFF), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t n = c < 0x80                 ? 1
+	           : c >= 0xc2 && c <= 0xdf ? 2
+	           : c >= 0xe0 && c <= 0xef ? 3
+	           : c >= 0xf0 && c <= 0xf4 ? 4
+	                                    : 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) ||
+	    (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+/* A user name goes into log lines, Token objects (JSON) and DATA/tokens
+ * (CSV without quoting): it may hold what a Kubernetes token file's user
+ * does (UTF-8, spaces inside), but not a control character, nor '"' or
+ * '\' (which would need quoting in a log line or a CSV). The comma is the
+ * field separator already. Returns the offending byte's description or
+ * NULL. */
+static const char *name_bad_char(const char *name)
+{
+	for (const unsigned char *p = (const unsigned char *)name; *p;) {
+		if (*p < 0x20 || *p == 0x7f)
+			return "a control character";
+		if (*p == '"' || *p == '\\')
+			return *p == '"' ? "a '\"'" : "a '\\'";
+		size_t n = utf8_len(p);
+		if (!n)
+			return "a byte that is not UTF-8";
+		if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+			return "a control character";
+		p += n;
+	}
+	return NULL;
 }
 
 static bool token_chars_ok(const char *t)
@@ -169,15 +230,27 @@ static int parse_line(struct srv_auth *a, const char *src, int lineno, char *lin
 		}
 		p = comma + 1;
 	}
+	const char *want = from == SRC_MINTED ? "want HASH,NAME,ROLE (DATA/tokens is written by "
+	                                        "the server)"
+	                                      : "want TOKEN,NAME[,ROLE]";
 	if (nf < 2 || nf > 3)
-		return kerr_set(err, EINVAL, "%s:%d: want TOKEN,NAME[,ROLE]", src, lineno);
+		return kerr_set(err, EINVAL, "%s:%d: %s", src, lineno, want);
 	const char *tok = fields[0], *name = fields[1];
 	const char *role = nf == 3 && *fields[2] ? fields[2] : "admin";
+	if (has_non_ascii(tok))
+		return kerr_set(err, EINVAL, "%s:%d: non-ASCII character in the token", src,
+		                lineno);
 	if (!*tok || !token_chars_ok(tok))
 		return kerr_set(err, EINVAL, "%s:%d: empty token or token with spaces", src,
 		                lineno);
 	if (!*name)
 		return kerr_set(err, EINVAL, "%s:%d: empty name", src, lineno);
+	const char *bad = name_bad_char(name);
+	if (bad)
+		return kerr_set(err, EINVAL,
+		                "%s:%d: the name holds %s (a name may not hold control "
+		                "characters, '\"' or '\\')",
+		                src, lineno, bad);
 	if (!role_ok(role))
 		return kerr_set(err, EINVAL, "%s:%d: unknown role \"%s\" (admin, viewer or node)",
 		                src, lineno, role);
@@ -194,13 +267,18 @@ static int parse_line(struct srv_auth *a, const char *src, int lineno, char *lin
 	if (a->n >= MAX_TOKENS)
 		return kerr_set(err, EINVAL, "%s:%d: more than %d tokens", src, lineno, MAX_TOKENS);
 	auth_add(a, hash, hashed ? NULL : tok, name, role, from);
+	if (nf < 3 || !*fields[2])
+		auth_warn(a, xasprintf("%s:%d: no role for \"%s\": it gets admin (give ROLE admin, "
+		                       "viewer or node to choose)",
+		                       src, lineno, name));
 	return 0;
 }
 
 static int parse_into(struct srv_auth *a, const char *source, const char *text, enum source from,
                       struct kerr *err)
 {
-	_cleanup_free_ char *copy = xstrdup(text);
+	/* an editor's byte-order mark is not part of the first token */
+	_cleanup_free_ char *copy = xstrdup(strstartswith(text, "\xEF\xBB\xBF") ? text + 3 : text);
 	char *save = NULL;
 	int lineno = 0;
 	for (char *p = copy; p; p = save) {
@@ -247,7 +325,29 @@ int srv_auth_load(const char *path, struct srv_auth **out, struct kerr *err)
 	_cleanup_free_ char *text = NULL;
 	if (read_text(path, &text, err) < 0)
 		return kerr_prefix(err, "token file %s", path);
-	return srv_auth_parse(path, text, out, err);
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return kerr_set(err, errno, "token file %s: %s", path, strerror(errno));
+	struct srv_auth *a = NULL;
+	if (srv_auth_parse(path, text, &a, err) < 0)
+		return -err->code;
+	/* as ssh says of a private key: the tokens are the keys to the cluster */
+	if (st.st_mode & 077)
+		auth_warn(a, xasprintf("token file %s is accessible by others than its owner (mode "
+		                       "%04o): chmod 600 it",
+		                       path, (unsigned)(st.st_mode & 07777)));
+	*out = a;
+	return 0;
+}
+
+size_t srv_auth_nwarnings(struct srv_auth *a)
+{
+	return a ? a->nwarn : 0;
+}
+
+const char *srv_auth_warning(struct srv_auth *a, size_t i)
+{
+	return i < srv_auth_nwarnings(a) ? a->warn[i] : NULL;
 }
 
 static char *random_token(struct kerr *err)

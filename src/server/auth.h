@@ -3,8 +3,9 @@
  *
  * Sources, in one set:
  *   - a token file (`--token-file`: lines TOKEN,NAME[,ROLE]; ROLE
- *     admin|viewer|node, default admin; blank lines and # comments
- *     skipped). With a token file, the file is the only source: minting
+ *     admin|viewer|node, default admin (with a warning); blank lines, #
+ *     comments and a UTF-8 byte-order mark skipped; TOKEN printable ASCII;
+ *     NAME UTF-8 with no control character, '"' or '\\'). With a token file, the file is the only source: minting
  *     and revoking are refused (-EPERM), since the operator owns it.
  *   - without one: DATA/admin.token (32 random bytes as hex, mode 0600,
  *     created on first start, name "admin"), plus the tokens minted through
@@ -40,8 +41,15 @@ void srv_ident_clear(struct srv_ident *id);
  * Returns 0 and an owned set, or -EINVAL (bad line, duplicate token, no
  * token at all). */
 int srv_auth_parse(const char *source, const char *text, struct srv_auth **out, struct kerr *err);
-/* Reads and parses a token file. */
+/* Reads and parses a token file; a file whose mode lets others than its
+ * owner in (mode & 077) is loaded with a warning. */
 int srv_auth_load(const char *path, struct srv_auth **out, struct kerr *err);
+/* The warnings from loading (a line without a role, a token file others
+ * can read), one message each ("t:2: no role for \"alice\": ..."), for
+ * the server to log at start. Borrowed, valid while a lives; i past the
+ * count gives NULL. */
+size_t srv_auth_nwarnings(struct srv_auth *a);
+const char *srv_auth_warning(struct srv_auth *a, size_t i);
 /* Reads DIR/admin.token, creating it first if absent, and DIR/tokens (the
  * minted tokens) when present. Returns 0 and a set that can mint (into
  * DIR/tokens), or -errno (-EINVAL naming DIR/tokens:LINE for a bad line). */

@@ -225,9 +225,11 @@ static struct MHD_Daemon *start_mhd(struct server *srv, int fd, int family)
 
 static int load_auth(struct server *srv, struct kerr *err)
 {
-	if (srv->opts.token_file)
-		return srv_auth_load(srv->opts.token_file, &srv->auth, err);
-	return srv_auth_admin_token(srv->opts.data_dir, &srv->auth, err);
+	int rc = srv->opts.token_file ? srv_auth_load(srv->opts.token_file, &srv->auth, err)
+	                              : srv_auth_admin_token(srv->opts.data_dir, &srv->auth, err);
+	for (size_t i = 0; rc == 0 && i < srv_auth_nwarnings(srv->auth); i++)
+		log_warn("%s", srv_auth_warning(srv->auth, i));
+	return rc;
 }
 
 /* Opens the store, the tokens and the hub. */
@@ -389,9 +391,10 @@ int server_main(int argc, char **argv)
 	}
 	log_set_level((enum log_level)opts.log_level);
 	log_set_json(opts.log_json);
-	_cleanup_free_ char *tls_note = srv_tls_describe(&opts);
+	bool tls_warn = false;
+	_cleanup_free_ char *tls_note = srv_tls_describe(&opts, &tls_warn);
 	if (tls_note)
-		log_info("%s", tls_note);
+		log_msg(tls_warn ? LOG_WARN : LOG_INFO, "%s", tls_note);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 	/* before any thread starts, so that every thread inherits the mask and

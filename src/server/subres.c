@@ -82,7 +82,7 @@ static enum MHD_Result status_patch(struct srv_req *r, bool dry)
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	_cleanup_json_ json_t *patch = NULL;
 	struct srv_patch_arg a = {.status_only = true};
-	if (srv_patch_parse(r, &patch, &a.want_rv, &err) < 0)
+	if (srv_patch_parse(r, false, &patch, &a.want_rv, &err) < 0)
 		return srv_reply_error(r, &err, NULL, NULL);
 	a.patch = patch;
 	_cleanup_free_ char *key = srv_req_key(r);

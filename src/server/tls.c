@@ -501,15 +501,24 @@ int srv_tls_prepare(struct srv_opts *o, struct kerr *err)
 	return 0;
 }
 
-char *srv_tls_describe(const struct srv_opts *o)
+char *srv_tls_describe(const struct srv_opts *o, bool *warn)
 {
+	*warn = false;
 	if (!o->tls_self_signed || !o->tls_prepared)
 		return NULL;
-	const char *what = o->tls_made == SRV_TLS_CREATED   ? "made the self-signed certificate"
-	                   : o->tls_made == SRV_TLS_RENEWED ? "made a new self-signed certificate"
-	                                                    : "serving the self-signed certificate";
+	const char *why = o->tls_why ? o->tls_why : "";
+	const char *a = o->tls_why ? " (" : "", *b = o->tls_why ? ")" : "";
+	if (o->tls_made == SRV_TLS_RENEWED) {
+		/* its own CA changed: what clients trusted no longer verifies it */
+		*warn = true;
+		return xasprintf("tls: made a new self-signed certificate %s%s%s%s: clients "
+		                 "holding the old ca.crt must take the new one: --ca %s (or "
+		                 "\"ca\" in their config)",
+		                 o->tls_ca_file, a, why, b, o->tls_ca_file);
+	}
+	const char *what = o->tls_made == SRV_TLS_CREATED ? "made the self-signed certificate"
+	                                                  : "serving the self-signed certificate";
 	return xasprintf("tls: %s %s%s%s%s; clients trust it with --ca %s (or \"ca\" in their "
 	                 "config)",
-	                 what, o->tls_ca_file, o->tls_why ? " (" : "", o->tls_why ? o->tls_why : "",
-	                 o->tls_why ? ")" : "", o->tls_ca_file);
+	                 what, o->tls_ca_file, a, why, b, o->tls_ca_file);
 }

@@ -99,7 +99,11 @@ bool srv_tls_host_is_loopback(const char *host);
 int srv_tls_prepare(struct srv_opts *o, struct kerr *err);
 
 /* After srv_tls_prepare with --tls: one line saying what was done with the
- * self-signed pair ("made a self-signed certificate DIR/tls/ca.crt ...",
- * "reusing ...", "renewed ... (why)") and how clients trust it; NULL
- * without --tls. Owned. */
-char *srv_tls_describe(const struct srv_opts *o);
+ * self-signed pair ("made the self-signed certificate DIR/tls/ca.crt ...",
+ * "serving ...", "made a new ... (why)") and how clients trust it; NULL
+ * without --tls. *warn is set when the line is a warning: a new pair
+ * replaced one that clients may hold as their CA (the listen host
+ * changed, the old one neared its end or did not match its key), so
+ * those clients fail to verify the server until they take the new
+ * ca.crt. Owned. */
+char *srv_tls_describe(const struct srv_opts *o, bool *warn);

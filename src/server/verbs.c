@@ -261,6 +261,12 @@ int srv_patch_compute(struct srv_write *w, json_t *live, json_t **next, struct k
 	if (srv_check_precondition(live, a->want_rv, err) < 0)
 		return -ESTALE;
 	json_t *merged = api_merge_patch(live, a->patch);
+	/* /status too, as its PUT: a body naming another object is a mistake */
+	if (srv_obj_check_identity(w->kind, merged, api_obj_namespace(live), api_obj_name(live),
+	                           err) < 0) {
+		json_decref(merged);
+		return kerr_prefix(err, "the patch may not change the object's identity");
+	}
 	if (a->status_only) {
 		json_t *n = json_deep_copy(live);
 		json_t *st = json_object_get(merged, "status");
@@ -274,11 +280,6 @@ int srv_patch_compute(struct srv_write *w, json_t *live, json_t **next, struct k
 			return -EINVAL;
 		}
 		return finish_update(w, live, n, next, err);
-	}
-	if (srv_obj_check_identity(w->kind, merged, api_obj_namespace(live), api_obj_name(live),
-	                           err) < 0) {
-		json_decref(merged);
-		return kerr_prefix(err, "the patch may not change the object's identity");
 	}
 	srv_obj_carry_from_live(w->kind, merged, live, true);
 	if (validate(w->kind, merged, err) < 0) {
@@ -383,7 +384,7 @@ enum MHD_Result srv_handle_patch(struct srv_req *r)
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	_cleanup_json_ json_t *patch = NULL;
 	struct srv_patch_arg a = {0};
-	if (srv_patch_parse(r, &patch, &a.want_rv, &err) < 0)
+	if (srv_patch_parse(r, true, &patch, &a.want_rv, &err) < 0)
 		return srv_reply_error(r, &err, NULL, NULL);
 	a.patch = patch;
 	char mbuf[128];
@@ -401,21 +402,24 @@ enum MHD_Result srv_handle_patch(struct srv_req *r)
 	return ret;
 }
 
-int srv_patch_parse(struct srv_req *r, json_t **patch, uint64_t *want_rv, struct kerr *err)
+int srv_patch_parse(struct srv_req *r, bool apply_ok, json_t **patch, uint64_t *want_rv,
+                    struct kerr *err)
 {
 	char buf[128];
 	const char *mt = srv_media_type(r, buf, sizeof buf);
+	const char *where = apply_ok ? "" : " for the status subresource";
+	const char *use = apply_ok ? "application/merge-patch+json or application/apply-patch+json"
+	                           : "application/merge-patch+json";
 	if (streq(mt, "application/json-patch+json"))
-		return kerr_set(err, EMEDIUMTYPE,
-		                "JSON patch (application/json-patch+json) is not supported; use "
-		                "application/merge-patch+json or application/apply-patch+json");
-	if (!streq(mt, "application/merge-patch+json") &&
-	    !streq(mt, "application/strategic-merge-patch+json"))
 		return kerr_set(
 		    err, EMEDIUMTYPE,
-		    "unsupported patch Content-Type \"%s\" (use application/merge-patch+json or "
-		    "application/apply-patch+json)",
-		    mt ? mt : "");
+		    "JSON patch (application/json-patch+json) is not supported%s; use %s", where,
+		    use);
+	if (!streq(mt, "application/merge-patch+json") &&
+	    !streq(mt, "application/strategic-merge-patch+json"))
+		return kerr_set(err, EMEDIUMTYPE,
+		                "unsupported patch Content-Type \"%s\"%s (use %s)", mt ? mt : "",
+		                where, use);
 	if (srv_json_parse(r->body.data, r->body.len, true, patch, err) < 0)
 		return -EBADMSG;
 	return srv_obj_client_rv(*patch, want_rv, err);

@@ -37,8 +37,11 @@ struct srv_patch_arg {
 const char *srv_update_manager(struct srv_req *r, char *buf, size_t len);
 int srv_patch_compute(struct srv_write *w, json_t *live, json_t **next, struct kerr *err);
 /* Checks the patch Content-Type (-EMEDIUMTYPE -> 415 for anything but a
- * merge patch) and parses the body; *want_rv from metadata.resourceVersion. */
-int srv_patch_parse(struct srv_req *r, json_t **patch, uint64_t *want_rv, struct kerr *err);
+ * merge patch, the message listing what the endpoint takes: apply_ok for
+ * one that also takes server-side apply, whose caller handles those
+ * before) and parses the body; *want_rv from metadata.resourceVersion. */
+int srv_patch_parse(struct srv_req *r, bool apply_ok, json_t **patch, uint64_t *want_rv,
+                    struct kerr *err);
 
 /* The request's media type, lower-case, without parameters; NULL if none. */
 const char *srv_media_type(struct srv_req *r, char *buf, size_t len);

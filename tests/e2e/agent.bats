@@ -483,3 +483,22 @@ YAML
 	wait_for 50 test -s "$BATS_TEST_TMPDIR/other/agent-identity"
 	wait_for 100 lease_holder_is "$(cat "$BATS_TEST_TMPDIR/other/agent-identity")"
 }
+
+@test "agent: a CA file it cannot read exits 2 at start naming it; a token the server refuses (401) exits 1 saying so" {
+	run timeout 30 "$KEEL" agent --runtime sim --name n1 --data-dir "$BATS_TEST_TMPDIR/agent" \
+		--ca "$BATS_TEST_TMPDIR/no-such-ca.crt"
+	assert_failure 2
+	assert_output --partial "cannot read the CA file $BATS_TEST_TMPDIR/no-such-ca.crt (--ca)"
+	KEEL_CA=$BATS_TEST_TMPDIR KEEL_TOKEN=x run timeout 30 "$KEEL" agent --runtime sim --name n1 \
+		--data-dir "$BATS_TEST_TMPDIR/agent"
+	assert_failure 2
+	assert_output --partial "cannot read the CA file $BATS_TEST_TMPDIR (\$KEEL_CA)"
+	# a server that refuses the token: no endless retries, exit 1 promptly
+	SECONDS=0
+	run timeout 30 "$KEEL" agent --runtime sim --name n1 --data-dir "$BATS_TEST_TMPDIR/agent" \
+		--token not-a-token
+	assert_failure 1
+	assert_output --partial "the token is not valid for $KEEL_URL"
+	[ "$SECONDS" -lt 20 ]
+	! keel get nodes n1 2>/dev/null
+}

@@ -227,6 +227,17 @@ deployment() { # deployment NAME EXTRA-SPEC-JSON
 	[ "$(body .status.message)" = hi ]
 	[ "$(body .status.restartCount)" = 2 ]
 	[ "$(body .spec.image)" = nginx ]
+	# but a body naming another object is refused, by PATCH as by PUT
+	[ "$(req PUT "$NS/tasks/web/status" -d '{"metadata":{"name":"t2"},"status":{"message":"x"}}')" = 400 ]
+	[[ "$(body .message)" == *"the name of the object (t2) does not match the name in the URL (web)"* ]]
+	[ "$(req PATCH "$NS/tasks/web/status" -H 'Content-Type: application/merge-patch+json' -d '{"metadata":{"name":"t2"},"status":{"message":"x"}}')" = 400 ]
+	[[ "$(body .message)" == *"the name of the object (t2) does not match the name in the URL (web)"* ]]
+	[ "$(req PATCH "$NS/tasks/web/status" -H 'Content-Type: application/merge-patch+json' -d '{"metadata":{"namespace":"other"},"status":{"message":"x"}}')" = 400 ]
+	[ "$(req GET "$NS/tasks/web/status")" = 200 ]
+	[ "$(body .status.message)" = hi ]
+	# /status takes merge patches only, and says so
+	[ "$(req PATCH "$NS/tasks/web/status" -H 'Content-Type: application/apply-patch+json' -d '{}')" = 415 ]
+	[ "$(body .message)" = 'unsupported patch Content-Type "application/apply-patch+json" for the status subresource (use application/merge-patch+json)' ]
 	# status is validated too
 	[ "$(req PUT "$NS/tasks/web/status" -d '{"status":{"phase":"Sleeping"}}')" = 422 ]
 	[ "$(body '.details.causes[0].field')" = status.phase ]
@@ -245,6 +256,8 @@ deployment() { # deployment NAME EXTRA-SPEC-JSON
 	[ "$(req PATCH "$NS/tasks/web" -H 'Content-Type: application/merge-patch+json' -d '{"metadata":{"name":"other"}}')" = 400 ]
 	[ "$(req PATCH "$NS/tasks/web" -H 'Content-Type: application/json-patch+json' -d '[]')" = 415 ]
 	[ "$(body .reason)" = UnsupportedMediaType ]
+	[ "$(req PATCH "$NS/tasks/web" -H 'Content-Type: text/plain' -d '{}')" = 415 ]
+	[ "$(body .message)" = 'unsupported patch Content-Type "text/plain" (use application/merge-patch+json or application/apply-patch+json)' ]
 	[ "$(req PATCH "$NS/tasks/nope" -H 'Content-Type: application/merge-patch+json' -d '{}')" = 404 ]
 }
 

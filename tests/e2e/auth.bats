@@ -269,6 +269,24 @@ seed() { # tasks t1 (bound to n1), t2 (bound to n2), t3 (unbound); nodes n1, n2;
 	[[ "$output" != *"$VIEWER"* ]]
 }
 
+@test "auth: a token file's roleless line and loose mode are warned at start; a BOM is skipped; a bad name names file:line" {
+	TOKENS=$BATS_TEST_TMPDIR/tokens.csv
+	printf '\xef\xbb\xbf%s,root\n%s,Jane Doe,viewer\n' "$ADMIN" "$VIEWER" >"$TOKENS"
+	chmod 0644 "$TOKENS"
+	keel_server_start --controllers=none --token-file "$TOKENS"
+	grep -F "$TOKENS:1: no role for \"root\": it gets admin" "$SERVER_LOG"
+	grep -F "token file $TOKENS is accessible by others than its owner (mode 0644): chmod 600 it" "$SERVER_LOG"
+	run as "$ADMIN" GET $T
+	assert_output --regexp '^200 '
+	run as "$ADMIN" GET /apis/keel/v1/tokens
+	assert_output --partial '"name":"Jane Doe"'
+	keel_server_stop
+	printf '%s,al"ice,viewer\n' "$VIEWER" >"$BATS_TEST_TMPDIR/bad.csv"
+	run timeout 10 "$KEEL" server --data-dir "$BATS_TEST_TMPDIR/d2" --listen 127.0.0.1:0 --token-file "$BATS_TEST_TMPDIR/bad.csv"
+	assert_failure
+	assert_output --partial "$BATS_TEST_TMPDIR/bad.csv:1: the name holds a '\"'"
+}
+
 @test "auth: a real agent with a node token registers, runs its Task and reports; env values stay out of every log" {
 	keel_server_start --log-level debug
 	ntok=$(keel token create --role node --node n1 2>/dev/null)

@@ -566,3 +566,25 @@ task/other"
 	assert_output --partial 'namespace "brandnew" does not exist yet'
 	refute_output --partial 'not found'
 }
+
+@test "every --help with duration flags says once that a bare number is seconds, and it is" {
+	for c in "server" "agent"; do
+		run "$KEEL" $c --help
+		assert_success
+		[ "$(grep -c 'a bare number is seconds' <<<"$output")" = 1 ]
+	done
+	for c in "up" "apply" "sync" "rollout status"; do
+		run "$KEEL" $c --help
+		assert_success
+		[ "$(grep -c 'DURATION: a number with a unit, ms, s, m or h (500ms, 90s, 5m, 1.5h); a bare number is seconds' <<<"$output")" = 1 ]
+	done
+	# a command without one does not
+	run "$KEEL" get --help
+	refute_output --partial "bare number"
+	# and the rule holds: --request-timeout 5 is 5 s, as --timeout 5 and --interval 5 are
+	run "$KEEL" server --request-timeout 5 --listen 127.0.0.1:notaport
+	refute_output --partial "invalid duration"
+	run "$KEEL" server --request-timeout 5x
+	assert_failure 2
+	assert_output --partial 'invalid duration "5x"'
+}

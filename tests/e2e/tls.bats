@@ -262,3 +262,20 @@ EOF
 	run keel get nodes
 	assert_success
 }
+
+@test "keel server --tls: a new listen host makes a new CA, and the server warns that clients must take the new ca.crt" {
+	D=$BATS_TEST_TMPDIR/w
+	tls_server w --tls
+	grep -q "info  tls: made the self-signed certificate $D/tls/ca.crt" "$BATS_TEST_TMPDIR/w.log"
+	cp "$D/tls/ca.crt" "$BATS_TEST_TMPDIR/old-ca.crt"
+	kill "${PIDS[-1]}"
+	wait "${PIDS[-1]}" 2>/dev/null || true
+	tls_server w --tls --listen 127.0.0.2:0
+	run grep -F "warn  tls: made a new self-signed certificate $D/tls/ca.crt ($D/tls/ca.crt: the certificate does not name 127.0.0.2): clients holding the old ca.crt must take the new one: --ca $D/tls/ca.crt" "$BATS_TEST_TMPDIR/w.log"
+	assert_success
+	# which is true: the old CA no longer verifies it, the new one does
+	run curl -sS --cacert "$BATS_TEST_TMPDIR/old-ca.crt" "$URL_w/healthz"
+	assert_failure
+	run curl -sS --cacert "$D/tls/ca.crt" "$URL_w/healthz"
+	assert_output ok
+}

@@ -318,6 +318,87 @@ static void test_token_file(void **state)
 	kerr_clear(&err);
 }
 
+/* What a fresh-eyes test found in token files: a BOM, a non-ASCII token,
+ * names that would break a log line, DATA/tokens' own format, roleless
+ * lines and loose modes going unmentioned. */
+static void test_token_file_checks(void **state)
+{
+	(void)state;
+	struct kerr err = KERR_INIT;
+	struct srv_auth *a = NULL;
+	assert_int_equal(srv_auth_parse("t", "\xEF\xBB\xBFtok,alice,viewer\n", &a, &err), 0);
+	struct srv_ident id = {0};
+	assert_true(srv_auth_check(a, "Bearer tok", &id));
+	assert_string_equal(id.name, "alice");
+	srv_ident_clear(&id);
+	assert_int_equal(srv_auth_nwarnings(a), 0);
+	srv_auth_free(a);
+	a = NULL;
+	assert_int_equal(srv_auth_parse("t", "ok,b,node\nt\xC3\xA9,alice\n", &a, &err), -EINVAL);
+	assert_string_equal(err.msg, "t:2: non-ASCII character in the token");
+	assert_int_equal(srv_auth_parse("t", "tok,al\x1bice\n", &a, &err), -EINVAL);
+	assert_string_equal(err.msg, "t:1: the name holds a control character (a name may not "
+	                             "hold control characters, '\"' or '\\')");
+	assert_int_equal(srv_auth_parse("t", "tok,al\"ice\n", &a, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "t:1: the name holds a '\"'"));
+	assert_int_equal(srv_auth_parse("t", "tok,a\\b\n", &a, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "t:1: the name holds a '\\'"));
+	assert_int_equal(srv_auth_parse("t", "tok,a\302\205b\n", &a, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "a control character"));
+	assert_int_equal(srv_auth_parse("t", "tok,a\377b\n", &a, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "not UTF-8"));
+	assert_null(a);
+	/* what Kubernetes token files allow: spaces inside, UTF-8 */
+	assert_int_equal(srv_auth_parse("t", "tok,Jane Do\xC3\xA9,viewer\nt2,bob\n", &a, &err), 0);
+	assert_true(srv_auth_check(a, "Bearer tok", &id));
+	assert_string_equal(id.name, "Jane Do\xC3\xA9");
+	srv_ident_clear(&id);
+	assert_int_equal(srv_auth_nwarnings(a), 1);
+	assert_string_equal(srv_auth_warning(a, 0), "t:2: no role for \"bob\": it gets admin "
+	                                            "(give ROLE admin, viewer or node to choose)");
+	assert_null(srv_auth_warning(a, 1));
+	srv_auth_free(a);
+	a = NULL;
+
+	char dir[] = "/tmp/keel-test-auth-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *path = xasprintf("%s/tokens.csv", dir);
+	assert_int_equal(file_write_atomic(path, "tok,alice,admin\n", 16, 0644, &err), 0);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(srv_auth_load(path, &a, &err), 0);
+	assert_int_equal(srv_auth_nwarnings(a), 1);
+	char *want = xasprintf("token file %s is accessible by others than its owner (mode 0644): "
+	                       "chmod 600 it",
+	                       path);
+	assert_string_equal(srv_auth_warning(a, 0), want);
+	free(want);
+	srv_auth_free(a);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(srv_auth_load(path, &a, &err), 0);
+	assert_int_equal(srv_auth_nwarnings(a), 0);
+	srv_auth_free(a);
+	a = NULL;
+	unlink(path);
+	free(path);
+
+	/* DATA/tokens has a format of its own */
+	path = xasprintf("%s/tokens", dir);
+	assert_int_equal(file_write_atomic(path, "justahash\n", 10, 0600, &err), 0);
+	assert_int_equal(srv_auth_admin_token(dir, &a, &err), -EINVAL);
+	char *want2 =
+	    xasprintf("%s:1: want HASH,NAME,ROLE (DATA/tokens is written by the server)", path);
+	assert_string_equal(err.msg, want2);
+	free(want2);
+	assert_null(a);
+	unlink(path);
+	free(path);
+	path = xasprintf("%s/admin.token", dir);
+	unlink(path);
+	free(path);
+	rmdir(dir);
+	kerr_clear(&err);
+}
+
 static void test_admin_token_file(void **state)
 {
 	(void)state;
@@ -534,6 +615,7 @@ int main(void)
 	    cmocka_unit_test(test_limit_counters),
 	    cmocka_unit_test(test_default_data_dir),
 	    cmocka_unit_test(test_token_file),
+	    cmocka_unit_test(test_token_file_checks),
 	    cmocka_unit_test(test_admin_token_file),
 	    cmocka_unit_test(test_identity),
 	    cmocka_unit_test(test_apply_body_nul),

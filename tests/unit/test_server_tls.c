@@ -262,6 +262,36 @@ static void test_prepare_rules(void **state)
 	assert_non_null(
 	    strstr(err.msg, "the certificate does not name 127.0.0.2 (it names IP:127.0.0.1"));
 	srv_opts_free(&o);
+
+	/* --tls on another host: a new CA, which every client must take (a warning) */
+	srv_opts_init(&o);
+	o.data_dir = xasprintf("%s/p2", tmpdir);
+	free(o.listen_host);
+	o.listen_host = xstrdup("127.0.0.2");
+	o.tls_self_signed = true;
+	assert_int_equal(srv_tls_prepare(&o, &err), 0);
+	assert_int_equal(o.tls_made, SRV_TLS_RENEWED);
+	bool warn = false;
+	_cleanup_free_ char *note = srv_tls_describe(&o, &warn);
+	assert_true(warn);
+	assert_non_null(strstr(note, "tls: made a new self-signed certificate "));
+	assert_non_null(strstr(note, "does not name 127.0.0.2"));
+	_cleanup_free_ char *take = xasprintf("clients holding the old ca.crt must take the new "
+	                                      "one: --ca %s (or \"ca\" in their config)",
+	                                      ca);
+	assert_non_null(strstr(note, take));
+	srv_opts_free(&o);
+	/* the same again: reused, no warning */
+	srv_opts_init(&o);
+	o.data_dir = xasprintf("%s/p2", tmpdir);
+	free(o.listen_host);
+	o.listen_host = xstrdup("127.0.0.2");
+	o.tls_self_signed = true;
+	assert_int_equal(srv_tls_prepare(&o, &err), 0);
+	_cleanup_free_ char *note2 = srv_tls_describe(&o, &warn);
+	assert_false(warn);
+	assert_non_null(strstr(note2, "tls: serving the self-signed certificate "));
+	srv_opts_free(&o);
 	kerr_clear(&err);
 }
 
