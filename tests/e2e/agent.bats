@@ -261,6 +261,29 @@ start_failures() { grep -c "task default/$1.*start failed" "$AGENT_LOG" || true;
 	wait_for 100 no_sleepers 3002
 }
 
+@test "agent: --log-listen off loopback needs --insecure-listen (exit 2 naming both flags)" {
+	run "$KEEL" agent --runtime process --name n1 --data-dir "$BATS_TEST_TMPDIR/agent" --log-listen 0.0.0.0:0
+	[ "$status" = 2 ]
+	assert_output --partial "--log-listen 0.0.0.0:0 is not a loopback address"
+	assert_output --partial "give --insecure-listen to serve it there anyway"
+	run keel get node n1
+	assert_failure # it never registered
+	# with the flag it serves there, and keel logs works
+	agent_start --log-listen 0.0.0.0:0 --insecure-listen
+	keel get node n1 -o json | jq -e '.status.logEndpoint | test("^http://.*:[0-9]+$")'
+	cat >"$BATS_TEST_TMPDIR/hi.yaml" <<YAML
+apiVersion: keel/v1
+kind: Task
+metadata: {name: hi}
+spec: {image: host, command: [echo, hello], nodeName: n1, restartPolicy: Never}
+YAML
+	keel apply -f "$BATS_TEST_TMPDIR/hi.yaml"
+	wait_for 100 bash -c '[ "$(keel get task hi -o json | jq -r .status.phase)" = Succeeded ]'
+	run keel logs hi
+	assert_success
+	assert_output hello
+}
+
 @test "agent: logs of a task on no node or a missing node say why" {
 	agent_start
 	cat >"$BATS_TEST_TMPDIR/lost.yaml" <<YAML
