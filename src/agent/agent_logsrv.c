@@ -16,7 +16,14 @@
  * logs(follow); MHD reads the other end, so a slow reader throttles the
  * writer and a reader that goes away ends it (EPIPE). MHD runs a thread
  * per connection for that reason (a blocking pipe read would stall a
- * shared pool), bounded by a small connection limit.
+ * shared pool), bounded by a connection limit.
+ *
+ * Idle sockets must not use up that limit: each connection has until
+ * REQUEST_TIMEOUT_MS to send its whole request, or is shut down — the API
+ * server's deadline (server/conns.h), absolute from accept, not reset by
+ * a trickle of bytes, and stopped once the request is in, so a quiet
+ * follow stream is never cut. MHD's own CONNECTION_TIMEOUT stays 0: it is
+ * an idle timeout and would end quiet follows.
  */
 #include <errno.h>
 #include <arpa/inet.h>
@@ -37,8 +44,10 @@
 #include "common/log.h"
 #include "common/sbuf.h"
 #include "common/util.h"
+#include "server/conns.h"
 
-#define MAX_LOG_CONNECTIONS 64
+#define MAX_LOG_CONNECTIONS 1024
+#define REQUEST_TIMEOUT_MS  10000 /* the API server sends its request at once */
 #define MAX_LOG_BYTES       (8 << 20)
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, const char *reason,
@@ -238,6 +247,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		*con_cls = (void *)1;
 		return MHD_YES;
 	}
+	srv_conns_received(conn); /* the request is in: no deadline while answering */
 	if (!streq(method, "GET"))
 		return reply(conn, 405, "MethodNotAllowed", "only GET is served here");
 	const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
@@ -274,6 +284,13 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	return serve(a, conn, id, &o); /* previous: the runtime reads the attempt before id's */
 }
 
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+	(void)cls, (void)con_cls, (void)toe;
+	srv_conns_next(conn); /* a keep-alive connection's next request has a deadline too */
+}
+
 int agent_logsrv_start(struct agent *a, struct kerr *err)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -286,12 +303,21 @@ int agent_logsrv_start(struct agent *a, struct kerr *err)
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	if (inet_pton(AF_INET, *host ? host : "0.0.0.0", &sa.sin_addr) != 1)
 		return kerr_set(err, EINVAL, "--log-listen: \"%s\" is not an IPv4 address", host);
+	/* more than the MHD limit: MHD refuses those itself, srv_conns only times out */
+	struct srv_conns_opts co = {.max_connections = (size_t)MAX_LOG_CONNECTIONS + 1,
+	                            .request_timeout_ms = REQUEST_TIMEOUT_MS};
+	a->conns = srv_conns_new(&co, NULL);
 	a->mhd = MHD_start_daemon(
 	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
 	    NULL, NULL, access_cb, a, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)MAX_LOG_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_END);
-	if (!a->mhd)
+	    (unsigned)MAX_LOG_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, 0u,
+	    MHD_OPTION_NOTIFY_CONNECTION, srv_conns_notify, a->conns, MHD_OPTION_NOTIFY_COMPLETED,
+	    completed, a, MHD_OPTION_END);
+	if (!a->mhd) {
+		srv_conns_free(a->conns);
+		a->conns = NULL;
 		return kerr_set(err, EADDRINUSE, "cannot listen on %s for logs", a->o->log_listen);
+	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	unsigned bound = di ? di->port : port;
 	const char *adv = streq(host, "0.0.0.0") || !*host ? a->address : host;
@@ -304,4 +330,6 @@ void agent_logsrv_stop(struct agent *a)
 	if (a->mhd)
 		MHD_stop_daemon(a->mhd);
 	a->mhd = NULL;
+	srv_conns_free(a->conns); /* after MHD: see server/conns.h */
+	a->conns = NULL;
 }
