@@ -162,6 +162,22 @@ seed() { # tasks t1 (bound to n1), t2 (bound to n2), t3 (unbound); nodes n1, n2;
 	[ "${output%% *}" = 404 ]
 	run as "$NODE" GET $D
 	forbidden "$output" "$u cannot list deployments in namespace \"default\": a node reads only tasks, nodes, namespaces, leases and discovery"
+	# its own Node's spec is the admins' (cordon, taints): a node may not undo a cordon
+	run as "$ADMIN" PATCH $N/n1 "${MERGE[@]}" -d '{"spec":{"unschedulable":true,"taints":[{"key":"k","effect":"NoSchedule"}]}}'
+	[ "${output%% *}" = 200 ]
+	why="a node may not change its own Node's spec (admins set it: cordon, taints); it writes its labels and status"
+	run as "$NODE" PATCH $N/n1 "${MERGE[@]}" -d '{"spec":{"unschedulable":false}}'
+	forbidden "$output" "$u cannot patch nodes \"n1\": spec.unschedulable: $why"
+	run as "$NODE" PATCH $N/n1 "${MERGE[@]}" -d '{"spec":{"taints":null}}'
+	forbidden "$output" "$u cannot patch nodes \"n1\": spec.taints: $why"
+	run as "$NODE" PUT $N/n1 -d '{"metadata":{"name":"n1"},"spec":{}}'
+	forbidden "$output" "$u cannot update nodes \"n1\": spec.unschedulable: $why"
+	run as "$NODE" PATCH "$N/n1?fieldManager=keel-agent" "${APPLY[@]}" -d '{"apiVersion":"keel/v1","kind":"Node","metadata":{"name":"n1"},"spec":{"unschedulable":false}}'
+	forbidden "$output" "$u cannot patch nodes \"n1\": spec.unschedulable: $why"
+	# what the agent applies (its labels, an empty spec) still goes through
+	run as "$NODE" PATCH "$N/n1?fieldManager=keel-agent" "${APPLY[@]}" -d '{"apiVersion":"keel/v1","kind":"Node","metadata":{"name":"n1","labels":{"zone":"b"}},"spec":{}}'
+	[ "${output%% *}" = 200 ]
+	[ "$(keel get node n1 -o json | jq -c '[.spec.unschedulable, .metadata.labels.zone, (.spec.taints | length)]')" = '[true,"b",1]' ]
 	# nothing of it happened
 	[ "$(keel get deployment web -o json | jq .spec.replicas)" = 1 ]
 	[ "$(keel get task t2 -o json | jq -r '.status.phase')" != Failed ]
@@ -364,6 +380,19 @@ YAML
 	sleep 1.1 # past the agent's once-a-second limit on reading its key again
 	[ "$(logs_as "$key")" = 401 ]
 	[ "$(logs_as "$key2")" = 200 ]
+	# an admin cordons n1; the agent, restarted, registers again and the cordon stays
+	run as "$KEEL_TOKEN_VALUE" PATCH $N/n1 "${MERGE[@]}" -d '{"spec":{"unschedulable":true}}'
+	[ "${output%% *}" = 200 ]
+	kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null || true
+	"$KEEL" agent --runtime process --name n1 --token "$ntok" --server "$KEEL_URL" \
+		--data-dir "$BATS_TEST_TMPDIR/agent" --heartbeat-interval 1s --log-level debug >>"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	for _ in $(seq 1 100); do
+		grep -c "node(s) registered" "$AGENT_LOG" | grep -qx 2 && break
+		sleep 0.1
+	done
+	[ "$(grep -c "node(s) registered" "$AGENT_LOG")" = 2 ]
+	keel get node n1 -o json | jq -e '.spec.unschedulable == true'
 	keel describe task secretive --log-level debug >>"$BATS_TEST_TMPDIR/cli.out" 2>>"$BATS_TEST_TMPDIR/cli.log"
 	# the node token cannot touch another node or a Deployment
 	api POST $N -d '{"metadata":{"name":"n2"}}' >/dev/null
