@@ -80,6 +80,12 @@ struct agent {
 	int64_t next_wake_ms; /* reconcile thread: earliest backoff end; 0 none */
 	bool again;           /* reconcile thread: started something, look again soon */
 	struct MHD_Daemon *mhd;
+	struct srv_conns *conns; /* the log server's request deadlines */
+	/* the log keys (agent_logsrv.c), under key_mu: log_keys[i] is
+	 * nodes[i]'s (NULL: not read yet); keys_read_ms when last read */
+	pthread_mutex_t key_mu;
+	char **log_keys;
+	int64_t keys_read_ms;
 
 	/* stop workers (agent_stops.c); all under stop_mu */
 	pthread_mutex_t stop_mu;

@@ -1,19 +1,29 @@
 /*
  * agent_logsrv — the agent's log server: GET /logs/{ns}/{task}
  * ?follow=1&tail=N&previous=1, for the API server to relay
- * (`keel logs`). The server relays with the caller's own bearer token,
- * after its authorizer let the caller read task logs, which only admins
- * may (server/authz.h). So the agent accepts its own token, or a token the
- * API server says is an admin's: GET /apis/keel/v1/tokens with it (an
- * admin-only read) answers 200. That check costs one request to the
- * server per log request, and keeps an agent that runs with a node token
- * (which an admin's token never equals) serving `keel logs`.
+ * (`keel logs`). The server relays with the node's log key as bearer
+ * token, never its caller's (server/logkey.c says why); the agent accepts
+ * that and nothing else: the key of one of its nodes, compared in
+ * constant time. It reads its nodes' keys with its own token (GET
+ * /apis/keel/v1/nodes/NAME/logkey: the node itself or an admin may) at
+ * start, and again when a request presents a key it does not hold (the
+ * server restarted: new keys), at most once a second: a request that
+ * comes sooner waits for that second to pass, so a stream of wrong keys
+ * costs the server one read per node per second, and a right one is
+ * never refused because a wrong one came just before.
  *
  * A follow stream is a pipe fed by a thread that runs the runtime's
  * logs(follow); MHD reads the other end, so a slow reader throttles the
  * writer and a reader that goes away ends it (EPIPE). MHD runs a thread
  * per connection for that reason (a blocking pipe read would stall a
- * shared pool), bounded by a small connection limit.
+ * shared pool), bounded by a connection limit.
+ *
+ * Idle sockets must not use up that limit: each connection has until
+ * REQUEST_TIMEOUT_MS to send its whole request, or is shut down — the API
+ * server's deadline (server/conns.h), absolute from accept, not reset by
+ * a trickle of bytes, and stopped once the request is in, so a quiet
+ * follow stream is never cut. MHD's own CONNECTION_TIMEOUT stays 0: it is
+ * an idle timeout and would end quiet follows.
  */
 #include <errno.h>
 #include <arpa/inet.h>
@@ -23,16 +33,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/agent_internal.h"
+#include "api/kind.h"
 #include "client/client.h"
 #include "common/kerr.h"
 #include "common/log.h"
 #include "common/sbuf.h"
 #include "common/util.h"
+#include "server/conns.h"
 
-#define MAX_LOG_CONNECTIONS 64
+#define MAX_LOG_CONNECTIONS 1024
+#define REQUEST_TIMEOUT_MS  10000 /* the API server sends its request at once */
 #define MAX_LOG_BYTES       (8 << 20)
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, const char *reason,
@@ -136,20 +151,90 @@ static bool query_flag(struct MHD_Connection *conn, const char *k)
 	return v && (streq(v, "1") || streq(v, "true") || !*v);
 }
 
-/* See the top: the agent's own token, or an admin's. */
+#define KEY_REREAD_MS 1000
+
+/* Reads every node's log key from the API server into a->log_keys (a
+ * node whose read fails keeps the key it had). Takes key_mu. */
+static void read_keys(struct agent *a)
+{
+	_cleanup_client_ struct client *c = agent_client(a);
+	for (size_t i = 0; i < a->nnodes; i++) {
+		_cleanup_free_ char *path =
+		    client_path(api_kind_by_plural("nodes"), NULL, a->nodes[i].name, "logkey");
+		_cleanup_kerr_ struct kerr err = KERR_INIT;
+		struct client_response resp = {0};
+		const char *k = NULL;
+		if (client_request(c, "GET", path, NULL, NULL, &resp, &err) == 0)
+			k = json_string_value(json_object_get(resp.body, "key"));
+		if (!k || !*k)
+			log_warn("agent: cannot read the log key of node %s: %s", a->nodes[i].name,
+			         kerr_msg(&err)[0] ? kerr_msg(&err) : "no key in the answer");
+		pthread_mutex_lock(&a->key_mu);
+		if (k && *k) {
+			free(a->log_keys[i]);
+			a->log_keys[i] = xstrdup(k);
+		}
+		pthread_mutex_unlock(&a->key_mu);
+		client_response_clear(&resp);
+	}
+	pthread_mutex_lock(&a->key_mu);
+	a->keys_read_ms = time_mono_ms();
+	pthread_mutex_unlock(&a->key_mu);
+}
+
+/* Compares two strings in time independent of where they differ (the
+ * length of the presented one aside). */
+static bool ct_streq(const char *x, const char *y)
+{
+	size_t n = strlen(x), m = strlen(y);
+	unsigned char diff = n != m;
+	for (size_t i = 0; i < n; i++)
+		diff |= (unsigned char)(x[i] ^ y[i % (m ? m : 1)]);
+	return m && diff == 0;
+}
+
+/* Whether key is one of our nodes' log keys (under key_mu). */
+static bool key_held(struct agent *a, const char *key)
+{
+	bool ok = false;
+	for (size_t i = 0; i < a->nnodes; i++)
+		ok |= a->log_keys[i] && ct_streq(key, a->log_keys[i]);
+	return ok;
+}
+
+/* See the top: one of our nodes' log keys, and nothing else. A key we
+ * do not hold makes us read ours again; within KEY_REREAD_MS of the last
+ * read, after waiting out the rest of it (a wrong key moments before must
+ * not make the server's first request after its restart fail). */
 static bool log_reader_ok(struct agent *a, const char *authz)
 {
-	if (!a->token || !*a->token)
-		return true;
-	if (!strstartswith(authz, "Bearer ") || !authz[7])
+	if (!authz || strncasecmp(authz, "Bearer ", 7) != 0 || !authz[7])
 		return false;
-	if (streq(authz + 7, a->token))
+	const char *key = authz + 7;
+	pthread_mutex_lock(&a->key_mu);
+	bool ok = key_held(a, key);
+	int64_t wait = a->keys_read_ms + KEY_REREAD_MS - time_mono_ms();
+	pthread_mutex_unlock(&a->key_mu);
+	if (ok)
 		return true;
-	_cleanup_client_ struct client *c = agent_client_as(a, authz + 7);
-	struct client_response resp = {0};
-	int r = client_request(c, "GET", "/apis/keel/v1/tokens", NULL, NULL, &resp, NULL);
-	client_response_clear(&resp);
-	return r == 0;
+	if (wait > 0) {
+		struct timespec ts = {wait / 1000, (wait % 1000) * 1000000};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	pthread_mutex_lock(&a->key_mu);
+	ok = key_held(a, key); /* another request may have read them meanwhile */
+	bool reread = !ok && time_mono_ms() - a->keys_read_ms >= KEY_REREAD_MS;
+	if (reread)
+		a->keys_read_ms = time_mono_ms(); /* one reader at a time */
+	pthread_mutex_unlock(&a->key_mu);
+	if (!reread)
+		return ok;
+	read_keys(a);
+	pthread_mutex_lock(&a->key_mu);
+	ok = key_held(a, key);
+	pthread_mutex_unlock(&a->key_mu);
+	return ok;
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
@@ -162,12 +247,14 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		*con_cls = (void *)1;
 		return MHD_YES;
 	}
+	srv_conns_received(conn); /* the request is in: no deadline while answering */
 	if (!streq(method, "GET"))
 		return reply(conn, 405, "MethodNotAllowed", "only GET is served here");
 	const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
 	if (!log_reader_ok(a, authz))
 		return reply(conn, 401, "Unauthorized",
-		             "Unauthorized: a valid bearer token is required");
+		             "Unauthorized: the bearer token must be this node's log key "
+		             "(the API server's GET nodes/NAME/logkey)");
 	char ns[256], name[256];
 	if (sscanf(url, "/logs/%255[^/]/%255[^/?]", ns, name) != 2)
 		return reply(conn, 404, "NotFound", "no such path (want /logs/NAMESPACE/TASK)");
@@ -197,9 +284,18 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	return serve(a, conn, id, &o); /* previous: the runtime reads the attempt before id's */
 }
 
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+	(void)cls, (void)con_cls, (void)toe;
+	srv_conns_next(conn); /* a keep-alive connection's next request has a deadline too */
+}
+
 int agent_logsrv_start(struct agent *a, struct kerr *err)
 {
 	signal(SIGPIPE, SIG_IGN);
+	a->log_keys = xcalloc(a->nnodes, sizeof(*a->log_keys));
+	read_keys(a);
 	_cleanup_free_ char *host = xstrdup(a->o->log_listen);
 	char *colon = strrchr(host, ':');
 	unsigned port = (unsigned)atoi(colon + 1);
@@ -207,12 +303,21 @@ int agent_logsrv_start(struct agent *a, struct kerr *err)
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	if (inet_pton(AF_INET, *host ? host : "0.0.0.0", &sa.sin_addr) != 1)
 		return kerr_set(err, EINVAL, "--log-listen: \"%s\" is not an IPv4 address", host);
+	/* more than the MHD limit: MHD refuses those itself, srv_conns only times out */
+	struct srv_conns_opts co = {.max_connections = (size_t)MAX_LOG_CONNECTIONS + 1,
+	                            .request_timeout_ms = REQUEST_TIMEOUT_MS};
+	a->conns = srv_conns_new(&co, NULL);
 	a->mhd = MHD_start_daemon(
 	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
 	    NULL, NULL, access_cb, a, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)MAX_LOG_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_END);
-	if (!a->mhd)
+	    (unsigned)MAX_LOG_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, 0u,
+	    MHD_OPTION_NOTIFY_CONNECTION, srv_conns_notify, a->conns, MHD_OPTION_NOTIFY_COMPLETED,
+	    completed, a, MHD_OPTION_END);
+	if (!a->mhd) {
+		srv_conns_free(a->conns);
+		a->conns = NULL;
 		return kerr_set(err, EADDRINUSE, "cannot listen on %s for logs", a->o->log_listen);
+	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	unsigned bound = di ? di->port : port;
 	const char *adv = streq(host, "0.0.0.0") || !*host ? a->address : host;
@@ -225,4 +330,6 @@ void agent_logsrv_stop(struct agent *a)
 	if (a->mhd)
 		MHD_stop_daemon(a->mhd);
 	a->mhd = NULL;
+	srv_conns_free(a->conns); /* after MHD: see server/conns.h */
+	a->conns = NULL;
 }

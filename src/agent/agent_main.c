@@ -252,6 +252,7 @@ int agent_start(const struct agent_opts *o, struct agent **out, struct kerr *err
 	a->o = o;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cond, NULL);
+	pthread_mutex_init(&a->key_mu, NULL);
 	a->cache = json_object();
 	a->logs_index = json_object();
 	a->tstates = json_object();
@@ -355,6 +356,10 @@ bool agent_free(struct agent *a, long wait_ms)
 	free(a->log_endpoint);
 	free(a->address);
 	pthread_mutex_destroy(&a->mu);
+	for (size_t i = 0; a->log_keys && i < a->nnodes; i++)
+		free(a->log_keys[i]);
+	free(a->log_keys);
+	pthread_mutex_destroy(&a->key_mu);
 	pthread_cond_destroy(&a->cond);
 	free(a);
 	return true;

@@ -329,6 +329,8 @@ const char *agent_opts_usage(void)
 	       "  --sim-start-delay DUR      sim: Created -> Running delay (default 1s)\n"
 	       "  --sim-fail-fraction F      sim: fraction of tasks that exit 1 (default 0)\n"
 	       "  --log-level LEVEL          debug, info, warn or error (default info)\n"
+	       "  --insecure-listen          allow a --log-listen address off loopback (the log\n"
+	       "                             server speaks plain HTTP)\n"
 	       "  --stop-tasks-on-exit       on SIGINT/SIGTERM stop and remove this node's tasks\n"
 	       "                             (default: they keep running and the next agent\n"
 	       "                             adopts them)\n"
@@ -379,6 +381,11 @@ int agent_opts_parse(struct agent_opts *o, int argc, char **argv, struct kerr *e
 			o->stop_tasks_on_exit = false;
 			continue;
 		}
+		if (streq(name, "insecure-listen") || streq(name, "insecure-listen=true") ||
+		    streq(name, "insecure-listen=false")) {
+			o->insecure_listen = !streq(name, "insecure-listen=false");
+			continue;
+		}
 		const char *eq = strchr(name, '=');
 		const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
 		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
@@ -389,6 +396,15 @@ int agent_opts_parse(struct agent_opts *o, int argc, char **argv, struct kerr *e
 	}
 	if (o->simulate && o->runtime != AGENT_RT_SIM)
 		return kerr_set(err, EINVAL, "--simulate needs --runtime sim");
+	/* the log server is plain HTTP: loopback only, as the API server's */
+	_cleanup_free_ char *host =
+	    xstrndup(o->log_listen, (size_t)(strrchr(o->log_listen, ':') - o->log_listen));
+	if (!o->insecure_listen && !host_is_loopback(*host ? host : "0.0.0.0"))
+		return kerr_set(err, EINVAL,
+		                "--log-listen %s is not a loopback address, and the log server "
+		                "speaks plain HTTP (task output, the node's log key in the clear): "
+		                "give --insecure-listen to serve it there anyway",
+		                o->log_listen);
 	if (o->backoff_max_ms < o->backoff_base_ms)
 		return kerr_set(err, EINVAL,
 		                "--backoff-max (%lldms) is below --backoff-base (%lldms)",

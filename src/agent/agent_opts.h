@@ -33,6 +33,7 @@ struct agent_opts {
 	double sim_fail_fraction;   /* default 0 */
 	int log_level;              /* enum log_level; default info */
 	bool stop_tasks_on_exit;    /* --stop-tasks-on-exit: stop and remove them in agent_stop */
+	bool insecure_listen;       /* --insecure-listen: --log-listen off loopback allowed */
 	bool help;
 };
 

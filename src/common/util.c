@@ -6,6 +6,9 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,4 +253,33 @@ int file_write_atomic(const char *path, const void *data, size_t len, int mode, 
 		return kerr_set(err, e, "%s: %s", path, strerror(e));
 	}
 	return 0;
+}
+
+static bool addr_is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+		return (a >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+bool host_is_loopback(const char *host)
+{
+	if (!host || !*host)
+		return false;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *ai = NULL;
+	if (getaddrinfo(host, NULL, &hints, &ai) != 0)
+		return true; /* the bind reports it */
+	bool all = true;
+	for (struct addrinfo *p = ai; p; p = p->ai_next)
+		all = all && addr_is_loopback(p->ai_addr);
+	freeaddrinfo(ai);
+	return all;
 }

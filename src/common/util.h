@@ -79,6 +79,14 @@ int64_t time_mono_ns(void);
 /* Human age like kubectl's AGE column: "5s", "3m", "2h", "4d". */
 char *time_age(char *buf, size_t len, int64_t seconds);
 
+/* Is every address host resolves to a loopback one (127.0.0.0/8, ::1,
+ * ::ffff:127.0.0.0/104)? "0.0.0.0", "::", "" and names that resolve to
+ * any other address are not. A name that does not resolve is reported as
+ * loopback: the listener's bind then fails with the resolver's message.
+ * The rule of plain HTTP on loopback only: the API server's --listen
+ * (server/tls.c) and the agent's --log-listen (agent/agent_opts.c). */
+bool host_is_loopback(const char *host);
+
 /* Reads a whole file (or stdin for "-") up to max bytes. Returns 0, -errno.
  * *out is NUL-terminated and owned by the caller. */
 struct kerr;

@@ -48,7 +48,7 @@ static const char *verb(const struct srv_authz_req *q)
 static void resource(const struct srv_authz_req *q, struct sbuf *b)
 {
 	const struct srv_route *rt = q->route;
-	static const char *const subs[] = {"", "/status", "/binding", "/log"};
+	static const char *const subs[] = {"", "/status", "/binding", "/log", "/logkey"};
 	switch (rt->type) {
 	case SRV_ROUTE_COLLECTION:
 	case SRV_ROUTE_ITEM:
@@ -100,6 +100,8 @@ static const char *viewer(const struct srv_authz_req *q)
 		return "only admins see the API tokens";
 	if (rt->sub == SRV_SUB_LOG && (rt->type == SRV_ROUTE_ITEM))
 		return "a task's output may hold secrets: only admins read task logs";
+	if (rt->sub == SRV_SUB_LOGKEY)
+		return "only admins and the node itself read a log key";
 	return NULL;
 }
 
@@ -119,6 +121,9 @@ static const char *node_read(const struct srv_authz_req *q)
 	case SRV_ROUTE_ITEM:
 		if (rt->sub == SRV_SUB_LOG)
 			return "a task's output may hold secrets: only admins read task logs";
+		if (rt->sub == SRV_SUB_LOGKEY)
+			return streq(rt->name, q->user) ? NULL
+			                                : "a node reads only its own log key";
 		if (kind_is(rt, "tasks") || kind_is(rt, "nodes") || kind_is(rt, "namespaces"))
 			return NULL;
 		break;

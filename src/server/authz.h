@@ -8,10 +8,13 @@
  *   viewer  reads only: GET/HEAD of discovery, /version, /metrics, every
  *           kind (list, get, watch) and leases. Not task logs (a program's
  *           output is where secrets leak: only admins read it) and not
- *           the token list.
+ *           the token list, nor a node's log key (nodes/NAME/logkey).
  *   node    the token's name is its node's name. Reads what an agent
- *           reads: tasks, nodes, namespaces, leases, discovery, /version.
- *           Writes only its own Node (create, apply, update, status), its
+ *           reads: tasks, nodes, namespaces, leases, discovery, /version,
+ *           and its own Node's log key (nodes/ITSNAME/logkey), no other.
+ *           Writes only its own Node (create, apply, update, status; once
+ *           created, not its spec: unschedulable and taints are the
+ *           admins', server/verbs.c refuses a change with 403), its
  *           own lease, and the status subresource of Tasks whose
  *           spec.nodeName is its name. A Task's nodeName cannot change
  *           once set (api_validate_update), so checking the stored Task

@@ -265,6 +265,8 @@ static enum MHD_Result handle_item(struct srv_req *r)
 		return srv_handle_binding(r);
 	case SRV_SUB_LOG:
 		return srv_handle_log(r);
+	case SRV_SUB_LOGKEY:
+		return srv_handle_logkey(r);
 	}
 	return srv_reply_status(r, 500, "InternalError", "unroutable subresource");
 }

@@ -30,6 +30,12 @@ enum MHD_Result srv_handle_lease(struct srv_req *r);
 enum MHD_Result srv_handle_tokens(struct srv_req *r);
 /* GET tasks/{name}/log: relayed from the agent of the Task's node (logs.c). */
 enum MHD_Result srv_handle_log(struct srv_req *r);
+/* GET nodes/{name}/logkey: the node's log key (logkey.c). */
+enum MHD_Result srv_handle_logkey(struct srv_req *r);
+/* The log key of node `node` (made on first use; in memory, new at every
+ * server start): 64 hex digits, owned, or NULL (err set) when no random
+ * bytes can be had or the table is full. */
+char *srv_logkey(const char *node, struct kerr *err);
 
 /* The store key of the item the route names ("tasks/default/web"). Owned. */
 char *srv_req_key(struct srv_req *r);

@@ -3,9 +3,10 @@
  * &previous=: the API server relays a Task's output from the agent of
  * its node. The Task names the node (spec.nodeName), the Node names its
  * agent's log server (status.logEndpoint), and the request goes there
- * with the caller's own bearer token — an admin's, since only admins may
- * read task logs (server/authz.h); the agent accepts its own token or one
- * the API server confirms is an admin's (agent/agent_logsrv.c).
+ * with that node's log key as its bearer token (server/logkey.c), never
+ * the caller's: the node writes its own logEndpoint, so whatever is sent
+ * there may reach a node that lies about it, and its own key is all such
+ * a node gets. The agent accepts that key only (agent/agent_logsrv.c).
  *
  * Relaying: a thread runs the libcurl transfer and appends what arrives
  * to a buffer; the MHD response is a chunked callback that hands the
@@ -170,8 +171,9 @@ static void relay_free(void *cls)
 	relay_unref(x);
 }
 
-/* The agent's URL for this request, or a queued error (*ret). */
-static char *agent_url(struct srv_req *r, enum MHD_Result *ret)
+/* The agent's URL for this request and the key to present there
+ * (*key, owned), or NULL and a queued error (*ret). */
+static char *agent_url(struct srv_req *r, char **key, enum MHD_Result *ret)
 {
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	_cleanup_free_ char *tkey = srv_req_key(r);
@@ -217,6 +219,12 @@ static char *agent_url(struct srv_req *r, enum MHD_Result *ret)
 	}
 	_cleanup_free_ char *ns = curl_easy_escape(NULL, r->route.ns, 0);
 	_cleanup_free_ char *name = curl_easy_escape(NULL, r->route.name, 0);
+	*key = srv_logkey(node, &err);
+	if (!*key) {
+		*ret = srv_reply_status(r, 500, "InternalError", "log key of node %s: %s", node,
+		                        kerr_msg(&err));
+		return NULL;
+	}
 	_cleanup_free_ char *tq =
 	    tail ? xasprintf("&tail=%llu", (unsigned long long)t) : xstrdup("");
 	return xasprintf("%s/logs/%s/%s?follow=%d&previous=%d%s", ep, ns, name, follow, previous,
@@ -241,7 +249,8 @@ static enum MHD_Result reply_relay_error(struct srv_req *r, struct relay *x)
 enum MHD_Result srv_handle_log(struct srv_req *r)
 {
 	enum MHD_Result ret = MHD_NO;
-	char *url = agent_url(r, &ret);
+	char *key = NULL;
+	char *url = agent_url(r, &key, &ret);
 	if (!url)
 		return ret;
 	signal(SIGPIPE, SIG_IGN);
@@ -251,8 +260,8 @@ enum MHD_Result srv_handle_log(struct srv_req *r)
 	x->refs = 2;
 	x->conn = r->conn;
 	x->url = url;
-	const char *authz = srv_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
-	x->authz = authz ? xstrdup(authz) : NULL;
+	x->authz = xasprintf("Bearer %s", key); /* never the caller's: see the top */
+	free(key);
 	pthread_t th;
 	if (pthread_create(&th, NULL, relay_thread, x) != 0) {
 		x->refs = 1;

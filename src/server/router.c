@@ -77,6 +77,8 @@ static int parse_sub(const struct api_kind *k, const char *s, enum srv_subresour
 		*out = SRV_SUB_BINDING;
 	else if (streq(s, "log") && streq(k->plural, "tasks"))
 		*out = SRV_SUB_LOG;
+	else if (streq(s, "logkey") && streq(k->plural, "nodes"))
+		*out = SRV_SUB_LOGKEY;
 	else
 		return kerr_set(err, ENOENT, "%s have no subresource \"%s\"", k->plural, s);
 	return 0;
@@ -209,6 +211,7 @@ bool srv_route_allows(const struct srv_route *r, enum srv_method m)
 		case SRV_SUB_BINDING:
 			return m == SRV_POST;
 		case SRV_SUB_LOG:
+		case SRV_SUB_LOGKEY:
 			return m == SRV_GET;
 		}
 		return false;
@@ -234,6 +237,7 @@ const char *srv_route_allow_header(const struct srv_route *r)
 		case SRV_SUB_BINDING:
 			return "POST";
 		case SRV_SUB_LOG:
+		case SRV_SUB_LOGKEY:
 			return "GET, HEAD";
 		}
 	}

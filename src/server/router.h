@@ -11,6 +11,7 @@
  *                                           namespaced kinds)
  *   /apis/keel/v1/{plural}/{name}[/{sub}]   cluster-scoped item
  *   /apis/keel/v1/namespaces/{ns}/{plural}[/{name}[/{sub}]]
+ *       sub: status (kinds with one), binding and log (tasks), logkey (nodes)
  *   /apis/keel/v1/leases[/{name}]           node leases (not a kind)
  *   /apis/keel/v1/tokens[/{name}]           minted API tokens (not a kind)
  * "/apis/keel/v1/namespaces/{ns}/status" is the Namespace's status
@@ -44,7 +45,9 @@ enum srv_route_type {
 	                         (server/tokens.c); kind NULL, name NULL for the list */
 };
 
-enum srv_subresource { SRV_SUB_NONE, SRV_SUB_STATUS, SRV_SUB_BINDING, SRV_SUB_LOG };
+/* SRV_SUB_LOGKEY: GET nodes/{name}/logkey, the key the API server's log
+ * relay presents to that node's agent (server/logkey.c). */
+enum srv_subresource { SRV_SUB_NONE, SRV_SUB_STATUS, SRV_SUB_BINDING, SRV_SUB_LOG, SRV_SUB_LOGKEY };
 
 struct srv_route {
 	enum srv_route_type type;

@@ -38,7 +38,9 @@
  *   - `continue` lists from the current state after the token's key.
  *   - Watches with selectors send only matching objects; an object that
  *     stops matching is not sent as DELETED.
- *   - GET .../tasks/NAME/log is 501: logs are served by the agents.
+ *   - GET .../tasks/NAME/log is relayed from the agent of the Task's node
+ *     (logs.c), authenticated there with that node's log key (logkey.c),
+ *     never with the caller's token.
  *   - Roles are enforced (server/authz.h): a valid token whose role may
  *     not do a thing gets 403 Forbidden naming the user, the verb, the
  *     resource and why; a missing or unknown token stays 401.

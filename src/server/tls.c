@@ -29,7 +29,6 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <limits.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,37 +373,6 @@ int srv_tls_self_signed(const char *data_dir, const char *listen_host, char **ce
 	return 0;
 }
 
-/* ---- loopback ------------------------------------------------------------ */
-
-static bool addr_is_loopback(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET) {
-		uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
-		return (a >> 24) == 127;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		return IN6_IS_ADDR_LOOPBACK(a) ||
-		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-	}
-	return false;
-}
-
-bool srv_tls_host_is_loopback(const char *host)
-{
-	if (!host || !*host)
-		return false;
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-	struct addrinfo *ai = NULL;
-	if (getaddrinfo(host, NULL, &hints, &ai) != 0)
-		return true; /* the bind reports it */
-	bool all = true;
-	for (struct addrinfo *p = ai; p; p = p->ai_next)
-		all = all && addr_is_loopback(p->ai_addr);
-	freeaddrinfo(ai);
-	return all;
-}
-
 /* ---- srv_tls_prepare ----------------------------------------------------- */
 
 /* The host in the server's URL (server.c's make_url agrees). */
@@ -439,7 +407,7 @@ static int check_flags(const struct srv_opts *o, struct kerr *err)
 		return kerr_set(err, EINVAL, "--tls-key %s needs --tls-cert FILE (its certificate)",
 		                o->tls_key);
 	if (!o->tls_cert && !o->tls_self_signed && !o->insecure_listen &&
-	    !srv_tls_host_is_loopback(o->listen_host))
+	    !host_is_loopback(o->listen_host))
 		return kerr_set(
 		    err, EINVAL,
 		    "--listen %s:%u is not a loopback address, and plain HTTP there would send "

@@ -76,12 +76,6 @@ enum srv_tls_made {
 int srv_tls_self_signed(const char *data_dir, const char *listen_host, char **cert_file,
                         char **key_file, enum srv_tls_made *made, char **why, struct kerr *err);
 
-/* Is every address host resolves to a loopback one (127.0.0.0/8, ::1,
- * ::ffff:127.0.0.0/104)? "0.0.0.0", "::", "" and names that resolve to
- * any other address are not. A name that does not resolve is reported as
- * loopback: the listener's bind then fails with the resolver's message. */
-bool srv_tls_host_is_loopback(const char *host);
-
 /* Makes o ready for server_start's listener, before anything listens;
  * server_main calls it itself so that a mistake here is a usage error
  * (exit 2), and server_start calls it when its caller did not:

@@ -159,6 +159,16 @@ struct replace_arg {
 	const char *manager;
 };
 
+/* For w->spec_locked: a node token writing a Node (authz lets it write
+ * only its own). Owned; NULL for anyone else. */
+static char *spec_locked(struct srv_req *r)
+{
+	if (!streq(r->who.role, "node") || !streq(r->route.kind->plural, "nodes"))
+		return NULL;
+	return xasprintf("user \"%s\" (role node) cannot %s nodes \"%s\"", r->who.name,
+	                 r->method == SRV_PUT ? "update" : "patch", r->route.name);
+}
+
 const char *srv_update_manager(struct srv_req *r, char *buf, size_t len)
 {
 	const char *fm = srv_req_query(r, "fieldManager");
@@ -182,8 +192,32 @@ static void record_update(json_t *next, json_t *live, const char *manager)
 	api_managed_update(next, live, manager, now);
 }
 
+/* w->spec_locked: the first spec field that next changes, as -EPERM. */
+static int check_spec_locked(struct srv_write *w, json_t *live, json_t *next, struct kerr *err)
+{
+	json_t *ls = json_object_get(live, "spec"), *ns = json_object_get(next, "spec");
+	json_t *both[] = {ls, ns};
+	for (size_t i = 0; i < 2; i++) {
+		const char *f;
+		json_t *v;
+		json_object_foreach(both[i], f, v)
+		{
+			json_t *l = json_object_get(ls, f), *n = json_object_get(ns, f);
+			if ((l || n) && !json_equal(l, n))
+				return kerr_set(
+				    err, EPERM,
+				    "%s: spec.%s: a node may not change its own Node's spec "
+				    "(admins set it: cordon, taints); it writes its labels "
+				    "and status",
+				    w->spec_locked, f);
+		}
+	}
+	return 0;
+}
+
 /* The common tail of replace/patch/apply: generation, finalization,
- * no-op detection and the size limit. Takes next. */
+ * no-op detection, the spec of a node's own Node and the size limit.
+ * Takes next. */
 static int finish_update(struct srv_write *w, json_t *live, json_t *next, json_t **out,
                          struct kerr *err)
 {
@@ -193,6 +227,8 @@ static int finish_update(struct srv_write *w, json_t *live, json_t *next, json_t
 		return STORE_DELETE;
 	if (live && api_json_equal(n, live))
 		return STORE_NOOP;
+	if (live && w->spec_locked && check_spec_locked(w, live, n, err) < 0)
+		return -EPERM;
 	/* what may not change once set: a Task's nodeName, a Deployment's
 	 * selector (api/validate.h) */
 	if (live && api_validate_update(w->kind, live, n, err) < 0)
@@ -239,12 +275,14 @@ enum MHD_Result srv_handle_replace(struct srv_req *r)
 	char mbuf[128];
 	a.manager = srv_update_manager(r, mbuf, sizeof mbuf);
 	_cleanup_free_ char *key = srv_req_key(r);
+	_cleanup_free_ char *locked = spec_locked(r);
 	struct srv_write w = {.srv = r->srv,
 	                      .kind = k,
 	                      .key = key,
 	                      .dry_run = dry,
 	                      .compute = replace_compute,
-	                      .arg = &a};
+	                      .arg = &a,
+	                      .spec_locked = locked};
 	int rc = srv_write_run(&w, &err);
 	ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
 	srv_write_clear(&w);
@@ -343,12 +381,14 @@ static enum MHD_Result handle_apply(struct srv_req *r, bool dry)
 	                      .manager = manager && *manager ? manager : "keel-apply",
 	                      .ns = k->namespaced ? api_obj_namespace(body) : NULL};
 	_cleanup_free_ char *key = srv_req_key(r);
+	_cleanup_free_ char *locked = spec_locked(r);
 	struct srv_write w = {.srv = r->srv,
 	                      .kind = k,
 	                      .key = key,
 	                      .dry_run = dry,
 	                      .compute = apply_compute,
-	                      .arg = &a};
+	                      .arg = &a,
+	                      .spec_locked = locked};
 	int rc = srv_write_run(&w, &err);
 	const char *res = rc == STORE_NOOP ? "unchanged" : w.existed ? "configured" : "created";
 	unsigned code = rc == STORE_WRITE && !w.existed ? 201 : 200;
@@ -390,12 +430,14 @@ enum MHD_Result srv_handle_patch(struct srv_req *r)
 	char mbuf[128];
 	a.manager = srv_update_manager(r, mbuf, sizeof mbuf);
 	_cleanup_free_ char *key = srv_req_key(r);
+	_cleanup_free_ char *locked = spec_locked(r);
 	struct srv_write w = {.srv = r->srv,
 	                      .kind = k,
 	                      .key = key,
 	                      .dry_run = dry,
 	                      .compute = srv_patch_compute,
-	                      .arg = &a};
+	                      .arg = &a,
+	                      .spec_locked = locked};
 	int rc = srv_write_run(&w, &err);
 	ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
 	srv_write_clear(&w);

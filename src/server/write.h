@@ -33,6 +33,11 @@ struct srv_write {
 	bool dry_run;
 	srv_compute_fn compute;
 	void *arg;
+	/* A node token writing its own Node (replace, patch, apply): the spec
+	 * (unschedulable, taints) is the admins' and may not change; a change
+	 * is -EPERM, the message this (borrowed) beginning, e.g. `user "n1"
+	 * (role node) cannot patch nodes "n1"`, then the field. NULL: any. */
+	const char *spec_locked;
 	/* out */
 	json_t *result; /* owned: the object as stored (NOOP: the live one; DELETE:
 	                   the deleted one; dry run: what would be stored) */

@@ -261,6 +261,57 @@ start_failures() { grep -c "task default/$1.*start failed" "$AGENT_LOG" || true;
 	wait_for 100 no_sleepers 3002
 }
 
+@test "agent: --log-listen off loopback needs --insecure-listen (exit 2 naming both flags)" {
+	run "$KEEL" agent --runtime process --name n1 --data-dir "$BATS_TEST_TMPDIR/agent" --log-listen 0.0.0.0:0
+	[ "$status" = 2 ]
+	assert_output --partial "--log-listen 0.0.0.0:0 is not a loopback address"
+	assert_output --partial "give --insecure-listen to serve it there anyway"
+	run keel get node n1
+	assert_failure # it never registered
+	# with the flag it serves there, and keel logs works
+	agent_start --log-listen 0.0.0.0:0 --insecure-listen
+	keel get node n1 -o json | jq -e '.status.logEndpoint | test("^http://.*:[0-9]+$")'
+	cat >"$BATS_TEST_TMPDIR/hi.yaml" <<YAML
+apiVersion: keel/v1
+kind: Task
+metadata: {name: hi}
+spec: {image: host, command: [echo, hello], nodeName: n1, restartPolicy: Never}
+YAML
+	keel apply -f "$BATS_TEST_TMPDIR/hi.yaml"
+	wait_for 100 bash -c '[ "$(keel get task hi -o json | jq -r .status.phase)" = Succeeded ]'
+	run keel logs hi
+	assert_success
+	assert_output hello
+}
+
+@test "agent: 300 idle sockets do not lock keel logs out; they are cut, a quiet follow is not" {
+	agent_start
+	task quiet Always "echo started; exec sleep $(dur 3008)"
+	wait_for 100 bash -c '[ "$(keel get task quiet -o json | jq -r .status.phase)" = Running ]'
+	# a follow that stays quiet longer than the agent's request deadline (10s)
+	keel logs -f quiet >"$BATS_TEST_TMPDIR/follow.out" 2>&1 &
+	follow=$!
+	ep=$(keel get node n1 -o json | jq -r .status.logEndpoint)
+	python3 "$BATS_TEST_DIRNAME/idle_sockets.py" "${ep#http://}" 300 20 >"$BATS_TEST_TMPDIR/idle.out" &
+	idle=$!
+	wait_for 100 grep -q '^open 300' "$BATS_TEST_TMPDIR/idle.out"
+	t0=$(date +%s%N)
+	run timeout 10 "$KEEL" logs quiet
+	t1=$(date +%s%N)
+	assert_success
+	assert_output started
+	echo "keel logs took $(((t1 - t0) / 1000000)) ms with 300 idle sockets open"
+	[ $(((t1 - t0) / 1000000)) -lt 5000 ]
+	# the agent cuts them at its deadline, not before a few seconds
+	wait "$idle"
+	cat "$BATS_TEST_TMPDIR/idle.out"
+	grep -Eq '^closed 300 of 300 after (9|1[0-5])\.' "$BATS_TEST_TMPDIR/idle.out"
+	# the quiet follow, older than the deadline, is still open
+	kill -0 "$follow"
+	grep -qx started "$BATS_TEST_TMPDIR/follow.out"
+	kill "$follow"; wait "$follow" 2>/dev/null || true
+}
+
 @test "agent: logs of a task on no node or a missing node say why" {
 	agent_start
 	cat >"$BATS_TEST_TMPDIR/lost.yaml" <<YAML

@@ -13,11 +13,13 @@ NODE=node1-tok-0123456789
 
 setup() {
 	AGENT_PID=""
+	LISTENER_PID=""
 	AGENT_LOG=$BATS_TEST_TMPDIR/agent.log
 	: >"$AGENT_LOG"
 }
 
 teardown() {
+	[ -z "$LISTENER_PID" ] || kill "$LISTENER_PID" 2>/dev/null || true
 	if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
 		for t in $(keel get tasks -o name 2>/dev/null); do
 			keel delete task "${t#*/}" >/dev/null 2>&1 || true
@@ -160,6 +162,22 @@ seed() { # tasks t1 (bound to n1), t2 (bound to n2), t3 (unbound); nodes n1, n2;
 	[ "${output%% *}" = 404 ]
 	run as "$NODE" GET $D
 	forbidden "$output" "$u cannot list deployments in namespace \"default\": a node reads only tasks, nodes, namespaces, leases and discovery"
+	# its own Node's spec is the admins' (cordon, taints): a node may not undo a cordon
+	run as "$ADMIN" PATCH $N/n1 "${MERGE[@]}" -d '{"spec":{"unschedulable":true,"taints":[{"key":"k","effect":"NoSchedule"}]}}'
+	[ "${output%% *}" = 200 ]
+	why="a node may not change its own Node's spec (admins set it: cordon, taints); it writes its labels and status"
+	run as "$NODE" PATCH $N/n1 "${MERGE[@]}" -d '{"spec":{"unschedulable":false}}'
+	forbidden "$output" "$u cannot patch nodes \"n1\": spec.unschedulable: $why"
+	run as "$NODE" PATCH $N/n1 "${MERGE[@]}" -d '{"spec":{"taints":null}}'
+	forbidden "$output" "$u cannot patch nodes \"n1\": spec.taints: $why"
+	run as "$NODE" PUT $N/n1 -d '{"metadata":{"name":"n1"},"spec":{}}'
+	forbidden "$output" "$u cannot update nodes \"n1\": spec.unschedulable: $why"
+	run as "$NODE" PATCH "$N/n1?fieldManager=keel-agent" "${APPLY[@]}" -d '{"apiVersion":"keel/v1","kind":"Node","metadata":{"name":"n1"},"spec":{"unschedulable":false}}'
+	forbidden "$output" "$u cannot patch nodes \"n1\": spec.unschedulable: $why"
+	# what the agent applies (its labels, an empty spec) still goes through
+	run as "$NODE" PATCH "$N/n1?fieldManager=keel-agent" "${APPLY[@]}" -d '{"apiVersion":"keel/v1","kind":"Node","metadata":{"name":"n1","labels":{"zone":"b"}},"spec":{}}'
+	[ "${output%% *}" = 200 ]
+	[ "$(keel get node n1 -o json | jq -c '[.spec.unschedulable, .metadata.labels.zone, (.spec.taints | length)]')" = '[true,"b",1]' ]
 	# nothing of it happened
 	[ "$(keel get deployment web -o json | jq .spec.replicas)" = 1 ]
 	[ "$(keel get task t2 -o json | jq -r '.status.phase')" != Failed ]
@@ -167,6 +185,41 @@ seed() { # tasks t1 (bound to n1), t2 (bound to n2), t3 (unbound); nodes n1, n2;
 	[ "$(keel get task t3 -o json | jq -r '.spec.nodeName // "none"')" = none ]
 	[ "$(keel get node n2 -o json | jq -r '.spec.unschedulable // false')" = false ]
 	keel get node n1 >/dev/null
+}
+
+@test "auth: the log relay never hands a caller's token to a node: a fake logEndpoint sees only that node's log key" {
+	with_token_file
+	seed
+	# node n1 points its own Node's logEndpoint at a listener it runs
+	python3 "$BATS_TEST_DIRNAME/log_listener.py" "$BATS_TEST_TMPDIR/port" "$BATS_TEST_TMPDIR/headers" &
+	LISTENER_PID=$!
+	for _ in $(seq 1 100); do [ -s "$BATS_TEST_TMPDIR/port" ] && break; sleep 0.05; done
+	port=$(cat "$BATS_TEST_TMPDIR/port")
+	run as "$NODE" PATCH $N/n1/status "${MERGE[@]}" -d "{\"status\":{\"logEndpoint\":\"http://127.0.0.1:$port\"}}"
+	[ "${output%% *}" = 200 ]
+	# an admin reads t1's log (bound to n1): it is relayed to the listener
+	run keel logs t1
+	kill "$LISTENER_PID"; wait "$LISTENER_PID" 2>/dev/null || true
+	assert_success
+	assert_output "fake log"
+	# what it received: n1's log key, never the admin's (or any) token
+	run grep -c -e "$ADMIN" -e "$VIEWER" -e "$NODE" "$BATS_TEST_TMPDIR/headers"
+	[ "$status" = 1 ]
+	run as "$NODE" GET $N/n1/logkey
+	[ "${output%% *}" = 200 ]
+	key=$(echo "${output#* }" | jq -r .key)
+	[ ${#key} -ge 32 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/headers")" = "Bearer $key" ]
+	# the admin reads any node's key; n1 not n2's, a viewer none
+	run as "$ADMIN" GET $N/n1/logkey
+	[ "$(echo "${output#* }" | jq -r .key)" = "$key" ]
+	run as "$ADMIN" GET $N/n2/logkey
+	[ "${output%% *}" = 200 ]
+	[ "$(echo "${output#* }" | jq -r .key)" != "$key" ]
+	run as "$NODE" GET $N/n2/logkey
+	forbidden "$output" 'user "n1" (role node) cannot get nodes/logkey "n2": a node reads only its own log key'
+	run as "$VIEWER" GET $N/n1/logkey
+	forbidden "$output" 'user "alice" (role viewer) cannot get nodes/logkey "n1": only admins and the node itself read a log key'
 }
 
 @test "auth: no token or an unknown one is 401; health needs none" {
@@ -288,7 +341,8 @@ seed() { # tasks t1 (bound to n1), t2 (bound to n2), t3 (unbound); nodes n1, n2;
 }
 
 @test "auth: a real agent with a node token registers, runs its Task and reports; env values stay out of every log" {
-	keel_server_start --log-level debug
+	port=$(free_port)
+	keel_server_start --log-level debug --listen "127.0.0.1:$port"
 	ntok=$(keel token create --role node --node n1 2>/dev/null)
 	secret="s3cr3t-$RANDOM-$RANDOM-value"
 	want=$(printf %s "$secret" | sha256sum | cut -c1-16)
@@ -324,6 +378,39 @@ YAML
 	run keel logs secretive
 	assert_success
 	assert_output "checking the key"
+	# the agent's log server takes n1's log key and nothing else: not the
+	# admin's token (it is never sent there), not the node's own token
+	ep=$(keel get node n1 -o json | jq -r .status.logEndpoint)
+	key=$(api GET $N/n1/logkey | jq -r .key)
+	logs_as() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" "$ep/logs/default/secretive"; }
+	[ "$(logs_as "$key")" = 200 ]
+	[ "$(logs_as "$KEEL_TOKEN_VALUE")" = 401 ]
+	[ "$(logs_as "$ntok")" = 401 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$ep/logs/default/secretive")" = 401 ]
+	# a server restart makes new keys: the agent reads its new one, the old one is refused
+	keel_server_stop
+	keel_server_start --log-level debug --listen "127.0.0.1:$port"
+	key2=$(api GET $N/n1/logkey | jq -r .key)
+	[ -n "$key2" ] && [ "$key2" != "$key" ]
+	run keel logs secretive
+	assert_success
+	assert_output "checking the key"
+	sleep 1.1 # past the agent's once-a-second limit on reading its key again
+	[ "$(logs_as "$key")" = 401 ]
+	[ "$(logs_as "$key2")" = 200 ]
+	# an admin cordons n1; the agent, restarted, registers again and the cordon stays
+	run as "$KEEL_TOKEN_VALUE" PATCH $N/n1 "${MERGE[@]}" -d '{"spec":{"unschedulable":true}}'
+	[ "${output%% *}" = 200 ]
+	kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null || true
+	"$KEEL" agent --runtime process --name n1 --token "$ntok" --server "$KEEL_URL" \
+		--data-dir "$BATS_TEST_TMPDIR/agent" --heartbeat-interval 1s --log-level debug >>"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	for _ in $(seq 1 100); do
+		grep -c "node(s) registered" "$AGENT_LOG" | grep -qx 2 && break
+		sleep 0.1
+	done
+	[ "$(grep -c "node(s) registered" "$AGENT_LOG")" = 2 ]
+	keel get node n1 -o json | jq -e '.spec.unschedulable == true'
 	keel describe task secretive --log-level debug >>"$BATS_TEST_TMPDIR/cli.out" 2>>"$BATS_TEST_TMPDIR/cli.log"
 	# the node token cannot touch another node or a Deployment
 	api POST $N -d '{"metadata":{"name":"n2"}}' >/dev/null

@@ -83,6 +83,27 @@ static void test_bad_values_name_the_flag(void **state)
 	expect_error("--token", NULL, "flag --token needs a value");
 }
 
+/* The log server is plain HTTP: off loopback only with --insecure-listen. */
+static void test_log_listen_off_loopback(void **state)
+{
+	(void)state;
+	expect_error("--log-listen", "0.0.0.0:7701",
+	             "--log-listen 0.0.0.0:7701 is not a loopback address");
+	expect_error("--log-listen", ":7701", "give --insecure-listen to serve it there anyway");
+	expect_error("--log-listen", "10.1.2.3:0", "--log-listen 10.1.2.3:0 is not a loopback");
+	struct agent_opts o;
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	char *ok[] = {"agent", "--log-listen", "127.0.0.2:7701"};
+	assert_int_equal(parse(&o, &err, 3, ok), 0);
+	assert_false(o.insecure_listen);
+	agent_opts_free(&o);
+	char *anyway[] = {"agent", "--log-listen", "0.0.0.0:7701", "--insecure-listen"};
+	assert_int_equal(parse(&o, &err, 4, anyway), 0);
+	assert_true(o.insecure_listen);
+	assert_string_equal(o.log_listen, "0.0.0.0:7701");
+	agent_opts_free(&o);
+}
+
 static void test_durations(void **state)
 {
 	(void)state;
@@ -103,6 +124,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults_and_values),
 	    cmocka_unit_test(test_bad_values_name_the_flag),
+	    cmocka_unit_test(test_log_listen_off_loopback),
 	    cmocka_unit_test(test_durations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

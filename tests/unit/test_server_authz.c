@@ -43,6 +43,7 @@ static const struct row rows[] = {
     {"admin", "root", "POST", V1 "/tokens", NULL, NULL, A, NULL},
     {"admin", "root", "GET", NS "/tasks/t/log", NULL, NULL, A, NULL},
     {"admin", "root", "POST", NS "/tasks/t/binding", NULL, NULL, A, NULL},
+    {"admin", "root", "GET", V1 "/nodes/n1/logkey", NULL, NULL, A, NULL},
     /* viewer: reads */
     {"viewer", "alice", "GET", NS "/tasks", NULL, NULL, A, NULL},
     {"viewer", "alice", "HEAD", V1 "/tasks", NULL, NULL, A, NULL},
@@ -56,6 +57,9 @@ static const struct row rows[] = {
     {"viewer", "alice", "GET", NS "/tasks/t/log", NULL, NULL, D,
      "user \"alice\" (role viewer) cannot get tasks/log \"t\" in namespace \"default\": a "
      "task's output may hold secrets: only admins read task logs"},
+    {"viewer", "alice", "GET", V1 "/nodes/n1/logkey", NULL, NULL, D,
+     "user \"alice\" (role viewer) cannot get nodes/logkey \"n1\": only admins and the node "
+     "itself read a log key"},
     {"viewer", "alice", "GET", V1 "/tokens", NULL, NULL, D,
      "user \"alice\" (role viewer) cannot list tokens: only admins see the API tokens"},
     /* viewer: every write */
@@ -91,6 +95,11 @@ static const struct row rows[] = {
     {"node", "n1", "GET", "/metrics", NULL, NULL, D, NULL},
     {"node", "n1", "GET", NS "/tasks/t/log", NULL, NULL, D, NULL},
     {"node", "n1", "GET", V1 "/tokens", NULL, NULL, D, NULL},
+    /* node: its own log key, no other's */
+    {"node", "n1", "GET", V1 "/nodes/n1/logkey", NULL, NULL, A, NULL},
+    {"node", "n1", "GET", V1 "/nodes/n2/logkey", NULL, NULL, D,
+     "user \"n1\" (role node) cannot get nodes/logkey \"n2\": a node reads only its own log "
+     "key"},
     /* node: its own Node, in every way an agent writes it */
     {"node", "n1", "PATCH", V1 "/nodes/n1", NULL, NULL, A, NULL},
     {"node", "n1", "PUT", V1 "/nodes/n1", NULL, NULL, A, NULL},

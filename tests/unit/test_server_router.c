@@ -75,6 +75,14 @@ static void test_resource_routes(void **state)
 	assert_int_equal(r.sub, SRV_SUB_BINDING);
 	srv_route_clear(&r);
 
+	r = parse_ok("/apis/keel/v1/nodes/n1/logkey");
+	assert_int_equal(r.type, SRV_ROUTE_ITEM);
+	assert_string_equal(r.name, "n1");
+	assert_int_equal(r.sub, SRV_SUB_LOGKEY);
+	assert_true(srv_route_allows(&r, SRV_GET));
+	assert_false(srv_route_allows(&r, SRV_PUT));
+	srv_route_clear(&r);
+
 	r = parse_ok("/apis/keel/v1/nodes/n1");
 	assert_int_equal(r.type, SRV_ROUTE_ITEM);
 	assert_null(r.ns);
@@ -113,6 +121,9 @@ static void test_route_errors(void **state)
 	free(m);
 	m = parse_err("/apis/keel/v1/namespaces/default/nodes");
 	assert_non_null(strstr(m, "cluster-scoped"));
+	free(m);
+	m = parse_err("/apis/keel/v1/namespaces/default/tasks/t/logkey");
+	assert_non_null(strstr(m, "no subresource \"logkey\""));
 	free(m);
 	m = parse_err("/apis/keel/v1/namespaces/default/events/e/status");
 	assert_non_null(strstr(m, "no subresource \"status\""));

@@ -195,15 +195,15 @@ static void test_self_signed_kept(void **state)
 static void test_loopback(void **state)
 {
 	(void)state;
-	assert_true(srv_tls_host_is_loopback("127.0.0.1"));
-	assert_true(srv_tls_host_is_loopback("127.3.4.5"));
-	assert_true(srv_tls_host_is_loopback("::1"));
-	assert_true(srv_tls_host_is_loopback("localhost"));
-	assert_false(srv_tls_host_is_loopback("0.0.0.0"));
-	assert_false(srv_tls_host_is_loopback("::"));
-	assert_false(srv_tls_host_is_loopback(""));
-	assert_false(srv_tls_host_is_loopback("10.1.2.3"));
-	assert_false(srv_tls_host_is_loopback("192.168.0.1"));
+	assert_true(host_is_loopback("127.0.0.1"));
+	assert_true(host_is_loopback("127.3.4.5"));
+	assert_true(host_is_loopback("::1"));
+	assert_true(host_is_loopback("localhost"));
+	assert_false(host_is_loopback("0.0.0.0"));
+	assert_false(host_is_loopback("::"));
+	assert_false(host_is_loopback(""));
+	assert_false(host_is_loopback("10.1.2.3"));
+	assert_false(host_is_loopback("192.168.0.1"));
 }
 
 static void test_prepare_rules(void **state)
