@@ -289,7 +289,7 @@ static void up_manifests_stop(struct up_manifests *m)
 static int up_manifests_start(struct up_manifests *m, struct server *srv, const char *dir,
                               long interval_ms)
 {
-	const char *url = server_url(srv), *token = server_admin_token(srv);
+	const char *url = server_url(srv), *token = server_in_process_token(srv);
 	m->dir = dir;
 	if (!dir)
 		return 0;
@@ -365,7 +365,7 @@ static int start_agent(struct up *u, const struct up_flags *f, const char *runti
 	struct agent_opts *o = &u->aopts;
 	agent_opts_init(o);
 	o->server = xstrdup(server_url(u->srv));
-	o->token = server_admin_token(u->srv) ? xstrdup(server_admin_token(u->srv)) : NULL;
+	o->token = xstrdup(server_in_process_token(u->srv));
 	o->ca = server_ca_file(u->srv) ? xstrdup(server_ca_file(u->srv)) : NULL;
 	o->runtime = streq(runtime, "docker") ? AGENT_RT_DOCKER : AGENT_RT_PROCESS;
 	o->runtime_set = true;
@@ -388,7 +388,7 @@ static int up_start(struct up *u, const struct up_flags *f, struct srv_opts *so,
 		return -err->code;
 	struct controller_options co = {0};
 	co.client.server = server_url(u->srv);
-	co.client.token = server_admin_token(u->srv);
+	co.client.token = server_in_process_token(u->srv);
 	co.client.ca_file = server_ca_file(u->srv);
 	if (controller_manager_start(&co, "all", &u->ctl, err) < 0)
 		return kerr_prefix(err, "controllers");

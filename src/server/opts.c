@@ -252,7 +252,7 @@ static int f_threads(struct srv_opts *o, const char *v, struct kerr *err)
 static int f_max_watchers(struct srv_opts *o, const char *v, struct kerr *err)
 {
 	uint64_t x;
-	if (parse_count(v, 0, 1000000, &x, err) < 0)
+	if (parse_count(v, 1, 1000000, &x, err) < 0) /* 0 would refuse every watch */
 		return -EINVAL;
 	o->max_watchers = (size_t)x;
 	return 0;

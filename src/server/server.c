@@ -240,7 +240,8 @@ static int server_open(struct server *srv, struct kerr *err)
 	int rc = store_open(srv->opts.data_dir, &so, &srv->store, err);
 	if (rc < 0)
 		return kerr_prefix(err, "cannot open the store in %s", srv->opts.data_dir);
-	if ((rc = create_default_namespace(srv->store, err)) < 0 || (rc = load_auth(srv, err)) < 0)
+	if ((rc = create_default_namespace(srv->store, err)) < 0 || (rc = load_auth(srv, err)) < 0 ||
+	    (rc = srv_auth_add_in_process(srv->auth, &srv->in_process_token, err)) < 0)
 		return rc;
 	struct srv_hub_opts ho = {.bookmark_ms = srv->opts.bookmark_ms,
 	                          .max_watchers = srv->opts.max_watchers,
@@ -350,6 +351,11 @@ const char *server_admin_token(const struct server *srv)
 	return srv_auth_admin(srv->auth);
 }
 
+const char *server_in_process_token(const struct server *srv)
+{
+	return srv->in_process_token;
+}
+
 const char *server_data_dir(const struct server *srv)
 {
 	return srv->opts.data_dir;
@@ -404,7 +410,7 @@ int server_main(int argc, char **argv)
 	struct server *srv = NULL;
 	int rc = server_start(&opts, &srv, &err);
 	if (rc == 0 && hooks.started &&
-	    hooks.started(hooks.ud, server_url(srv), server_admin_token(srv), server_ca_file(srv),
+	    hooks.started(hooks.ud, server_url(srv), server_in_process_token(srv), server_ca_file(srv),
 	                  &err) < 0)
 		rc = -err.code;
 	if (rc == 0) {

@@ -29,7 +29,10 @@
  *
  * Limits: --max-watchers in all and --max-watchers-per-client per client,
  * a client being the token's user name (everything on loopback shares one
- * address, and one user's tokens are one user). Both are 429s.
+ * address, and one user's tokens are one user). Both are 429s. The
+ * server's in-process controllers (SRV_AUTH_IN_PROCESS_USER) count in the
+ * total but have no per-client quota: a human holding their quota's worth
+ * of watches must not starve the reconcilers.
  *
  * Selectors filter on the new object only: an object that stops matching
  * a label or field selector is not sent as DELETED (a client that needs
@@ -54,6 +57,7 @@
 #include "common/kerr.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "server/auth.h"
 #include "server/handlers.h"
 #include "server/http.h"
 #include "store/store.h"
@@ -501,7 +505,10 @@ static int64_t watcher_register(struct watcher *w, enum srv_limit *limit, struct
 		                h->opts.max_watchers);
 	}
 	struct client_count *cc = client_get(h, w->user);
-	if (h->opts.max_per_client && cc->n >= h->opts.max_per_client) {
+	/* the server's own controllers are not a client to hold back (their
+	 * watches still count in the total) */
+	if (h->opts.max_per_client && cc->n >= h->opts.max_per_client &&
+	    !streq(w->user, SRV_AUTH_IN_PROCESS_USER)) {
 		size_t n = cc->n; /* >= 1: the entry stays */
 		pthread_mutex_unlock(&h->mu);
 		*limit = SRV_LIMIT_WATCHES_PER_CLIENT;

@@ -231,3 +231,52 @@ time.sleep(float(sys.argv[3]))' "$KEEL_URL" "$1" "$2" >"$BATS_TEST_TMPDIR/hold" 
 	# (a file, hence a document, over 3 MiB is refused before it is parsed)
 	assert_line --regexp "^error: $BATS_TEST_TMPDIR/big.yaml: larger than the 3 MiB limit of a manifest file \([0-9]+ bytes\); not read$"
 }
+
+deploy_json() { # deploy_json NAME REPLICAS
+	printf '{"apiVersion":"keel/v1","kind":"Deployment","metadata":{"name":"%s"},"spec":{"replicas":%s,"template":{"metadata":{"labels":{"app":"%s"}},"spec":{"image":"b"}}}}' \
+		"$1" "$2" "$1"
+}
+# tasks_of APP: how many Tasks carry app=APP
+tasks_of() { api GET "$NS/tasks?labelSelector=app%3D$1" | jq '.items | length'; }
+
+@test "in-process controllers have their own identity: a token file with no admin line in clear still runs them" {
+	# the only admin is a hashed line: there is no admin token to hand the controllers
+	h=$(printf %s tok-ops-0123456789 | sha256sum | cut -d' ' -f1)
+	printf 'sha256:%s,ops,admin\n' "$h" >"$BATS_TEST_TMPDIR/tokens"
+	keel_server_start --token-file "$BATS_TEST_TMPDIR/tokens" || true
+	KEEL_TOKEN_VALUE=tok-ops-0123456789
+	healthy
+	[ "$(req POST "$NS/deployments" -d "$(deploy_json web 2)")" = 201 ]
+	for i in $(seq 1 100); do [ "$(tasks_of web)" = 2 ] && break; sleep 0.1; done
+	[ "$(tasks_of web)" = 2 ]
+	# the controllers' token is in memory only: not in the data dir, not in DATA/config
+	run ! grep -rl 'system:controllers' "$KEEL_DATA"
+	[ "$(jq -r '.token // ""' "$KEEL_DATA/config")" = "" ]
+}
+
+@test "in-process controllers are exempt from --max-watchers-per-client: an admin using up the quota does not starve them" {
+	keel_server_start --max-watchers-per-client 2
+	pids=()
+	for i in 1 2; do
+		curl -sN -H "Authorization: Bearer $KEEL_TOKEN_VALUE" --max-time 15 "$KEEL_URL$NS/tasks?watch=1&timeoutSeconds=8" >/dev/null &
+		pids+=($!)
+	done
+	# the admin's own third watch is refused
+	for i in $(seq 1 50); do [ "$(req GET "$NS/tasks?watch=1&timeoutSeconds=1")" = 429 ] && break; sleep 0.1; done
+	[ "$(body .message)" = 'too many watchers for client "admin" (2 open, --max-watchers-per-client 2); retry later' ]
+	[ "$(req POST "$NS/deployments" -d "$(deploy_json web 2)")" = 201 ]
+	for i in $(seq 1 100); do [ "$(tasks_of web)" = 2 ] && break; sleep 0.1; done
+	[ "$(tasks_of web)" = 2 ]
+	# the only refusals are the admin's own, none of the controllers'
+	[ "$(rejections watches_per_client)" = 1 ]
+	# their watches count in the total
+	[ "$(api GET /metrics | awk '/^keel_watchers /{print $2}')" -gt 2 ]
+	kill "${pids[@]}" 2>/dev/null || true
+}
+
+@test "--max-watchers 0 is refused: every watch would be" {
+	run "$KEEL" server --data-dir "$BATS_TEST_TMPDIR/d" --listen 127.0.0.1:0 --controllers=none --max-watchers 0
+	[ "$status" = 2 ]
+	assert_output --partial 'max-watchers'
+	assert_output --partial '1..1000000'
+}
