@@ -280,3 +280,89 @@ tasks_of() { api GET "$NS/tasks?labelSelector=app%3D$1" | jq '.items | length'; 
 	assert_output --partial 'max-watchers'
 	assert_output --partial '1..1000000'
 }
+
+# early HEADERS...: sends a POST's request line and headers (CRLF-joined
+# args) and no body; prints the response's status code and whether it said
+# Connection: close, or "none" when nothing came within 3 s.
+early() {
+	python3 -c '
+import socket, sys
+host, port = sys.argv[1].split("//")[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)))
+s.settimeout(3)
+s.sendall(("POST /apis/keel/v1/namespaces/default/tasks HTTP/1.1\r\nHost: x\r\n" +
+           "".join(h + "\r\n" for h in sys.argv[2:]) + "\r\n").encode())
+data = b""
+try:
+    while b"\r\n\r\n" not in data:
+        b = s.recv(4096)
+        if not b:
+            break
+        data += b
+except socket.timeout:
+    pass
+if not data:
+    print("none")
+else:
+    head = data.split(b"\r\n\r\n")[0].decode()
+    print(head.split("\r\n")[0].split(" ")[1], "close" if "connection: close" in head.lower() else "keep")
+' "$KEEL_URL" "$@"
+}
+
+@test "refusals decided from the headers are sent at once, with Connection: close, before any body" {
+	keel_server_start --controllers=none --max-body 4Ki
+	# no 100 Continue for a body that is too large: the 413 at once
+	run early "Authorization: Bearer $KEEL_TOKEN_VALUE" 'Content-Type: application/json' \
+		'Content-Length: 10000000' 'Expect: 100-continue'
+	assert_output '413 close'
+	# a bad token: 401 without waiting for the body, Expect or not
+	run early 'Authorization: Bearer nope' 'Content-Type: application/json' 'Content-Length: 100'
+	assert_output '401 close'
+	run early 'Authorization: Bearer nope' 'Content-Length: 100' 'Expect: 100-continue'
+	assert_output '401 close'
+	[ "$(rejections body)" = 1 ]
+	# curl uploading 10 MB gets the 413 at once and sends (almost) none of it
+	head -c 10000000 /dev/zero >"$BATS_TEST_TMPDIR/10mb"
+	out=$(curl -s -m 20 -o "$BODY" -w '%{http_code} %{size_upload} %{time_total}' -X POST \
+		-H "Authorization: Bearer $KEEL_TOKEN_VALUE" -H 'Content-Type: application/json' \
+		--data-binary @"$BATS_TEST_TMPDIR/10mb" "$KEEL_URL$NS/tasks")
+	read -r code up secs <<<"$out"
+	echo "$out" >&2
+	[ "$code" = 413 ]
+	[ "$(body .message)" = "request body too large: Content-Length 10000000 is over the limit of 4Ki (--max-body)" ]
+	[ "${up%.*}" -lt 1000000 ]
+	[ "${secs%.*}" -lt 5 ]
+	# the keel CLI (libcurl, keep-alive) gets the message and the server goes on
+	printf 'apiVersion: keel/v1\nkind: Task\nmetadata: {name: big}\nspec:\n  image: b\n  args: ["%s"]\n' \
+		"$(head -c 8000 /dev/zero | tr '\0' a)" >"$BATS_TEST_TMPDIR/big.yaml"
+	run keel apply -f "$BATS_TEST_TMPDIR/big.yaml"
+	[ "$status" -ne 0 ]
+	assert_output --partial 'over the limit of 4Ki (--max-body)'
+	healthy
+}
+
+@test "a chunked body past --max-body is read only to a small bound, not 64 MiB" {
+	keel_server_start --controllers=none --max-body 4Ki
+	# prints how many bytes of a 100 MB chunked upload went out before the server closed
+	sent=$(python3 -c '
+import socket, sys
+host, port = sys.argv[1].split("//")[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)))
+s.settimeout(10)
+s.sendall(("POST /apis/keel/v1/namespaces/default/tasks HTTP/1.1\r\nHost: x\r\n"
+           "Authorization: Bearer " + sys.argv[2] + "\r\nContent-Type: application/json\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n").encode())
+chunk = b"%x\r\n" % 65536 + b" " * 65536 + b"\r\n"
+sent = 0
+try:
+    while sent < 100 * 1000 * 1000:
+        s.sendall(chunk)
+        sent += len(chunk)
+except OSError:
+    pass
+print(sent)' "$KEEL_URL" "$KEEL_TOKEN_VALUE")
+	echo "sent $sent" >&2
+	[ "$sent" -lt $((32 * 1024 * 1024)) ]
+	[ "$(rejections body)" = 1 ]
+	healthy
+}
