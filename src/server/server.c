@@ -253,6 +253,7 @@ static int server_open(struct server *srv, struct kerr *err)
 		srv->opts.max_connections = srv->opts.max_watchers + 1024;
 	struct srv_conns_opts co = {.max_connections = srv->opts.max_connections,
 	                            .request_timeout_ms = srv->opts.request_timeout_ms,
+	                            .idle_timeout_ms = srv->opts.idle_timeout_ms,
 	                            /* the 408 is written raw to the socket, which
 	                             * would corrupt a TLS stream: those are just closed */
 	                            .answer_timeouts = !srv->opts.tls_cert_pem};

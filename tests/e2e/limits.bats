@@ -165,7 +165,7 @@ time.sleep(float(sys.argv[3]))' "$KEEL_URL" "$1" "$2" >"$BATS_TEST_TMPDIR/hold" 
 }
 
 @test "--request-timeout: slowloris clients get 408 and are closed; others and long watches are not held up" {
-	keel_server_start --controllers=none --request-timeout 2s
+	keel_server_start --controllers=none --request-timeout 2s --idle-timeout 3s
 	slow=$KEEL_SRC/tests/e2e/slowloris.py
 	python3 "$slow" "$KEEL_URL" headers "$KEEL_TOKEN_VALUE" 0.5 >"$BATS_TEST_TMPDIR/slow-h" &
 	ph=$!
@@ -188,16 +188,18 @@ time.sleep(float(sys.argv[3]))' "$KEEL_URL" "$1" "$2" >"$BATS_TEST_TMPDIR/hold" 
 		[ "$secs" -ge 2 ] && [ "$secs" -lt 5 ]
 		[ "$(sed -n 2p "$BATS_TEST_TMPDIR/$f" | jq -r .message)" = "request not received within the request timeout (--request-timeout 2s); closing the connection" ]
 	done
-	# after a response the connection may be an idle keep-alive one: closed
-	# without a 408 that a client could take for its next request's answer
+	# after a response the connection is a kept-alive one: it lives at most
+	# --idle-timeout without a completed request, and is closed without a
+	# 408 that a client could take for its next request's answer, and not
+	# counted (a client's idle connection is not a rejection)
 	wait "$pk"
 	run cat "$BATS_TEST_TMPDIR/slow-k"
-	assert_output --regexp '^closed after [234]\.[0-9]s: \(none\)$'
-	[ "$(rejections request_time)" = 3 ]
+	assert_output --regexp '^closed after [345]\.[0-9]s: \(none\)$'
+	[ "$(rejections request_time)" = 2 ]
 	healthy
 	wait "$pw" # curl's status: 0 only if the stream ended as the server meant it to
 	[ $((SECONDS - start)) -ge 4 ]
-	[ "$(rejections request_time)" = 3 ]
+	[ "$(rejections request_time)" = 2 ]
 }
 
 @test "YAML limits (alias bomb, depth, document size): 413 in apply, counted; file:line in keel lint" {
@@ -365,4 +367,33 @@ print(sent)' "$KEEL_URL" "$KEEL_TOKEN_VALUE")
 	[ "$sent" -lt $((32 * 1024 * 1024)) ]
 	[ "$(rejections body)" = 1 ]
 	healthy
+}
+
+@test "--idle-timeout, not --request-timeout, applies to a kept-alive connection between requests; closed silently, not counted" {
+	keel_server_start --controllers=none --request-timeout 2s --idle-timeout 5s
+	# prints each answer's status line, then when and how the connection ended
+	run python3 -c '
+import socket, sys, time
+host, port = sys.argv[1].split("//")[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)))
+def get():
+    s.sendall(("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").encode())
+    got = b""
+    while not got.endswith(b"ok"):
+        b = s.recv(65536)
+        if not b:
+            return "closed"
+        got += b
+    return got.split(b"\r\n")[0].decode()
+print(get())
+time.sleep(3.5)  # past --request-timeout, within --idle-timeout
+print(get())
+t = time.monotonic()
+s.settimeout(20)
+print("eof" if s.recv(1) == b"" else "data", "after %.0fs" % (time.monotonic() - t))
+' "$KEEL_URL"
+	assert_line --index 0 'HTTP/1.1 200 OK'
+	assert_line --index 1 'HTTP/1.1 200 OK'
+	assert_line --index 2 --regexp '^eof after [5-7]s$'
+	[ "$(rejections request_time)" = 0 ]
 }
