@@ -66,14 +66,14 @@ struct up_flags {
 	bool tls;             /* the self-signed pair in DATA/tls/ */
 	const char *tls_cert, *tls_key;
 	bool insecure_listen;
-	const char *limits[8]; /* the server's limit flags, up_limit_flags order */
+	const char *limits[9]; /* the server's limit flags, up_limit_flags order */
 };
 
 /* keel server's limit flags, which keel up passes to its server as given
  * (srv_opts_parse checks them and names them in its messages). */
 static const char *const up_limit_flags[] = {
     "max-body",        "max-object",       "max-watchers",    "max-watchers-per-client",
-    "max-connections", "max-header-bytes", "request-timeout", "idle-timeout"};
+    "max-connections", "max-header-bytes", "request-timeout", "idle-timeout", "store-size"};
 _Static_assert(ARRAY_SIZE(up_limit_flags) == ARRAY_SIZE(((struct up_flags *)0)->limits),
                "one up_flags.limits slot per limit flag");
 
@@ -560,9 +560,11 @@ int cli_cmd_up(int argc, char **argv)
 	    {"max-header-bytes", 0, CLI_OPT_STRING, &f.limits[5], "SIZE",
 	     "request line and headers (default 64Ki)"},
 	    {"request-timeout", 0, CLI_OPT_STRING, &f.limits[6], "DURATION",
-	     "time to receive a whole request (default 30s)"},
+	     "time to receive a connection's first request (default 30s)"},
 	    {"idle-timeout", 0, CLI_OPT_STRING, &f.limits[7], "DURATION",
-	     "close a silent connection (default 300s)"},
+	     "close a kept-alive connection without a request (default 300s)"},
+	    {"store-size", 0, CLI_OPT_STRING, &f.limits[8], "SIZE",
+	     "the store's quota; a full store answers 507 (default 8Gi)"},
 	};
 	struct cli_strv pos = {0};
 	int code;

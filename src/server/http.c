@@ -153,6 +153,8 @@ enum MHD_Result srv_reply_error(struct srv_req *r, const struct kerr *err, const
 		r->limit = SRV_LIMIT_OBJECT;
 	if (!r->limit && err && err->code == EINVAL)
 		r->limit = limit_of_causes(st);
+	if (!r->limit && err && err->code == ENOSPC) /* a full store: 507 */
+		r->limit = SRV_LIMIT_STORE;
 	if (err && err->code == EMEDIUMTYPE) { /* not in api/status.c's table: HTTP-only */
 		json_object_set_new(st, "code", json_integer(415));
 		json_object_set_new(st, "reason", json_string("UnsupportedMediaType"));

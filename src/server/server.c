@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -230,6 +231,21 @@ static int load_auth(struct server *srv, struct kerr *err)
 	return srv_auth_admin_token(srv->opts.data_dir, &srv->auth, err);
 }
 
+/* A restart with a --store-size under what the store holds starts (reads
+ * and deletes work), but say so: the writes that grow it will be 507s. */
+static void warn_if_over_quota(struct store *st)
+{
+	struct store_stats ss;
+	store_get_stats(st, &ss);
+	if (ss.map_used <= ss.map_size)
+		return;
+	_cleanup_free_ char *q = srv_format_size((size_t)ss.map_size);
+	log_warn("the store holds %" PRIu64 " bytes, more than --store-size %s (%" PRIu64
+	         " bytes): writes that grow it get 507 InsufficientStorage until objects are "
+	         "deleted or the server restarts with a larger --store-size",
+	         ss.map_used, q, ss.map_size);
+}
+
 /* Opens the store, the tokens and the hub. */
 static int server_open(struct server *srv, struct kerr *err)
 {
@@ -240,6 +256,7 @@ static int server_open(struct server *srv, struct kerr *err)
 	int rc = store_open(srv->opts.data_dir, &so, &srv->store, err);
 	if (rc < 0)
 		return kerr_prefix(err, "cannot open the store in %s", srv->opts.data_dir);
+	warn_if_over_quota(srv->store);
 	if ((rc = create_default_namespace(srv->store, err)) < 0 || (rc = load_auth(srv, err)) < 0 ||
 	    (rc = srv_auth_add_in_process(srv->auth, &srv->in_process_token, err)) < 0)
 		return rc;

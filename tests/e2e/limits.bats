@@ -397,3 +397,25 @@ print("eof" if s.recv(1) == b"" else "data", "after %.0fs" % (time.monotonic() -
 	assert_line --index 2 --regexp '^eof after [5-7]s$'
 	[ "$(rejections request_time)" = 0 ]
 }
+
+@test "--store-size smaller than the data: a warning at start naming both sizes; a full store's 507 is counted (limit=store)" {
+	keel_server_start --controllers=none
+	big=$(head -c 20000 /dev/zero | tr '\0' a)
+	for i in $(seq 1 30); do
+		[ "$(req POST "$NS/tasks" -d "$(task "t$i" '' ",\"args\":[\"$big\"]")")" = 201 ]
+	done
+	keel_server_stop
+	: >"$SERVER_LOG"
+	keel_server_start --controllers=none --store-size 256Ki
+	grep -E 'the store holds [0-9]+ bytes, more than --store-size 256Ki \(262144 bytes\): writes that grow it get 507' "$SERVER_LOG"
+	[ "$(req GET "$NS/tasks/t1")" = 200 ]
+	[ "$(req POST "$NS/tasks" -d "$(task more '' ",\"args\":[\"$big\"]")")" = 507 ]
+	[ "$(body .reason)" = InsufficientStorage ]
+	[ "$(rejections store)" = 1 ]
+	# a quota that fits says nothing
+	keel_server_stop
+	: >"$SERVER_LOG"
+	keel_server_start --controllers=none --store-size 64Mi
+	run ! grep 'more than --store-size' "$SERVER_LOG"
+	[ "$(rejections store)" = 0 ]
+}
