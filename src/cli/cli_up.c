@@ -73,7 +73,8 @@ struct up_flags {
  * (srv_opts_parse checks them and names them in its messages). */
 static const char *const up_limit_flags[] = {
     "max-body",        "max-object",       "max-watchers",    "max-watchers-per-client",
-    "max-connections", "max-header-bytes", "request-timeout", "idle-timeout", "store-size"};
+    "max-connections", "max-header-bytes", "request-timeout", "idle-timeout",
+    "store-size"};
 _Static_assert(ARRAY_SIZE(up_limit_flags) == ARRAY_SIZE(((struct up_flags *)0)->limits),
                "one up_flags.limits slot per limit flag");
 

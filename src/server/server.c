@@ -257,7 +257,8 @@ static int server_open(struct server *srv, struct kerr *err)
 	if (rc < 0)
 		return kerr_prefix(err, "cannot open the store in %s", srv->opts.data_dir);
 	warn_if_over_quota(srv->store);
-	if ((rc = create_default_namespace(srv->store, err)) < 0 || (rc = load_auth(srv, err)) < 0 ||
+	if ((rc = create_default_namespace(srv->store, err)) < 0 ||
+	    (rc = load_auth(srv, err)) < 0 ||
 	    (rc = srv_auth_add_in_process(srv->auth, &srv->in_process_token, err)) < 0)
 		return rc;
 	struct srv_hub_opts ho = {.bookmark_ms = srv->opts.bookmark_ms,
@@ -428,8 +429,8 @@ int server_main(int argc, char **argv)
 	struct server *srv = NULL;
 	int rc = server_start(&opts, &srv, &err);
 	if (rc == 0 && hooks.started &&
-	    hooks.started(hooks.ud, server_url(srv), server_in_process_token(srv), server_ca_file(srv),
-	                  &err) < 0)
+	    hooks.started(hooks.ud, server_url(srv), server_in_process_token(srv),
+	                  server_ca_file(srv), &err) < 0)
 		rc = -err.code;
 	if (rc == 0) {
 		printf("keel server listening on %s (data dir %s)\n", server_url(srv),
