@@ -66,14 +66,15 @@ struct up_flags {
 	bool tls;             /* the self-signed pair in DATA/tls/ */
 	const char *tls_cert, *tls_key;
 	bool insecure_listen;
-	const char *limits[8]; /* the server's limit flags, up_limit_flags order */
+	const char *limits[9]; /* the server's limit flags, up_limit_flags order */
 };
 
 /* keel server's limit flags, which keel up passes to its server as given
  * (srv_opts_parse checks them and names them in its messages). */
 static const char *const up_limit_flags[] = {
     "max-body",        "max-object",       "max-watchers",    "max-watchers-per-client",
-    "max-connections", "max-header-bytes", "request-timeout", "idle-timeout"};
+    "max-connections", "max-header-bytes", "request-timeout", "idle-timeout",
+    "store-size"};
 _Static_assert(ARRAY_SIZE(up_limit_flags) == ARRAY_SIZE(((struct up_flags *)0)->limits),
                "one up_flags.limits slot per limit flag");
 
@@ -289,7 +290,7 @@ static void up_manifests_stop(struct up_manifests *m)
 static int up_manifests_start(struct up_manifests *m, struct server *srv, const char *dir,
                               long interval_ms)
 {
-	const char *url = server_url(srv), *token = server_admin_token(srv);
+	const char *url = server_url(srv), *token = server_in_process_token(srv);
 	m->dir = dir;
 	if (!dir)
 		return 0;
@@ -366,7 +367,7 @@ static int start_agent(struct up *u, const struct up_flags *f, const char *runti
 	struct agent_opts *o = &u->aopts;
 	agent_opts_init(o);
 	o->server = xstrdup(server_url(u->srv));
-	o->token = server_admin_token(u->srv) ? xstrdup(server_admin_token(u->srv)) : NULL;
+	o->token = xstrdup(server_in_process_token(u->srv));
 	o->ca = server_ca_file(u->srv) ? xstrdup(server_ca_file(u->srv)) : NULL;
 	o->runtime = streq(runtime, "docker") ? AGENT_RT_DOCKER : AGENT_RT_PROCESS;
 	o->runtime_set = true;
@@ -389,7 +390,7 @@ static int up_start(struct up *u, const struct up_flags *f, struct srv_opts *so,
 		return -err->code;
 	struct controller_options co = {0};
 	co.client.server = server_url(u->srv);
-	co.client.token = server_admin_token(u->srv);
+	co.client.token = server_in_process_token(u->srv);
 	co.client.ca_file = server_ca_file(u->srv);
 	if (controller_manager_start(&co, "all", &u->ctl, err) < 0)
 		return kerr_prefix(err, "controllers");
@@ -561,9 +562,11 @@ int cli_cmd_up(int argc, char **argv)
 	    {"max-header-bytes", 0, CLI_OPT_STRING, &f.limits[5], "SIZE",
 	     "request line and headers (default 64Ki)"},
 	    {"request-timeout", 0, CLI_OPT_STRING, &f.limits[6], "DURATION",
-	     "time to receive a whole request (default 30s)"},
+	     "time to receive a connection's first request (default 30s)"},
 	    {"idle-timeout", 0, CLI_OPT_STRING, &f.limits[7], "DURATION",
-	     "close a silent connection (default 300s)"},
+	     "close a kept-alive connection without a request (default 300s)"},
+	    {"store-size", 0, CLI_OPT_STRING, &f.limits[8], "SIZE",
+	     "the store's quota; a full store answers 507 (default 8Gi)"},
 	};
 	struct cli_strv pos = {0};
 	int code;

@@ -36,7 +36,7 @@
 #define MAX_TOKENS     10000
 #define HASH_PREFIX    "sha256:"
 
-enum source { SRC_FILE, SRC_ADMIN, SRC_MINTED };
+enum source { SRC_FILE, SRC_ADMIN, SRC_MINTED, SRC_IN_PROCESS };
 
 struct entry {
 	uint8_t hash[SHA256_LEN];
@@ -466,10 +466,25 @@ const char *srv_auth_admin(struct srv_auth *a)
 		return NULL;
 	pthread_rwlock_rdlock(&a->lock);
 	for (size_t i = 0; i < a->n && !t; i++)
-		if (streq(a->v[i].role, "admin") && a->v[i].token && a->v[i].src != SRC_MINTED)
+		if (streq(a->v[i].role, "admin") && a->v[i].token &&
+		    (a->v[i].src == SRC_FILE || a->v[i].src == SRC_ADMIN))
 			t = a->v[i].token; /* never revoked, so it outlives the lock */
 	pthread_rwlock_unlock(&a->lock);
 	return t;
+}
+
+int srv_auth_add_in_process(struct srv_auth *a, const char **token, struct kerr *err)
+{
+	_cleanup_free_ char *tok = random_token(err);
+	if (!tok)
+		return -err->code;
+	uint8_t hash[SHA256_LEN];
+	sha256(tok, strlen(tok), hash);
+	pthread_rwlock_wrlock(&a->lock);
+	auth_add(a, hash, tok, SRV_AUTH_IN_PROCESS_USER, "admin", SRC_IN_PROCESS);
+	*token = a->v[a->n - 1].token; /* never revoked, so it outlives the lock */
+	pthread_rwlock_unlock(&a->lock);
+	return 0;
 }
 
 size_t srv_auth_count(struct srv_auth *a)
@@ -578,6 +593,11 @@ int srv_auth_revoke(struct srv_auth *a, const char *name, struct kerr *err)
 	ssize_t i = find_name(a, name);
 	if (i < 0)
 		rc = kerr_set(err, ENOENT, "tokens \"%s\" not found", name);
+	else if (a->v[i].src == SRC_IN_PROCESS)
+		rc = kerr_set(err, EPERM,
+		              "token \"%s\" is the in-process controllers' own (in memory only, "
+		              "new at every start); it cannot be revoked",
+		              name);
 	else if (a->v[i].src != SRC_MINTED)
 		rc = kerr_set(err, EPERM,
 		              "token \"%s\" is the server's own (DATA/admin.token), not a minted "
@@ -594,7 +614,7 @@ int srv_auth_revoke(struct srv_auth *a, const char *name, struct kerr *err)
 
 json_t *srv_auth_list(struct srv_auth *a)
 {
-	static const char *const src[] = {"token-file", "admin.token", "minted"};
+	static const char *const src[] = {"token-file", "admin.token", "minted", "in-process"};
 	json_t *items = json_array();
 	pthread_rwlock_rdlock(&a->lock);
 	for (size_t i = 0; i < a->n; i++)

@@ -10,6 +10,9 @@
  *   - without one: DATA/admin.token (32 random bytes as hex, mode 0600,
  *     created on first start, name "admin"), plus the tokens minted through
  *     the API (srv_auth_mint), kept in DATA/tokens.
+ * Whatever the source, the server adds one more entry for what runs in
+ * its own process (srv_auth_add_in_process): user "system:controllers",
+ * role admin, a random token that lives in memory only.
  * A TOKEN field of the form "sha256:HEX" (64 hex digits) is the hash of
  * the token rather than the token; DATA/tokens holds only such hashes, so
  * a copy of the data directory does not give away the minted tokens.
@@ -66,6 +69,18 @@ bool srv_auth_check(struct srv_auth *a, const char *authorization, struct srv_id
  * borrowed, valid while a lives), for DATA/config; NULL if none. */
 const char *srv_auth_admin(struct srv_auth *a);
 size_t srv_auth_count(struct srv_auth *a);
+
+/* The user of the in-process identity. Not a DNS-1123 name, so no minted
+ * token can take it; server/watch.c exempts it from
+ * --max-watchers-per-client. */
+#define SRV_AUTH_IN_PROCESS_USER "system:controllers"
+/* Adds the identity of the server's in-process clients (its controllers,
+ * keel up's agent and manifest sync): user SRV_AUTH_IN_PROCESS_USER, role
+ * admin, a fresh random token that is never written anywhere (not
+ * srv_auth_admin's, so not in DATA/config). It cannot be revoked. Returns 0
+ * and *token (borrowed, valid while a lives), or -errno when no random
+ * bytes could be had. Call once, before the set is shared. */
+int srv_auth_add_in_process(struct srv_auth *a, const char **token, struct kerr *err);
 
 /* Whether tokens can be minted here (false with a token file). The
  * message for the refusal is srv_auth_mint's. */

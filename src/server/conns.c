@@ -4,8 +4,15 @@
  *
  * MHD's own CONNECTION_TIMEOUT is an idle timeout, reset by every byte, so
  * a client that sends one header byte a second holds its connection (and
- * its memory) forever. Our deadline is absolute: from accept (or from the
- * end of the previous response) to the last byte of the request.
+ * its memory) forever. Our deadlines are absolute. A connection's first
+ * request must be in within --request-timeout of the accept, or it gets a
+ * 408 and is counted (limit="request_time"). After a response the
+ * connection is a kept-alive one, and between responses it lives at most
+ * --idle-timeout without a completed request: past that it is closed
+ * silently and counted nowhere, since a client's own idle keep-alive
+ * connection is no rejection. That is also the bound on a slow later
+ * request, since we cannot tell idle from a slow next request (MHD has the
+ * bytes).
  *
  * Race-free with MHD's threads: the reaper shuts a socket down only while
  * holding the set's lock and only if the connection's entry is still in
@@ -66,9 +73,13 @@ struct srv_conns {
 	pthread_t reaper;
 };
 
-static int64_t deadline_from_now(const struct srv_conns *c)
+/* The first request's deadline is --request-timeout; once a response has
+ * gone out the connection is a kept-alive one and has --idle-timeout (see
+ * top). */
+static int64_t deadline_from_now(const struct srv_conns *c, bool served)
 {
-	return c->opts.request_timeout_ms ? time_mono_ms() + c->opts.request_timeout_ms : 0;
+	int64_t t = served ? c->opts.idle_timeout_ms : c->opts.request_timeout_ms;
+	return t ? time_mono_ms() + t : 0;
 }
 
 static void conn_started(struct srv_conns *c, struct MHD_Connection *conn, void **ctx)
@@ -79,7 +90,7 @@ static void conn_started(struct srv_conns *c, struct MHD_Connection *conn, void 
 	e->set = c;
 	e->fd = ci ? ci->connect_fd : -1;
 	pthread_mutex_lock(&c->mu);
-	e->deadline_ms = deadline_from_now(c);
+	e->deadline_ms = deadline_from_now(c, false);
 	e->over = c->n_open >= c->opts.max_connections;
 	e->next = c->head;
 	if (c->head)
@@ -136,9 +147,9 @@ static void set_deadline(struct MHD_Connection *conn, bool start)
 	if (!e)
 		return;
 	pthread_mutex_lock(&e->set->mu);
-	e->deadline_ms = start ? deadline_from_now(e->set) : 0;
 	if (start)
 		e->served = true;
+	e->deadline_ms = start ? deadline_from_now(e->set, true) : 0;
 	pthread_mutex_unlock(&e->set->mu);
 }
 
@@ -187,7 +198,13 @@ static void reap_locked(struct srv_conns *c, const char *resp, size_t len)
 		if (e->cut || !e->deadline_ms || now < e->deadline_ms || e->fd < 0)
 			continue;
 		e->cut = true;
-		if (resp && !e->served) /* best effort: see top */
+		if (e->served) { /* a kept-alive connection: see top */
+			shutdown(e->fd, SHUT_RDWR);
+			log_debug("http: closed a kept-alive connection idle for %lldms",
+			          (long long)c->opts.idle_timeout_ms);
+			continue;
+		}
+		if (resp) /* best effort: see top */
 			(void)!send(e->fd, resp, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		shutdown(e->fd, SHUT_RDWR);
 		srv_metrics_limit(c->metrics, SRV_LIMIT_REQUEST_TIME);
@@ -211,7 +228,7 @@ static void *reaper_main(void *arg)
 			ts.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&c->cond, &c->mu, &ts);
-		if (!c->quit && c->opts.request_timeout_ms)
+		if (!c->quit)
 			reap_locked(c, resp, len);
 	}
 	pthread_mutex_unlock(&c->mu);

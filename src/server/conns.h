@@ -9,8 +9,8 @@
  * every connection still receiving its request past the deadline. Only
  * receiving counts: once the request is in (srv_conns_received) the clock
  * stops, so watches and log follows may stream for as long as they like,
- * and it starts again when the response is done (srv_conns_next), for the
- * next request on a keep-alive connection.
+ * and when the response is done (srv_conns_next) the --idle-timeout clock
+ * starts for the next request on the kept-alive connection.
  *
  * Threading: all functions are thread-safe. The set must outlive the MHD
  * daemon (free it after MHD_stop_daemon).
@@ -27,7 +27,10 @@ struct srv_metrics;
 
 struct srv_conns_opts {
 	size_t max_connections;     /* more open -> srv_conns_over_limit */
-	int64_t request_timeout_ms; /* to receive a whole request; 0 = none */
+	int64_t request_timeout_ms; /* to receive a connection's first request; 0 = none */
+	/* A kept-alive connection's life between a response and its next
+	 * completed request (closed silently, not counted); 0 = none. */
+	int64_t idle_timeout_ms;
 	/* Write a 408 Status on the socket before shutting it down (only on a
 	 * connection that has had no response yet, see conns.c). Only for
 	 * plain HTTP: under TLS raw bytes would corrupt the stream. */

@@ -5,11 +5,16 @@
  * MHD calls the access handler once with the headers, then once per chunk
  * of body, then once more with no data. Everything that can be decided
  * from the headers — route, method, the token (401), what its role may do
- * (403, server/authz.h), a Content-Length over the limit — is decided on
- * the first call, so a rejected upload is never buffered; the
- * body of such a request is discarded as it arrives (up to a bound, after
- * which the connection is dropped) and the error is sent on the last call,
- * which keeps the HTTP exchange well-formed for keep-alive clients.
+ * (403, server/authz.h), a Content-Length over the limit (413), the
+ * connection and header limits (503, 431) — is decided on the first call
+ * and answered on it: MHD then sends no 100 Continue and reads none of
+ * the body, and the answer says Connection: close when a body was
+ * announced (MHD will not read it, so the connection cannot be reused).
+ * A client is told at once rather than after uploading what we would
+ * throw away. Only a chunked body that runs over --max-body midway is
+ * found out late: the rest is discarded as it arrives, up to a bound of
+ * a small multiple of --max-body (past it the connection is dropped), and
+ * the 413 is sent on the last call.
  *
  * Limits: a request that hits one records it in r->limit, counted once in
  * keel_limit_rejections_total when the request ends. The connection limit
@@ -38,8 +43,12 @@
 #include "server/metrics.h"
 #include "store/store.h"
 
-/* Past this much discarded body we stop reading and close the connection. */
-#define MAX_DISCARD ((size_t)64 << 20)
+/* Past this much discarded body (a chunked body over --max-body) we stop
+ * reading and close the connection: a small multiple of --max-body, at
+ * least MIN_DISCARD, so that a body a little over the limit still gets
+ * its 413. */
+#define DISCARD_FACTOR 2
+#define MIN_DISCARD    ((size_t)64 << 10)
 
 const char *srv_req_query(struct srv_req *r, const char *key)
 {
@@ -144,6 +153,8 @@ enum MHD_Result srv_reply_error(struct srv_req *r, const struct kerr *err, const
 		r->limit = SRV_LIMIT_OBJECT;
 	if (!r->limit && err && err->code == EINVAL)
 		r->limit = limit_of_causes(st);
+	if (!r->limit && err && err->code == ENOSPC) /* a full store: 507 */
+		r->limit = SRV_LIMIT_STORE;
 	if (err && err->code == EMEDIUMTYPE) { /* not in api/status.c's table: HTTP-only */
 		json_object_set_new(st, "code", json_integer(415));
 		json_object_set_new(st, "reason", json_string("UnsupportedMediaType"));
@@ -442,6 +453,27 @@ static void take_body(struct srv_req *r, const char *data, size_t n)
 	sbuf_append(&r->body, data, n);
 }
 
+static size_t discard_bound(const struct srv_req *r)
+{
+	size_t b = r->srv->opts.max_body * DISCARD_FACTOR;
+	return b > MIN_DISCARD ? b : MIN_DISCARD;
+}
+
+/* Whether the request says a body follows (Content-Length other than 0,
+ * or Transfer-Encoding). */
+static bool announces_body(struct srv_req *r)
+{
+	const char *cl = srv_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return srv_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) || (cl && !streq(cl, "0"));
+}
+
+static enum MHD_Result reply_early(struct srv_req *r)
+{
+	json_t *st = TAKE_PTR(r->early_status);
+	return srv_reply_json(r, (unsigned)r->early_code, st,
+	                      r->early_close ? MHD_HTTP_HEADER_CONNECTION : NULL, "close");
+}
+
 void *srv_http_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct srv_req *r = xcalloc(1, sizeof *r);
@@ -466,23 +498,26 @@ enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, const ch
 		r->method_name = xstrdup(method);
 		r->path = xstrdup(url);
 		req_begin(r);
+		if (r->early_code) {
+			if (announces_body(r))
+				r->early_close = true;
+			srv_conns_received(conn);
+			return reply_early(r);
+		}
 		return MHD_YES;
 	}
+	if (r->queued) /* answered early: MHD reads no body after that */
+		return MHD_YES;
 	if (*upload_data_size) {
 		take_body(r, upload_data, *upload_data_size);
 		*upload_data_size = 0;
-		return r->discarded > MAX_DISCARD ? MHD_NO : MHD_YES;
+		return r->discarded > discard_bound(r) ? MHD_NO : MHD_YES;
 	}
-	if (r->queued)
-		return MHD_YES;
 	srv_conns_received(conn);
 	if (r->authz_body && !r->early_code)
 		authorize_body(r);
-	if (r->early_code) {
-		json_t *st = TAKE_PTR(r->early_status);
-		return srv_reply_json(r, (unsigned)r->early_code, st,
-		                      r->early_close ? MHD_HTTP_HEADER_CONNECTION : NULL, "close");
-	}
+	if (r->early_code)
+		return reply_early(r);
 	return srv_handle(r);
 }
 

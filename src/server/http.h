@@ -35,6 +35,7 @@ struct server {
 	struct store *store;
 	struct srv_hub *hub;
 	struct srv_auth *auth;
+	const char *in_process_token; /* borrowed from auth */
 	struct srv_metrics *metrics;
 	struct srv_conns *conns;
 	struct MHD_Daemon *mhd;

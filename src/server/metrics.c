@@ -44,6 +44,7 @@ static const char *const limit_names[SRV_LIMIT_COUNT] = {
     [SRV_LIMIT_HEADERS] = "headers",
     [SRV_LIMIT_REQUEST_TIME] = "request_time",
     [SRV_LIMIT_YAML] = "yaml",
+    [SRV_LIMIT_STORE] = "store",
 };
 
 const char *srv_limit_name(enum srv_limit l)

@@ -28,6 +28,7 @@ enum srv_limit {
 	SRV_LIMIT_HEADERS,            /* --max-header-bytes */
 	SRV_LIMIT_REQUEST_TIME,       /* --request-timeout */
 	SRV_LIMIT_YAML,               /* YAML depth, nodes (aliases), document size */
+	SRV_LIMIT_STORE,              /* --store-size: the store is full (507) */
 	SRV_LIMIT_COUNT
 };
 

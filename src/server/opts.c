@@ -252,7 +252,7 @@ static int f_threads(struct srv_opts *o, const char *v, struct kerr *err)
 static int f_max_watchers(struct srv_opts *o, const char *v, struct kerr *err)
 {
 	uint64_t x;
-	if (parse_count(v, 0, 1000000, &x, err) < 0)
+	if (parse_count(v, 1, 1000000, &x, err) < 0) /* 0 would refuse every watch */
 		return -EINVAL;
 	o->max_watchers = (size_t)x;
 	return 0;
@@ -436,9 +436,10 @@ const char *srv_opts_usage(void)
 	       "  --max-body SIZE            request body (default 3Mi)\n"
 	       "  --max-object SIZE          stored object, serialised (default 1536Ki)\n"
 	       "  --max-header-bytes SIZE    request line and headers (default 64Ki)\n"
-	       "  --request-timeout DUR      time to receive a whole request (default 30s; "
-	       "streams are not cut)\n"
-	       "  --idle-timeout DUR         close a connection silent this long (default 300s)\n"
+	       "  --request-timeout DUR      time to receive a connection's first request\n"
+	       "                             (default 30s; streams are not cut)\n"
+	       "  --idle-timeout DUR         close a kept-alive connection this long without a\n"
+	       "                             completed request (default 300s)\n"
 	       "  --bookmark-interval DUR    BOOKMARK period on idle watches (default 15s; e.g. "
 	       "1s, 500ms)\n"
 	       "  --store-size SIZE          LMDB map size, the store's quota (default 8Gi; e.g. "

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -232,6 +233,21 @@ static int load_auth(struct server *srv, struct kerr *err)
 	return rc;
 }
 
+/* A restart with a --store-size under what the store holds starts (reads
+ * and deletes work), but say so: the writes that grow it will be 507s. */
+static void warn_if_over_quota(struct store *st)
+{
+	struct store_stats ss;
+	store_get_stats(st, &ss);
+	if (ss.map_used <= ss.map_size)
+		return;
+	_cleanup_free_ char *q = srv_format_size((size_t)ss.map_size);
+	log_warn("the store holds %" PRIu64 " bytes, more than --store-size %s (%" PRIu64
+	         " bytes): writes that grow it get 507 InsufficientStorage until objects are "
+	         "deleted or the server restarts with a larger --store-size",
+	         ss.map_used, q, ss.map_size);
+}
+
 /* Opens the store, the tokens and the hub. */
 static int server_open(struct server *srv, struct kerr *err)
 {
@@ -242,7 +258,10 @@ static int server_open(struct server *srv, struct kerr *err)
 	int rc = store_open(srv->opts.data_dir, &so, &srv->store, err);
 	if (rc < 0)
 		return kerr_prefix(err, "cannot open the store in %s", srv->opts.data_dir);
-	if ((rc = create_default_namespace(srv->store, err)) < 0 || (rc = load_auth(srv, err)) < 0)
+	warn_if_over_quota(srv->store);
+	if ((rc = create_default_namespace(srv->store, err)) < 0 ||
+	    (rc = load_auth(srv, err)) < 0 ||
+	    (rc = srv_auth_add_in_process(srv->auth, &srv->in_process_token, err)) < 0)
 		return rc;
 	struct srv_hub_opts ho = {.bookmark_ms = srv->opts.bookmark_ms,
 	                          .max_watchers = srv->opts.max_watchers,
@@ -254,6 +273,7 @@ static int server_open(struct server *srv, struct kerr *err)
 		srv->opts.max_connections = srv->opts.max_watchers + 1024;
 	struct srv_conns_opts co = {.max_connections = srv->opts.max_connections,
 	                            .request_timeout_ms = srv->opts.request_timeout_ms,
+	                            .idle_timeout_ms = srv->opts.idle_timeout_ms,
 	                            /* the 408 is written raw to the socket, which
 	                             * would corrupt a TLS stream: those are just closed */
 	                            .answer_timeouts = !srv->opts.tls_cert_pem};
@@ -352,6 +372,11 @@ const char *server_admin_token(const struct server *srv)
 	return srv_auth_admin(srv->auth);
 }
 
+const char *server_in_process_token(const struct server *srv)
+{
+	return srv->in_process_token;
+}
+
 const char *server_data_dir(const struct server *srv)
 {
 	return srv->opts.data_dir;
@@ -407,8 +432,8 @@ int server_main(int argc, char **argv)
 	struct server *srv = NULL;
 	int rc = server_start(&opts, &srv, &err);
 	if (rc == 0 && hooks.started &&
-	    hooks.started(hooks.ud, server_url(srv), server_admin_token(srv), server_ca_file(srv),
-	                  &err) < 0)
+	    hooks.started(hooks.ud, server_url(srv), server_in_process_token(srv),
+	                  server_ca_file(srv), &err) < 0)
 		rc = -err.code;
 	if (rc == 0) {
 		printf("keel server listening on %s (data dir %s)\n", server_url(srv),

@@ -88,6 +88,10 @@ int server_start(struct srv_opts *o, struct server **out, struct kerr *err);
 void server_stop(struct server *srv);
 const char *server_url(const struct server *srv);         /* "http://127.0.0.1:7700" */
 const char *server_admin_token(const struct server *srv); /* NULL with --token-file without admin */
+/* The token of the server's own in-process clients (user
+ * "system:controllers", role admin, srv_auth_add_in_process): in memory
+ * only, new at every start, never NULL. */
+const char *server_in_process_token(const struct server *srv);
 const char *server_data_dir(const struct server *srv);
 /* With TLS: the absolute path of the certificate this server's own
  * clients trust (its --tls-cert, or DATA/tls/ca.crt); else NULL. */
@@ -103,13 +107,13 @@ uint64_t server_revision(const struct server *srv);       /* the store's current
 
 /* Hooks for what runs beside the API server in its process (the
  * controllers, see src/keel.c). started runs once the socket accepts and
- * DATA/config is written, with the server's URL, admin token (NULL when
- * the token file has no admin) and CA file (server_ca_file: NULL without
+ * DATA/config is written, with the server's URL, the in-process token
+ * (server_in_process_token, whatever the token source) and CA file (server_ca_file: NULL without
  * TLS); an error stops the server (exit 1).
  * stopped runs after the HTTP server has shut down. Set before
  * server_main; h is copied; NULL clears. */
 struct server_hooks {
-	int (*started)(void *ud, const char *url, const char *admin_token, const char *ca_file,
+	int (*started)(void *ud, const char *url, const char *token, const char *ca_file,
 	               struct kerr *err);
 	void (*stopped)(void *ud);
 	void *ud;

@@ -7,7 +7,8 @@
  *   POST   /apis/keel/v1/tokens         {"metadata":{"name":N},"spec":{"role":R}}
  *          -> 201 Token with status.token: the only time it is shown
  *   GET    /apis/keel/v1/tokens         -> TokenList (names, roles, sources)
- *   DELETE /apis/keel/v1/tokens/{name}  -> 200 Status Success
+ *   DELETE /apis/keel/v1/tokens/{name}  -> 200 Status Success; the watch
+ *          streams open with it end with an ERROR event (401)
  *
  * For role node the name is the node's name. A server started with
  * --token-file refuses POST and DELETE (403): the file is the only source.
@@ -21,6 +22,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/handlers.h"
+#include "server/http.h"
+#include "server/watch.h"
 
 static enum MHD_Result token_create(struct srv_req *r)
 {
@@ -64,6 +67,8 @@ enum MHD_Result srv_handle_tokens(struct srv_req *r)
 		if (srv_auth_revoke(r->srv->auth, r->route.name, &err) < 0)
 			return srv_reply_error(r, &err, "tokens", r->route.name);
 		log_info("token \"%s\" revoked by %s", r->route.name, r->who.name);
+		/* a token's user is its name: what it has open ends with it */
+		srv_hub_end_user(r->srv->hub, r->route.name);
 		return srv_reply_json(r, 200, api_status_success("tokens", r->route.name), NULL,
 		                      NULL);
 	}

@@ -29,7 +29,10 @@
  *
  * Limits: --max-watchers in all and --max-watchers-per-client per client,
  * a client being the token's user name (everything on loopback shares one
- * address, and one user's tokens are one user). Both are 429s.
+ * address, and one user's tokens are one user). Both are 429s. The
+ * server's in-process controllers (SRV_AUTH_IN_PROCESS_USER) count in the
+ * total but have no per-client quota: a human holding their quota's worth
+ * of watches must not starve the reconcilers.
  *
  * Selectors filter on the new object only: an object that stops matching
  * a label or field selector is not sent as DELETED (a client that needs
@@ -54,6 +57,7 @@
 #include "common/kerr.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "server/auth.h"
 #include "server/handlers.h"
 #include "server/http.h"
 #include "store/store.h"
@@ -95,6 +99,7 @@ struct watcher {
 	size_t cur_off;
 	int64_t deadline_ms, next_bookmark_ms;
 	bool registered, suspended, too_slow, expired, bookmark_due, finished;
+	bool revoked; /* its user's token was revoked: send the ERROR, end */
 };
 
 /* Open watchers of one client (token user name). */
@@ -288,7 +293,7 @@ void srv_hub_commit_hook(void *ctx, const struct store_event *ev)
 	if (ev->rev > h->head_rev)
 		h->head_rev = ev->rev;
 	for (struct watcher *w = idx >= 0 ? h->lists[idx] : NULL; w; w = w->next) {
-		if (w->finished || w->too_slow || ev->rev <= w->skip_through ||
+		if (w->finished || w->too_slow || w->revoked || ev->rev <= w->skip_through ||
 		    !watcher_wants(w, ns, ev->object))
 			continue;
 		if (!e)
@@ -318,7 +323,7 @@ static size_t fill(struct watcher *w, char *buf, size_t max)
 	size_t n = 0;
 	while (n < max && !w->finished) {
 		if (!w->cur) {
-			if (w->expired)
+			if (w->expired || w->revoked)
 				break; /* finish the line in flight, start no new one */
 			w->cur = next_event(w);
 			w->cur_off = 0;
@@ -360,6 +365,11 @@ static struct hub_event *bookmark_event(struct watcher *w)
 /* Nothing queued: decide what to say, if anything. Hub lock held. */
 static size_t idle_fill(struct watcher *w, char *buf, size_t max)
 {
+	if (w->revoked) {
+		w->cur = error_event(401, "Unauthorized", "the token of this watch was revoked");
+		w->cur_off = 0;
+		return fill(w, buf, max);
+	}
 	if (w->too_slow) {
 		w->cur = error_event(410, "Gone",
 		                     "watch too slow: the client did not keep up with the "
@@ -501,7 +511,10 @@ static int64_t watcher_register(struct watcher *w, enum srv_limit *limit, struct
 		                h->opts.max_watchers);
 	}
 	struct client_count *cc = client_get(h, w->user);
-	if (h->opts.max_per_client && cc->n >= h->opts.max_per_client) {
+	/* the server's own controllers are not a client to hold back (their
+	 * watches still count in the total) */
+	if (h->opts.max_per_client && cc->n >= h->opts.max_per_client &&
+	    !streq(w->user, SRV_AUTH_IN_PROCESS_USER)) {
 		size_t n = cc->n; /* >= 1: the entry stays */
 		pthread_mutex_unlock(&h->mu);
 		*limit = SRV_LIMIT_WATCHES_PER_CLIENT;
@@ -760,6 +773,30 @@ void srv_hub_stop(struct srv_hub *h)
 	tick_locked(h, &wake);
 	pthread_mutex_unlock(&h->mu);
 	connvec_resume(&wake);
+}
+
+void srv_hub_end_user(struct srv_hub *h, const char *user)
+{
+	struct connvec wake = {0};
+	size_t n = 0;
+	pthread_mutex_lock(&h->mu);
+	for (size_t k = 0; k < h->n_kinds; k++)
+		for (struct watcher *w = h->lists[k]; w; w = w->next) {
+			if (w->revoked || w->finished || !streq(w->user, user))
+				continue;
+			w->revoked = true;
+			n++;
+			queue_clear(w); /* nothing more is sent on its authority */
+			if (w->suspended) {
+				w->suspended = false;
+				connvec_push(&wake, w->conn);
+			}
+		}
+	pthread_mutex_unlock(&h->mu);
+	connvec_resume(&wake);
+	if (n)
+		log_info("ended %zu watch stream%s of \"%s\": the token was revoked", n,
+		         n == 1 ? "" : "s", user);
 }
 
 void srv_hub_free(struct srv_hub *h)

@@ -42,6 +42,11 @@ void srv_hub_stop(struct srv_hub *h);
 /* Stops the ticker and frees the hub. Accepts NULL. No watcher may remain
  * (call after MHD_stop_daemon). */
 void srv_hub_free(struct srv_hub *h);
+/* Ends the open watch streams of user (a token user name, as
+ * srv_req_user gives it): its token was revoked. Each drops what it had
+ * queued, sends an ERROR event (401 Unauthorized, "the token of this
+ * watch was revoked") after the line in flight, and ends. Thread-safe. */
+void srv_hub_end_user(struct srv_hub *h, const char *user);
 size_t srv_hub_watchers(struct srv_hub *h);
 
 /* store_commit_hook: ctx is the hub. */

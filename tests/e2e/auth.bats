@@ -431,3 +431,34 @@ YAML
 	run grep -c -e "$secret" -e "$ntok" "${logs[@]}" # nor the node's token
 	[ "$status" = 1 ] # 1: no match (2 would be a missing file)
 }
+
+@test "auth: revoking a token ends the watch streams opened with it (an ERROR event, then the end)" {
+	keel_server_start --controllers=none
+	tok=$(keel token create --role viewer --user alice 2>/dev/null)
+	btok=$(keel token create --role viewer --user bob 2>/dev/null)
+	out=$BATS_TEST_TMPDIR/watch-alice
+	curl -sN -H "Authorization: Bearer $tok" --max-time 30 "$KEEL_URL$T?watch=1&timeoutSeconds=25" >"$out" &
+	pa=$!
+	curl -sN -H "Authorization: Bearer $btok" --max-time 30 "$KEEL_URL$T?watch=1&timeoutSeconds=3" >"$BATS_TEST_TMPDIR/watch-bob" &
+	pb=$!
+	watchers() { curl -s -H "Authorization: Bearer $KEEL_TOKEN_VALUE" "$KEEL_URL/metrics" | awk '/^keel_watchers /{print $2}'; }
+	for i in $(seq 1 50); do [ "$(watchers)" = 2 ] && break; sleep 0.1; done
+	[ "$(watchers)" = 2 ]
+	run as "$KEEL_TOKEN_VALUE" POST $T -d '{"metadata":{"name":"before"},"spec":{"image":"host"}}'
+	[ "${output%% *}" = 201 ]
+	for i in $(seq 1 50); do grep -q '"before"' "$out" && break; sleep 0.1; done
+	run keel token revoke alice
+	assert_success
+	start=$SECONDS
+	wait "$pa" # curl's status 0: the server ended the stream
+	[ $((SECONDS - start)) -lt 5 ]
+	run as "$KEEL_TOKEN_VALUE" POST $T -d '{"metadata":{"name":"after"},"spec":{"image":"host"}}'
+	[ "${output%% *}" = 201 ]
+	grep -q '"before"' "$out"
+	! grep -q '"after"' "$out"
+	tail -1 "$out" | jq -e '.type == "ERROR" and .object.code == 401 and .object.reason == "Unauthorized" and
+		.object.message == "the token of this watch was revoked"'
+	# bob's watch is not his: it ran to its timeout and saw both
+	wait "$pb"
+	grep -q '"after"' "$BATS_TEST_TMPDIR/watch-bob"
+}

@@ -165,7 +165,7 @@ time.sleep(float(sys.argv[3]))' "$KEEL_URL" "$1" "$2" >"$BATS_TEST_TMPDIR/hold" 
 }
 
 @test "--request-timeout: slowloris clients get 408 and are closed; others and long watches are not held up" {
-	keel_server_start --controllers=none --request-timeout 2s
+	keel_server_start --controllers=none --request-timeout 2s --idle-timeout 3s
 	slow=$KEEL_SRC/tests/e2e/slowloris.py
 	python3 "$slow" "$KEEL_URL" headers "$KEEL_TOKEN_VALUE" 0.5 >"$BATS_TEST_TMPDIR/slow-h" &
 	ph=$!
@@ -188,16 +188,18 @@ time.sleep(float(sys.argv[3]))' "$KEEL_URL" "$1" "$2" >"$BATS_TEST_TMPDIR/hold" 
 		[ "$secs" -ge 2 ] && [ "$secs" -lt 5 ]
 		[ "$(sed -n 2p "$BATS_TEST_TMPDIR/$f" | jq -r .message)" = "request not received within the request timeout (--request-timeout 2s); closing the connection" ]
 	done
-	# after a response the connection may be an idle keep-alive one: closed
-	# without a 408 that a client could take for its next request's answer
+	# after a response the connection is a kept-alive one: it lives at most
+	# --idle-timeout without a completed request, and is closed without a
+	# 408 that a client could take for its next request's answer, and not
+	# counted (a client's idle connection is not a rejection)
 	wait "$pk"
 	run cat "$BATS_TEST_TMPDIR/slow-k"
-	assert_output --regexp '^closed after [234]\.[0-9]s: \(none\)$'
-	[ "$(rejections request_time)" = 3 ]
+	assert_output --regexp '^closed after [345]\.[0-9]s: \(none\)$'
+	[ "$(rejections request_time)" = 2 ]
 	healthy
 	wait "$pw" # curl's status: 0 only if the stream ended as the server meant it to
 	[ $((SECONDS - start)) -ge 4 ]
-	[ "$(rejections request_time)" = 3 ]
+	[ "$(rejections request_time)" = 2 ]
 }
 
 @test "YAML limits (alias bomb, depth, document size): 413 in apply, counted; file:line in keel lint" {
@@ -230,4 +232,190 @@ time.sleep(float(sys.argv[3]))' "$KEEL_URL" "$1" "$2" >"$BATS_TEST_TMPDIR/hold" 
 	assert_line "$BATS_TEST_TMPDIR/deep.yaml:6:104: nesting deeper than 100 levels"
 	# (a file, hence a document, over 3 MiB is refused before it is parsed)
 	assert_line --regexp "^error: $BATS_TEST_TMPDIR/big.yaml: larger than the 3 MiB limit of a manifest file \([0-9]+ bytes\); not read$"
+}
+
+deploy_json() { # deploy_json NAME REPLICAS
+	printf '{"apiVersion":"keel/v1","kind":"Deployment","metadata":{"name":"%s"},"spec":{"replicas":%s,"template":{"metadata":{"labels":{"app":"%s"}},"spec":{"image":"b"}}}}' \
+		"$1" "$2" "$1"
+}
+# tasks_of APP: how many Tasks carry app=APP
+tasks_of() { api GET "$NS/tasks?labelSelector=app%3D$1" | jq '.items | length'; }
+
+@test "in-process controllers have their own identity: a token file with no admin line in clear still runs them" {
+	# the only admin is a hashed line: there is no admin token to hand the controllers
+	h=$(printf %s tok-ops-0123456789 | sha256sum | cut -d' ' -f1)
+	printf 'sha256:%s,ops,admin\n' "$h" >"$BATS_TEST_TMPDIR/tokens"
+	keel_server_start --token-file "$BATS_TEST_TMPDIR/tokens" || true
+	KEEL_TOKEN_VALUE=tok-ops-0123456789
+	healthy
+	[ "$(req POST "$NS/deployments" -d "$(deploy_json web 2)")" = 201 ]
+	for i in $(seq 1 100); do [ "$(tasks_of web)" = 2 ] && break; sleep 0.1; done
+	[ "$(tasks_of web)" = 2 ]
+	# the controllers' token is in memory only: not in the data dir, not in DATA/config
+	run ! grep -rl 'system:controllers' "$KEEL_DATA"
+	[ "$(jq -r '.token // ""' "$KEEL_DATA/config")" = "" ]
+}
+
+@test "in-process controllers are exempt from --max-watchers-per-client: an admin using up the quota does not starve them" {
+	keel_server_start --max-watchers-per-client 2
+	pids=()
+	for i in 1 2; do
+		curl -sN -H "Authorization: Bearer $KEEL_TOKEN_VALUE" --max-time 15 "$KEEL_URL$NS/tasks?watch=1&timeoutSeconds=8" >/dev/null &
+		pids+=($!)
+	done
+	# the admin's own third watch is refused
+	for i in $(seq 1 50); do [ "$(req GET "$NS/tasks?watch=1&timeoutSeconds=1")" = 429 ] && break; sleep 0.1; done
+	[ "$(body .message)" = 'too many watchers for client "admin" (2 open, --max-watchers-per-client 2); retry later' ]
+	[ "$(req POST "$NS/deployments" -d "$(deploy_json web 2)")" = 201 ]
+	for i in $(seq 1 100); do [ "$(tasks_of web)" = 2 ] && break; sleep 0.1; done
+	[ "$(tasks_of web)" = 2 ]
+	# the only refusals are the admin's own, none of the controllers'
+	[ "$(rejections watches_per_client)" = 1 ]
+	# their watches count in the total
+	[ "$(api GET /metrics | awk '/^keel_watchers /{print $2}')" -gt 2 ]
+	kill "${pids[@]}" 2>/dev/null || true
+}
+
+@test "--max-watchers 0 is refused: every watch would be" {
+	run "$KEEL" server --data-dir "$BATS_TEST_TMPDIR/d" --listen 127.0.0.1:0 --controllers=none --max-watchers 0
+	[ "$status" = 2 ]
+	assert_output --partial 'max-watchers'
+	assert_output --partial '1..1000000'
+}
+
+# early HEADERS...: sends a POST's request line and headers (CRLF-joined
+# args) and no body; prints the response's status code and whether it said
+# Connection: close, or "none" when nothing came within 3 s.
+early() {
+	python3 -c '
+import socket, sys
+host, port = sys.argv[1].split("//")[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)))
+s.settimeout(3)
+s.sendall(("POST /apis/keel/v1/namespaces/default/tasks HTTP/1.1\r\nHost: x\r\n" +
+           "".join(h + "\r\n" for h in sys.argv[2:]) + "\r\n").encode())
+data = b""
+try:
+    while b"\r\n\r\n" not in data:
+        b = s.recv(4096)
+        if not b:
+            break
+        data += b
+except socket.timeout:
+    pass
+if not data:
+    print("none")
+else:
+    head = data.split(b"\r\n\r\n")[0].decode()
+    print(head.split("\r\n")[0].split(" ")[1], "close" if "connection: close" in head.lower() else "keep")
+' "$KEEL_URL" "$@"
+}
+
+@test "refusals decided from the headers are sent at once, with Connection: close, before any body" {
+	keel_server_start --controllers=none --max-body 4Ki
+	# no 100 Continue for a body that is too large: the 413 at once
+	run early "Authorization: Bearer $KEEL_TOKEN_VALUE" 'Content-Type: application/json' \
+		'Content-Length: 10000000' 'Expect: 100-continue'
+	assert_output '413 close'
+	# a bad token: 401 without waiting for the body, Expect or not
+	run early 'Authorization: Bearer nope' 'Content-Type: application/json' 'Content-Length: 100'
+	assert_output '401 close'
+	run early 'Authorization: Bearer nope' 'Content-Length: 100' 'Expect: 100-continue'
+	assert_output '401 close'
+	[ "$(rejections body)" = 1 ]
+	# curl uploading 10 MB gets the 413 at once and sends (almost) none of it
+	head -c 10000000 /dev/zero >"$BATS_TEST_TMPDIR/10mb"
+	out=$(curl -s -m 20 -o "$BODY" -w '%{http_code} %{size_upload} %{time_total}' -X POST \
+		-H "Authorization: Bearer $KEEL_TOKEN_VALUE" -H 'Content-Type: application/json' \
+		--data-binary @"$BATS_TEST_TMPDIR/10mb" "$KEEL_URL$NS/tasks")
+	read -r code up secs <<<"$out"
+	echo "$out" >&2
+	[ "$code" = 413 ]
+	[ "$(body .message)" = "request body too large: Content-Length 10000000 is over the limit of 4Ki (--max-body)" ]
+	[ "${up%.*}" -lt 1000000 ]
+	[ "${secs%.*}" -lt 5 ]
+	# the keel CLI (libcurl, keep-alive) gets the message and the server goes on
+	printf 'apiVersion: keel/v1\nkind: Task\nmetadata: {name: big}\nspec:\n  image: b\n  args: ["%s"]\n' \
+		"$(head -c 8000 /dev/zero | tr '\0' a)" >"$BATS_TEST_TMPDIR/big.yaml"
+	run keel apply -f "$BATS_TEST_TMPDIR/big.yaml"
+	[ "$status" -ne 0 ]
+	assert_output --partial 'over the limit of 4Ki (--max-body)'
+	healthy
+}
+
+@test "a chunked body past --max-body is read only to a small bound, not 64 MiB" {
+	keel_server_start --controllers=none --max-body 4Ki
+	# prints how many bytes of a 100 MB chunked upload went out before the server closed
+	sent=$(python3 -c '
+import socket, sys
+host, port = sys.argv[1].split("//")[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)))
+s.settimeout(10)
+s.sendall(("POST /apis/keel/v1/namespaces/default/tasks HTTP/1.1\r\nHost: x\r\n"
+           "Authorization: Bearer " + sys.argv[2] + "\r\nContent-Type: application/json\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n").encode())
+chunk = b"%x\r\n" % 65536 + b" " * 65536 + b"\r\n"
+sent = 0
+try:
+    while sent < 100 * 1000 * 1000:
+        s.sendall(chunk)
+        sent += len(chunk)
+except OSError:
+    pass
+print(sent)' "$KEEL_URL" "$KEEL_TOKEN_VALUE")
+	echo "sent $sent" >&2
+	[ "$sent" -lt $((32 * 1024 * 1024)) ]
+	[ "$(rejections body)" = 1 ]
+	healthy
+}
+
+@test "--idle-timeout, not --request-timeout, applies to a kept-alive connection between requests; closed silently, not counted" {
+	keel_server_start --controllers=none --request-timeout 2s --idle-timeout 5s
+	# prints each answer's status line, then when and how the connection ended
+	run python3 -c '
+import socket, sys, time
+host, port = sys.argv[1].split("//")[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)))
+def get():
+    s.sendall(("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").encode())
+    got = b""
+    while not got.endswith(b"ok"):
+        b = s.recv(65536)
+        if not b:
+            return "closed"
+        got += b
+    return got.split(b"\r\n")[0].decode()
+print(get())
+time.sleep(3.5)  # past --request-timeout, within --idle-timeout
+print(get())
+t = time.monotonic()
+s.settimeout(20)
+print("eof" if s.recv(1) == b"" else "data", "after %.0fs" % (time.monotonic() - t))
+' "$KEEL_URL"
+	assert_line --index 0 'HTTP/1.1 200 OK'
+	assert_line --index 1 'HTTP/1.1 200 OK'
+	assert_line --index 2 --regexp '^eof after [5-7]s$'
+	[ "$(rejections request_time)" = 0 ]
+}
+
+@test "--store-size smaller than the data: a warning at start naming both sizes; a full store's 507 is counted (limit=store)" {
+	keel_server_start --controllers=none
+	big=$(head -c 20000 /dev/zero | tr '\0' a)
+	for i in $(seq 1 30); do
+		[ "$(req POST "$NS/tasks" -d "$(task "t$i" '' ",\"args\":[\"$big\"]")")" = 201 ]
+	done
+	keel_server_stop
+	: >"$SERVER_LOG"
+	keel_server_start --controllers=none --store-size 256Ki
+	grep -E 'the store holds [0-9]+ bytes, more than --store-size 256Ki \(262144 bytes\): writes that grow it get 507' "$SERVER_LOG"
+	[ "$(req GET "$NS/tasks/t1")" = 200 ]
+	[ "$(req POST "$NS/tasks" -d "$(task more '' ",\"args\":[\"$big\"]")")" = 507 ]
+	[ "$(body .reason)" = InsufficientStorage ]
+	[ "$(rejections store)" = 1 ]
+	# a quota that fits says nothing
+	keel_server_stop
+	: >"$SERVER_LOG"
+	keel_server_start --controllers=none --store-size 64Mi
+	run ! grep 'more than --store-size' "$SERVER_LOG"
+	[ "$(rejections store)" = 0 ]
 }

@@ -486,7 +486,7 @@ YAML
 
 @test "keel up hands the limit flags to its server; its own controllers and agent fit the per-client watch limit" {
 	up_start "$KEEL" up --runtime process --data-dir "$DATA" --listen 127.0.0.1:0 --name "$NODE" \
-		--max-body 8Ki --max-watchers-per-client 50
+		--max-body 8Ki --max-watchers-per-client 50 --store-size 64Mi
 	cfg=$XDG_CONFIG_HOME/keel/config
 	url=$(jq -r .server "$cfg") tok=$(jq -r .token "$cfg")
 	head -c 10000 /dev/zero | tr '\0' ' ' >"$BATS_TEST_TMPDIR/big"
@@ -496,4 +496,5 @@ YAML
 	metrics=$(curl -s -H "Authorization: Bearer $tok" "$url/metrics")
 	grep -qx 'keel_limit_rejections_total{limit="watches_per_client"} 0' <<<"$metrics"
 	[ "$(awk '/^keel_watchers /{print $2}' <<<"$metrics")" -ge 2 ]
+	grep -qx 'keel_store_map_size_bytes 67108864' <<<"$metrics"
 }

@@ -168,7 +168,9 @@ static void test_limit_flags(void **state)
 	assert_int_equal(o.idle_timeout_ms, 300000);
 	assert_non_null(strstr(srv_opts_usage(), "--max-watchers-per-client N"));
 	assert_non_null(strstr(srv_opts_usage(), "--request-timeout DUR      time to receive a "
-	                                         "whole request (default 30s"));
+	                                         "connection's first request\n"));
+	assert_non_null(strstr(srv_opts_usage(), "--idle-timeout DUR         close a kept-alive "
+	                                         "connection"));
 	char *argv[] = {"server",
 	                "--max-body=10Ki",
 	                "--max-object",
