@@ -251,6 +251,11 @@ static int parse_line(struct srv_auth *a, const char *src, int lineno, char *lin
 		                "%s:%d: the name holds %s (a name may not hold control "
 		                "characters, '\"' or '\\')",
 		                src, lineno, bad);
+	if (strstartswith(name, "system:"))
+		return kerr_set(err, EINVAL,
+		                "%s:%d: the name \"%s\" is reserved (names starting with "
+		                "\"system:\" are keel's own)",
+		                src, lineno, name);
 	if (!role_ok(role))
 		return kerr_set(err, EINVAL, "%s:%d: unknown role \"%s\" (admin, viewer or node)",
 		                src, lineno, role);

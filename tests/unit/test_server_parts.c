@@ -349,6 +349,11 @@ static void test_token_file_checks(void **state)
 	assert_non_null(strstr(err.msg, "a control character"));
 	assert_int_equal(srv_auth_parse("t", "tok,a\377b\n", &a, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "not UTF-8"));
+	/* keel's own identities (the in-process controllers) are not for token files */
+	assert_int_equal(srv_auth_parse("t", "ok,b\ntok,system:controllers,admin\n", &a, &err),
+	                 -EINVAL);
+	assert_string_equal(err.msg, "t:2: the name \"system:controllers\" is reserved (names "
+	                             "starting with \"system:\" are keel's own)");
 	assert_null(a);
 	/* what Kubernetes token files allow: spaces inside, UTF-8 */
 	assert_int_equal(srv_auth_parse("t", "tok,Jane Do\xC3\xA9,viewer\nt2,bob\n", &a, &err), 0);
