@@ -333,11 +333,16 @@ static void test_rename_save(void **state)
 }
 
 /* Events closer together than the debounce are one change, reported once
- * they stop. */
+ * they stop. The writer notes when it wrote, so that a machine too loaded
+ * to keep 100 ms between writes (a gap of a whole debounce is rightly two
+ * changes) is told apart from a watcher that reports too early. */
+static int64_t write_ms[5];
+
 static void five_writes(struct fx *f)
 {
 	for (int i = 0; i < 5; i++) {
 		put(f, "app.yaml", "kind: Task\n");
+		write_ms[i] = time_mono_ms();
 		sleep_ms(100);
 	}
 }
@@ -346,17 +351,31 @@ static void test_debounce(void **state)
 {
 	struct fx *f = *state;
 	open_root(f, NULL);
-	struct job j;
-	job_start(&j, f, five_writes);
-	int64_t t0 = time_mono_ms();
-	int r = wait_for(f, 5000, 200);
-	int64_t took = time_mono_ms() - t0;
-	job_join(&j);
-	assert_int_equal(r, 1);
-	if (took < 550 || took > 2000)
-		fail_msg("a 400 ms burst with a 200 ms debounce was reported after %lld ms",
-		         (long long)took);
-	assert_int_equal(wait_for(f, 500, 200), 0);
+	for (int attempt = 0; attempt < 5; attempt++) {
+		struct job j;
+		job_start(&j, f, five_writes);
+		int r = wait_for(f, 5000, 200);
+		int64_t seen = time_mono_ms();
+		job_join(&j);
+		int64_t gap = 0;
+		for (int i = 1; i < 5; i++)
+			if (write_ms[i] - write_ms[i - 1] > gap)
+				gap = write_ms[i] - write_ms[i - 1];
+		if (gap >= 170) { /* not a burst: settle and write it again */
+			while (wait_for(f, 500, 200) > 0)
+				;
+			continue;
+		}
+		assert_int_equal(r, 1);
+		int64_t after_last = seen - write_ms[4];
+		if (after_last < 150 || after_last > 1600)
+			fail_msg("a burst of writes 100 ms apart with a 200 ms debounce was reported "
+			         "%lld ms after the last write",
+			         (long long)after_last);
+		assert_int_equal(wait_for(f, 500, 200), 0);
+		return;
+	}
+	skip(); /* five tries, never 100 ms between writes: the machine is too loaded */
 }
 
 static void many_files(struct fx *f)
