@@ -102,6 +102,22 @@ int cli_parse_or_help(const char *cmd, const struct cli_opt *opts, size_t n_opts
 void cli_print_help(const struct cli_command *c, const struct cli_opt *opts, size_t n_opts,
                     FILE *f);
 
+/* Commands with subcommands (keel rollout status|history|undo, keel token
+ * create|list|revoke): each subcommand's name, its help (help.name is
+ * "rollout status") and what runs it. */
+struct cli_sub {
+	const char *name;
+	struct cli_command help;
+	int (*run)(const struct cli_sub *s, int argc, char **argv);
+};
+/* A subcommand's flags: as cli_parse_or_help, with the subcommand's help. */
+int cli_sub_parse(const struct cli_sub *s, const struct cli_opt *opts, size_t n, int argc,
+                  char **argv, struct cli_strv *pos, int *code);
+/* keel CMD SUB ...: runs the subcommand argv[0] names; an unknown one is a
+ * usage error with a did-you-mean, none at all (or only flags) prints
+ * CMD's help or says which subcommands there are. */
+int cli_sub_dispatch(const char *cmd, const struct cli_sub *subs, size_t n, int argc, char **argv);
+
 int cli_cmd_apply(int argc, char **argv);
 int cli_cmd_get(int argc, char **argv);
 int cli_cmd_describe(int argc, char **argv);

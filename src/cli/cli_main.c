@@ -17,6 +17,7 @@
 #include "cli/cli_internal.h"
 #include "common/kerr.h"
 #include "common/log.h"
+#include "common/sbuf.h"
 #include "common/util.h"
 
 static int cmd_help(int argc, char **argv);
@@ -218,6 +219,55 @@ void cli_print_help(const struct cli_command *c, const struct cli_opt *opts, siz
 	for (size_t i = 0; i < ng; i++)
 		print_opt(&g[i], f);
 	fprintf(f, "\nExamples:\n%s\n", c->example);
+}
+
+int cli_sub_parse(const struct cli_sub *s, const struct cli_opt *opts, size_t n, int argc,
+                  char **argv, struct cli_strv *pos, int *code)
+{
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	bool help = false;
+	if (cli_args_parse(s->help.name, opts, n, argc, argv, pos, &help, &err) < 0) {
+		fprintf(stderr, "error: %s\nSee 'keel %s --help' for usage.\n", kerr_msg(&err),
+		        s->help.name);
+		*code = CLI_USAGE;
+		return 1;
+	}
+	if (help) {
+		cli_print_help(&s->help, opts, n, cli_help_file());
+		*code = CLI_OK;
+		return 1;
+	}
+	return 0;
+}
+
+int cli_sub_dispatch(const char *cmd, const struct cli_sub *subs, size_t n, int argc, char **argv)
+{
+	_cleanup_free_ const char **names = xcalloc(n, sizeof *names);
+	for (size_t i = 0; i < n; i++)
+		names[i] = subs[i].name;
+	if (argc >= 1 && argv[0][0] != '-') {
+		for (size_t i = 0; i < n; i++)
+			if (streq(argv[0], subs[i].name))
+				return subs[i].run(&subs[i], argc - 1, argv + 1);
+		const char *best = str_closest(argv[0], names, n);
+		fprintf(stderr, "error: unknown %s command \"%s\"%s%s%s\n", cmd, argv[0],
+		        best ? "; did you mean \"" : "", best ? best : "", best ? "\"?" : "");
+		return CLI_USAGE;
+	}
+	struct cli_strv pos = {0};
+	int code;
+	if (cli_parse_or_help(cmd, NULL, 0, argc, argv, &pos, &code)) {
+		cli_strv_free(&pos);
+		return code;
+	}
+	cli_strv_free(&pos);
+	struct sbuf list = SBUF_INIT;
+	for (size_t i = 0; i < n; i++)
+		sbuf_printf(&list, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
+	fprintf(stderr, "error: keel %s needs a command: %s\nSee 'keel %s --help' for usage.\n",
+	        cmd, list.data, cmd);
+	sbuf_free(&list);
+	return CLI_USAGE;
 }
 
 int cli_parse_or_help(const char *cmd, const struct cli_opt *opts, size_t n_opts, int argc,

@@ -30,19 +30,19 @@
 
 #define POLL_MS 500
 
-struct sub {
-	const char *name;
-	struct cli_command help; /* for --help */
-};
+static int cmd_status(const struct cli_sub *s, int argc, char **argv);
+static int cmd_history(const struct cli_sub *s, int argc, char **argv);
+static int cmd_undo(const struct cli_sub *s, int argc, char **argv);
 
-static const struct sub subs[] = {
+static const struct cli_sub subs[] = {
     {"status",
      {"rollout status", "Watch a Deployment's rollout until it completes",
       "keel rollout status deployment NAME [-n NS] [--timeout DURATION]",
       "Prints the progress of the Deployment's rollout each time it changes, and exits\n"
       "0 once every replica runs the current template and is available, or 1 when the\n"
       "rollout exceeded its progressDeadlineSeconds (or --timeout passed).",
-      "  keel rollout status deployment web\n  keel rollout status deploy/web --timeout 2m", NULL}},
+      "  keel rollout status deployment web\n  keel rollout status deploy/web --timeout 2m", NULL},
+     cmd_status},
     {"history",
      {"rollout history", "List a Deployment's revisions",
       "keel rollout history deployment NAME [-n NS] [--revision N]",
@@ -50,14 +50,16 @@ static const struct sub subs[] = {
       "with each template's hash and image; --revision N prints that revision's\n"
       "template as JSON.",
       "  keel rollout history deployment web\n  keel rollout history deploy/web --revision 2",
-      NULL}},
+      NULL},
+     cmd_history},
     {"undo",
      {"rollout undo", "Roll a Deployment back to an earlier revision",
       "keel rollout undo deployment NAME [-n NS] [--to-revision N]",
       "Puts the template of the previous revision (or of --to-revision N) back into the\n"
       "Deployment, which then rolls out to it like any other change. Re-applying a\n"
       "manifest that sets the template brings the manifest's template back.",
-      "  keel rollout undo deployment web\n  keel rollout undo deploy/web --to-revision 1", NULL}},
+      "  keel rollout undo deployment web\n  keel rollout undo deploy/web --to-revision 1", NULL},
+     cmd_undo},
 };
 
 /* ---- arguments ---------------------------------------------------------- */
@@ -76,27 +78,6 @@ long cli_duration_ms(const char *s)
 	if (mult < 0 || v * mult > 1e15)
 		return -1;
 	return (long)(v * mult);
-}
-
-/* Parses a subcommand's flags. Returns 1 (and *code) when done (help or
- * a usage error), 0 to go on. */
-static int parse_sub(const struct sub *s, const struct cli_opt *opts, size_t n, int argc,
-                     char **argv, struct cli_strv *pos, int *code)
-{
-	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	bool help = false;
-	if (cli_args_parse(s->help.name, opts, n, argc, argv, pos, &help, &err) < 0) {
-		fprintf(stderr, "error: %s\nSee 'keel %s --help' for usage.\n", kerr_msg(&err),
-		        s->help.name);
-		*code = CLI_USAGE;
-		return 1;
-	}
-	if (help) {
-		cli_print_help(&s->help, opts, n, cli_help_file());
-		*code = CLI_OK;
-		return 1;
-	}
-	return 0;
 }
 
 static json_t *get_deployment(const char *ns, const char *name)
@@ -206,7 +187,7 @@ int cli_rollout_wait(const char *ns, const char *name, long timeout_ms)
 	}
 }
 
-static int cmd_status(const struct sub *s, int argc, char **argv)
+static int cmd_status(const struct cli_sub *s, int argc, char **argv)
 {
 	const char *ns = NULL, *timeout = NULL;
 	const struct cli_opt opts[] = {
@@ -216,7 +197,7 @@ static int cmd_status(const struct sub *s, int argc, char **argv)
 	};
 	struct cli_strv pos = {0};
 	int code;
-	if (parse_sub(s, opts, ARRAY_SIZE(opts), argc, argv, &pos, &code)) {
+	if (cli_sub_parse(s, opts, ARRAY_SIZE(opts), argc, argv, &pos, &code)) {
 		cli_strv_free(&pos);
 		return code;
 	}
@@ -294,7 +275,7 @@ static int show_history(const char *ns, const char *name, long revision)
 	return CLI_OK;
 }
 
-static int cmd_history(const struct sub *s, int argc, char **argv)
+static int cmd_history(const struct cli_sub *s, int argc, char **argv)
 {
 	const char *ns = NULL;
 	long revision = -1;
@@ -304,7 +285,7 @@ static int cmd_history(const struct sub *s, int argc, char **argv)
 	};
 	struct cli_strv pos = {0};
 	int code;
-	if (parse_sub(s, opts, ARRAY_SIZE(opts), argc, argv, &pos, &code)) {
+	if (cli_sub_parse(s, opts, ARRAY_SIZE(opts), argc, argv, &pos, &code)) {
 		cli_strv_free(&pos);
 		return code;
 	}
@@ -383,7 +364,7 @@ static int undo(const char *ns, const char *name, long to_revision)
 	return CLI_OK;
 }
 
-static int cmd_undo(const struct sub *s, int argc, char **argv)
+static int cmd_undo(const struct cli_sub *s, int argc, char **argv)
 {
 	const char *ns = NULL;
 	long to = 0;
@@ -394,7 +375,7 @@ static int cmd_undo(const struct sub *s, int argc, char **argv)
 	};
 	struct cli_strv pos = {0};
 	int code;
-	if (parse_sub(s, opts, ARRAY_SIZE(opts), argc, argv, &pos, &code)) {
+	if (cli_sub_parse(s, opts, ARRAY_SIZE(opts), argc, argv, &pos, &code)) {
 		cli_strv_free(&pos);
 		return code;
 	}
@@ -408,30 +389,5 @@ static int cmd_undo(const struct sub *s, int argc, char **argv)
 
 int cli_cmd_rollout(int argc, char **argv)
 {
-	if (argc >= 1 && argv[0][0] != '-') {
-		for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
-			if (!streq(argv[0], subs[i].name))
-				continue;
-			if (i == 0)
-				return cmd_status(&subs[i], argc - 1, argv + 1);
-			if (i == 1)
-				return cmd_history(&subs[i], argc - 1, argv + 1);
-			return cmd_undo(&subs[i], argc - 1, argv + 1);
-		}
-		const char *names[] = {"status", "history", "undo"};
-		const char *best = str_closest(argv[0], names, ARRAY_SIZE(names));
-		fprintf(stderr, "error: unknown rollout command \"%s\"%s%s%s\n", argv[0],
-		        best ? "; did you mean \"" : "", best ? best : "", best ? "\"?" : "");
-		return CLI_USAGE;
-	}
-	struct cli_strv pos = {0};
-	int code;
-	if (cli_parse_or_help("rollout", NULL, 0, argc, argv, &pos, &code)) {
-		cli_strv_free(&pos);
-		return code;
-	}
-	cli_strv_free(&pos);
-	fprintf(stderr, "error: keel rollout needs a command: status, history or undo\n"
-	                "See 'keel rollout --help' for usage.\n");
-	return CLI_USAGE;
+	return cli_sub_dispatch("rollout", subs, ARRAY_SIZE(subs), argc, argv);
 }

@@ -18,12 +18,11 @@
 
 #define TOKENS_PATH "/apis/keel/v1/tokens"
 
-struct sub {
-	const char *name;
-	struct cli_command help; /* for --help */
-};
+static int cmd_create(const struct cli_sub *s, int argc, char **argv);
+static int cmd_list(const struct cli_sub *s, int argc, char **argv);
+static int cmd_revoke(const struct cli_sub *s, int argc, char **argv);
 
-static const struct sub subs[] = {
+static const struct cli_sub subs[] = {
     {"create",
      {"token create", "Mint an API token",
       "keel token create --role node --node NAME | --role viewer|admin --user NAME",
@@ -35,37 +34,21 @@ static const struct sub subs[] = {
       "  keel token create --role node --node worker-1\n"
       "  keel token create --role viewer --user alice\n"
       "  T=$(keel token create --role node --node n1) && keel agent --token \"$T\" --name n1",
-      NULL}},
+      NULL},
+     cmd_create},
     {"list",
      {"token list", "List the API tokens (names and roles, never the tokens)", "keel token list",
       "Lists every token the server knows: its name, role and where it comes from\n"
       "(token-file, admin.token or minted).",
-      "  keel token list", NULL}},
+      "  keel token list", NULL},
+     cmd_list},
     {"revoke",
      {"token revoke", "Revoke a minted API token", "keel token revoke NAME",
       "Removes the minted token NAME: requests with it get 401 from then on (a watch\n"
       "already open with it runs until it ends).",
-      "  keel token revoke worker-1", NULL}},
+      "  keel token revoke worker-1", NULL},
+     cmd_revoke},
 };
-
-static int parse_sub(const struct sub *s, const struct cli_opt *opts, size_t n, int argc,
-                     char **argv, struct cli_strv *pos, int *code)
-{
-	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	bool help = false;
-	if (cli_args_parse(s->help.name, opts, n, argc, argv, pos, &help, &err) < 0) {
-		fprintf(stderr, "error: %s\nSee 'keel %s --help' for usage.\n", kerr_msg(&err),
-		        s->help.name);
-		*code = CLI_USAGE;
-		return 1;
-	}
-	if (help) {
-		cli_print_help(&s->help, opts, n, cli_help_file());
-		*code = CLI_OK;
-		return 1;
-	}
-	return 0;
-}
 
 /* The usage checks of create (cli_internal.h). Pure, for the unit tests. */
 const char *cli_token_check(const char *role, const char *node, const char *user, const char **name)
@@ -123,7 +106,7 @@ static int do_create(const char *name, const char *role)
 	return code;
 }
 
-static int cmd_create(const struct sub *s, int argc, char **argv)
+static int cmd_create(const struct cli_sub *s, int argc, char **argv)
 {
 	const char *role = NULL, *node = NULL, *user = NULL;
 	const struct cli_opt opts[] = {
@@ -133,7 +116,7 @@ static int cmd_create(const struct sub *s, int argc, char **argv)
 	};
 	struct cli_strv pos = {0};
 	int code;
-	if (parse_sub(s, opts, ARRAY_SIZE(opts), argc, argv, &pos, &code)) {
+	if (cli_sub_parse(s, opts, ARRAY_SIZE(opts), argc, argv, &pos, &code)) {
 		cli_strv_free(&pos);
 		return code;
 	}
@@ -148,11 +131,11 @@ static int cmd_create(const struct sub *s, int argc, char **argv)
 	return do_create(name, role);
 }
 
-static int cmd_list(const struct sub *s, int argc, char **argv)
+static int cmd_list(const struct cli_sub *s, int argc, char **argv)
 {
 	struct cli_strv pos = {0};
 	int code;
-	if (parse_sub(s, NULL, 0, argc, argv, &pos, &code)) {
+	if (cli_sub_parse(s, NULL, 0, argc, argv, &pos, &code)) {
 		cli_strv_free(&pos);
 		return code;
 	}
@@ -193,11 +176,11 @@ static int cmd_list(const struct sub *s, int argc, char **argv)
 	return CLI_OK;
 }
 
-static int cmd_revoke(const struct sub *s, int argc, char **argv)
+static int cmd_revoke(const struct cli_sub *s, int argc, char **argv)
 {
 	struct cli_strv pos = {0};
 	int code;
-	if (parse_sub(s, NULL, 0, argc, argv, &pos, &code)) {
+	if (cli_sub_parse(s, NULL, 0, argc, argv, &pos, &code)) {
 		cli_strv_free(&pos);
 		return code;
 	}
@@ -226,30 +209,5 @@ static int cmd_revoke(const struct sub *s, int argc, char **argv)
 
 int cli_cmd_token(int argc, char **argv)
 {
-	if (argc >= 1 && argv[0][0] != '-') {
-		for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
-			if (!streq(argv[0], subs[i].name))
-				continue;
-			if (i == 0)
-				return cmd_create(&subs[i], argc - 1, argv + 1);
-			if (i == 1)
-				return cmd_list(&subs[i], argc - 1, argv + 1);
-			return cmd_revoke(&subs[i], argc - 1, argv + 1);
-		}
-		const char *names[] = {"create", "list", "revoke"};
-		const char *best = str_closest(argv[0], names, ARRAY_SIZE(names));
-		fprintf(stderr, "error: unknown token command \"%s\"%s%s%s\n", argv[0],
-		        best ? "; did you mean \"" : "", best ? best : "", best ? "\"?" : "");
-		return CLI_USAGE;
-	}
-	struct cli_strv pos = {0};
-	int code;
-	if (cli_parse_or_help("token", NULL, 0, argc, argv, &pos, &code)) {
-		cli_strv_free(&pos);
-		return code;
-	}
-	cli_strv_free(&pos);
-	fprintf(stderr, "error: keel token needs a command: create, list or revoke\n"
-	                "See 'keel token --help' for usage.\n");
-	return CLI_USAGE;
+	return cli_sub_dispatch("token", subs, ARRAY_SIZE(subs), argc, argv);
 }
