@@ -44,8 +44,8 @@ static const struct cli_sub subs[] = {
      cmd_list},
     {"revoke",
      {"token revoke", "Revoke a minted API token", "keel token revoke NAME",
-      "Removes the minted token NAME: requests with it get 401 from then on (a watch\n"
-      "already open with it runs until it ends).",
+      "Removes the minted token NAME: requests with it get 401 from then on, and the\n"
+      "watches open with it are ended (a log follow already open runs until it ends).",
       "  keel token revoke worker-1", NULL},
      cmd_revoke},
 };
