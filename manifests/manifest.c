@@ -319,28 +319,8 @@ static int too_big(const char *path, long long size, struct kerr *err)
  * is refused too. */
 static int read_fd(int fd, const char *path, char **out, size_t *len, struct kerr *err)
 {
-	size_t cap = 4096, n = 0;
-	_cleanup_free_ char *buf = xmalloc(cap);
-	for (;;) {
-		if (n + 1 >= cap) {
-			cap *= 2;
-			buf = xrealloc(buf, cap);
-		}
-		ssize_t r = read(fd, buf + n, cap - n - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return kerr_set(err, errno, "%s: %s", path, strerror(errno));
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n > MANIFEST_MAX_FILE_BYTES)
-			return too_big(path, (long long)n, err);
-	}
-	buf[n] = '\0';
-	*len = n;
-	*out = TAKE_PTR(buf);
-	return 0;
+	int r = fd_read_all(fd, path, MANIFEST_MAX_FILE_BYTES, out, len, err);
+	return r == -E2BIG ? too_big(path, (long long)*len, err) : r;
 }
 
 /* Reads one manifest file. Only regular files are opened, and then with

@@ -197,6 +197,11 @@ int file_read_all(const char *path, size_t max, char **out, size_t *len, struct 
 	_cleanup_close_ int fd = streq(path, "-") ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return kerr_set(err, errno, "%s: %s", path, strerror(errno));
+	return fd_read_all(fd, path, max, out, len, err);
+}
+
+int fd_read_all(int fd, const char *path, size_t max, char **out, size_t *len, struct kerr *err)
+{
 	size_t cap = 4096, n = 0;
 	_cleanup_free_ char *buf = xmalloc(cap);
 	for (;;) {
@@ -213,8 +218,11 @@ int file_read_all(const char *path, size_t max, char **out, size_t *len, struct 
 		if (r == 0)
 			break;
 		n += (size_t)r;
-		if (n > max)
+		if (n > max) {
+			if (len)
+				*len = n;
 			return kerr_set(err, E2BIG, "%s: larger than %zu bytes", path, max);
+		}
 	}
 	buf[n] = '\0';
 	if (len)

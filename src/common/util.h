@@ -91,5 +91,8 @@ bool host_is_loopback(const char *host);
  * *out is NUL-terminated and owned by the caller. */
 struct kerr;
 int file_read_all(const char *path, size_t max, char **out, size_t *len, struct kerr *err);
+/* The same from an open fd (path names it in messages). Past max bytes it
+ * fails with -E2BIG, *len (when given) holding the bytes read by then. */
+int fd_read_all(int fd, const char *path, size_t max, char **out, size_t *len, struct kerr *err);
 /* Writes data to path atomically (temp file, fsync, rename) with mode. */
 int file_write_atomic(const char *path, const void *data, size_t len, int mode, struct kerr *err);
