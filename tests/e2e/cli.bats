@@ -439,6 +439,20 @@ task/other"
 	assert_output --partial 'did you mean "--namespace"?'
 	run keel apply
 	assert_failure 2
+	# commands with subcommands: none, an unknown one, a flag of a subcommand
+	run keel rollout
+	assert_failure 2
+	assert_output "error: keel rollout needs a command: status, history or undo
+See 'keel rollout --help' for usage."
+	run keel token revok alice
+	assert_failure 2
+	assert_output 'error: unknown token command "revok"; did you mean "revoke"?'
+	run keel token list --bogus
+	assert_failure 2
+	assert_line --index 0 'error: unknown flag "--bogus" for "keel token list"'
+	run keel rollout undo --help
+	assert_success
+	assert_output --partial 'keel rollout undo deployment NAME'
 	run keel help apply
 	assert_success
 	assert_output --partial 'Examples:'
