@@ -17,7 +17,8 @@
  *    round-robin and first-fit.
  *
  * Prints a table, and one JSON line per figure with --json.
- *   bench_sched [--quick] [--json] [--seconds S]
+ *   bench_sched [--quick] [--json] [--seconds S] [--max-nodes N]
+ * (--max-nodes: only the node counts up to N, for the harness's smoke run.)
  */
 #include <getopt.h>
 #include <math.h>
@@ -31,6 +32,7 @@
 #include "controllers/placement.h"
 
 static bool json_out;
+static size_t max_nodes = SIZE_MAX;
 
 static double now_s(void)
 {
@@ -147,6 +149,8 @@ static void throughput(double seconds)
 	enum { SLICES = 5 };
 	for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++) {
 		size_t n = counts[ci];
+		if (n > max_nodes)
+			break;
 		double rate[3][SLICES];
 		struct cluster cl[3];
 		for (int k = 0; k < 3; k++) {
@@ -280,9 +284,10 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {{"quick", no_argument, NULL, 'q'},
 	                                     {"json", no_argument, NULL, 'j'},
 	                                     {"seconds", required_argument, NULL, 's'},
+	                                     {"max-nodes", required_argument, NULL, 'n'},
 	                                     {NULL, 0, NULL, 0}};
 	int o;
-	while ((o = getopt_long(argc, argv, "qjs:", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "qjs:n:", opts, NULL)) != -1) {
 		switch (o) {
 		case 'q':
 			quick = true;
@@ -293,8 +298,12 @@ int main(int argc, char **argv)
 		case 's':
 			seconds = atof(optarg);
 			break;
+		case 'n':
+			max_nodes = (size_t)strtoull(optarg, NULL, 10);
+			break;
 		default:
-			fprintf(stderr, "usage: bench_sched [--quick] [--json] [--seconds S]\n");
+			fprintf(stderr, "usage: bench_sched [--quick] [--json] [--seconds S] "
+			                "[--max-nodes N]\n");
 			return 2;
 		}
 	}
