@@ -218,7 +218,50 @@ static double self_cpu(void)
 
 struct totals {
 	double secs[NSYS], srv_cpu[NSYS], cli_cpu[NSYS];
+	double commits, writes; /* keel's store, over the measured slices */
 };
+
+static size_t grow(char *p, size_t sz, size_t n, void *ud)
+{
+	struct {
+		char *b;
+		size_t len;
+	} *m = ud;
+	m->b = xrealloc(m->b, m->len + sz * n + 1);
+	memcpy(m->b + m->len, p, sz * n);
+	m->len += sz * n;
+	m->b[m->len] = '\0';
+	return sz * n;
+}
+
+/* keel's store counters from /metrics: what group commit batched. */
+static void keel_commits(const struct bench_srv *k, double *commits, double *writes)
+{
+	struct {
+		char *b;
+		size_t len;
+	} m = {NULL, 0};
+	char url[300];
+	snprintf(url, sizeof url, "%s/metrics", k->url);
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdr = curl_slist_append(NULL, k->auth);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, grow);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &m);
+	*commits = *writes = NAN;
+	if (curl_easy_perform(h) == CURLE_OK && m.b) {
+		const char *c = strstr(m.b, "\nkeel_store_commits_total ");
+		const char *w = strstr(m.b, "\nkeel_store_writes_total ");
+		if (c)
+			*commits = atof(c + strlen("\nkeel_store_commits_total "));
+		if (w)
+			*writes = atof(w + strlen("\nkeel_store_writes_total "));
+	}
+	free(m.b);
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(h);
+}
 
 /* One slice against server sys: all clients for secs seconds. */
 static double run_slice(struct client *cl, int n, int sys, double secs, bool measure,
@@ -231,7 +274,9 @@ static double run_slice(struct client *cl, int n, int sys, double secs, bool mea
 		cl[i].measure = measure;
 		before += cl[i].ok[sys];
 	}
-	double s0 = proc_cpu(srv[sys].pid), c0 = self_cpu();
+	double s0 = proc_cpu(srv[sys].pid), c0 = self_cpu(), k0c = 0, k0w = 0, k1c = 0, k1w = 0;
+	if (sys == KEEL)
+		keel_commits(&srv[KEEL], &k0c, &k0w);
 	int64_t t0 = time_mono_ns();
 	atomic_store(&deadline_ns, t0 + (int64_t)(secs * 1e9));
 	for (int i = 0; i < n; i++)
@@ -239,6 +284,8 @@ static double run_slice(struct client *cl, int n, int sys, double secs, bool mea
 	for (int i = 0; i < n; i++)
 		pthread_join(th[i], NULL);
 	double el = (double)(time_mono_ns() - t0) / 1e9;
+	if (sys == KEEL)
+		keel_commits(&srv[KEEL], &k1c, &k1w);
 	for (int i = 0; i < n; i++)
 		after += cl[i].ok[sys];
 	free(th);
@@ -247,7 +294,12 @@ static double run_slice(struct client *cl, int n, int sys, double secs, bool mea
 		t->secs[sys] += el;
 		t->srv_cpu[sys] += proc_cpu(srv[sys].pid) - s0;
 		t->cli_cpu[sys] += self_cpu() - c0;
-		fprintf(stderr, "  slice %-4s %6.2fs %9.0f/s\n", sys_name[sys], el, rate);
+		t->commits += k1c - k0c;
+		t->writes += k1w - k0w;
+		fprintf(stderr, "  slice %-4s %6.2fs %9.0f/s", sys_name[sys], el, rate);
+		if (sys == KEEL)
+			fprintf(stderr, "  %.1f writes/commit", (k1w - k0w) / (k1c - k0c));
+		fprintf(stderr, "\n");
 	}
 	return rate;
 }
@@ -343,6 +395,8 @@ static void report(struct client *cl, int n, const struct args *a, const struct 
 		        sys_name[s], (unsigned long long)ok[s], (unsigned long long)failed[s],
 		        rate[s], bench_hist_ms(&lat[s], 0.5), bench_hist_ms(&lat[s], 0.99),
 		        100 * t->srv_cpu[s] / t->secs[s], 100 * t->cli_cpu[s] / t->secs[s]);
+	fprintf(stderr, "keel store: %.0f writes in %.0f commits, %.1f writes/commit\n", t->writes,
+	        t->commits, t->writes / t->commits);
 	for (int i = 0; i < n; i++)
 		if (cl[i].first_error[0]) {
 			fprintf(stderr, "first failure: %s\n", cl[i].first_error);
