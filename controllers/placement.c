@@ -112,12 +112,14 @@ static bool selector_matches(json_t *sel, json_t *labels)
 	return true;
 }
 
-/* Marks p->ok[] for the nodes passing the filters; returns their count. */
+/* Marks p->ok[] for the nodes passing the filters; returns their count,
+ * and their mean allocatable in mean (0 when none pass). */
 static size_t filter(struct placement *p, const int64_t d[EPVM_RESOURCES], json_t *selector,
-                     unsigned why[PLACEMENT_WHY_N])
+                     unsigned why[PLACEMENT_WHY_N], double mean[EPVM_RESOURCES])
 {
 	bool use_sel = json_object_size(selector) > 0;
 	size_t feasible = 0;
+	double sum[EPVM_RESOURCES] = {0};
 	for (size_t i = 0; i < p->n; i++) {
 		const struct placement_node *x = &p->nodes[i];
 		int w = -1;
@@ -132,11 +134,16 @@ static size_t filter(struct placement *p, const int64_t d[EPVM_RESOURCES], json_
 		else if (x->alloc[1] <= 0 || x->bound[1] + d[1] > x->alloc[1])
 			w = PLACEMENT_MEMORY;
 		p->ok[i] = w < 0;
-		if (w < 0)
+		if (w < 0) {
 			feasible++;
-		else if (why)
+			for (int r = 0; r < EPVM_RESOURCES; r++)
+				sum[r] += (double)x->alloc[r];
+		} else if (why) {
 			why[w]++;
+		}
 	}
+	for (int r = 0; r < EPVM_RESOURCES; r++)
+		mean[r] = feasible ? sum[r] / (double)feasible : 0;
 	return feasible;
 }
 
@@ -147,7 +154,7 @@ static double load_of(const struct placement_node *x, int r)
 }
 
 static long choose_epvm(struct placement *p, const int64_t d[EPVM_RESOURCES], double n,
-                        double *cost)
+                        const double mean[EPVM_RESOURCES], double *cost)
 {
 	double ln = log(n < 2 ? 2 : n);
 	double nn = n < 2 ? 2 : n;
@@ -160,8 +167,10 @@ static long choose_epvm(struct placement *p, const int64_t d[EPVM_RESOURCES], do
 		struct placement_node *x = &p->nodes[i];
 		double *f = &p->factor[(size_t)x->cls * EPVM_RESOURCES];
 		if (p->fgen[x->cls] != gen) {
+			/* the weight alloc/mean (epvm.h) times n^(d/C) - 1 */
 			for (int r = 0; r < EPVM_RESOURCES; r++)
-				f[r] = expm1((double)d[r] / (double)x->alloc[r] * ln);
+				f[r] = (double)x->alloc[r] / mean[r] *
+				       expm1((double)d[r] / (double)x->alloc[r] * ln);
 			p->fgen[x->cls] = gen;
 		}
 		if (x->base_n != nn) {
@@ -187,7 +196,8 @@ long placement_choose(struct placement *p, enum placement_policy policy,
                       const int64_t d[EPVM_RESOURCES], json_t *selector,
                       unsigned why[PLACEMENT_WHY_N], size_t *feasible, double *cost)
 {
-	size_t nf = filter(p, d, selector, why);
+	double mean[EPVM_RESOURCES];
+	size_t nf = filter(p, d, selector, why, mean);
 	if (feasible)
 		*feasible = nf;
 	if (cost)
@@ -201,7 +211,7 @@ long placement_choose(struct placement *p, enum placement_policy policy,
 	case PLACEMENT_EPVM: {
 		int64_t nz[EPVM_RESOURCES];
 		placement_nonzero(d, nz);
-		return choose_epvm(p, nz, (double)nf, cost);
+		return choose_epvm(p, nz, (double)nf, mean, cost);
 	}
 	case PLACEMENT_ROUND_ROBIN:
 		for (size_t k = 0; k < p->n; k++) {

@@ -13,9 +13,10 @@
  * of epvm.h is rewritten with the identity
  *     n^((l+d)/C) - n^(l/C) = n^(l/C) * (n^(d/C) - 1)
  * where n^(l/C) depends only on the node (kept per node, recomputed when
- * its load or n changes) and n^(d/C) - 1 only on the demand and the
- * node's capacity (computed once per distinct capacity per decision, with
- * expm1 for accuracy). So scoring a node is two multiplications and no
+ * its load or n changes) and n^(d/C) - 1, times the weight C/mean, only
+ * on the demand and the node's capacity (computed once per distinct
+ * capacity per decision, with expm1 for accuracy; the mean capacity of
+ * the feasible nodes is summed by the filter pass). So scoring a node is two multiplications and no
  * transcendental call in the common case. The result equals
  * epvm_marginal_cost() up to floating-point rounding (tests/unit/
  * test_placement.c checks that the chosen node's cost is the reference
@@ -80,7 +81,7 @@ struct placement {
 	/* Private. */
 	int64_t (*cls_cap)[EPVM_RESOURCES]; /* distinct capacities */
 	size_t ncls;
-	double *factor;   /* ncls x EPVM_RESOURCES: n^(d/C) - 1 */
+	double *factor;   /* ncls x EPVM_RESOURCES: C/mean * (n^(d/C) - 1) */
 	uint64_t *fgen;   /* per class: the decision factor[] was made for */
 	uint64_t gen;     /* decision counter */
 	uint8_t *ok;      /* per node: feasible in the current decision */
