@@ -13,12 +13,22 @@
  * 2. Placement quality on a heterogeneous cluster (three node sizes,
  *    mixed task sizes, one task stream for every policy): Tasks are placed
  *    until the first does not fit; reported are how many were placed and
- *    the spread (standard deviation) of node utilization, for E-PVM,
- *    round-robin and first-fit.
+ *    the spread of node utilization, for E-PVM, round-robin and first-fit.
+ *    Every policy gets the same seeds, so the same stream (each stops at
+ *    its own first failure). Spread: the standard deviation over the nodes
+ *    (each node counts once, whatever its size) of its utilization, the
+ *    mean of its CPU and memory requests bound over allocatable, at the
+ *    end of the stream. Because at the end the cluster is nearly full for
+ *    every policy and averaging CPU with memory can hide an imbalance of
+ *    each, the same is also reported per resource, and at half fill: after
+ *    the first K Tasks of the stream, K half the fewest any policy placed
+ *    for that seed (the same Tasks placed by all three).
  *
  * Prints a table, and one JSON line per figure with --json.
- *   bench_sched [--quick] [--json] [--seconds S] [--max-nodes N]
- * (--max-nodes: only the node counts up to N, for the harness's smoke run.)
+ *   bench_sched [--quick] [--json] [--seconds S] [--max-nodes N] [--cpu-time]
+ * (--max-nodes: only the node counts up to N, for the harness's smoke run,
+ * 0 for the quality section alone; --cpu-time: rates over the thread's CPU
+ * time rather than wall time, for loaded machines.)
  */
 #include <getopt.h>
 #include <math.h>
@@ -34,24 +44,36 @@
 static bool json_out;
 static size_t max_nodes = SIZE_MAX;
 
+/* --cpu-time: the thread's CPU time instead of the wall clock, so that on a
+ * shared machine the time the benchmark waits for a core does not count
+ * (the figure is per core either way). */
+static clockid_t clock_id = CLOCK_MONOTONIC;
+
 static double now_s(void)
 {
 	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
+	clock_gettime(clock_id, &t);
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static void figure(const char *name, double value, const char *unit, const char *target,
-                   const char *baseline_name, double baseline)
+/* A table line with prec decimals, and its JSON line with --json. */
+static void figure_p(const char *name, double value, const char *unit, const char *target,
+                     const char *baseline_name, double baseline, int prec)
 {
 	double ratio = baseline > 0 ? value / baseline : 0;
-	printf("%-44s %12.0f %-8s %-12s %-26s %12.0f %7.2fx\n", name, value, unit, target,
-	       baseline_name, baseline, ratio);
+	printf("%-44s %12.*f %-8s %-12s %-26s %12.*f %7.2fx\n", name, prec, value, unit, target,
+	       baseline_name, prec, baseline, ratio);
 	if (json_out)
 		printf("{\"bench\":\"sched\",\"figure\":\"%s\",\"value\":%.1f,\"unit\":\"%s\","
 		       "\"target\":\"%s\",\"baseline\":\"%s\",\"baseline_value\":%.1f,"
 		       "\"ratio\":%.3f}\n",
 		       name, value, unit, target, baseline_name, baseline, ratio);
+}
+
+static void figure(const char *name, double value, const char *unit, const char *target,
+                   const char *baseline_name, double baseline)
+{
+	figure_p(name, value, unit, target, baseline_name, baseline, 0);
 }
 
 /* ---- 1. throughput ------------------------------------------------------ */
@@ -191,9 +213,11 @@ struct quality {
 	size_t placed;
 	double spread; /* stddev of per-node utilization, 0..1 */
 	double mean;
+	double spread_r[EPVM_RESOURCES]; /* stddev of per-node utilization of each resource */
 };
 
-static struct quality quality_run(enum placement_policy pol, unsigned seed)
+/* Places the stream of seed until a Task does not fit, or limit Tasks. */
+static struct quality quality_run(enum placement_policy pol, unsigned seed, size_t limit)
 {
 	/* 10 small (2 cpu, 4 GiB), 10 medium (8, 32), 5 large (32, 64). */
 	static const int64_t sizes[3][EPVM_RESOURCES] = {
@@ -227,7 +251,7 @@ static struct quality quality_run(enum placement_policy pol, unsigned seed)
 	                                               {250, 3LL << 30},
 	                                               {3000, 6LL << 30}};
 	struct quality q = {0};
-	for (;;) {
+	while (q.placed < limit) {
 		seed = seed * 1103515245u + 12345u;
 		const int64_t *d = mix[(seed >> 16) % 5];
 		long at = placement_choose(&p, pol, d, NULL, NULL, NULL, NULL);
@@ -236,44 +260,74 @@ static struct quality quality_run(enum placement_policy pol, unsigned seed)
 		placement_add(&p, (size_t)at, d, +1);
 		q.placed++;
 	}
-	double sum = 0, sum2 = 0;
+	double sum = 0, sum2 = 0, rs[EPVM_RESOURCES] = {0}, rs2[EPVM_RESOURCES] = {0};
 	for (size_t k = 0; k < n; k++) {
 		const struct placement_node *x = &p.nodes[k];
-		double u = ((double)x->bound[0] / (double)x->alloc[0] +
-		            (double)x->bound[1] / (double)x->alloc[1]) /
-		           2;
+		double ur[EPVM_RESOURCES];
+		for (int r = 0; r < EPVM_RESOURCES; r++) {
+			ur[r] = (double)x->bound[r] / (double)x->alloc[r];
+			rs[r] += ur[r];
+			rs2[r] += ur[r] * ur[r];
+		}
+		double u = (ur[0] + ur[1]) / 2;
 		sum += u;
 		sum2 += u * u;
 	}
 	q.mean = sum / (double)n;
 	q.spread = sqrt(fmax(0, sum2 / (double)n - q.mean * q.mean));
+	for (int r = 0; r < EPVM_RESOURCES; r++) {
+		double m = rs[r] / (double)n;
+		q.spread_r[r] = sqrt(fmax(0, rs2[r] / (double)n - m * m));
+	}
 	placement_free(&p);
 	return q;
 }
 
 static void quality(int rounds)
 {
-	double placed[3] = {0}, spread[3] = {0};
+	double placed[3] = {0}, spread[3] = {0}, spread_r[3][EPVM_RESOURCES] = {{0}}, half[3] = {0};
 	static const enum placement_policy pols[3] = {PLACEMENT_EPVM, PLACEMENT_ROUND_ROBIN,
 	                                              PLACEMENT_FIRST_FIT};
+	static const char *const pname[3] = {"epvm", "round-robin", "first-fit"};
 	for (int s = 0; s < rounds; s++) {
+		unsigned seed = 1000u + (unsigned)s;
+		size_t fewest = SIZE_MAX;
 		for (int k = 0; k < 3; k++) {
-			struct quality q = quality_run(pols[k], 1000u + (unsigned)s);
+			struct quality q = quality_run(pols[k], seed, SIZE_MAX);
 			placed[k] += (double)q.placed / rounds;
 			spread[k] += q.spread / rounds;
+			for (int r = 0; r < EPVM_RESOURCES; r++)
+				spread_r[k][r] += q.spread_r[r] / rounds;
+			if (q.placed < fewest)
+				fewest = q.placed;
 		}
+		for (int k = 0; k < 3; k++)
+			half[k] += quality_run(pols[k], seed, fewest / 2).spread / rounds;
 	}
-	figure("quality: tasks placed, E-PVM vs round-robin", placed[0], "tasks", ">= baseline",
-	       "round-robin", placed[1]);
-	figure("quality: tasks placed, E-PVM vs first-fit", placed[0], "tasks", ">= baseline",
-	       "first-fit", placed[2]);
+	figure_p("quality: tasks placed, E-PVM vs round-robin", placed[0], "tasks", ">= baseline",
+	         "round-robin", placed[1], 1);
+	figure_p("quality: tasks placed, E-PVM vs first-fit", placed[0], "tasks", ">= baseline",
+	         "first-fit", placed[2], 1);
 	printf("%-44s %12.3f %-8s %-12s %-26s %12.3f\n", "quality: utilization spread (stddev)",
 	       spread[0], "", "< baselines", "round-robin / first-fit", spread[1]);
 	printf("%-44s %12s %-8s %-12s %-26s %12.3f\n", "", "", "", "", "", spread[2]);
 	if (json_out) {
 		for (int k = 0; k < 3; k++)
 			printf("{\"bench\":\"sched\",\"figure\":\"quality spread %s\",\"value\":%.4f}\n",
-			       k == 0 ? "epvm" : k == 1 ? "round-robin" : "first-fit", spread[k]);
+			       pname[k], spread[k]);
+	}
+	/* The same spread per resource and at half fill, E-PVM against each. */
+	static const char *const what[3] = {"CPU util. spread", "memory util. spread",
+	                                    "spread at half fill"};
+	for (int w = 0; w < 3; w++) {
+		double v[3];
+		for (int k = 0; k < 3; k++)
+			v[k] = w == 2 ? half[k] : spread_r[k][w];
+		for (int b = 1; b < 3; b++) {
+			char name[96];
+			snprintf(name, sizeof name, "quality: %s vs %s", what[w], pname[b]);
+			figure_p(name, v[0], "stddev", "-", pname[b], v[b], 3);
+		}
 	}
 }
 
@@ -285,9 +339,10 @@ int main(int argc, char **argv)
 	                                     {"json", no_argument, NULL, 'j'},
 	                                     {"seconds", required_argument, NULL, 's'},
 	                                     {"max-nodes", required_argument, NULL, 'n'},
+	                                     {"cpu-time", no_argument, NULL, 'c'},
 	                                     {NULL, 0, NULL, 0}};
 	int o;
-	while ((o = getopt_long(argc, argv, "qjs:n:", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "qjs:n:c", opts, NULL)) != -1) {
 		switch (o) {
 		case 'q':
 			quick = true;
@@ -301,9 +356,12 @@ int main(int argc, char **argv)
 		case 'n':
 			max_nodes = (size_t)strtoull(optarg, NULL, 10);
 			break;
+		case 'c':
+			clock_id = CLOCK_THREAD_CPUTIME_ID;
+			break;
 		default:
 			fprintf(stderr, "usage: bench_sched [--quick] [--json] [--seconds S] "
-			                "[--max-nodes N]\n");
+			                "[--max-nodes N] [--cpu-time]\n");
 			return 2;
 		}
 	}
