@@ -170,6 +170,32 @@ static void test_usage_is_load(void **state)
 	placement_free(&p);
 }
 
+/* Unequal nodes fill to about the same utilization (epvm.h, the weight):
+ * a 2-CPU and an 8-CPU node, memory in proportion, 20 Tasks of 100m and
+ * 100Mi go 4 and 16; after every one, the two utilizations are within one
+ * Task's step on the small node (100/2000). Unweighted (the per-node sum),
+ * all 20 would have gone to the big node. */
+static void test_epvm_unequal_nodes_fill_evenly(void **state)
+{
+	(void)state;
+	struct placement_node src[2] = {mk(2000, 2000LL << 20), mk(8000, 8000LL << 20)};
+	struct placement p = PLACEMENT_INIT;
+	setup_nodes(&p, src, 2);
+	int64_t d[2] = {100, 100LL << 20};
+	unsigned count[2] = {0};
+	for (int k = 0; k < 20; k++) {
+		long i = placement_choose(&p, PLACEMENT_EPVM, d, NULL, NULL, NULL, NULL);
+		assert_true(i == 0 || i == 1);
+		count[i]++;
+		placement_add(&p, (size_t)i, d, +1);
+		double u0 = (double)p.nodes[0].bound[0] / 2000, u1 = (double)p.nodes[1].bound[0] / 8000;
+		assert_true(fabs(u0 - u1) <= 100.0 / 2000 + 1e-12);
+	}
+	assert_int_equal(count[0], 4);
+	assert_int_equal(count[1], 16);
+	placement_free(&p);
+}
+
 static void test_round_robin_and_first_fit(void **state)
 {
 	(void)state;
@@ -270,6 +296,7 @@ int main(void)
 	    cmocka_unit_test(test_epvm_spreads_a_burst),
 	    cmocka_unit_test(test_usage_is_load),
 	    cmocka_unit_test(test_requestless_tasks_spread),
+	    cmocka_unit_test(test_epvm_unequal_nodes_fill_evenly),
 	    cmocka_unit_test(test_round_robin_and_first_fit),
 	    cmocka_unit_test(test_fast_path_matches_reference),
 	};
