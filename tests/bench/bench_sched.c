@@ -63,11 +63,12 @@ static void figure_p(const char *name, double value, const char *unit, const cha
 	double ratio = baseline > 0 ? value / baseline : 0;
 	printf("%-44s %12.*f %-8s %-12s %-26s %12.*f %7.2fx\n", name, prec, value, unit, target,
 	       baseline_name, prec, baseline, ratio);
+	int jp = prec > 0 ? prec + 1 : 1; /* JSON: a digit more than the table */
 	if (json_out)
-		printf("{\"bench\":\"sched\",\"figure\":\"%s\",\"value\":%.1f,\"unit\":\"%s\","
-		       "\"target\":\"%s\",\"baseline\":\"%s\",\"baseline_value\":%.1f,"
+		printf("{\"bench\":\"sched\",\"figure\":\"%s\",\"value\":%.*f,\"unit\":\"%s\","
+		       "\"target\":\"%s\",\"baseline\":\"%s\",\"baseline_value\":%.*f,"
 		       "\"ratio\":%.3f}\n",
-		       name, value, unit, target, baseline_name, baseline, ratio);
+		       name, jp, value, unit, target, baseline_name, jp, baseline, ratio);
 }
 
 static void figure(const char *name, double value, const char *unit, const char *target,
