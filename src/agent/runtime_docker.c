@@ -6,7 +6,8 @@
  * - Every call uses a fresh curl easy handle and holds no engine state
  *   (no cached container ids, no kept connection), so a dockerd restart
  *   under the agent costs at most the calls that fail while it is down, and
- *   logs()/exec() can run on other threads with no lock at all.
+ *   logs()/exec(), and start()/stats() (ops.concurrent), can run on other
+ *   threads with no lock at all (but the stats samples' mu).
  * - Containers are found again by their labels (keel.managed, keel.node,
  *   keel.task.*), never by anything this process remembers; list() and
  *   inspect() read the engine every time.
@@ -1156,6 +1157,7 @@ static void dk_free(struct runtime *rt)
 
 static const struct runtime_ops docker_ops = {
     .name = "docker",
+    .concurrent = true, /* fresh curl handles, no engine state; samples under mu */
     .start = dk_start,
     .stop = dk_stop,
     .remove = dk_remove,
