@@ -124,7 +124,8 @@ struct agent {
 	struct agent_job *job_q;    /* queued, oldest first */
 	struct agent_job *job_done; /* carried out, newest first, not taken yet */
 	json_t *job_keys;           /* key -> true: queued, under way or done */
-	size_t job_busy;
+	size_t job_busy;     /* jobs under way */
+	size_t job_starting; /* of which starts: samples wait for them */
 	bool job_quit;
 	bool jobs_on; /* workers run: the runtime is concurrent */
 	pthread_t job_threads[AGENT_JOB_WORKERS];

@@ -8,7 +8,9 @@
  * the first status was written, and a restart waited behind them all. So
  * the reconcile thread queues them here and goes on; AGENT_JOB_WORKERS
  * threads carry them out (bounded concurrency, as the stop workers of
- * agent_stops.c), starts before samples, and a finished start wakes the
+ * agent_stops.c), starts first — samples wait until no start is under
+ * way, since they cost the engine the cores its starts need — and a
+ * finished start wakes the
  * reconcile thread, which takes the results (agent_jobs_take) at the top
  * of its next round, before it lists the containers — so that the list it
  * decides on already shows what the start made, and the Task's status is
@@ -67,17 +69,24 @@ static void run_job(struct agent *a, struct agent_job *j)
 		j->msg = xstrdup(kerr_msg(&err));
 }
 
-/* The first queued start, else the first queued sample; unlinked. */
+/* The first queued start, else the first queued sample, but none while a
+ * start is under way: a sample makes the engine read the container's
+ * cgroups, on the cores the starts need; unlinked. NULL: nothing to do
+ * now. */
 static struct agent_job *pop(struct agent *a)
 {
 	struct agent_job **p = &a->job_q;
 	while (*p && (*p)->kind != AGENT_JOB_START)
 		p = &(*p)->next;
+	if (!*p && a->job_starting)
+		return NULL;
 	if (!*p)
 		p = &a->job_q;
 	struct agent_job *j = *p;
 	if (j)
 		*p = j->next;
+	if (j && j->kind == AGENT_JOB_START)
+		a->job_starting++;
 	return j;
 }
 
@@ -86,16 +95,18 @@ static void *worker(void *arg)
 	struct agent *a = arg;
 	pthread_mutex_lock(&a->job_mu);
 	for (;;) {
-		while (!a->job_q && !a->job_quit)
+		struct agent_job *j = NULL;
+		while (!a->job_quit && !(j = pop(a)))
 			pthread_cond_wait(&a->job_cond, &a->job_mu);
-		if (a->job_quit)
-			break;
-		struct agent_job *j = pop(a);
+		if (!j)
+			break; /* quitting */
 		a->job_busy++;
 		pthread_mutex_unlock(&a->job_mu);
 		run_job(a, j);
 		pthread_mutex_lock(&a->job_mu);
 		a->job_busy--;
+		if (j->kind == AGENT_JOB_START)
+			a->job_starting--;
 		j->next = a->job_done;
 		a->job_done = j;
 		bool wake = j->kind == AGENT_JOB_START;
