@@ -56,8 +56,8 @@ static void run_job(struct agent *a, struct agent_job *j)
 {
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	if (j->kind == AGENT_JOB_START) {
-		struct rt_task t = {j->uid, j->ns, j->name, j->node, j->spec, j->attempt,
-		                    j->spec_hash};
+		struct rt_task t = {j->uid,  j->ns,      j->name,     j->node,
+		                    j->spec, j->attempt, j->spec_hash};
 		j->r = a->rt->ops->start(a->rt, &t, &j->id, &err);
 	} else {
 		j->stats = (struct rt_stats){-1, -1};

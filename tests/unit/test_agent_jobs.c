@@ -181,7 +181,7 @@ static void test_starts_run_at_once_bounded(void **state)
 	struct timespec d = {0, 50 * 1000000L};
 	nanosleep(&d, NULL);
 	assert_int_equal(f->g.inside, AGENT_JOB_WORKERS); /* and no more */
-	assert_true(agent_jobs_busy(&f->a, "uid-19")); /* queued is busy too */
+	assert_true(agent_jobs_busy(&f->a, "uid-19"));    /* queued is busy too */
 	open_gate(&f->g);
 	struct agent_job *all = take_n(&f->a, 20);
 	assert_int_equal(f->g.max_inside, AGENT_JOB_WORKERS);
@@ -321,13 +321,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_starts_run_at_once_bounded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_key_is_busy_until_its_result_is_taken, setup,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_a_failed_start_carries_its_error, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_a_failed_start_carries_its_error, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_samples_wait_for_the_starts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_finish_drops_the_queued_and_waits_for_the_rest,
 	                                    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_a_serial_runtime_gets_no_workers, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_a_serial_runtime_gets_no_workers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
