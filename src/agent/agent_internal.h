@@ -13,6 +13,8 @@
  *   log server (agent_logsrv.c) MHD threads serving /logs
  *   stop workers (agent_stops.c) carry out the stops reconcile queues, so
  *                               that a grace period blocks nothing else
+ *   job workers (agent_jobs.c)  carry out the starts and stats samples
+ *                               reconcile queues (concurrent runtimes)
  * Everything marked "mu" below is guarded by agent.mu; the reconcile thread
  * is woken through agent.cond.
  */
@@ -34,6 +36,9 @@ struct kerr;
 
 #define AGENT_THREADS 4
 #define AGENT_STOP_WORKERS 4
+/* starts and stats samples at once (agent_jobs.c); tests/bench/run's
+ * docker floor uses the same parallelism (DOCKER_PARALLEL) */
+#define AGENT_JOB_WORKERS 8
 
 struct anode {
 	char *name;
@@ -48,6 +53,22 @@ struct anode {
 };
 
 struct health_job; /* agent_health.c */
+
+/* A start or a stats sample carried out by a job worker (agent_jobs.c). */
+enum agent_job_kind { AGENT_JOB_START, AGENT_JOB_STATS };
+struct agent_job {
+	struct agent_job *next;
+	enum agent_job_kind kind;
+	char *key; /* start: the Task's uid; stats: the container id */
+	/* start: what rt_task holds (owned copies); stats: uid (or NULL) */
+	char *uid, *ns, *name, *node, *spec_hash;
+	json_t *spec;
+	unsigned attempt;
+	/* the result: r < 0 with msg, else id (start) or stats */
+	int r;
+	char *id, *msg;
+	struct rt_stats stats;
+};
 
 struct agent {
 	const struct agent_opts *o; /* borrowed: outlives the agent */
@@ -96,6 +117,19 @@ struct agent {
 	bool stop_quit;
 	pthread_t stop_threads[AGENT_STOP_WORKERS];
 	bool stop_started[AGENT_STOP_WORKERS];
+
+	/* job workers (agent_jobs.c); all under job_mu but the threads */
+	pthread_mutex_t job_mu;
+	pthread_cond_t job_cond;
+	struct agent_job *job_q;    /* queued, oldest first */
+	struct agent_job *job_done; /* carried out, newest first, not taken yet */
+	json_t *job_keys;           /* key -> true: queued, under way or done */
+	size_t job_busy;     /* jobs under way */
+	size_t job_starting; /* of which starts: samples wait for them */
+	bool job_quit;
+	bool jobs_on; /* workers run: the runtime is concurrent */
+	pthread_t job_threads[AGENT_JOB_WORKERS];
+	bool job_started[AGENT_JOB_WORKERS];
 
 	/* agent_start/agent_stop (agent_main.c), on the caller's thread */
 	pthread_t threads[AGENT_THREADS]; /* watch, reconcile, nodes, health */
@@ -160,6 +194,25 @@ bool agent_stops_queue(struct agent *a, const char *id, int grace_s, bool remove
 bool agent_stops_pending(struct agent *a, const char *id);
 void agent_stops_finish(struct agent *a, bool drain);
 void agent_stops_free(struct agent *a);
+
+/* Job workers (agent_jobs.c), for a concurrent runtime only (jobs_on:
+ * else init starts none and the reconcile thread calls the runtime
+ * itself). init: before the reconcile thread. start/stats queue a job
+ * (false: its key is busy, or the workers are shutting down); busy: the
+ * key's job is queued, under way or done and not taken. take: the jobs
+ * carried out since the last take, oldest first, each to free with
+ * agent_job_free; their keys are free again. The reconcile thread alone
+ * queues and takes. finish: after the reconcile thread has ended; drops
+ * what is queued, waits for what is under way. free: after finish. */
+void agent_jobs_init(struct agent *a);
+bool agent_jobs_on(const struct agent *a);
+bool agent_jobs_start(struct agent *a, const struct rt_task *t);
+bool agent_jobs_stats(struct agent *a, const char *id, const char *uid);
+bool agent_jobs_busy(struct agent *a, const char *key);
+struct agent_job *agent_jobs_take(struct agent *a);
+void agent_job_free(struct agent_job *j);
+void agent_jobs_finish(struct agent *a);
+void agent_jobs_free(struct agent *a);
 
 /* Log server (agent_logsrv.c). */
 int agent_logsrv_start(struct agent *a, struct kerr *err);

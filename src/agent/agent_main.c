@@ -269,6 +269,7 @@ int agent_start(const struct agent_opts *o, struct agent **out, struct kerr *err
 		return r;
 	}
 	agent_stops_init(a);
+	agent_jobs_init(a);
 	void *(*fns[AGENT_THREADS])(void *) = {agent_watch_thread, agent_reconcile_thread,
 	                                       agent_nodes_thread, agent_health_thread};
 	for (size_t i = 0; i < AGENT_THREADS; i++)
@@ -293,6 +294,7 @@ void agent_stop(struct agent *a)
 	for (size_t i = 1; i < AGENT_THREADS; i++)
 		if (a->started[i])
 			pthread_join(a->threads[i], NULL), a->started[i] = false;
+	agent_jobs_finish(a); /* before stop_all_tasks: no start may follow its list */
 	if (a->o->stop_tasks_on_exit && a->rt && a->stop_ids)
 		stop_all_tasks(a);
 	agent_stops_finish(a, a->o->stop_tasks_on_exit);
@@ -336,6 +338,7 @@ bool agent_free(struct agent *a, long wait_ms)
 	agent_tasks_free(a);
 	agent_health_free(a);
 	agent_stops_free(a);
+	agent_jobs_free(a);
 	for (size_t i = 0; i < a->nnodes; i++) {
 		free(a->nodes[i].name);
 		json_decref(a->nodes[i].written);

@@ -293,14 +293,12 @@ static void publish_start_error(struct agent *a, struct atask *t, const char *re
 	pthread_mutex_unlock(&a->mu);
 }
 
-static void start_attempt(struct agent *a, struct atask *t, json_t *spec, const char *node,
-                          bool restart)
+/* The bookkeeping of one start of attempt (restart: it is a restart)
+ * that returned r, and id or msg: on the reconcile thread, right after
+ * the start (inline) or when its job's result is taken (agent_jobs.c). */
+static void start_done(struct agent *a, struct atask *t, json_t *spec, const char *node,
+                       unsigned attempt, bool restart, int r, const char *id, const char *msg)
 {
-	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	_cleanup_free_ char *id = NULL;
-	unsigned attempt = restart ? t->attempt + 1 : t->attempt;
-	struct rt_task rt = {t->uid, t->ns, t->name, node, spec, attempt, t->spec_hash};
-	int r = a->rt->ops->start(a->rt, &rt, &id, &err);
 	if (r < 0) {
 		const char *reason = r == -ENXIO ? "ImageNotFound" : "StartError";
 		const char *policy = json_string_value(json_object_get(spec, "restartPolicy"));
@@ -311,24 +309,24 @@ static void start_attempt(struct agent *a, struct atask *t, json_t *spec, const 
 			json_decref(t->final);
 			t->final = status_base(t, node, "Failed");
 			json_object_set_new(t->final, "reason", json_string(reason));
-			json_object_set_new(t->final, "message", json_string(kerr_msg(&err)));
+			json_object_set_new(t->final, "message", json_string(msg));
 			json_object_set_new(t->final, "finishedAt", time_json(time_now_unix()));
 			set_str(&t->wait_reason, NULL);
 			set_str(&t->wait_message, NULL);
-			publish_start_error(a, t, reason, kerr_msg(&err));
+			publish_start_error(a, t, reason, msg);
 			log_warn("agent: task %s/%s on %s: start failed: %s; Failed (%s, "
 			         "restartPolicy Never)",
-			         t->ns, t->name, node, kerr_msg(&err), reason);
+			         t->ns, t->name, node, msg, reason);
 			return;
 		}
 		t->failures++;
 		int64_t delay = backoff_delay_ms(&a->bo, t->failures);
 		t->next_start_ms = time_mono_ms() + delay;
 		set_str(&t->wait_reason, reason);
-		set_str(&t->wait_message, kerr_msg(&err));
-		publish_start_error(a, t, reason, kerr_msg(&err));
+		set_str(&t->wait_message, msg);
+		publish_start_error(a, t, reason, msg);
 		log_warn("agent: task %s/%s: start failed: %s (retrying in %lldms)", t->ns, t->name,
-		         kerr_msg(&err), (long long)delay);
+		         msg, (long long)delay);
 		return;
 	}
 	if (restart)
@@ -338,6 +336,25 @@ static void start_attempt(struct agent *a, struct atask *t, json_t *spec, const 
 	set_str(&t->wait_message, NULL);
 	log_info("agent: task %s/%s on %s: started %s (attempt %u)", t->ns, t->name, node, id,
 	         attempt);
+}
+
+/* Starts the Task's next attempt: on a job worker when the runtime is
+ * concurrent (start_done runs when the result is taken), else here. */
+static void start_attempt(struct agent *a, struct atask *t, json_t *spec, const char *node,
+                          bool restart)
+{
+	unsigned attempt = restart ? t->attempt + 1 : t->attempt;
+	struct rt_task rt = {t->uid, t->ns, t->name, node, spec, attempt, t->spec_hash};
+	if (agent_jobs_on(a)) {
+		(void)agent_jobs_start(a, &rt); /* never busy: reconcile_task looked */
+		return;
+	}
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	_cleanup_free_ char *id = NULL;
+	int r = a->rt->ops->start(a->rt, &rt, &id, &err);
+	start_done(a, t, spec, node, attempt, restart, r, id, r < 0 ? kerr_msg(&err) : NULL);
+	if (r >= 0)
+		a->again = true; /* look again soon: the next list shows it */
 }
 
 static void publish_log_id(struct agent *a, struct atask *t, const char *cur)
@@ -552,6 +569,8 @@ static json_t *reconcile_task(struct agent *a, struct atask *t, json_t *spec, st
 {
 	const struct rt_status *cur = pick_current(a, cs, t->uid);
 	publish_log_id(a, t, cur ? cur->id : NULL);
+	if (agent_jobs_busy(a, t->uid))
+		return NULL; /* its start is under way: decided when its result is in */
 	if (t->terminal) {
 		/* ended for good, or marked so by someone else (the nodes
 		 * controller's NodeLost while we were away): nothing may run */
@@ -593,7 +612,6 @@ static json_t *reconcile_task(struct agent *a, struct atask *t, json_t *spec, st
 		return json_incref(t->final);
 	if (t->wait_reason)
 		return waiting_status(t, node, NULL);
-	a->again = true; /* look again soon: the next list shows it */
 	return NULL;
 }
 
@@ -688,7 +706,11 @@ static void host_usage(int64_t *cpu, int64_t *mem)
 /* One stats call per running container this round ({-1, -1} for the
  * rest): all of them when the node's usage is due, else only those whose
  * Task has no complete usage yet, so that a new Task shows in keel top
- * within seconds rather than a whole status interval later. Owned. */
+ * within seconds rather than a whole status interval later. Owned. With
+ * job workers (a concurrent runtime: docker, where a sample takes about a
+ * second) the calls are queued instead, all -1 here, and their results
+ * taken up next round: fifty of them inline held up every status write
+ * for fifty seconds. */
 static struct rt_stats *sample_stats(struct agent *a, struct ctrs *cs, bool all)
 {
 	struct rt_stats *v = xcalloc(cs->n + 1, sizeof(*v));
@@ -703,7 +725,9 @@ static struct rt_stats *sample_stats(struct agent *a, struct ctrs *cs, bool all)
 			continue;
 		if (t)
 			t->next_sample_ms = now + 2000;
-		if (a->rt->ops->stats(a->rt, cs->v[i].id, &v[i], NULL) < 0)
+		if (agent_jobs_on(a)) /* taken up next round (take_jobs) */
+			(void)agent_jobs_stats(a, cs->v[i].id, cs->v[i].task_uid);
+		else if (a->rt->ops->stats(a->rt, cs->v[i].id, &v[i], NULL) < 0)
 			v[i] = (struct rt_stats){-1, -1};
 	}
 	return v;
@@ -826,6 +850,26 @@ static void reconcile_node(struct agent *a, struct client *c, size_t ni, json_t 
 	rt_status_array_free(cs.v, cs.n);
 }
 
+/* The results of the jobs carried out since the last round: a start's
+ * bookkeeping (its Task's status is written in this round, from the list
+ * taken after this), a sample into its Task's usage. A Task forgotten
+ * meanwhile takes nothing up; its container, if one was made, is not
+ * wanted and the round reaps it. */
+static void take_jobs(struct agent *a)
+{
+	for (struct agent_job *j = agent_jobs_take(a); j;) {
+		struct agent_job *next = j->next;
+		struct atask *t = j->uid ? atask_get(a, j->uid) : NULL;
+		if (t && j->kind == AGENT_JOB_START)
+			start_done(a, t, j->spec, j->node, j->attempt, j->attempt > t->attempt, j->r,
+			           j->id, j->msg);
+		else if (t && j->kind == AGENT_JOB_STATS)
+			usage_take(t, &j->stats);
+		agent_job_free(j);
+		j = next;
+	}
+}
+
 /* Task lists per node index, from a snapshot of the cache. */
 static json_t *group_by_node(struct agent *a, json_t *snap)
 {
@@ -901,6 +945,7 @@ void *agent_reconcile_thread(void *arg)
 		bool do_usage = now >= a->next_usage_ms;
 		if (do_usage)
 			a->next_usage_ms = now + a->o->status_ms;
+		take_jobs(a); /* before the lists: they show what the starts made */
 		_cleanup_json_ json_t *by = group_by_node(a, snap);
 		for (size_t i = 0; i < a->nnodes && !atomic_load(&a->stop); i++)
 			reconcile_node(a, c, i, json_array_get(by, i), tick, do_usage);

@@ -16,7 +16,9 @@
  * except logs() (and exec() for health checks) and stop() and remove()
  * (the agent's stop workers, agent_stop.c), which may run on other threads
  * concurrently with the rest, each on a different container; backends make
- * those four safe.
+ * those four safe. A backend that sets ops.concurrent makes start() and
+ * stats() safe that way too (each on a different task or container): the
+ * agent then runs them on its job workers (agent_jobs.c), several at once.
  *
  * Errors: -errno with err filled. -ENOENT: no such container. -ENXIO: the
  * image does not exist (docker; the agent reports reason ImageNotFound).
@@ -131,6 +133,10 @@ struct runtime_ops {
 	 * which would probe 127.0.0.1 for a server no one started, and takes
 	 * them as passing. */
 	bool simulated;
+	/* start() and stats() may run on several threads at once (the header
+	 * comment's Threading): docker, where each is an engine round trip of
+	 * most of a second */
+	bool concurrent;
 	/* Creates and starts one attempt; *id owned. -ENXIO image not found. */
 	int (*start)(struct runtime *rt, const struct rt_task *t, char **id, struct kerr *err);
 	/* SIGTERM (docker stop), then SIGKILL after grace_s. Idempotent: a

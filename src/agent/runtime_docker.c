@@ -6,7 +6,8 @@
  * - Every call uses a fresh curl easy handle and holds no engine state
  *   (no cached container ids, no kept connection), so a dockerd restart
  *   under the agent costs at most the calls that fail while it is down, and
- *   logs()/exec() can run on other threads with no lock at all.
+ *   logs()/exec(), and start()/stats() (ops.concurrent), can run on other
+ *   threads with no lock at all (but the stats samples' mu).
  * - Containers are found again by their labels (keel.managed, keel.node,
  *   keel.task.*), never by anything this process remembers; list() and
  *   inspect() read the engine every time.
@@ -411,17 +412,22 @@ static void dk_status_from_inspect(json_t *c, struct rt_status *st)
 	}
 }
 
-/* A running container from its GET /containers/json summary, which has
- * all inspect would say but StartedAt: its Created time stands in (create
- * and start are one step for keel's containers). Only ended containers
- * need an inspect each, for ExitCode, FinishedAt and OOMKilled. */
+/* A running or created container from its GET /containers/json summary,
+ * which has all inspect would say of it but StartedAt: its Created time
+ * stands in (create and start are one step for keel's containers). Only
+ * ended containers need an inspect each, for ExitCode, FinishedAt and
+ * OOMKilled. A created one is most often being started by another of the
+ * agent's threads, and an inspect would wait on the engine's lock of the
+ * container until that start is done. */
 static void dk_status_from_summary(json_t *c, struct rt_status *st)
 {
 	json_t *labels = json_object_get(c, "Labels");
 	memset(st, 0, sizeof(*st));
 	st->id = xstrdup(json_string_value(json_object_get(c, "Id")) ?: "");
 	dk_status_labels(labels, st);
-	st->state = RT_RUNNING;
+	st->state = dk_state(json_string_value(json_object_get(c, "State")));
+	if (st->state != RT_RUNNING)
+		return;
 	st->started_at = json_integer_value(json_object_get(c, "Created"));
 	st->ip = dk_ip(json_object_get(c, "NetworkSettings"));
 	dk_ports_from_summary(json_object_get(c, "Ports"), st);
@@ -459,8 +465,8 @@ static int dk_inspect(struct runtime *rt, const char *id, struct rt_status *out,
 }
 
 /* Lists keel's containers matching the label filters (a NULL-terminated
- * array of "k=v"), inspecting those not running. Containers removed in between are
- * skipped. */
+ * array of "k=v"), inspecting those that have ended (or are in a state
+ * the summary does not tell). Containers removed in between are skipped. */
 static int dk_list_labels(const struct rt_docker *d, const char *const *labels,
                           struct rt_status **out, size_t *n, struct kerr *err)
 {
@@ -486,7 +492,8 @@ static int dk_list_labels(const struct rt_docker *d, const char *const *labels,
 		_cleanup_kerr_ struct kerr e = KERR_INIT;
 		if (!id)
 			continue;
-		if (streq(json_string_value(json_object_get(it, "State")), "running")) {
+		const char *state = json_string_value(json_object_get(it, "State"));
+		if (streq(state, "running") || streq(state, "created")) {
 			dk_status_from_summary(it, &sts[k++]);
 			continue;
 		}
@@ -1156,6 +1163,7 @@ static void dk_free(struct runtime *rt)
 
 static const struct runtime_ops docker_ops = {
     .name = "docker",
+    .concurrent = true, /* fresh curl handles, no engine state; samples under mu */
     .start = dk_start,
     .stop = dk_stop,
     .remove = dk_remove,

@@ -25,7 +25,11 @@ updated_between() {
 		sleep 0.1
 	done) >"$BATS_TEST_TMPDIR/samples" 2>/dev/null &
 	WATCH_PID=$! # teardown stops it
-	deployment web 2
+	# each new replica ready 2 s after it starts: the rollout stays in
+	# between for seconds, long enough to be caught there twice (the
+	# agents start containers in parallel; without it the whole rollout
+	# could pass between two polls)
+	deployment web 2 2
 	for at in 1 2; do
 		wait_for 60 updated_between "$at"
 		kill -9 "$SERVER_PID"

@@ -131,7 +131,17 @@ nodes_ready() {
 # their environment. Default strategy: maxSurge 25% -> 1, maxUnavailable
 # 25% -> 1. sleep as the container's pid 1 ignores SIGTERM: a stop waits
 # out the 1 s grace period, then kills.
+# deployment NAME VERSION [READY_AFTER]: applies Deployment NAME of 4
+# replicas with env VERSION; with READY_AFTER (seconds), each replica
+# becomes ready only that long after it started (an exec health check),
+# so that every step of a rolling update lasts at least that long however
+# fast the agents start containers.
 deployment() {
+	local cmd="exec sleep 600" check=""
+	if [ -n "${3:-}" ]; then
+		cmd="sleep $3; touch /tmp/ready; exec sleep 600"
+		check="healthCheck: {exec: {command: [test, -f, /tmp/ready]}, periodSeconds: 1}"
+	fi
 	cat >"$BATS_TEST_TMPDIR/$1.yaml" <<YAML
 apiVersion: keel/v1
 kind: Deployment
@@ -142,9 +152,10 @@ spec:
     metadata: {labels: {app: $1}}
     spec:
       image: keel/busybox:latest
-      command: [sh, -c, 'exec sleep 600']
+      command: [sh, -c, '$cmd']
       env: [{name: VERSION, value: "$2"}]
       terminationGracePeriodSeconds: 1
+      $check
       resources:
         requests: {cpu: "$HOST_CPUS", memory: ${HOST_MEM_MI}Mi}
 YAML
