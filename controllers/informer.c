@@ -37,7 +37,8 @@ struct informer {
 	const struct api_kind *kind;
 	char *ns, *label_selector, *field_selector;
 	long resync_ms;
-	struct informer_handlers h;
+	struct informer_handlers h[INFORMER_MAX_HANDLERS];
+	size_t nh;
 
 	pthread_t thread;
 	bool started;
@@ -72,7 +73,7 @@ int informer_new(const struct informer_opts *o, const struct informer_handlers *
 	inf->field_selector = dup_or_null(o->field_selector);
 	inf->resync_ms = o->resync_ms;
 	if (h)
-		inf->h = *h;
+		inf->h[inf->nh++] = *h;
 	pthread_mutex_init(&inf->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -118,6 +119,28 @@ static void set_rv(struct informer *inf, const char *rv)
 	pthread_mutex_unlock(&inf->mu);
 }
 
+/* Each handler set in the order they were added; all on this thread. */
+static void tell_add(struct informer *inf, json_t *obj)
+{
+	for (size_t i = 0; i < inf->nh; i++)
+		if (inf->h[i].on_add)
+			inf->h[i].on_add(inf->h[i].ctx, obj);
+}
+
+static void tell_update(struct informer *inf, json_t *old_obj, json_t *new_obj)
+{
+	for (size_t i = 0; i < inf->nh; i++)
+		if (inf->h[i].on_update)
+			inf->h[i].on_update(inf->h[i].ctx, old_obj, new_obj);
+}
+
+static void tell_delete(struct informer *inf, json_t *obj)
+{
+	for (size_t i = 0; i < inf->nh; i++)
+		if (inf->h[i].on_delete)
+			inf->h[i].on_delete(inf->h[i].ctx, obj);
+}
+
 /* Puts obj in the cache and tells the handlers (add or update). */
 static void apply_upsert(struct informer *inf, json_t *obj)
 {
@@ -126,12 +149,10 @@ static void apply_upsert(struct informer *inf, json_t *obj)
 	json_t *old = json_incref(json_object_get(inf->cache, key));
 	json_object_set(inf->cache, key, obj);
 	pthread_mutex_unlock(&inf->mu);
-	if (!old) {
-		if (inf->h.on_add)
-			inf->h.on_add(inf->h.ctx, obj);
-	} else if (inf->h.on_update) {
-		inf->h.on_update(inf->h.ctx, old, obj);
-	}
+	if (!old)
+		tell_add(inf, obj);
+	else
+		tell_update(inf, old, obj);
 	json_decref(old);
 }
 
@@ -142,8 +163,7 @@ static void apply_delete(struct informer *inf, json_t *obj)
 	json_t *old = json_incref(json_object_get(inf->cache, key));
 	json_object_del(inf->cache, key);
 	pthread_mutex_unlock(&inf->mu);
-	if (inf->h.on_delete)
-		inf->h.on_delete(inf->h.ctx, old ? old : obj);
+	tell_delete(inf, old ? old : obj);
 	json_decref(old);
 }
 
@@ -229,8 +249,7 @@ static void resync(struct informer *inf)
 	json_t *v;
 	json_object_foreach(all, key, v)
 	{
-		if (inf->h.on_update)
-			inf->h.on_update(inf->h.ctx, v, v);
+		tell_update(inf, v, v);
 	}
 }
 
@@ -281,6 +300,29 @@ static void *informer_thread(void *arg)
 	}
 	client_free(c);
 	return NULL;
+}
+
+int informer_add_handlers(struct informer *inf, const struct informer_handlers *h,
+                          struct kerr *err)
+{
+	if (inf->started)
+		return kerr_set(err, EBUSY, "informer %s: handlers must be added before it starts",
+		                inf->kind->plural);
+	if (inf->nh == INFORMER_MAX_HANDLERS)
+		return kerr_set(err, ENOSPC, "informer %s: more than %d handler sets",
+		                inf->kind->plural, INFORMER_MAX_HANDLERS);
+	inf->h[inf->nh++] = *h;
+	return 0;
+}
+
+bool informer_matches(struct informer *inf, const struct api_kind *kind, const char *ns,
+                      const char *label_selector, const char *field_selector)
+{
+	return inf->kind == kind && streq(inf->ns ? inf->ns : "", ns ? ns : "") &&
+	       streq(inf->label_selector ? inf->label_selector : "",
+	             label_selector ? label_selector : "") &&
+	       streq(inf->field_selector ? inf->field_selector : "",
+	             field_selector ? field_selector : "");
 }
 
 int informer_start(struct informer *inf, struct kerr *err)
