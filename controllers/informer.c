@@ -153,7 +153,7 @@ static void tell_delete(struct informer *inf, json_t *obj)
 /* Puts obj in the cache and tells the handlers (add or update). */
 static void apply_upsert(struct informer *inf, json_t *fresh)
 {
-	_cleanup_json_ json_t *obj = intern_tree(inf->intern, fresh);
+	_cleanup_json_ json_t *obj = intern_object(inf->intern, fresh);
 	_cleanup_free_ char *key = informer_key(obj);
 	pthread_mutex_lock(&inf->mu);
 	json_t *old = json_incref(json_object_get(inf->cache, key));

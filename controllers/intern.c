@@ -286,3 +286,40 @@ json_t *intern_tree(struct intern *t, json_t *v)
 		return json_incref(v); /* true, false, null: jansson's singletons */
 	}
 }
+
+/* The members of an object's metadata that no other object has. */
+static bool own_meta(const char *key)
+{
+	return streq(key, "uid") || streq(key, "resourceVersion");
+}
+
+/* A fresh copy of object v (same key order) whose members are interned;
+ * at the top (meta false), "metadata" is such a copy too, and in it the
+ * own_meta members are copied outside the table. */
+static json_t *shallow(struct intern *t, json_t *v, bool meta)
+{
+	json_t *out = json_object();
+	const char *key;
+	json_t *m;
+	json_object_foreach(v, key, m)
+	{
+		json_t *c;
+		if (!meta && json_is_object(m) && streq(key, "metadata"))
+			c = shallow(t, m, true);
+		else if (meta && own_meta(key))
+			c = json_deep_copy(m);
+		else
+			c = intern_tree(t, m);
+		json_object_set_new_nocheck(out, key, c);
+	}
+	return out;
+}
+
+json_t *intern_object(struct intern *t, json_t *obj)
+{
+	if (!json_is_object(obj))
+		return intern_tree(t, obj);
+	if (t->count >= t->sweep_at)
+		intern_sweep(t);
+	return shallow(t, obj, false);
+}

@@ -40,6 +40,13 @@ void intern_free(struct intern *t);
  * nothing with it), as a new reference. v NULL gives NULL. */
 json_t *intern_tree(struct intern *t, json_t *v);
 
+/* intern_tree for an API object (borrowed) that is unique in its cache:
+ * the object itself and its metadata (which hold its name, namespace, uid
+ * and resourceVersion) are built fresh, outside the table, since no other
+ * object of the cache can share them; everything below is interned. A new
+ * reference; a non-object is interned as intern_tree does. */
+json_t *intern_object(struct intern *t, json_t *obj);
+
 /* Drops the table's references to values nobody else holds. Returns how
  * many were dropped. */
 size_t intern_sweep(struct intern *t);

@@ -163,6 +163,42 @@ static void test_table_stays_bounded(void **state)
 	intern_free(t);
 }
 
+/* intern_object: the envelope is the object's own, what is below it shared. */
+static void test_object_envelope_is_its_own(void **state)
+{
+	(void)state;
+	struct intern *t = intern_new();
+	json_t *a = task("a", "1"), *b = task("b", "1");
+	json_object_set_new(json_object_get(a, "metadata"), "uid", json_string("u-1"));
+	json_object_set_new(json_object_get(b, "metadata"), "uid", json_string("u-1"));
+	json_t *ia = intern_object(t, a), *ib = intern_object(t, b);
+	assert_true(json_equal(ia, a));
+	same_dump(ia, a);
+	same_dump(ib, b);
+	json_t *ma = json_object_get(ia, "metadata"), *mb = json_object_get(ib, "metadata");
+	assert_ptr_not_equal(ma, mb);
+	assert_ptr_not_equal(json_object_get(ma, "uid"), json_object_get(mb, "uid"));
+	assert_ptr_equal(json_object_get(ma, "labels"), json_object_get(mb, "labels"));
+	assert_ptr_equal(json_object_get(ia, "spec"), json_object_get(ib, "spec"));
+	/* the same object twice: two envelopes, one spec */
+	json_t *ia2 = intern_object(t, a);
+	assert_ptr_not_equal(ia, ia2);
+	assert_ptr_equal(json_object_get(ia, "spec"), json_object_get(ia2, "spec"));
+	json_t *s = load("[1,\"x\"]"), *is = intern_object(t, s), *is2 = intern_tree(t, s);
+	assert_ptr_equal(is, is2);
+	json_decref(is);
+	json_decref(is2);
+	json_decref(s);
+	json_decref(ia);
+	json_decref(ia2);
+	json_decref(ib);
+	intern_sweep(t);
+	assert_int_equal(intern_count(t), 0);
+	json_decref(a);
+	json_decref(b);
+	intern_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -170,6 +206,7 @@ int main(void)
 	    cmocka_unit_test(test_keeps_unequal_apart),
 	    cmocka_unit_test(test_sweep_frees_only_the_unheld),
 	    cmocka_unit_test(test_table_stays_bounded),
+	    cmocka_unit_test(test_object_envelope_is_its_own),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
