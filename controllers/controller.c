@@ -4,6 +4,14 @@
  * loop thread, and an Event recorder; a manager starts and stops a set of
  * controllers (in `keel server`, or one in `keel controller NAME`).
  *
+ * The controllers of one manager share their informers: one per kind and
+ * selectors (controller_informer finds the manager's informer that
+ * matches, or makes it, and adds the controller's handlers to it), so a
+ * Task is cached once and watched over one stream however many loops look
+ * at Tasks, as with client-go's shared informer factory. Hence the order:
+ * every controller is set up (declaring its informers) before any informer
+ * starts, so that no handler set misses the first list.
+ *
  * Workers wait until every informer of their controller has synced before
  * the first reconcile, so a reconcile never acts on a half-loaded cache
  * (e.g. a scheduler that has seen no Node would call every Task
@@ -37,10 +45,11 @@ static const char *const names[] = {"scheduler", "tasks", "nodes", "gc", NULL};
 
 struct controller_env {
 	const struct controller_def *def;
+	struct controller_manager *m; /* owns the informers */
 	struct controller_options opts;
 	char *server, *token, *ca_file, *scheduler;
 	struct workqueue *q;
-	struct informer *infs[MAX_INFORMERS];
+	struct informer *infs[MAX_INFORMERS]; /* borrowed from m */
 	size_t ninfs;
 	struct events *events;
 	void *state;
@@ -52,9 +61,13 @@ struct controller_env {
 	bool stop;
 };
 
+#define MAX_SHARED (8 * MAX_INFORMERS)
+
 struct controller_manager {
 	struct controller_env *envs[8];
 	size_t n;
+	struct informer *infs[MAX_SHARED]; /* shared by the envs */
+	size_t ninfs;
 };
 
 const struct controller_def *controller_find(const char *name)
@@ -127,15 +140,29 @@ int controller_informer(struct controller_env *env, const struct api_kind *kind,
 	                               .on_update = default_update,
 	                               .on_delete = default_enqueue,
 	                               .ctx = env};
-	struct informer_opts o = {.client = env->opts.client,
-	                          .kind = kind,
-	                          .label_selector = label_selector,
-	                          .field_selector = field_selector,
-	                          .resync_ms = env->opts.resync_ms};
+	struct controller_manager *m = env->m;
 	struct informer *inf = NULL;
-	int r = informer_new(&o, h ? h : &dh, &inf, err);
-	if (r < 0)
-		return r;
+	for (size_t i = 0; i < m->ninfs && !inf; i++)
+		if (informer_matches(m->infs[i], kind, NULL, label_selector, field_selector))
+			inf = m->infs[i];
+	if (inf) {
+		int r = informer_add_handlers(inf, h ? h : &dh, err);
+		if (r < 0)
+			return r;
+	} else {
+		if (m->ninfs == MAX_SHARED)
+			return kerr_set(err, ENOSPC, "controller %s: more than %d informers",
+			                env->def->name, MAX_SHARED);
+		struct informer_opts o = {.client = env->opts.client,
+		                          .kind = kind,
+		                          .label_selector = label_selector,
+		                          .field_selector = field_selector,
+		                          .resync_ms = env->opts.resync_ms};
+		int r = informer_new(&o, h ? h : &dh, &inf, err);
+		if (r < 0)
+			return r;
+		m->infs[m->ninfs++] = inf;
+	}
 	env->infs[env->ninfs++] = inf;
 	if (out)
 		*out = inf;
@@ -275,10 +302,9 @@ static void *loop_thread(void *arg)
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
+/* After the manager's informers and the env's threads have stopped. */
 static void env_free(struct controller_env *env)
 {
-	for (size_t i = 0; i < env->ninfs; i++)
-		informer_free(env->infs[i]);
 	if (env->set_up && env->def->teardown)
 		env->def->teardown(env->state);
 	workqueue_free(env->q);
@@ -293,10 +319,12 @@ static void env_free(struct controller_env *env)
 	free(env);
 }
 
-static struct controller_env *env_new(const struct controller_def *def,
+static struct controller_env *env_new(struct controller_manager *m,
+                                      const struct controller_def *def,
                                       const struct controller_options *o)
 {
 	struct controller_env *env = xcalloc(1, sizeof *env);
+	env->m = m;
 	env->def = def;
 	env->opts = *o;
 	env->server = o->client.server ? xstrdup(o->client.server) : NULL;
@@ -341,14 +369,13 @@ static void env_stop(struct controller_env *env)
 	pthread_cond_broadcast(&env->cv);
 	pthread_mutex_unlock(&env->mu);
 	workqueue_shutdown(env->q);
-	for (size_t i = 0; i < env->ninfs; i++)
-		informer_stop(env->infs[i]);
 	for (size_t i = 0; i < env->nthreads; i++)
 		pthread_join(env->threads[i], NULL);
 	env->nthreads = 0;
 }
 
-static int env_start(struct controller_env *env, struct kerr *err)
+/* Builds the controller's state; its informers are declared, not started. */
+static int env_setup(struct controller_env *env, struct kerr *err)
 {
 	_cleanup_free_ char *component = xasprintf("keel-%s", env->def->name);
 	int r = events_new(&env->opts.client, component, &env->events, err);
@@ -356,11 +383,13 @@ static int env_start(struct controller_env *env, struct kerr *err)
 		return r;
 	r = env->def->setup(env, &env->state, err);
 	env->set_up = r == 0 || env->state; /* a half-built state is torn down too */
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < env->ninfs; i++)
-		if ((r = informer_start(env->infs[i], err)) < 0)
-			return r;
+	return r;
+}
+
+/* Starts the workers (and loop); they wait for the informers to sync. */
+static int env_start(struct controller_env *env, struct kerr *err)
+{
+	int r;
 	int workers = env->opts.workers > 0 ? env->opts.workers
 	                                    : (env->def->workers > 0 ? env->def->workers : 1);
 	env->threads = xcalloc((size_t)workers + 1, sizeof *env->threads);
@@ -395,14 +424,26 @@ int controller_manager_start(const struct controller_options *o, const char *lis
 			}
 			continue;
 		}
-		struct controller_env *env = env_new(def, o);
+		struct controller_env *env = env_new(m, def, o);
 		m->envs[m->n++] = env;
-		if ((r = env_start(env, err)) < 0) {
+		if ((r = env_setup(env, err)) < 0) {
 			kerr_prefix(err, "controller %s", def->name);
 			controller_manager_stop(m);
 			return r;
 		}
-		log_info("controller %s: started", def->name);
+	}
+	for (size_t i = 0; i < m->ninfs; i++)
+		if ((r = informer_start(m->infs[i], err)) < 0) {
+			controller_manager_stop(m);
+			return r;
+		}
+	for (size_t i = 0; i < m->n; i++) {
+		if ((r = env_start(m->envs[i], err)) < 0) {
+			kerr_prefix(err, "controller %s", m->envs[i]->def->name);
+			controller_manager_stop(m);
+			return r;
+		}
+		log_info("controller %s: started", m->envs[i]->def->name);
 	}
 	*out = m;
 	return 0;
@@ -418,9 +459,9 @@ void controller_manager_request_stop(struct controller_manager *m)
 		pthread_cond_broadcast(&m->envs[i]->cv);
 		pthread_mutex_unlock(&m->envs[i]->mu);
 		workqueue_shutdown(m->envs[i]->q);
-		for (size_t k = 0; k < m->envs[i]->ninfs; k++)
-			informer_request_stop(m->envs[i]->infs[k]);
 	}
+	for (size_t i = 0; i < m->ninfs; i++)
+		informer_request_stop(m->infs[i]);
 }
 
 void controller_manager_stop(struct controller_manager *m)
@@ -429,9 +470,13 @@ void controller_manager_stop(struct controller_manager *m)
 		return;
 	/* Signal all first, so their informers wind down in parallel. */
 	controller_manager_request_stop(m);
-	for (size_t i = 0; i < m->n; i++) {
+	for (size_t i = 0; i < m->ninfs; i++)
+		informer_stop(m->infs[i]);
+	for (size_t i = 0; i < m->n; i++)
 		env_stop(m->envs[i]);
+	for (size_t i = 0; i < m->n; i++)
 		env_free(m->envs[i]);
-	}
+	for (size_t i = 0; i < m->ninfs; i++)
+		informer_free(m->infs[i]);
 	free(m);
 }

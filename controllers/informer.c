@@ -10,6 +10,12 @@
  * and delivers exactly the adds, updates (resourceVersion changed) and
  * deletes that were missed, so handlers never see a gap.
  *
+ * What goes into the cache is interned first (intern.h): the objects of a
+ * kind repeat most of their contents (a Deployment's Tasks share their
+ * spec), and a cache of 100,000 Tasks as separate jansson trees took
+ * ~5 KB each. The handlers are given the interned object, so they hold
+ * no second copy either. Only this thread touches the intern table.
+ *
  * Stopping: a watch is held open with timeoutSeconds (WATCH_ROUND_S) and
  * every event (bookmarks included) checks the stop flag, so informer_stop
  * returns within one round even when the server stays silent; when the
@@ -26,6 +32,7 @@
 #include "common/kerr.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "controllers/intern.h"
 
 #define WATCH_ROUND_S 5
 #define BACKOFF_MIN_MS 100
@@ -37,13 +44,15 @@ struct informer {
 	const struct api_kind *kind;
 	char *ns, *label_selector, *field_selector;
 	long resync_ms;
-	struct informer_handlers h;
+	struct informer_handlers h[INFORMER_MAX_HANDLERS];
+	size_t nh;
 
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	json_t *cache; /* key -> object */
+	json_t *cache; /* key -> object (interned) */
+	struct intern *intern; /* informer thread only */
 	char *rv;      /* revision of the cache (list or last event) */
 	bool synced, stop;
 };
@@ -72,7 +81,7 @@ int informer_new(const struct informer_opts *o, const struct informer_handlers *
 	inf->field_selector = dup_or_null(o->field_selector);
 	inf->resync_ms = o->resync_ms;
 	if (h)
-		inf->h = *h;
+		inf->h[inf->nh++] = *h;
 	pthread_mutex_init(&inf->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -80,6 +89,7 @@ int informer_new(const struct informer_opts *o, const struct informer_handlers *
 	pthread_cond_init(&inf->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	inf->cache = json_object();
+	inf->intern = intern_new();
 	*out = inf;
 	return 0;
 }
@@ -118,20 +128,41 @@ static void set_rv(struct informer *inf, const char *rv)
 	pthread_mutex_unlock(&inf->mu);
 }
 
-/* Puts obj in the cache and tells the handlers (add or update). */
-static void apply_upsert(struct informer *inf, json_t *obj)
+/* Each handler set in the order they were added; all on this thread. */
+static void tell_add(struct informer *inf, json_t *obj)
 {
+	for (size_t i = 0; i < inf->nh; i++)
+		if (inf->h[i].on_add)
+			inf->h[i].on_add(inf->h[i].ctx, obj);
+}
+
+static void tell_update(struct informer *inf, json_t *old_obj, json_t *new_obj)
+{
+	for (size_t i = 0; i < inf->nh; i++)
+		if (inf->h[i].on_update)
+			inf->h[i].on_update(inf->h[i].ctx, old_obj, new_obj);
+}
+
+static void tell_delete(struct informer *inf, json_t *obj)
+{
+	for (size_t i = 0; i < inf->nh; i++)
+		if (inf->h[i].on_delete)
+			inf->h[i].on_delete(inf->h[i].ctx, obj);
+}
+
+/* Puts obj in the cache and tells the handlers (add or update). */
+static void apply_upsert(struct informer *inf, json_t *fresh)
+{
+	_cleanup_json_ json_t *obj = intern_object(inf->intern, fresh);
 	_cleanup_free_ char *key = informer_key(obj);
 	pthread_mutex_lock(&inf->mu);
 	json_t *old = json_incref(json_object_get(inf->cache, key));
 	json_object_set(inf->cache, key, obj);
 	pthread_mutex_unlock(&inf->mu);
-	if (!old) {
-		if (inf->h.on_add)
-			inf->h.on_add(inf->h.ctx, obj);
-	} else if (inf->h.on_update) {
-		inf->h.on_update(inf->h.ctx, old, obj);
-	}
+	if (!old)
+		tell_add(inf, obj);
+	else
+		tell_update(inf, old, obj);
 	json_decref(old);
 }
 
@@ -142,8 +173,7 @@ static void apply_delete(struct informer *inf, json_t *obj)
 	json_t *old = json_incref(json_object_get(inf->cache, key));
 	json_object_del(inf->cache, key);
 	pthread_mutex_unlock(&inf->mu);
-	if (inf->h.on_delete)
-		inf->h.on_delete(inf->h.ctx, old ? old : obj);
+	tell_delete(inf, old ? old : obj);
 	json_decref(old);
 }
 
@@ -229,8 +259,7 @@ static void resync(struct informer *inf)
 	json_t *v;
 	json_object_foreach(all, key, v)
 	{
-		if (inf->h.on_update)
-			inf->h.on_update(inf->h.ctx, v, v);
+		tell_update(inf, v, v);
 	}
 }
 
@@ -281,6 +310,29 @@ static void *informer_thread(void *arg)
 	}
 	client_free(c);
 	return NULL;
+}
+
+int informer_add_handlers(struct informer *inf, const struct informer_handlers *h,
+                          struct kerr *err)
+{
+	if (inf->started)
+		return kerr_set(err, EBUSY, "informer %s: handlers must be added before it starts",
+		                inf->kind->plural);
+	if (inf->nh == INFORMER_MAX_HANDLERS)
+		return kerr_set(err, ENOSPC, "informer %s: more than %d handler sets",
+		                inf->kind->plural, INFORMER_MAX_HANDLERS);
+	inf->h[inf->nh++] = *h;
+	return 0;
+}
+
+bool informer_matches(struct informer *inf, const struct api_kind *kind, const char *ns,
+                      const char *label_selector, const char *field_selector)
+{
+	return inf->kind == kind && streq(inf->ns ? inf->ns : "", ns ? ns : "") &&
+	       streq(inf->label_selector ? inf->label_selector : "",
+	             label_selector ? label_selector : "") &&
+	       streq(inf->field_selector ? inf->field_selector : "",
+	             field_selector ? field_selector : "");
 }
 
 int informer_start(struct informer *inf, struct kerr *err)
@@ -346,6 +398,7 @@ void informer_free(struct informer *inf)
 		return;
 	informer_stop(inf);
 	json_decref(inf->cache);
+	intern_free(inf->intern);
 	free(inf->rv);
 	free(inf->server);
 	free(inf->token);

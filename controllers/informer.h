@@ -10,7 +10,18 @@
  * thread and must be quick (typically: put a key on a work queue).
  *
  * Ownership: objects handed to handlers are borrowed for the call;
- * informer_get and informer_list return new references.
+ * informer_get and informer_list return new references. Cached objects are
+ * shared — with every caller, and (see "Sharing") between objects — so
+ * they are read-only: copy (json_deep_copy) before changing one.
+ *
+ * Sharing: one informer may serve several consumers (the controllers of a
+ * process share one informer per kind and selectors, as client-go's shared
+ * informer factory does: one cache, one watch stream), each adding its own
+ * handler set before the informer starts. And the cache interns what its
+ * objects have in common: equal leaves (strings, numbers) and equal
+ * subtrees (the spec a Deployment's Tasks share, their labels, a status
+ * such as {"phase":"Running"}) are one json_t held by every object that
+ * has it, so that the cache costs what is unique to each object.
  */
 #pragma once
 
@@ -41,9 +52,21 @@ struct informer_opts {
 	                                  object this often (level-triggered safety net) */
 };
 
-/* Creates an informer (not started). Strings are copied. */
+#define INFORMER_MAX_HANDLERS 8
+
+/* Creates an informer (not started). Strings are copied. h (copied) may be
+ * NULL: no handlers yet (informer_add_handlers). */
 int informer_new(const struct informer_opts *o, const struct informer_handlers *h,
                  struct informer **out, struct kerr *err);
+/* Adds one more handler set (copied), told after the ones added before
+ * it, on the informer's thread. Only before informer_start. Errors:
+ * -EBUSY (already started), -ENOSPC (INFORMER_MAX_HANDLERS sets). */
+int informer_add_handlers(struct informer *inf, const struct informer_handlers *h,
+                          struct kerr *err);
+/* True when inf watches kind with exactly these namespace and selectors
+ * (NULL and "" are the same: all), i.e. may serve that consumer too. */
+bool informer_matches(struct informer *inf, const struct api_kind *kind, const char *ns,
+                      const char *label_selector, const char *field_selector);
 /* Starts its thread: list, then watch, forever, with backoff on errors. */
 int informer_start(struct informer *inf, struct kerr *err);
 /* Waits until the first list has been loaded into the cache (and its adds

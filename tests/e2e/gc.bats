@@ -147,3 +147,22 @@ gone() { ! keel get task "$1" -n "${2:-default}" >/dev/null 2>&1; }
 	# and the young one goes once it is older than the TTL (3 s)
 	wait_for 100 ev_gone new.1
 }
+
+# The in-process controllers share their informers (one cache and one watch
+# stream per kind): gc watches every kind, and the scheduler, tasks and
+# nodes controllers, which also watch Tasks, Nodes and Deployments, add no
+# stream of their own (before, 4 Task caches and 11 streams in all).
+@test "controllers: all loops of one server share one watch per kind" {
+	keel_server_stop
+	keel_server_start
+	kinds=$(api GET /apis/keel/v1 | jq '[.resources[] | select(.name | contains("/") | not)] | length')
+	[ "$kinds" -ge 4 ]
+	watchers() { api GET /metrics | awk '/^keel_watchers /{print $2}'; }
+	export -f watchers api
+	export KEEL_TOKEN_VALUE
+	wait_for 100 bash -c "[ \"\$(watchers)\" = $kinds ]"
+	for i in 1 2 3 4 5; do
+		[ "$(watchers)" -le "$kinds" ]
+		sleep 0.3
+	done
+}
