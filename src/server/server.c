@@ -40,6 +40,7 @@
 #include "server/objects.h"
 #include "server/tls.h"
 #include "server/watch.h"
+#include "server/write.h"
 #include "store/store.h"
 
 static struct server_hooks hooks;
@@ -287,6 +288,11 @@ static void server_close(struct server *srv)
 		MHD_socket lfd = MHD_quiesce_daemon(srv->mhd);
 		srv_hub_stop(srv->hub);
 		for (int i = 0; i < 300 && srv_hub_watchers(srv->hub) > 0; i++)
+			usleep(10000);
+		/* submitted writes hold suspended connections, which MHD must
+		 * not be stopped with; the store's writer still runs, so each
+		 * commits and is answered */
+		for (int i = 0; i < 300 && srv_write_pending(srv) > 0; i++)
 			usleep(10000);
 		/* waits for the requests in flight: their writes commit first */
 		MHD_stop_daemon(srv->mhd);

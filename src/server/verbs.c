@@ -54,6 +54,10 @@ enum MHD_Result srv_reply_write(struct srv_req *r, int rc, struct kerr *err, str
 {
 	if (rc < 0)
 		return srv_reply_error(r, err, r->route.kind->plural, r->route.name);
+	if (w->result_text) { /* as stored: no second serialisation */
+		size_t n = w->result_len;
+		return srv_reply_json_text(r, ok_code, TAKE_PTR(w->result_text), n, hdr, hval);
+	}
 	json_t *obj = TAKE_PTR(w->result);
 	if (!obj)
 		obj = api_status_success(r->route.kind->plural, r->route.name);
@@ -113,6 +117,19 @@ static int create_compute(struct srv_write *w, json_t *live, json_t **next, stru
 	return STORE_WRITE;
 }
 
+static void json_decref_arg(void *arg)
+{
+	json_decref(arg);
+}
+
+static enum MHD_Result create_reply(struct srv_req *r, int rc, struct kerr *err,
+                                    struct srv_write *w)
+{
+	if (rc < 0)
+		return srv_reply_error(r, err, w->kind->plural, api_obj_name(w->arg));
+	return srv_reply_write(r, rc, err, w, 201, NULL, NULL);
+}
+
 enum MHD_Result srv_handle_create(struct srv_req *r)
 {
 	const struct api_kind *k = r->route.kind;
@@ -137,18 +154,13 @@ enum MHD_Result srv_handle_create(struct srv_req *r)
 	    srv_check_namespace(r->srv, k, ns, &err) < 0)
 		return srv_reply_error(r, &err, k->plural, api_obj_name(obj));
 	_cleanup_free_ char *key = store_key(k->plural, ns, api_obj_name(obj));
-	struct srv_write w = {.srv = r->srv,
-	                      .kind = k,
-	                      .key = key,
-	                      .dry_run = dry,
-	                      .compute = create_compute,
-	                      .arg = obj};
-	int rc = srv_write_run(&w, &err);
-	if (rc < 0)
-		return srv_reply_error(r, &err, k->plural, api_obj_name(obj));
-	ret = srv_reply_write(r, rc, &err, &w, 201, NULL, NULL);
-	srv_write_clear(&w);
-	return ret;
+	struct srv_write *w = srv_write_new(r->srv, k, key);
+	w->dry_run = dry;
+	w->compute = create_compute;
+	w->arg = TAKE_PTR(obj);
+	w->arg_free = json_decref_arg;
+	w->reply = create_reply;
+	return srv_write_submit(r, w);
 }
 
 /* ---- replace (PUT) ---- */

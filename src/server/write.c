@@ -10,7 +10,9 @@
 #include "server/write.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "api/meta.h"
 #include "common/kerr.h"
@@ -23,33 +25,29 @@
  * bound is only reached under heavy contention on one object. */
 #define MAX_ATTEMPTS 64
 
-struct cas {
-	bool expect_absent;
-	uint64_t expect_rv;
-	int op;
-	json_t *next; /* borrowed */
-	bool raced;
-};
-
 static int cas_mutate(void *ctx, json_t *current, uint64_t rev, json_t **next, struct kerr *err)
 {
 	(void)rev;
-	struct cas *c = ctx;
-	bool same = c->expect_absent ? current == NULL
-	                             : (current != NULL && api_obj_rv(current) == c->expect_rv);
+	struct srv_write *w = ctx;
+	bool same = w->expect_absent ? current == NULL
+	                             : (current != NULL && api_obj_rv(current) == w->expect_rv);
 	if (!same) {
-		c->raced = true;
+		w->raced = true;
 		return kerr_set(err, ESTALE, SRV_CONFLICT_MSG);
 	}
-	if (c->op == STORE_WRITE)
-		*next = json_incref(c->next);
-	return c->op;
+	if (w->op == STORE_WRITE)
+		*next = json_incref(w->next);
+	return w->op;
 }
 
-static int attempt(struct srv_write *w, bool *raced, struct kerr *err)
+/* The read and compute of one attempt. Returns the op; when it is final
+ * without a store write (an error, NOOP, a dry run) *final is set and
+ * w->result holds the answer; else w->next/expect_* are set for cas_mutate. */
+static int prepare(struct srv_write *w, bool *final, struct kerr *err)
 {
 	json_t *live = NULL;
 	_cleanup_kerr_ struct kerr gerr = KERR_INIT;
+	*final = true;
 	int r = store_get(w->srv->store, w->key, &live, &gerr);
 	if (r < 0 && r != -ENOENT) {
 		kerr_move(err, &gerr);
@@ -67,13 +65,26 @@ static int attempt(struct srv_write *w, bool *raced, struct kerr *err)
 		w->result = op == STORE_WRITE ? json_incref(next) : json_incref(live);
 		return op;
 	}
-	struct cas c = {.expect_absent = live == NULL,
-	                .expect_rv = live ? api_obj_rv(live) : 0,
-	                .op = op,
-	                .next = next};
+	*final = false;
+	w->expect_absent = live == NULL;
+	w->expect_rv = live ? api_obj_rv(live) : 0;
+	w->op = op;
+	w->raced = false;
+	json_decref(w->next);
+	w->next = TAKE_PTR(next_ref);
+	return op;
+}
+
+static int attempt(struct srv_write *w, bool *raced, struct kerr *err)
+{
+	bool final;
+	int op = prepare(w, &final, err);
+	if (final)
+		return op;
 	json_t *result = NULL;
-	r = store_update(w->srv->store, w->key, cas_mutate, &c, &result, NULL, err);
-	*raced = c.raced;
+	int r = store_update(w->srv->store, w->key, cas_mutate, w, &result, NULL, err);
+	*raced = w->raced;
+	json_decref(TAKE_PTR(w->next));
 	if (r < 0)
 		return r;
 	json_decref(w->result);
@@ -92,8 +103,108 @@ int srv_write_run(struct srv_write *w, struct kerr *err)
 	}
 }
 
+/* ---- submitted writes ---------------------------------------------------------------- */
+
+struct srv_write *srv_write_new(struct server *srv, const struct api_kind *kind, const char *key)
+{
+	struct srv_write *w = xcalloc(1, sizeof *w);
+	w->srv = srv;
+	w->kind = kind;
+	w->key = w->key_owned = xstrdup(key);
+	return w;
+}
+
+void srv_write_free(struct srv_write *w)
+{
+	if (!w)
+		return;
+	srv_write_clear(w);
+	if (w->arg_free)
+		w->arg_free(w->arg);
+	json_decref(w->next);
+	kerr_clear(&w->err);
+	free(w->key_owned);
+	free(w);
+}
+
+unsigned srv_write_pending(struct server *srv)
+{
+	return atomic_load(&srv->writes_pending);
+}
+
+/* The store's writer thread, once the commit holding the write is durable
+ * (or the write failed): keep the outcome and let the request go on. */
+static void write_done(void *ctx, const struct store_result *res)
+{
+	struct srv_req *r = ctx;
+	struct srv_write *w = r->write;
+	w->rc = res->rc;
+	if (res->rc < 0)
+		kerr_move(&w->err, res->err);
+	json_decref(w->result);
+	w->result = json_incref(res->object);
+	free(w->result_text);
+	w->result_text = res->text ? xstrndup(res->text, res->text_len) : NULL;
+	w->result_len = res->text ? res->text_len : 0;
+	MHD_resume_connection(r->conn); /* MHD's lock orders this before the access handler */
+}
+
+static enum MHD_Result answer(struct srv_req *r, int rc, struct kerr *err)
+{
+	struct srv_write *w = TAKE_PTR(r->write);
+	enum MHD_Result ret = w->reply(r, rc, err, w);
+	srv_write_free(w);
+	return ret;
+}
+
+/* One attempt of r->write: answers, or suspends until write_done. */
+static enum MHD_Result step(struct srv_req *r)
+{
+	struct srv_write *w = r->write;
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	bool final;
+	int op = prepare(w, &final, &err);
+	if (final)
+		return answer(r, op, &err);
+	/* suspended before the write is queued: write_done may resume it at
+	 * once, and a resume must follow its suspend */
+	atomic_fetch_add(&r->srv->writes_pending, 1);
+	MHD_suspend_connection(r->conn);
+	if (store_update_async(w->srv->store, w->key, cas_mutate, w, write_done, r, &err) < 0) {
+		w->rc = -err.code;
+		kerr_move(&w->err, &err);
+		MHD_resume_connection(r->conn);
+	}
+	return MHD_YES;
+}
+
+enum MHD_Result srv_write_submit(struct srv_req *r, struct srv_write *w)
+{
+	srv_write_free(r->write); /* there is none: one write per request */
+	r->write = w;
+	return step(r);
+}
+
+enum MHD_Result srv_write_resume(struct srv_req *r)
+{
+	struct srv_write *w = r->write;
+	atomic_fetch_sub(&r->srv->writes_pending, 1);
+	json_decref(TAKE_PTR(w->next));
+	if (w->rc == -ESTALE && w->raced && ++w->attempts < MAX_ATTEMPTS) {
+		kerr_clear(&w->err);
+		srv_write_clear(w);
+		return step(r);
+	}
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	kerr_move(&err, &w->err);
+	return answer(r, w->rc, &err);
+}
+
 void srv_write_clear(struct srv_write *w)
 {
 	json_decref(w->result);
 	w->result = NULL;
+	free(w->result_text);
+	w->result_text = NULL;
+	w->result_len = 0;
 }
