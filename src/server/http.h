@@ -43,6 +43,7 @@ struct server {
 	char *url; /* owned: "http://HOST:PORT" once listening */
 	atomic_bool ready;
 	atomic_uint writes_pending; /* srv_write_submit's, not answered yet */
+	atomic_bool stopping;       /* server_close began: writes no longer suspend */
 	/* More /metrics text from the process the server runs in (keel up's
 	 * sync loop), under metrics_mu: server_set_metrics_source. */
 	pthread_mutex_t metrics_mu;

@@ -289,11 +289,13 @@ static void server_close(struct server *srv)
 		srv_hub_stop(srv->hub);
 		for (int i = 0; i < 300 && srv_hub_watchers(srv->hub) > 0; i++)
 			usleep(10000);
-		/* submitted writes hold suspended connections, which MHD must
-		 * not be stopped with; the store's writer still runs, so each
-		 * commits and is answered */
-		for (int i = 0; i < 300 && srv_write_pending(srv) > 0; i++)
-			usleep(10000);
+		/* Submitted writes hold suspended connections, which MHD must
+		 * not be stopped with. From now on a write waits on its thread
+		 * instead (write.c); those already suspended are answered, as
+		 * the store's writer still runs. */
+		atomic_store(&srv->stopping, true);
+		while (srv_write_pending(srv) > 0)
+			usleep(1000);
 		/* waits for the requests in flight: their writes commit first */
 		MHD_stop_daemon(srv->mhd);
 		if (lfd != MHD_INVALID_SOCKET)

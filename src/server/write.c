@@ -157,20 +157,45 @@ static enum MHD_Result answer(struct srv_req *r, int rc, struct kerr *err)
 	return ret;
 }
 
-/* One attempt of r->write: answers, or suspends until write_done. */
+/* Waits for the write on this thread, as srv_write_run does: once the
+ * server is stopping, since MHD must not stop with suspended connections. */
+static int write_here(struct srv_write *w, struct kerr *err)
+{
+	json_t *result = NULL;
+	int rc = store_update(w->srv->store, w->key, cas_mutate, w, &result, NULL, err);
+	json_decref(TAKE_PTR(w->next));
+	json_decref(w->result);
+	w->result = result;
+	return rc;
+}
+
+/* Attempts of r->write until one answers, or suspends until write_done. */
 static enum MHD_Result step(struct srv_req *r)
 {
 	struct srv_write *w = r->write;
+	struct server *srv = w->srv;
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	bool final;
-	int op = prepare(w, &final, &err);
-	if (final)
-		return answer(r, op, &err);
+	for (;;) {
+		bool final;
+		int op = prepare(w, &final, &err);
+		if (final)
+			return answer(r, op, &err);
+		/* counted before `stopping` is read, and server_close sets
+		 * `stopping` before it reads the count: either it waits for
+		 * this write or this write does not suspend */
+		atomic_fetch_add(&srv->writes_pending, 1);
+		if (!atomic_load(&srv->stopping))
+			break;
+		atomic_fetch_sub(&srv->writes_pending, 1);
+		int rc = write_here(w, &err);
+		if (rc != -ESTALE || !w->raced || ++w->attempts >= MAX_ATTEMPTS)
+			return answer(r, rc, &err);
+		kerr_clear(&err);
+	}
 	/* suspended before the write is queued: write_done may resume it at
 	 * once, and a resume must follow its suspend */
-	atomic_fetch_add(&r->srv->writes_pending, 1);
 	MHD_suspend_connection(r->conn);
-	if (store_update_async(w->srv->store, w->key, cas_mutate, w, write_done, r, &err) < 0) {
+	if (store_update_async(srv->store, w->key, cas_mutate, w, write_done, r, &err) < 0) {
 		w->rc = -err.code;
 		kerr_move(&w->err, &err);
 		MHD_resume_connection(r->conn);
