@@ -1,5 +1,6 @@
 /*
- * server/write — optimistic concurrency around store_update (see write.h).
+ * server/write — optimistic concurrency around store_update_async (see
+ * write.h).
  *
  * The writer-thread callback only compares the current resourceVersion
  * with the one the compute step saw, and hands over the precomputed
@@ -11,8 +12,10 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/meta.h"
 #include "common/kerr.h"
@@ -75,34 +78,6 @@ static int prepare(struct srv_write *w, bool *final, struct kerr *err)
 	return op;
 }
 
-static int attempt(struct srv_write *w, bool *raced, struct kerr *err)
-{
-	bool final;
-	int op = prepare(w, &final, err);
-	if (final)
-		return op;
-	json_t *result = NULL;
-	int r = store_update(w->srv->store, w->key, cas_mutate, w, &result, NULL, err);
-	*raced = w->raced;
-	json_decref(TAKE_PTR(w->next));
-	if (r < 0)
-		return r;
-	json_decref(w->result);
-	w->result = result;
-	return r;
-}
-
-int srv_write_run(struct srv_write *w, struct kerr *err)
-{
-	for (int i = 0;; i++) {
-		bool raced = false;
-		int r = attempt(w, &raced, err);
-		if (r != -ESTALE || !raced || i + 1 == MAX_ATTEMPTS)
-			return r;
-		kerr_clear(err);
-	}
-}
-
 /* ---- submitted writes ---------------------------------------------------------------- */
 
 struct srv_write *srv_write_new(struct server *srv, const struct api_kind *kind, const char *key)
@@ -114,13 +89,60 @@ struct srv_write *srv_write_new(struct server *srv, const struct api_kind *kind,
 	return w;
 }
 
+/* What a write holds for its verb: memory, JSON, strings. */
+struct srv_write_held {
+	struct srv_write_held *next;
+	json_t *json;
+	max_align_t data[];
+};
+
+static struct srv_write_held *held_new(struct srv_write *w, size_t n)
+{
+	struct srv_write_held *h = xcalloc(1, sizeof *h + n);
+	h->next = w->held;
+	w->held = h;
+	return h;
+}
+
+void *srv_write_alloc(struct srv_write *w, size_t n)
+{
+	return held_new(w, n)->data;
+}
+
+json_t *srv_write_hold(struct srv_write *w, json_t *j)
+{
+	if (j)
+		held_new(w, 0)->json = j;
+	return j;
+}
+
+const char *srv_write_strdup(struct srv_write *w, const char *s)
+{
+	if (!s)
+		return NULL;
+	size_t n = strlen(s) + 1;
+	return memcpy(srv_write_alloc(w, n), s, n);
+}
+
+static void write_clear(struct srv_write *w)
+{
+	json_decref(w->result);
+	w->result = NULL;
+	free(w->result_text);
+	w->result_text = NULL;
+	w->result_len = 0;
+}
+
 void srv_write_free(struct srv_write *w)
 {
 	if (!w)
 		return;
-	srv_write_clear(w);
-	if (w->arg_free)
-		w->arg_free(w->arg);
+	write_clear(w);
+	for (struct srv_write_held *h = w->held, *n; h; h = n) {
+		n = h->next;
+		json_decref(h->json);
+		free(h);
+	}
 	json_decref(w->next);
 	kerr_clear(&w->err);
 	free(w->key_owned);
@@ -157,7 +179,7 @@ static enum MHD_Result answer(struct srv_req *r, int rc, struct kerr *err)
 	return ret;
 }
 
-/* Waits for the write on this thread, as srv_write_run does: once the
+/* Waits for the write on this HTTP thread (store_update): once the
  * server is stopping, since MHD must not stop with suspended connections. */
 static int write_here(struct srv_write *w, struct kerr *err)
 {
@@ -217,19 +239,10 @@ enum MHD_Result srv_write_resume(struct srv_req *r)
 	json_decref(TAKE_PTR(w->next));
 	if (w->rc == -ESTALE && w->raced && ++w->attempts < MAX_ATTEMPTS) {
 		kerr_clear(&w->err);
-		srv_write_clear(w);
+		write_clear(w);
 		return step(r);
 	}
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	kerr_move(&err, &w->err);
 	return answer(r, w->rc, &err);
-}
-
-void srv_write_clear(struct srv_write *w)
-{
-	json_decref(w->result);
-	w->result = NULL;
-	free(w->result_text);
-	w->result_text = NULL;
-	w->result_len = 0;
 }

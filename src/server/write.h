@@ -12,15 +12,17 @@
  * compute is retried (a few times), so the result is as if the verb had
  * run inside the write transaction.
  *
- * Two ways to run one. srv_write_run waits on the request thread until
- * the write is durable. srv_write_submit does not hold the thread: it
- * suspends the request's MHD connection while the write waits for its
- * group commit (store_update_async) and resumes it from the store's
- * writer once the commit is durable; the access handler then calls
+ * A write does not hold its HTTP thread while it waits for the commit:
+ * srv_write_submit suspends the request's MHD connection while the write
+ * waits for its group commit (store_update_async) and the store's writer
+ * resumes it once the commit is durable; the access handler then calls
  * srv_write_resume, which retries a lost race or answers through
  * w->reply. So the writes in flight, and in one commit, are as many as
  * the clients, not as many as the HTTP threads. A 2xx is still sent only
- * after the commit is on disk.
+ * after the commit is on disk. Everything the compute step and the reply
+ * use must therefore live as long as the write: the verb's arg and what
+ * it points to are allocated and held through w (srv_write_alloc,
+ * srv_write_hold, srv_write_strdup), or belong to the request.
  */
 #pragma once
 
@@ -56,9 +58,7 @@ struct srv_write {
 	 * is -EPERM, the message this (borrowed) beginning, e.g. `user "n1"
 	 * (role node) cannot patch nodes "n1"`, then the field. NULL: any. */
 	const char *spec_locked;
-	/* in, for srv_write_submit (w from srv_write_new) */
 	srv_write_reply_fn reply;
-	void (*arg_free)(void *arg); /* frees arg with w; NULL: arg is not w's */
 	/* out */
 	json_t *result; /* owned: the object as stored (NOOP: the live one; DELETE:
 	                   the deleted one; dry run: what would be stored); after
@@ -69,6 +69,7 @@ struct srv_write {
 	size_t result_len;
 	bool existed; /* the object existed when last computed */
 	/* private to write.c */
+	struct srv_write_held *held;
 	char *key_owned;
 	json_t *next; /* owned: what the compare-and-swap stores */
 	bool expect_absent, raced;
@@ -77,19 +78,18 @@ struct srv_write {
 	struct kerr err;
 };
 
-/* Runs w. Returns STORE_WRITE/STORE_DELETE/STORE_NOOP, or -errno with err
- * (-ESTALE after too many lost races). Release w->result with
- * srv_write_clear. */
-int srv_write_run(struct srv_write *w, struct kerr *err);
-void srv_write_clear(struct srv_write *w);
-
-/* A heap srv_write for srv_write_submit, its key copied; the caller sets
- * the rest (dry_run, compute, arg and arg_free, spec_locked must then live
- * as long as the request, reply). */
+/* A write of key (copied); the caller sets dry_run, compute, arg,
+ * spec_locked and reply, then submits it. */
 struct srv_write *srv_write_new(struct server *srv, const struct api_kind *kind,
                                 const char *key);
-/* Frees w (its result, text, and arg through arg_free). Accepts NULL. */
+/* Frees w, its result and what it holds. Accepts NULL. */
 void srv_write_free(struct srv_write *w);
+/* Zeroed memory of n bytes (the verb's arg), freed with w. */
+void *srv_write_alloc(struct srv_write *w, size_t n);
+/* w keeps j (taken; may be NULL) until it is freed; returns j, borrowed. */
+json_t *srv_write_hold(struct srv_write *w, json_t *j);
+/* A copy of s (NULL: NULL) freed with w. */
+const char *srv_write_strdup(struct srv_write *w, const char *s);
 
 /* Runs w (taken over: it becomes r's until answered) for request r without
  * holding the HTTP thread while the commit is waited for: either answers
@@ -99,7 +99,9 @@ void srv_write_free(struct srv_write *w);
  * again for r (r->write is set). Called from the access handler only. */
 enum MHD_Result srv_write_submit(struct srv_req *r, struct srv_write *w);
 /* The write of r came back from the store: retries a lost race (suspending
- * again) or answers through w->reply and frees w. */
+ * again) or answers through w->reply and frees w. In the reply rc is
+ * STORE_WRITE/STORE_DELETE/STORE_NOOP, or -errno with err (-ESTALE after
+ * too many lost races); w->result is taken or left to srv_write_free. */
 enum MHD_Result srv_write_resume(struct srv_req *r);
 /* Writes submitted and not answered yet, server-wide: the server waits for
  * none to be left before it stops MHD (which must not stop with suspended
