@@ -68,12 +68,12 @@ struct srv_req {
 	unsigned status; /* the code queued, for the log and metrics */
 	bool queued;
 	bool is_watch;
-	int early_code;       /* an error decided before the body was read */
-	json_t *early_status; /* its Status object (owned) */
-	struct srv_ident who; /* the token's owner (owned; empty where no token is needed) */
-	bool authz_body;      /* authorization waits for the body (a node's create) */
-	bool early_close;     /* ... sent with Connection: close */
-	enum srv_limit limit; /* the limit this request hit, counted once at its end */
+	int early_code;          /* an error decided before the body was read */
+	json_t *early_status;    /* its Status object (owned) */
+	struct srv_ident who;    /* the token's owner (owned; empty where no token is needed) */
+	bool authz_body;         /* authorization waits for the body (a node's create) */
+	bool early_close;        /* ... sent with Connection: close */
+	enum srv_limit limit;    /* the limit this request hit, counted once at its end */
 	struct srv_write *write; /* owned: a submitted write not answered yet (write.h) */
 };
 

@@ -117,8 +117,7 @@ static int create_compute(struct srv_write *w, json_t *live, json_t **next, stru
 	return STORE_WRITE;
 }
 
-enum MHD_Result srv_reply_write_ok(struct srv_req *r, int rc, struct kerr *err,
-                                   struct srv_write *w)
+enum MHD_Result srv_reply_write_ok(struct srv_req *r, int rc, struct kerr *err, struct srv_write *w)
 {
 	return srv_reply_write(r, rc, err, w, 200, NULL, NULL);
 }
@@ -375,8 +374,7 @@ static int apply_compute(struct srv_write *w, json_t *live, json_t **next, struc
 	return finish_update(w, live, merged, next, err);
 }
 
-static enum MHD_Result apply_reply(struct srv_req *r, int rc, struct kerr *err,
-                                   struct srv_write *w)
+static enum MHD_Result apply_reply(struct srv_req *r, int rc, struct kerr *err, struct srv_write *w)
 {
 	const char *res = rc == STORE_NOOP ? "unchanged" : w->existed ? "configured" : "created";
 	unsigned code = rc == STORE_WRITE && !w->existed ? 201 : 200;

@@ -60,10 +60,10 @@ struct srv_write {
 	const char *spec_locked;
 	srv_write_reply_fn reply;
 	/* out */
-	json_t *result; /* owned: the object as stored (NOOP: the live one; DELETE:
-	                   the deleted one; dry run: what would be stored); after
-	                   srv_write_submit it may be shared with the watch hub:
-	                   treat it as immutable */
+	json_t *result;    /* owned: the object as stored (NOOP: the live one; DELETE:
+	                      the deleted one; dry run: what would be stored); after
+	                      srv_write_submit it may be shared with the watch hub:
+	                      treat it as immutable */
 	char *result_text; /* owned: result's JSON text exactly as stored, when the
 	                      write was submitted and stored it; else NULL */
 	size_t result_len;
@@ -80,8 +80,7 @@ struct srv_write {
 
 /* A write of key (copied); the caller sets dry_run, compute, arg,
  * spec_locked and reply, then submits it. */
-struct srv_write *srv_write_new(struct server *srv, const struct api_kind *kind,
-                                const char *key);
+struct srv_write *srv_write_new(struct server *srv, const struct api_kind *kind, const char *key);
 /* Frees w, its result and what it holds. Accepts NULL. */
 void srv_write_free(struct srv_write *w);
 /* Zeroed memory of n bytes (the verb's arg), freed with w. */

@@ -152,16 +152,16 @@ int store_update(struct store *s, const char *key, store_mutate_fn fn, void *ctx
 
 /* The outcome of an asynchronous update, handed to its done callback. */
 struct store_result {
-	int rc;            /* STORE_WRITE/STORE_DELETE/STORE_NOOP, or -errno */
-	struct kerr *err;  /* filled when rc < 0; the callback may kerr_move it */
-	json_t *object;    /* borrowed, as store_update's *result (NULL for a NOOP on an
-	                      absent key, and on failure); it may be shared with the
-	                      commit hook, so a callback that keeps it (json_incref)
-	                      must treat it as immutable */
-	const char *text;  /* borrowed: for STORE_WRITE, object's JSON text exactly as
-	                      stored (compact, with its resourceVersion); else NULL */
+	int rc;           /* STORE_WRITE/STORE_DELETE/STORE_NOOP, or -errno */
+	struct kerr *err; /* filled when rc < 0; the callback may kerr_move it */
+	json_t *object;   /* borrowed, as store_update's *result (NULL for a NOOP on an
+	                     absent key, and on failure); it may be shared with the
+	                     commit hook, so a callback that keeps it (json_incref)
+	                     must treat it as immutable */
+	const char *text; /* borrowed: for STORE_WRITE, object's JSON text exactly as
+	                     stored (compact, with its resourceVersion); else NULL */
 	size_t text_len;
-	uint64_t rev;      /* as store_update's *rev */
+	uint64_t rev; /* as store_update's *rev */
 };
 typedef void (*store_done_fn)(void *ctx, const struct store_result *res);
 

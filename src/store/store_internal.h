@@ -39,10 +39,10 @@ struct store_req {
 	void *done_ctx;
 	char *key_owned; /* async: the copy key points to */
 
-	int rc;                     /* STORE_WRITE/DELETE/NOOP or -errno */
-	struct kerr err;            /* filled when rc < 0 */
-	json_t *stored;             /* owned: stored/deleted/current object */
-	char *text;                 /* owned: stored's JSON text (WRITE only) */
+	int rc;          /* STORE_WRITE/DELETE/NOOP or -errno */
+	struct kerr err; /* filled when rc < 0 */
+	json_t *stored;  /* owned: stored/deleted/current object */
+	char *text;      /* owned: stored's JSON text (WRITE only) */
 	size_t text_len;
 	enum store_event_type type; /* for WRITE/DELETE */
 	uint64_t rev;

@@ -112,8 +112,8 @@ int store_update_async(struct store *s, const char *key, store_mutate_fn fn, voi
 	if (r < 0)
 		return r;
 	if (!done)
-		return kerr_set(err, EINVAL, "store: asynchronous update of %s without a done callback",
-		                key);
+		return kerr_set(err, EINVAL,
+		                "store: asynchronous update of %s without a done callback", key);
 	struct store_req *q = xcalloc(1, sizeof *q);
 	q->key = q->key_owned = xstrdup(key);
 	q->fn = fn;

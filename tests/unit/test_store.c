@@ -857,7 +857,8 @@ static void async_done_fn(void *ctx, const struct store_result *res)
 	pthread_mutex_unlock(&d->rec->lock);
 	/* done runs on the writer thread: no updates from there */
 	struct kerr err = KERR_INIT;
-	int reentry = store_update_async(d->s, "tasks/ns/re", fn_noop, NULL, async_done_fn, c, &err);
+	int reentry =
+	    store_update_async(d->s, "tasks/ns/re", fn_noop, NULL, async_done_fn, c, &err);
 	kerr_clear(&err);
 	pthread_mutex_lock(&d->m);
 	d->rc[i] = res->rc;
@@ -883,16 +884,19 @@ static void test_async_updates(void **state)
 	store_set_commit_hook(s, rec_hook, &rec);
 	struct gate g;
 	gate_close(s, &g); /* revision 1, once opened */
-	struct async_done d = {.m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER, .s = s, .rec = &rec};
+	struct async_done d = {
+	    .m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER, .s = s, .rec = &rec};
 	struct async_call calls[ASYNC_N];
 	_cleanup_json_ json_t *o = obj("a", 7);
 	const char *keys[ASYNC_N] = {"tasks/ns/a0", "tasks/ns/a1", "tasks/ns/a1",
 	                             "tasks/ns/a2", "tasks/ns/zz", "tasks/ns/a3"};
-	store_mutate_fn fns[ASYNC_N] = {fn_put, fn_put, fn_create, fn_fail_silently, fn_noop, fn_put};
+	store_mutate_fn fns[ASYNC_N] = {fn_put,           fn_put,  fn_create,
+	                                fn_fail_silently, fn_noop, fn_put};
 	struct kerr err = KERR_INIT;
 	for (int i = 0; i < ASYNC_N; i++) {
 		calls[i] = (struct async_call){&d, i};
-		assert_int_equal(store_update_async(s, keys[i], fns[i], o, async_done_fn, &calls[i], &err), 0);
+		assert_int_equal(
+		    store_update_async(s, keys[i], fns[i], o, async_done_fn, &calls[i], &err), 0);
 	}
 	wait_queued(s, ASYNC_N);
 	assert_int_equal(d.n, 0); /* nothing answered before its commit */
@@ -987,15 +991,16 @@ static void test_async_close_drains(void **state)
 		char key[32];
 		snprintf(key, sizeof key, "tasks/ns/c%d", i);
 		calls[i] = (struct async_call){&ca, i};
-		assert_int_equal(store_update_async(s, key, fn_put, o, close_done_fn, &calls[i], &err), 0);
+		assert_int_equal(
+		    store_update_async(s, key, fn_put, o, close_done_fn, &calls[i], &err), 0);
 	}
 	wait_queued(s, 4);
 	pthread_t ct;
 	pthread_create(&ct, NULL, closer, s);
 	usleep(100 * 1000);
-	assert_int_equal(store_update_async(s, "tasks/ns/late", fn_put, o, close_done_fn, &calls[0],
-	                                    &err),
-	                 -ESHUTDOWN);
+	assert_int_equal(
+	    store_update_async(s, "tasks/ns/late", fn_put, o, close_done_fn, &calls[0], &err),
+	    -ESHUTDOWN);
 	assert_string_equal(err.msg, "store is closing; tasks/ns/late not written");
 	kerr_clear(&err);
 	gate_open(&g);
