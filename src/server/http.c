@@ -556,7 +556,7 @@ void srv_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		log_debug("%s %s %u %.1fms%s", r->method_name, r->path, code, (double)dur / 1e6,
 		          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 		                                                     : " (connection ended early)");
-	srv_write_free(r->write); /* none unless MHD ended the request early */
+	srv_write_abandon(r); /* none unless MHD ended the request early */
 	srv_route_clear(&r->route);
 	srv_ident_clear(&r->who);
 	sbuf_free(&r->body);

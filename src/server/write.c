@@ -232,6 +232,16 @@ enum MHD_Result srv_write_submit(struct srv_req *r, struct srv_write *w)
 	return step(r);
 }
 
+void srv_write_abandon(struct srv_req *r)
+{
+	if (!r->write)
+		return;
+	/* set at the end of a request only when it was suspended (counted) and
+	 * MHD ended the request without calling the handler again */
+	atomic_fetch_sub(&r->srv->writes_pending, 1);
+	srv_write_free(TAKE_PTR(r->write));
+}
+
 enum MHD_Result srv_write_resume(struct srv_req *r)
 {
 	struct srv_write *w = r->write;

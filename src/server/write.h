@@ -102,6 +102,10 @@ enum MHD_Result srv_write_submit(struct srv_req *r, struct srv_write *w);
  * STORE_WRITE/STORE_DELETE/STORE_NOOP, or -errno with err (-ESTALE after
  * too many lost races); w->result is taken or left to srv_write_free. */
 enum MHD_Result srv_write_resume(struct srv_req *r);
+/* The request ends with its write unanswered (the client went away while
+ * it was suspended and MHD did not call the handler again): uncounts and
+ * frees it. For srv_http_completed; no-op without a write. */
+void srv_write_abandon(struct srv_req *r);
 /* Writes submitted and not answered yet, server-wide: the server waits for
  * none to be left before it stops MHD (which must not stop with suspended
  * connections). */

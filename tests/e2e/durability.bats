@@ -93,3 +93,26 @@ stored_tasks() { keel get tasks -o json | jq -r '.items[] | "\(.metadata.name) \
 	missing=$(comm -23 "$BATS_TEST_TMPDIR/acked" "$BATS_TEST_TMPDIR/stored" | head -5)
 	assert_equal "$missing" ""
 }
+
+@test "clients that hang up while their create waits for its commit: nothing is left suspended, the server stops cleanly" {
+	keel_server_stop KILL
+	keel_server_start --controllers=none --threads 1
+	python3 - "$KEEL_URL" "$KEEL_TOKEN_VALUE" <<'PY'
+import socket, sys, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+for i in range(100):
+    body = '{"apiVersion":"keel/v1","kind":"Task","metadata":{"name":"gone-%d"},"spec":{"image":"b"}}' % i
+    s = socket.create_connection((u.hostname, u.port))
+    s.sendall(("POST /apis/keel/v1/namespaces/default/tasks HTTP/1.1\r\nHost: x\r\n"
+               "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+               "Content-Length: %d\r\n\r\n%s" % (sys.argv[2], len(body), body)).encode())
+    s.close()  # before the answer: the create is in flight
+PY
+	# every create committed (the writes were accepted), and the server still answers
+	for _ in $(seq 1 100); do [ "$(keel get tasks -o name | grep -c gone-)" = 100 ] && break; sleep 0.05; done
+	[ "$(keel get tasks -o name | grep -c gone-)" = 100 ]
+	run timeout 10 kill -TERM "$SERVER_PID"
+	for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.05; done
+	! kill -0 "$SERVER_PID" 2>/dev/null
+	grep -q 'stopped cleanly' "$SERVER_LOG"
+}
