@@ -67,7 +67,8 @@ stored_tasks() { keel get tasks -o json | jq -r '.items[] | "\(.metadata.name) \
 	writes=$(($(metric keel_store_writes_total) - writes0))
 	echo "# $writes writes in $commits commits" >&3
 	[ "$writes" = 640 ]
-	[ "$commits" -le $((writes / 4)) ]
+	# one commit per write when a write holds its thread; ~50 here, ~180 under ASan
+	[ "$commits" -le $((writes / 2)) ]
 	assert_equal "$(stored_tasks)" "$(cat "$BATS_TEST_TMPDIR/acked")"
 }
 
