@@ -41,6 +41,7 @@
 #include "server/conns.h"
 #include "server/handlers.h"
 #include "server/metrics.h"
+#include "server/write.h"
 #include "store/store.h"
 
 /* Past this much discarded body (a chunked body over --max-body) we stop
@@ -93,7 +94,12 @@ enum MHD_Result srv_reply_json(struct srv_req *r, unsigned code, json_t *obj,
 	json_decref(obj);
 	if (!text)
 		text = xstrdup("{}");
-	size_t n = strlen(text);
+	return srv_reply_json_text(r, code, text, strlen(text), extra_header, extra_value);
+}
+
+enum MHD_Result srv_reply_json_text(struct srv_req *r, unsigned code, char *text, size_t n,
+                                    const char *extra_header, const char *extra_value)
+{
 	text = xrealloc(text, n + 2);
 	text[n] = '\n';
 	text[n + 1] = '\0';
@@ -508,6 +514,8 @@ enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, const ch
 	}
 	if (r->queued) /* answered early: MHD reads no body after that */
 		return MHD_YES;
+	if (r->write) /* resumed: its write is done (server/write.h) */
+		return srv_write_resume(r);
 	if (*upload_data_size) {
 		take_body(r, upload_data, *upload_data_size);
 		*upload_data_size = 0;
@@ -548,6 +556,7 @@ void srv_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		log_debug("%s %s %u %.1fms%s", r->method_name, r->path, code, (double)dur / 1e6,
 		          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 		                                                     : " (connection ended early)");
+	srv_write_abandon(r); /* none unless MHD ended the request early */
 	srv_route_clear(&r->route);
 	srv_ident_clear(&r->who);
 	sbuf_free(&r->body);

@@ -29,6 +29,7 @@ struct srv_hub;
 struct srv_auth;
 struct srv_metrics;
 struct srv_conns;
+struct srv_write;
 
 struct server {
 	struct srv_opts opts;
@@ -41,6 +42,8 @@ struct server {
 	struct MHD_Daemon *mhd;
 	char *url; /* owned: "http://HOST:PORT" once listening */
 	atomic_bool ready;
+	atomic_uint writes_pending; /* srv_write_submit's, not answered yet */
+	atomic_bool stopping;       /* server_close began: writes no longer suspend */
 	/* More /metrics text from the process the server runs in (keel up's
 	 * sync loop), under metrics_mu: server_set_metrics_source. */
 	pthread_mutex_t metrics_mu;
@@ -65,12 +68,13 @@ struct srv_req {
 	unsigned status; /* the code queued, for the log and metrics */
 	bool queued;
 	bool is_watch;
-	int early_code;       /* an error decided before the body was read */
-	json_t *early_status; /* its Status object (owned) */
-	struct srv_ident who; /* the token's owner (owned; empty where no token is needed) */
-	bool authz_body;      /* authorization waits for the body (a node's create) */
-	bool early_close;     /* ... sent with Connection: close */
-	enum srv_limit limit; /* the limit this request hit, counted once at its end */
+	int early_code;          /* an error decided before the body was read */
+	json_t *early_status;    /* its Status object (owned) */
+	struct srv_ident who;    /* the token's owner (owned; empty where no token is needed) */
+	bool authz_body;         /* authorization waits for the body (a node's create) */
+	bool early_close;        /* ... sent with Connection: close */
+	enum srv_limit limit;    /* the limit this request hit, counted once at its end */
+	struct srv_write *write; /* owned: a submitted write not answered yet (write.h) */
 };
 
 /* MHD's URI log callback (cls = struct server): allocates the request with
@@ -95,6 +99,10 @@ const char *srv_req_user(struct srv_req *r);
  * srv_reply_json steals obj. extra_header/extra_value may be NULL. */
 enum MHD_Result srv_reply_json(struct srv_req *r, unsigned code, json_t *obj,
                                const char *extra_header, const char *extra_value);
+/* The same with obj's JSON text already made (text owned, taken; n its
+ * length without a NUL): one serialisation saved. */
+enum MHD_Result srv_reply_json_text(struct srv_req *r, unsigned code, char *text, size_t n,
+                                    const char *extra_header, const char *extra_value);
 enum MHD_Result srv_reply_text(struct srv_req *r, unsigned code, const char *content_type,
                                const char *text);
 /* A Status object for err (HTTP code from api/status.h); kind is the plural

@@ -56,46 +56,45 @@ static enum MHD_Result status_put(struct srv_req *r, bool dry)
 	const struct api_kind *k = r->route.kind;
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	_cleanup_json_ json_t *body = NULL;
-	struct status_arg a = {0};
+	uint64_t want_rv = 0;
 	if (srv_json_parse(r->body.data, r->body.len, true, &body, &err) < 0 ||
 	    srv_obj_check_identity(k, body, r->route.ns, r->route.name, &err) < 0 ||
-	    srv_obj_client_rv(body, &a.want_rv, &err) < 0)
+	    srv_obj_client_rv(body, &want_rv, &err) < 0)
 		return srv_reply_error(r, &err, NULL, NULL);
-	a.status = json_object_get(body, "status");
-	if (a.status && api_validate_status(k, a.status, &err) < 0)
+	json_t *status = json_object_get(body, "status");
+	if (status && api_validate_status(k, status, &err) < 0)
 		return srv_reply_error(r, &err, k->plural, r->route.name);
 	_cleanup_free_ char *key = srv_req_key(r);
-	struct srv_write w = {.srv = r->srv,
-	                      .kind = k,
-	                      .key = key,
-	                      .dry_run = dry,
-	                      .compute = status_compute,
-	                      .arg = &a};
-	int rc = srv_write_run(&w, &err);
-	enum MHD_Result ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
-	srv_write_clear(&w);
-	return ret;
+	struct srv_write *w = srv_write_new(r->srv, k, key);
+	struct status_arg *a = srv_write_alloc(w, sizeof *a);
+	a->status = status; /* borrowed from body, which w holds */
+	a->want_rv = want_rv;
+	srv_write_hold(w, TAKE_PTR(body));
+	w->dry_run = dry;
+	w->compute = status_compute;
+	w->arg = a;
+	w->reply = srv_reply_write_ok;
+	return srv_write_submit(r, w);
 }
 
 static enum MHD_Result status_patch(struct srv_req *r, bool dry)
 {
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	_cleanup_json_ json_t *patch = NULL;
-	struct srv_patch_arg a = {.status_only = true};
-	if (srv_patch_parse(r, false, &patch, &a.want_rv, &err) < 0)
+	uint64_t want_rv = 0;
+	if (srv_patch_parse(r, false, &patch, &want_rv, &err) < 0)
 		return srv_reply_error(r, &err, NULL, NULL);
-	a.patch = patch;
 	_cleanup_free_ char *key = srv_req_key(r);
-	struct srv_write w = {.srv = r->srv,
-	                      .kind = r->route.kind,
-	                      .key = key,
-	                      .dry_run = dry,
-	                      .compute = srv_patch_compute,
-	                      .arg = &a};
-	int rc = srv_write_run(&w, &err);
-	enum MHD_Result ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
-	srv_write_clear(&w);
-	return ret;
+	struct srv_write *w = srv_write_new(r->srv, r->route.kind, key);
+	struct srv_patch_arg *a = srv_write_alloc(w, sizeof *a);
+	a->status_only = true;
+	a->patch = srv_write_hold(w, TAKE_PTR(patch));
+	a->want_rv = want_rv;
+	w->dry_run = dry;
+	w->compute = srv_patch_compute;
+	w->arg = a;
+	w->reply = srv_reply_write_ok;
+	return srv_write_submit(r, w);
 }
 
 enum MHD_Result srv_handle_status_write(struct srv_req *r)
@@ -194,6 +193,12 @@ static int binding_parse(struct srv_req *r, json_t **body, const char **node, co
 	return 0;
 }
 
+static enum MHD_Result binding_reply(struct srv_req *r, int rc, struct kerr *err,
+                                     struct srv_write *w)
+{
+	return srv_reply_write(r, rc, err, w, rc == STORE_NOOP ? 200 : 201, NULL, NULL);
+}
+
 enum MHD_Result srv_handle_binding(struct srv_req *r)
 {
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
@@ -202,26 +207,25 @@ enum MHD_Result srv_handle_binding(struct srv_req *r)
 	if (!srv_req_dry_run(r, &dry, &ret))
 		return ret;
 	_cleanup_json_ json_t *body = NULL;
-	struct binding_arg a = {0};
-	if (binding_parse(r, &body, &a.node, &a.rv, &err) < 0)
+	struct binding_arg parsed = {0};
+	if (binding_parse(r, &body, &parsed.node, &parsed.rv, &err) < 0)
 		return srv_reply_error(r, &err, "tasks", r->route.name);
-	_cleanup_free_ char *node_key = store_key("nodes", NULL, a.node);
+	_cleanup_free_ char *node_key = store_key("nodes", NULL, parsed.node);
 	json_t *node = NULL;
 	int rc = store_get(r->srv->store, node_key, &node, &err);
 	json_decref(node);
 	if (rc == -ENOENT)
-		return srv_reply_status(r, 404, "NotFound", "nodes \"%s\" not found", a.node);
+		return srv_reply_status(r, 404, "NotFound", "nodes \"%s\" not found", parsed.node);
 	if (rc < 0)
-		return srv_reply_error(r, &err, "nodes", a.node);
+		return srv_reply_error(r, &err, "nodes", parsed.node);
 	_cleanup_free_ char *key = srv_req_key(r);
-	struct srv_write w = {.srv = r->srv,
-	                      .kind = r->route.kind,
-	                      .key = key,
-	                      .dry_run = dry,
-	                      .compute = binding_compute,
-	                      .arg = &a};
-	rc = srv_write_run(&w, &err);
-	ret = srv_reply_write(r, rc, &err, &w, rc == STORE_NOOP ? 200 : 201, NULL, NULL);
-	srv_write_clear(&w);
-	return ret;
+	struct srv_write *w = srv_write_new(r->srv, r->route.kind, key);
+	struct binding_arg *a = srv_write_alloc(w, sizeof *a);
+	*a = parsed; /* borrowed from body, which w holds */
+	srv_write_hold(w, TAKE_PTR(body));
+	w->dry_run = dry;
+	w->compute = binding_compute;
+	w->arg = a;
+	w->reply = binding_reply;
+	return srv_write_submit(r, w);
 }

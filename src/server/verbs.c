@@ -54,6 +54,10 @@ enum MHD_Result srv_reply_write(struct srv_req *r, int rc, struct kerr *err, str
 {
 	if (rc < 0)
 		return srv_reply_error(r, err, r->route.kind->plural, r->route.name);
+	if (w->result_text) { /* as stored: no second serialisation */
+		size_t n = w->result_len;
+		return srv_reply_json_text(r, ok_code, TAKE_PTR(w->result_text), n, hdr, hval);
+	}
 	json_t *obj = TAKE_PTR(w->result);
 	if (!obj)
 		obj = api_status_success(r->route.kind->plural, r->route.name);
@@ -113,6 +117,19 @@ static int create_compute(struct srv_write *w, json_t *live, json_t **next, stru
 	return STORE_WRITE;
 }
 
+enum MHD_Result srv_reply_write_ok(struct srv_req *r, int rc, struct kerr *err, struct srv_write *w)
+{
+	return srv_reply_write(r, rc, err, w, 200, NULL, NULL);
+}
+
+static enum MHD_Result create_reply(struct srv_req *r, int rc, struct kerr *err,
+                                    struct srv_write *w)
+{
+	if (rc < 0)
+		return srv_reply_error(r, err, w->kind->plural, api_obj_name(w->arg));
+	return srv_reply_write(r, rc, err, w, 201, NULL, NULL);
+}
+
 enum MHD_Result srv_handle_create(struct srv_req *r)
 {
 	const struct api_kind *k = r->route.kind;
@@ -137,18 +154,12 @@ enum MHD_Result srv_handle_create(struct srv_req *r)
 	    srv_check_namespace(r->srv, k, ns, &err) < 0)
 		return srv_reply_error(r, &err, k->plural, api_obj_name(obj));
 	_cleanup_free_ char *key = store_key(k->plural, ns, api_obj_name(obj));
-	struct srv_write w = {.srv = r->srv,
-	                      .kind = k,
-	                      .key = key,
-	                      .dry_run = dry,
-	                      .compute = create_compute,
-	                      .arg = obj};
-	int rc = srv_write_run(&w, &err);
-	if (rc < 0)
-		return srv_reply_error(r, &err, k->plural, api_obj_name(obj));
-	ret = srv_reply_write(r, rc, &err, &w, 201, NULL, NULL);
-	srv_write_clear(&w);
-	return ret;
+	struct srv_write *w = srv_write_new(r->srv, k, key);
+	w->dry_run = dry;
+	w->compute = create_compute;
+	w->arg = srv_write_hold(w, TAKE_PTR(obj));
+	w->reply = create_reply;
+	return srv_write_submit(r, w);
 }
 
 /* ---- replace (PUT) ---- */
@@ -261,32 +272,30 @@ enum MHD_Result srv_handle_replace(struct srv_req *r)
 	if (!srv_req_dry_run(r, &dry, &ret))
 		return ret;
 	_cleanup_json_ json_t *body = NULL;
-	struct replace_arg a = {0};
+	uint64_t want_rv = 0;
 	if (srv_json_parse(r->body.data, r->body.len, true, &body, &err) < 0 ||
 	    srv_obj_check_identity(k, body, r->route.ns, r->route.name, &err) < 0 ||
-	    srv_obj_client_rv(body, &a.want_rv, &err) < 0)
+	    srv_obj_client_rv(body, &want_rv, &err) < 0)
 		return srv_reply_error(r, &err, NULL, NULL);
 	srv_obj_strip_server_fields(body);
 	if (k->has_status)
 		json_object_del(body, "status");
 	if (validate(k, body, &err) < 0)
 		return srv_reply_error(r, &err, k->plural, r->route.name);
-	a.body = body;
-	char mbuf[128];
-	a.manager = srv_update_manager(r, mbuf, sizeof mbuf);
 	_cleanup_free_ char *key = srv_req_key(r);
+	struct srv_write *w = srv_write_new(r->srv, k, key);
+	struct replace_arg *a = srv_write_alloc(w, sizeof *a);
+	a->body = srv_write_hold(w, TAKE_PTR(body));
+	a->want_rv = want_rv;
+	char mbuf[128];
+	a->manager = srv_write_strdup(w, srv_update_manager(r, mbuf, sizeof mbuf));
 	_cleanup_free_ char *locked = spec_locked(r);
-	struct srv_write w = {.srv = r->srv,
-	                      .kind = k,
-	                      .key = key,
-	                      .dry_run = dry,
-	                      .compute = replace_compute,
-	                      .arg = &a,
-	                      .spec_locked = locked};
-	int rc = srv_write_run(&w, &err);
-	ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
-	srv_write_clear(&w);
-	return ret;
+	w->spec_locked = srv_write_strdup(w, locked);
+	w->dry_run = dry;
+	w->compute = replace_compute;
+	w->arg = a;
+	w->reply = srv_reply_write_ok;
+	return srv_write_submit(r, w);
 }
 
 /* ---- merge patch (PATCH, application/merge-patch+json) ---- */
@@ -365,6 +374,13 @@ static int apply_compute(struct srv_write *w, json_t *live, json_t **next, struc
 	return finish_update(w, live, merged, next, err);
 }
 
+static enum MHD_Result apply_reply(struct srv_req *r, int rc, struct kerr *err, struct srv_write *w)
+{
+	const char *res = rc == STORE_NOOP ? "unchanged" : w->existed ? "configured" : "created";
+	unsigned code = rc == STORE_WRITE && !w->existed ? 201 : 200;
+	return srv_reply_write(r, rc, err, w, code, "Keel-Apply-Result", res);
+}
+
 static enum MHD_Result handle_apply(struct srv_req *r, bool dry)
 {
 	const struct api_kind *k = r->route.kind;
@@ -376,25 +392,20 @@ static enum MHD_Result handle_apply(struct srv_req *r, bool dry)
 	srv_obj_strip_server_fields(body);
 	if (k->has_status)
 		json_object_del(body, "status");
-	const char *manager = srv_req_query(r, "fieldManager");
-	struct apply_arg a = {.applied = body,
-	                      .manager = manager && *manager ? manager : "keel-apply",
-	                      .ns = k->namespaced ? api_obj_namespace(body) : NULL};
+	const char *manager = srv_req_query(r, "fieldManager"); /* the request's */
 	_cleanup_free_ char *key = srv_req_key(r);
+	struct srv_write *w = srv_write_new(r->srv, k, key);
+	struct apply_arg *a = srv_write_alloc(w, sizeof *a);
+	a->applied = srv_write_hold(w, TAKE_PTR(body));
+	a->manager = manager && *manager ? manager : "keel-apply";
+	a->ns = k->namespaced ? api_obj_namespace(a->applied) : NULL;
 	_cleanup_free_ char *locked = spec_locked(r);
-	struct srv_write w = {.srv = r->srv,
-	                      .kind = k,
-	                      .key = key,
-	                      .dry_run = dry,
-	                      .compute = apply_compute,
-	                      .arg = &a,
-	                      .spec_locked = locked};
-	int rc = srv_write_run(&w, &err);
-	const char *res = rc == STORE_NOOP ? "unchanged" : w.existed ? "configured" : "created";
-	unsigned code = rc == STORE_WRITE && !w.existed ? 201 : 200;
-	enum MHD_Result ret = srv_reply_write(r, rc, &err, &w, code, "Keel-Apply-Result", res);
-	srv_write_clear(&w);
-	return ret;
+	w->spec_locked = srv_write_strdup(w, locked);
+	w->dry_run = dry;
+	w->compute = apply_compute;
+	w->arg = a;
+	w->reply = apply_reply;
+	return srv_write_submit(r, w);
 }
 
 /* The media type without parameters, lower-cased into buf. */
@@ -423,25 +434,23 @@ enum MHD_Result srv_handle_patch(struct srv_req *r)
 		return handle_apply(r, dry);
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	_cleanup_json_ json_t *patch = NULL;
-	struct srv_patch_arg a = {0};
-	if (srv_patch_parse(r, true, &patch, &a.want_rv, &err) < 0)
+	uint64_t want_rv = 0;
+	if (srv_patch_parse(r, true, &patch, &want_rv, &err) < 0)
 		return srv_reply_error(r, &err, NULL, NULL);
-	a.patch = patch;
-	char mbuf[128];
-	a.manager = srv_update_manager(r, mbuf, sizeof mbuf);
 	_cleanup_free_ char *key = srv_req_key(r);
+	struct srv_write *w = srv_write_new(r->srv, k, key);
+	struct srv_patch_arg *a = srv_write_alloc(w, sizeof *a);
+	a->patch = srv_write_hold(w, TAKE_PTR(patch));
+	a->want_rv = want_rv;
+	char mbuf[128];
+	a->manager = srv_write_strdup(w, srv_update_manager(r, mbuf, sizeof mbuf));
 	_cleanup_free_ char *locked = spec_locked(r);
-	struct srv_write w = {.srv = r->srv,
-	                      .kind = k,
-	                      .key = key,
-	                      .dry_run = dry,
-	                      .compute = srv_patch_compute,
-	                      .arg = &a,
-	                      .spec_locked = locked};
-	int rc = srv_write_run(&w, &err);
-	ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
-	srv_write_clear(&w);
-	return ret;
+	w->spec_locked = srv_write_strdup(w, locked);
+	w->dry_run = dry;
+	w->compute = srv_patch_compute;
+	w->arg = a;
+	w->reply = srv_reply_write_ok;
+	return srv_write_submit(r, w);
 }
 
 int srv_patch_parse(struct srv_req *r, bool apply_ok, json_t **patch, uint64_t *want_rv,
@@ -600,20 +609,18 @@ enum MHD_Result srv_handle_delete(struct srv_req *r)
 	bool dry;
 	if (!srv_req_dry_run(r, &dry, &ret))
 		return ret;
-	struct delete_arg a = {0};
-	if (delete_options(r, &a, &err) < 0)
+	struct delete_arg opts = {0};
+	if (delete_options(r, &opts, &err) < 0)
 		return srv_reply_error(r, &err, NULL, NULL);
 	_cleanup_free_ char *key = srv_req_key(r);
-	struct srv_write w = {.srv = r->srv,
-	                      .kind = k,
-	                      .key = key,
-	                      .dry_run = dry,
-	                      .compute = delete_compute,
-	                      .arg = &a};
-	int rc = srv_write_run(&w, &err);
-	ret = srv_reply_write(r, rc, &err, &w, 200, NULL, NULL);
-	srv_write_clear(&w);
-	return ret;
+	struct srv_write *w = srv_write_new(r->srv, k, key);
+	struct delete_arg *a = srv_write_alloc(w, sizeof *a);
+	*a = opts; /* its policy is a static string */
+	w->dry_run = dry;
+	w->compute = delete_compute;
+	w->arg = a;
+	w->reply = srv_reply_write_ok;
+	return srv_write_submit(r, w);
 }
 
 static void yaml_stream_freep(struct yaml_stream **s)

@@ -16,6 +16,10 @@
 enum MHD_Result srv_reply_write(struct srv_req *r, int rc, struct kerr *err, struct srv_write *w,
                                 unsigned ok_code, const char *hdr, const char *hval);
 
+/* srv_reply_write with 200: a w->reply for the verbs that answer 200. */
+enum MHD_Result srv_reply_write_ok(struct srv_req *r, int rc, struct kerr *err,
+                                   struct srv_write *w);
+
 /* 0 when ns exists (or k is cluster-scoped); -ENOENT `namespaces "x" not found`. */
 int srv_check_namespace(struct server *srv, const struct api_kind *k, const char *ns,
                         struct kerr *err);

@@ -150,6 +150,36 @@ typedef int (*store_mutate_fn)(void *ctx, json_t *current, uint64_t rev, json_t 
 int store_update(struct store *s, const char *key, store_mutate_fn fn, void *ctx, json_t **result,
                  uint64_t *rev, struct kerr *err);
 
+/* The outcome of an asynchronous update, handed to its done callback. */
+struct store_result {
+	int rc;           /* STORE_WRITE/STORE_DELETE/STORE_NOOP, or -errno */
+	struct kerr *err; /* filled when rc < 0; the callback may kerr_move it */
+	json_t *object;   /* borrowed, as store_update's *result (NULL for a NOOP on an
+	                     absent key, and on failure); it may be shared with the
+	                     commit hook, so a callback that keeps it (json_incref)
+	                     must treat it as immutable */
+	const char *text; /* borrowed: for STORE_WRITE, object's JSON text exactly as
+	                     stored (compact, with its resourceVersion); else NULL */
+	size_t text_len;
+	uint64_t rev; /* as store_update's *rev */
+};
+typedef void (*store_done_fn)(void *ctx, const struct store_result *res);
+
+/* store_update without the wait: queues the update and returns at once.
+ * Returns 0 when it is queued: done is then called exactly once, on the
+ * writer thread, after the batch holding the change is durable and after
+ * the commit hook has seen it (or when the update failed); the result and
+ * everything in it are borrowed for the call. done must be quick and must
+ * not call store_update, store_update_async or store_close (it may hand
+ * the result to another thread, e.g. resume a suspended connection).
+ * ctx must stay valid until done has run; key is copied. Returns <0 with
+ * err filled when nothing was queued (done is never called): -EINVAL (no
+ * callback, bad key), -EDEADLK (called on the writer thread), -ESHUTDOWN
+ * (the store is closing). store_close drains queued async updates (their
+ * done runs) before it returns. */
+int store_update_async(struct store *s, const char *key, store_mutate_fn fn, void *ctx,
+                       store_done_fn done, void *done_ctx, struct kerr *err);
+
 /* Called on the writer thread after each batch is durable, once per change
  * in revision order, before the writers are answered. Set before concurrent
  * use; one hook. The hook must not call back into store write functions; it

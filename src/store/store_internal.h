@@ -26,17 +26,24 @@
 #define STORE_TRIM_MAX 100000u
 #define STORE_FORMAT   1u
 
-/* One store_update() call, living on the caller's stack. The writer fills the
- * outcome fields; `done` and `cond` are guarded by store.lock. */
+/* One store_update() call, living on the caller's stack, or one
+ * store_update_async() call, on the heap and owned by the store (freed by
+ * the writer once its done callback has run). The writer fills the outcome
+ * fields; `done` and `cond` are guarded by store.lock (sync calls only). */
 struct store_req {
 	const char *key;
 	store_mutate_fn fn;
 	void *ctx;
 	struct store_req *next; /* queue link */
+	store_done_fn on_done;  /* async: called on the writer thread; NULL: sync */
+	void *done_ctx;
+	char *key_owned; /* async: the copy key points to */
 
-	int rc;                     /* STORE_WRITE/DELETE/NOOP or -errno */
-	struct kerr err;            /* filled when rc < 0 */
-	json_t *stored;             /* owned: stored/deleted/current object */
+	int rc;          /* STORE_WRITE/DELETE/NOOP or -errno */
+	struct kerr err; /* filled when rc < 0 */
+	json_t *stored;  /* owned: stored/deleted/current object */
+	char *text;      /* owned: stored's JSON text (WRITE only) */
+	size_t text_len;
 	enum store_event_type type; /* for WRITE/DELETE */
 	uint64_t rev;
 	bool shared; /* stored was handed to the commit hook */

@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/kerr.h"
@@ -30,6 +31,18 @@
 
 /* ---- the caller's side -------------------------------------------------------------- */
 
+/* Appends q to the queue and wakes the writer; the caller holds s->lock. */
+static void enqueue_locked(struct store *s, struct store_req *q)
+{
+	if (s->tail)
+		s->tail->next = q;
+	else
+		s->head = q;
+	s->tail = q;
+	s->queued++;
+	pthread_cond_signal(&s->queue_cond);
+}
+
 static int update_wait(struct store *s, struct store_req *q, struct kerr *err)
 {
 	pthread_mutex_lock(&s->lock);
@@ -38,13 +51,7 @@ static int update_wait(struct store *s, struct store_req *q, struct kerr *err)
 		return kerr_set(err, ESHUTDOWN, "store is closing; %s not written", q->key);
 	}
 	s->inflight++;
-	if (s->tail)
-		s->tail->next = q;
-	else
-		s->head = q;
-	s->tail = q;
-	s->queued++;
-	pthread_cond_signal(&s->queue_cond);
+	enqueue_locked(s, q);
 	while (!q->done)
 		pthread_cond_wait(&q->cond, &s->lock);
 	if (--s->inflight == 0)
@@ -53,8 +60,8 @@ static int update_wait(struct store *s, struct store_req *q, struct kerr *err)
 	return 0;
 }
 
-int store_update(struct store *s, const char *key, store_mutate_fn fn, void *ctx, json_t **result,
-                 uint64_t *rev, struct kerr *err)
+/* What store_update and store_update_async refuse before queueing. */
+static int update_check(struct store *s, const char *key, store_mutate_fn fn, struct kerr *err)
 {
 	if (!fn)
 		return kerr_set(err, EINVAL, "store: update of %s without a callback",
@@ -65,6 +72,15 @@ int store_update(struct store *s, const char *key, store_mutate_fn fn, void *ctx
 	if (pthread_equal(pthread_self(), s->writer))
 		return kerr_set(err, EDEADLK,
 		                "store: update of %s from a mutate callback or commit hook", key);
+	return 0;
+}
+
+int store_update(struct store *s, const char *key, store_mutate_fn fn, void *ctx, json_t **result,
+                 uint64_t *rev, struct kerr *err)
+{
+	int r = update_check(s, key, fn, err);
+	if (r < 0)
+		return r;
 	struct store_req q = {.key = key, .fn = fn, .ctx = ctx};
 	pthread_cond_init(&q.cond, NULL);
 	r = update_wait(s, &q, err);
@@ -83,9 +99,38 @@ int store_update(struct store *s, const char *key, store_mutate_fn fn, void *ctx
 	if (result)
 		*result = q.shared ? json_deep_copy(q.stored) : json_incref(q.stored);
 	json_decref(q.stored);
+	free(q.text);
 	if (rev)
 		*rev = q.rev;
 	return q.rc;
+}
+
+int store_update_async(struct store *s, const char *key, store_mutate_fn fn, void *ctx,
+                       store_done_fn done, void *done_ctx, struct kerr *err)
+{
+	int r = update_check(s, key, fn, err);
+	if (r < 0)
+		return r;
+	if (!done)
+		return kerr_set(err, EINVAL,
+		                "store: asynchronous update of %s without a done callback", key);
+	struct store_req *q = xcalloc(1, sizeof *q);
+	q->key = q->key_owned = xstrdup(key);
+	q->fn = fn;
+	q->ctx = ctx;
+	q->on_done = done;
+	q->done_ctx = done_ctx;
+	pthread_mutex_lock(&s->lock);
+	if (s->closing) {
+		pthread_mutex_unlock(&s->lock);
+		r = kerr_set(err, ESHUTDOWN, "store is closing; %s not written", key);
+		free(q->key_owned);
+		free(q);
+		return r;
+	}
+	enqueue_locked(s, q); /* the writer drains the queue before store_close returns */
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }
 
 struct batch {
@@ -256,6 +301,8 @@ static int do_write(struct batch *b, struct store_req *q, bool existed, json_t *
 	q->rev = ++b->rev;
 	q->rc = STORE_WRITE;
 	q->stored = TAKE_PTR(o);
+	q->text = TAKE_PTR(text);
+	q->text_len = len;
 	return 0;
 }
 
@@ -296,6 +343,9 @@ static void req_reset(struct store_req *q)
 	kerr_clear(&q->err);
 	json_decref(q->stored);
 	q->stored = NULL;
+	free(q->text);
+	q->text = NULL;
+	q->text_len = 0;
 	q->shared = false;
 }
 
@@ -398,8 +448,25 @@ static void req_fail(struct store_req *q, const struct kerr *err)
 	q->rc = kerr_set(&q->err, err->code ? err->code : EIO, "%s", kerr_msg(err));
 }
 
+/* Hands an asynchronous request its outcome, then frees it. */
+static void answer_async(struct store_req *q)
+{
+	bool ok = q->rc >= 0;
+	struct store_result res = {.rc = q->rc,
+	                           .err = &q->err,
+	                           .object = ok ? q->stored : NULL,
+	                           .text = ok && q->rc == STORE_WRITE ? q->text : NULL,
+	                           .text_len = ok && q->rc == STORE_WRITE ? q->text_len : 0,
+	                           .rev = q->rev};
+	q->on_done(q->done_ctx, &res);
+	req_reset(q);
+	free(q->key_owned);
+	free(q);
+}
+
 /* Calls the commit hook for every change of reqs[0..n) (they are in
- * revision order), then wakes their callers. */
+ * revision order), then answers their callers: wakes the waiting ones,
+ * calls the done callbacks of the asynchronous ones. */
 static void finish(struct store *s, struct store_req **reqs, size_t n)
 {
 	pthread_mutex_lock(&s->lock);
@@ -414,12 +481,22 @@ static void finish(struct store *s, struct store_req **reqs, size_t n)
 		hook(hook_ctx, &ev);
 		q->shared = true;
 	}
+	/* The asynchronous ones are gathered at the front of reqs (the batch
+	 * array is the writer's own) before the lock is released: a waiting
+	 * caller's request may be gone the moment we unlock. */
+	size_t nasync = 0;
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < n; i++) {
+		if (reqs[i]->on_done) {
+			reqs[nasync++] = reqs[i];
+			continue;
+		}
 		reqs[i]->done = true; /* the caller may free it once we unlock */
 		pthread_cond_signal(&reqs[i]->cond);
 	}
 	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < nasync; i++)
+		answer_async(reqs[i]);
 }
 
 /* Puts reqs[0..n) back at the head of the queue, in order. */

@@ -826,6 +826,194 @@ static void test_close_drains_queue(void **state)
 	assert_int_equal(store_revision(s), N + 1);
 }
 
+/* ---- asynchronous updates ----------------------------------------------------------- */
+
+enum { ASYNC_N = 6 };
+
+struct async_done {
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	struct store *s;
+	struct rec *rec; /* the hook's record, to check that it ran first */
+	int n;
+	int rc[ASYNC_N], reentry[ASYNC_N];
+	uint64_t rev[ASYNC_N];
+	size_t hooked[ASYNC_N]; /* changes the hook had seen when done ran */
+	char *text[ASYNC_N], *object[ASYNC_N], *msg[ASYNC_N];
+};
+
+struct async_call {
+	void *d; /* struct async_done or struct close_async */
+	int i;
+};
+
+static void async_done_fn(void *ctx, const struct store_result *res)
+{
+	struct async_call *c = ctx;
+	struct async_done *d = c->d;
+	int i = c->i;
+	pthread_mutex_lock(&d->rec->lock);
+	size_t hooked = d->rec->n;
+	pthread_mutex_unlock(&d->rec->lock);
+	/* done runs on the writer thread: no updates from there */
+	struct kerr err = KERR_INIT;
+	int reentry =
+	    store_update_async(d->s, "tasks/ns/re", fn_noop, NULL, async_done_fn, c, &err);
+	kerr_clear(&err);
+	pthread_mutex_lock(&d->m);
+	d->rc[i] = res->rc;
+	d->rev[i] = res->rev;
+	d->hooked[i] = hooked;
+	d->reentry[i] = reentry;
+	d->text[i] = res->text ? xstrndup(res->text, res->text_len) : NULL;
+	d->object[i] = res->object ? json_dumps(res->object, JSON_COMPACT) : NULL;
+	d->msg[i] = res->rc < 0 ? xstrdup(kerr_msg(res->err)) : NULL;
+	d->n++;
+	pthread_cond_broadcast(&d->c);
+	pthread_mutex_unlock(&d->m);
+}
+
+/* Queued without waiting, behind a held writer: all of them share one
+ * commit; each done runs after the hook saw its change, with the result,
+ * the stored text and the error of its own request. */
+static void test_async_updates(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_default(f);
+	struct rec rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	store_set_commit_hook(s, rec_hook, &rec);
+	struct gate g;
+	gate_close(s, &g); /* revision 1, once opened */
+	struct async_done d = {
+	    .m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER, .s = s, .rec = &rec};
+	struct async_call calls[ASYNC_N];
+	_cleanup_json_ json_t *o = obj("a", 7);
+	const char *keys[ASYNC_N] = {"tasks/ns/a0", "tasks/ns/a1", "tasks/ns/a1",
+	                             "tasks/ns/a2", "tasks/ns/zz", "tasks/ns/a3"};
+	store_mutate_fn fns[ASYNC_N] = {fn_put,           fn_put,  fn_create,
+	                                fn_fail_silently, fn_noop, fn_put};
+	struct kerr err = KERR_INIT;
+	for (int i = 0; i < ASYNC_N; i++) {
+		calls[i] = (struct async_call){&d, i};
+		assert_int_equal(
+		    store_update_async(s, keys[i], fns[i], o, async_done_fn, &calls[i], &err), 0);
+	}
+	wait_queued(s, ASYNC_N);
+	assert_int_equal(d.n, 0); /* nothing answered before its commit */
+	struct store_stats st0;
+	store_get_stats(s, &st0);
+	gate_open(&g);
+	pthread_join(g.t, NULL);
+	pthread_mutex_lock(&d.m);
+	while (d.n < ASYNC_N)
+		pthread_cond_wait(&d.c, &d.m);
+	pthread_mutex_unlock(&d.m);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	assert_int_equal(st.commits - st0.commits, 2); /* the gate's, then one for all six */
+	/* writes a0, a1 get revisions 2 and 3; the create of a1 finds it: -EEXIST
+	 * from fn_create; a2 fails; zz is a no-op; a3 is revision 4 */
+	int want_rc[ASYNC_N] = {STORE_WRITE, STORE_WRITE, -EEXIST, -EPERM, STORE_NOOP, STORE_WRITE};
+	uint64_t want_rev[ASYNC_N] = {2, 3, 0, 0, 3, 4};
+	for (int i = 0; i < ASYNC_N; i++) {
+		assert_int_equal(d.rc[i], want_rc[i]);
+		assert_int_equal(d.reentry[i], -EDEADLK);
+		assert_int_equal(d.hooked[i], 4); /* gate + three writes, all before any done */
+		if (want_rc[i] == STORE_WRITE) {
+			assert_int_equal(d.rev[i], want_rev[i]);
+			assert_non_null(d.text[i]);
+			assert_string_equal(d.text[i], d.object[i]); /* exactly as stored */
+			char rv[40];
+			snprintf(rv, sizeof rv, "\"resourceVersion\":\"%llu\"",
+			         (unsigned long long)want_rev[i]);
+			assert_non_null(strstr(d.text[i], rv));
+			json_t *got = NULL;
+			assert_int_equal(store_get(s, keys[i], &got, NULL), 0);
+			_cleanup_free_ char *stored = json_dumps(got, JSON_COMPACT);
+			json_decref(got);
+			assert_string_equal(stored, d.text[i]);
+		} else {
+			assert_null(d.text[i]);
+		}
+		if (want_rc[i] < 0)
+			assert_non_null(d.msg[i]);
+		else
+			assert_null(d.msg[i]);
+	}
+	assert_int_equal(d.rev[4], 3); /* a no-op reports the revision it saw */
+	assert_null(d.object[4]);      /* ... and no object for an absent key */
+	assert_non_null(strstr(d.msg[2], "exists"));
+	for (int i = 0; i < ASYNC_N; i++) {
+		free(d.text[i]);
+		free(d.object[i]);
+		free(d.msg[i]);
+	}
+	/* refused before queueing: done never runs */
+	assert_int_equal(store_update_async(s, "", fn_noop, NULL, async_done_fn, &calls[0], &err),
+	                 -EINVAL);
+	kerr_clear(&err);
+	assert_int_equal(store_update_async(s, "tasks/ns/x", fn_noop, NULL, NULL, NULL, &err),
+	                 -EINVAL);
+	kerr_clear(&err);
+	assert_int_equal(d.n, ASYNC_N);
+	store_set_commit_hook(s, NULL, NULL);
+	rec_free(&rec);
+}
+
+struct close_async {
+	pthread_mutex_t m;
+	int done, rc[4];
+};
+
+static void close_done_fn(void *ctx, const struct store_result *res)
+{
+	struct async_call *c = ctx;
+	struct close_async *ca = c->d;
+	pthread_mutex_lock(&ca->m);
+	ca->rc[c->i] = res->rc;
+	ca->done++;
+	pthread_mutex_unlock(&ca->m);
+}
+
+/* store_close answers the asynchronous updates already queued (they commit)
+ * and refuses new ones; by the time it returns every done has run. */
+static void test_async_close_drains(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_default(f);
+	struct gate g;
+	gate_close(s, &g);
+	struct close_async ca = {.m = PTHREAD_MUTEX_INITIALIZER};
+	struct async_call calls[4];
+	_cleanup_json_ json_t *o = obj("c", 1);
+	struct kerr err = KERR_INIT;
+	for (int i = 0; i < 4; i++) {
+		char key[32];
+		snprintf(key, sizeof key, "tasks/ns/c%d", i);
+		calls[i] = (struct async_call){&ca, i};
+		assert_int_equal(
+		    store_update_async(s, key, fn_put, o, close_done_fn, &calls[i], &err), 0);
+	}
+	wait_queued(s, 4);
+	pthread_t ct;
+	pthread_create(&ct, NULL, closer, s);
+	usleep(100 * 1000);
+	assert_int_equal(
+	    store_update_async(s, "tasks/ns/late", fn_put, o, close_done_fn, &calls[0], &err),
+	    -ESHUTDOWN);
+	assert_string_equal(err.msg, "store is closing; tasks/ns/late not written");
+	kerr_clear(&err);
+	gate_open(&g);
+	pthread_join(ct, NULL);
+	pthread_join(g.t, NULL);
+	assert_int_equal(ca.done, 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(ca.rc[i], STORE_WRITE);
+	f->s = NULL;
+	s = open_default(f);
+	assert_int_equal(store_revision(s), 5);
+}
+
 /* A batch stops at 64 MiB written; the rest is requeued, in order. */
 static void test_batch_byte_cap(void **state)
 {
@@ -1093,7 +1281,8 @@ int main(void)
 	    T(test_group_commit),       T(test_bad_requests),
 	    T(test_close_drains_queue), T(test_crash_durability),
 	    T(test_map_full),           T(test_batch_byte_cap),
-	    T(test_corruption_is_eio),
+	    T(test_corruption_is_eio),  T(test_async_updates),
+	    T(test_async_close_drains),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
