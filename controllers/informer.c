@@ -31,6 +31,13 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
+/* One index (see "indexes" at the end). */
+struct inf_index {
+	char *name;
+	informer_index_fn fn;
+	json_t *map;
+};
+
 struct informer {
 	struct client_opts copts;
 	char *server, *token, *ca_file;
@@ -46,7 +53,11 @@ struct informer {
 	json_t *cache; /* key -> object */
 	char *rv;      /* revision of the cache (list or last event) */
 	bool synced, stop;
+	struct inf_index *idx; /* under mu; see "indexes" below */
+	size_t nidx;
 };
+
+static void index_update(struct informer *inf, const char *key, json_t *old, json_t *obj);
 
 static char *dup_or_null(const char *s)
 {
@@ -125,6 +136,7 @@ static void apply_upsert(struct informer *inf, json_t *obj)
 	pthread_mutex_lock(&inf->mu);
 	json_t *old = json_incref(json_object_get(inf->cache, key));
 	json_object_set(inf->cache, key, obj);
+	index_update(inf, key, old, obj);
 	pthread_mutex_unlock(&inf->mu);
 	if (!old) {
 		if (inf->h.on_add)
@@ -141,6 +153,7 @@ static void apply_delete(struct informer *inf, json_t *obj)
 	pthread_mutex_lock(&inf->mu);
 	json_t *old = json_incref(json_object_get(inf->cache, key));
 	json_object_del(inf->cache, key);
+	index_update(inf, key, old, NULL);
 	pthread_mutex_unlock(&inf->mu);
 	if (inf->h.on_delete)
 		inf->h.on_delete(inf->h.ctx, old ? old : obj);
@@ -345,6 +358,11 @@ void informer_free(struct informer *inf)
 	if (!inf)
 		return;
 	informer_stop(inf);
+	for (size_t i = 0; i < inf->nidx; i++) {
+		free(inf->idx[i].name);
+		json_decref(inf->idx[i].map);
+	}
+	free(inf->idx);
 	json_decref(inf->cache);
 	free(inf->rv);
 	free(inf->server);
@@ -387,4 +405,131 @@ uint64_t informer_revision(struct informer *inf)
 	uint64_t r = inf->rv ? strtoull(inf->rv, NULL, 10) : 0;
 	pthread_mutex_unlock(&inf->mu);
 	return r;
+}
+
+/* ---- indexes ----
+ *
+ * Each index is a jansson object: value -> {key: true, ...}, a hash of
+ * hashes, so adding and removing one object's entries is O(its values)
+ * and a lookup is O(the objects it finds). */
+
+static void index_put(struct inf_index *ix, const char *key, json_t *obj, bool add)
+{
+	_cleanup_json_ json_t *vals = obj ? ix->fn(obj) : NULL;
+	size_t i;
+	json_t *v;
+	json_array_foreach(vals, i, v)
+	{
+		const char *val = json_string_value(v);
+		if (!val)
+			continue;
+		json_t *set = json_object_get(ix->map, val);
+		if (add) {
+			if (!set) {
+				set = json_object();
+				json_object_set_new(ix->map, val, set);
+			}
+			json_object_set(set, key, json_true());
+		} else if (set) {
+			json_object_del(set, key);
+			if (json_object_size(set) == 0)
+				json_object_del(ix->map, val);
+		}
+	}
+}
+
+/* With inf->mu held: moves key's entries from old's values to obj's. */
+static void index_update(struct informer *inf, const char *key, json_t *old, json_t *obj)
+{
+	for (size_t i = 0; i < inf->nidx; i++) {
+		index_put(&inf->idx[i], key, old, false);
+		index_put(&inf->idx[i], key, obj, true);
+	}
+}
+
+static struct inf_index *index_find(struct informer *inf, const char *name)
+{
+	for (size_t i = 0; i < inf->nidx; i++)
+		if (streq(inf->idx[i].name, name))
+			return &inf->idx[i];
+	return NULL;
+}
+
+void informer_add_index(struct informer *inf, const char *name, informer_index_fn fn)
+{
+	pthread_mutex_lock(&inf->mu);
+	if (!index_find(inf, name)) {
+		inf->idx = xrealloc(inf->idx, (inf->nidx + 1) * sizeof(*inf->idx));
+		struct inf_index *ix = &inf->idx[inf->nidx++];
+		*ix = (struct inf_index){.name = xstrdup(name), .fn = fn, .map = json_object()};
+		const char *key;
+		json_t *v;
+		json_object_foreach(inf->cache, key, v) index_put(ix, key, v, true);
+	}
+	pthread_mutex_unlock(&inf->mu);
+}
+
+json_t *informer_by_index(struct informer *inf, const char *name, const char *value)
+{
+	json_t *out = json_array();
+	pthread_mutex_lock(&inf->mu);
+	struct inf_index *ix = index_find(inf, name);
+	json_t *set = ix && value ? json_object_get(ix->map, value) : NULL;
+	const char *key;
+	json_t *v;
+	json_object_foreach(set, key, v)
+	{
+		json_t *o = json_object_get(inf->cache, key);
+		if (o)
+			json_array_append(out, o);
+	}
+	pthread_mutex_unlock(&inf->mu);
+	return out;
+}
+
+bool informer_index_has(struct informer *inf, const char *name, const char *value)
+{
+	pthread_mutex_lock(&inf->mu);
+	struct inf_index *ix = index_find(inf, name);
+	bool has = ix && value && json_object_size(json_object_get(ix->map, value)) > 0;
+	pthread_mutex_unlock(&inf->mu);
+	return has;
+}
+
+static json_t *one_string(const char *s)
+{
+	if (!s || !*s)
+		return NULL;
+	json_t *a = json_array();
+	json_array_append_new(a, json_string(s));
+	return a;
+}
+
+json_t *informer_index_owner_uids(json_t *obj)
+{
+	json_t *refs = json_object_get(json_object_get(obj, "metadata"), "ownerReferences");
+	if (json_array_size(refs) == 0)
+		return NULL;
+	json_t *a = json_array();
+	size_t i;
+	json_t *ref;
+	json_array_foreach(refs, i, ref)
+	{
+		json_t *uid = json_object_get(ref, "uid");
+		if (json_is_string(uid))
+			json_array_append(a, uid);
+	}
+	return a;
+}
+
+json_t *informer_index_namespace(json_t *obj)
+{
+	return one_string(
+	    json_string_value(json_object_get(json_object_get(obj, "metadata"), "namespace")));
+}
+
+json_t *informer_index_uid(json_t *obj)
+{
+	return one_string(
+	    json_string_value(json_object_get(json_object_get(obj, "metadata"), "uid")));
 }
