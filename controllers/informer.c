@@ -10,10 +10,18 @@
  * and delivers exactly the adds, updates (resourceVersion changed) and
  * deletes that were missed, so handlers never see a gap.
  *
- * Stopping: a watch is held open with timeoutSeconds (WATCH_ROUND_S) and
- * every event (bookmarks included) checks the stop flag, so informer_stop
- * returns within one round even when the server stays silent; when the
- * server itself goes away, the stream ends at once.
+ * Watch rounds are long (timeoutSeconds WATCH_ROUND_S, as client-go's
+ * 5-10 minutes) so that the server's BOOKMARKs (every 15 s on a quiet
+ * stream) keep the revision of a quiet kind current: a new round resumes
+ * from at most a bookmark interval back. Short rounds (5 s, shorter than
+ * the bookmark interval) made every round of a quiet kind's informer
+ * resume from its last change, long ago, and the server replay (parse)
+ * every change since, of every kind, every 5 s.
+ *
+ * Stopping: informer_request_stop sets the stop flag, which every event
+ * checks, and cancels the watch in progress (client_watch_cancel), so
+ * informer_stop returns within about a second even when the server stays
+ * silent; when the server itself goes away, the stream ends at once.
  */
 #include "controllers/informer.h"
 
@@ -27,7 +35,7 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#define WATCH_ROUND_S 5
+#define WATCH_ROUND_S 300
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -51,6 +59,7 @@ struct informer {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	json_t *cache; /* key -> object */
+	struct client *watch_c; /* the thread's client, for informer_request_stop */
 	char *rv;      /* revision of the cache (list or last event) */
 	bool synced, stop;
 	struct inf_index *idx; /* under mu; see "indexes" below */
@@ -257,6 +266,8 @@ static int watch_round(struct informer *inf, struct client *c, struct kerr *err)
 	                         .field_selector = inf->field_selector,
 	                         .resource_version = rv,
 	                         .timeout_seconds = WATCH_ROUND_S};
+	if (inf->resync_ms > 0 && inf->resync_ms / 1000 < WATCH_ROUND_S) /* resyncs run between rounds */
+		q.timeout_seconds = inf->resync_ms < 1000 ? 1 : inf->resync_ms / 1000;
 	return client_watch(c, inf->kind, inf->ns, &q, on_event, inf, err);
 }
 
@@ -269,7 +280,14 @@ static void *informer_thread(void *arg)
 	int64_t last_resync = time_mono_ms();
 	while (!stopping(inf)) {
 		_cleanup_kerr_ struct kerr err = KERR_INIT;
-		int r = c ? 0 : client_new(&inf->copts, &c, &err);
+		int r = 0;
+		if (!c && (r = client_new(&inf->copts, &c, &err)) == 0) {
+			pthread_mutex_lock(&inf->mu);
+			inf->watch_c = c;
+			if (inf->stop)
+				client_watch_cancel(c);
+			pthread_mutex_unlock(&inf->mu);
+		}
 		if (r == 0 && need_list && (r = do_list(inf, c, &err)) == 0)
 			need_list = false;
 		if (r == 0)
@@ -292,6 +310,9 @@ static void *informer_thread(void *arg)
 			last_resync = time_mono_ms();
 		}
 	}
+	pthread_mutex_lock(&inf->mu);
+	inf->watch_c = NULL;
+	pthread_mutex_unlock(&inf->mu);
 	client_free(c);
 	return NULL;
 }
@@ -338,6 +359,8 @@ void informer_request_stop(struct informer *inf)
 		return;
 	pthread_mutex_lock(&inf->mu);
 	inf->stop = true;
+	if (inf->watch_c)
+		client_watch_cancel(inf->watch_c);
 	pthread_cond_broadcast(&inf->cv);
 	pthread_mutex_unlock(&inf->mu);
 }
