@@ -450,7 +450,7 @@ static void bind_run(struct client *c, void *arg)
 		workqueue_add_rate_limited(controller_queue(s->env), j->key);
 	} else {
 		workqueue_forget(controller_queue(s->env), j->key);
-		clear_unschedulable(c, j->task);
+		clear_unschedulable(c, j->task); /* c is set: the bind went through it */
 		controller_event(s->env, j->task, "Normal", "Scheduled",
 		                 "Successfully assigned %s to %s", j->key, j->node);
 	}
