@@ -54,7 +54,8 @@ int events_new(const struct client_opts *copts, const char *component, struct ev
 	ev->copts.server = ev->server = copts->server ? xstrdup(copts->server) : NULL;
 	ev->copts.token = ev->token = copts->token ? xstrdup(copts->token) : NULL;
 	ev->copts.ca_file = ev->ca_file = copts->ca_file ? xstrdup(copts->ca_file) : NULL;
-	ev->copts.user_agent = ev->user_agent = copts->user_agent ? xstrdup(copts->user_agent) : NULL;
+	ev->copts.user_agent = ev->user_agent =
+	    copts->user_agent ? xstrdup(copts->user_agent) : NULL;
 	ev->idle[ev->nidle++] = c;
 	ev->component = xstrdup(component ? component : "keel");
 	ev->seen = json_object();

@@ -93,7 +93,8 @@ static void enqueue_owners(struct gc *g, json_t *obj)
 	json_t *ref;
 	json_array_foreach(json_object_get(api_obj_meta(obj), "ownerReferences"), i, ref)
 	{
-		struct informer *inf = informer_of(g, json_string_value(json_object_get(ref, "kind")));
+		struct informer *inf =
+		    informer_of(g, json_string_value(json_object_get(ref, "kind")));
 		const char *uid = json_string_value(json_object_get(ref, "uid"));
 		if (!inf || !uid)
 			continue;
@@ -413,7 +414,8 @@ static json_t *neighbourhood(struct gc *g, json_t *obj)
 	json_t *ref;
 	json_array_foreach(json_object_get(api_obj_meta(obj), "ownerReferences"), i, ref)
 	{
-		struct informer *inf = informer_of(g, json_string_value(json_object_get(ref, "kind")));
+		struct informer *inf =
+		    informer_of(g, json_string_value(json_object_get(ref, "kind")));
 		const char *uid = json_string_value(json_object_get(ref, "uid"));
 		if (inf && uid) {
 			_cleanup_json_ json_t *os = informer_by_index(inf, INFORMER_INDEX_UID, uid);
@@ -422,14 +424,16 @@ static json_t *neighbourhood(struct gc *g, json_t *obj)
 	}
 	bool ns_kind = streq(api_obj_kind(obj), "Namespace");
 	for (size_t k = 0; k < g->n && (deleting(obj) || ns_kind); k++) {
-		if (deleting(obj) && informer_index_has(g->infs[k], INFORMER_INDEX_OWNER, api_obj_uid(obj))) {
+		if (deleting(obj) &&
+		    informer_index_has(g->infs[k], INFORMER_INDEX_OWNER, api_obj_uid(obj))) {
 			_cleanup_json_ json_t *rs =
 			    informer_by_index(g->infs[k], INFORMER_INDEX_OWNER, api_obj_uid(obj));
 			append_first(snap, rs);
 		}
-		if (ns_kind && informer_index_has(g->infs[k], INFORMER_INDEX_NAMESPACE, api_obj_name(obj))) {
-			_cleanup_json_ json_t *in =
-			    informer_by_index(g->infs[k], INFORMER_INDEX_NAMESPACE, api_obj_name(obj));
+		if (ns_kind &&
+		    informer_index_has(g->infs[k], INFORMER_INDEX_NAMESPACE, api_obj_name(obj))) {
+			_cleanup_json_ json_t *in = informer_by_index(
+			    g->infs[k], INFORMER_INDEX_NAMESPACE, api_obj_name(obj));
 			append_first(snap, in);
 		}
 	}
@@ -443,8 +447,7 @@ static json_t *neighbourhood(struct gc *g, json_t *obj)
 }
 
 /* Runs the actions of plan (those about uid only, unless uid is NULL). */
-static int run_plan(struct gc *g, struct client *c, json_t *plan, const char *uid,
-                    struct kerr *err)
+static int run_plan(struct gc *g, struct client *c, json_t *plan, const char *uid, struct kerr *err)
 {
 	int ret = 0, lagged = 0;
 	size_t i;

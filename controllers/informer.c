@@ -35,7 +35,7 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#define WATCH_ROUND_S 300
+#define WATCH_ROUND_S  300
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -266,7 +266,8 @@ static int watch_round(struct informer *inf, struct client *c, struct kerr *err)
 	                         .field_selector = inf->field_selector,
 	                         .resource_version = rv,
 	                         .timeout_seconds = WATCH_ROUND_S};
-	if (inf->resync_ms > 0 && inf->resync_ms / 1000 < WATCH_ROUND_S) /* resyncs run between rounds */
+	if (inf->resync_ms > 0 &&
+	    inf->resync_ms / 1000 < WATCH_ROUND_S) /* resyncs run between rounds */
 		q.timeout_seconds = inf->resync_ms < 1000 ? 1 : inf->resync_ms / 1000;
 	return client_watch(c, inf->kind, inf->ns, &q, on_event, inf, err);
 }

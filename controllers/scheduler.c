@@ -492,7 +492,8 @@ static int sched_reconcile(void *state, struct client *c, const char *key, struc
 		return r < 0 ? r : UNSCHEDULABLE_RETRY_MS;
 	}
 	struct bind_job *j = xcalloc(1, sizeof(*j));
-	*j = (struct bind_job){.s = s, .key = xstrdup(key), .node = node, .task = json_incref(task)};
+	*j =
+	    (struct bind_job){.s = s, .key = xstrdup(key), .node = node, .task = json_incref(task)};
 	memcpy(j->d, d, sizeof(j->d));
 	client_pool_submit(s->pool, bind_run, j);
 	return 0;

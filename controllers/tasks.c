@@ -206,7 +206,8 @@ static bool expect_satisfied(struct tasks_ctl *t, const char *key, const char *n
 			json_object_del(names, name);
 	}
 	bool ok = json_object_size(names) == 0;
-	if (!ok && time_mono_ms() - json_integer_value(json_object_get(e, "at")) > EXPECT_TIMEOUT_MS) {
+	if (!ok &&
+	    time_mono_ms() - json_integer_value(json_object_get(e, "at")) > EXPECT_TIMEOUT_MS) {
 		log_warn("tasks: %s: %zu create(s)/delete(s) not seen in %d s; looking again", key,
 		         json_object_size(names), EXPECT_TIMEOUT_MS / 1000);
 		ok = true;
@@ -239,7 +240,8 @@ static int list_owned(struct tasks_ctl *t, json_t *d, json_t **out, struct kerr 
 	if (api_selector_from_json(json_object_get(json_object_get(d, "spec"), "selector"), &sel,
 	                           err) < 0)
 		return kerr_prefix(err, "spec.selector");
-	_cleanup_json_ json_t *all = informer_by_index(t->tasks, INFORMER_INDEX_OWNER, api_obj_uid(d));
+	_cleanup_json_ json_t *all =
+	    informer_by_index(t->tasks, INFORMER_INDEX_OWNER, api_obj_uid(d));
 	json_t *owned = json_array();
 	size_t i;
 	json_t *task;

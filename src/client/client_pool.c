@@ -93,7 +93,8 @@ int client_pool_new(const struct client_opts *o, int size, struct client_pool **
 		int e = pthread_create(&p->threads[i], NULL, pool_thread, p);
 		if (e) {
 			client_pool_free(p);
-			return kerr_set(err, e, "client pool: cannot start a thread: %s", strerror(e));
+			return kerr_set(err, e, "client pool: cannot start a thread: %s",
+			                strerror(e));
 		}
 		p->started++;
 	}

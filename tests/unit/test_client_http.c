@@ -361,7 +361,8 @@ static void test_watch_cancel(void **state)
 	pthread_t t;
 	pthread_create(&t, NULL, cancel_later, c);
 	int64_t t0 = time_mono_ms();
-	assert_int_equal(client_watch(c, api_kind_by_kind("Task"), NULL, NULL, record, &s, NULL), 0);
+	assert_int_equal(client_watch(c, api_kind_by_kind("Task"), NULL, NULL, record, &s, NULL),
+	                 0);
 	assert_true(time_mono_ms() - t0 < 2500); /* not the server's 3 s */
 	pthread_join(t, NULL);
 	assert_string_equal(s.log.data, "ADDED:a:-;");
@@ -391,12 +392,9 @@ static void test_connection_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_status_errors),
-	    cmocka_unit_test(test_apply_and_pages),
-	    cmocka_unit_test(test_watch),
-	    cmocka_unit_test(test_watch_idle_timeout),
-	    cmocka_unit_test(test_watch_cancel),
-	    cmocka_unit_test(test_connection_refused),
+	    cmocka_unit_test(test_status_errors), cmocka_unit_test(test_apply_and_pages),
+	    cmocka_unit_test(test_watch),         cmocka_unit_test(test_watch_idle_timeout),
+	    cmocka_unit_test(test_watch_cancel),  cmocka_unit_test(test_connection_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,8 +82,8 @@ static void fake_start(struct fake *f, const char *const *answers, size_t n)
 }
 
 #define TASK(name, rv, owner)                                                                      \
-	"{\"metadata\":{\"name\":\"" name "\",\"namespace\":\"default\",\"uid\":\"u-" name        \
-	"\",\"resourceVersion\":\"" rv "\",\"ownerReferences\":[{\"kind\":\"Deployment\","      \
+	"{\"metadata\":{\"name\":\"" name "\",\"namespace\":\"default\",\"uid\":\"u-" name         \
+	"\",\"resourceVersion\":\"" rv "\",\"ownerReferences\":[{\"kind\":\"Deployment\","         \
 	"\"name\":\"d\",\"uid\":\"" owner "\",\"controller\":true}]}}"
 
 static const char *const script[] = {
@@ -92,9 +92,12 @@ static const char *const script[] = {
         "t1", "5", "A") "," TASK("t2", "6", "A") "," TASK("t3", "7", "B") "]}",
     "HTTP/1.1 200 OK\r\nContent-Type: application/json;stream=watch\r\nConnection: "
     "close\r\n\r\n"
-    "{\"type\":\"MODIFIED\",\"object\":" TASK("t2", "11", "B") "}\n"
-    "{\"type\":\"DELETED\",\"object\":" TASK("t1", "12", "A") "}\n"
-    "{\"type\":\"ADDED\",\"object\":" TASK("t4", "13", "A") "}\nSLEEP",
+    "{\"type\":\"MODIFIED\",\"object\":" TASK(
+        "t2", "11", "B") "}\n"
+                         "{\"type\":\"DELETED\",\"object\":" TASK(
+                             "t1", "12", "A") "}\n"
+                                              "{\"type\":\"ADDED\",\"object\":" TASK(
+                                                  "t4", "13", "A") "}\nSLEEP",
 };
 
 /* The sorted names of the objects in arr, comma-separated. Owned. */
