@@ -16,10 +16,18 @@
  * ~5 KB each. The handlers are given the interned object, so they hold
  * no second copy either. Only this thread touches the intern table.
  *
- * Stopping: a watch is held open with timeoutSeconds (WATCH_ROUND_S) and
- * every event (bookmarks included) checks the stop flag, so informer_stop
- * returns within one round even when the server stays silent; when the
- * server itself goes away, the stream ends at once.
+ * Watch rounds are long (timeoutSeconds WATCH_ROUND_S, as client-go's
+ * 5-10 minutes) so that the server's BOOKMARKs (every 15 s on a quiet
+ * stream) keep the revision of a quiet kind current: a new round resumes
+ * from at most a bookmark interval back. Short rounds (5 s, shorter than
+ * the bookmark interval) made every round of a quiet kind's informer
+ * resume from its last change, long ago, and the server replay (parse)
+ * every change since, of every kind, every 5 s.
+ *
+ * Stopping: informer_request_stop sets the stop flag, which every event
+ * checks, and cancels the watch in progress (client_watch_cancel), so
+ * informer_stop returns within about a second even when the server stays
+ * silent; when the server itself goes away, the stream ends at once.
  */
 #include "controllers/informer.h"
 
@@ -34,9 +42,16 @@
 #include "common/util.h"
 #include "controllers/intern.h"
 
-#define WATCH_ROUND_S 5
+#define WATCH_ROUND_S  300
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+
+/* One index (see "indexes" at the end). */
+struct inf_index {
+	char *name;
+	informer_index_fn fn;
+	json_t *map;
+};
 
 struct informer {
 	struct client_opts copts;
@@ -53,9 +68,14 @@ struct informer {
 	pthread_cond_t cv;
 	json_t *cache; /* key -> object (interned) */
 	struct intern *intern; /* informer thread only */
+	struct client *watch_c; /* the thread's client, for informer_request_stop */
 	char *rv;      /* revision of the cache (list or last event) */
 	bool synced, stop;
+	struct inf_index *idx; /* under mu; see "indexes" below */
+	size_t nidx;
 };
+
+static void index_update(struct informer *inf, const char *key, json_t *old, json_t *obj);
 
 static char *dup_or_null(const char *s)
 {
@@ -158,6 +178,7 @@ static void apply_upsert(struct informer *inf, json_t *fresh)
 	pthread_mutex_lock(&inf->mu);
 	json_t *old = json_incref(json_object_get(inf->cache, key));
 	json_object_set(inf->cache, key, obj);
+	index_update(inf, key, old, obj);
 	pthread_mutex_unlock(&inf->mu);
 	if (!old)
 		tell_add(inf, obj);
@@ -172,6 +193,7 @@ static void apply_delete(struct informer *inf, json_t *obj)
 	pthread_mutex_lock(&inf->mu);
 	json_t *old = json_incref(json_object_get(inf->cache, key));
 	json_object_del(inf->cache, key);
+	index_update(inf, key, old, NULL);
 	pthread_mutex_unlock(&inf->mu);
 	tell_delete(inf, old ? old : obj);
 	json_decref(old);
@@ -273,6 +295,9 @@ static int watch_round(struct informer *inf, struct client *c, struct kerr *err)
 	                         .field_selector = inf->field_selector,
 	                         .resource_version = rv,
 	                         .timeout_seconds = WATCH_ROUND_S};
+	if (inf->resync_ms > 0 &&
+	    inf->resync_ms / 1000 < WATCH_ROUND_S) /* resyncs run between rounds */
+		q.timeout_seconds = inf->resync_ms < 1000 ? 1 : inf->resync_ms / 1000;
 	return client_watch(c, inf->kind, inf->ns, &q, on_event, inf, err);
 }
 
@@ -285,7 +310,14 @@ static void *informer_thread(void *arg)
 	int64_t last_resync = time_mono_ms();
 	while (!stopping(inf)) {
 		_cleanup_kerr_ struct kerr err = KERR_INIT;
-		int r = c ? 0 : client_new(&inf->copts, &c, &err);
+		int r = 0;
+		if (!c && (r = client_new(&inf->copts, &c, &err)) == 0) {
+			pthread_mutex_lock(&inf->mu);
+			inf->watch_c = c;
+			if (inf->stop)
+				client_watch_cancel(c);
+			pthread_mutex_unlock(&inf->mu);
+		}
 		if (r == 0 && need_list && (r = do_list(inf, c, &err)) == 0)
 			need_list = false;
 		if (r == 0)
@@ -308,6 +340,9 @@ static void *informer_thread(void *arg)
 			last_resync = time_mono_ms();
 		}
 	}
+	pthread_mutex_lock(&inf->mu);
+	inf->watch_c = NULL;
+	pthread_mutex_unlock(&inf->mu);
 	client_free(c);
 	return NULL;
 }
@@ -377,6 +412,8 @@ void informer_request_stop(struct informer *inf)
 		return;
 	pthread_mutex_lock(&inf->mu);
 	inf->stop = true;
+	if (inf->watch_c)
+		client_watch_cancel(inf->watch_c);
 	pthread_cond_broadcast(&inf->cv);
 	pthread_mutex_unlock(&inf->mu);
 }
@@ -397,6 +434,11 @@ void informer_free(struct informer *inf)
 	if (!inf)
 		return;
 	informer_stop(inf);
+	for (size_t i = 0; i < inf->nidx; i++) {
+		free(inf->idx[i].name);
+		json_decref(inf->idx[i].map);
+	}
+	free(inf->idx);
 	json_decref(inf->cache);
 	intern_free(inf->intern);
 	free(inf->rv);
@@ -440,4 +482,131 @@ uint64_t informer_revision(struct informer *inf)
 	uint64_t r = inf->rv ? strtoull(inf->rv, NULL, 10) : 0;
 	pthread_mutex_unlock(&inf->mu);
 	return r;
+}
+
+/* ---- indexes ----
+ *
+ * Each index is a jansson object: value -> {key: true, ...}, a hash of
+ * hashes, so adding and removing one object's entries is O(its values)
+ * and a lookup is O(the objects it finds). */
+
+static void index_put(struct inf_index *ix, const char *key, json_t *obj, bool add)
+{
+	_cleanup_json_ json_t *vals = obj ? ix->fn(obj) : NULL;
+	size_t i;
+	json_t *v;
+	json_array_foreach(vals, i, v)
+	{
+		const char *val = json_string_value(v);
+		if (!val)
+			continue;
+		json_t *set = json_object_get(ix->map, val);
+		if (add) {
+			if (!set) {
+				set = json_object();
+				json_object_set_new(ix->map, val, set);
+			}
+			json_object_set(set, key, json_true());
+		} else if (set) {
+			json_object_del(set, key);
+			if (json_object_size(set) == 0)
+				json_object_del(ix->map, val);
+		}
+	}
+}
+
+/* With inf->mu held: moves key's entries from old's values to obj's. */
+static void index_update(struct informer *inf, const char *key, json_t *old, json_t *obj)
+{
+	for (size_t i = 0; i < inf->nidx; i++) {
+		index_put(&inf->idx[i], key, old, false);
+		index_put(&inf->idx[i], key, obj, true);
+	}
+}
+
+static struct inf_index *index_find(struct informer *inf, const char *name)
+{
+	for (size_t i = 0; i < inf->nidx; i++)
+		if (streq(inf->idx[i].name, name))
+			return &inf->idx[i];
+	return NULL;
+}
+
+void informer_add_index(struct informer *inf, const char *name, informer_index_fn fn)
+{
+	pthread_mutex_lock(&inf->mu);
+	if (!index_find(inf, name)) {
+		inf->idx = xrealloc(inf->idx, (inf->nidx + 1) * sizeof(*inf->idx));
+		struct inf_index *ix = &inf->idx[inf->nidx++];
+		*ix = (struct inf_index){.name = xstrdup(name), .fn = fn, .map = json_object()};
+		const char *key;
+		json_t *v;
+		json_object_foreach(inf->cache, key, v) index_put(ix, key, v, true);
+	}
+	pthread_mutex_unlock(&inf->mu);
+}
+
+json_t *informer_by_index(struct informer *inf, const char *name, const char *value)
+{
+	json_t *out = json_array();
+	pthread_mutex_lock(&inf->mu);
+	struct inf_index *ix = index_find(inf, name);
+	json_t *set = ix && value ? json_object_get(ix->map, value) : NULL;
+	const char *key;
+	json_t *v;
+	json_object_foreach(set, key, v)
+	{
+		json_t *o = json_object_get(inf->cache, key);
+		if (o)
+			json_array_append(out, o);
+	}
+	pthread_mutex_unlock(&inf->mu);
+	return out;
+}
+
+bool informer_index_has(struct informer *inf, const char *name, const char *value)
+{
+	pthread_mutex_lock(&inf->mu);
+	struct inf_index *ix = index_find(inf, name);
+	bool has = ix && value && json_object_size(json_object_get(ix->map, value)) > 0;
+	pthread_mutex_unlock(&inf->mu);
+	return has;
+}
+
+static json_t *one_string(const char *s)
+{
+	if (!s || !*s)
+		return NULL;
+	json_t *a = json_array();
+	json_array_append_new(a, json_string(s));
+	return a;
+}
+
+json_t *informer_index_owner_uids(json_t *obj)
+{
+	json_t *refs = json_object_get(json_object_get(obj, "metadata"), "ownerReferences");
+	if (json_array_size(refs) == 0)
+		return NULL;
+	json_t *a = json_array();
+	size_t i;
+	json_t *ref;
+	json_array_foreach(refs, i, ref)
+	{
+		json_t *uid = json_object_get(ref, "uid");
+		if (json_is_string(uid))
+			json_array_append(a, uid);
+	}
+	return a;
+}
+
+json_t *informer_index_namespace(json_t *obj)
+{
+	return one_string(
+	    json_string_value(json_object_get(json_object_get(obj, "metadata"), "namespace")));
+}
+
+json_t *informer_index_uid(json_t *obj)
+{
+	return one_string(
+	    json_string_value(json_object_get(json_object_get(obj, "metadata"), "uid")));
 }

@@ -90,3 +90,36 @@ json_t *informer_get(struct informer *inf, const char *key);
 json_t *informer_list(struct informer *inf, bool (*match)(void *ctx, json_t *obj), void *ctx);
 /* The revision the cache reflects. */
 uint64_t informer_revision(struct informer *inf);
+
+/* ---- indexes ----------------------------------------------------------
+ *
+ * As client-go's Indexer: a named index maps each value an index function
+ * gives for an object (its owners' uids, its namespace, ...) to the keys
+ * of the cached objects that give it, kept up to date with the cache
+ * (under its lock, before handlers run), so a controller finds "the Tasks
+ * of this Deployment" in time proportional to their number instead of by
+ * scanning (or relisting) every object of the kind. */
+
+/* The index values of obj (borrowed): a new JSON array of strings, or
+ * NULL for none. Called with the informer's lock held: must not call back
+ * into the informer. */
+typedef json_t *(*informer_index_fn)(json_t *obj);
+
+/* Adds index name (copied) computed by fn. Idempotent per name (a second
+ * add with the same name keeps the first), and may be called before or
+ * after informer_start: the index is built from the current cache. */
+void informer_add_index(struct informer *inf, const char *name, informer_index_fn fn);
+/* A JSON array of (new references to) the cached objects whose index name
+ * holds value, in no particular order; empty when none (or no such
+ * index). Owned. */
+json_t *informer_by_index(struct informer *inf, const char *name, const char *value);
+/* Whether at least one cached object's index name holds value. */
+bool informer_index_has(struct informer *inf, const char *name, const char *value);
+
+/* Index functions for the common indexes: */
+json_t *informer_index_owner_uids(json_t *obj); /* metadata.ownerReferences[].uid */
+json_t *informer_index_namespace(json_t *obj);  /* metadata.namespace */
+json_t *informer_index_uid(json_t *obj);        /* metadata.uid */
+#define INFORMER_INDEX_OWNER     "owner"
+#define INFORMER_INDEX_NAMESPACE "namespace"
+#define INFORMER_INDEX_UID       "uid"

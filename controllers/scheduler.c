@@ -30,6 +30,16 @@
  *   - A conflict (the Task changed since the cache saw it) is an error:
  *     the key is retried with backoff against the newer cache. The server
  *     sets nodeName only when empty, so a retry never double-binds.
+ *   - Binding is asynchronous, as kube-scheduler's binding cycle: the one
+ *     worker decides and assumes, and hands the bind (and its Event) to a
+ *     client pool (client_pool.h) that keeps up to BIND_PARALLEL binds in
+ *     flight, so a burst of 10,000 Tasks is not 10,000 commits waited
+ *     for one after another. A Task whose bind is in flight is not
+ *     decided again; a failed bind forgets its assumption and re-queues
+ *     the Task with backoff.
+ *   - A Node update that moves only its observed usage (what sim and real
+ *     agents report while Tasks start) updates that node in place; any
+ *     other change rebuilds the arrays.
  */
 #include <errno.h>
 #include <math.h>
@@ -46,8 +56,10 @@
 #include "controllers/controller.h"
 #include "controllers/epvm.h"
 #include "controllers/placement.h"
+#include "client/client_pool.h"
 
 #define UNSCHEDULABLE_RETRY_MS 60000
+#define BIND_PARALLEL          16
 
 /* A Node as the scheduler holds it; its numbers are in pl.nodes[i]. */
 struct snode {
@@ -68,6 +80,8 @@ struct sched {
 	json_t *bound;        /* node name -> [cpu, mem] */
 	json_t *contrib;      /* task key -> [node, cpu, mem] */
 	json_t *unsched;      /* task keys waiting for a change */
+	json_t *binding;      /* task keys whose bind is in flight */
+	struct client_pool *pool;
 };
 
 /* ---- what a Task asks for and holds ------------------------------------ */
@@ -208,11 +222,42 @@ static void node_add(void *ctx, json_t *obj)
 	node_changed(ctx);
 }
 
+static void quantity_pair(json_t *q, int64_t out[EPVM_RESOURCES]);
+
+/* Whether old and new differ in anything the arrays hold but the usage. */
+static bool node_moved(json_t *old_obj, json_t *new_obj)
+{
+	const char *paths[] = {"status.allocatable", "status.conditions", "spec.unschedulable",
+	                       "metadata.labels", "metadata.name"};
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
+		if (!json_equal(api_obj_get_path(old_obj, paths[i]),
+		                api_obj_get_path(new_obj, paths[i])))
+			return true;
+	return old_obj == new_obj; /* a resync: rebuild, to be safe */
+}
+
 static void node_update(void *ctx, json_t *old_obj, json_t *new_obj)
 {
-	(void)old_obj;
-	(void)new_obj;
-	node_changed(ctx);
+	struct sched *s = ctx;
+	if (node_moved(old_obj, new_obj)) {
+		node_changed(s);
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	json_t *ix = json_object_get(s->index, api_obj_name(new_obj) ? api_obj_name(new_obj) : "");
+	if (!s->nodes_dirty && ix) {
+		size_t i = (size_t)json_integer_value(ix);
+		int64_t usage[EPVM_RESOURCES];
+		quantity_pair(api_obj_get_path(new_obj, "status.usage"), usage);
+		placement_set_usage(&s->pl, i, usage);
+		/* the arrays' labels point into the node object they hold */
+		json_decref(s->arr[i].obj);
+		s->arr[i].obj = json_incref(new_obj);
+		s->pl.nodes[i].labels = json_object_get(api_obj_meta(new_obj), "labels");
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!ix)
+		node_changed(s);
 }
 
 /* ---- node arrays ------------------------------------------------------- */
@@ -380,6 +425,41 @@ static char *choose(struct sched *s, json_t *task, const int64_t d[EPVM_RESOURCE
 	return xstrdup(s->arr[i].name);
 }
 
+struct bind_job {
+	struct sched *s;
+	char *key, *node;
+	json_t *task;
+	int64_t d[EPVM_RESOURCES];
+};
+
+/* On a pool thread: binds, or forgets the assumption and retries later. */
+static void bind_run(struct client *c, void *arg)
+{
+	struct bind_job *j = arg;
+	struct sched *s = j->s;
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	int r = c ? bind_task(c, j->task, j->node, &err) : kerr_set(&err, EINVAL, "no client");
+	pthread_mutex_lock(&s->mu);
+	if (r < 0)
+		set_contrib(s, j->key, NULL, j->d); /* forget the assumption */
+	json_object_del(s->binding, j->key);
+	pthread_mutex_unlock(&s->mu);
+	if (r < 0) {
+		log_warn("controller scheduler: %s: cannot bind to %s: %s", j->key, j->node,
+		         kerr_msg(&err));
+		workqueue_add_rate_limited(controller_queue(s->env), j->key);
+	} else {
+		workqueue_forget(controller_queue(s->env), j->key);
+		clear_unschedulable(c, j->task); /* c is set: the bind went through it */
+		controller_event(s->env, j->task, "Normal", "Scheduled",
+		                 "Successfully assigned %s to %s", j->key, j->node);
+	}
+	json_decref(j->task);
+	free(j->key);
+	free(j->node);
+	free(j);
+}
+
 static int sched_reconcile(void *state, struct client *c, const char *key, struct kerr *err)
 {
 	struct sched *s = state;
@@ -394,10 +474,15 @@ static int sched_reconcile(void *state, struct client *c, const char *key, struc
 	task_requests(task, d);
 	_cleanup_free_ char *msg = NULL;
 	pthread_mutex_lock(&s->mu);
-	_cleanup_free_ char *node = choose(s, task, d, &msg);
+	if (json_object_get(s->binding, key)) {
+		pthread_mutex_unlock(&s->mu);
+		return 0; /* decided; its bind is in flight (and re-queues it if it fails) */
+	}
+	char *node = choose(s, task, d, &msg);
 	if (node) {
 		json_object_del(s->unsched, key);
 		set_contrib(s, key, node, d); /* assume: the next Task sees it */
+		json_object_set_new(s->binding, key, json_true());
 	} else {
 		json_object_set_new(s->unsched, key, json_true());
 	}
@@ -406,16 +491,11 @@ static int sched_reconcile(void *state, struct client *c, const char *key, struc
 		int r = mark_unschedulable(s, c, task, msg, err);
 		return r < 0 ? r : UNSCHEDULABLE_RETRY_MS;
 	}
-	int r = bind_task(c, task, node, err);
-	if (r < 0) {
-		pthread_mutex_lock(&s->mu);
-		set_contrib(s, key, NULL, d); /* forget the assumption */
-		pthread_mutex_unlock(&s->mu);
-		return kerr_prefix(err, "cannot bind to %s", node);
-	}
-	clear_unschedulable(c, task);
-	controller_event(s->env, task, "Normal", "Scheduled", "Successfully assigned %s to %s", key,
-	                 node);
+	struct bind_job *j = xcalloc(1, sizeof(*j));
+	*j =
+	    (struct bind_job){.s = s, .key = xstrdup(key), .node = node, .task = json_incref(task)};
+	memcpy(j->d, d, sizeof(j->d));
+	client_pool_submit(s->pool, bind_run, j);
 	return 0;
 }
 
@@ -433,7 +513,11 @@ static int sched_setup(struct controller_env *env, void **state, struct kerr *er
 	s->bound = json_object();
 	s->contrib = json_object();
 	s->unsched = json_object();
+	s->binding = json_object();
 	*state = s;
+	int pr = client_pool_new(&controller_opts(env)->client, BIND_PARALLEL, &s->pool, err);
+	if (pr < 0)
+		return pr;
 	struct informer_handlers th = {task_add, task_update, task_delete, s};
 	struct informer_handlers nh = {node_add, node_update, node_add, s};
 	int r = controller_informer(env, api_kind_by_kind("Node"), NULL, NULL, &nh, &s->nodes, err);
@@ -448,12 +532,14 @@ static void sched_teardown(void *state)
 	struct sched *s = state;
 	if (!s)
 		return;
+	client_pool_free(s->pool); /* runs the binds still queued */
 	free_nodes(s);
 	placement_free(&s->pl);
 	json_decref(s->index);
 	json_decref(s->bound);
 	json_decref(s->contrib);
 	json_decref(s->unsched);
+	json_decref(s->binding);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }

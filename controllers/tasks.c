@@ -6,15 +6,24 @@
  * reads state, issues the creates and deletes of one step, and writes the
  * Deployment's status, revision history and Events.
  *
- * Read-your-writes instead of expectations. client-go's ReplicaSet
- * controller acts on its informer cache and so must remember the creates
- * and deletes it has issued but not yet seen ("expectations"), or a second
- * reconcile would create the same replicas twice. Here reconcile reads the
- * Deployment and lists its Tasks from the API server (one GET and one
- * list filtered by the Deployment's selector), so every step starts from
- * the state the previous step left, and a controller that was killed in
- * the middle of a step simply looks again. The informers are only the
- * trigger: a Deployment event queues its key, a Task event its owner's.
+ * The informer cache plus expectations, as client-go's ReplicaSet
+ * controller. reconcile reads the Deployment from the API server (one
+ * GET) and its Tasks from the Task informer's owner index (no list over
+ * HTTP: at 10,000 Tasks a list per reconcile made a rollout quadratic).
+ * A cache may not show yet the creates and deletes this controller has
+ * just issued, so each Deployment remembers them ("expectations": names
+ * created, not yet in the cache; names deleted, still there) and a
+ * reconcile that finds some pending waits for the cache instead of
+ * acting again on a stale view — the Task events that satisfy them queue
+ * the Deployment anyway. Expectations are dropped after EXPECT_TIMEOUT_MS
+ * (a write that failed in a way not seen), and a controller that restarts
+ * starts from a freshly synced cache, so it needs none.
+ *
+ * Creates go out in parallel through a client pool (client_pool.h), in
+ * slow-start batches of 1, 2, 4, ... as Kubernetes' controllers do: a
+ * Deployment whose Tasks all fail (a quota, a bad template) costs one
+ * failed request, not replicas of them, and a good one has up to the
+ * pool's size in flight, sharing the store's commits.
  *
  * Tasks: named DEPLOYMENT-HASH-SUFFIX (hash of the template, 5 random
  * characters), labels = the template's + keel/template-hash, annotation
@@ -37,6 +46,7 @@
  * pass without progress), as Kubernetes keeps them.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -46,20 +56,28 @@
 #include "api/selector.h"
 #include "common/kerr.h"
 #include "common/util.h"
+#include "client/client_pool.h"
+#include "common/log.h"
 #include "controllers/controller.h"
 #include "controllers/rollout.h"
 
-#define MAX_TASK_NAME 253
+#define MAX_TASK_NAME     253
+#define CREATE_PARALLEL   16
+#define EXPECT_TIMEOUT_MS 30000
 
 struct tasks_ctl {
 	struct controller_env *env;
 	const struct api_kind *kdeploy, *ktask;
+	struct informer *tasks;
+	struct client_pool *pool;
+	pthread_mutex_t mu;
+	json_t *expect; /* deployment key -> {"at": ms, "names": {task name: "add" | "del"}} */
 };
 
 /* What one reconcile saw and decided, for the status and the Events. */
 struct observed {
 	json_t *deploy; /* borrowed */
-	const char *ns, *name;
+	const char *key, *ns, *name;
 	char hash[ROLLOUT_HASH_LEN + 1];
 	long revision;
 	json_t *new_tasks; /* arrays of borrowed tasks */
@@ -121,18 +139,83 @@ static int tasks_setup(struct controller_env *env, void **state, struct kerr *er
 	struct informer_handlers h = {on_task_add, on_task_update, on_task_delete, t};
 	int r = controller_informer(env, t->kdeploy, NULL, NULL, NULL, NULL, err);
 	if (r >= 0)
-		r = controller_informer(env, t->ktask, NULL, NULL, &h, NULL, err);
+		r = controller_informer(env, t->ktask, NULL, NULL, &h, &t->tasks, err);
+	if (r >= 0)
+		r = client_pool_new(&controller_opts(env)->client, CREATE_PARALLEL, &t->pool, err);
 	if (r < 0) {
 		free(t);
 		return r;
 	}
+	informer_add_index(t->tasks, INFORMER_INDEX_OWNER, informer_index_owner_uids);
+	pthread_mutex_init(&t->mu, NULL);
+	t->expect = json_object();
 	*state = t;
 	return 0;
 }
 
 static void tasks_teardown(void *state)
 {
-	free(state);
+	struct tasks_ctl *t = state;
+	client_pool_free(t->pool);
+	json_decref(t->expect);
+	pthread_mutex_destroy(&t->mu);
+	free(t);
+}
+
+/* ---- expectations --------------------------------------------------------- */
+
+/* Remembers that this controller created (op "add") or deleted ("del")
+ * Task name of Deployment key. */
+static void expect(struct tasks_ctl *t, const char *key, const char *name, const char *op)
+{
+	pthread_mutex_lock(&t->mu);
+	json_t *e = json_object_get(t->expect, key);
+	if (!e) {
+		e = json_pack("{s:I,s:{}}", "at", (json_int_t)time_mono_ms(), "names");
+		json_object_set_new(t->expect, key, e);
+	}
+	json_object_set_new(e, "at", json_integer((json_int_t)time_mono_ms()));
+	json_object_set_new(json_object_get(e, "names"), name, json_string(op));
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void expect_forget(struct tasks_ctl *t, const char *key)
+{
+	pthread_mutex_lock(&t->mu);
+	json_object_del(t->expect, key);
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* Whether the Task cache shows every create and delete issued for
+ * Deployment key (in namespace ns); drops those it shows. */
+static bool expect_satisfied(struct tasks_ctl *t, const char *key, const char *ns)
+{
+	pthread_mutex_lock(&t->mu);
+	json_t *e = json_object_get(t->expect, key);
+	json_t *names = json_object_get(e, "names");
+	const char *name;
+	json_t *op, *tmp;
+	json_object_foreach_safe(names, tmp, name, op)
+	{
+		_cleanup_free_ char *tk = xasprintf("%s/%s", ns, name);
+		_cleanup_json_ json_t *task = informer_get(t->tasks, tk);
+		bool seen = streq(json_string_value(op), "add")
+		                ? task != NULL
+		                : !task || json_object_get(api_obj_meta(task), "deletionTimestamp");
+		if (seen)
+			json_object_del(names, name);
+	}
+	bool ok = json_object_size(names) == 0;
+	if (!ok &&
+	    time_mono_ms() - json_integer_value(json_object_get(e, "at")) > EXPECT_TIMEOUT_MS) {
+		log_warn("tasks: %s: %zu create(s)/delete(s) not seen in %d s; looking again", key,
+		         json_object_size(names), EXPECT_TIMEOUT_MS / 1000);
+		ok = true;
+	}
+	if (ok && e)
+		json_object_del(t->expect, key);
+	pthread_mutex_unlock(&t->mu);
+	return ok;
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -149,29 +232,26 @@ static bool owned_by(json_t *task, const char *uid)
 	return false;
 }
 
-/* The Deployment's Tasks (new array of new references). */
-static int list_owned(struct tasks_ctl *t, struct client *c, json_t *d, json_t **out,
-                      struct kerr *err)
+/* The Deployment's Tasks (new array of new references), from the cache:
+ * those its selector matches that it controls. */
+static int list_owned(struct tasks_ctl *t, json_t *d, json_t **out, struct kerr *err)
 {
 	struct api_selector *sel = NULL;
 	if (api_selector_from_json(json_object_get(json_object_get(d, "spec"), "selector"), &sel,
 	                           err) < 0)
 		return kerr_prefix(err, "spec.selector");
-	_cleanup_free_ char *ls = api_selector_format(sel);
-	api_selector_free(sel);
-	struct client_query q = {.label_selector = ls};
-	_cleanup_json_ json_t *list = NULL;
-	int r = client_list_all(c, t->ktask, api_obj_namespace(d), &q, &list, err);
-	if (r < 0)
-		return kerr_prefix(err, "listing tasks");
+	_cleanup_json_ json_t *all =
+	    informer_by_index(t->tasks, INFORMER_INDEX_OWNER, api_obj_uid(d));
 	json_t *owned = json_array();
 	size_t i;
 	json_t *task;
-	json_array_foreach(json_object_get(list, "items"), i, task)
+	json_array_foreach(all, i, task)
 	{
-		if (owned_by(task, api_obj_uid(d)))
+		if (streq(api_obj_namespace(task), api_obj_namespace(d)) &&
+		    owned_by(task, api_obj_uid(d)) && api_selector_match(sel, api_obj_labels(task)))
 			json_array_append(owned, task);
 	}
+	api_selector_free(sel);
 	*out = owned;
 	return 0;
 }
@@ -235,19 +315,58 @@ static json_t *task_object(struct observed *o)
 	                 json_object_get(tmpl, "spec"));
 }
 
-static int create_tasks(struct tasks_ctl *t, struct client *c, struct observed *o, long n,
-                        struct kerr *err)
+struct create_job {
+	struct tasks_ctl *t;
+	struct observed *o;
+	int r;
+	struct kerr err;
+	char *name; /* of the Task created, owned */
+};
+
+static void create_one(struct client *c, void *arg)
 {
-	for (long i = 0; i < n; i++) {
-		int r = -EEXIST;
-		for (int attempt = 0; attempt < 3 && r == -EEXIST; attempt++) {
-			_cleanup_json_ json_t *task = task_object(o);
-			kerr_clear(err);
-			r = client_create(c, t->ktask, o->ns, task, NULL, NULL, err);
+	struct create_job *j = arg;
+	j->r = -EEXIST;
+	for (int attempt = 0; attempt < 3 && j->r == -EEXIST; attempt++) {
+		_cleanup_json_ json_t *task = task_object(j->o);
+		kerr_clear(&j->err);
+		j->r = c ? client_create(c, j->t->ktask, j->o->ns, task, NULL, NULL, &j->err)
+		         : kerr_set(&j->err, EINVAL, "no client");
+		if (j->r >= 0)
+			j->name = xstrdup(api_obj_name(task));
+	}
+}
+
+/* Creates n Tasks in slow-start batches (1, 2, 4, ...) on the pool; stops
+ * at the first batch with a failure. o->counts are not touched (step
+ * does). */
+static int create_tasks(struct tasks_ctl *t, struct observed *o, long n, struct kerr *err)
+{
+	long done = 0, batch = 1;
+	while (done < n) {
+		long k = n - done < batch ? n - done : batch;
+		_cleanup_free_ struct create_job *jobs = xcalloc((size_t)k, sizeof(*jobs));
+		for (long i = 0; i < k; i++) {
+			jobs[i] = (struct create_job){.t = t, .o = o, .err = KERR_INIT};
+			client_pool_submit(t->pool, create_one, &jobs[i]);
+		}
+		client_pool_wait(t->pool);
+		int r = 0;
+		for (long i = 0; i < k; i++) {
+			if (jobs[i].name) {
+				expect(t, o->key, jobs[i].name, "add");
+				o->acted = true;
+				free(jobs[i].name);
+			} else if (r == 0) {
+				r = jobs[i].r;
+				kerr_move(err, &jobs[i].err);
+			}
+			kerr_clear(&jobs[i].err);
 		}
 		if (r < 0)
 			return kerr_prefix(err, "creating a task");
-		o->acted = true;
+		done += k;
+		batch *= 2;
 	}
 	return 0;
 }
@@ -284,6 +403,7 @@ static int delete_some(struct tasks_ctl *t, struct client *c, struct observed *o
 		if (r < 0 && r != -ENOENT)
 			return kerr_prefix(err, "deleting task %s", v[i].name);
 		kerr_clear(err);
+		expect(t, o->key, v[i].name, "del");
 		o->acted = true;
 		if (v[i].ready && ready_deleted)
 			(*ready_deleted)++;
@@ -310,6 +430,7 @@ static int sort_tasks(struct tasks_ctl *t, struct client *c, struct observed *o,
 			if (r < 0 && r != -ENOENT)
 				return kerr_prefix(err, "deleting task %s", api_obj_name(task));
 			kerr_clear(err);
+			expect(t, o->key, api_obj_name(task), "del");
 			o->acted = true;
 			controller_event(t->env, o->deploy, "Warning", "ReplacingTask",
 			                 "Task %s %s%s%s%s: replacing it", api_obj_name(task),
@@ -388,7 +509,7 @@ static int step(struct tasks_ctl *t, struct client *c, struct observed *o, struc
 		rollout_plan(&o->counts, o->surge, o->unavailable, &st);
 	struct rollout_counts *k = &o->counts;
 	long before_new = k->new_total, before_old = k->old_total, ready_gone = 0;
-	int r = create_tasks(t, c, o, st.create, err);
+	int r = create_tasks(t, o, st.create, err);
 	if (r >= 0)
 		r = delete_some(t, c, o, o->new_tasks, st.delete_new, PICK_ANY, &ready_gone, err);
 	if (r >= 0)
@@ -576,7 +697,7 @@ static int reconcile_deployment(struct tasks_ctl *t, struct client *c, struct ob
 	if (r < 0)
 		return r;
 	_cleanup_json_ json_t *tasks = NULL;
-	r = list_owned(t, c, o->deploy, &tasks, err);
+	r = list_owned(t, o->deploy, &tasks, err);
 	if (r >= 0)
 		r = load_limits(o, err);
 	if (r >= 0)
@@ -607,16 +728,23 @@ static int tasks_reconcile(void *state, struct client *c, const char *key, struc
 	int r = client_get(c, t->kdeploy, ns, name, &d, err);
 	if (r == -ENOENT) {
 		kerr_clear(err);
+		expect_forget(t, key);
 		return 0; /* deleted: the garbage collector removes its Tasks */
 	}
 	if (r < 0)
 		return kerr_prefix(err, "reading deployment");
 	if (json_object_get(api_obj_meta(d), "deletionTimestamp"))
 		return 0;
+	if (!expect_satisfied(t, key, ns))
+		return 1000; /* the cache is behind our own writes: their events queue us */
 	_cleanup_json_ json_t *new_tasks = json_array();
 	_cleanup_json_ json_t *old_tasks = json_array();
-	struct observed o = {
-	    .deploy = d, .ns = ns, .name = name, .new_tasks = new_tasks, .old_tasks = old_tasks};
+	struct observed o = {.deploy = d,
+	                     .key = key,
+	                     .ns = ns,
+	                     .name = name,
+	                     .new_tasks = new_tasks,
+	                     .old_tasks = old_tasks};
 	return reconcile_deployment(t, c, &o, err);
 }
 

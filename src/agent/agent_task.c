@@ -5,7 +5,9 @@
  * step per Task: start what is missing (unless it ended for good, or its
  * restart backoff has not run out), stop and remove what is no longer
  * wanted, notice exits and decide per restartPolicy, and write the Task's
- * status — only when it changed, so an idle node writes nothing. A
+ * status — only when it changed, so an idle node writes nothing; a
+ * round's writes go out in parallel on a client pool (client_pool.h), and
+ * the round waits for them before it forgets any Task's state. A
  * container whose recorded spec hash (agent_spec.h) is not its Task's is
  * replaced: stopped, then started anew (reason SpecChanged). Stops go to
  * the stop workers (agent_stops.c), so a grace period blocks nothing here.
@@ -28,6 +30,7 @@
 #include "api/kind.h"
 #include "api/quantity.h"
 #include "client/client.h"
+#include "client/client_pool.h"
 #include "common/kerr.h"
 #include "common/log.h"
 #include "common/sbuf.h"
@@ -35,6 +38,7 @@
 
 #define DEFAULT_GRACE_S 30
 #define LAST_LINES      20
+#define STATUS_PARALLEL 16 /* status writes in flight per round */
 /* why a container was stopped to start the Task's new spec */
 #define REASON_SPEC_CHANGED "SpecChanged"
 
@@ -151,31 +155,53 @@ static bool differs(json_t *want, json_t *have)
 	return false;
 }
 
-static void write_status(struct agent *a, struct client *c, struct atask *t, json_t *task,
-                         json_t *want)
+struct status_job {
+	struct atask *t;
+	json_t *patch, *want;
+};
+
+/* On a pool thread: one status write. t stays valid: the round waits for
+ * its writes (client_pool_wait) before it forgets any Task. */
+static void status_run(struct client *c, void *arg)
 {
-	json_t *have = t->written ? t->written : json_object_get(task, "status");
-	if (!differs(want, have))
-		return;
-	_cleanup_json_ json_t *patch = json_pack("{s:O}", "status", want);
+	struct status_job *j = arg;
+	struct atask *t = j->t;
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	int r = client_patch_status(c, api_kind_by_plural("tasks"), t->ns, t->name, patch, NULL,
-	                            NULL, &err);
+	int r = c ? client_patch_status(c, api_kind_by_plural("tasks"), t->ns, t->name, j->patch,
+	                                NULL, NULL, &err)
+	          : kerr_set(&err, EINVAL, "no client");
 	if (r < 0) {
 		if (r != -ENOENT)
 			log_warn("agent: task %s/%s: writing status: %s", t->ns, t->name,
 			         kerr_msg(&err));
-		return;
+	} else {
+		log_debug("agent: task %s/%s: phase %s%s%s", t->ns, t->name,
+		          json_string_value(json_object_get(j->want, "phase")),
+		          json_is_string(json_object_get(j->want, "reason")) ? " reason " : "",
+		          json_is_string(json_object_get(j->want, "reason"))
+		              ? json_string_value(json_object_get(j->want, "reason"))
+		              : "");
+		json_decref(t->written);
+		t->written = json_incref(j->want);
 	}
-	(void)a;
-	log_debug("agent: task %s/%s: phase %s%s%s", t->ns, t->name,
-	          json_string_value(json_object_get(want, "phase")),
-	          json_is_string(json_object_get(want, "reason")) ? " reason " : "",
-	          json_is_string(json_object_get(want, "reason"))
-	              ? json_string_value(json_object_get(want, "reason"))
-	              : "");
-	json_decref(t->written);
-	t->written = json_incref(want);
+	json_decref(j->patch);
+	json_decref(j->want);
+	free(j);
+}
+
+/* Queues t's status write on the round's pool when want differs from what
+ * was last written. Writes of one round go out in parallel (a 1,000-node
+ * sim writes thousands at once when a Deployment lands, and one at a
+ * time they would each wait for their own commit). */
+static void write_status(struct client_pool *pool, struct atask *t, json_t *task, json_t *want)
+{
+	json_t *have = t->written ? t->written : json_object_get(task, "status");
+	if (!differs(want, have))
+		return;
+	struct status_job *j = xcalloc(1, sizeof(*j));
+	*j = (struct status_job){
+	    .t = t, .patch = json_pack("{s:O}", "status", want), .want = json_incref(want)};
+	client_pool_submit(pool, status_run, j);
 }
 
 /* A status with every field this agent owns; null ones are removed by the
@@ -785,7 +811,7 @@ static void keep_seen(struct agent *a, json_t *tasks, uint64_t tick)
 	}
 }
 
-static void reconcile_node(struct agent *a, struct client *c, size_t ni, json_t *tasks,
+static void reconcile_node(struct agent *a, struct client_pool *pool, size_t ni, json_t *tasks,
                            uint64_t tick, bool do_usage)
 {
 	const char *node = a->nodes[ni].name;
@@ -836,7 +862,7 @@ static void reconcile_node(struct agent *a, struct client *c, size_t ni, json_t 
 			usage_take(t, &stv[cur - cs.v]);
 		_cleanup_json_ json_t *want = reconcile_task(a, t, spec, &cs, node);
 		if (want)
-			write_status(a, c, t, task, want);
+			write_status(pool, t, task, want);
 	}
 	reap_unwanted(a, &cs, wanted, node);
 	if (do_usage) {
@@ -914,7 +940,10 @@ static void forget_gone(struct agent *a, uint64_t tick)
 void *agent_reconcile_thread(void *arg)
 {
 	struct agent *a = arg;
-	struct client *c = agent_client(a);
+	struct client_opts co = {.server = a->server, .token = a->token, .ca_file = a->ca};
+	struct client_pool *pool = NULL;
+	if (client_pool_new(&co, STATUS_PARALLEL, &pool, NULL) < 0)
+		abort(); /* agent_main checked the URL with the same options */
 	uint64_t tick = 0;
 	while (!atomic_load(&a->stop)) {
 		pthread_mutex_lock(&a->mu);
@@ -948,7 +977,8 @@ void *agent_reconcile_thread(void *arg)
 		take_jobs(a); /* before the lists: they show what the starts made */
 		_cleanup_json_ json_t *by = group_by_node(a, snap);
 		for (size_t i = 0; i < a->nnodes && !atomic_load(&a->stop); i++)
-			reconcile_node(a, c, i, json_array_get(by, i), tick, do_usage);
+			reconcile_node(a, pool, i, json_array_get(by, i), tick, do_usage);
+		client_pool_wait(pool); /* before any Task's state is forgotten */
 		forget_gone(a, tick);
 		if (a->again) {
 			/* just started something: give it a moment, then look again */
@@ -960,7 +990,7 @@ void *agent_reconcile_thread(void *arg)
 			pthread_mutex_unlock(&a->mu);
 		}
 	}
-	client_free(c);
+	client_pool_free(pool);
 	return NULL;
 }
 

@@ -239,6 +239,13 @@ int client_watch(struct client *c, const struct api_kind *k, const char *ns,
                  const struct client_query *q, client_watch_fn fn, void *userdata,
                  struct kerr *err);
 
+/* From any thread: makes a client_watch in progress on c end within about
+ * a second (libcurl's idle progress interval) and return 0, as if the
+ * server had ended the stream; every later client_watch on c returns 0 at
+ * once. For a watcher being stopped that holds long watch rounds (an
+ * informer): c is then only for client_free. */
+void client_watch_cancel(struct client *c);
+
 /* ---- logs ------------------------------------------------------------ */
 
 struct client_logs_opts {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <curl/curl.h>
+#include <stdatomic.h>
 
 #include "client/client.h"
 
@@ -23,6 +24,7 @@ struct client {
 	void *trace_ud;
 	int last_http;
 	json_t *last_status; /* owned */
+	atomic_bool watch_cancelled; /* client_watch_cancel: any thread */
 };
 
 /* curl result -> errno, and the message for it (see client.h). */

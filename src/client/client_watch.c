@@ -30,6 +30,7 @@ struct watch_state {
 	int stop;             /* 0 go on; 1 fn asked to stop; <0 error */
 	int64_t last_data_ms; /* when the last bytes arrived (monotonic) */
 	bool idle;            /* the idle timeout ended the stream */
+	bool cancelled;       /* client_watch_cancel ended it */
 	struct kerr *err;
 };
 
@@ -115,6 +116,10 @@ static int watch_progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, cur
 {
 	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
 	struct watch_state *st = ud;
+	if (atomic_load(&st->c->watch_cancelled)) {
+		st->cancelled = true;
+		return 1; /* abort: CURLE_ABORTED_BY_CALLBACK */
+	}
 	if (time_mono_ms() - st->last_data_ms > st->c->watch_idle_s * 1000) {
 		st->idle = true;
 		return 1; /* abort: CURLE_ABORTED_BY_CALLBACK */
@@ -125,8 +130,8 @@ static int watch_progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, cur
 static int watch_finish(struct watch_state *st, CURLcode rc, const char *ebuf)
 {
 	struct client *c = st->c;
-	if (st->stop > 0)
-		return 0; /* the callback stopped it */
+	if (st->stop > 0 || st->cancelled)
+		return 0; /* the callback, or client_watch_cancel, stopped it */
 	if (st->stop < 0)
 		return st->stop;
 	if (st->idle)
@@ -186,4 +191,9 @@ int client_watch(struct client *c, const struct api_kind *k, const char *ns,
 	client_trace(c, "WATCH", url, start);
 	sbuf_free(&st.line);
 	return r;
+}
+
+void client_watch_cancel(struct client *c)
+{
+	atomic_store(&c->watch_cancelled, true);
 }

@@ -338,6 +338,39 @@ static void test_watch_idle_timeout(void **state)
 	client_free(c);
 }
 
+static void *cancel_later(void *ud)
+{
+	usleep(300000);
+	client_watch_cancel(ud);
+	return NULL;
+}
+
+/* client_watch_cancel from another thread ends a silent stream within
+ * about a second, as a clean end (0), and later watches end at once. */
+static void test_watch_cancel(void **state)
+{
+	(void)state;
+	static const struct answer a[] = {
+	    {WATCH_HEAD,
+	     {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n", "SLEEP"}},
+	};
+	struct fake f;
+	fake_start(&f, a, ARRAY_SIZE(a));
+	struct client *c = client_for(&f);
+	struct seen s = {SBUF_INIT, 0, 0};
+	pthread_t t;
+	pthread_create(&t, NULL, cancel_later, c);
+	int64_t t0 = time_mono_ms();
+	assert_int_equal(client_watch(c, api_kind_by_kind("Task"), NULL, NULL, record, &s, NULL),
+	                 0);
+	assert_true(time_mono_ms() - t0 < 2500); /* not the server's 3 s */
+	pthread_join(t, NULL);
+	assert_string_equal(s.log.data, "ADDED:a:-;");
+	fake_stop(&f);
+	sbuf_free(&s.log);
+	client_free(c);
+}
+
 static void test_connection_refused(void **state)
 {
 	(void)state;
@@ -359,11 +392,9 @@ static void test_connection_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_status_errors),
-	    cmocka_unit_test(test_apply_and_pages),
-	    cmocka_unit_test(test_watch),
-	    cmocka_unit_test(test_watch_idle_timeout),
-	    cmocka_unit_test(test_connection_refused),
+	    cmocka_unit_test(test_status_errors), cmocka_unit_test(test_apply_and_pages),
+	    cmocka_unit_test(test_watch),         cmocka_unit_test(test_watch_idle_timeout),
+	    cmocka_unit_test(test_watch_cancel),  cmocka_unit_test(test_connection_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
