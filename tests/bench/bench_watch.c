@@ -289,13 +289,18 @@ static bool create(CURL *h, const char *name)
 	         "\"spec\":{\"image\":\"busybox\"}}",
 	         name);
 	curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, body);
+	char cerr[CURL_ERROR_SIZE] = "";
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
 	long code = 0;
 	CURLcode rc = curl_easy_perform(h);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 	if (code == 201 || code == 200)
 		return true;
-	note_error("create %s: HTTP %ld", name, code);
+	/* HTTP 0 is no response at all: say what curl saw */
+	note_error("create %s: HTTP %ld (%s%s%s)", name, code, curl_easy_strerror(rc),
+	           cerr[0] ? ": " : "", cerr);
 	return false;
 }
 
