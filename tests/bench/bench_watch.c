@@ -307,7 +307,12 @@ static bool create(CURL *h, const char *name)
 
 static CURL *writer_handle(struct curl_slist **hdr)
 {
-	static char url[256];
+	/* the writers make their handles at once: a buffer of their own (curl
+	 * copies it), since a shared static one being rewritten — glibc's
+	 * snprintf clears the first byte before it formats — handed some of
+	 * them an empty or cut-off URL, and every create of such a writer
+	 * failed without reaching the server ("HTTP 0") */
+	char url[256];
 	snprintf(url, sizeof url, "%s/apis/keel/v1/namespaces/default/tasks", g.srv.url);
 	CURL *h = curl_easy_init();
 	*hdr = curl_slist_append(NULL, "Content-Type: application/json");
