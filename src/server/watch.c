@@ -20,19 +20,20 @@
  * No gap, no duplicate. A new watcher is registered first, at the hub's
  * last fanned-out revision H (head_rev, under the hub lock): from then on
  * the fan-out queues every matching change after H, and every change up
- * to H is in the store's log. Then, for resourceVersion=N < H, the changes (N, H] are
- * replayed from the store's change log (store_changes; 410 when N is
- * compacted); for resourceVersion=0 the current objects are listed at a
- * snapshot revision R >= H and sent as ADDED, and queued changes <= R are
- * dropped because the snapshot already reflects them. The replay/list
- * events are sent before the queue, so the client sees each revision once,
- * in order.
+ * to H is in the store's log. Then, for resourceVersion=N < H, the
+ * changes (N, H] are replayed from the store's change log (store_changes;
+ * 410 when N is compacted); for resourceVersion=0 the current objects are
+ * listed at a snapshot revision R >= H and sent as ADDED, and queued
+ * changes <= R are dropped because the snapshot already reflects them. The
+ * replay/list events are sent before the queue, so the client sees each
+ * revision once, in order.
  *
  * Idle watchers hold no thread: when the reader has nothing to send it
- * suspends its connection and returns 0; the hook, or the ticker thread
- * (bookmarks every --bookmark-interval on idle streams, timeoutSeconds,
- * shutdown), resumes it. MHD cancels a suspend that a resume overtook, so a
- * wake-up between "nothing to send" and the suspend is not lost.
+ * suspends its connection and returns 0; the fan-out thread, or the
+ * ticker thread (bookmarks every --bookmark-interval on idle streams,
+ * timeoutSeconds, shutdown), resumes it. MHD cancels a suspend that a
+ * resume overtook, so a wake-up between "nothing to send" and the suspend
+ * is not lost.
  *
  * Limits: --max-watchers in all and --max-watchers-per-client per client,
  * a client being the token's user name (everything on loopback shares one

@@ -543,7 +543,6 @@ static void report(struct watcher *w, struct reader *rd, int nr, double write_se
 	bench_hist_free(&h);
 }
 
-
 static int run(struct watcher *w, struct reader *rd, int nr)
 {
 	pthread_t *rt = xcalloc((size_t)nr, sizeof *rt), *wt = NULL;
