@@ -398,10 +398,16 @@ static size_t fan_out(struct srv_hub *h, struct pending *batch)
 		if (fe[i].idx >= 0 && wanted[fe[i].idx])
 			fe[i].e = event_for(type_name(fe[i].p->type), fe[i].p->object, fe[i].p->rev,
 			                    false);
+	/* the lock is taken per change, not for the whole batch: the stream
+	 * readers (and a new watcher's registration) get in between, and a
+	 * preempted fan-out thread holds them up for one change's worth at
+	 * most; the wake-ups still wait for the end of the batch */
 	struct connvec wake = {0};
-	pthread_mutex_lock(&h->mu);
-	fan_out_locked(h, fe, n, &wake);
-	pthread_mutex_unlock(&h->mu);
+	for (i = 0; i < n; i++) {
+		pthread_mutex_lock(&h->mu);
+		fan_out_locked(h, fe + i, 1, &wake);
+		pthread_mutex_unlock(&h->mu);
+	}
 	size_t woken = wake.n;
 	connvec_resume(&wake);
 	for (i = 0; i < n; i++)
