@@ -3,29 +3,37 @@
  * chunked, suspendable MHD responses that carry them.
  *
  * Events. The commit hook runs on the store's writer thread after each
- * batch is durable, in revision order. For each change it walks only the
- * watchers of that kind, matches namespace and selectors, and appends a
- * reference to one shared, already-serialised event line to each matching
- * watcher's queue. Nothing in the hook blocks: a queue over its byte bound
- * is dropped and its watcher marked too slow (it gets an ERROR 410 and its
- * stream ends; the client relists), and waking a watcher is a
- * MHD_resume_connection after the hub lock is released.
+ * batch is durable, in revision order; it only appends the change (a
+ * reference to the stored object) to a hand-over list and signals the
+ * fan-out thread, so the watchers never pace the commits. The fan-out
+ * thread takes the whole list at once: it serialises each change once
+ * (outside the hub lock), then, under the lock, walks only the watchers of
+ * that kind, matches namespace and selectors, and appends a reference to
+ * the shared event line to each matching watcher's queue. A watcher is
+ * woken (MHD_resume_connection, after the lock is released) once per
+ * round however many events it got, and its reader then copies as many
+ * queued lines as fit into one chunk: under load the rounds grow, and one
+ * send carries many events. Nothing blocks on a watcher: a queue over its
+ * byte bound is dropped and its watcher marked too slow (it gets an ERROR
+ * 410 and its stream ends; the client relists).
  *
  * No gap, no duplicate. A new watcher is registered first, at the hub's
- * last hooked revision H: from then on the hook queues every matching
- * change after H. Then, for resourceVersion=N < H, the changes (N, H] are
- * replayed from the store's change log (store_changes; 410 when N is
- * compacted); for resourceVersion=0 the current objects are listed at a
- * snapshot revision R >= H and sent as ADDED, and queued changes <= R are
- * dropped because the snapshot already reflects them. The replay/list
- * events are sent before the queue, so the client sees each revision once,
- * in order.
+ * last fanned-out revision H (head_rev, under the hub lock): from then on
+ * the fan-out queues every matching change after H, and every change up
+ * to H is in the store's log. Then, for resourceVersion=N < H, the
+ * changes (N, H] are replayed from the store's change log (store_changes;
+ * 410 when N is compacted); for resourceVersion=0 the current objects are
+ * listed at a snapshot revision R >= H and sent as ADDED, and queued
+ * changes <= R are dropped because the snapshot already reflects them. The
+ * replay/list events are sent before the queue, so the client sees each
+ * revision once, in order.
  *
  * Idle watchers hold no thread: when the reader has nothing to send it
- * suspends its connection and returns 0; the hook, or the ticker thread
- * (bookmarks every --bookmark-interval on idle streams, timeoutSeconds,
- * shutdown), resumes it. MHD cancels a suspend that a resume overtook, so a
- * wake-up between "nothing to send" and the suspend is not lost.
+ * suspends its connection and returns 0; the fan-out thread, or the
+ * ticker thread (bookmarks every --bookmark-interval on idle streams,
+ * timeoutSeconds, shutdown), resumes it. MHD cancels a suspend that a
+ * resume overtook, so a wake-up between "nothing to send" and the suspend
+ * is not lost.
  *
  * Limits: --max-watchers in all and --max-watchers-per-client per client,
  * a client being the token's user name (everything on loopback shares one
@@ -66,6 +74,9 @@
 #define MAX_INITIAL_BYTES ((size_t)256 << 20)
 #define TICK_MS           100
 #define BLOCK_SIZE        (64 * 1024)
+/* fan-out pacing (see fanout_main) */
+#define COALESCE_NS_PER_WAKE ((int64_t)10000)
+#define COALESCE_MAX_NS      ((int64_t)20000000)
 
 struct hub_event {
 	atomic_size_t refs;
@@ -109,9 +120,26 @@ struct client_count {
 	char name[];
 };
 
+/* A change handed over by the commit hook, waiting for the fan-out
+ * thread. */
+struct pending {
+	struct pending *next;
+	enum store_event_type type;
+	uint64_t rev;
+	json_t *object; /* a reference to the stored (immutable) object */
+	char key[];
+};
+
 struct srv_hub {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
+	/* the hook -> fan-out hand-over; its own lock, so the writer thread
+	 * never waits for the hub lock the stream readers hold */
+	pthread_mutex_t pend_mu;
+	pthread_cond_t pend_cond;
+	struct pending *pend_head, *pend_tail;
+	bool fan_quit;
+	pthread_t fanout;
 	struct store *store;
 	struct srv_hub_opts opts;
 	struct watcher **lists; /* per kind index */
@@ -282,27 +310,156 @@ static void deliver(struct srv_hub *h, struct watcher *w, struct hub_event *e, s
 	}
 }
 
+/* The hook's side: O(1) on the store's writer thread, so a commit is never
+ * paced by the watchers. The change keeps a reference to the stored
+ * object (immutable once hooked) and a copy of its key. */
 void srv_hub_commit_hook(void *ctx, const struct store_event *ev)
 {
 	struct srv_hub *h = ctx;
-	char ns[256];
-	long idx = split_key(ev->key, ns, sizeof ns);
-	struct connvec wake = {0};
-	struct hub_event *e = NULL;
-	pthread_mutex_lock(&h->mu);
-	if (ev->rev > h->head_rev)
-		h->head_rev = ev->rev;
-	for (struct watcher *w = idx >= 0 ? h->lists[idx] : NULL; w; w = w->next) {
-		if (w->finished || w->too_slow || w->revoked || ev->rev <= w->skip_through ||
-		    !watcher_wants(w, ns, ev->object))
-			continue;
-		if (!e)
-			e = event_for(type_name(ev->type), ev->object, ev->rev, false);
-		deliver(h, w, e, &wake);
+	size_t klen = strlen(ev->key);
+	struct pending *p = xmalloc(sizeof *p + klen + 1);
+	p->next = NULL;
+	p->type = ev->type;
+	p->rev = ev->rev;
+	p->object = json_incref(ev->object);
+	memcpy(p->key, ev->key, klen + 1);
+	pthread_mutex_lock(&h->pend_mu);
+	bool was_empty = !h->pend_head;
+	if (h->pend_tail)
+		h->pend_tail->next = p;
+	else
+		h->pend_head = p;
+	h->pend_tail = p;
+	pthread_mutex_unlock(&h->pend_mu);
+	if (was_empty)
+		pthread_cond_signal(&h->pend_cond);
+}
+
+static void pending_free(struct pending *p)
+{
+	while (p) {
+		struct pending *n = p->next;
+		json_decref(p->object);
+		free(p);
+		p = n;
 	}
+}
+
+/* One change of a batch, matched and serialised by the fan-out thread. */
+struct fan_ev {
+	struct pending *p;
+	long idx;
+	char ns[256];
+	struct hub_event *e; /* NULL until some watcher wants it */
+};
+
+/* Queues each change of the batch fe[0..n) (in revision order) on every
+ * watcher that wants it and collects the watchers to wake: each is woken
+ * once per batch, however many of its events the batch holds, so one
+ * wake-up (and one send) carries them all. Hub lock held. */
+static void fan_out_locked(struct srv_hub *h, struct fan_ev *fe, size_t n, struct connvec *wake)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct pending *p = fe[i].p;
+		if (p->rev > h->head_rev)
+			h->head_rev = p->rev;
+		for (struct watcher *w = fe[i].idx >= 0 ? h->lists[fe[i].idx] : NULL; w;
+		     w = w->next) {
+			if (w->finished || w->too_slow || w->revoked || p->rev <= w->skip_through ||
+			    !watcher_wants(w, fe[i].ns, p->object))
+				continue;
+			if (!fe[i].e) /* a watcher that came after the serialisation pass */
+				fe[i].e = event_for(type_name(p->type), p->object, p->rev, false);
+			deliver(h, w, fe[i].e, wake);
+		}
+	}
+}
+
+/* Fans one batch of hooked changes out. Each change is serialised once,
+ * outside the hub lock (so the stream readers are not held up by JSON
+ * encoding), if its kind has watchers at all. */
+static size_t fan_out(struct srv_hub *h, struct pending *batch)
+{
+	size_t n = 0;
+	for (struct pending *p = batch; p; p = p->next)
+		n++;
+	struct fan_ev *fe = xcalloc(n, sizeof *fe);
+	size_t i = 0;
+	for (struct pending *p = batch; p; p = p->next, i++) {
+		fe[i].p = p;
+		fe[i].idx = split_key(p->key, fe[i].ns, sizeof fe[i].ns);
+	}
+	bool *wanted = xcalloc(h->n_kinds, sizeof *wanted);
+	pthread_mutex_lock(&h->mu);
+	for (size_t k = 0; k < h->n_kinds; k++)
+		wanted[k] = h->lists[k] != NULL;
 	pthread_mutex_unlock(&h->mu);
-	event_unref(e);
+	for (i = 0; i < n; i++)
+		if (fe[i].idx >= 0 && wanted[fe[i].idx])
+			fe[i].e = event_for(type_name(fe[i].p->type), fe[i].p->object, fe[i].p->rev,
+			                    false);
+	/* the lock is taken per change, not for the whole batch: the stream
+	 * readers (and a new watcher's registration) get in between, and a
+	 * preempted fan-out thread holds them up for one change's worth at
+	 * most; the wake-ups still wait for the end of the batch */
+	struct connvec wake = {0};
+	for (i = 0; i < n; i++) {
+		pthread_mutex_lock(&h->mu);
+		fan_out_locked(h, fe + i, 1, &wake);
+		pthread_mutex_unlock(&h->mu);
+	}
+	size_t woken = wake.n;
 	connvec_resume(&wake);
+	for (i = 0; i < n; i++)
+		event_unref(fe[i].e);
+	free(wanted);
+	free(fe);
+	pending_free(batch);
+	return woken;
+}
+
+/* Waits until the next round is due (pend_mu held): COALESCE_NS_PER_WAKE
+ * per watcher the last round woke, at most COALESCE_MAX_NS, from its start.
+ * A quiet stream's first change goes out at once. */
+static void fanout_pace(struct srv_hub *h, int64_t last_start_ns, size_t last_woken)
+{
+	int64_t pause = (int64_t)last_woken * COALESCE_NS_PER_WAKE;
+	int64_t due = last_start_ns + (pause < COALESCE_MAX_NS ? pause : COALESCE_MAX_NS);
+	while (!h->fan_quit && time_mono_ns() < due) {
+		struct timespec ts = {due / 1000000000, due % 1000000000};
+		pthread_cond_timedwait(&h->pend_cond, &h->pend_mu, &ts);
+	}
+}
+
+/* The fan-out thread: takes everything hooked since its last round and
+ * fans it out in one go. A round costs about one send per woken watcher
+ * (kernel TCP on both ends, MHD's resume and suspend), whatever the number
+ * of events it carries, so rounds are paced: the next starts no sooner
+ * than COALESCE_NS_PER_WAKE per watcher the last one woke after it. That
+ * bounds the CPU spent on wake-ups (~1,000 watchers: a round at most every
+ * 10 ms, however fast the writes come) and adds at most that to a
+ * change's delivery; a change after a quiet spell goes out at once. */
+static void *fanout_main(void *arg)
+{
+	struct srv_hub *h = arg;
+	int64_t last_start = 0;
+	size_t last_woken = 0;
+	pthread_mutex_lock(&h->pend_mu);
+	for (;;) {
+		while (!h->pend_head && !h->fan_quit)
+			pthread_cond_wait(&h->pend_cond, &h->pend_mu);
+		fanout_pace(h, last_start, last_woken);
+		if (!h->pend_head)
+			break; /* quit, and nothing left */
+		struct pending *batch = h->pend_head;
+		h->pend_head = h->pend_tail = NULL;
+		pthread_mutex_unlock(&h->pend_mu);
+		last_start = time_mono_ns();
+		last_woken = fan_out(h, batch);
+		pthread_mutex_lock(&h->pend_mu);
+	}
+	pthread_mutex_unlock(&h->pend_mu);
+	return NULL;
 }
 
 /* ---- the stream reader (MHD thread) ---- */
@@ -760,7 +917,13 @@ struct srv_hub *srv_hub_new(struct store *s, const struct srv_hub_opts *opts)
 	h->n_kinds = api_kind_count();
 	h->lists = xcalloc(h->n_kinds, sizeof *h->lists);
 	h->head_rev = store_revision(s);
-	if (pthread_create(&h->ticker, NULL, ticker_main, h) != 0)
+	pthread_mutex_init(&h->pend_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->pend_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&h->ticker, NULL, ticker_main, h) != 0 ||
+	    pthread_create(&h->fanout, NULL, fanout_main, h) != 0)
 		abort(); /* like OOM: no thread at startup is not recoverable */
 	return h;
 }
@@ -808,6 +971,13 @@ void srv_hub_free(struct srv_hub *h)
 	pthread_cond_broadcast(&h->cond);
 	pthread_mutex_unlock(&h->mu);
 	pthread_join(h->ticker, NULL);
+	pthread_mutex_lock(&h->pend_mu);
+	h->fan_quit = true;
+	pthread_cond_signal(&h->pend_cond);
+	pthread_mutex_unlock(&h->pend_mu);
+	pthread_join(h->fanout, NULL); /* it fans out what is left first */
+	pthread_cond_destroy(&h->pend_cond);
+	pthread_mutex_destroy(&h->pend_mu);
 	if (h->n_watchers)
 		log_warn("watch hub freed with %zu watchers still registered", h->n_watchers);
 	pthread_cond_destroy(&h->cond);

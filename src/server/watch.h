@@ -3,13 +3,16 @@
  * streams.
  *
  * The store's commit hook (srv_hub_commit_hook, on the writer thread)
- * hands every change to the hub; each watcher whose kind, namespace and
- * selectors match gets a reference to the event, serialised once and
- * shared. Watch streams are chunked MHD responses whose reader suspends the
- * connection when it has nothing to send, so an idle watcher holds no
- * thread; the hook (or the bookmark/timeout ticker) resumes it. The writer
- * thread never blocks on a watcher: one whose backlog passes a bound is
- * sent an ERROR event (410, "watch too slow") and closed.
+ * hands every change to the hub's fan-out thread and returns; that thread
+ * takes the changes in batches (what was committed since its last round),
+ * and each watcher whose kind, namespace and selectors match gets a
+ * reference to the event, serialised once and shared, and is woken once
+ * per batch. Watch streams are chunked MHD responses whose reader suspends
+ * the connection when it has nothing to send, so an idle watcher holds no
+ * thread; the fan-out thread (or the bookmark/timeout ticker) resumes it.
+ * Neither the writer nor the fan-out thread blocks on a watcher: one whose
+ * backlog passes a bound is sent an ERROR event (410, "watch too slow")
+ * and closed.
  *
  * Threading: all functions are thread-safe. The hub must outlive the MHD
  * daemon (it is freed after MHD_stop_daemon).
@@ -49,5 +52,7 @@ void srv_hub_free(struct srv_hub *h);
 void srv_hub_end_user(struct srv_hub *h, const char *user);
 size_t srv_hub_watchers(struct srv_hub *h);
 
-/* store_commit_hook: ctx is the hub. */
+/* store_commit_hook: ctx is the hub. Queues the change for the fan-out
+ * thread (a reference to ev->object, which is then treated as immutable)
+ * and returns without taking the hub lock. */
 void srv_hub_commit_hook(void *ctx, const struct store_event *ev);
