@@ -546,7 +546,8 @@ static void report(struct watcher *w, struct reader *rd, int nr, double write_se
 		fprintf(stderr,
 		        "writes late: %llu went out more than %lld ms after they were due: all %d "
 		        "writers were busy, the offer fell short of %d/s (raise --writers)\n",
-		        (unsigned long long)late, (long long)(LATE_NS / 1000000), g.writers, g.rate);
+		        (unsigned long long)late, (long long)(LATE_NS / 1000000), g.writers,
+		        g.rate);
 	if (g.first_error[0])
 		fprintf(stderr, "first error: %s\n", g.first_error);
 	char fig[160];
