@@ -8,9 +8,10 @@
  * queues only the objects whose plan it can change — the object itself
  * when it is added or its ownerReferences, finalizers or deletionTimestamp
  * move; its dependents when it goes or starts being deleted; its owners
- * and its Namespace when it goes (their finalizers wait for it); every
- * object of a Namespace that starts terminating. A status write queues
- * nothing. reconcile(key) runs gc_plan over the object's neighbourhood —
+ * and its Namespace when it goes (their finalizers wait for it) or a relist
+ * shows it replaced (a new uid under its name); every object of a
+ * Namespace that starts terminating. A status write queues nothing.
+ * reconcile(key) runs gc_plan over the object's neighbourhood —
  * the object, its owners, one referrer, its Namespace, one object of a
  * Namespace — and keeps the actions about that object, so the rules stay
  * those of the pure, unit-tested gc_plan while the work per change stays
@@ -133,13 +134,21 @@ static bool meta_moved(json_t *a, json_t *b, const char *key)
 	                   json_object_get(api_obj_meta(b), key));
 }
 
+static void on_delete(void *ctx, json_t *obj);
+
 static void on_update(void *ctx, json_t *old_obj, json_t *new_obj)
 {
 	struct gc *g = ctx;
+	if (!streq(api_obj_uid(old_obj), api_obj_uid(new_obj))) {
+		/* deleted and made again under the same name while the informer
+		 * was away (its relist shows one update): the old one is gone */
+		on_delete(ctx, old_obj);
+		on_add(ctx, new_obj);
+		return;
+	}
 	bool refs = meta_moved(old_obj, new_obj, "ownerReferences");
 	bool fin = meta_moved(old_obj, new_obj, "finalizers") ||
-	           meta_moved(old_obj, new_obj, "deletionTimestamp") ||
-	           !streq(api_obj_uid(old_obj), api_obj_uid(new_obj));
+	           meta_moved(old_obj, new_obj, "deletionTimestamp");
 	if (old_obj == new_obj) /* a resync: look again at everything */
 		refs = fin = true;
 	if (refs || fin)

@@ -12,8 +12,13 @@ setup() {
 }
 
 teardown() {
+	if [ -n "${GC_PID:-}" ]; then
+		kill "$GC_PID" 2>/dev/null || true
+		wait "$GC_PID" 2>/dev/null || true
+	fi
 	keel_server_stop
 	! grep -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$SERVER_LOG"
+	[ -z "${GC_PID:-}" ] || ! grep -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$GC_LOG"
 }
 
 # wait_for TRIES CMD...: runs CMD every 0.1 s until it succeeds.
@@ -165,4 +170,33 @@ gone() { ! keel get task "$1" -n "${2:-default}" >/dev/null 2>&1; }
 		[ "$(watchers)" -le "$kinds" ]
 		sleep 0.3
 	done
+}
+
+# An owner deleted and made again under the same name while the gc's
+# informers were away (here: the server restarting) comes back in their
+# relist as an update of the same key with a new uid; the old owner is gone
+# all the same, so what depended on it must go too, not wait for the
+# 10-minute safety-net sweep.
+@test "gc: an owner replaced (same name, new uid) while the watch was down: its old dependents go after the relist" {
+	keel_server_stop
+	port=$(free_port)
+	keel_server_start --controllers=none --listen "127.0.0.1:$port"
+	GC_LOG=$BATS_TEST_TMPDIR/gc.log
+	"$KEEL" controller gc >"$GC_LOG" 2>&1 &
+	GC_PID=$!
+	task owner
+	uid=$(uid_of owner)
+	task dep default owner "$uid"
+	wait_for 100 grep -q 'controller gc: started' "$GC_LOG"
+	sleep 1
+	keel get task dep >/dev/null # its owner exists: it stays
+	# down long enough that the informers' reconnect backoff is seconds
+	keel_server_stop
+	sleep 4
+	keel_server_start --controllers=none --listen "127.0.0.1:$port"
+	keel delete task owner >/dev/null
+	task owner
+	[ "$(uid_of owner)" != "$uid" ]
+	wait_for 150 gone dep
+	grep -q 'gc: deleted Task default/dep (its owner is gone)' "$GC_LOG"
 }
