@@ -59,7 +59,7 @@
 #include "client/client_pool.h"
 
 #define UNSCHEDULABLE_RETRY_MS 60000
-#define BIND_PARALLEL          16
+#define BIND_PARALLEL          64
 
 /* A Node as the scheduler holds it; its numbers are in pl.nodes[i]. */
 struct snode {
