@@ -375,10 +375,7 @@ static int bind_task(struct client *c, json_t *task, const char *node, struct ke
 	    "target", "kind", "Node", "name", node);
 	const struct api_kind *k = api_kind_by_kind("Task");
 	_cleanup_free_ char *path = client_path(k, ns, name, "binding");
-	struct client_response resp = {0};
-	int r = client_request(c, "POST", path, NULL, b, &resp, err);
-	client_response_clear(&resp);
-	return r;
+	return client_request(c, "POST", path, NULL, b, NULL, err);
 }
 
 static int mark_unschedulable(struct sched *s, struct client *c, json_t *task, const char *msg,
