@@ -29,7 +29,9 @@
 
 #define MAX_REMEMBERED 4096
 
-#define MAX_IDLE_CLIENTS 32
+/* at least the scheduler's binds in flight (BIND_PARALLEL): each records
+ * its Scheduled Event, and a client not kept is a new connection next time */
+#define MAX_IDLE_CLIENTS 64
 
 struct events {
 	pthread_mutex_t mu;

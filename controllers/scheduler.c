@@ -59,7 +59,7 @@
 #include "client/client_pool.h"
 
 #define UNSCHEDULABLE_RETRY_MS 60000
-#define BIND_PARALLEL          16
+#define BIND_PARALLEL          64
 
 /* A Node as the scheduler holds it; its numbers are in pl.nodes[i]. */
 struct snode {
@@ -375,10 +375,7 @@ static int bind_task(struct client *c, json_t *task, const char *node, struct ke
 	    "target", "kind", "Node", "name", node);
 	const struct api_kind *k = api_kind_by_kind("Task");
 	_cleanup_free_ char *path = client_path(k, ns, name, "binding");
-	struct client_response resp = {0};
-	int r = client_request(c, "POST", path, NULL, b, &resp, err);
-	client_response_clear(&resp);
-	return r;
+	return client_request(c, "POST", path, NULL, b, NULL, err);
 }
 
 static int mark_unschedulable(struct sched *s, struct client *c, json_t *task, const char *msg,

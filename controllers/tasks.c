@@ -62,7 +62,7 @@
 #include "controllers/rollout.h"
 
 #define MAX_TASK_NAME     253
-#define CREATE_PARALLEL   16
+#define CREATE_PARALLEL   64
 #define EXPECT_TIMEOUT_MS 30000
 
 struct tasks_ctl {

@@ -38,7 +38,7 @@
 
 #define DEFAULT_GRACE_S 30
 #define LAST_LINES      20
-#define STATUS_PARALLEL 16 /* status writes in flight per round */
+#define STATUS_PARALLEL 64 /* status writes in flight per round */
 /* why a container was stopped to start the Task's new spec */
 #define REASON_SPEC_CHANGED "SpecChanged"
 

@@ -5,10 +5,13 @@
  * has passed, then Running, and for the injected fraction of failures
  * Exited(1) run_ms later. Computing state lazily means an idle sim costs
  * nothing: no timers, no threads. One instance serves many nodes; list()
- * filters by node. Stats are the task's requests, so the scheduler sees
- * plausible usage. Health checks are not run against simulated tasks
- * (ops.simulated): they pass, as everything a sim task does succeeds
- * unless failure injection picked it.
+ * filters by node. The containers are indexed by id, by node and by Task
+ * uid, so one agent simulating 1,000 nodes with 10 containers each does
+ * not scan all 10,000 per node per round (list), per start (the previous
+ * attempts) or per stop, stats and exec (find). Stats are the task's
+ * requests, so the scheduler sees plausible usage. Health checks are not
+ * run against simulated tasks (ops.simulated): they pass, as everything a
+ * sim task does succeeds unless failure injection picked it.
  *
  * Thread-safety: every operation takes the instance mutex, so logs() and
  * exec() may run on other threads as runtime.h allows.
@@ -42,8 +45,11 @@ struct rt_sim {
 	struct rt_sim_options o;
 	uint64_t rng;
 	uint64_t next_id;
-	struct sim_ctr *c;
+	struct sim_ctr *c; /* unordered: a removal moves the last one in its place */
 	size_t n, cap;
+	json_t *by_id;   /* id -> index in c */
+	json_t *by_node; /* node -> [id, ...] */
+	json_t *by_uid;  /* Task uid -> [id, ...] */
 };
 
 static uint64_t rng_next(uint64_t *s)
@@ -57,10 +63,34 @@ static uint64_t rng_next(uint64_t *s)
 
 static struct sim_ctr *find(struct rt_sim *s, const char *id)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (streq(s->c[i].id, id))
-			return &s->c[i];
-	return NULL;
+	json_t *ix = id ? json_object_get(s->by_id, id) : NULL;
+	return ix ? &s->c[json_integer_value(ix)] : NULL;
+}
+
+/* Appends id to map[key]'s list. */
+static void list_add(json_t *map, const char *key, const char *id)
+{
+	json_t *l = json_object_get(map, key);
+	if (!l) {
+		l = json_array();
+		json_object_set_new(map, key, l);
+	}
+	json_array_append_new(l, json_string(id));
+}
+
+/* Removes id from map[key]'s list, and the list when it empties. */
+static void list_del(json_t *map, const char *key, const char *id)
+{
+	json_t *l = json_object_get(map, key);
+	size_t n = json_array_size(l);
+	for (size_t i = 0; i < n; i++) {
+		if (streq(json_string_value(json_array_get(l, i)), id)) {
+			json_array_remove(l, i);
+			break;
+		}
+	}
+	if (l && json_array_size(l) == 0)
+		json_object_del(map, key);
 }
 
 /* State of c at now; fills *exit_code and *finished (mono ms) when exited. */
@@ -117,6 +147,21 @@ static void ctr_free(struct sim_ctr *c)
 	free(c->spec_hash);
 }
 
+/* With s->mu held: forgets s->c[i] (its indexes too) and moves the last
+ * container into its place. */
+static void ctr_drop(struct rt_sim *s, size_t i)
+{
+	struct sim_ctr *c = &s->c[i];
+	list_del(s->by_node, c->node, c->id);
+	list_del(s->by_uid, c->uid, c->id);
+	json_object_del(s->by_id, c->id);
+	ctr_free(c);
+	if (i != --s->n) {
+		*c = s->c[s->n];
+		json_object_set_new(s->by_id, c->id, json_integer((json_int_t)i));
+	}
+}
+
 static void requests_of(json_t *spec, int64_t *cpu, int64_t *mem)
 {
 	json_t *res = json_object_get(spec, "resources");
@@ -138,14 +183,15 @@ static int sim_start(struct runtime *rt, const struct rt_task *t, char **id, str
 	(void)err;
 	struct rt_sim *s = (struct rt_sim *)rt;
 	pthread_mutex_lock(&s->mu);
-	for (size_t i = 0; i < s->n;) { /* keep attempt N-1 only, as docker does */
-		struct sim_ctr *o = &s->c[i];
-		if (streq(o->uid, t->uid) && o->attempt + 1 < t->attempt) {
-			ctr_free(o);
-			*o = s->c[--s->n];
-		} else {
-			i++;
-		}
+	/* keep attempt N-1 only, as docker does (a copy: dropping edits the list) */
+	_cleanup_json_ json_t *prev = json_copy(json_object_get(s->by_uid, t->uid ? t->uid : ""));
+	size_t k;
+	json_t *pid;
+	json_array_foreach(prev, k, pid)
+	{
+		json_t *ix = json_object_get(s->by_id, json_string_value(pid));
+		if (ix && s->c[json_integer_value(ix)].attempt + 1 < t->attempt)
+			ctr_drop(s, (size_t)json_integer_value(ix));
 	}
 	if (s->n == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 64;
@@ -154,10 +200,10 @@ static int sim_start(struct runtime *rt, const struct rt_task *t, char **id, str
 	struct sim_ctr *c = &s->c[s->n++];
 	memset(c, 0, sizeof(*c));
 	c->id = xasprintf("sim-%" PRIu64, ++s->next_id);
-	c->uid = xstrdup(t->uid);
+	c->uid = xstrdup(t->uid ? t->uid : "");
 	c->ns = xstrdup(t->ns);
 	c->name = xstrdup(t->name);
-	c->node = xstrdup(t->node);
+	c->node = xstrdup(t->node ? t->node : "");
 	c->spec_hash = t->spec_hash ? xstrdup(t->spec_hash) : NULL;
 	c->attempt = t->attempt;
 	c->created_ms = time_mono_ms();
@@ -165,6 +211,9 @@ static int sim_start(struct runtime *rt, const struct rt_task *t, char **id, str
 	double r = (double)(rng_next(&s->rng) >> 11) / (double)(1ULL << 53);
 	c->fails = r < s->o.fail_fraction;
 	requests_of(t->spec, &c->cpu_milli, &c->mem_bytes);
+	json_object_set_new(s->by_id, c->id, json_integer((json_int_t)(s->n - 1)));
+	list_add(s->by_node, c->node, c->id);
+	list_add(s->by_uid, c->uid, c->id);
 	*id = xstrdup(c->id);
 	pthread_mutex_unlock(&s->mu);
 	return 0;
@@ -195,12 +244,10 @@ static int sim_remove(struct runtime *rt, const char *id, struct kerr *err)
 	int ret = 0;
 	pthread_mutex_lock(&s->mu);
 	struct sim_ctr *c = find(s, id);
-	if (!c) {
+	if (!c)
 		ret = kerr_set(err, ENOENT, "no simulated container %s", id);
-	} else {
-		ctr_free(c);
-		*c = s->c[--s->n];
-	}
+	else
+		ctr_drop(s, (size_t)(c - s->c));
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
@@ -212,10 +259,21 @@ static int sim_list(struct runtime *rt, const char *node, struct rt_status **out
 	struct rt_sim *s = (struct rt_sim *)rt;
 	pthread_mutex_lock(&s->mu);
 	size_t k = 0;
-	struct rt_status *v = xcalloc(s->n ? s->n : 1, sizeof(*v));
-	for (size_t i = 0; i < s->n; i++)
-		if (!node || streq(s->c[i].node, node))
+	json_t *ids = node ? json_object_get(s->by_node, node) : NULL;
+	size_t cnt = node ? json_array_size(ids) : s->n;
+	struct rt_status *v = xcalloc(cnt ? cnt : 1, sizeof(*v));
+	if (!node) {
+		for (size_t i = 0; i < s->n; i++)
 			fill_status(s, &s->c[i], &v[k++]);
+	}
+	size_t i;
+	json_t *id;
+	json_array_foreach(ids, i, id)
+	{
+		struct sim_ctr *c = find(s, json_string_value(id));
+		if (c)
+			fill_status(s, c, &v[k++]);
+	}
 	pthread_mutex_unlock(&s->mu);
 	*out = v;
 	*n = k;
@@ -308,6 +366,9 @@ static void sim_free(struct runtime *rt)
 	for (size_t i = 0; i < s->n; i++)
 		ctr_free(&s->c[i]);
 	free(s->c);
+	json_decref(s->by_id);
+	json_decref(s->by_node);
+	json_decref(s->by_uid);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -337,6 +398,9 @@ int rt_sim_new(const struct rt_sim_options *o, struct runtime **out, struct kerr
 	pthread_mutex_init(&s->mu, NULL);
 	s->o = *o;
 	s->rng = o->seed ? o->seed : 0x9E3779B97F4A7C15ULL;
+	s->by_id = json_object();
+	s->by_node = json_object();
+	s->by_uid = json_object();
 	*out = &s->base;
 	return 0;
 }

@@ -283,6 +283,8 @@ static int finish_response(struct client *c, int http, struct sbuf *body, char *
 	c->last_http = http;
 	if (http < 200 || http >= 300)
 		return client_http_error(c, http, body->data, err);
+	if (!resp)
+		return 0; /* nobody reads the answer: do not parse it */
 	struct client_response r = {.http_code = http};
 	r.text = sbuf_take(body);
 	if (*r.text) {
@@ -290,10 +292,7 @@ static int finish_response(struct client *c, int http, struct sbuf *body, char *
 		r.body = json_loads(r.text, JSON_ALLOW_NUL, &jerr);
 	}
 	r.apply_result = TAKE_PTR(*apply_result);
-	if (resp)
-		*resp = r;
-	else
-		client_response_clear(&r);
+	*resp = r;
 	return 0;
 }
 

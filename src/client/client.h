@@ -127,7 +127,8 @@ void client_response_clear(struct client_response *r);
 /* One request. path_query is "/path?query" (e.g. from client_path +
  * client_query_encode). body may be NULL; content_type defaults to
  * application/json when a body is given. On a 2xx answer fills *resp
- * (which the caller clears) and returns 0; on an error answer returns the
+ * (which the caller clears; resp NULL: the answer is not even parsed) and
+ * returns 0; on an error answer returns the
  * Status' -errno as described at the top. */
 int client_request(struct client *c, const char *method, const char *path_query,
                    const char *content_type, json_t *body, struct client_response *resp,

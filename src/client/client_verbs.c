@@ -33,7 +33,10 @@ static int do_verb(struct client *c, const char *method, const struct api_kind *
 	_cleanup_free_ char *query = client_query_encode(q);
 	_cleanup_free_ char *pq = xasprintf("%s%s", path, query);
 	struct client_response resp = {0};
-	int r = client_request(c, method, pq, ctype, body, &resp, err);
+	/* the answer is parsed only for a caller that takes it (a create, bind
+	 * or status write whose result is not wanted costs no parse) */
+	struct client_response *want = out || apply_result ? &resp : NULL;
+	int r = client_request(c, method, pq, ctype, body, want, err);
 	if (r < 0)
 		return r;
 	if (out && !resp.body) {
