@@ -437,8 +437,19 @@ static void bind_run(struct client *c, void *arg)
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	int r = c ? bind_task(c, j->task, j->node, &err) : kerr_set(&err, EINVAL, "no client");
 	pthread_mutex_lock(&s->mu);
-	if (r < 0)
-		set_contrib(s, j->key, NULL, j->d); /* forget the assumption */
+	if (r < 0) {
+		/* Forget the assumption — unless the Task is bound after all (a
+		 * conflict: another bind won, and the informer may already have
+		 * delivered it): then its real node counts, as task_seen would
+		 * have it. The cache is read under s->mu, so a handler that runs
+		 * later sets the same or newer. */
+		_cleanup_json_ json_t *cur = informer_get(s->tasks, j->key);
+		const char *node = cur && !task_terminal(cur) ? task_node(cur) : NULL;
+		int64_t d[EPVM_RESOURCES];
+		if (cur)
+			task_requests(cur, d);
+		set_contrib(s, j->key, node, node ? d : j->d);
+	}
 	json_object_del(s->binding, j->key);
 	pthread_mutex_unlock(&s->mu);
 	if (r < 0) {
