@@ -72,6 +72,17 @@ struct store {
 	uint64_t queued; /* requests waiting for the writer */
 	pthread_t writer;
 	bool writer_running;
+	/* The sync thread (store_writer.c): answers committed batches once a
+	 * flush covers their meta page. Guarded by lock. */
+	pthread_t syncer;
+	bool syncer_running;
+	bool writer_done;         /* the writer has handed over its last batch */
+	pthread_cond_t sync_cond; /* the sync thread waits here for batches */
+	struct store_pending *pend_head, *pend_tail;
+	uint64_t covered; /* commits with seq <= covered are durable */
+	/* The writer's own view: the last committed (not yet durable) state. */
+	uint64_t wrev, wcompacted, wseq;
+	_Atomic bool broken; /* a meta flush failed: writes get -EIO */
 	store_commit_hook hook;
 	void *hook_ctx;
 
@@ -130,5 +141,6 @@ void store_leave(struct store *s);
 /* Begins a read-only transaction (one snapshot). */
 int store_read_begin(struct store *s, MDB_txn **txn, struct kerr *err);
 
-/* Writer thread entry point (store_writer.c). */
+/* Writer and sync thread entry points (store_writer.c). */
 void *store_writer_main(void *arg);
+void *store_syncer_main(void *arg);
