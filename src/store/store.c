@@ -343,6 +343,9 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 	s->history = opt && opt->history ? opt->history : DEFAULT_HISTORY;
 	s->max_batch = opt && opt->max_batch ? opt->max_batch : DEFAULT_MAX_BATCH;
 	s->quota = opt && opt->map_size ? opt->map_size : DEFAULT_MAP_SIZE;
+	s->max_object = opt && opt->max_object && opt->max_object < STORE_MAX_OBJECT
+	                    ? opt->max_object
+	                    : STORE_MAX_OBJECT;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->queue_cond, NULL);
 	pthread_cond_init(&s->idle_cond, NULL);
@@ -463,5 +466,28 @@ int store_get(struct store *s, const char *key, json_t **out, struct kerr *err)
 	store_leave(s);
 	if (r >= 0)
 		*out = obj;
+	return r;
+}
+
+int store_get_text(struct store *s, const char *key, char **text, size_t *len, struct kerr *err)
+{
+	int r = store_enter(s, false, err);
+	if (r < 0)
+		return r;
+	MDB_txn *txn = NULL;
+	if ((r = store_check_key(s, key, err)) >= 0 && (r = store_read_begin(s, &txn, err)) >= 0) {
+		MDB_val k = {strlen(key), (void *)key}, v;
+		int rc = mdb_get(txn, s->objects, &k, &v);
+		if (rc == MDB_NOTFOUND)
+			r = kerr_set(err, ENOENT, "%s not found", key);
+		else if (rc)
+			r = store_mdb_error(s, rc, err, "store: read %s", key);
+		else {
+			*text = xstrndup(v.mv_data, v.mv_size);
+			*len = v.mv_size;
+		}
+		mdb_txn_abort(txn);
+	}
+	store_leave(s);
 	return r;
 }

@@ -35,7 +35,7 @@
  * -EBUSY directory locked; -ERANGE revision compacted; -EIO disk error or
  * corrupt data (the message names the key); -EINVAL a bad key (empty,
  * longer than LMDB's 511 bytes, not UTF-8) or a bad callback result;
- * -E2BIG an object over 1.5 MiB serialised; -ESHUTDOWN the store is
+ * -E2BIG an object over 1.5 MiB (or options.max_object) serialised; -ESHUTDOWN the store is
  * closing; plus whatever a mutate callback returns (its err is passed
  * through). Every error fills err with a one-line message.
  *
@@ -59,6 +59,9 @@ struct store_options {
 	size_t map_size;    /* LMDB map size in bytes (the store's quota); default 8 GiB */
 	uint64_t history;   /* change-log revisions kept before compaction; default 100,000 */
 	unsigned max_batch; /* most writes grouped in one transaction; default 256 */
+	size_t max_object;  /* largest serialised object a write may store (as stored:
+	                       compact, with its resourceVersion); 0 or more than the
+	                       store's own limit (1.5 MiB): that limit */
 };
 
 enum store_event_type { STORE_ADDED, STORE_MODIFIED, STORE_DELETED };
@@ -99,6 +102,11 @@ char *store_key(const char *plural, const char *ns, const char *name);
 
 /* Reads one object. *out owned. -ENOENT "KEY not found" if absent. */
 int store_get(struct store *s, const char *key, json_t **out, struct kerr *err);
+/* store_get without the parse: *text (owned, NUL-terminated) is the object's
+ * JSON text as stored, *len its length. For checks that can mostly be
+ * answered from the text itself. */
+int store_get_text(struct store *s, const char *key, char **text, size_t *len,
+                   struct kerr *err);
 
 /* Lists objects whose key starts with prefix ("tasks/" or "tasks/default/"),
  * in key order, starting after the key `after` (NULL: from the start), at
@@ -162,6 +170,8 @@ struct store_result {
 	                     stored (compact, with its resourceVersion); else NULL */
 	size_t text_len;
 	uint64_t rev; /* as store_update's *rev */
+	size_t size;  /* STORE_WRITE: text_len; -E2BIG: the refused object's
+	                 serialised size; else 0 */
 };
 typedef void (*store_done_fn)(void *ctx, const struct store_result *res);
 

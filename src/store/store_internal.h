@@ -44,6 +44,7 @@ struct store_req {
 	json_t *stored;  /* owned: stored/deleted/current object */
 	char *text;      /* owned: stored's JSON text (WRITE only) */
 	size_t text_len;
+	size_t size; /* serialised size (also of an object refused with -E2BIG) */
 	enum store_event_type type; /* for WRITE/DELETE */
 	uint64_t rev;
 	bool shared; /* stored was handed to the commit hook */
@@ -61,6 +62,7 @@ struct store {
 	unsigned psize;
 	uint64_t history;
 	unsigned max_batch;
+	size_t max_object; /* options.max_object, at most STORE_MAX_OBJECT */
 
 	pthread_mutex_t lock;
 	pthread_cond_t queue_cond; /* the writer waits here for requests */

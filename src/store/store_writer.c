@@ -281,22 +281,24 @@ static int set_rv(json_t *obj, uint64_t rev, const char *key, struct kerr *err)
 	return 0;
 }
 
-/* Serialises obj within the object size limit. *text owned. */
-static int serialise(json_t *obj, const char *key, char **text, size_t *len, struct kerr *err)
+/* Serialises obj within max bytes. *text owned; *len is set also when the
+ * object is too large (-E2BIG), for the caller's message: this is the one
+ * place the object's size is measured on its way to the store. */
+static int serialise(json_t *obj, const char *key, size_t max, char **text, size_t *len,
+                     struct kerr *err)
 {
 	char *t = json_dumps(obj, JSON_COMPACT);
 	if (!t)
 		return kerr_set(err, EINVAL, "store: cannot serialise %s", key);
 	size_t n = strlen(t);
-	if (n > STORE_MAX_OBJECT) {
+	*len = n;
+	if (n > max) {
 		free(t);
-		return kerr_set(
-		    err, E2BIG,
-		    "object %s is %zu bytes serialised; the limit is %u bytes (1.5 MiB)", key, n,
-		    STORE_MAX_OBJECT);
+		return kerr_set(err, E2BIG,
+		                "object %s is %zu bytes serialised; the limit is %zu bytes", key, n,
+		                max);
 	}
 	*text = t;
-	*len = n;
 	return 0;
 }
 
@@ -310,9 +312,10 @@ static int do_write(struct batch *b, struct store_req *q, bool existed, json_t *
 	size_t len = 0;
 	int r = set_rv(o, b->rev + 1, q->key, &q->err);
 	if (r >= 0)
-		r = serialise(o, q->key, &text, &len, &q->err);
+		r = serialise(o, q->key, b->s->max_object, &text, &len, &q->err);
 	if (r < 0) {
 		q->rc = r;
+		q->size = r == -E2BIG ? len : 0;
 		return 0;
 	}
 	if ((r = ensure_room(b, q, len, err)) != 0)
@@ -330,7 +333,7 @@ static int do_write(struct batch *b, struct store_req *q, bool existed, json_t *
 	q->rc = STORE_WRITE;
 	q->stored = TAKE_PTR(o);
 	q->text = TAKE_PTR(text);
-	q->text_len = len;
+	q->text_len = q->size = len;
 	return 0;
 }
 
@@ -346,7 +349,7 @@ static int do_delete(struct batch *b, struct store_req *q, json_t *cur, struct k
 	if (r >= 0)
 		r = set_rv(o, b->rev + 1, q->key, &q->err);
 	if (r >= 0)
-		r = serialise(o, q->key, &text, &len, &q->err);
+		r = serialise(o, q->key, STORE_MAX_OBJECT, &text, &len, &q->err);
 	if (r < 0) {
 		q->rc = r;
 		return 0;
@@ -374,6 +377,7 @@ static void req_reset(struct store_req *q)
 	free(q->text);
 	q->text = NULL;
 	q->text_len = 0;
+	q->size = 0;
 	q->shared = false;
 }
 
@@ -492,7 +496,8 @@ static void answer_async(struct store_req *q)
 	                           .object = ok ? q->stored : NULL,
 	                           .text = ok && q->rc == STORE_WRITE ? q->text : NULL,
 	                           .text_len = ok && q->rc == STORE_WRITE ? q->text_len : 0,
-	                           .rev = q->rev};
+	                           .rev = q->rev,
+	                           .size = q->rc == STORE_WRITE || q->rc == -E2BIG ? q->size : 0};
 	q->on_done(q->done_ctx, &res);
 	req_reset(q);
 	free(q->key_owned);
