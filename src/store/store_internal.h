@@ -79,6 +79,8 @@ struct store {
 	pthread_t syncer;
 	bool syncer_running;
 	bool writer_done;         /* the writer has handed over its last batch */
+	bool writer_busy;         /* the writer has taken a batch and not handed it over */
+	uint64_t handed;          /* batches the writer has handed over */
 	pthread_cond_t sync_cond; /* the sync thread waits here for batches */
 	struct store_pending *pend_head, *pend_tail;
 	uint64_t covered; /* commits with seq <= covered are durable */

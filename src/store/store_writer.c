@@ -569,6 +569,7 @@ static void hand_over(struct store *s, struct store_req **reqs, size_t n, bool d
 	else
 		s->pend_head = p;
 	s->pend_tail = p;
+	s->handed++;
 	pthread_cond_signal(&s->sync_cond);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -587,6 +588,14 @@ void *store_syncer_main(void *arg)
 		uint64_t need = 0;
 		for (struct store_pending *p = list; p; p = p->next)
 			need = p->seq > need ? p->seq : need;
+		/* A batch in the writer's hands will flush its data pages after
+		 * these meta pages were written: under load that flush makes them
+		 * durable anyway, and a flush of our own would only compete with
+		 * it for the disk. Our own flush is for when the writer goes idle
+		 * (or its batch writes nothing, which flushes nothing: we wait
+		 * for one batch of the writer's, not for as long as it is busy). */
+		for (uint64_t h0 = s->handed; need > s->covered && s->writer_busy && s->handed == h0;)
+			pthread_cond_wait(&s->sync_cond, &s->lock);
 		int rc = 0;
 		if (need > s->covered) {
 			pthread_mutex_unlock(&s->lock);
@@ -677,8 +686,13 @@ static void run_batch(struct store *s, struct store_req **reqs, size_t n)
 static size_t take_batch(struct store *s, struct store_req **batch)
 {
 	pthread_mutex_lock(&s->lock);
+	if (!s->head) { /* idle: the sync thread flushes what waits for a flush */
+		s->writer_busy = false;
+		pthread_cond_signal(&s->sync_cond);
+	}
 	while (!s->head && !s->closing)
 		pthread_cond_wait(&s->queue_cond, &s->lock);
+	s->writer_busy = s->head != NULL;
 	size_t n = 0;
 	while (s->head && n < s->max_batch) {
 		batch[n++] = s->head;
