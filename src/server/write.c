@@ -154,7 +154,7 @@ unsigned srv_write_pending(struct server *srv)
 	return atomic_load(&srv->writes_pending);
 }
 
-/* The store's writer thread, once the commit holding the write is durable
+/* The store's sync thread, once the commit holding the write is durable
  * (or the write failed): keep the outcome and let the request go on. */
 static void write_done(void *ctx, const struct store_result *res)
 {

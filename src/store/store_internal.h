@@ -44,7 +44,7 @@ struct store_req {
 	json_t *stored;  /* owned: stored/deleted/current object */
 	char *text;      /* owned: stored's JSON text (WRITE only) */
 	size_t text_len;
-	size_t size; /* serialised size (also of an object refused with -E2BIG) */
+	size_t size;                /* serialised size (also of an object refused with -E2BIG) */
 	enum store_event_type type; /* for WRITE/DELETE */
 	uint64_t rev;
 	bool shared; /* stored was handed to the commit hook */

@@ -594,7 +594,8 @@ void *store_syncer_main(void *arg)
 		 * it for the disk. Our own flush is for when the writer goes idle
 		 * (or its batch writes nothing, which flushes nothing: we wait
 		 * for one batch of the writer's, not for as long as it is busy). */
-		for (uint64_t h0 = s->handed; need > s->covered && s->writer_busy && s->handed == h0;)
+		for (uint64_t h0 = s->handed;
+		     need > s->covered && s->writer_busy && s->handed == h0;)
 			pthread_cond_wait(&s->sync_cond, &s->lock);
 		int rc = 0;
 		if (need > s->covered) {

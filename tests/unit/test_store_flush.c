@@ -50,7 +50,7 @@ ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
 {
 	static ssize_t (*real)(int, const void *, size_t, off_t);
 	if (!real)
-		real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+		real = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
 	ssize_t r = real(fd, buf, len, off);
 	if (r > 0 && off < 2 * sysconf(_SC_PAGESIZE) && is_data_file(fd)) {
 		bool dsync = (fcntl(fd, F_GETFL) & O_DSYNC) != 0;
@@ -201,11 +201,12 @@ static void test_sync_write_durable_when_acknowledged(void **state)
 		char key[64];
 		snprintf(key, sizeof key, "tasks/ns/s%d", i);
 		uint64_t rev = 0;
-		assert_int_equal(store_update(f->s, key, put_fn, &w, NULL, &rev, NULL), STORE_WRITE);
+		assert_int_equal(store_update(f->s, key, put_fn, &w, NULL, &rev, NULL),
+		                 STORE_WRITE);
 		if (now_meta_durable() < w.need)
-			fail_msg("write %d acknowledged before its meta page was flushed (%llu < %llu)",
-			         i, (unsigned long long)now_meta_durable(),
-			         (unsigned long long)w.need);
+			fail_msg(
+			    "write %d acknowledged before its meta page was flushed (%llu < %llu)",
+			    i, (unsigned long long)now_meta_durable(), (unsigned long long)w.need);
 		assert_true(store_revision(f->s) >= rev);
 	}
 }
@@ -265,8 +266,9 @@ static void test_async_writes_durable_when_acknowledged(void **state)
 	for (int i = 0; i < NASYNC; i++) {
 		assert_int_equal(calls[i].w.rc, STORE_WRITE);
 		if (!calls[i].w.durable_when_answered)
-			fail_msg("async write %d (rev %llu) answered before its meta page was flushed",
-			         i, (unsigned long long)calls[i].w.rev);
+			fail_msg(
+			    "async write %d (rev %llu) answered before its meta page was flushed",
+			    i, (unsigned long long)calls[i].w.rev);
 		assert_true(calls[i].w.rev_published);
 		if (i > 0)
 			assert_true(calls[i].w.rev > calls[i - 1].w.rev); /* queued in order */
@@ -337,8 +339,7 @@ static void test_failed_meta_flush_breaks_store(void **state)
 	kerr_clear(&err);
 	assert_int_equal(store_revision(f->s), rev0); /* never published */
 	struct wr w2 = {0};
-	assert_int_equal(store_update(f->s, "tasks/ns/later", put_fn, &w2, NULL, NULL, &err),
-	                 -EIO);
+	assert_int_equal(store_update(f->s, "tasks/ns/later", put_fn, &w2, NULL, NULL, &err), -EIO);
 	kerr_clear(&err);
 	store_close(f->s);
 	f->s = NULL;
