@@ -177,14 +177,16 @@ int srv_obj_client_rv(json_t *obj, uint64_t *rv, struct kerr *err)
 int srv_obj_check_size(json_t *obj, size_t max, struct kerr *err)
 {
 	size_t n = json_dumpb(obj, NULL, 0, JSON_COMPACT);
-	if (n > max) {
-		_cleanup_free_ char *lim = srv_format_size(max);
-		return kerr_set(err, E2BIG,
-		                "object is too large: %zu bytes serialised, over the limit of %s "
-		                "(--max-object)",
-		                n, lim);
-	}
-	return 0;
+	return n > max ? srv_obj_size_error(n, max, err) : 0;
+}
+
+int srv_obj_size_error(size_t n, size_t max, struct kerr *err)
+{
+	_cleanup_free_ char *lim = srv_format_size(max);
+	return kerr_set(err, E2BIG,
+	                "object is too large: %zu bytes serialised, over the limit of %s "
+	                "(--max-object)",
+	                n, lim);
 }
 
 bool srv_obj_finalized(json_t *live, json_t *next)

@@ -54,6 +54,8 @@ int srv_obj_client_rv(json_t *obj, uint64_t *rv, struct kerr *err);
 
 /* -E2BIG when obj serialises to more than max bytes. */
 int srv_obj_check_size(json_t *obj, size_t max, struct kerr *err);
+/* The -E2BIG of srv_obj_check_size for an object of n bytes serialised. */
+int srv_obj_size_error(size_t n, size_t max, struct kerr *err);
 
 /* Whether live is being deleted (deletionTimestamp set) and next has no
  * finalizers left: then the write is a delete. */

@@ -260,7 +260,8 @@ static int server_open(struct server *srv, struct kerr *err)
 	if (mkdir_p(srv->opts.data_dir, err) < 0)
 		return -err->code;
 	struct store_options so = {.map_size = srv->opts.store_max_bytes,
-	                           .history = srv->opts.history};
+	                           .history = srv->opts.history,
+	                           .max_object = srv->opts.max_object};
 	int rc = store_open(srv->opts.data_dir, &so, &srv->store, err);
 	if (rc < 0)
 		return kerr_prefix(err, "cannot open the store in %s", srv->opts.data_dir);

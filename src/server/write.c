@@ -154,7 +154,7 @@ unsigned srv_write_pending(struct server *srv)
 	return atomic_load(&srv->writes_pending);
 }
 
-/* The store's writer thread, once the commit holding the write is durable
+/* The store's sync thread, once the commit holding the write is durable
  * (or the write failed): keep the outcome and let the request go on. */
 static void write_done(void *ctx, const struct store_result *res)
 {
@@ -163,6 +163,10 @@ static void write_done(void *ctx, const struct store_result *res)
 	w->rc = res->rc;
 	if (res->rc < 0)
 		kerr_move(&w->err, res->err);
+	if (res->rc == -E2BIG && res->size > w->srv->opts.max_object) { /* --max-object's words */
+		kerr_clear(&w->err);
+		srv_obj_size_error(res->size, w->srv->opts.max_object, &w->err);
+	}
 	json_decref(w->result);
 	w->result = json_incref(res->object);
 	free(w->result_text);
@@ -185,6 +189,13 @@ static int write_here(struct srv_write *w, struct kerr *err)
 {
 	json_t *result = NULL;
 	int rc = store_update(w->srv->store, w->key, cas_mutate, w, &result, NULL, err);
+	if (rc == -E2BIG) { /* the store measured it; --max-object's words need the size */
+		_cleanup_kerr_ struct kerr big = KERR_INIT;
+		if (srv_obj_check_size(w->next, w->srv->opts.max_object, &big) < 0) {
+			kerr_clear(err);
+			kerr_move(err, &big);
+		}
+	}
 	json_decref(TAKE_PTR(w->next));
 	json_decref(w->result);
 	w->result = result;

@@ -264,8 +264,10 @@ static int open_env(struct store *s, struct kerr *err)
 	    (rc = mdb_env_set_maxdbs(s->env, 4)) ||
 	    (rc = mdb_env_set_maxreaders(s->env, MAX_READERS)))
 		return store_mdb_error(s, rc, err, "store: configure environment");
-	/* No MDB_NOSYNC/MDB_NOMETASYNC: every commit is durable when it returns. */
-	rc = mdb_env_open(s->env, s->dir, MDB_NOTLS, 0600);
+	/* MDB_NOMETASYNC: a commit flushes its data pages but only writes its
+	 * meta page; the sync thread (store_writer.c) answers a batch once a
+	 * later flush covers that page. Integrity is LMDB's as without it. */
+	rc = mdb_env_open(s->env, s->dir, MDB_NOTLS | MDB_NOMETASYNC, 0600);
 	if (rc)
 		return store_mdb_error(s, rc, err, "store: open %s", s->dir);
 	int dead = 0;
@@ -322,6 +324,7 @@ static void store_free(struct store *s)
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->queue_cond);
 	pthread_cond_destroy(&s->idle_cond);
+	pthread_cond_destroy(&s->sync_cond);
 	free(s->dir);
 	free(s);
 }
@@ -340,17 +343,34 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 	s->history = opt && opt->history ? opt->history : DEFAULT_HISTORY;
 	s->max_batch = opt && opt->max_batch ? opt->max_batch : DEFAULT_MAX_BATCH;
 	s->quota = opt && opt->map_size ? opt->map_size : DEFAULT_MAP_SIZE;
+	s->max_object = opt && opt->max_object && opt->max_object < STORE_MAX_OBJECT
+	                    ? opt->max_object
+	                    : STORE_MAX_OBJECT;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->queue_cond, NULL);
 	pthread_cond_init(&s->idle_cond, NULL);
+	pthread_cond_init(&s->sync_cond, NULL);
 
 	int r;
 	if ((r = mkdir_p(dir, err)) < 0 || (r = lock_dir(dir, &s->lock_fd, err)) < 0 ||
 	    (r = open_env(s, err)) < 0 || (r = open_dbs(s, err)) < 0)
 		goto fail;
+	s->wrev = atomic_load(&s->revision);
+	s->wcompacted = atomic_load(&s->compacted);
+	r = pthread_create(&s->syncer, NULL, store_syncer_main, s);
+	if (r) {
+		r = kerr_set(err, r, "store: start sync thread: %s", strerror(r));
+		goto fail;
+	}
+	s->syncer_running = true;
 	r = pthread_create(&s->writer, NULL, store_writer_main, s);
 	if (r) {
 		r = kerr_set(err, r, "store: start writer thread: %s", strerror(r));
+		pthread_mutex_lock(&s->lock);
+		s->writer_done = true;
+		pthread_cond_signal(&s->sync_cond);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->syncer, NULL);
 		goto fail;
 	}
 	s->writer_running = true;
@@ -371,6 +391,8 @@ void store_close(struct store *s)
 	pthread_mutex_unlock(&s->lock);
 	if (s->writer_running)
 		pthread_join(s->writer, NULL); /* it drains the queue first */
+	if (s->syncer_running)
+		pthread_join(s->syncer, NULL); /* and this one answers what it committed */
 	pthread_mutex_lock(&s->lock);
 	s->closed = true;
 	while (s->inflight > 0)
@@ -444,5 +466,28 @@ int store_get(struct store *s, const char *key, json_t **out, struct kerr *err)
 	store_leave(s);
 	if (r >= 0)
 		*out = obj;
+	return r;
+}
+
+int store_get_text(struct store *s, const char *key, char **text, size_t *len, struct kerr *err)
+{
+	int r = store_enter(s, false, err);
+	if (r < 0)
+		return r;
+	MDB_txn *txn = NULL;
+	if ((r = store_check_key(s, key, err)) >= 0 && (r = store_read_begin(s, &txn, err)) >= 0) {
+		MDB_val k = {strlen(key), (void *)key}, v;
+		int rc = mdb_get(txn, s->objects, &k, &v);
+		if (rc == MDB_NOTFOUND)
+			r = kerr_set(err, ENOENT, "%s not found", key);
+		else if (rc)
+			r = store_mdb_error(s, rc, err, "store: read %s", key);
+		else {
+			*text = xstrndup(v.mv_data, v.mv_size);
+			*len = v.mv_size;
+		}
+		mdb_txn_abort(txn);
+	}
+	store_leave(s);
 	return r;
 }

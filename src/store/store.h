@@ -12,8 +12,9 @@
  *  - Writes are read-modify-write callbacks run on the single writer thread
  *    inside one LMDB write transaction (so compare-and-swap and server-side
  *    apply are atomic). Concurrent writes are grouped: many callbacks share
- *    one transaction and one fsync (group commit); each caller returns only
- *    after its change is durable. No MDB_NOSYNC.
+ *    one transaction (group commit); each caller returns only after its
+ *    change is durable. No MDB_NOSYNC; MDB_NOMETASYNC with the meta page's
+ *    flush pipelined behind the next commit (store_writer.c).
  *  - The data directory is locked (flock on DIR/LOCK); a second server on the
  *    same directory fails with -EBUSY naming the holder's pid.
  *
@@ -35,7 +36,7 @@
  * -EBUSY directory locked; -ERANGE revision compacted; -EIO disk error or
  * corrupt data (the message names the key); -EINVAL a bad key (empty,
  * longer than LMDB's 511 bytes, not UTF-8) or a bad callback result;
- * -E2BIG an object over 1.5 MiB serialised; -ESHUTDOWN the store is
+ * -E2BIG an object over 1.5 MiB (or options.max_object) serialised; -ESHUTDOWN the store is
  * closing; plus whatever a mutate callback returns (its err is passed
  * through). Every error fills err with a one-line message.
  *
@@ -59,6 +60,9 @@ struct store_options {
 	size_t map_size;    /* LMDB map size in bytes (the store's quota); default 8 GiB */
 	uint64_t history;   /* change-log revisions kept before compaction; default 100,000 */
 	unsigned max_batch; /* most writes grouped in one transaction; default 256 */
+	size_t max_object;  /* largest serialised object a write may store (as stored:
+	                       compact, with its resourceVersion); 0 or more than the
+	                       store's own limit (1.5 MiB): that limit */
 };
 
 enum store_event_type { STORE_ADDED, STORE_MODIFIED, STORE_DELETED };
@@ -73,7 +77,7 @@ struct store_event {
 };
 
 /* Opens (creating if needed) the store in dir. opt may be NULL. dir and its
- * missing parents are created with mode 0700. Starts the writer thread.
+ * missing parents are created with mode 0700. Starts the writer and sync threads.
  * Errors: -EBUSY "data directory DIR is in use by another keel server (pid
  * N)"; -ENOTDIR; -EINVAL (no dir, map_size under 64 KiB); -EIO (not a keel
  * store of format 1, or LMDB could not open it); other -errno from the
@@ -99,6 +103,10 @@ char *store_key(const char *plural, const char *ns, const char *name);
 
 /* Reads one object. *out owned. -ENOENT "KEY not found" if absent. */
 int store_get(struct store *s, const char *key, json_t **out, struct kerr *err);
+/* store_get without the parse: *text (owned, NUL-terminated) is the object's
+ * JSON text as stored, *len its length. For checks that can mostly be
+ * answered from the text itself. */
+int store_get_text(struct store *s, const char *key, char **text, size_t *len, struct kerr *err);
 
 /* Lists objects whose key starts with prefix ("tasks/" or "tasks/default/"),
  * in key order, starting after the key `after` (NULL: from the start), at
@@ -162,32 +170,35 @@ struct store_result {
 	                     stored (compact, with its resourceVersion); else NULL */
 	size_t text_len;
 	uint64_t rev; /* as store_update's *rev */
+	size_t size;  /* STORE_WRITE: text_len; -E2BIG: the refused object's
+	                 serialised size; else 0 */
 };
 typedef void (*store_done_fn)(void *ctx, const struct store_result *res);
 
 /* store_update without the wait: queues the update and returns at once.
  * Returns 0 when it is queued: done is then called exactly once, on the
- * writer thread, after the batch holding the change is durable and after
+ * store's sync thread, after the batch holding the change is durable and after
  * the commit hook has seen it (or when the update failed); the result and
  * everything in it are borrowed for the call. done must be quick and must
  * not call store_update, store_update_async or store_close (it may hand
  * the result to another thread, e.g. resume a suspended connection).
  * ctx must stay valid until done has run; key is copied. Returns <0 with
  * err filled when nothing was queued (done is never called): -EINVAL (no
- * callback, bad key), -EDEADLK (called on the writer thread), -ESHUTDOWN
+ * callback, bad key), -EDEADLK (called on the writer or sync thread), -ESHUTDOWN
  * (the store is closing). store_close drains queued async updates (their
  * done runs) before it returns. */
 int store_update_async(struct store *s, const char *key, store_mutate_fn fn, void *ctx,
                        store_done_fn done, void *done_ctx, struct kerr *err);
 
-/* Called on the writer thread after each batch is durable, once per change
+/* Called on the sync thread after each batch is durable, once per change
  * in revision order, before the writers are answered. Set before concurrent
  * use; one hook. The hook must not call back into store write functions; it
  * may read (store_get etc.). ev->object is borrowed; the hook may keep a
  * reference (json_incref) but must then treat it as immutable.
  * For watches: register for hook events first, then store_changes(N), and
  * drop hook events with rev <= the last replayed one — the log is visible
- * before the hook runs, so replay-then-subscribe could miss a change. */
+ * before the hook runs (reads see a commit up to one flush before it is
+ * durable, store_writer.c), so replay-then-subscribe could miss a change. */
 typedef void (*store_commit_hook)(void *ctx, const struct store_event *ev);
 void store_set_commit_hook(struct store *s, store_commit_hook hook, void *ctx);
 

@@ -44,6 +44,7 @@ struct store_req {
 	json_t *stored;  /* owned: stored/deleted/current object */
 	char *text;      /* owned: stored's JSON text (WRITE only) */
 	size_t text_len;
+	size_t size;                /* serialised size (also of an object refused with -E2BIG) */
 	enum store_event_type type; /* for WRITE/DELETE */
 	uint64_t rev;
 	bool shared; /* stored was handed to the commit hook */
@@ -61,6 +62,7 @@ struct store {
 	unsigned psize;
 	uint64_t history;
 	unsigned max_batch;
+	size_t max_object; /* options.max_object, at most STORE_MAX_OBJECT */
 
 	pthread_mutex_t lock;
 	pthread_cond_t queue_cond; /* the writer waits here for requests */
@@ -72,6 +74,19 @@ struct store {
 	uint64_t queued; /* requests waiting for the writer */
 	pthread_t writer;
 	bool writer_running;
+	/* The sync thread (store_writer.c): answers committed batches once a
+	 * flush covers their meta page. Guarded by lock. */
+	pthread_t syncer;
+	bool syncer_running;
+	bool writer_done;         /* the writer has handed over its last batch */
+	bool writer_busy;         /* the writer has taken a batch and not handed it over */
+	uint64_t handed;          /* batches the writer has handed over */
+	pthread_cond_t sync_cond; /* the sync thread waits here for batches */
+	struct store_pending *pend_head, *pend_tail;
+	uint64_t covered; /* commits with seq <= covered are durable */
+	/* The writer's own view: the last committed (not yet durable) state. */
+	uint64_t wrev, wcompacted, wseq;
+	_Atomic bool broken; /* a meta flush failed: writes get -EIO */
 	store_commit_hook hook;
 	void *hook_ctx;
 
@@ -130,5 +145,6 @@ void store_leave(struct store *s);
 /* Begins a read-only transaction (one snapshot). */
 int store_read_begin(struct store *s, MDB_txn **txn, struct kerr *err);
 
-/* Writer thread entry point (store_writer.c). */
+/* Writer and sync thread entry points (store_writer.c). */
 void *store_writer_main(void *arg);
+void *store_syncer_main(void *arg);

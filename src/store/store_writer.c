@@ -8,9 +8,37 @@
  * costs one commit and no timer), runs every callback in ONE LMDB write
  * transaction — each sees the changes of those before it — appends the log,
  * compacts a bounded slice of old log entries, writes the meta counters and
- * commits once. Only then does it call the commit hook for each change in
- * revision order and wake the callers. While one batch is being fsynced the
- * next one queues up, which is where the batching comes from under load.
+ * commits once. While one batch is being flushed the next one queues up,
+ * which is where the batching comes from under load.
+ *
+ * Pipelined durability. An LMDB commit is two flushes: the data pages, then
+ * the meta page that makes them the current state (the order is what keeps
+ * the file consistent on a crash). The env is opened MDB_NOMETASYNC, so
+ * mdb_txn_commit flushes the data pages (fdatasync) and then only writes the
+ * meta page. LMDB's docs: this "maintains database integrity, but a system
+ * crash may undo the last committed transaction" — the meta page is made
+ * durable by the next commit's data flush or by mdb_env_sync(). Integrity
+ * holds because LMDB never reuses the pages of the last two snapshots: a
+ * commit's data pages can only overwrite pages freed two commits back, and
+ * the meta page of the commit before it was written (in this thread) before
+ * this commit's data flush began, so it is on disk by then.
+ *
+ * So a committed batch is not yet acknowledged: the writer hands it to the
+ * sync thread and goes on with the next batch at once, and the sync thread
+ * answers it only once a flush that began after its meta page was written
+ * has returned — either the writer's next data flush (s->covered: the commit
+ * with sequence k covers every commit before it) or its own mdb_env_sync(),
+ * which runs while the writer flushes the next batch's data. Only then does
+ * it publish the revision, call the commit hook for each change in revision
+ * order (watchers never see a change a crash could undo) and wake the
+ * callers: a 2xx still means on disk. Batches are answered in commit order.
+ * What is visible before that: a read transaction may see a committed batch
+ * up to one flush before it is durable (a power loss could then undo what a
+ * reader saw, never what a writer was told was written; a kill -9 undoes
+ * nothing, the page cache has the meta page). If that flush fails, the
+ * outcome on disk is unknown: the batch's callers get -EIO and the store
+ * refuses every later write (-EIO) until it is reopened, which recovers
+ * whatever the disk holds.
  *
  * Failure: a commit that fails fails the whole batch and leaves the revision
  * as it was. When it fails for lack of space (MDB_MAP_FULL, or MDB_TXN_FULL
@@ -69,7 +97,7 @@ static int update_check(struct store *s, const char *key, store_mutate_fn fn, st
 	int r = store_check_key(s, key, err);
 	if (r < 0)
 		return r;
-	if (pthread_equal(pthread_self(), s->writer))
+	if (pthread_equal(pthread_self(), s->writer) || pthread_equal(pthread_self(), s->syncer))
 		return kerr_set(err, EDEADLK,
 		                "store: update of %s from a mutate callback or commit hook", key);
 	return 0;
@@ -253,22 +281,24 @@ static int set_rv(json_t *obj, uint64_t rev, const char *key, struct kerr *err)
 	return 0;
 }
 
-/* Serialises obj within the object size limit. *text owned. */
-static int serialise(json_t *obj, const char *key, char **text, size_t *len, struct kerr *err)
+/* Serialises obj within max bytes. *text owned; *len is set also when the
+ * object is too large (-E2BIG), for the caller's message: this is the one
+ * place the object's size is measured on its way to the store. */
+static int serialise(json_t *obj, const char *key, size_t max, char **text, size_t *len,
+                     struct kerr *err)
 {
 	char *t = json_dumps(obj, JSON_COMPACT);
 	if (!t)
 		return kerr_set(err, EINVAL, "store: cannot serialise %s", key);
 	size_t n = strlen(t);
-	if (n > STORE_MAX_OBJECT) {
+	*len = n;
+	if (n > max) {
 		free(t);
-		return kerr_set(
-		    err, E2BIG,
-		    "object %s is %zu bytes serialised; the limit is %u bytes (1.5 MiB)", key, n,
-		    STORE_MAX_OBJECT);
+		return kerr_set(err, E2BIG,
+		                "object %s is %zu bytes serialised; the limit is %zu bytes", key, n,
+		                max);
 	}
 	*text = t;
-	*len = n;
 	return 0;
 }
 
@@ -282,9 +312,10 @@ static int do_write(struct batch *b, struct store_req *q, bool existed, json_t *
 	size_t len = 0;
 	int r = set_rv(o, b->rev + 1, q->key, &q->err);
 	if (r >= 0)
-		r = serialise(o, q->key, &text, &len, &q->err);
+		r = serialise(o, q->key, b->s->max_object, &text, &len, &q->err);
 	if (r < 0) {
 		q->rc = r;
+		q->size = r == -E2BIG ? len : 0;
 		return 0;
 	}
 	if ((r = ensure_room(b, q, len, err)) != 0)
@@ -302,7 +333,7 @@ static int do_write(struct batch *b, struct store_req *q, bool existed, json_t *
 	q->rc = STORE_WRITE;
 	q->stored = TAKE_PTR(o);
 	q->text = TAKE_PTR(text);
-	q->text_len = len;
+	q->text_len = q->size = len;
 	return 0;
 }
 
@@ -318,7 +349,7 @@ static int do_delete(struct batch *b, struct store_req *q, json_t *cur, struct k
 	if (r >= 0)
 		r = set_rv(o, b->rev + 1, q->key, &q->err);
 	if (r >= 0)
-		r = serialise(o, q->key, &text, &len, &q->err);
+		r = serialise(o, q->key, STORE_MAX_OBJECT, &text, &len, &q->err);
 	if (r < 0) {
 		q->rc = r;
 		return 0;
@@ -346,6 +377,7 @@ static void req_reset(struct store_req *q)
 	free(q->text);
 	q->text = NULL;
 	q->text_len = 0;
+	q->size = 0;
 	q->shared = false;
 }
 
@@ -400,13 +432,19 @@ static int apply_one(struct batch *b, struct store_req *q, struct kerr *err)
 /* ---- one batch --------------------------------------------------------------------------- */
 
 /* Applies reqs[0..n) in one transaction and commits it. *ndone: how many
- * were run (fewer than n when the batch reached STORE_BATCH_BYTES). Returns
- * <0 when the transaction failed: then nothing of it was written. */
+ * were run (fewer than n when the batch reached STORE_BATCH_BYTES); *dirty:
+ * whether the commit wrote anything (then it needs a meta flush, and its
+ * data flush covered the commits before it). Returns <0 when the
+ * transaction failed: then nothing of it was written. */
 static int batch_txn(struct store *s, struct store_req **reqs, size_t n, bool compact,
-                     size_t *ndone, struct kerr *err)
+                     size_t *ndone, bool *dirty, struct kerr *err)
 {
-	struct batch b = {
-	    .s = s, .rev = atomic_load(&s->revision), .compacted = atomic_load(&s->compacted)};
+	*dirty = false;
+	if (s->broken)
+		return kerr_set(err, EIO,
+		                "store: an earlier flush failed; writes are refused until the "
+		                "server restarts");
+	struct batch b = {.s = s, .rev = s->wrev, .compacted = s->wcompacted};
 	const uint64_t rev0 = b.rev, compacted0 = b.compacted;
 	int rc = mdb_txn_begin(s->env, NULL, 0, &b.txn);
 	if (rc)
@@ -430,12 +468,13 @@ static int batch_txn(struct store *s, struct store_req **reqs, size_t n, bool co
 		mdb_txn_abort(b.txn);
 		return r;
 	}
-	rc = mdb_txn_commit(b.txn); /* the durable point: fsync here */
+	rc = mdb_txn_commit(b.txn); /* data flushed, meta page written (not flushed) */
 	if (rc)
 		return store_mdb_error(s, rc, err, "store: commit");
-	if (b.changes || b.compacted != compacted0) {
-		atomic_store(&s->revision, b.rev);
-		atomic_store(&s->compacted, b.compacted);
+	if (b.rev != rev0 || b.compacted != compacted0) {
+		s->wrev = b.rev;
+		s->wcompacted = b.compacted;
+		*dirty = true;
 		atomic_fetch_add(&s->commits, 1);
 		atomic_fetch_add(&s->writes, b.changes);
 	}
@@ -457,7 +496,8 @@ static void answer_async(struct store_req *q)
 	                           .object = ok ? q->stored : NULL,
 	                           .text = ok && q->rc == STORE_WRITE ? q->text : NULL,
 	                           .text_len = ok && q->rc == STORE_WRITE ? q->text_len : 0,
-	                           .rev = q->rev};
+	                           .rev = q->rev,
+	                           .size = q->rc == STORE_WRITE || q->rc == -E2BIG ? q->size : 0};
 	q->on_done(q->done_ctx, &res);
 	req_reset(q);
 	free(q->key_owned);
@@ -499,6 +539,101 @@ static void finish(struct store *s, struct store_req **reqs, size_t n)
 		answer_async(reqs[i]);
 }
 
+/* ---- the sync thread ------------------------------------------------------------------ */
+
+/* One batch's requests on their way from the writer to the sync thread. */
+struct store_pending {
+	struct store_pending *next;
+	uint64_t seq;            /* commit sequence; 0: nothing written */
+	uint64_t rev, compacted; /* the state to publish once it is durable */
+	size_t n;
+	struct store_req *reqs[];
+};
+
+/* The writer hands reqs[0..n) (answered or failed) to the sync thread; a
+ * dirty commit gets the next sequence and covers the ones before it. */
+static void hand_over(struct store *s, struct store_req **reqs, size_t n, bool dirty)
+{
+	struct store_pending *p = xmalloc(sizeof *p + n * sizeof *reqs);
+	p->next = NULL;
+	p->seq = dirty ? ++s->wseq : 0;
+	p->rev = s->wrev;
+	p->compacted = s->wcompacted;
+	p->n = n;
+	memcpy(p->reqs, reqs, n * sizeof *reqs);
+	pthread_mutex_lock(&s->lock);
+	if (dirty && s->covered < p->seq - 1)
+		s->covered = p->seq - 1;
+	if (s->pend_tail)
+		s->pend_tail->next = p;
+	else
+		s->pend_head = p;
+	s->pend_tail = p;
+	s->handed++;
+	pthread_cond_signal(&s->sync_cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void *store_syncer_main(void *arg)
+{
+	struct store *s = arg;
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (!s->pend_head && !s->writer_done)
+			pthread_cond_wait(&s->sync_cond, &s->lock);
+		struct store_pending *list = s->pend_head;
+		if (!list)
+			break; /* the writer is done and everything is answered */
+		s->pend_head = s->pend_tail = NULL;
+		uint64_t need = 0;
+		for (struct store_pending *p = list; p; p = p->next)
+			need = p->seq > need ? p->seq : need;
+		/* A batch in the writer's hands will flush its data pages after
+		 * these meta pages were written: under load that flush makes them
+		 * durable anyway, and a flush of our own would only compete with
+		 * it for the disk. Our own flush is for when the writer goes idle
+		 * (or its batch writes nothing, which flushes nothing: we wait
+		 * for one batch of the writer's, not for as long as it is busy). */
+		for (uint64_t h0 = s->handed;
+		     need > s->covered && s->writer_busy && s->handed == h0;)
+			pthread_cond_wait(&s->sync_cond, &s->lock);
+		int rc = 0;
+		if (need > s->covered) {
+			pthread_mutex_unlock(&s->lock);
+			rc = mdb_env_sync(s->env, 1); /* overlaps the writer's next flush */
+			pthread_mutex_lock(&s->lock);
+			if (rc == 0 && need > s->covered)
+				s->covered = need;
+		}
+		pthread_mutex_unlock(&s->lock);
+		struct kerr err = KERR_INIT;
+		if (rc) {
+			s->broken = true; /* read by the writer: a torn state is no worse */
+			kerr_set(&err, EIO, "store: flush: %s; the write may or may not be on disk",
+			         mdb_strerror(rc));
+		}
+		while (list) {
+			struct store_pending *p = list;
+			list = p->next;
+			if (rc && p->seq) {
+				for (size_t i = 0; i < p->n; i++)
+					req_fail(p->reqs[i], &err);
+			} else {
+				atomic_store(&s->revision, p->rev);
+				atomic_store(&s->compacted, p->compacted);
+			}
+			finish(s, p->reqs, p->n);
+			free(p);
+		}
+		kerr_clear(&err);
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* ---- the writer thread ------------------------------------------------------------------ */
+
 /* Puts reqs[0..n) back at the head of the queue, in order. */
 static void requeue(struct store *s, struct store_req **reqs, size_t n)
 {
@@ -517,21 +652,23 @@ static void run_solo(struct store *s, struct store_req *q)
 {
 	struct kerr err = KERR_INIT;
 	size_t done;
-	if (batch_txn(s, &q, 1, false, &done, &err) < 0)
+	bool dirty = false;
+	if (batch_txn(s, &q, 1, false, &done, &dirty, &err) < 0)
 		req_fail(q, &err);
 	kerr_clear(&err);
-	finish(s, &q, 1);
+	hand_over(s, &q, 1, dirty);
 }
 
 static void run_batch(struct store *s, struct store_req **reqs, size_t n)
 {
 	struct kerr err = KERR_INIT;
 	size_t done = n;
-	int r = batch_txn(s, reqs, n, true, &done, &err);
+	bool dirty = false;
+	int r = batch_txn(s, reqs, n, true, &done, &dirty, &err);
 	if (r == 0) {
 		if (done < n)
 			requeue(s, reqs + done, n - done);
-		finish(s, reqs, done);
+		hand_over(s, reqs, done, dirty);
 	} else if (r == -ENOSPC && n > 1) {
 		/* Something did not fit: one transaction each, so that only
 		 * the writes that do not fit fail. */
@@ -540,7 +677,7 @@ static void run_batch(struct store *s, struct store_req **reqs, size_t n)
 	} else {
 		for (size_t i = 0; i < n; i++)
 			req_fail(reqs[i], &err);
-		finish(s, reqs, n);
+		hand_over(s, reqs, n, false);
 	}
 	kerr_clear(&err);
 }
@@ -550,8 +687,13 @@ static void run_batch(struct store *s, struct store_req **reqs, size_t n)
 static size_t take_batch(struct store *s, struct store_req **batch)
 {
 	pthread_mutex_lock(&s->lock);
+	if (!s->head) { /* idle: the sync thread flushes what waits for a flush */
+		s->writer_busy = false;
+		pthread_cond_signal(&s->sync_cond);
+	}
 	while (!s->head && !s->closing)
 		pthread_cond_wait(&s->queue_cond, &s->lock);
+	s->writer_busy = s->head != NULL;
 	size_t n = 0;
 	while (s->head && n < s->max_batch) {
 		batch[n++] = s->head;
@@ -572,5 +714,9 @@ void *store_writer_main(void *arg)
 	while ((n = take_batch(s, batch)) > 0)
 		run_batch(s, batch, n);
 	free(batch);
+	pthread_mutex_lock(&s->lock);
+	s->writer_done = true;
+	pthread_cond_signal(&s->sync_cond);
+	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }

@@ -57,7 +57,7 @@ static int fx_teardown(void **state)
 
 static struct store *open_with(struct fx *f, size_t map_size, uint64_t history, unsigned max_batch)
 {
-	struct store_options o = {map_size, history, max_batch};
+	struct store_options o = {map_size, history, max_batch, 0};
 	struct kerr err = KERR_INIT;
 	int r = store_open(f->dir, &o, &f->s, &err);
 	if (r < 0)
@@ -679,7 +679,7 @@ static void test_bad_requests(void **state)
 
 	/* bad data directory and options */
 	struct store *s2 = NULL;
-	struct store_options tiny = {4096, 0, 0};
+	struct store_options tiny = {4096, 0, 0, 0};
 	assert_int_equal(store_open(f->dir, &tiny, &s2, &err), -EINVAL);
 	assert_string_equal(err.msg, "store map size 4096 bytes is too small (minimum 65536)");
 	kerr_clear(&err);
@@ -1076,7 +1076,7 @@ static void *crash_writer(void *arg)
 static void crash_child(const char *dir, int fd)
 {
 	struct store *s = NULL;
-	struct store_options o = {64 << 20, 0, 0};
+	struct store_options o = {64 << 20, 0, 0, 0};
 	if (store_open(dir, &o, &s, NULL) < 0)
 		_exit(2);
 	pthread_t t[4];
