@@ -67,8 +67,12 @@ stored_tasks() { keel get tasks -o json | jq -r '.items[] | "\(.metadata.name) \
 	writes=$(($(metric keel_store_writes_total) - writes0))
 	echo "# $writes writes in $commits commits" >&3
 	[ "$writes" = 640 ]
-	# one commit per write when a write holds its thread; ~50 here, ~180 under ASan
-	[ "$commits" -le $((writes / 2)) ]
+	# One commit per write (640) when a write holds its thread. Grouped:
+	# ~50 when a commit waited for both its flushes; with the meta flush
+	# pipelined (store_writer.c) the writer commits again as soon as the
+	# data flush returns, so on a fast disk the batches are smaller (~330
+	# on a quiet machine, where the one HTTP thread is the limit).
+	[ "$commits" -le $((writes * 3 / 4)) ]
 	assert_equal "$(stored_tasks)" "$(cat "$BATS_TEST_TMPDIR/acked")"
 }
 
