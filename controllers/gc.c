@@ -88,18 +88,23 @@ static void enqueue_indexed(struct gc *g, const char *name, const char *value)
 	}
 }
 
+/* The cached objects one ownerReference names (by uid, in its kind's
+ * informer): a new array, or NULL when gc does not watch that kind or the
+ * reference has no uid. */
+static json_t *owner_objects(struct gc *g, json_t *ref)
+{
+	struct informer *inf = informer_of(g, json_string_value(json_object_get(ref, "kind")));
+	const char *uid = json_string_value(json_object_get(ref, "uid"));
+	return inf && uid ? informer_by_index(inf, INFORMER_INDEX_UID, uid) : NULL;
+}
+
 static void enqueue_owners(struct gc *g, json_t *obj)
 {
 	size_t i;
 	json_t *ref;
 	json_array_foreach(json_object_get(api_obj_meta(obj), "ownerReferences"), i, ref)
 	{
-		struct informer *inf =
-		    informer_of(g, json_string_value(json_object_get(ref, "kind")));
-		const char *uid = json_string_value(json_object_get(ref, "uid"));
-		if (!inf || !uid)
-			continue;
-		_cleanup_json_ json_t *os = informer_by_index(inf, INFORMER_INDEX_UID, uid);
+		_cleanup_json_ json_t *os = owner_objects(g, ref);
 		size_t j;
 		json_t *o;
 		json_array_foreach(os, j, o) enqueue_obj(g, o);
@@ -423,13 +428,8 @@ static json_t *neighbourhood(struct gc *g, json_t *obj)
 	json_t *ref;
 	json_array_foreach(json_object_get(api_obj_meta(obj), "ownerReferences"), i, ref)
 	{
-		struct informer *inf =
-		    informer_of(g, json_string_value(json_object_get(ref, "kind")));
-		const char *uid = json_string_value(json_object_get(ref, "uid"));
-		if (inf && uid) {
-			_cleanup_json_ json_t *os = informer_by_index(inf, INFORMER_INDEX_UID, uid);
-			append_first(snap, os);
-		}
+		_cleanup_json_ json_t *os = owner_objects(g, ref);
+		append_first(snap, os);
 	}
 	bool ns_kind = streq(api_obj_kind(obj), "Namespace");
 	for (size_t k = 0; k < g->n && (deleting(obj) || ns_kind); k++) {
