@@ -99,10 +99,10 @@ struct watch_state {
 	struct kerr err;
 };
 
-static void maybe_compact(struct watch_state *ws)
+static void maybe_compact(struct watch_state *ws, uint64_t head)
 {
 	struct store_etcd *e = ws->e;
-	uint64_t head = atomic_load(&e->revision), h = e->history;
+	uint64_t h = e->history;
 	uint64_t step = h / 16 ? h / 16 : 1;
 	if (head <= h || head - h < atomic_load(&e->compacted) + step)
 		return;
@@ -137,19 +137,26 @@ static int on_result(void *ctx, json_t *res)
 	pthread_mutex_unlock(&e->lock);
 	size_t i;
 	json_t *ev;
+	uint64_t last = 0;
 	json_array_foreach(events, i, ev) {
 		struct store_event se = {0};
 		_cleanup_free_ char *key = NULL;
 		_cleanup_json_ json_t *obj = NULL;
 		int r = decode_event(e, ev, &se, &key, &obj, &ws->err);
-		if (r < 0)
-			return r;
+		if (r < 0) { /* a value that is not an object: nothing to hand on; skip it,
+		                 or the stream would stop at it for ever */
+			kerr_clear(&ws->err);
+			se.rev = etcd_u64(json_object_get(ev, "kv"), "mod_revision");
+			r = 1;
+		}
 		if (r == 0 && hook)
 			hook(hook_ctx, &se);
-		if (se.rev)
-			raise_to(&e->revision, se.rev);
+		last = se.rev > last ? se.rev : last;
 	}
-	maybe_compact(ws);
+	/* Compacted first: a write answered at revision N sees the compaction
+	 * N caused (as LMDB's does, in the same transaction). */
+	maybe_compact(ws, last);
+	raise_to(&e->revision, last);
 	store_etcd_complete_through(e, atomic_load(&e->revision));
 	return 0;
 }
