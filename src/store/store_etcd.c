@@ -41,6 +41,8 @@
 #define LIST_PAGE        500
 #define MAX_KEY          511u /* LMDB's limit, so keys move between backends */
 #define STATS_EVERY_MS   5000
+#define CATCH_UP_MS      50   /* a list waits for the watch to reach its revision */
+#define CATCH_UP_MAX_MS  2000 /* ... and then for a marker past it */
 #define CLOSE_WAIT_S     10 /* for the watch to deliver committed writes */
 
 _Thread_local struct store_etcd *store_etcd_thread;
@@ -322,6 +324,42 @@ static int list_scan(struct list_state *ls, uint64_t *at, struct kerr *err)
 	return r;
 }
 
+/* Waits until the watch has delivered through rev, at most ms; whether it has. */
+static bool wait_delivered(struct store_etcd *e, uint64_t rev, long ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L)
+		until.tv_sec++, until.tv_nsec -= 1000000000L;
+	pthread_mutex_lock(&e->lock);
+	while (atomic_load(&e->revision) < rev &&
+	       pthread_cond_timedwait(&e->rev_cond, &e->lock, &until) == 0)
+		;
+	pthread_mutex_unlock(&e->lock);
+	return atomic_load(&e->revision) >= rev;
+}
+
+/* A list read at etcd's revision `at` may include changes (another server's)
+ * that this store's watch has not delivered yet; a watch from `at` would
+ * then be refused by the server as ahead of store_revision(). So the list
+ * returns once the watch has caught up with it. `at` is etcd's revision,
+ * which need not be an event under the prefix (on an etcd shared with
+ * others): if the watch does not reach it soon, a marker write under the
+ * prefix makes an event past it. Not on the store's own threads (a hook
+ * that lists would wait for itself). */
+static void catch_up(struct store_etcd *e, uint64_t at)
+{
+	if (store_etcd_own_thread(e) || wait_delivered(e, at, CATCH_UP_MS))
+		return;
+	uint64_t m = 0;
+	struct kerr err = KERR_INIT;
+	if (store_etcd_put_marker(e, store_etcd_thread_conn(), &m, &err) == 0)
+		wait_delivered(e, m, CATCH_UP_MAX_MS);
+	kerr_clear(&err);
+}
+
 int store_etcd_list(struct store_etcd *e, const char *prefix, const char *after, size_t limit,
                     store_filter_fn filter, void *ctx, json_t **items, uint64_t *rev,
                     char **next, struct kerr *err)
@@ -333,6 +371,8 @@ int store_etcd_list(struct store_etcd *e, const char *prefix, const char *after,
 	                        .limit = limit, .filter = filter, .ctx = ctx, .items = json_array()};
 	uint64_t at = 0;
 	r = list_scan(&ls, &at, err);
+	if (r >= 0)
+		catch_up(e, at);
 	store_etcd_leave(e);
 	if (r < 0) {
 		json_decref(ls.items);
