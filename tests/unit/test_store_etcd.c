@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -564,6 +566,165 @@ static void test_cluster_loses_member(void **state)
 		etcd_stop(&m[i]);
 }
 
+
+/* ---- a TCP proxy that loses answers (fault injection) --------------------------------- */
+
+/* Forwards 127.0.0.1:port to etcd; while drop_txn > 0, the answer to a txn
+ * is swallowed and the connection closed after etcd has applied it: the
+ * store sees a write whose outcome it cannot know. */
+struct proxy {
+	int lfd, port;
+	int target_port;
+	_Atomic int drop_txn, dropped;
+	_Atomic bool stop;
+	pthread_t t;
+};
+
+struct pconn {
+	struct proxy *p;
+	int c, u;
+};
+
+static void *pconn_main(void *arg)
+{
+	struct pconn *pc = arg;
+	bool drop = false;
+	char buf[65536];
+	struct pollfd fds[2] = {{pc->c, POLLIN, 0}, {pc->u, POLLIN, 0}};
+	while (!atomic_load(&pc->p->stop)) {
+		if (poll(fds, 2, 100) <= 0)
+			continue;
+		if (fds[0].revents) {
+			ssize_t n = read(pc->c, buf, sizeof buf);
+			if (n <= 0)
+				break;
+			if (memmem(buf, (size_t)n, "POST /v3/kv/txn", 15) &&
+			    atomic_load(&pc->p->drop_txn) > 0) {
+				atomic_fetch_sub(&pc->p->drop_txn, 1);
+				drop = true;
+			}
+			if (write(pc->u, buf, (size_t)n) != n)
+				break;
+		}
+		if (fds[1].revents) {
+			ssize_t n = read(pc->u, buf, sizeof buf);
+			if (n <= 0)
+				break;
+			if (drop) { /* etcd answered: it has applied the txn */
+				atomic_fetch_add(&pc->p->dropped, 1);
+				break;
+			}
+			if (write(pc->c, buf, (size_t)n) != n)
+				break;
+		}
+	}
+	close(pc->c);
+	close(pc->u);
+	free(pc);
+	return NULL;
+}
+
+static void *proxy_main(void *arg)
+{
+	struct proxy *p = arg;
+	while (!atomic_load(&p->stop)) {
+		struct pollfd pf = {p->lfd, POLLIN, 0};
+		if (poll(&pf, 1, 100) <= 0)
+			continue;
+		int c = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		int u = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET,
+		                        .sin_port = htons((uint16_t)p->target_port),
+		                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		if (connect(u, (struct sockaddr *)&a, sizeof a) < 0) {
+			close(c);
+			close(u);
+			continue;
+		}
+		struct pconn *pc = xmalloc(sizeof *pc);
+		*pc = (struct pconn){p, c, u};
+		pthread_t t;
+		pthread_create(&t, NULL, pconn_main, pc);
+		pthread_detach(t);
+	}
+	return NULL;
+}
+
+static void proxy_start(struct proxy *p, const char *url)
+{
+	memset(p, 0, sizeof *p);
+	p->target_port = atoi(strrchr(url, ':') + 1);
+	p->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	assert_int_equal(bind(p->lfd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(p->lfd, 64), 0);
+	getsockname(p->lfd, (struct sockaddr *)&a, &len);
+	p->port = ntohs(a.sin_port);
+	pthread_create(&p->t, NULL, proxy_main, p);
+}
+
+static void proxy_stop(struct proxy *p)
+{
+	atomic_store(&p->stop, true);
+	pthread_join(p->t, NULL);
+	close(p->lfd);
+	usleep(200 * 1000); /* connection threads see stop within 100 ms */
+}
+
+static int fn_create(void *ctx, json_t *cur, uint64_t rev, json_t **next, struct kerr *err)
+{
+	if (cur)
+		return kerr_set(err, EEXIST, "already exists");
+	return fn_put(ctx, cur, rev, next, err);
+}
+
+/* A txn applied by etcd whose answer is lost is found out by re-reading: a
+ * create is answered as created (not "already exists" by a blind retry),
+ * a delete as deleted (not "not found"), each exactly once in the hook. */
+static void test_lost_answer(void **state)
+{
+	struct fx *f = *state;
+	struct proxy p;
+	proxy_start(&p, etcd.url);
+	char url[64];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", p.port);
+	f->a = open_at(f, url, 0);
+	struct rec ra = REC_INIT;
+	store_set_commit_hook(f->a, rec_hook, &ra);
+	_cleanup_json_ json_t *o = obj("lost", 1);
+	struct kerr err = KERR_INIT;
+	uint64_t rev = 0;
+	atomic_store(&p.drop_txn, 1);
+	assert_int_equal(store_update(f->a, "tasks/ns/lost", fn_create, o, NULL, &rev, &err),
+	                 STORE_WRITE);
+	assert_int_equal(atomic_load(&p.dropped), 1);
+	json_t *got = NULL;
+	assert_int_equal(store_get(f->a, "tasks/ns/lost", &got, NULL), 0);
+	char want[24];
+	snprintf(want, sizeof want, "%llu", (unsigned long long)rev);
+	assert_string_equal(rv_of(got), want);
+	json_decref(got);
+
+	atomic_store(&p.drop_txn, 1);
+	assert_int_equal(store_update(f->a, "tasks/ns/lost", fn_delete, NULL, NULL, NULL, &err),
+	                 STORE_DELETE);
+	assert_int_equal(atomic_load(&p.dropped), 2);
+	assert_int_equal(store_get(f->a, "tasks/ns/lost", &got, &err), -ENOENT);
+	kerr_clear(&err);
+	assert_int_equal(rec_wait(&ra, 2), 2);
+	usleep(100 * 1000);
+	assert_int_equal(ra.n, 2); /* once each */
+	assert_int_equal(ra.types[0], STORE_ADDED);
+	assert_int_equal(ra.types[1], STORE_DELETED);
+	store_set_commit_hook(f->a, NULL, NULL);
+	store_close(f->a);
+	f->a = NULL;
+	proxy_stop(&p);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -592,7 +753,7 @@ int main(void)
 	    T(test_concurrent_increments),      T(test_list_revision_reached),
 	    T(test_failover_and_bad_endpoints), T(test_compacted_replay),
 	    T(test_async_and_close),            T(test_big_list),
-	    T(test_cluster_loses_member),
+	    T(test_cluster_loses_member),       T(test_lost_answer),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
