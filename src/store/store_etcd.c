@@ -782,6 +782,33 @@ int store_etcd_put_marker(struct store_etcd *e, struct etcd_conn *c, uint64_t *r
 	return 0;
 }
 
+/* The revision the store starts at must be an event under the prefix (see
+ * store_etcd_watch.c). When the newest key under it was written last (etcd's
+ * revision is its mod_revision), that is it: a restart keeps the revision.
+ * Otherwise (a delete came last, or writes elsewhere in etcd) the open
+ * marker is written to make one. */
+static int start_revision(struct store_etcd *e, struct etcd_conn *c, uint64_t *rev,
+                          struct kerr *err)
+{
+	_cleanup_free_ char *end = xstrdup(e->prefix);
+	end[e->plen - 1]++;
+	_cleanup_json_ json_t *req = json_pack(
+	    "{s:o, s:o, s:i, s:s, s:s, s:b}", "key", etcd_b64(e->prefix, e->plen), "range_end",
+	    etcd_b64(end, e->plen), "limit", 1, "sort_order", "DESCEND", "sort_target", "MOD",
+	    "keys_only", 1);
+	_cleanup_json_ json_t *resp = NULL;
+	int r = etcd_call(&e->gw, c, "/v3/kv/range", req, true, &resp, err);
+	if (r < 0)
+		return r;
+	uint64_t head = etcd_u64(json_object_get(resp, "header"), "revision");
+	uint64_t newest = etcd_u64(json_array_get(json_object_get(resp, "kvs"), 0), "mod_revision");
+	if (newest && newest == head) {
+		*rev = head;
+		return 0;
+	}
+	return store_etcd_put_marker(e, c, rev, err);
+}
+
 static void etcd_free(struct store_etcd *e)
 {
 	etcd_gw_free(&e->gw);
@@ -839,7 +866,7 @@ int store_etcd_open(const struct store_options *opt, struct store_etcd **out, st
 		return r;
 	}
 	uint64_t rev = 0;
-	if ((r = store_etcd_put_marker(e, &e->stats_conn, &rev, err)) < 0) {
+	if ((r = start_revision(e, &e->stats_conn, &rev, err)) < 0) {
 		kerr_prefix(err, "store: open etcd at %s", e->gw.list);
 		etcd_free(e);
 		return r;
