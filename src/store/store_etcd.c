@@ -43,7 +43,7 @@
 #define STATS_EVERY_MS   5000
 #define CATCH_UP_MS      50   /* a list waits for the watch to reach its revision */
 #define CATCH_UP_MAX_MS  2000 /* ... and then for a marker past it */
-#define CLOSE_WAIT_S     10 /* for the watch to deliver committed writes */
+#define CLOSE_WAIT_S     10   /* for the watch to deliver committed writes */
 
 _Thread_local struct store_etcd *store_etcd_thread;
 
@@ -283,8 +283,9 @@ static int list_scan(struct list_state *ls, uint64_t *at, struct kerr *err)
 	uint64_t rev = 0;
 	int page = LIST_PAGE, r = 0;
 	for (;;) {
-		_cleanup_json_ json_t *req = json_pack("{s:o, s:o, s:i}", "key", etcd_b64(start, slen),
-		                                       "range_end", etcd_b64(end, plen), "limit", page);
+		_cleanup_json_ json_t *req =
+		    json_pack("{s:o, s:o, s:i}", "key", etcd_b64(start, slen), "range_end",
+		              etcd_b64(end, plen), "limit", page);
 		if (rev)
 			json_object_set_new(req, "revision", etcd_u64_new(rev));
 		_cleanup_json_ json_t *resp = NULL;
@@ -361,14 +362,19 @@ static void catch_up(struct store_etcd *e, uint64_t at)
 }
 
 int store_etcd_list(struct store_etcd *e, const char *prefix, const char *after, size_t limit,
-                    store_filter_fn filter, void *ctx, json_t **items, uint64_t *rev,
-                    char **next, struct kerr *err)
+                    store_filter_fn filter, void *ctx, json_t **items, uint64_t *rev, char **next,
+                    struct kerr *err)
 {
 	int r = store_etcd_enter(e, err);
 	if (r < 0)
 		return r;
-	struct list_state ls = {.e = e, .prefix = prefix ? prefix : "", .after = after,
-	                        .limit = limit, .filter = filter, .ctx = ctx, .items = json_array()};
+	struct list_state ls = {.e = e,
+	                        .prefix = prefix ? prefix : "",
+	                        .after = after,
+	                        .limit = limit,
+	                        .filter = filter,
+	                        .ctx = ctx,
+	                        .items = json_array()};
 	uint64_t at = 0;
 	r = list_scan(&ls, &at, err);
 	if (r >= 0)
@@ -415,10 +421,11 @@ static int txn(struct store_etcd *e, struct etcd_conn *c, const char *key, uint6
 	_cleanup_json_ json_t *resp = NULL;
 	int r = etcd_call(&e->gw, c, "/v3/kv/txn", req, false, &resp, err);
 	if (r == -E2BIG)
-		return kerr_set(err, E2BIG,
-		                "object %s is %zu bytes serialised; etcd refused the request as too "
-		                "large (raise etcd's --max-request-bytes)",
-		                key, len);
+		return kerr_set(
+		    err, E2BIG,
+		    "object %s is %zu bytes serialised; etcd refused the request as too "
+		    "large (raise etcd's --max-request-bytes)",
+		    key, len);
 	if (r < 0)
 		return r;
 	if (!json_is_true(json_object_get(resp, "succeeded")))
@@ -465,9 +472,9 @@ static void callback_error(struct etcd_req *q, int act)
 }
 
 struct attempt {
-	int act;       /* what the last txn tried: STORE_WRITE / STORE_DELETE; 0 none */
-	bool unknown;  /* its answer was lost */
-	char *sent;    /* owned: the text it sent (WRITE) */
+	int act;      /* what the last txn tried: STORE_WRITE / STORE_DELETE; 0 none */
+	bool unknown; /* its answer was lost */
+	char *sent;   /* owned: the text it sent (WRITE) */
 };
 
 /* After a lost txn answer: did it apply? cur/raw/mod: the key now. */
@@ -497,7 +504,8 @@ static int update_round(struct store_etcd *e, struct etcd_conn *c, struct etcd_r
 			if (a->act == STORE_WRITE)
 				committed(q, STORE_WRITE, cur, mod);
 			else
-				q->rc = STORE_DELETE, q->rev = hrev; /* the object is gone with the answer */
+				q->rc = STORE_DELETE,
+				q->rev = hrev; /* the object is gone with the answer */
 			return 1;
 		}
 	}
@@ -525,7 +533,8 @@ static int update_round(struct store_etcd *e, struct etcd_conn *c, struct etcd_r
 		json_decref(cur);
 		cur = NULL;
 		if (!next) {
-			q->rc = kerr_set(&q->err, EINVAL, "store: write of %s without a value", q->key);
+			q->rc =
+			    kerr_set(&q->err, EINVAL, "store: write of %s without a value", q->key);
 			return 1;
 		}
 		if ((r = store_etcd_set_rv(next, hrev + 1, q->key, &q->err)) < 0) {
@@ -538,10 +547,12 @@ static int update_round(struct store_etcd *e, struct etcd_conn *c, struct etcd_r
 		if (!text || len > e->max_object) {
 			json_decref(next);
 			q->size = len;
-			q->rc = text ? kerr_set(&q->err, E2BIG,
-			                        "object %s is %zu bytes serialised; the limit is %zu bytes",
-			                        q->key, len, e->max_object)
-			             : kerr_set(&q->err, EINVAL, "store: cannot serialise %s", q->key);
+			q->rc =
+			    text ? kerr_set(
+			               &q->err, E2BIG,
+			               "object %s is %zu bytes serialised; the limit is %zu bytes",
+			               q->key, len, e->max_object)
+			         : kerr_set(&q->err, EINVAL, "store: cannot serialise %s", q->key);
 			return 1;
 		}
 	}
@@ -582,9 +593,10 @@ static void update_run(struct store_etcd *e, struct etcd_conn *c, struct etcd_re
 	free(a.sent);
 	if (n == MAX_ATTEMPTS) {
 		req_reset(q);
-		q->rc = kerr_set(&q->err, EBUSY,
-		                 "store: update of %s lost to %d concurrent writes in a row; try again",
-		                 q->key, MAX_ATTEMPTS);
+		q->rc =
+		    kerr_set(&q->err, EBUSY,
+		             "store: update of %s lost to %d concurrent writes in a row; try again",
+		             q->key, MAX_ATTEMPTS);
 	}
 }
 
@@ -763,7 +775,8 @@ int store_etcd_update(struct store_etcd *e, const char *key, store_mutate_fn fn,
 	return w.rc;
 }
 
-/* ---- open / close / stats ---------------------------------------------------------------------- */
+/* ---- open / close / stats ----------------------------------------------------------------------
+ */
 
 int store_etcd_put_marker(struct store_etcd *e, struct etcd_conn *c, uint64_t *rev,
                           struct kerr *err)
@@ -792,10 +805,10 @@ static int start_revision(struct store_etcd *e, struct etcd_conn *c, uint64_t *r
 {
 	_cleanup_free_ char *end = xstrdup(e->prefix);
 	end[e->plen - 1]++;
-	_cleanup_json_ json_t *req = json_pack(
-	    "{s:o, s:o, s:i, s:s, s:s, s:b}", "key", etcd_b64(e->prefix, e->plen), "range_end",
-	    etcd_b64(end, e->plen), "limit", 1, "sort_order", "DESCEND", "sort_target", "MOD",
-	    "keys_only", 1);
+	_cleanup_json_ json_t *req =
+	    json_pack("{s:o, s:o, s:i, s:s, s:s, s:b}", "key", etcd_b64(e->prefix, e->plen),
+	              "range_end", etcd_b64(end, e->plen), "limit", 1, "sort_order", "DESCEND",
+	              "sort_target", "MOD", "keys_only", 1);
 	_cleanup_json_ json_t *resp = NULL;
 	int r = etcd_call(&e->gw, c, "/v3/kv/range", req, true, &resp, err);
 	if (r < 0)
@@ -841,7 +854,8 @@ static int start_threads(struct store_etcd *e, struct kerr *err)
 int store_etcd_open(const struct store_options *opt, struct store_etcd **out, struct kerr *err)
 {
 	struct store_etcd *e = xcalloc(1, sizeof *e);
-	const char *prefix = opt->etcd_prefix && *opt->etcd_prefix ? opt->etcd_prefix : DEFAULT_PREFIX;
+	const char *prefix =
+	    opt->etcd_prefix && *opt->etcd_prefix ? opt->etcd_prefix : DEFAULT_PREFIX;
 	e->prefix = xstrdup(prefix);
 	e->plen = strlen(prefix);
 	e->history = opt->history ? opt->history : DEFAULT_HISTORY;

@@ -34,8 +34,7 @@
 
 /* ---- base64 and int64 strings -------------------------------------------------------- */
 
-static const char b64chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 json_t *etcd_b64(const void *data, size_t len)
 {
@@ -76,12 +75,15 @@ char *etcd_unb64(json_t *s, size_t *len)
 	for (size_t i = 0; i < n; i += 4) {
 		int v[4];
 		for (int k = 0; k < 4; k++)
-			v[k] = in[i + k] == '=' && i + 4 == n && k >= 2 ? 0 : b64val((unsigned char)in[i + k]);
+			v[k] = in[i + k] == '=' && i + 4 == n && k >= 2
+			           ? 0
+			           : b64val((unsigned char)in[i + k]);
 		if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) {
 			free(out);
 			return NULL;
 		}
-		unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
+		unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
+		             (unsigned)v[3];
 		out[o++] = (char)(w >> 16);
 		if (in[i + 2] != '=')
 			out[o++] = (char)(w >> 8 & 0xff);
@@ -123,8 +125,9 @@ int etcd_gw_init(struct etcd_gw *gw, const char *list, struct kerr *err)
 		while (n && (t[n - 1] == '/' || t[n - 1] == ' '))
 			t[--n] = '\0';
 		if (!strstartswith(t, "http://") || n <= strlen("http://")) {
-			int r = kerr_set(err, EINVAL,
-			                 "--etcd-endpoints: \"%s\" is not an http://HOST:PORT URL", t);
+			int r =
+			    kerr_set(err, EINVAL,
+			             "--etcd-endpoints: \"%s\" is not an http://HOST:PORT URL", t);
 			etcd_gw_free(gw);
 			return r;
 		}
@@ -194,7 +197,8 @@ static void setup(struct etcd_conn *c, const char *url, const char *body, size_t
 	sbuf_reset(&c->body);
 }
 
-/* ---- errors ----------------------------------------------------------------------------------- */
+/* ---- errors -----------------------------------------------------------------------------------
+ */
 
 enum outcome { OK, RETRY, UNKNOWN, FAIL };
 
@@ -377,8 +381,8 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
 	return st->gw->stop && atomic_load(st->gw->stop) ? 1 : 0;
 }
 
-int etcd_watch(struct etcd_gw *gw, struct etcd_conn *c, json_t *create, etcd_watch_fn fn,
-               void *ctx, struct kerr *err)
+int etcd_watch(struct etcd_gw *gw, struct etcd_conn *c, json_t *create, etcd_watch_fn fn, void *ctx,
+               struct kerr *err)
 {
 	_cleanup_json_ json_t *req = json_pack("{s:O}", "create_request", create);
 	_cleanup_free_ char *body = json_dumps(req, JSON_COMPACT);

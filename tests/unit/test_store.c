@@ -49,12 +49,12 @@ static const char *RV(uint64_t n)
 	return b;
 }
 
-#define SKIP_ON_ETCD(why)                                                   \
-	do {                                                                \
-		if (on_etcd) {                                              \
-			print_message("skipped on etcd: %s\n", why);       \
-			skip();                                             \
-		}                                                           \
+#define SKIP_ON_ETCD(why)                                                                          \
+	do {                                                                                       \
+		if (on_etcd) {                                                                     \
+			print_message("skipped on etcd: %s\n", why);                               \
+			skip();                                                                    \
+		}                                                                                  \
 	} while (0)
 
 /* ---- fixtures ---------------------------------------------------------------------- */
@@ -654,7 +654,7 @@ static void test_group_commit(void **state)
 	store_get_stats(s, &st);
 	assert_int_equal(store_revision(s), B(THREADS * EACH));
 	assert_int_equal(st.writes, THREADS * EACH);
-	if (!on_etcd) /* etcd commits each write in its own txn */
+	if (!on_etcd)                                /* etcd commits each write in its own txn */
 		assert_true(st.commits < st.writes); /* some writes shared a commit */
 	assert_int_equal(rec.n, THREADS * EACH);
 	assert_false(rec.out_of_order);

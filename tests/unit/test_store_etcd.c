@@ -48,8 +48,8 @@ static int fx_teardown(void **state)
 
 static struct store *open_at(struct fx *f, const char *endpoints, uint64_t history)
 {
-	struct store_options o = {.history = history, .etcd_endpoints = endpoints,
-	                          .etcd_prefix = f->prefix};
+	struct store_options o = {
+	    .history = history, .etcd_endpoints = endpoints, .etcd_prefix = f->prefix};
 	struct store *s = NULL;
 	struct kerr err = KERR_INIT;
 	if (store_open(NULL, &o, &s, &err) < 0)
@@ -158,7 +158,10 @@ static size_t rec_wait(struct rec *r, size_t n)
 	return got;
 }
 
-#define REC_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {0}, {0}, {{0}}, 0, false}
+#define REC_INIT                                                                                   \
+	{                                                                                          \
+		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {0}, {0}, {{0}}, 0, false     \
+	}
 
 struct seen {
 	uint64_t revs[64];
@@ -279,7 +282,8 @@ static void *incr_main(void *arg)
 {
 	struct incr_worker *w = arg;
 	for (int i = 0; i < w->n; i++)
-		if (store_update(w->s, "counters//c", fn_incr, NULL, NULL, NULL, NULL) != STORE_WRITE)
+		if (store_update(w->s, "counters//c", fn_incr, NULL, NULL, NULL, NULL) !=
+		    STORE_WRITE)
 			w->failures++;
 	return NULL;
 }
@@ -302,7 +306,8 @@ static void test_concurrent_increments(void **state)
 	}
 	json_t *o = NULL;
 	assert_int_equal(store_get(f->b, "counters//c", &o, NULL), 0);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "spec"), "n")), T * N);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "spec"), "n")),
+	                 T * N);
 	json_decref(o);
 }
 
@@ -455,8 +460,8 @@ static void test_async_and_close(void **state)
 	/* what the done saw is what a read returns */
 	f->b = open_at(f, etcd.url, 0);
 	json_t *items = NULL;
-	assert_int_equal(store_list(f->b, "tasks/ns/", NULL, 0, NULL, NULL, &items, NULL, NULL, NULL),
-	                 0);
+	assert_int_equal(
+	    store_list(f->b, "tasks/ns/", NULL, 0, NULL, NULL, &items, NULL, NULL, NULL), 0);
 	assert_int_equal(json_array_size(items), N);
 	json_decref(items);
 	struct store_stats st;
@@ -487,16 +492,17 @@ static void test_big_list(void **state)
 	f->a = open_at(f, etcd.url, 0);
 	json_t *items = NULL;
 	char *next = NULL;
-	assert_int_equal(store_list(f->a, "tasks/big/", NULL, 0, NULL, NULL, &items, NULL, &next, NULL),
-	                 0);
+	assert_int_equal(
+	    store_list(f->a, "tasks/big/", NULL, 0, NULL, NULL, &items, NULL, &next, NULL), 0);
 	assert_int_equal(json_array_size(items), N);
 	assert_null(next);
 	for (size_t i = 0; i < N; i++) {
 		char want[16];
 		snprintf(want, sizeof want, "b%04zu", i);
-		assert_string_equal(json_string_value(json_object_get(
-		                        json_object_get(json_array_get(items, i), "metadata"), "name")),
-		                    want);
+		assert_string_equal(
+		    json_string_value(json_object_get(
+		        json_object_get(json_array_get(items, i), "metadata"), "name")),
+		    want);
 	}
 	json_decref(items);
 	/* a page that ends past an internal page boundary */
@@ -555,8 +561,8 @@ static void test_cluster_loses_member(void **state)
 	assert_int_equal(rec_wait(&ra, 30), 30); /* the watch moved too */
 	assert_false(ra.bad);
 	json_t *items = NULL;
-	assert_int_equal(store_list(f->a, "tasks/ns/", NULL, 0, NULL, NULL, &items, NULL, NULL, NULL),
-	                 0);
+	assert_int_equal(
+	    store_list(f->a, "tasks/ns/", NULL, 0, NULL, NULL, &items, NULL, NULL, NULL), 0);
 	assert_int_equal(json_array_size(items), 30);
 	json_decref(items);
 	store_set_commit_hook(f->a, NULL, NULL);
@@ -565,7 +571,6 @@ static void test_cluster_loses_member(void **state)
 	for (int i = 0; i < 3; i++)
 		etcd_stop(&m[i]);
 }
-
 
 /* ---- a TCP proxy that loses answers (fault injection) --------------------------------- */
 
@@ -749,11 +754,16 @@ int main(void)
 	if (!etcd_binary())
 		return etcd_missing();
 	const struct CMUnitTest tests[] = {
-	    T(test_two_servers_see_each_other), T(test_cas_between_servers),
-	    T(test_concurrent_increments),      T(test_list_revision_reached),
-	    T(test_failover_and_bad_endpoints), T(test_compacted_replay),
-	    T(test_async_and_close),            T(test_big_list),
-	    T(test_cluster_loses_member),       T(test_lost_answer),
+	    T(test_two_servers_see_each_other),
+	    T(test_cas_between_servers),
+	    T(test_concurrent_increments),
+	    T(test_list_revision_reached),
+	    T(test_failover_and_bad_endpoints),
+	    T(test_compacted_replay),
+	    T(test_async_and_close),
+	    T(test_big_list),
+	    T(test_cluster_loses_member),
+	    T(test_lost_answer),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
