@@ -27,6 +27,15 @@ static const struct api_kind kinds[] = {
     {"Task", "TaskList", "tasks", "task", task_short, true, true},
 };
 
+/* Not in the table: served by server/lease.c, not the generic verbs. */
+static const struct api_kind lease_kind = {"Lease", "LeaseList", "leases", "lease", NULL,
+                                           false, false};
+
+const struct api_kind *api_kind_lease(void)
+{
+	return &lease_kind;
+}
+
 size_t api_kind_count(void)
 {
 	return ARRAY_SIZE(kinds);

@@ -31,6 +31,12 @@ const struct api_kind *api_kind_by_plural(const char *plural);
 /* What a CLI user may type: kind, plural, singular or short name, any case
  * ("Task", "tasks", "task", "deploy", "ns"). NULL if unknown. */
 const struct api_kind *api_kind_resolve(const char *name);
+/* Lease (keel/v1, cluster-scoped, /apis/keel/v1/leases): node heartbeats
+ * and the controllers' leader leases. Deliberately not in the table that
+ * api_kind_count, _at, _by_kind, _by_plural and _resolve walk: its API is its own (PUT renews
+ * or acquires, GET reads or lists; no create, patch, delete or watch), so
+ * discovery, the watch hub, gc and apply do not see it. Static. */
+const struct api_kind *api_kind_lease(void);
 /* The plural closest to a mistyped name ("deploymnets" -> "deployments"),
  * or NULL if none is close. Static string. */
 const char *api_kind_suggest(const char *name);
