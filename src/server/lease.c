@@ -160,6 +160,8 @@ static enum MHD_Result lease_reply(struct srv_req *r, int rc, struct kerr *err,
 {
 	if (rc == -EBUSY)
 		return srv_reply_status(r, 409, "Conflict", "%s", kerr_msg(err));
+	if (rc < 0) /* the route has no kind: name the resource here */
+		return srv_reply_error(r, err, "leases", r->route.name);
 	return srv_reply_write_ok(r, rc, err, w);
 }
 
