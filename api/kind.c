@@ -9,6 +9,7 @@
  */
 #include "api/kind.h"
 
+#include <string.h>
 #include <strings.h>
 
 #include "common/util.h"
@@ -34,6 +35,16 @@ static const struct api_kind lease_kind = {"Lease", "LeaseList", "leases", "leas
 const struct api_kind *api_kind_lease(void)
 {
 	return &lease_kind;
+}
+
+const char *api_lease_reserved_for(const char *name)
+{
+	static const char *const leases[] = {"keel-scheduler", "keel-tasks", "keel-nodes",
+	                                     "keel-gc"};
+	for (size_t i = 0; name && i < ARRAY_SIZE(leases); i++)
+		if (streq(name, leases[i]))
+			return leases[i] + strlen("keel-");
+	return NULL;
 }
 
 size_t api_kind_count(void)

@@ -37,6 +37,11 @@ const struct api_kind *api_kind_resolve(const char *name);
  * or acquires, GET reads or lists; no create, patch, delete or watch), so
  * discovery, the watch hub, gc and apply do not see it. Static. */
 const struct api_kind *api_kind_lease(void);
+/* The controller whose leader Lease is named name ("keel-tasks" ->
+ * "tasks", static), or NULL: such names are no Node's (validation) and no
+ * node token's lease, so that node leases and leader leases, which share
+ * the Lease names, never collide. */
+const char *api_lease_reserved_for(const char *name);
 /* The plural closest to a mistyped name ("deploymnets" -> "deployments"),
  * or NULL if none is close. Static string. */
 const char *api_kind_suggest(const char *name);

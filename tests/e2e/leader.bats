@@ -200,6 +200,11 @@ nodes_ready() { [ "$(keel get nodes | grep -c ' Ready ')" = 3 ]; }
 	# leader lease names are not Node names
 	run api POST /apis/keel/v1/nodes -d '{"apiVersion":"keel/v1","kind":"Node","metadata":{"name":"keel-tasks"}}'
 	assert_output --partial 'reserved for the leader Lease of the tasks controller'
+	# nor can a node token take one
+	ntok=$(keel token create --role node --node keel-tasks 2>/dev/null)
+	run curl -s -X PUT -H "Authorization: Bearer $ntok" -d '{}' "$KEEL_URL/apis/keel/v1/leases/keel-tasks"
+	[ "$(echo "$output" | jq -r .code)" = 403 ]
+	assert_output --partial 'cannot update leases \"keel-tasks\": it is the leader lease of the tasks controller'
 	run keel get leases -w
 	[ "$status" -eq 2 ]
 	assert_output --partial 'leases cannot be watched'
