@@ -212,3 +212,19 @@ nodes_ready() { [ "$(keel get nodes | grep -c ' Ready ')" = 3 ]; }
 	[ "$status" -eq 2 ]
 	assert_output --partial '--leader-lease'
 }
+
+@test "leader: keel server's in-process controllers release their leases on SIGTERM, so a restart leads at once" {
+	keel_server_stop
+	PORT=$(free_port)
+	keel_server_start --leader-lease 10s --listen "127.0.0.1:$PORT"
+	wait_for 50 bash -c "[ \"\$(keel get leases | grep -c ' Held')\" = 4 ]"
+	old=$(holders | head -1 | cut -d' ' -f2)
+	keel_server_stop
+	grep -q 'released lease keel-tasks' "$SERVER_LOG"
+	keel_server_start --leader-lease 10s --listen "127.0.0.1:$PORT"
+	# released: taken at the first look, not after the 10 s lease
+	t0=$(ms)
+	wait_for 50 bash -c "[ \"\$(keel get leases | grep -c ' Held')\" = 4 ]"
+	[ $(($(ms) - t0)) -lt 3000 ]
+	[ "$(holders | head -1 | cut -d' ' -f2)" != "$old" ]
+}
