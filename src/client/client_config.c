@@ -95,17 +95,20 @@ int client_servers_parse(const char *list, char ***out, size_t *n_out, struct ke
 			b++;
 		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
 			e--;
-		while (e > b && e[-1] == '/') /* "http://h:1/" + "/apis" */
-			e--;
 		size_t len = (size_t)(e - b);
+		size_t scheme = len >= 7 && strncmp(b, "http://", 7) == 0    ? 7
+		                : len >= 8 && strncmp(b, "https://", 8) == 0 ? 8
+		                                                             : 0;
+		while (scheme && len > scheme && b[len - 1] == '/') /* "http://h:1/" + "/apis" */
+			len--;
 		int r = 0;
 		if (len == 0)
 			r = n > 1 ? kerr_set(err, EINVAL, "server list \"%s\": entry %zu is empty",
 			                     list, i + 1)
 			          : kerr_set(err, EINVAL, "empty server URL");
-		else if (strncmp(b, "http://", 7) != 0 && strncmp(b, "https://", 8) != 0)
+		else if (!scheme)
 			r = bad_entry(err, i, n, b, len, "must start with http:// or https://");
-		else if (len == (size_t)(b[4] == 's' ? 8 : 7))
+		else if (len == scheme || b[scheme] == '/')
 			r = bad_entry(err, i, n, b, len, "no host");
 		for (size_t j = 0; r == 0 && j < i; j++)
 			if (strlen(v[j]) == len && strncmp(v[j], b, len) == 0)
