@@ -1,0 +1,122 @@
+#!/usr/bin/env bats
+# End-to-end tests of clients given several servers (--server URL1,URL2,
+# KEEL_SERVER, the config file's "servers"): the CLI and `keel agent` skip
+# a server that does not answer (a free loopback port nobody listens on)
+# and use the next; when none answers, the error names each. One real
+# `keel server` on LMDB: two LMDB servers do not share data, so the
+# several-live-servers case is the etcd tests'.
+
+load helpers
+
+setup() {
+	keel_server_start
+	export -f keel
+	AGENT_LOG=$BATS_TEST_TMPDIR/agent.log
+	AGENT_PID=""
+	DEAD=http://127.0.0.1:$(free_port)
+	DEAD2=http://127.0.0.1:$(free_port)
+}
+
+teardown() {
+	if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
+		kill "$AGENT_PID" 2>/dev/null || true
+		wait "$AGENT_PID" 2>/dev/null || true
+	fi
+	keel_server_stop
+	! grep -E "AddressSanitizer|LeakSanitizer|runtime error:" "$AGENT_LOG" "$SERVER_LOG" 2>/dev/null
+}
+
+node_ready() { keel get nodes "$1" 2>/dev/null | grep -q " Ready "; }
+
+wait_for() {
+	local n=$1 i
+	shift
+	for i in $(seq 1 "$n"); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	echo "timed out waiting for: $*" >&2
+	cat "$AGENT_LOG" >&2 || true
+	return 1
+}
+
+phase_is() { [ "$(keel get task "$1" -o json | jq -r '.status.phase // empty')" = "$2" ]; }
+
+@test "failover: keel --server DEAD,URL get/version work; version names the server that answered and the list" {
+	run keel --server "$DEAD,$KEEL_URL" get nodes
+	assert_success
+	run keel --server "$DEAD, $KEEL_URL/" version
+	assert_success
+	assert_line --index 1 --partial "$KEEL_URL of $DEAD,$KEEL_URL)"
+	KEEL_SERVER="$DEAD,$KEEL_URL" run keel get tasks
+	assert_success
+}
+
+@test "failover: keel apply with the dead server first creates the object; get sees it" {
+	cat >"$BATS_TEST_TMPDIR/t.yaml" <<YAML
+apiVersion: keel/v1
+kind: Task
+metadata: {name: fo1}
+spec:
+  image: x
+YAML
+	run keel --server "$DEAD,$DEAD2,$KEEL_URL" apply -f "$BATS_TEST_TMPDIR/t.yaml"
+	assert_success
+	assert_output --partial "created"
+	run keel --server "$KEEL_URL" get task fo1 -o name
+	assert_success
+	assert_output "task/fo1"
+}
+
+@test "failover: the config file's \"servers\" list (and \"server\": \"A,B\") fail over" {
+	token=$(jq -r .token "$KEEL_CONFIG")
+	jq -n --arg a "$DEAD" --arg b "$KEEL_URL" --arg t "$token" \
+		'{servers: [$a, $b], token: $t}' >"$BATS_TEST_TMPDIR/cfg"
+	run keel --config "$BATS_TEST_TMPDIR/cfg" get nodes
+	assert_success
+	jq -n --arg s "$DEAD,$KEEL_URL" --arg t "$token" '{server: $s, token: $t}' >"$BATS_TEST_TMPDIR/cfg"
+	run keel --config "$BATS_TEST_TMPDIR/cfg" get nodes
+	assert_success
+	jq -n --arg a "$DEAD" '{servers: [$a, "localhost:1"]}' >"$BATS_TEST_TMPDIR/cfg"
+	run keel --config "$BATS_TEST_TMPDIR/cfg" get nodes
+	assert_failure
+	assert_output --partial "config file $BATS_TEST_TMPDIR/cfg: invalid server URL \"localhost:1\" (entry 2 of the list)"
+}
+
+@test "failover: every server dead: the error names each; a bad entry is named" {
+	run keel --server "$DEAD,$DEAD2" get nodes
+	assert_failure
+	assert_output --partial "cannot reach any keel server ($DEAD: Connection refused; $DEAD2: Connection refused)"
+	run keel --server "$KEEL_URL,,$DEAD" get nodes
+	assert_failure
+	assert_output --partial "--server: server list \"$KEEL_URL,,$DEAD\": entry 2 is empty"
+	run keel --server "$KEEL_URL,$KEEL_URL/" get nodes
+	assert_failure
+	assert_output --partial "is listed twice (entries 1 and 2)"
+	run "$KEEL" agent --runtime sim --name bad --server "$DEAD,nohttp"
+	assert_failure
+	assert_output --partial "invalid server URL \"nohttp\" (entry 2 of the list)"
+}
+
+@test "failover: an agent given DEAD,URL registers its node, runs a task; logs fail over too" {
+	"$KEEL" agent --runtime sim --name fon --server "$DEAD,$KEEL_URL" \
+		--sim-start-delay 100ms --heartbeat-interval 1s >>"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	wait_for 100 node_ready fon
+	cat >"$BATS_TEST_TMPDIR/s.yaml" <<YAML
+apiVersion: keel/v1
+kind: Task
+metadata: {name: s1}
+spec:
+  image: x
+  nodeName: fon
+YAML
+	keel --server "$DEAD,$KEEL_URL" apply -f "$BATS_TEST_TMPDIR/s.yaml"
+	wait_for 100 phase_is s1 Running
+	run keel --server "$DEAD,$KEEL_URL" logs s1
+	assert_success
+	assert_output --partial "fon"
+	# heartbeats keep the node Ready through the dead entry
+	sleep 2
+	node_ready fon
+}
