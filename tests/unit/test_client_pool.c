@@ -113,7 +113,8 @@ static void test_server_list(void **state)
 	p = NULL;
 	assert_int_equal(client_pool_new(&o, 3, &p, &err), -EINVAL);
 	assert_null(p);
-	assert_non_null(strstr(err.msg, "client pool: invalid server URL \"127.0.0.1:2\" (entry 2"));
+	assert_non_null(
+	    strstr(err.msg, "client pool: invalid server URL \"127.0.0.1:2\" (entry 2"));
 	kerr_clear(&err);
 }
 
