@@ -12,16 +12,19 @@ setup() {
 	keel_server_start
 	export -f keel
 	AGENT_LOG=$BATS_TEST_TMPDIR/agent.log
-	AGENT_PID=""
+	AGENT_PID="" CTRL_PID="" B_PID="" W_PID=""
 	DEAD=http://127.0.0.1:$(free_port)
 	DEAD2=http://127.0.0.1:$(free_port)
 }
 
 teardown() {
-	if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
-		kill "$AGENT_PID" 2>/dev/null || true
-		wait "$AGENT_PID" 2>/dev/null || true
-	fi
+	local p
+	for p in "$W_PID" "$CTRL_PID" "$AGENT_PID" "$B_PID"; do
+		if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+			kill "$p" 2>/dev/null || true
+			wait "$p" 2>/dev/null || true
+		fi
+	done
 	keel_server_stop
 	! grep -E "AddressSanitizer|LeakSanitizer|runtime error:" "$AGENT_LOG" "$SERVER_LOG" 2>/dev/null
 }
@@ -162,6 +165,7 @@ server_b_start() {
 	wait "$W_PID" 2>/dev/null || true
 	kill "$B_PID" 2>/dev/null || true
 	wait "$B_PID" 2>/dev/null || true
+	W_PID="" B_PID=""
 	cat "$BATS_TEST_TMPDIR/watch.err" >&2
 	# the list first, then only what followed it: t3 once, nothing repeated
 	run jq -r 'if .items then "LIST \([.items[].metadata.name] | join(","))"
@@ -169,4 +173,25 @@ server_b_start() {
 	assert_output "LIST t1
 ADDED t3"
 	! grep -E "AddressSanitizer|LeakSanitizer|runtime error:" "$B_LOG"
+}
+
+@test "failover: an out-of-process controller (keel controller scheduler) given DEAD,URL schedules a task" {
+	keel_server_stop
+	keel_server_start --controllers=none
+	"$KEEL" agent --runtime sim --name fos --server "$DEAD,$KEEL_URL" \
+		--sim-start-delay 100ms --heartbeat-interval 1s >>"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	wait_for 100 node_ready fos
+	printf 'apiVersion: keel/v1\nkind: Task\nmetadata: {name: u1}\nspec: {image: x}\n' |
+		keel apply -f - >/dev/null
+	"$KEEL" controller scheduler --server "$DEAD,$KEEL_URL" --token "$KEEL_TOKEN_VALUE" \
+		>>"$BATS_TEST_TMPDIR/ctrl.log" 2>&1 &
+	CTRL_PID=$!
+	wait_for 100 phase_is u1 Running
+	run keel get task u1 -o json
+	assert_output --partial '"nodeName": "fos"'
+	kill -TERM "$CTRL_PID"
+	wait "$CTRL_PID"
+	CTRL_PID=""
+	! grep -E "AddressSanitizer|LeakSanitizer|runtime error:" "$BATS_TEST_TMPDIR/ctrl.log"
 }
