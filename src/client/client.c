@@ -283,8 +283,14 @@ void client_next_server(struct client *c)
 
 int client_all_failed(int r, const struct sbuf *tried, struct kerr *err)
 {
-	return kerr_set(err, r < 0 ? -r : EIO, "cannot reach any keel server (%s)",
-	                tried->data ? tried->data : "");
+	int e = r < 0 ? -r : EIO;
+	/* Servers of one cluster share a CA: a TLS failure on the last is
+	 * most likely a missing or wrong --ca for all. */
+	return kerr_set(err, e, "cannot reach any keel server (%s)%s",
+	                tried->data ? tried->data : "",
+	                e == EPROTO ? " (one CA verifies them all: pass it with --ca FILE, "
+	                              "KEEL_CA, or \"ca\" in the config file)"
+	                            : "");
 }
 
 int client_not_retried(struct client *c, int r, CURLcode rc, struct kerr *err)

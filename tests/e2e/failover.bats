@@ -13,13 +13,14 @@ setup() {
 	export -f keel
 	AGENT_LOG=$BATS_TEST_TMPDIR/agent.log
 	AGENT_PID="" CTRL_PID="" B_PID="" W_PID=""
+	TLS_PIDS=()
 	DEAD=http://127.0.0.1:$(free_port)
 	DEAD2=http://127.0.0.1:$(free_port)
 }
 
 teardown() {
 	local p
-	for p in "$W_PID" "$CTRL_PID" "$AGENT_PID" "$B_PID"; do
+	for p in "$W_PID" "$CTRL_PID" "$AGENT_PID" "$B_PID" "${TLS_PIDS[@]}"; do
 		if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
 			kill "$p" 2>/dev/null || true
 			wait "$p" 2>/dev/null || true
@@ -194,4 +195,46 @@ ADDED t3"
 	wait "$CTRL_PID"
 	CTRL_PID=""
 	! grep -E "AddressSanitizer|LeakSanitizer|runtime error:" "$BATS_TEST_TMPDIR/ctrl.log"
+}
+
+# tls_server NAME: keel server --tls, data dir $BATS_TEST_TMPDIR/NAME;
+# sets URL_<NAME> (https).
+tls_server() {
+	local name=$1 data=$BATS_TEST_TMPDIR/$1 log=$BATS_TEST_TMPDIR/$1.log i url=""
+	"$KEEL" server --data-dir "$data" --listen 127.0.0.1:0 --tls --controllers=none >"$log" 2>&1 &
+	TLS_PIDS+=($!)
+	for i in $(seq 1 200); do
+		url=$(grep -o 'listening on https://[0-9.:]*' "$log" | head -1 | sed 's/listening on //')
+		[ -n "$url" ] && break
+		sleep 0.05
+	done
+	[ -n "$url" ] || { cat "$log" >&2; return 1; }
+	printf -v "URL_$name" %s "$url"
+}
+
+@test "failover: https servers: one whose certificate the CA does not verify is skipped; none verifying names each and the CA" {
+	tls_server a
+	tls_server b
+	A=$BATS_TEST_TMPDIR/a
+	TOKEN=$(cat "$A/admin.token")
+	wait_for 50 curl -sf --cacert "$A/tls/ca.crt" "$URL_a/healthz" -o /dev/null
+	# b's certificate is from another CA: a TLS handshake failure, never a request
+	run keel --server "https://127.0.0.1:${DEAD##*:},$URL_b,$URL_a" --token "$TOKEN" \
+		--ca "$A/tls/ca.crt" version
+	assert_success
+	assert_line --index 1 --partial "$URL_a of "
+	run keel --server "$URL_b" --token "$TOKEN" --ca "$A/tls/ca.crt" get namespaces
+	assert_failure
+	assert_output --partial "does not verify with CA file"
+	run keel --server "$URL_b,$URL_a" --token "$TOKEN" get namespaces
+	assert_failure
+	assert_output --partial "cannot reach any keel server ($URL_b: "
+	assert_output --partial "; $URL_a: "
+	assert_output --partial "one CA verifies them all: pass it with --ca FILE"
+	for p in "${TLS_PIDS[@]}"; do
+		kill "$p"
+		wait "$p" || true
+	done
+	TLS_PIDS=()
+	! grep -E "AddressSanitizer|LeakSanitizer|runtime error:" "$BATS_TEST_TMPDIR"/[ab].log
 }
