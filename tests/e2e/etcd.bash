@@ -154,3 +154,14 @@ etcd_cluster_stop() {
 	rm -f "$ETCD_DIR/watchdog.pid"
 	return 0
 }
+
+# needs_etcd: in a bats test, skips (saying why) where there is no etcd
+# binary; under CI=true fails instead: CI must not pass by skipping etcd.
+needs_etcd() {
+	command -v "$ETCD" >/dev/null && command -v "$ETCDCTL" >/dev/null && return 0
+	if [ "${CI:-}" = "true" ]; then
+		echo "no $ETCD/$ETCDCTL in PATH and CI=true: install etcd-server etcd-client" >&2
+		return 1
+	fi
+	skip "no $ETCD/$ETCDCTL in PATH (apt-get install etcd-server etcd-client)"
+}
