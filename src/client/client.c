@@ -7,6 +7,13 @@
  * reset and set again per request (curl_easy_reset keeps the connection
  * cache), which keeps one request's settings from leaking into the next.
  *
+ * With several servers (client.h, "Several servers") the request loop
+ * tries them in turn; whether a failure may go to the next server is
+ * decided in one place, client_should_fail_over, which the watch and log
+ * streams share. "Was the request sent?" is read from what curl failed at
+ * (connect, resolve, TLS handshake: never sent) rather than guessed from
+ * timings, because only an unsent write is safe to send elsewhere.
+ *
  * Errors are translated here, once: curl codes to errno (connection refused
  * gets the "is `keel server` running?" hint), and an HTTP error answer's
  * Status to errno + message + causes (api_errno_from_status).
@@ -41,20 +48,25 @@ int client_new(const struct client_opts *opts, struct client **out, struct kerr 
 	if (!opts)
 		opts = &none;
 	const char *server = opts->server && *opts->server ? opts->server : CLIENT_DEFAULT_SERVER;
-	if (!strstartswith(server, "http://") && !strstartswith(server, "https://"))
-		return kerr_set(err, EINVAL,
-		                "invalid server URL \"%s\": must start with http:// or https://",
-		                server);
+	char **servers = NULL;
+	size_t n = 0;
+	if (client_servers_parse(server, &servers, &n, err) < 0)
+		return -EINVAL;
 	pthread_once(&curl_once, curl_init_once);
 	CURL *h = curl_easy_init();
-	if (!h)
+	if (!h) {
+		client_servers_free(servers);
 		return kerr_set(err, ENOMEM, "cannot initialise libcurl");
+	}
 	struct client *c = xcalloc(1, sizeof(*c));
 	c->curl = h;
-	c->server = xstrdup(server);
-	size_t n = strlen(c->server);
-	while (n > 0 && c->server[n - 1] == '/') /* "http://h:1/" + "/apis" */
-		c->server[--n] = '\0';
+	c->servers = servers;
+	c->n_servers = n;
+	c->server = servers[0];
+	struct sbuf list = SBUF_INIT;
+	for (size_t i = 0; i < n; i++)
+		sbuf_printf(&list, "%s%s", i ? "," : "", servers[i]);
+	c->server_list = sbuf_take(&list);
 	c->token = opts->token && *opts->token ? xstrdup(opts->token) : NULL;
 	c->ca_file = opts->ca_file ? xstrdup(opts->ca_file) : NULL;
 	c->user_agent = xstrdup(opts->user_agent ? opts->user_agent : "keel/" KEEL_VERSION);
@@ -73,7 +85,8 @@ void client_free(struct client *c)
 		return;
 	curl_easy_cleanup(c->curl);
 	json_decref(c->last_status);
-	free(c->server);
+	client_servers_free(c->servers);
+	free(c->server_list);
 	free(c->token);
 	free(c->ca_file);
 	free(c->user_agent);
@@ -83,6 +96,14 @@ void client_free(struct client *c)
 const char *client_server(const struct client *c)
 {
 	return c->server;
+}
+const char *client_servers(const struct client *c)
+{
+	return c->server_list;
+}
+size_t client_server_count(const struct client *c)
+{
+	return c->n_servers;
 }
 int client_last_http_code(const struct client *c)
 {
@@ -211,6 +232,75 @@ int client_curl_error(struct client *c, CURLcode rc, const char *detail, struct 
 	return kerr_set(err, e, "request to %s failed: %s", c->server, what);
 }
 
+bool client_should_fail_over(struct client *c, CURLcode rc, long http, bool get)
+{
+	if (c->n_servers < 2)
+		return false;
+	switch (rc) {
+	case CURLE_OK:
+		return get && http == 503; /* shutting down, or over its connection limit */
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+		return true; /* never sent: safe for any method */
+	case CURLE_OPERATION_TIMEDOUT: {
+		curl_off_t connected = 0; /* 0: the connect itself timed out */
+		curl_easy_getinfo(c->curl, CURLINFO_CONNECT_TIME_T, &connected);
+		return get || connected == 0;
+	}
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+		return get; /* it may have reached the server */
+	default:
+		return false; /* local problems (CA file, body too large, cancel) */
+	}
+}
+
+void client_note_failure(struct client *c, CURLcode rc, const char *ebuf, long http,
+                         struct sbuf *tried)
+{
+	long os = 0;
+	if (rc == CURLE_COULDNT_CONNECT)
+		curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os);
+	const char *what = rc == CURLE_OK            ? NULL
+	                   : os > 0                  ? strerror((int)os)
+	                   : ebuf && *ebuf           ? ebuf
+	                                             : curl_easy_strerror(rc);
+	if (what)
+		sbuf_printf(tried, "%s%s: %s", tried->len ? "; " : "", c->server, what);
+	else
+		sbuf_printf(tried, "%s%s: HTTP %ld", tried->len ? "; " : "", c->server, http);
+}
+
+void client_next_server(struct client *c)
+{
+	c->cur = (c->cur + 1) % c->n_servers;
+	c->server = c->servers[c->cur];
+}
+
+int client_all_failed(int r, const struct sbuf *tried, struct kerr *err)
+{
+	return kerr_set(err, r < 0 ? -r : EIO, "cannot reach any keel server (%s)",
+	                tried->data ? tried->data : "");
+}
+
+int client_not_retried(struct client *c, int r, CURLcode rc, struct kerr *err)
+{
+	if (c->n_servers < 2 || !err || !err->msg)
+		return r;
+	if (rc != CURLE_SEND_ERROR && rc != CURLE_RECV_ERROR && rc != CURLE_GOT_NOTHING &&
+	    rc != CURLE_PARTIAL_FILE && rc != CURLE_OPERATION_TIMEDOUT)
+		return r;
+	_cleanup_free_ char *msg = xstrdup(err->msg);
+	return kerr_set(err, err->code,
+	                "%s (not sent to another server: the write may have been applied; "
+	                "read it back before retrying)",
+	                msg);
+}
+
 int client_http_error(struct client *c, int http, const char *text, struct kerr *err)
 {
 	json_error_t jerr;
@@ -296,14 +386,14 @@ static int finish_response(struct client *c, int http, struct sbuf *body, char *
 	return 0;
 }
 
-int client_request(struct client *c, const char *method, const char *path_query,
-                   const char *content_type, json_t *body, struct client_response *resp,
-                   struct kerr *err)
+/* One attempt on the current server. *again: it failed in a way that may
+ * go to the next server (client_should_fail_over), noted in *tried. */
+static int request_once(struct client *c, const char *method, const char *path_query,
+                        const char *content_type, const char *payload,
+                        struct client_response *resp, struct sbuf *tried, bool *again,
+                        struct kerr *err)
 {
 	_cleanup_free_ char *url = xasprintf("%s%s", c->server, path_query);
-	_cleanup_free_ char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	if (body && !payload)
-		return kerr_set(err, EINVAL, "request body cannot be serialised as JSON");
 	struct curl_slist *hdrs = NULL;
 	client_curl_setup(c, url, &hdrs);
 	if (payload) {
@@ -334,8 +424,36 @@ int client_request(struct client *c, const char *method, const char *path_query,
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
 	c->last_http = (int)http;
 	client_trace(c, method, url, start);
-	if (rc != CURLE_OK)
-		return client_curl_error(c, rc, ebuf, err);
+	*again = client_should_fail_over(c, rc, http, streq(method, "GET"));
+	if (*again)
+		client_note_failure(c, rc, ebuf, http, tried);
+	if (rc != CURLE_OK) {
+		int r = client_curl_error(c, rc, ebuf, err);
+		return *again ? r : client_not_retried(c, r, rc, err);
+	}
 	sbuf_puts(&rbody, ""); /* a NUL-terminated, non-NULL data even when empty */
 	return finish_response(c, (int)http, &rbody, &apply_result, resp, err);
+}
+
+int client_request(struct client *c, const char *method, const char *path_query,
+                   const char *content_type, json_t *body, struct client_response *resp,
+                   struct kerr *err)
+{
+	_cleanup_free_ char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	if (body && !payload)
+		return kerr_set(err, EINVAL, "request body cannot be serialised as JSON");
+	_cleanup_sbuf_ struct sbuf tried = SBUF_INIT;
+	for (size_t i = 1;; i++) {
+		bool again = false;
+		int r = request_once(c, method, path_query, content_type, payload, resp, &tried,
+		                     &again, err);
+		if (!again)
+			return r;
+		if (i == c->n_servers) {
+			if (r < 0 && client_last_http_code(c) == 0)
+				return client_all_failed(r, &tried, err);
+			return r; /* the last server's 503 is its answer */
+		}
+		client_next_server(c);
+	}
 }

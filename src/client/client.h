@@ -44,7 +44,9 @@ struct client;
 /* ---- construction ---------------------------------------------------- */
 
 struct client_opts {
-	const char *server;      /* base URL, "http://HOST:PORT"; NULL: CLIENT_DEFAULT_SERVER */
+	const char *server;      /* base URL "http://HOST:PORT", or several separated by commas
+	                            (client_servers_parse; see "Several servers" below);
+	                            NULL: CLIENT_DEFAULT_SERVER */
 	const char *token;       /* bearer token; NULL or "" sends none */
 	long timeout_ms;         /* whole request (not watches); 0: 30 s */
 	long connect_timeout_ms; /* 0: 5 s */
@@ -60,8 +62,33 @@ struct client_opts {
 	                      0: 90 s (the server bookmarks every 15 s) */
 };
 
+/* Several servers. opts.server may list several API servers that serve
+ * the same cluster ("http://a:7700,http://b:7700"). Requests go to one of
+ * them, the current one (first the first); the client stays with a server
+ * while it answers (sticky) and moves on, in list order, trying each server
+ * once per request, when one cannot be used:
+ *   - any request fails over when it was never sent: connection refused,
+ *     host not resolved, connect timeout, TLS handshake failure;
+ *   - a GET (and so a watch or a log stream that has delivered nothing
+ *     yet) also fails over when it may have been sent: connection reset,
+ *     empty reply, timeout waiting for the answer, or a 503 answer (a
+ *     server shutting down, or over its connection limit);
+ *   - a write (POST, PUT, PATCH, DELETE) that may have reached a server is
+ *     NOT sent again: it may have been applied, and a replay would answer
+ *     409 or 404 for a write that succeeded (client-go likewise retries
+ *     non-GETs only on connection-refused-like errors). The error then
+ *     says so; the caller decides (reads, then retries).
+ * Every other answer (4xx, 5xx) is an answer: no failover. When every
+ * server failed, the error (the last server's errno) names each one:
+ * "cannot reach any keel server (http://a: ...; http://b: ...)". With one
+ * server, behaviour and messages are the single-server ones.
+ * A watch whose stream breaks (reset, truncated, silent for watch_idle_s)
+ * resumes on the next server from the last resourceVersion it delivered
+ * (bookmarks included), so the callback sees no gap and no duplicate; see
+ * client_watch. */
+
 /* Creates a client. Strings in opts are copied. Returns 0, or -EINVAL when
- * the server URL is not http:// or https://. */
+ * the server list is not valid (client_servers_parse). */
 int client_new(const struct client_opts *opts, struct client **out, struct kerr *err);
 /* Closes the connection and frees c. Accepts NULL. */
 void client_free(struct client *c);
@@ -71,8 +98,14 @@ static inline void client_freep(struct client **c)
 }
 #define _cleanup_client_ __attribute__((cleanup(client_freep)))
 
-/* The base URL the client talks to (borrowed, valid while c lives). */
+/* The base URL the client talks to now: the server that answered last
+ * (borrowed, valid while c lives). */
 const char *client_server(const struct client *c);
+/* Every server, "URL1,URL2" as normalised by client_servers_parse
+ * (borrowed, valid while c lives); the same as client_server with one. */
+const char *client_servers(const struct client *c);
+/* How many servers c has (>= 1). */
+size_t client_server_count(const struct client *c);
 
 /* After a request: its HTTP status (0 if no answer came, e.g. connection
  * refused) and, for an error answer, the Status object (borrowed, valid
@@ -268,6 +301,20 @@ int client_logs(struct client *c, const char *ns, const char *name,
 
 /* ---- configuration (pure, reads files and the environment) ------------ */
 
+/* The most servers one list may hold. */
+#define CLIENT_MAX_SERVERS 16
+
+/* Splits a server list "URL1,URL2,..." (one URL is a list of one): entries
+ * are separated by commas, blanks around them are ignored, a trailing '/'
+ * is dropped. *out (owned, a NULL-terminated array; free with
+ * client_servers_free) and *n receive the entries in order; both untouched
+ * on failure. Errors, all -EINVAL, naming the entry (its 1-based position
+ * when the list has several): an empty list or entry, an entry not
+ * http:// or https:// or without a host, one listed twice, more than
+ * CLIENT_MAX_SERVERS. */
+int client_servers_parse(const char *list, char ***out, size_t *n, struct kerr *err);
+void client_servers_free(char **v);
+
 struct client_config {
 	char *server;            /* owned; never NULL after a successful resolve */
 	char *token;             /* owned; NULL when no token was found */
@@ -301,10 +348,17 @@ char *client_user_config_path(void);
  *      trust store).
  * A config file is JSON: {"server": "https://HOST:PORT", "token": "TOKEN",
  * "ca": "PATH"} (each optional; a relative "ca" is relative to the config
- * file's directory). The CA file is not read here: a request fails when
+ * file's directory). Several servers: "server": "URL1,URL2", or
+ * "servers": ["URL1", "URL2"] (not both). The server (list) of every
+ * source is normalised by client_servers_parse, so cfg.server is
+ * "URL1,URL2" whatever the form. One CA file verifies every server (they
+ * share a CA). The CA file is not read here: a request fails when
  * it cannot be. Errors: -ENOENT (an explicit config file is missing),
- * -EACCES (unreadable), -EINVAL (not a JSON object, or a member not a
- * string) naming the file. *out is untouched on failure; clear it with
+ * -EACCES (unreadable), -EINVAL (not a JSON object, a member not a
+ * string, "servers" not an array of strings, both "server" and
+ * "servers") naming the file; -EINVAL for a bad server list naming its
+ * source (--server, KEEL_SERVER, the file) and the entry. *out is
+ * untouched on failure; clear it with
  * client_config_clear(). Empty strings in flags or env count as unset. */
 int client_config_resolve(const char *flag_server, const char *flag_token, const char *flag_config,
                           const char *flag_ca, struct client_config *out, struct kerr *err);

@@ -6,14 +6,20 @@
 
 #include <curl/curl.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "client/client.h"
 
 struct kerr;
+struct sbuf;
 
 struct client {
 	CURL *curl;
-	char *server; /* without a trailing '/' */
+	char **servers;    /* owned, NULL-terminated: client_servers_parse */
+	size_t n_servers;  /* >= 1 */
+	size_t cur;        /* the current server: servers[cur] */
+	char *server;      /* borrowed: servers[cur], without a trailing '/' */
+	char *server_list; /* owned: "URL1,URL2" */
 	char *token;
 	char *ca_file;
 	char *user_agent;
@@ -38,3 +44,20 @@ void client_trace(struct client *c, const char *method, const char *url, int64_t
 /* Resets the easy handle and sets URL, auth, timeouts shared by all
  * requests; appends the common headers to *hdrs (caller frees). */
 void client_curl_setup(struct client *c, const char *url, struct curl_slist **hdrs);
+
+/* Failover (client.h, "Several servers"). Whether a request that ended
+ * with rc (and, when rc is CURLE_OK, with HTTP status http) may go to the
+ * next server; get: it is a GET (the answer may be asked for again). Always
+ * false with one server. */
+bool client_should_fail_over(struct client *c, CURLcode rc, long http, bool get);
+/* Appends "; URL: what failed" for the current server to *tried. */
+void client_note_failure(struct client *c, CURLcode rc, const char *ebuf, long http,
+                         struct sbuf *tried);
+/* Makes the next server (in list order, wrapping) the current one. */
+void client_next_server(struct client *c);
+/* The error once every server failed: errno -r (the last failure's),
+ * naming each server tried (*tried, from client_note_failure). */
+int client_all_failed(int r, const struct sbuf *tried, struct kerr *err);
+/* For a write that may have reached a server and is not sent again: says
+ * so in err (with several servers; unchanged with one). Returns r. */
+int client_not_retried(struct client *c, int r, CURLcode rc, struct kerr *err);

@@ -6,6 +6,15 @@
  * ERROR event) makes the write callback return 0, which aborts the
  * transfer; the reason is kept in the state so that the abort can be told
  * apart from a real write failure.
+ *
+ * With several servers a broken stream (reset, truncated, silent, 503, or
+ * no connection at all) is resumed on the next server from the last
+ * resourceVersion the callback was given, bookmarks included: the server
+ * sends only what follows it, so the callback sees neither a gap nor a
+ * duplicate. A watch that started from "0" (the initial ADDED burst, whose
+ * objects come in key order, not revision order) has no such position
+ * until it ends, so once it has delivered anything it is not resumed:
+ * its error goes to the caller, which relists.
  */
 #include "client/client.h"
 
@@ -31,6 +40,8 @@ struct watch_state {
 	int64_t last_data_ms; /* when the last bytes arrived (monotonic) */
 	bool idle;            /* the idle timeout ended the stream */
 	bool cancelled;       /* client_watch_cancel ended it */
+	bool delivered;       /* the callback was given an event this round */
+	char *last_rv;        /* owned; the last resourceVersion given to fn */
 	struct kerr *err;
 };
 
@@ -58,6 +69,13 @@ static int watch_line(struct watch_state *st, const char *line, size_t len)
 		return kerr_set(st->err, EBADMSG, "watch: not a JSON event: %.80s", line);
 	if (streq(type, "ERROR"))
 		return watch_error_event(st, obj);
+	const char *rv =
+	    json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+	if (rv && *rv) {
+		free(st->last_rv);
+		st->last_rv = xstrdup(rv);
+	}
+	st->delivered = true;
 	int r = st->fn(type, obj, st->userdata);
 	return r > 0 ? 1 : r;
 }
@@ -127,23 +145,34 @@ static int watch_progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, cur
 	return 0;
 }
 
-static int watch_finish(struct watch_state *st, CURLcode rc, const char *ebuf)
+/* *broken: the stream could not be had or ended early (client.h,
+ * "Several servers"); the result is then this server's error. */
+static int watch_finish(struct watch_state *st, CURLcode rc, const char *ebuf, bool *broken)
 {
 	struct client *c = st->c;
+	*broken = false;
 	if (st->stop > 0 || st->cancelled)
 		return 0; /* the callback, or client_watch_cancel, stopped it */
 	if (st->stop < 0)
 		return st->stop;
-	if (st->idle)
+	if (st->idle) {
+		*broken = c->n_servers > 1;
 		return kerr_set(st->err, ETIMEDOUT, "watch: nothing from %s for %ld s", c->server,
 		                c->watch_idle_s);
+	}
 	long http = 0;
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &http);
 	c->last_http = (int)http;
-	if (http != 0 && (http < 200 || http >= 300))
+	if (http != 0 && (http < 200 || http >= 300)) {
+		*broken = client_should_fail_over(c, CURLE_OK, http, true);
 		return client_http_error(c, (int)http, st->line.data, st->err);
+	}
+	*broken = rc != CURLE_OK && client_should_fail_over(c, rc, 0, true);
 	if (rc != CURLE_OK && rc != CURLE_PARTIAL_FILE)
 		return client_curl_error(c, rc, ebuf, st->err);
+	if (*broken) /* truncated: the server went away mid-stream */
+		return kerr_set(st->err, EIO, "watch: the stream from %s broke: %s", c->server,
+		                *ebuf ? ebuf : curl_easy_strerror(rc));
 	/* The server closed the stream (timeoutSeconds, or shutdown); a final
 	 * line without '\n' is still an event. */
 	if (st->line.len > 0) {
@@ -154,31 +183,27 @@ static int watch_finish(struct watch_state *st, CURLcode rc, const char *ebuf)
 	return 0;
 }
 
-int client_watch(struct client *c, const struct api_kind *k, const char *ns,
-                 const struct client_query *q, client_watch_fn fn, void *userdata, struct kerr *err)
+/* One watch request on the current server, from wq->resource_version. */
+static int watch_once(struct watch_state *st, const char *path, const struct client_query *wq,
+                      struct sbuf *note, bool *broken)
 {
-	struct client_query wq = q ? *q : (struct client_query){0};
-	wq.watch = true;
-	wq.limit = 0;
-	wq.continue_token = NULL;
-	_cleanup_free_ char *path = client_path(k, ns, NULL, NULL);
-	_cleanup_free_ char *query = client_query_encode(&wq);
+	struct client *c = st->c;
+	_cleanup_free_ char *query = client_query_encode(wq);
 	_cleanup_free_ char *url = xasprintf("%s%s%s", c->server, path, query);
 	struct curl_slist *hdrs = NULL;
 	client_curl_setup(c, url, &hdrs);
-	struct watch_state st = {.c = c, .fn = fn, .userdata = userdata, .err = err};
 	CURL *h = c->curl;
 	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 0L);
 	/* curl's low-speed check averages over several seconds; a progress
 	 * callback sees the idle time exactly. */
-	st.last_data_ms = time_mono_ms();
+	st->last_data_ms = time_mono_ms();
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, watch_progress_cb);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &st);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, st);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, watch_write_cb);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, st);
 	char ebuf[CURL_ERROR_SIZE] = "";
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
 	json_decref(c->last_status);
@@ -187,9 +212,55 @@ int client_watch(struct client *c, const struct api_kind *k, const char *ns,
 	int64_t start = time_mono_ms();
 	CURLcode rc = curl_easy_perform(h);
 	curl_slist_free_all(hdrs);
-	int r = watch_finish(&st, rc, ebuf);
+	int r = watch_finish(st, rc, ebuf, broken);
 	client_trace(c, "WATCH", url, start);
+	if (*broken)
+		client_note_failure(c, st->idle ? CURLE_OPERATION_TIMEDOUT : rc,
+		                    st->idle ? "no data (idle timeout)" : ebuf, c->last_http,
+		                    note);
+	return r;
+}
+
+int client_watch(struct client *c, const struct api_kind *k, const char *ns,
+                 const struct client_query *q, client_watch_fn fn, void *userdata, struct kerr *err)
+{
+	struct client_query wq = q ? *q : (struct client_query){0};
+	wq.watch = true;
+	wq.limit = 0;
+	wq.continue_token = NULL;
+	bool positioned = wq.resource_version && *wq.resource_version &&
+	                  !streq(wq.resource_version, "0");
+	bool delivered = false;
+	_cleanup_free_ char *path = client_path(k, ns, NULL, NULL);
+	_cleanup_sbuf_ struct sbuf tried = SBUF_INIT, note = SBUF_INIT;
+	struct watch_state st = {.c = c, .fn = fn, .userdata = userdata, .err = err};
+	int r;
+	for (size_t tries = 1;; tries++) {
+		bool broken = false;
+		st.http = 0, st.stop = 0, st.idle = false, st.cancelled = false;
+		st.delivered = false;
+		sbuf_reset(&st.line);
+		r = watch_once(&st, path, &wq, &note, &broken);
+		delivered |= st.delivered;
+		if (st.delivered) { /* the server was good: every other one may be tried */
+			tries = 1;
+			sbuf_reset(&tried);
+		}
+		if (note.len > 0)
+			sbuf_printf(&tried, "%s%s", tried.len ? "; " : "", note.data);
+		sbuf_reset(&note);
+		if (!broken || (delivered && !positioned))
+			break;
+		if (tries == c->n_servers) {
+			r = client_all_failed(r, &tried, err);
+			break;
+		}
+		client_next_server(c);
+		if (st.last_rv)
+			wq.resource_version = st.last_rv;
+	}
 	sbuf_free(&st.line);
+	free(st.last_rv);
 	return r;
 }
 

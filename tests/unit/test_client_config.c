@@ -298,6 +298,132 @@ static void test_new_rejects_bad_url(void **state)
 	assert_string_equal(client_apply_result_name(CLIENT_APPLY_UNCHANGED), "unchanged");
 }
 
+/* A server list: blanks around entries and trailing '/' go; the order
+ * stays; every bad entry is named. */
+static void test_server_list_parse(void **state)
+{
+	(void)state;
+	char **v = NULL;
+	size_t n = 0;
+	assert_int_equal(client_servers_parse(" http://a:1/ ,\thttps://b:2,http://c:3", &v, &n, NULL),
+	                 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[0], "http://a:1");
+	assert_string_equal(v[1], "https://b:2");
+	assert_string_equal(v[2], "http://c:3");
+	assert_null(v[3]);
+	client_servers_free(v);
+	static const struct {
+		const char *list, *msg;
+	} bad[] = {
+	    {"", "empty server URL"},
+	    {"http://a:1,,http://b:2", "entry 2 is empty"},
+	    {"http://a:1, ", "entry 2 is empty"},
+	    {"http://a:1,b:2", "\"b:2\" (entry 2 of the list): must start with http://"},
+	    {"ftp://a", "invalid server URL \"ftp://a\": must start with http://"},
+	    {"http://a:1,https://", "\"https://\" (entry 2 of the list): no host"},
+	    {"http://a:1,http://b:2,http://a:1/", "http://a:1 is listed twice (entries 1 and 3)"},
+	    {"http://1,http://2,http://3,http://4,http://5,http://6,http://7,http://8,http://9,"
+	     "http://10,http://11,http://12,http://13,http://14,http://15,http://16,http://17",
+	     "17 entries; at most 16"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct kerr err = KERR_INIT;
+		v = NULL;
+		n = 0;
+		if (client_servers_parse(bad[i].list, &v, &n, &err) != -EINVAL)
+			fail_msg("\"%s\" was accepted", bad[i].list);
+		if (!strstr(err.msg, bad[i].msg))
+			fail_msg("\"%s\": got \"%s\", want \"%s\"", bad[i].list, err.msg,
+			         bad[i].msg);
+		assert_null(v); /* untouched */
+		assert_int_equal(n, 0);
+		kerr_clear(&err);
+	}
+}
+
+/* The list from each source, normalised; a bad one names its source; the
+ * config file's "servers" array; the flag > env > file order as for one. */
+static void test_server_list_sources(void **state)
+{
+	(void)state;
+	struct kerr err = KERR_INIT;
+	struct client_config cfg = {0};
+	_cleanup_free_ char *f = xasprintf("%s/cfg", tmpdir);
+	write_file(f, "{\"servers\": [\"http://f1:1/\", \"http://f2:2\"]}");
+	assert_int_equal(client_config_resolve(NULL, NULL, f, NULL, &cfg, NULL), 0);
+	assert_string_equal(cfg.server, "http://f1:1,http://f2:2");
+	assert_string_equal(cfg.server_from, "config");
+	client_config_clear(&cfg);
+	write_file(f, "{\"server\": \"http://f1:1, http://f2:2\"}");
+	assert_int_equal(client_config_resolve(NULL, NULL, f, NULL, &cfg, NULL), 0);
+	assert_string_equal(cfg.server, "http://f1:1,http://f2:2");
+	client_config_clear(&cfg);
+	setenv("KEEL_SERVER", "http://e1:1 ,http://e2:2", 1);
+	assert_int_equal(client_config_resolve(NULL, NULL, f, NULL, &cfg, NULL), 0);
+	assert_string_equal(cfg.server, "http://e1:1,http://e2:2");
+	assert_string_equal(cfg.server_from, "env");
+	client_config_clear(&cfg);
+	assert_int_equal(client_config_resolve("http://x:1,http://y:2", NULL, f, NULL, &cfg, NULL),
+	                 0);
+	assert_string_equal(cfg.server, "http://x:1,http://y:2");
+	assert_string_equal(cfg.server_from, "flag");
+	client_config_clear(&cfg);
+
+	assert_int_equal(client_config_resolve("http://x:1,y:2", NULL, f, NULL, &cfg, &err),
+	                 -EINVAL);
+	assert_non_null(strstr(err.msg, "--server: invalid server URL \"y:2\" (entry 2"));
+	assert_null(cfg.server);
+	kerr_clear(&err);
+	setenv("KEEL_SERVER", "http://e1:1,http://e1:1", 1);
+	assert_int_equal(client_config_resolve(NULL, NULL, f, NULL, &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "KEEL_SERVER: "));
+	assert_non_null(strstr(err.msg, "listed twice"));
+	kerr_clear(&err);
+	unsetenv("KEEL_SERVER");
+	write_file(f, "{\"server\": \"http://f1:1,,http://f2\"}");
+	assert_int_equal(client_config_resolve(NULL, NULL, f, NULL, &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, f));
+	assert_non_null(strstr(err.msg, "entry 2 is empty"));
+	kerr_clear(&err);
+
+	static const struct {
+		const char *text, *msg;
+	} bad[] = {
+	    {"{\"server\": \"http://a\", \"servers\": [\"http://b\"]}", "not both"},
+	    {"{\"servers\": \"http://a\"}", "non-empty array"},
+	    {"{\"servers\": []}", "non-empty array"},
+	    {"{\"servers\": [\"http://a\", 7]}", "\"servers\"[1] must be one URL"},
+	    {"{\"servers\": [\"http://a,http://b\"]}", "\"servers\"[0] must be one URL"},
+	    {"{\"servers\": [\"http://a\", \"nohttp\"]}", "\"nohttp\" (entry 2 of the list)"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		write_file(f, bad[i].text);
+		assert_int_equal(client_config_resolve(NULL, NULL, f, NULL, &cfg, &err), -EINVAL);
+		if (!strstr(err.msg, bad[i].msg) || !strstr(err.msg, f))
+			fail_msg("%s: got \"%s\", want \"%s\"", bad[i].text, err.msg, bad[i].msg);
+		kerr_clear(&err);
+	}
+}
+
+/* A client built from a list reports it; the current server is the first. */
+static void test_new_with_list(void **state)
+{
+	(void)state;
+	struct client *c = NULL;
+	struct client_opts o = {.server = "http://a:1/, http://b:2"};
+	assert_int_equal(client_new(&o, &c, NULL), 0);
+	assert_string_equal(client_server(c), "http://a:1");
+	assert_string_equal(client_servers(c), "http://a:1,http://b:2");
+	assert_int_equal(client_server_count(c), 2);
+	client_free(c);
+	struct kerr err = KERR_INIT;
+	o.server = "http://a:1,ftp://b";
+	assert_int_equal(client_new(&o, &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "\"ftp://b\" (entry 2 of the list)"));
+	kerr_clear(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +436,9 @@ int main(void)
 	    cmocka_unit_test(test_paths),
 	    cmocka_unit_test(test_query),
 	    cmocka_unit_test(test_new_rejects_bad_url),
+	    cmocka_unit_test(test_server_list_parse),
+	    cmocka_unit_test_setup_teardown(test_server_list_sources, setup, teardown),
+	    cmocka_unit_test(test_new_with_list),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

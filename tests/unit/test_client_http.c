@@ -1,7 +1,7 @@
 /* Unit tests for the client's HTTP side against a scripted fake server on
  * 127.0.0.1: Status errors -> errno/message/causes, the apply-result
  * header, pagination, watch streams split at awkward places, 410 Gone,
- * and connection refused. */
+ * connection refused, and failover between several servers. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -74,6 +74,10 @@ static void *serve(void *ud)
 			break;
 		read_request(fd, f->requests[i], sizeof(f->requests[i]), f->bodies[i],
 		             sizeof(f->bodies[i]));
+		if (streq(f->answers[i].head, "CLOSE")) { /* took the request, answers nothing */
+			close(fd);
+			continue;
+		}
 		char head[1024];
 		snprintf(head, sizeof(head), "%s\r\nConnection: close\r\n\r\n", f->answers[i].head);
 		ssize_t w = write(fd, head, strlen(head));
@@ -389,12 +393,260 @@ static void test_connection_refused(void **state)
 	client_free(c);
 }
 
+/* ---- several servers ---- */
+
+/* A port nobody listens on. */
+static int dead_port(void)
+{
+	struct fake f;
+	fake_start(&f, NULL, 0);
+	fake_stop(&f);
+	return f.port;
+}
+
+static void trace_log(const char *method, const char *url, int http, long ms, void *ud)
+{
+	(void)ms;
+	/* "GET 4711/version 200;": the port and path of each attempt */
+	const char *p = strstartswith(url, "http://127.0.0.1:") ? url + 17 : url;
+	const char *q = strchr(p, '?');
+	sbuf_printf(ud, "%s %.*s %d;", method, q ? (int)(q - p) : (int)strlen(p), p, http);
+}
+
+/* Servers "http://127.0.0.1:P1,..." with a trace of each attempt. */
+static struct client *client_list_for(const int *ports, size_t n, struct sbuf *trace)
+{
+	struct sbuf url = SBUF_INIT;
+	for (size_t i = 0; i < n; i++)
+		sbuf_printf(&url, "%shttp://127.0.0.1:%d", i ? "," : "", ports[i]);
+	struct client_opts o = {.server = url.data, .timeout_ms = 5000, .trace = trace_log,
+	                        .trace_ud = trace};
+	struct client *c = NULL;
+	assert_int_equal(client_new(&o, &c, NULL), 0);
+	sbuf_free(&url);
+	return c;
+}
+
+static char *url_of(int port)
+{
+	return xasprintf("http://127.0.0.1:%d", port);
+}
+
+#define VERSION_OK {JSON_HEAD("200 OK"), {"{\"version\":\"v\",\"apiVersion\":\"keel/v1\"}"}}
+
+/* The first server's port is closed: the second answers, and the client
+ * stays with it (the dead one is not tried again). */
+static void test_failover_refused_then_sticky(void **state)
+{
+	(void)state;
+	static const struct answer a[] = {VERSION_OK, VERSION_OK};
+	struct fake f;
+	fake_start(&f, a, ARRAY_SIZE(a));
+	int ports[] = {dead_port(), f.port};
+	struct sbuf trace = SBUF_INIT;
+	struct client *c = client_list_for(ports, 2, &trace);
+	_cleanup_free_ char *live = url_of(f.port);
+	json_t *v = NULL;
+	assert_int_equal(client_version(c, &v, NULL), 0);
+	assert_string_equal(json_string_value(json_object_get(v, "version")), "v");
+	json_decref(v);
+	assert_string_equal(client_server(c), live);
+	assert_int_equal(client_version(c, NULL, NULL), 0);
+	_cleanup_free_ char *want = xasprintf("GET %d/version 0;GET %d/version 200;"
+	                                      "GET %d/version 200;",
+	                                      ports[0], f.port, f.port);
+	assert_string_equal(trace.data, want);
+	fake_stop(&f);
+	client_free(c);
+	sbuf_free(&trace);
+}
+
+/* The first server answers, then dies: the next request goes to the
+ * second; then the second dies and the first is back: it wraps around. */
+static void test_failover_after_death(void **state)
+{
+	(void)state;
+	static const struct answer one[] = {VERSION_OK};
+	static const struct answer two[] = {VERSION_OK, VERSION_OK};
+	struct fake a, b;
+	fake_start(&a, one, 1);
+	fake_start(&b, two, 1);
+	int ports[] = {a.port, b.port};
+	struct sbuf trace = SBUF_INIT;
+	struct client *c = client_list_for(ports, 2, &trace);
+	assert_int_equal(client_version(c, NULL, NULL), 0);
+	fake_stop(&a); /* served its one answer; its port is closed now */
+	assert_int_equal(client_version(c, NULL, NULL), 0);
+	_cleanup_free_ char *burl = url_of(b.port);
+	assert_string_equal(client_server(c), burl);
+	fake_stop(&b);
+	/* both dead: the error names each, with the errno of a refusal */
+	struct kerr err = KERR_INIT;
+	assert_int_equal(client_version(c, NULL, &err), -ECONNREFUSED);
+	_cleanup_free_ char *want =
+	    xasprintf("cannot reach any keel server (http://127.0.0.1:%d: Connection refused; "
+	              "http://127.0.0.1:%d: Connection refused)",
+	              b.port, a.port);
+	assert_string_equal(err.msg, want);
+	kerr_clear(&err);
+	_cleanup_free_ char *tr =
+	    xasprintf("GET %d/version 200;GET %d/version 0;GET %d/version 200;"
+	              "GET %d/version 0;GET %d/version 0;",
+	              a.port, a.port, b.port, b.port, a.port);
+	assert_string_equal(trace.data, tr);
+	client_free(c);
+	sbuf_free(&trace);
+}
+
+/* A server that took the request and closed without answering: a GET goes
+ * to the next server, a write is not sent again (it may have been applied)
+ * and says so. A 503 is failed over for a GET, an answer for a write. */
+static void test_failover_only_idempotent(void **state)
+{
+	(void)state;
+	static const struct answer first[] = {
+	    {"CLOSE", {NULL}},
+	    VERSION_OK,
+	    {JSON_HEAD("503 Service Unavailable"),
+	     {"{\"kind\":\"Status\",\"code\":503,\"reason\":\"ServiceUnavailable\","
+	      "\"message\":\"too many connections\"}"}},
+	};
+	static const struct answer second[] = {
+	    VERSION_OK,
+	    {"CLOSE", {NULL}},
+	    {JSON_HEAD("503 Service Unavailable"),
+	     {"{\"kind\":\"Status\",\"code\":503,\"reason\":\"ServiceUnavailable\","
+	      "\"message\":\"the server is shutting down\"}"}},
+	};
+	struct fake a, b;
+	fake_start(&a, first, ARRAY_SIZE(first));
+	fake_start(&b, second, ARRAY_SIZE(second));
+	int ports[] = {a.port, b.port};
+	struct sbuf trace = SBUF_INIT;
+	struct client *c = client_list_for(ports, 2, &trace);
+	_cleanup_free_ char *aurl = url_of(a.port), *burl = url_of(b.port);
+	/* GET: a's empty reply -> b */
+	assert_int_equal(client_version(c, NULL, NULL), 0);
+	assert_string_equal(client_server(c), burl);
+	/* POST: b takes it and closes; not sent to a */
+	struct kerr err = KERR_INIT;
+	_cleanup_json_ json_t *obj = json_pack("{s:{s:s}}", "metadata", "name", "x");
+	const struct api_kind *task = api_kind_by_kind("Task");
+	assert_int_equal(client_create(c, task, "default", obj, NULL, NULL, &err), -EIO);
+	assert_non_null(strstr(err.msg, "not sent to another server"));
+	assert_string_equal(client_server(c), burl);
+	kerr_clear(&err);
+	/* GET: b's 503 -> a */
+	assert_int_equal(client_version(c, NULL, NULL), 0);
+	assert_string_equal(client_server(c), aurl);
+	/* POST: a's 503 is the answer */
+	assert_int_equal(client_create(c, task, "default", obj, NULL, NULL, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "too many connections"));
+	kerr_clear(&err);
+	fake_stop(&a);
+	fake_stop(&b);
+	assert_string_equal(a.requests[1], "GET /version ");
+	assert_true(strstartswith(a.requests[2], "POST /apis/keel/v1/namespaces/default/tasks"));
+	assert_true(strstartswith(b.requests[1], "POST /apis/keel/v1/namespaces/default/tasks"));
+	_cleanup_free_ char *tr = xasprintf(
+	    "GET %d/version 0;GET %d/version 200;POST %d/apis/keel/v1/namespaces/default/tasks 0;"
+	    "GET %d/version 503;GET %d/version 200;POST %d/apis/keel/v1/namespaces/default/tasks "
+	    "503;",
+	    a.port, b.port, b.port, b.port, a.port, a.port);
+	assert_string_equal(trace.data, tr);
+	client_free(c);
+	sbuf_free(&trace);
+}
+
+#define EV(type, name, rv)                                                                    \
+	"{\"type\":\"" type "\",\"object\":{\"metadata\":{\"name\":\"" name                    \
+	"\",\"resourceVersion\":\"" rv "\"}}}\n"
+#define BOOKMARK(rv) "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"" rv "\"}}}\n"
+
+/* A watch whose stream breaks mid-way (the answer is cut short of its
+ * length) resumes on the other server from the last resourceVersion
+ * delivered, a bookmark's included; the callback sees every event once. */
+static void test_watch_resumes_on_next_server(void **state)
+{
+	(void)state;
+	static const struct answer first[] = {
+	    {WATCH_HEAD "\r\nContent-Length: 100000",
+	     {EV("ADDED", "a", "5"), BOOKMARK("7")}},
+	};
+	static const struct answer second[] = {
+	    {WATCH_HEAD, {EV("MODIFIED", "a", "8"), EV("DELETED", "a", "9")}},
+	};
+	struct fake a, b;
+	fake_start(&a, first, ARRAY_SIZE(first));
+	fake_start(&b, second, ARRAY_SIZE(second));
+	int ports[] = {a.port, b.port};
+	struct sbuf trace = SBUF_INIT;
+	struct client *c = client_list_for(ports, 2, &trace);
+	struct seen s = {SBUF_INIT, 0, 0};
+	struct client_query q = {.resource_version = "4"};
+	assert_int_equal(client_watch(c, api_kind_by_kind("Task"), "default", &q, record, &s, NULL),
+	                 0);
+	assert_string_equal(s.log.data, "ADDED:a:5;BOOKMARK:-:7;MODIFIED:a:8;DELETED:a:9;");
+	fake_stop(&a);
+	fake_stop(&b);
+	assert_string_equal(a.requests[0],
+	                    "GET /apis/keel/v1/namespaces/default/tasks?watch=1&resourceVersion=4 ");
+	assert_string_equal(b.requests[0],
+	                    "GET /apis/keel/v1/namespaces/default/tasks?watch=1&resourceVersion=7 ");
+	_cleanup_free_ char *burl = url_of(b.port);
+	assert_string_equal(client_server(c), burl);
+	sbuf_free(&s.log);
+	client_free(c);
+	sbuf_free(&trace);
+}
+
+/* A watch from "0" that broke after its initial ADDED burst started has
+ * no position to resume from: the error goes to the caller (which
+ * relists), and the other server is not asked. A dead first server before
+ * anything was delivered is skipped. */
+static void test_watch_from_zero_not_resumed(void **state)
+{
+	(void)state;
+	static const struct answer first[] = {
+	    {WATCH_HEAD "\r\nContent-Length: 100000", {EV("ADDED", "b", "9")}},
+	};
+	static const struct answer second[] = {
+	    {WATCH_HEAD, {EV("ADDED", "x", "3")}},
+	};
+	struct fake a, b;
+	fake_start(&a, first, ARRAY_SIZE(first));
+	fake_start(&b, second, ARRAY_SIZE(second));
+	int ports[] = {a.port, b.port};
+	struct sbuf trace = SBUF_INIT;
+	struct client *c = client_list_for(ports, 2, &trace);
+	struct seen s = {SBUF_INIT, 0, 0};
+	struct kerr err = KERR_INIT;
+	const struct api_kind *task = api_kind_by_kind("Task");
+	assert_int_equal(client_watch(c, task, NULL, NULL, record, &s, &err), -EIO);
+	assert_non_null(strstr(err.msg, "broke"));
+	kerr_clear(&err);
+	assert_string_equal(s.log.data, "ADDED:b:9;");
+	fake_stop(&a); /* now dead: the next watch from 0 goes to b */
+	sbuf_reset(&s.log);
+	assert_int_equal(client_watch(c, task, NULL, NULL, record, &s, NULL), 0);
+	assert_string_equal(s.log.data, "ADDED:x:3;");
+	fake_stop(&b);
+	sbuf_free(&s.log);
+	client_free(c);
+	sbuf_free(&trace);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_status_errors), cmocka_unit_test(test_apply_and_pages),
 	    cmocka_unit_test(test_watch),         cmocka_unit_test(test_watch_idle_timeout),
 	    cmocka_unit_test(test_watch_cancel),  cmocka_unit_test(test_connection_refused),
+	    cmocka_unit_test(test_failover_refused_then_sticky),
+	    cmocka_unit_test(test_failover_after_death),
+	    cmocka_unit_test(test_failover_only_idempotent),
+	    cmocka_unit_test(test_watch_resumes_on_next_server),
+	    cmocka_unit_test(test_watch_from_zero_not_resumed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
