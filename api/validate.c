@@ -417,6 +417,25 @@ static void check_envelope(struct vctx *c, json_t *obj)
 		         json_string_value(kd), c->kind->kind);
 }
 
+/* Node leases and the controllers' leader leases share the Lease names
+ * (server/lease.c, controllers/leader.h): a Node named like a leader lease
+ * would have its agent fight the controller for it. */
+static void check_reserved_node_name(struct vctx *c, json_t *obj)
+{
+	static const char *const reserved[] = {"keel-scheduler", "keel-tasks", "keel-nodes",
+	                                       "keel-gc"};
+	const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+	if (!streq(c->kind->plural, "nodes") || !name)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(reserved); i++)
+		if (streq(name, reserved[i]))
+			vc_cause(c, "metadata.name", R_INVALID,
+			         "Invalid value: \"%s\": reserved for the leader Lease of the %s "
+			         "controller (Node names keel-scheduler, keel-tasks, keel-nodes and "
+			         "keel-gc are not allowed)",
+			         name, name + 5);
+}
+
 int api_validate(const struct api_kind *k, json_t *obj, struct kerr *err)
 {
 	if (!k)
@@ -427,6 +446,7 @@ int api_validate(const struct api_kind *k, json_t *obj, struct kerr *err)
 	struct vctx c = {err, k, 0, json_array()};
 	check_object(&c, api_schema_top(k), obj, "");
 	check_envelope(&c, obj);
+	check_reserved_node_name(&c, obj);
 	return finish(&c, obj);
 }
 

@@ -32,6 +32,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "controllers/events.h"
+#include "controllers/leader.h"
 
 /* Weak: a loop not linked in is "not built" (see controller.h). */
 extern const struct controller_def controller_scheduler __attribute__((weak));
@@ -59,6 +60,8 @@ struct controller_env {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
+	struct leader *lead; /* its Lease "keel-NAME"; NULL until started */
+	bool leading;        /* mu: as the elector last said */
 };
 
 #define MAX_SHARED (8 * MAX_INFORMERS)
@@ -68,6 +71,7 @@ struct controller_manager {
 	size_t n;
 	struct informer *infs[MAX_SHARED]; /* shared by the envs */
 	size_t ninfs;
+	char *identity; /* the holder identity of this process's leader leases */
 };
 
 const struct controller_def *controller_find(const char *name)
@@ -212,12 +216,26 @@ void controller_event(struct controller_env *env, json_t *involved, const char *
 		         kerr_msg(&err));
 }
 
-bool controller_stopping(struct controller_env *env)
+/* The runner is stopping (not: leadership lost). */
+static bool env_stopped(struct controller_env *env)
 {
 	pthread_mutex_lock(&env->mu);
 	bool s = env->stop;
 	pthread_mutex_unlock(&env->mu);
 	return s;
+}
+
+/* Whether the controller may act now: it leads its lease, and the renew
+ * deadline has not passed (checked on the clock, so a process resumed
+ * from a long pause does not act before its elector has looked). */
+static bool env_leads(struct controller_env *env)
+{
+	return env->lead && leader_held(env->lead);
+}
+
+bool controller_stopping(struct controller_env *env)
+{
+	return env_stopped(env) || !env_leads(env);
 }
 
 bool controller_sleep(struct controller_env *env, long ms)
@@ -228,11 +246,42 @@ bool controller_sleep(struct controller_env *env, long ms)
 	ts.tv_sec += ns / 1000000000;
 	ts.tv_nsec = ns % 1000000000;
 	pthread_mutex_lock(&env->mu);
-	while (!env->stop && pthread_cond_timedwait(&env->cv, &env->mu, &ts) == 0) {
+	while (!env->stop && env->leading &&
+	       pthread_cond_timedwait(&env->cv, &env->mu, &ts) == 0) {
 	}
-	bool go_on = !env->stop;
+	bool go_on = !env->stop && env->leading;
 	pthread_mutex_unlock(&env->mu);
-	return go_on;
+	return go_on && env_leads(env);
+}
+
+/* Waits until the controller leads (or the runner stops: false). */
+static bool wait_leading(struct controller_env *env)
+{
+	for (;;) {
+		pthread_mutex_lock(&env->mu);
+		while (!env->stop && !env->leading)
+			pthread_cond_wait(&env->cv, &env->mu);
+		bool stop = env->stop;
+		pthread_mutex_unlock(&env->mu);
+		if (stop)
+			return false;
+		if (env_leads(env))
+			return true;
+		/* said leading, but past its deadline: the elector is about to
+		 * say lost; look again shortly */
+		struct timespec ts = {0, 50 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The elector's news (its thread). */
+static void leadership_changed(void *ctx, bool leading)
+{
+	struct controller_env *env = ctx;
+	pthread_mutex_lock(&env->mu);
+	env->leading = leading;
+	pthread_cond_broadcast(&env->cv);
+	pthread_mutex_unlock(&env->mu);
 }
 
 /* ---- threads ------------------------------------------------------------ */
@@ -242,9 +291,9 @@ static bool wait_synced(struct controller_env *env)
 {
 	for (size_t i = 0; i < env->ninfs; i++)
 		while (informer_wait_synced(env->infs[i], 500) < 0)
-			if (controller_stopping(env))
+			if (env_stopped(env))
 				return false;
-	return !controller_stopping(env);
+	return !env_stopped(env);
 }
 
 static struct client *worker_client(struct controller_env *env)
@@ -279,10 +328,14 @@ static void *worker_thread(void *arg)
 		client_free(c);
 		return NULL;
 	}
+	/* Keys queued while another process leads stay queued (the informers
+	 * stay warm), and are reconciled once this one leads. */
 	char *key = NULL;
-	while (workqueue_get(env->q, &key) == 0) {
-		if (!controller_stopping(env))
+	while (wait_leading(env) && workqueue_get(env->q, &key) == 0) {
+		if (!env_stopped(env) && env_leads(env))
 			reconcile_one(env, c, key);
+		else if (!env_stopped(env))
+			workqueue_add(env->q, key); /* again after done: for the next leader term */
 		workqueue_done(env->q, key);
 		free(key);
 	}
@@ -295,7 +348,8 @@ static void *loop_thread(void *arg)
 	struct controller_env *env = arg;
 	struct client *c = worker_client(env);
 	if (c && wait_synced(env))
-		env->def->loop(env->state, c);
+		while (wait_leading(env))
+			env->def->loop(env->state, c); /* returns when stopping or no longer leading */
 	client_free(c);
 	return NULL;
 }
@@ -305,6 +359,8 @@ static void *loop_thread(void *arg)
 /* After the manager's informers and the env's threads have stopped. */
 static void env_free(struct controller_env *env)
 {
+	leader_stop(env->lead); /* releases the lease: the standby takes over at once */
+	env->lead = NULL;
 	if (env->set_up && env->def->teardown)
 		env->def->teardown(env->state);
 	workqueue_free(env->q);
@@ -412,6 +468,7 @@ int controller_manager_start(const struct controller_options *o, const char *lis
 	if (s && !streq(s, "epvm") && !streq(s, "round-robin"))
 		return kerr_set(err, EINVAL, "--scheduler: unknown \"%s\" (epvm or round-robin)", s);
 	struct controller_manager *m = xcalloc(1, sizeof *m);
+	m->identity = leader_identity_new();
 	for (size_t i = 0; i < ARRAY_SIZE(on); i++) {
 		if (!on[i])
 			continue;
@@ -438,12 +495,27 @@ int controller_manager_start(const struct controller_options *o, const char *lis
 			return r;
 		}
 	for (size_t i = 0; i < m->n; i++) {
+		struct controller_env *env = m->envs[i];
+		_cleanup_free_ char *lease = xasprintf("keel-%s", env->def->name);
+		struct leader_opts lo = {.client = env->opts.client,
+		                         .lease = lease,
+		                         .what = env->def->name,
+		                         .identity = m->identity,
+		                         .duration_ms = o->leader_lease_ms,
+		                         .on_change = leadership_changed,
+		                         .ctx = env};
+		if ((r = leader_start(&lo, &env->lead, err)) < 0) {
+			kerr_prefix(err, "controller %s", env->def->name);
+			controller_manager_stop(m);
+			return r;
+		}
 		if ((r = env_start(m->envs[i], err)) < 0) {
 			kerr_prefix(err, "controller %s", m->envs[i]->def->name);
 			controller_manager_stop(m);
 			return r;
 		}
-		log_info("controller %s: started", m->envs[i]->def->name);
+		log_info("controller %s: started (leader lease %s, holder %s)", env->def->name,
+		         lease, m->identity);
 	}
 	*out = m;
 	return 0;
@@ -478,5 +550,6 @@ void controller_manager_stop(struct controller_manager *m)
 		env_free(m->envs[i]);
 	for (size_t i = 0; i < m->ninfs; i++)
 		informer_free(m->infs[i]);
+	free(m->identity);
 	free(m);
 }

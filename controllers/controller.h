@@ -24,6 +24,13 @@
  * guarantees it). Informer handlers run on informer threads. env functions
  * are thread-safe unless said otherwise.
  *
+ * Leader election: every controller runs only while it holds its Lease
+ * "keel-NAME" (controllers/leader.h), so that of several processes running
+ * it (several `keel server`s on one etcd, or `keel controller` processes)
+ * exactly one acts. Informers run (warm) everywhere; workers and the loop
+ * of a controller that does not lead wait, keeping the keys queued, and
+ * controller_stopping() is true while it does not lead.
+ *
  * Registry: each loop's .c file defines one `const struct controller_def`
  * (controller_scheduler in scheduler.c, controller_tasks in tasks.c,
  * controller_nodes in nodes.c, controller_gc in gc.c). controller.c lists
@@ -54,6 +61,8 @@ struct controller_options {
 	long node_eviction_timeout_ms; /* --node-eviction-timeout; default 60 s */
 	long event_ttl_ms;             /* --event-ttl; default 1 h */
 	long resync_ms;                /* informer resync; default 0 (none) */
+	long leader_lease_ms;          /* --leader-lease: each controller's leader Lease
+	                                  duration (controllers/leader.h); default 15 s */
 	int workers;                   /* 0: each def's own default */
 };
 
@@ -110,10 +119,11 @@ void controller_event(struct controller_env *env, json_t *involved, const char *
                       const char *reason, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
-/* True once the runner is stopping (for `loop` and long reconciles). */
+/* True once the runner is stopping, or the controller no longer leads (for
+ * `loop`, which should then return, and long reconciles). */
 bool controller_stopping(struct controller_env *env);
-/* Sleeps up to ms, waking early when the runner stops. Returns false when
- * stopping. */
+/* Sleeps up to ms, waking early when the runner stops or leadership is
+ * lost. Returns false when stopping (as controller_stopping). */
 bool controller_sleep(struct controller_env *env, long ms);
 
 /* ---- for `keel server` and `keel controller` -------------------------- */

@@ -92,12 +92,18 @@ static int take_one(int argc, char **argv, int *i, struct controller_options *o,
 	    {"--node-eviction-timeout",
 	     offsetof(struct controller_options, node_eviction_timeout_ms)},
 	    {"--event-ttl", offsetof(struct controller_options, event_ttl_ms)},
+	    {"--leader-lease", offsetof(struct controller_options, leader_lease_ms)},
 	};
 	for (size_t k = 0; k < ARRAY_SIZE(durs); k++) {
 		if ((r = match_flag(argc, argv, i, durs[k].flag, &v, err)) != 0) {
-			if (r > 0 && parse_duration_ms(durs[k].flag, v,
-			                               (long *)((char *)o + durs[k].off), err) < 0)
+			long *dst = (long *)((char *)o + durs[k].off);
+			if (r > 0 && parse_duration_ms(durs[k].flag, v, dst, err) < 0)
 				return -EINVAL;
+			if (r > 0 && dst == &o->leader_lease_ms && (*dst < 1000 || *dst > 3600000))
+				return kerr_set(err, EINVAL,
+				                "--leader-lease: \"%s\" is out of range (1s to 1h; "
+				                "leader election cannot be turned off)",
+				                v);
 			return r;
 		}
 	}
@@ -136,13 +142,17 @@ const char *controller_flags_usage(void)
 	       "  --node-grace-period D        heartbeat age after which a Node is Ready=Unknown "
 	       "(40s)\n"
 	       "  --node-eviction-timeout D    then its Tasks are Failed/NodeLost (60s)\n"
-	       "  --event-ttl D                Events older than this are deleted (1h)\n";
+	       "  --event-ttl D                Events older than this are deleted (1h)\n"
+	       "  --leader-lease D             each controller runs only while it holds its Lease\n"
+	       "                               keel-NAME (renewed every D/3, stops after 2D/3\n"
+	       "                               without a renewal; 15s; whole seconds, 1s-1h)\n";
 }
 
 static const char usage[] =
-    "Usage: keel controller NAME [--server URL] [--token TOKEN] [--ca FILE] [flags]\n"
-    "Runs one controller loop (scheduler, tasks, nodes or gc) out of process, until\n"
-    "SIGINT/SIGTERM. Run `keel server --controllers=none` (or a list without NAME).\n"
+    "Usage: keel controller NAME[,NAME...]|all [--server URL] [--token TOKEN] [--ca FILE] [flags]\n"
+    "Runs controller loops (scheduler, tasks, nodes, gc) out of process, until\n"
+    "SIGINT/SIGTERM. Each runs only while it leads its Lease (keel get leases), so\n"
+    "several processes may run the same one: one acts, the others stand by.\n"
     "  --server URL      API server (default $KEEL_SERVER, the config file, " CLIENT_DEFAULT_SERVER
     ")\n"
     "  --token TOKEN     bearer token (default $KEEL_TOKEN or the config file)\n"
@@ -178,6 +188,7 @@ static int parse_main(int argc, char **argv, const char **server, const char **t
 			                                    "--node-grace-period",
 			                                    "--node-eviction-timeout",
 			                                    "--event-ttl",
+			                                    "--leader-lease",
 			                                    "--help"};
 			_cleanup_free_ char *w = xstrndup(argv[i], strcspn(argv[i], "="));
 			const char *best = str_closest(w, known, ARRAY_SIZE(known));
@@ -210,9 +221,14 @@ int controller_main(int argc, char **argv)
 	int r = controller_take_flags(&argc, argv, &o, &list, &err);
 	if (r == 0)
 		r = parse_main(argc, argv, &server, &token, &ca, &err);
-	if (r == 0 && !controller_find(name))
+	bool on[8];
+	if (r == 0 && controller_parse_list(name, on, ARRAY_SIZE(on), &err) < 0) {
+		kerr_clear(&err);
 		r = kerr_set(&err, EINVAL,
-		             "unknown controller \"%s\" (scheduler, tasks, nodes or gc)", name);
+		             "unknown controller \"%s\" (scheduler, tasks, nodes, gc, a "
+		             "comma-separated list of them, or all)",
+		             name);
+	}
 	if (r < 0) {
 		fprintf(stderr, "keel controller: %s\n", kerr_msg(&err));
 		return 2;

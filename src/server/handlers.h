@@ -24,7 +24,7 @@ enum MHD_Result srv_handle_delete(struct srv_req *r);
 enum MHD_Result srv_handle_status_write(struct srv_req *r);
 enum MHD_Result srv_handle_binding(struct srv_req *r);
 enum MHD_Result srv_handle_watch(struct srv_req *r);
-/* Node leases, in memory (lease.c): PUT renews, GET reads one or lists. */
+/* Leases, in the store (lease.c): PUT renews or acquires, GET reads one or lists. */
 enum MHD_Result srv_handle_lease(struct srv_req *r);
 /* Minted API tokens (tokens.c): POST mints, GET lists, DELETE revokes. */
 enum MHD_Result srv_handle_tokens(struct srv_req *r);

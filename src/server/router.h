@@ -39,7 +39,7 @@ enum srv_route_type {
 	SRV_ROUTE_RESOURCES,  /* /apis/keel/v1 */
 	SRV_ROUTE_COLLECTION, /* kind, ns (NULL: all namespaces or cluster-scoped) */
 	SRV_ROUTE_ITEM,       /* kind, ns (NULL for cluster-scoped), name, sub */
-	SRV_ROUTE_LEASE,      /* /apis/keel/v1/leases[/{name}]: node leases, in memory
+	SRV_ROUTE_LEASE,      /* /apis/keel/v1/leases[/{name}]: Lease objects, in the store
 	                         (server/lease.c); kind NULL, name NULL for the list */
 	SRV_ROUTE_TOKEN,      /* /apis/keel/v1/tokens[/{name}]: minted API tokens
 	                         (server/tokens.c); kind NULL, name NULL for the list */

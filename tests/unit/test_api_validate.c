@@ -826,6 +826,19 @@ static void test_update_rules(void **state)
 	              NULL);
 }
 
+/* A Node named like a controller's leader Lease would have its agent
+ * fight the controller for that lease. */
+static void test_reserved_node_names(void **state)
+{
+	(void)state;
+	expect_one("Node", "{'apiVersion':'keel/v1','kind':'Node','metadata':{'name':'keel-gc'}}",
+	           "metadata.name", "FieldValueInvalid",
+	           "Invalid value: \"keel-gc\": reserved for the leader Lease of the gc controller "
+	           "(Node names keel-scheduler, keel-tasks, keel-nodes and keel-gc are not allowed)");
+	expect_ok("Node", "{'apiVersion':'keel/v1','kind':'Node','metadata':{'name':'keel-dev'}}");
+	expect_ok("Task", TASK_HEAD "'spec':{'image':'x','nodeSelector':{'n':'keel-gc'}}}");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -838,6 +851,7 @@ int main(void)
 	    cmocka_unit_test(test_node_namespace),  cmocka_unit_test(test_event),
 	    cmocka_unit_test(test_many_causes),     cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_update_rules),
+	    cmocka_unit_test(test_reserved_node_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
