@@ -332,6 +332,16 @@ static void store_free(struct store *s)
 int store_open(const char *dir, const struct store_options *opt, struct store **out,
                struct kerr *err)
 {
+	if (opt && opt->etcd_endpoints && *opt->etcd_endpoints) {
+		struct store_etcd *e = NULL;
+		int r = store_etcd_open(opt, &e, err);
+		if (r < 0)
+			return r;
+		struct store *s = xcalloc(1, sizeof *s);
+		s->etcd = e;
+		*out = s;
+		return 0;
+	}
 	if (!dir || !*dir)
 		return kerr_set(err, EINVAL, "store: no data directory given");
 	if (opt && opt->map_size && opt->map_size < MIN_MAP_SIZE)
@@ -385,6 +395,11 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	if (s->etcd) {
+		store_etcd_close(s->etcd);
+		free(s);
+		return;
+	}
 	pthread_mutex_lock(&s->lock);
 	s->closing = true;
 	pthread_cond_broadcast(&s->queue_cond);
@@ -405,15 +420,21 @@ void store_close(struct store *s)
 
 uint64_t store_revision(struct store *s)
 {
+	if (s->etcd)
+		return atomic_load(&s->etcd->revision);
 	return atomic_load(&s->revision);
 }
 uint64_t store_compacted(struct store *s)
 {
+	if (s->etcd)
+		return atomic_load(&s->etcd->compacted);
 	return atomic_load(&s->compacted);
 }
 
 void store_set_commit_hook(struct store *s, store_commit_hook hook, void *ctx)
 {
+	if (s->etcd)
+		return store_etcd_set_commit_hook(s->etcd, hook, ctx);
 	pthread_mutex_lock(&s->lock);
 	s->hook = hook;
 	s->hook_ctx = ctx;
@@ -422,6 +443,8 @@ void store_set_commit_hook(struct store *s, store_commit_hook hook, void *ctx)
 
 void store_get_stats(struct store *s, struct store_stats *st)
 {
+	if (s->etcd)
+		return store_etcd_get_stats(s->etcd, st);
 	uint64_t used = 0;
 	MDB_txn *txn;
 	if (store_enter(s, false, NULL) == 0) {
@@ -454,6 +477,8 @@ int store_read_begin(struct store *s, MDB_txn **txn, struct kerr *err)
 
 int store_get(struct store *s, const char *key, json_t **out, struct kerr *err)
 {
+	if (s->etcd)
+		return store_etcd_get(s->etcd, key, out, err);
 	int r = store_enter(s, false, err);
 	if (r < 0)
 		return r;
@@ -471,6 +496,8 @@ int store_get(struct store *s, const char *key, json_t **out, struct kerr *err)
 
 int store_get_text(struct store *s, const char *key, char **text, size_t *len, struct kerr *err)
 {
+	if (s->etcd)
+		return store_etcd_get_text(s->etcd, key, text, len, err);
 	int r = store_enter(s, false, err);
 	if (r < 0)
 		return r;

@@ -63,6 +63,9 @@ struct store_options {
 	size_t max_object;  /* largest serialised object a write may store (as stored:
 	                       compact, with its resourceVersion); 0 or more than the
 	                       store's own limit (1.5 MiB): that limit */
+	const char *etcd_endpoints; /* NULL/"": LMDB in dir; else "http://H:P,http://H:P2":
+	                               the etcd backend (store_etcd.h), dir unused */
+	const char *etcd_prefix;    /* key prefix in etcd, ending in '/'; default "/keel/" */
 };
 
 enum store_event_type { STORE_ADDED, STORE_MODIFIED, STORE_DELETED };

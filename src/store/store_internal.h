@@ -13,6 +13,7 @@
 
 #include "common/kerr.h"
 #include "store/store.h"
+#include "store/store_etcd.h"
 
 /* Largest serialised object the store accepts (the server checks too). */
 #define STORE_MAX_OBJECT (1536u * 1024u)
@@ -53,6 +54,7 @@ struct store_req {
 };
 
 struct store {
+	struct store_etcd *etcd; /* the etcd backend; NULL: LMDB (everything below) */
 	char *dir;
 	MDB_env *env;
 	MDB_dbi objects, log, meta;

@@ -114,6 +114,9 @@ int store_list(struct store *s, const char *prefix, const char *after, size_t li
                store_filter_fn filter, void *ctx, json_t **items, uint64_t *rev, char **next,
                struct kerr *err)
 {
+	if (s->etcd)
+		return store_etcd_list(s->etcd, prefix, after, limit, filter, ctx, items, rev, next,
+		                       err);
 	int r = store_enter(s, false, err);
 	if (r < 0)
 		return r;
@@ -213,6 +216,8 @@ static int changes_txn(struct store *s, uint64_t after, store_event_fn fn, void 
 
 int store_changes(struct store *s, uint64_t after, store_event_fn fn, void *ctx, struct kerr *err)
 {
+	if (s->etcd)
+		return store_etcd_changes(s->etcd, after, fn, ctx, err);
 	int r = store_enter(s, false, err);
 	if (r < 0)
 		return r;

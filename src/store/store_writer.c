@@ -106,6 +106,8 @@ static int update_check(struct store *s, const char *key, store_mutate_fn fn, st
 int store_update(struct store *s, const char *key, store_mutate_fn fn, void *ctx, json_t **result,
                  uint64_t *rev, struct kerr *err)
 {
+	if (s->etcd)
+		return store_etcd_update(s->etcd, key, fn, ctx, result, rev, err);
 	int r = update_check(s, key, fn, err);
 	if (r < 0)
 		return r;
@@ -136,6 +138,8 @@ int store_update(struct store *s, const char *key, store_mutate_fn fn, void *ctx
 int store_update_async(struct store *s, const char *key, store_mutate_fn fn, void *ctx,
                        store_done_fn done, void *done_ctx, struct kerr *err)
 {
+	if (s->etcd)
+		return store_etcd_update_async(s->etcd, key, fn, ctx, done, done_ctx, err);
 	int r = update_check(s, key, fn, err);
 	if (r < 0)
 		return r;

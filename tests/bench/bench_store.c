@@ -80,7 +80,7 @@ static int bench(const char *base, const char *label, unsigned max_batch, int th
 		fprintf(stderr, "bench_store: mkdtemp %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
-	struct store_options o = {(size_t)1 << 30, 0, max_batch, 0};
+	struct store_options o = {.map_size = (size_t)1 << 30, .max_batch = max_batch};
 	struct store *s = NULL;
 	struct kerr err = KERR_INIT;
 	if (store_open(dir, &o, &s, &err) < 0) {
