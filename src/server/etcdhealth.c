@@ -61,6 +61,13 @@ static int probe_one(struct endpoint *e, char **why)
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
 	CURLcode rc = curl_easy_perform(c);
+	if (rc == CURLE_OPERATION_TIMEDOUT) {
+		/* etcd 3.4's /health reads through raft: a member without a
+		 * quorum does not answer it */
+		*why = xasprintf("no answer in %dms (a member without quorum does not answer)",
+		                 PROBE_TIMEOUT_MS);
+		return -1;
+	}
 	if (rc != CURLE_OK) {
 		*why = xstrdup(curl_easy_strerror(rc));
 		return -1;

@@ -269,8 +269,8 @@ static int open_store(struct server *srv, struct kerr *err)
 		if (srv_etcdh_start(srv->opts.etcd_endpoints, srv->opts.etcd_wait_ms, &srv->etcdh,
 		                    err) < 0)
 			return kerr_prefix(err, "--store etcd");
-		/* MERGE(etcd): so.etcd_endpoints, so.etcd_prefix */
-		return kerr_set(err, ENOTSUP, "--store etcd: this build has no etcd store backend");
+		so.etcd_endpoints = srv->opts.etcd_endpoints;
+		so.etcd_prefix = srv->opts.etcd_prefix;
 		int rc = store_open(srv->opts.data_dir, &so, &srv->store, err);
 		if (rc < 0)
 			return kerr_prefix(err, "cannot open the store on etcd %s (prefix %s)",

@@ -4,7 +4,9 @@
 #   etcd_cluster_start N [DIR]  N members (1 or 3), waits until every one
 #                               is healthy; exports ETCD_DIR and ETCD_ENDPOINTS
 #                               ("http://127.0.0.1:C1,http://127.0.0.1:C2,...")
-#   etcd_member_kill I [SIG]    stops member I (1-based; KILL by default)
+#   etcd_member_kill I [SIG]    stops member I (1-based; KILL by default); while
+#                               a majority runs, waits until it is healthy
+#                               again (a leader elected)
 #   etcd_member_start I         starts member I again on its data dir and ports
 #   etcd_wait_healthy [I...]    waits until those members (default: all
 #                               running) answer etcdctl endpoint health
@@ -126,6 +128,16 @@ etcd_member_kill() {
 	# polled, not waited for
 	while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
 	rm -f "$f"
+	# with a majority left, wait for its new leader: a write right after
+	# the kill of the leader would fail with "request timed out"
+	local j running=0 n
+	n=$(cat "$ETCD_DIR/members")
+	for j in $(seq 1 "$n"); do
+		etcd_member_running "$j" && running=$((running + 1))
+	done
+	if [ $((2 * running)) -gt "$n" ]; then
+		etcd_wait_healthy
+	fi
 }
 
 etcd_member_start() {
