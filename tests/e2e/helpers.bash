@@ -76,6 +76,11 @@ keel_store_flags() {
 	out=(--store etcd --etcd-endpoints "$KEEL_TEST_ETCD_ENDPOINTS" --etcd-prefix "$(cat "$pf")")
 }
 
+# on_lmdb: true when the backend under test is LMDB (for the checks of a
+# test that hold on LMDB only; on etcd the list's revision is etcd's global
+# one, which a server's start moves, and each write is its own etcd txn).
+on_lmdb() { [ "${KEEL_TEST_STORE:-lmdb}" = lmdb ]; }
+
 # lmdb_only REASON: skips the rest of the test on another backend.
 lmdb_only() {
 	[ "${KEEL_TEST_STORE:-lmdb}" = lmdb ] || skip "LMDB only: $*"
