@@ -41,7 +41,9 @@
 #define LIST_PAGE        500
 #define MAX_KEY          511u /* LMDB's limit, so keys move between backends */
 #define STATS_EVERY_MS   5000
-#define CLOSE_WAIT_S     10 /* for the watch to deliver committed writes */
+#define CATCH_UP_MS      50   /* a list waits for the watch to reach its revision */
+#define CATCH_UP_MAX_MS  2000 /* ... and then for a marker past it */
+#define CLOSE_WAIT_S     10   /* for the watch to deliver committed writes */
 
 _Thread_local struct store_etcd *store_etcd_thread;
 
@@ -281,8 +283,9 @@ static int list_scan(struct list_state *ls, uint64_t *at, struct kerr *err)
 	uint64_t rev = 0;
 	int page = LIST_PAGE, r = 0;
 	for (;;) {
-		_cleanup_json_ json_t *req = json_pack("{s:o, s:o, s:i}", "key", etcd_b64(start, slen),
-		                                       "range_end", etcd_b64(end, plen), "limit", page);
+		_cleanup_json_ json_t *req =
+		    json_pack("{s:o, s:o, s:i}", "key", etcd_b64(start, slen), "range_end",
+		              etcd_b64(end, plen), "limit", page);
 		if (rev)
 			json_object_set_new(req, "revision", etcd_u64_new(rev));
 		_cleanup_json_ json_t *resp = NULL;
@@ -322,17 +325,60 @@ static int list_scan(struct list_state *ls, uint64_t *at, struct kerr *err)
 	return r;
 }
 
+/* Waits until the watch has delivered through rev, at most ms; whether it has. */
+static bool wait_delivered(struct store_etcd *e, uint64_t rev, long ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L)
+		until.tv_sec++, until.tv_nsec -= 1000000000L;
+	pthread_mutex_lock(&e->lock);
+	while (atomic_load(&e->revision) < rev &&
+	       pthread_cond_timedwait(&e->rev_cond, &e->lock, &until) == 0)
+		;
+	pthread_mutex_unlock(&e->lock);
+	return atomic_load(&e->revision) >= rev;
+}
+
+/* A list read at etcd's revision `at` may include changes (another server's)
+ * that this store's watch has not delivered yet; a watch from `at` would
+ * then be refused by the server as ahead of store_revision(). So the list
+ * returns once the watch has caught up with it. `at` is etcd's revision,
+ * which need not be an event under the prefix (on an etcd shared with
+ * others): if the watch does not reach it soon, a marker write under the
+ * prefix makes an event past it. Not on the store's own threads (a hook
+ * that lists would wait for itself). */
+static void catch_up(struct store_etcd *e, uint64_t at)
+{
+	if (store_etcd_own_thread(e) || wait_delivered(e, at, CATCH_UP_MS))
+		return;
+	uint64_t m = 0;
+	struct kerr err = KERR_INIT;
+	if (store_etcd_put_marker(e, store_etcd_thread_conn(), &m, &err) == 0)
+		wait_delivered(e, m, CATCH_UP_MAX_MS);
+	kerr_clear(&err);
+}
+
 int store_etcd_list(struct store_etcd *e, const char *prefix, const char *after, size_t limit,
-                    store_filter_fn filter, void *ctx, json_t **items, uint64_t *rev,
-                    char **next, struct kerr *err)
+                    store_filter_fn filter, void *ctx, json_t **items, uint64_t *rev, char **next,
+                    struct kerr *err)
 {
 	int r = store_etcd_enter(e, err);
 	if (r < 0)
 		return r;
-	struct list_state ls = {.e = e, .prefix = prefix ? prefix : "", .after = after,
-	                        .limit = limit, .filter = filter, .ctx = ctx, .items = json_array()};
+	struct list_state ls = {.e = e,
+	                        .prefix = prefix ? prefix : "",
+	                        .after = after,
+	                        .limit = limit,
+	                        .filter = filter,
+	                        .ctx = ctx,
+	                        .items = json_array()};
 	uint64_t at = 0;
 	r = list_scan(&ls, &at, err);
+	if (r >= 0)
+		catch_up(e, at);
 	store_etcd_leave(e);
 	if (r < 0) {
 		json_decref(ls.items);
@@ -375,10 +421,11 @@ static int txn(struct store_etcd *e, struct etcd_conn *c, const char *key, uint6
 	_cleanup_json_ json_t *resp = NULL;
 	int r = etcd_call(&e->gw, c, "/v3/kv/txn", req, false, &resp, err);
 	if (r == -E2BIG)
-		return kerr_set(err, E2BIG,
-		                "object %s is %zu bytes serialised; etcd refused the request as too "
-		                "large (raise etcd's --max-request-bytes)",
-		                key, len);
+		return kerr_set(
+		    err, E2BIG,
+		    "object %s is %zu bytes serialised; etcd refused the request as too "
+		    "large (raise etcd's --max-request-bytes)",
+		    key, len);
 	if (r < 0)
 		return r;
 	if (!json_is_true(json_object_get(resp, "succeeded")))
@@ -425,9 +472,9 @@ static void callback_error(struct etcd_req *q, int act)
 }
 
 struct attempt {
-	int act;       /* what the last txn tried: STORE_WRITE / STORE_DELETE; 0 none */
-	bool unknown;  /* its answer was lost */
-	char *sent;    /* owned: the text it sent (WRITE) */
+	int act;      /* what the last txn tried: STORE_WRITE / STORE_DELETE; 0 none */
+	bool unknown; /* its answer was lost */
+	char *sent;   /* owned: the text it sent (WRITE) */
 };
 
 /* After a lost txn answer: did it apply? cur/raw/mod: the key now. */
@@ -457,7 +504,8 @@ static int update_round(struct store_etcd *e, struct etcd_conn *c, struct etcd_r
 			if (a->act == STORE_WRITE)
 				committed(q, STORE_WRITE, cur, mod);
 			else
-				q->rc = STORE_DELETE, q->rev = hrev; /* the object is gone with the answer */
+				q->rc = STORE_DELETE,
+				q->rev = hrev; /* the object is gone with the answer */
 			return 1;
 		}
 	}
@@ -485,7 +533,8 @@ static int update_round(struct store_etcd *e, struct etcd_conn *c, struct etcd_r
 		json_decref(cur);
 		cur = NULL;
 		if (!next) {
-			q->rc = kerr_set(&q->err, EINVAL, "store: write of %s without a value", q->key);
+			q->rc =
+			    kerr_set(&q->err, EINVAL, "store: write of %s without a value", q->key);
 			return 1;
 		}
 		if ((r = store_etcd_set_rv(next, hrev + 1, q->key, &q->err)) < 0) {
@@ -498,10 +547,12 @@ static int update_round(struct store_etcd *e, struct etcd_conn *c, struct etcd_r
 		if (!text || len > e->max_object) {
 			json_decref(next);
 			q->size = len;
-			q->rc = text ? kerr_set(&q->err, E2BIG,
-			                        "object %s is %zu bytes serialised; the limit is %zu bytes",
-			                        q->key, len, e->max_object)
-			             : kerr_set(&q->err, EINVAL, "store: cannot serialise %s", q->key);
+			q->rc =
+			    text ? kerr_set(
+			               &q->err, E2BIG,
+			               "object %s is %zu bytes serialised; the limit is %zu bytes",
+			               q->key, len, e->max_object)
+			         : kerr_set(&q->err, EINVAL, "store: cannot serialise %s", q->key);
 			return 1;
 		}
 	}
@@ -542,9 +593,10 @@ static void update_run(struct store_etcd *e, struct etcd_conn *c, struct etcd_re
 	free(a.sent);
 	if (n == MAX_ATTEMPTS) {
 		req_reset(q);
-		q->rc = kerr_set(&q->err, EBUSY,
-		                 "store: update of %s lost to %d concurrent writes in a row; try again",
-		                 q->key, MAX_ATTEMPTS);
+		q->rc =
+		    kerr_set(&q->err, EBUSY,
+		             "store: update of %s lost to %d concurrent writes in a row; try again",
+		             q->key, MAX_ATTEMPTS);
 	}
 }
 
@@ -723,7 +775,8 @@ int store_etcd_update(struct store_etcd *e, const char *key, store_mutate_fn fn,
 	return w.rc;
 }
 
-/* ---- open / close / stats ---------------------------------------------------------------------- */
+/* ---- open / close / stats ----------------------------------------------------------------------
+ */
 
 int store_etcd_put_marker(struct store_etcd *e, struct etcd_conn *c, uint64_t *rev,
                           struct kerr *err)
@@ -740,6 +793,33 @@ int store_etcd_put_marker(struct store_etcd *e, struct etcd_conn *c, uint64_t *r
 		return r;
 	*rev = etcd_u64(json_object_get(resp, "header"), "revision");
 	return 0;
+}
+
+/* The revision the store starts at must be an event under the prefix (see
+ * store_etcd_watch.c). When the newest key under it was written last (etcd's
+ * revision is its mod_revision), that is it: a restart keeps the revision.
+ * Otherwise (a delete came last, or writes elsewhere in etcd) the open
+ * marker is written to make one. */
+static int start_revision(struct store_etcd *e, struct etcd_conn *c, uint64_t *rev,
+                          struct kerr *err)
+{
+	_cleanup_free_ char *end = xstrdup(e->prefix);
+	end[e->plen - 1]++;
+	_cleanup_json_ json_t *req =
+	    json_pack("{s:o, s:o, s:i, s:s, s:s, s:b}", "key", etcd_b64(e->prefix, e->plen),
+	              "range_end", etcd_b64(end, e->plen), "limit", 1, "sort_order", "DESCEND",
+	              "sort_target", "MOD", "keys_only", 1);
+	_cleanup_json_ json_t *resp = NULL;
+	int r = etcd_call(&e->gw, c, "/v3/kv/range", req, true, &resp, err);
+	if (r < 0)
+		return r;
+	uint64_t head = etcd_u64(json_object_get(resp, "header"), "revision");
+	uint64_t newest = etcd_u64(json_array_get(json_object_get(resp, "kvs"), 0), "mod_revision");
+	if (newest && newest == head) {
+		*rev = head;
+		return 0;
+	}
+	return store_etcd_put_marker(e, c, rev, err);
 }
 
 static void etcd_free(struct store_etcd *e)
@@ -774,7 +854,8 @@ static int start_threads(struct store_etcd *e, struct kerr *err)
 int store_etcd_open(const struct store_options *opt, struct store_etcd **out, struct kerr *err)
 {
 	struct store_etcd *e = xcalloc(1, sizeof *e);
-	const char *prefix = opt->etcd_prefix && *opt->etcd_prefix ? opt->etcd_prefix : DEFAULT_PREFIX;
+	const char *prefix =
+	    opt->etcd_prefix && *opt->etcd_prefix ? opt->etcd_prefix : DEFAULT_PREFIX;
 	e->prefix = xstrdup(prefix);
 	e->plen = strlen(prefix);
 	e->history = opt->history ? opt->history : DEFAULT_HISTORY;
@@ -799,7 +880,7 @@ int store_etcd_open(const struct store_options *opt, struct store_etcd **out, st
 		return r;
 	}
 	uint64_t rev = 0;
-	if ((r = store_etcd_put_marker(e, &e->stats_conn, &rev, err)) < 0) {
+	if ((r = start_revision(e, &e->stats_conn, &rev, err)) < 0) {
 		kerr_prefix(err, "store: open etcd at %s", e->gw.list);
 		etcd_free(e);
 		return r;

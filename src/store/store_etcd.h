@@ -30,7 +30,7 @@
 struct etcd_gw {
 	char **urls; /* "http://H:P", no trailing slash */
 	size_t n;
-	char *list; /* the endpoints as given, for messages */
+	char *list;         /* the endpoints as given, for messages */
 	_Atomic size_t cur; /* the endpoint that worked last */
 	_Atomic bool *stop; /* set when the store closes: streams end */
 };
@@ -66,8 +66,8 @@ int etcd_call(struct etcd_gw *gw, struct etcd_conn *c, const char *path, json_t 
  * reconnects; *endpoint says which one failed) or gw->stop is set
  * (-ESHUTDOWN). The stream is tried on one endpoint: gw->cur. */
 typedef int (*etcd_watch_fn)(void *ctx, json_t *result);
-int etcd_watch(struct etcd_gw *gw, struct etcd_conn *c, json_t *create, etcd_watch_fn fn,
-               void *ctx, struct kerr *err);
+int etcd_watch(struct etcd_gw *gw, struct etcd_conn *c, json_t *create, etcd_watch_fn fn, void *ctx,
+               struct kerr *err);
 /* Moves gw->cur past the endpoint `failed` (after a broken stream). */
 void etcd_gw_next(struct etcd_gw *gw, size_t failed);
 
@@ -91,9 +91,9 @@ struct store_etcd {
 	size_t max_object, map_size;
 
 	pthread_mutex_t lock;
-	pthread_cond_t work_cond; /* workers wait for requests */
-	pthread_cond_t idle_cond; /* close waits for inflight == 0 */
-	pthread_cond_t rev_cond;  /* waiters for a delivered revision */
+	pthread_cond_t work_cond;     /* workers wait for requests */
+	pthread_cond_t idle_cond;     /* close waits for inflight == 0 */
+	pthread_cond_t rev_cond;      /* waiters for a delivered revision */
 	struct etcd_req *head, *tail; /* queued */
 	struct etcd_req *pend;        /* committed, waiting for the watch (by rev) */
 	uint64_t queued;
@@ -121,8 +121,8 @@ int store_etcd_get(struct store_etcd *e, const char *key, json_t **out, struct k
 int store_etcd_get_text(struct store_etcd *e, const char *key, char **text, size_t *len,
                         struct kerr *err);
 int store_etcd_list(struct store_etcd *e, const char *prefix, const char *after, size_t limit,
-                    store_filter_fn filter, void *ctx, json_t **items, uint64_t *rev,
-                    char **next, struct kerr *err);
+                    store_filter_fn filter, void *ctx, json_t **items, uint64_t *rev, char **next,
+                    struct kerr *err);
 int store_etcd_update(struct store_etcd *e, const char *key, store_mutate_fn fn, void *ctx,
                       json_t **result, uint64_t *rev, struct kerr *err);
 int store_etcd_update_async(struct store_etcd *e, const char *key, store_mutate_fn fn, void *ctx,
@@ -148,8 +148,7 @@ int store_etcd_put_marker(struct store_etcd *e, struct etcd_conn *c, uint64_t *r
 bool store_etcd_own_thread(struct store_etcd *e);
 /* Decodes a kv of a range/watch answer: *out owned, with resourceVersion =
  * mod_revision; *raw (if non-NULL) the stored text. -EIO naming what. */
-int store_etcd_kv_object(json_t *kv, const char *what, json_t **out, char **raw,
-                         struct kerr *err);
+int store_etcd_kv_object(json_t *kv, const char *what, json_t **out, char **raw, struct kerr *err);
 /* The calling thread's own connection (kept until the thread ends). */
 struct etcd_conn *store_etcd_thread_conn(void);
 /* Counts a call so that close waits for it; -ESHUTDOWN once closing. */

@@ -13,7 +13,9 @@
  *
  * A non-idempotent call (a txn) is not retried once it may have reached
  * etcd: -EINPROGRESS tells the caller the outcome is unknown (store_etcd.c
- * re-reads the key to find out).
+ * re-reads the key to find out). It goes out on a fresh connection, because
+ * libcurl resends a request by itself when a reused connection was closed
+ * under it (test_store_etcd.c test_lost_answer).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,8 +34,7 @@
 
 /* ---- base64 and int64 strings -------------------------------------------------------- */
 
-static const char b64chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 json_t *etcd_b64(const void *data, size_t len)
 {
@@ -74,12 +75,15 @@ char *etcd_unb64(json_t *s, size_t *len)
 	for (size_t i = 0; i < n; i += 4) {
 		int v[4];
 		for (int k = 0; k < 4; k++)
-			v[k] = in[i + k] == '=' && i + 4 == n && k >= 2 ? 0 : b64val((unsigned char)in[i + k]);
+			v[k] = in[i + k] == '=' && i + 4 == n && k >= 2
+			           ? 0
+			           : b64val((unsigned char)in[i + k]);
 		if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) {
 			free(out);
 			return NULL;
 		}
-		unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
+		unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
+		             (unsigned)v[3];
 		out[o++] = (char)(w >> 16);
 		if (in[i + 2] != '=')
 			out[o++] = (char)(w >> 8 & 0xff);
@@ -121,8 +125,9 @@ int etcd_gw_init(struct etcd_gw *gw, const char *list, struct kerr *err)
 		while (n && (t[n - 1] == '/' || t[n - 1] == ' '))
 			t[--n] = '\0';
 		if (!strstartswith(t, "http://") || n <= strlen("http://")) {
-			int r = kerr_set(err, EINVAL,
-			                 "--etcd-endpoints: \"%s\" is not an http://HOST:PORT URL", t);
+			int r =
+			    kerr_set(err, EINVAL,
+			             "--etcd-endpoints: \"%s\" is not an http://HOST:PORT URL", t);
 			etcd_gw_free(gw);
 			return r;
 		}
@@ -192,7 +197,8 @@ static void setup(struct etcd_conn *c, const char *url, const char *body, size_t
 	sbuf_reset(&c->body);
 }
 
-/* ---- errors ----------------------------------------------------------------------------------- */
+/* ---- errors -----------------------------------------------------------------------------------
+ */
 
 enum outcome { OK, RETRY, UNKNOWN, FAIL };
 
@@ -230,11 +236,18 @@ static int etcd_errno(const char *msg, bool *retry)
 
 /* Classifies one attempt on url; fills err with what went wrong. */
 static enum outcome attempt(struct etcd_conn *c, const char *url, const char *path,
-                            const char *body, size_t len, json_t **resp, struct kerr *err)
+                            const char *body, size_t len, bool idempotent, json_t **resp,
+                            struct kerr *err)
 {
 	_cleanup_free_ char *full = xasprintf("%s%s", url, path);
 	setup(c, full, body, len);
 	curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, CALL_TIMEOUT_MS);
+	/* libcurl silently sends a request again when the kept-alive connection
+	 * it went out on turns out closed before any answer: for a txn etcd may
+	 * have applied, that is a blind retry (a create would then "already
+	 * exist"). A fresh connection is never retried that way. */
+	if (!idempotent)
+		curl_easy_setopt(c->h, CURLOPT_FRESH_CONNECT, 1L);
 	CURLcode cc = curl_easy_perform(c->h);
 	if (cc != CURLE_OK) {
 		kerr_set(err, EIO, "etcd %s: %s", full, curl_easy_strerror(cc));
@@ -278,7 +291,8 @@ int etcd_call(struct etcd_gw *gw, struct etcd_conn *c, const char *path, json_t 
 		for (size_t i = 0; i < gw->n; i++) {
 			size_t idx = (start + i) % gw->n;
 			kerr_clear(&last);
-			enum outcome o = attempt(c, gw->urls[idx], path, body, len, resp, &last);
+			enum outcome o =
+			    attempt(c, gw->urls[idx], path, body, len, idempotent, resp, &last);
 			if (o == OK) {
 				atomic_store(&gw->cur, idx);
 				return 0;
@@ -367,8 +381,8 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
 	return st->gw->stop && atomic_load(st->gw->stop) ? 1 : 0;
 }
 
-int etcd_watch(struct etcd_gw *gw, struct etcd_conn *c, json_t *create, etcd_watch_fn fn,
-               void *ctx, struct kerr *err)
+int etcd_watch(struct etcd_gw *gw, struct etcd_conn *c, json_t *create, etcd_watch_fn fn, void *ctx,
+               struct kerr *err)
 {
 	_cleanup_json_ json_t *req = json_pack("{s:O}", "create_request", create);
 	_cleanup_free_ char *body = json_dumps(req, JSON_COMPACT);

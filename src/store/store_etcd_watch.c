@@ -81,7 +81,8 @@ static int decode_event(struct store_etcd *e, json_t *ev, struct store_event *ou
 			return r;
 		store_etcd_set_rv(*obj, out->rev, *key, NULL);
 	} else {
-		out->type = etcd_u64(kv, "create_revision") == out->rev ? STORE_ADDED : STORE_MODIFIED;
+		out->type =
+		    etcd_u64(kv, "create_revision") == out->rev ? STORE_ADDED : STORE_MODIFIED;
 		if ((r = store_etcd_kv_object(kv, *key, obj, NULL, err)) < 0)
 			return r;
 	}
@@ -99,10 +100,10 @@ struct watch_state {
 	struct kerr err;
 };
 
-static void maybe_compact(struct watch_state *ws)
+static void maybe_compact(struct watch_state *ws, uint64_t head)
 {
 	struct store_etcd *e = ws->e;
-	uint64_t head = atomic_load(&e->revision), h = e->history;
+	uint64_t h = e->history;
 	uint64_t step = h / 16 ? h / 16 : 1;
 	if (head <= h || head - h < atomic_load(&e->compacted) + step)
 		return;
@@ -137,19 +138,27 @@ static int on_result(void *ctx, json_t *res)
 	pthread_mutex_unlock(&e->lock);
 	size_t i;
 	json_t *ev;
-	json_array_foreach(events, i, ev) {
+	uint64_t last = 0;
+	json_array_foreach(events, i, ev)
+	{
 		struct store_event se = {0};
 		_cleanup_free_ char *key = NULL;
 		_cleanup_json_ json_t *obj = NULL;
 		int r = decode_event(e, ev, &se, &key, &obj, &ws->err);
-		if (r < 0)
-			return r;
+		if (r < 0) { /* a value that is not an object: nothing to hand on; skip it,
+			         or the stream would stop at it for ever */
+			kerr_clear(&ws->err);
+			se.rev = etcd_u64(json_object_get(ev, "kv"), "mod_revision");
+			r = 1;
+		}
 		if (r == 0 && hook)
 			hook(hook_ctx, &se);
-		if (se.rev)
-			raise_to(&e->revision, se.rev);
+		last = se.rev > last ? se.rev : last;
 	}
-	maybe_compact(ws);
+	/* Compacted first: a write answered at revision N sees the compaction
+	 * N caused (as LMDB's does, in the same transaction). */
+	maybe_compact(ws, last);
+	raise_to(&e->revision, last);
 	store_etcd_complete_through(e, atomic_load(&e->revision));
 	return 0;
 }
@@ -208,7 +217,8 @@ void *store_etcd_watch_main(void *arg)
 	return NULL;
 }
 
-/* ---- compacted at open ------------------------------------------------------------------------- */
+/* ---- compacted at open -------------------------------------------------------------------------
+ */
 
 /* etcd does not report its compacted revision except to a watch that asks
  * for older ones (and then only after "created", with nothing to say when
@@ -218,8 +228,8 @@ void *store_etcd_watch_main(void *arg)
 static int range_at(struct store_etcd *e, struct etcd_conn *c, const char *key, uint64_t rev,
                     uint64_t *head, struct kerr *err)
 {
-	_cleanup_json_ json_t *req = json_pack("{s:o, s:b}", "key", etcd_b64(key, strlen(key)),
-	                                       "count_only", 1);
+	_cleanup_json_ json_t *req =
+	    json_pack("{s:o, s:b}", "key", etcd_b64(key, strlen(key)), "count_only", 1);
 	if (rev)
 		json_object_set_new(req, "revision", etcd_u64_new(rev));
 	_cleanup_json_ json_t *resp = NULL;
@@ -255,15 +265,16 @@ int store_etcd_probe_compacted(struct store_etcd *e, struct etcd_conn *c, struct
 	return 0;
 }
 
-/* ---- replay -------------------------------------------------------------------------------------- */
+/* ---- replay
+ * -------------------------------------------------------------------------------------- */
 
 struct replay {
 	struct store_etcd *e;
 	uint64_t after, target;
 	store_event_fn fn;
 	void *ctx;
-	int rc;      /* fn's non-zero value, or -ERANGE */
-	bool done;   /* reached target */
+	int rc;    /* fn's non-zero value, or -ERANGE */
+	bool done; /* reached target */
 	struct kerr *err;
 };
 
@@ -281,7 +292,8 @@ static int on_replay(void *ctx, json_t *res)
 	}
 	size_t i;
 	json_t *ev;
-	json_array_foreach(json_object_get(res, "events"), i, ev) {
+	json_array_foreach(json_object_get(res, "events"), i, ev)
+	{
 		struct store_event se = {0};
 		_cleanup_free_ char *key = NULL;
 		_cleanup_json_ json_t *obj = NULL;
@@ -313,11 +325,12 @@ int store_etcd_changes(struct store_etcd *e, uint64_t after, store_event_fn fn, 
 	uint64_t compacted = atomic_load(&e->compacted), target = atomic_load(&e->revision);
 	if (after < compacted) {
 		store_etcd_leave(e);
-		return kerr_set(err, ERANGE, "revision %llu has been compacted (oldest available: %llu)",
+		return kerr_set(err, ERANGE,
+		                "revision %llu has been compacted (oldest available: %llu)",
 		                (unsigned long long)after, (unsigned long long)compacted);
 	}
-	struct replay rp = {.e = e, .after = after, .target = target, .fn = fn, .ctx = ctx,
-	                    .err = err};
+	struct replay rp = {
+	    .e = e, .after = after, .target = target, .fn = fn, .ctx = ctx, .err = err};
 	if (after < target) {
 		_cleanup_json_ json_t *req = watch_request(e, after + 1);
 		r = etcd_watch(&e->gw, store_etcd_thread_conn(), req, on_replay, &rp, err);

@@ -7,7 +7,10 @@
  * An LMDB commit without MDB_NOSYNC/MDB_NOMETASYNC syncs twice (data pages,
  * then the meta page), so "fsyncs/write" is 2 x commits/write.
  *
- *   bench_store [-t THREADS] [-n WRITES_PER_THREAD] [-s OBJECT_BYTES] [-d DIR]
+ * With -e ENDPOINTS the same runs go to etcd too (the etcd backend, a fresh
+ * key prefix each; "commits" are then txns, one per write).
+ *
+ *   bench_store [-t THREADS] [-n WRITES_PER_THREAD] [-s OBJECT_BYTES] [-d DIR] [-e ENDPOINTS]
  */
 #include <errno.h>
 #include <ftw.h>
@@ -71,16 +74,24 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return remove(path);
 }
 
+static const char *etcd_endpoints; /* -e: NULL for LMDB */
+
 static int bench(const char *base, const char *label, unsigned max_batch, int threads, int each,
                  const char *blob)
 {
+	static int seq;
+	char prefix[64];
+	snprintf(prefix, sizeof prefix, "/keel-bench-%ld-%d/", (long)getpid(), ++seq);
 	char dir[4096];
 	snprintf(dir, sizeof dir, "%s/bench-store-XXXXXX", base);
 	if (!mkdtemp(dir)) {
 		fprintf(stderr, "bench_store: mkdtemp %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
-	struct store_options o = {.map_size = (size_t)1 << 30, .max_batch = max_batch};
+	struct store_options o = {.map_size = (size_t)1 << 30,
+	                          .max_batch = max_batch,
+	                          .etcd_endpoints = etcd_endpoints,
+	                          .etcd_prefix = prefix};
 	struct store *s = NULL;
 	struct kerr err = KERR_INIT;
 	if (store_open(dir, &o, &s, &err) < 0) {
@@ -126,7 +137,7 @@ int main(int argc, char **argv)
 	const char *base = getenv("KEEL_TEST_TMP");
 	if (!base || !*base)
 		base = "/tmp";
-	while ((c = getopt(argc, argv, "t:n:s:d:h")) != -1) {
+	while ((c = getopt(argc, argv, "t:n:s:d:e:h")) != -1) {
 		switch (c) {
 		case 't':
 			threads = atoi(optarg);
@@ -140,9 +151,12 @@ int main(int argc, char **argv)
 		case 'd':
 			base = optarg;
 			break;
+		case 'e':
+			etcd_endpoints = optarg;
+			break;
 		default:
 			fprintf(stderr, "usage: bench_store [-t THREADS] [-n WRITES_PER_THREAD] "
-			                "[-s OBJECT_BYTES] [-d DIR]\n");
+			                "[-s OBJECT_BYTES] [-d DIR] [-e ENDPOINTS]\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -158,9 +172,15 @@ int main(int argc, char **argv)
 	       each, size, base);
 	printf("%-14s %7s %8s %8s %10s %9s %9s %9s %9s %9s\n", "mode", "threads", "writes", "secs",
 	       "writes/s", "commits", "commit/w", "fsync/w", "p50 ms", "p99 ms");
+	const char *e = etcd_endpoints;
+	etcd_endpoints = NULL;
 	int rc = bench(base, "group-commit", 256, threads, each, blob);
 	rc |= bench(base, "max_batch=1", 1, threads, each, blob);
 	rc |= bench(base, "1 thread", 256, 1, each, blob);
+	if ((etcd_endpoints = e)) {
+		rc |= bench(base, "etcd", 256, threads, each, blob);
+		rc |= bench(base, "etcd 1 thread", 256, 1, each, blob);
+	}
 	free(blob);
 	return rc;
 }

@@ -92,7 +92,8 @@ static int etcd_spawn(struct etcd_proc *p, const char *cluster)
 	const char *bin = etcd_binary();
 	if (!bin || !p->dir[0])
 		return -1;
-	char data[600], log[600], init[512];
+	char data[600], log[600], init[512], token[32];
+	snprintf(token, sizeof token, "keel-test-%ld", (long)getpid()); /* one per cluster */
 	snprintf(data, sizeof data, "%s/data", p->dir);
 	snprintf(log, sizeof log, "%s/etcd.log", p->dir);
 	if (cluster)
@@ -107,7 +108,7 @@ static int etcd_spawn(struct etcd_proc *p, const char *cluster)
 		execl(bin, bin, "--name", p->name, "--data-dir", data, "--listen-client-urls",
 		      p->url, "--advertise-client-urls", p->url, "--listen-peer-urls", p->peer,
 		      "--initial-advertise-peer-urls", p->peer, "--initial-cluster", init,
-		      "--initial-cluster-state", "new", "--initial-cluster-token", p->dir,
+		      "--initial-cluster-state", "new", "--initial-cluster-token", token,
 		      "--max-request-bytes", "2097152", "--log-level", "warn", (char *)NULL);
 		_exit(127);
 	}

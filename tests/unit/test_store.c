@@ -6,7 +6,8 @@
  * real etcd is started for the run (etcd_launch.h) and each test gets a
  * fresh key prefix. Revisions are then etcd's: a test's revisions count
  * from the one its store opened at (B(n), RV(n); LMDB opens at 0), and an
- * etcd store writes one marker per open (OPEN_WRITES). Tests of LMDB-only
+ * etcd store opened where the last change was not a write under its prefix
+ * (here: a delete) writes a marker (OPEN_WRITES). Tests of LMDB-only
  * things (the lock file, the quota, batching behind one writer, the on-disk
  * format) skip there, saying why; test_store_etcd.c has the etcd-only ones. */
 #include <errno.h>
@@ -35,7 +36,7 @@ static bool on_etcd;
 static struct etcd_proc etcd;
 static uint64_t rev_base; /* the revision the test's store first opened at */
 static bool base_set;
-#define OPEN_WRITES ((uint64_t)(on_etcd ? 1 : 0)) /* the open marker */
+#define OPEN_WRITES ((uint64_t)(on_etcd ? 1 : 0)) /* the open marker, after a delete */
 #define B(n)        (rev_base + (uint64_t)(n))
 
 /* The decimal string of B(n), in one of a few rotating buffers. */
@@ -48,12 +49,12 @@ static const char *RV(uint64_t n)
 	return b;
 }
 
-#define SKIP_ON_ETCD(why)                                                   \
-	do {                                                                \
-		if (on_etcd) {                                              \
-			print_message("skipped on etcd: %s\n", why);       \
-			skip();                                             \
-		}                                                           \
+#define SKIP_ON_ETCD(why)                                                                          \
+	do {                                                                                       \
+		if (on_etcd) {                                                                     \
+			print_message("skipped on etcd: %s\n", why);                               \
+			skip();                                                                    \
+		}                                                                                  \
 	} while (0)
 
 /* ---- fixtures ---------------------------------------------------------------------- */
@@ -653,7 +654,7 @@ static void test_group_commit(void **state)
 	store_get_stats(s, &st);
 	assert_int_equal(store_revision(s), B(THREADS * EACH));
 	assert_int_equal(st.writes, THREADS * EACH);
-	if (!on_etcd) /* etcd commits each write in its own txn */
+	if (!on_etcd)                                /* etcd commits each write in its own txn */
 		assert_true(st.commits < st.writes); /* some writes shared a commit */
 	assert_int_equal(rec.n, THREADS * EACH);
 	assert_false(rec.out_of_order);
