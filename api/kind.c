@@ -9,6 +9,7 @@
  */
 #include "api/kind.h"
 
+#include <string.h>
 #include <strings.h>
 
 #include "common/util.h"
@@ -26,6 +27,25 @@ static const struct api_kind kinds[] = {
     {"Node", "NodeList", "nodes", "node", node_short, false, true},
     {"Task", "TaskList", "tasks", "task", task_short, true, true},
 };
+
+/* Not in the table: served by server/lease.c, not the generic verbs. */
+static const struct api_kind lease_kind = {"Lease", "LeaseList", "leases", "lease", NULL,
+                                           false, false};
+
+const struct api_kind *api_kind_lease(void)
+{
+	return &lease_kind;
+}
+
+const char *api_lease_reserved_for(const char *name)
+{
+	static const char *const leases[] = {"keel-scheduler", "keel-tasks", "keel-nodes",
+	                                     "keel-gc"};
+	for (size_t i = 0; name && i < ARRAY_SIZE(leases); i++)
+		if (streq(name, leases[i]))
+			return leases[i] + strlen("keel-");
+	return NULL;
+}
 
 size_t api_kind_count(void)
 {

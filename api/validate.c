@@ -422,18 +422,14 @@ static void check_envelope(struct vctx *c, json_t *obj)
  * would have its agent fight the controller for it. */
 static void check_reserved_node_name(struct vctx *c, json_t *obj)
 {
-	static const char *const reserved[] = {"keel-scheduler", "keel-tasks", "keel-nodes",
-	                                       "keel-gc"};
 	const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
-	if (!streq(c->kind->plural, "nodes") || !name)
-		return;
-	for (size_t i = 0; i < ARRAY_SIZE(reserved); i++)
-		if (streq(name, reserved[i]))
-			vc_cause(c, "metadata.name", R_INVALID,
-			         "Invalid value: \"%s\": reserved for the leader Lease of the %s "
-			         "controller (Node names keel-scheduler, keel-tasks, keel-nodes and "
-			         "keel-gc are not allowed)",
-			         name, name + 5);
+	const char *ctl = streq(c->kind->plural, "nodes") ? api_lease_reserved_for(name) : NULL;
+	if (ctl)
+		vc_cause(c, "metadata.name", R_INVALID,
+		         "Invalid value: \"%s\": reserved for the leader Lease of the %s "
+		         "controller (Node names keel-scheduler, keel-tasks, keel-nodes and "
+		         "keel-gc are not allowed)",
+		         name, ctl);
 }
 
 int api_validate(const struct api_kind *k, json_t *obj, struct kerr *err)

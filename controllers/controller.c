@@ -536,6 +536,19 @@ void controller_manager_request_stop(struct controller_manager *m)
 		informer_request_stop(m->infs[i]);
 }
 
+void controller_manager_release(struct controller_manager *m)
+{
+	if (!m)
+		return;
+	controller_manager_request_stop(m);
+	for (size_t i = 0; i < m->n; i++)
+		env_stop(m->envs[i]); /* no worker acts any more: now the lease may go */
+	for (size_t i = 0; i < m->n; i++) {
+		leader_stop(m->envs[i]->lead);
+		m->envs[i]->lead = NULL;
+	}
+}
+
 void controller_manager_stop(struct controller_manager *m)
 {
 	if (!m)

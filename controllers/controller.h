@@ -155,6 +155,12 @@ void controller_manager_stop(struct controller_manager *m);
  * once instead of at their next round. Accepts NULL. */
 void controller_manager_request_stop(struct controller_manager *m);
 
+/* Stops every controller's workers and loop (joined) and releases its
+ * leader lease, so that a standby elsewhere takes over at once; the
+ * informers keep running until controller_manager_stop. For a process
+ * whose API server is about to stop (the release needs it). Accepts NULL. */
+void controller_manager_release(struct controller_manager *m);
+
 /* For `keel server`: removes the controller flags from argv (so the
  * server's own parser never sees them) into *o and *list (borrowed from
  * argv; "all" when absent): --controllers=LIST, --scheduler NAME,

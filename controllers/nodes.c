@@ -2,11 +2,13 @@
  * nodes — the node lifecycle controller (see nodes.h for what it does).
  *
  * Liveness comes from the leases the agents renew (GET
- * /apis/keel/v1/leases, kept by the server in memory, so there is no
- * watch): the loop thread reads them every second and queues every Node;
- * reconcile(node) judges it from the cached Node and the lease table.
- * Leases are polled rather than watched because they make no watch
- * events by design (a thousand idle nodes must not cost store writes);
+ * /apis/keel/v1/leases: Lease objects in the store, so every API server
+ * and a newly elected nodes controller see the same renewals; the list
+ * also holds the controllers' leader leases, keel-NAME, which no Node can
+ * be named after): the loop thread reads them every second and queues
+ * every Node; reconcile(node) judges it from the cached Node and the
+ * lease table. Leases are polled rather than watched because they make no
+ * watch events by design (a renewal must not wake every Node watcher);
  * one small list a second is the price.
  *
  * The Ready=Unknown write is a status merge patch with the cached

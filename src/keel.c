@@ -33,6 +33,12 @@ static int controllers_started(void *ud, const char *url, const char *token, con
 	return controller_manager_start(&p->opts, p->list, &p->m, err);
 }
 
+static void controllers_stopping(void *ud)
+{
+	struct in_process *p = ud;
+	controller_manager_release(p->m);
+}
+
 static void controllers_stopped(void *ud)
 {
 	struct in_process *p = ud;
@@ -48,7 +54,7 @@ static int server_with_controllers(int argc, char **argv)
 		fprintf(stderr, "keel server: %s\n", kerr_msg(&err));
 		return 2;
 	}
-	struct server_hooks h = {controllers_started, controllers_stopped, &p};
+	struct server_hooks h = {controllers_started, controllers_stopped, &p, controllers_stopping};
 	server_set_hooks(&h);
 	int rc = server_main(argc, argv);
 	for (int i = 1; i < argc; i++)

@@ -219,11 +219,19 @@ static int check_get_args(struct get_flags *f, const struct cli_strv *pos)
 {
 	if (pos->n == 0) {
 		fprintf(stderr, "error: you must specify the type of resource to get (tasks, "
-		                "deployments, nodes, namespaces, events)\n");
+		                "deployments, nodes, namespaces, events, leases)\n");
 		return CLI_USAGE;
 	}
-	if (!(f->kind = cli_kind(pos->v[0])) || parse_output(f->output, &f->fmt) < 0)
+	const struct api_kind *lease = api_kind_lease();
+	bool leases = streq(pos->v[0], lease->plural) || streq(pos->v[0], lease->singular);
+	if (!(f->kind = leases ? lease : cli_kind(pos->v[0])) ||
+	    parse_output(f->output, &f->fmt) < 0)
 		return CLI_USAGE;
+	if (leases && (f->watch || f->selector || f->field_selector)) {
+		fprintf(stderr, "error: leases cannot be watched or selected (-w, -l, "
+		                "--field-selector): the server lists them whole\n");
+		return CLI_USAGE;
+	}
 	if (f->all_ns && pos->n > 1) {
 		fprintf(stderr, "error: a name cannot be combined with --all-namespaces\n");
 		return CLI_USAGE;

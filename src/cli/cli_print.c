@@ -1,7 +1,8 @@
 /*
  * cli_print: the columns `keel get` shows for each kind, as kubectl shows
  * them for its nearest equivalents (Task ~ Pod, Deployment, Node,
- * Namespace, Event). A kind without its own columns gets NAME and AGE.
+ * Namespace, Event; Lease as kubectl's coordination Leases, with whether
+ * each is held). A kind without its own columns gets NAME and AGE.
  * Everything is read defensively: an object a controller has not touched
  * yet has no status, and a missing field prints as kubectl prints it.
  */
@@ -234,6 +235,30 @@ static void event_row(json_t *obj, const char **cells, size_t *n, char (*bufs)[6
 	cells[(*n)++] = str_at(obj, "message");
 }
 
+/* ---- Lease ---- */
+
+/* HOLDER, DURATION, RENEWED (ago), STATUS: Held, Expired (renewTime +
+ * duration has passed, by this machine's clock) or Released (no holder). */
+static void lease_row(json_t *obj, bool wide, const char **cells, size_t *n, char bufs[][64],
+                      int64_t now)
+{
+	const char *holder = str_at(obj, "spec.holderIdentity");
+	json_t *d = at(obj, "spec.leaseDurationSeconds");
+	int64_t renew = time_parse_rfc3339(str_at(obj, "spec.renewTime"));
+	cells[(*n)++] = holder && *holder ? holder : "<none>";
+	snprintf(bufs[0], 64, "%llds", (long long)json_integer_value(d));
+	cells[(*n)++] = bufs[0];
+	cells[(*n)++] = cli_age(at(obj, "spec.renewTime"), now, bufs[1], 64);
+	cells[(*n)++] = !holder || !*holder                            ? "Released"
+	                : renew >= 0 && now < renew + json_integer_value(d) ? "Held"
+	                                                                   : "Expired";
+	if (wide) {
+		cells[(*n)++] = cli_age(at(obj, "spec.acquireTime"), now, bufs[2], 64);
+		fmt_int(bufs[3], 64, at(obj, "spec.leaseTransitions"));
+		cells[(*n)++] = bufs[3];
+	}
+}
+
 struct cli_table *cli_print_table_new(const struct api_kind *k, bool wide, bool ns_col)
 {
 	const char *h[MAXCOLS];
@@ -263,6 +288,10 @@ struct cli_table *cli_print_table_new(const struct api_kind *k, bool wide, bool 
 			h[n++] = "CPU", h[n++] = "MEMORY", h[n++] = "RUNTIME", h[n++] = "ADDRESS";
 	} else if (streq(kind, "Namespace")) {
 		h[n++] = "STATUS", h[n++] = "AGE";
+	} else if (streq(kind, "Lease")) {
+		h[n++] = "HOLDER", h[n++] = "DURATION", h[n++] = "RENEWED", h[n++] = "STATUS";
+		if (wide)
+			h[n++] = "ACQUIRED", h[n++] = "TRANSITIONS";
 	} else if (!streq(kind, "Event")) {
 		h[n++] = "AGE";
 	}
@@ -294,6 +323,8 @@ void cli_print_row(const struct api_kind *k, json_t *obj, bool wide, bool ns_col
 		ns_row(obj, cells, &n, bufs, now);
 	else if (streq(kind, "Event"))
 		event_row(obj, cells, &n, bufs, now, owned);
+	else if (streq(kind, "Lease"))
+		lease_row(obj, wide, cells, &n, bufs, now);
 	else
 		cells[n++] = cli_age(at(obj, "metadata.creationTimestamp"), now, bufs[0], 64);
 	cli_table_add(t, cells);

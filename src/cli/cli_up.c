@@ -405,7 +405,7 @@ static void up_stop(struct up *u)
 {
 	up_manifests_stop(&u->man);
 	agent_stop(u->agent);
-	controller_manager_request_stop(u->ctl);
+	controller_manager_release(u->ctl); /* while the API answers: leader leases released */
 	server_stop(u->srv); /* ends every watch stream: the loops' threads return at once */
 	controller_manager_stop(u->ctl);
 	agent_free(u->agent, 5000);

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/kind.h"
 #include "api/meta.h"
 #include "api/status.h"
 #include "common/kerr.h"
@@ -160,12 +161,20 @@ static enum MHD_Result lease_reply(struct srv_req *r, int rc, struct kerr *err,
 {
 	if (rc == -EBUSY)
 		return srv_reply_status(r, 409, "Conflict", "%s", kerr_msg(err));
+	if (rc < 0) /* the route has no kind: name the resource here */
+		return srv_reply_error(r, err, "leases", r->route.name);
 	return srv_reply_write_ok(r, rc, err, w);
 }
 
 static enum MHD_Result lease_put(struct srv_req *r)
 {
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	const char *ctl = api_lease_reserved_for(r->route.name);
+	if (ctl && streq(r->who.role, "node"))
+		return srv_reply_status(r, 403, "Forbidden",
+		                        "user \"%s\" (role node) cannot update leases \"%s\": it is "
+		                        "the leader lease of the %s controller",
+		                        r->who.name, r->route.name, ctl);
 	_cleanup_free_ char *key = store_key("leases", NULL, r->route.name);
 	struct srv_write *w = srv_write_new(r->srv, NULL, key);
 	struct srv_lease_req *q = srv_write_alloc(w, sizeof *q);

@@ -490,6 +490,8 @@ int server_main(int argc, char **argv)
 		int sig = 0;
 		sigwait(&set, &sig);
 		log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+		if (hooks.stopping)
+			hooks.stopping(hooks.ud);
 	}
 	if (rc < 0)
 		fprintf(stderr, "keel server: %s\n", kerr_msg(&err));
