@@ -16,11 +16,12 @@
 struct cli_globals cli_globals;
 
 static const struct cli_opt global_opts[] = {
-    {"server", 0, CLI_OPT_STRING, &cli_globals.server, "URL",
-     "API server URL (env KEEL_SERVER; default " CLIENT_DEFAULT_SERVER ")"},
+    {"server", 0, CLI_OPT_STRING, &cli_globals.server, "URL[,URL...]",
+     "API server URL, or several that fail over (env KEEL_SERVER; default " CLIENT_DEFAULT_SERVER
+     ")"},
     {"token", 0, CLI_OPT_STRING, &cli_globals.token, "TOKEN", "bearer token (env KEEL_TOKEN)"},
     {"config", 0, CLI_OPT_STRING, &cli_globals.config, "FILE",
-     "config file {\"server\",\"token\",\"ca\"} (env KEEL_CONFIG)"},
+     "config file {\"server\" or \"servers\",\"token\",\"ca\"} (env KEEL_CONFIG)"},
     {"ca", 0, CLI_OPT_STRING, &cli_globals.ca, "FILE",
      "CA certificate (PEM) that verifies an https server (env KEEL_CA)"},
     {"log-level", 0, CLI_OPT_STRING, &cli_globals.log_level, "LEVEL", "debug|info|warn|error"},

@@ -59,8 +59,12 @@ static void print_server_version(void)
 	}
 	const char *ver = json_string_value(json_object_get(v, "version"));
 	const char *api = json_string_value(json_object_get(v, "apiVersion"));
-	printf("Server Version: %s (%s, %s)\n", ver ? ver : "unknown", api ? api : "keel/v1",
-	       client_server(c));
+	if (client_server_count(c) > 1) /* which one answered, and the list */
+		printf("Server Version: %s (%s, %s of %s)\n", ver ? ver : "unknown",
+		       api ? api : "keel/v1", client_server(c), client_servers(c));
+	else
+		printf("Server Version: %s (%s, %s)\n", ver ? ver : "unknown",
+		       api ? api : "keel/v1", client_server(c));
 }
 
 int cli_cmd_version(int argc, char **argv)

@@ -265,10 +265,10 @@ void client_note_failure(struct client *c, CURLcode rc, const char *ebuf, long h
 	long os = 0;
 	if (rc == CURLE_COULDNT_CONNECT)
 		curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os);
-	const char *what = rc == CURLE_OK            ? NULL
-	                   : os > 0                  ? strerror((int)os)
-	                   : ebuf && *ebuf           ? ebuf
-	                                             : curl_easy_strerror(rc);
+	const char *what = rc == CURLE_OK  ? NULL
+	                   : os > 0        ? strerror((int)os)
+	                   : ebuf && *ebuf ? ebuf
+	                                   : curl_easy_strerror(rc);
 	if (what)
 		sbuf_printf(tried, "%s%s: %s", tried->len ? "; " : "", c->server, what);
 	else
@@ -283,8 +283,14 @@ void client_next_server(struct client *c)
 
 int client_all_failed(int r, const struct sbuf *tried, struct kerr *err)
 {
-	return kerr_set(err, r < 0 ? -r : EIO, "cannot reach any keel server (%s)",
-	                tried->data ? tried->data : "");
+	int e = r < 0 ? -r : EIO;
+	/* Servers of one cluster share a CA: a TLS failure on the last is
+	 * most likely a missing or wrong --ca for all. */
+	return kerr_set(err, e, "cannot reach any keel server (%s)%s",
+	                tried->data ? tried->data : "",
+	                e == EPROTO ? " (one CA verifies them all: pass it with --ca FILE, "
+	                              "KEEL_CA, or \"ca\" in the config file)"
+	                            : "");
 }
 
 int client_not_retried(struct client *c, int r, CURLcode rc, struct kerr *err)
@@ -389,9 +395,8 @@ static int finish_response(struct client *c, int http, struct sbuf *body, char *
 /* One attempt on the current server. *again: it failed in a way that may
  * go to the next server (client_should_fail_over), noted in *tried. */
 static int request_once(struct client *c, const char *method, const char *path_query,
-                        const char *content_type, const char *payload,
-                        struct client_response *resp, struct sbuf *tried, bool *again,
-                        struct kerr *err)
+                        const char *content_type, const char *payload, struct client_response *resp,
+                        struct sbuf *tried, bool *again, struct kerr *err)
 {
 	_cleanup_free_ char *url = xasprintf("%s%s", c->server, path_query);
 	struct curl_slist *hdrs = NULL;

@@ -23,6 +23,9 @@
  *   - the server cannot be reached: -ECONNREFUSED with "cannot reach keel
  *     server at URL: DETAIL (is `keel server` running?)"; -EHOSTUNREACH when
  *     the host name does not resolve; -ETIMEDOUT when the timeout expires.
+ *     With several servers (see "Several servers") and none reachable: the
+ *     last one's errno with "cannot reach any keel server (URL1: DETAIL;
+ *     URL2: DETAIL)".
  *   - a 2xx answer that is not the JSON expected: -EBADMSG.
  * Output parameters are untouched on failure. Returned JSON is owned by the
  * caller (json_decref); object and string parameters are borrowed.
@@ -268,7 +271,15 @@ typedef int (*client_watch_fn)(const char *type, json_t *object, void *userdata)
  * No overall timeout applies (the server's bookmarks keep idle streams
  * alive); only the connect timeout, and -ETIMEDOUT when nothing at all
  * arrives for opts.watch_idle_s (a server that vanished without closing
- * the connection): watch again from the last resourceVersion. */
+ * the connection): watch again from the last resourceVersion.
+ * With several servers, a stream that breaks (or a server that cannot be
+ * reached or answers 503) is resumed inside client_watch on the next
+ * server, from the last resourceVersion given to fn (q's until then), each
+ * server tried once after the last one that delivered an event; only when
+ * all fail is the error returned ("cannot reach any keel server (..)").
+ * A watch from "0"/NULL is resumed only while it has delivered nothing
+ * (the initial ADDED events carry no resumable position): after that its
+ * error is returned, for the caller to relist. */
 int client_watch(struct client *c, const struct api_kind *k, const char *ns,
                  const struct client_query *q, client_watch_fn fn, void *userdata,
                  struct kerr *err);
@@ -292,7 +303,9 @@ struct client_logs_opts {
 typedef int (*client_logs_fn)(void *ud, const char *data, size_t len);
 
 /* GET .../namespaces/NS/tasks/NAME/log: the Task's stdout and stderr,
- * relayed by the server from its node's agent. -ENOENT when the task, its
+ * relayed by the server from its node's agent. With several servers it
+ * fails over as a GET does until the first output arrives, never after
+ * (that would repeat output). -ENOENT when the task, its
  * node or (with previous) an earlier run does not exist; -EBUSY (503)
  * when the node's agent cannot be reached. No overall timeout when
  * following. */

@@ -69,7 +69,8 @@ static int bad_entry(struct kerr *err, size_t idx, size_t n, const char *e, size
                      const char *why)
 {
 	if (n > 1)
-		return kerr_set(err, EINVAL, "invalid server URL \"%.*s\" (entry %zu of the list): %s",
+		return kerr_set(err, EINVAL,
+		                "invalid server URL \"%.*s\" (entry %zu of the list): %s",
 		                (int)elen, e, idx + 1, why);
 	return kerr_set(err, EINVAL, "invalid server URL \"%.*s\": %s", (int)elen, e, why);
 }
@@ -231,7 +232,8 @@ static int config_servers(json_t *cfg, const char *path, char **out, struct kerr
 	struct sbuf b = SBUF_INIT;
 	size_t i;
 	json_t *e;
-	json_array_foreach(v, i, e) {
+	json_array_foreach(v, i, e)
+	{
 		const char *s = json_string_value(e);
 		if (!s || !*s || strchr(s, ',')) {
 			sbuf_free(&b);

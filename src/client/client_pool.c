@@ -2,7 +2,8 @@
  * client_pool — see client_pool.h. A mutex-protected ring of jobs and two
  * condition variables (work for the threads, progress for submitters and
  * waiters); each thread makes its client lazily, on its first job, so an
- * idle pool opens no connections.
+ * idle pool opens no connections. Each thread's client gets the whole
+ * server list and fails over on its own (client.h, "Several servers").
  */
 #include "client/client_pool.h"
 
@@ -76,6 +77,14 @@ int client_pool_new(const struct client_opts *o, int size, struct client_pool **
 {
 	if (!o || size < 1 || size > 256)
 		return kerr_set(err, EINVAL, "client pool: size %d out of 1..256", size);
+	/* A bad server list is said once, here, not by every thread's first job. */
+	char **servers = NULL;
+	size_t n = 0;
+	if (o->server && *o->server) {
+		if (client_servers_parse(o->server, &servers, &n, err) < 0)
+			return kerr_prefix(err, "client pool");
+		client_servers_free(servers);
+	}
 	struct client_pool *p = xcalloc(1, sizeof(*p));
 	p->o = *o;
 	p->o.server = p->server = dup_or_null(o->server);

@@ -216,8 +216,7 @@ static int watch_once(struct watch_state *st, const char *path, const struct cli
 	client_trace(c, "WATCH", url, start);
 	if (*broken)
 		client_note_failure(c, st->idle ? CURLE_OPERATION_TIMEDOUT : rc,
-		                    st->idle ? "no data (idle timeout)" : ebuf, c->last_http,
-		                    note);
+		                    st->idle ? "no data (idle timeout)" : ebuf, c->last_http, note);
 	return r;
 }
 
@@ -228,8 +227,8 @@ int client_watch(struct client *c, const struct api_kind *k, const char *ns,
 	wq.watch = true;
 	wq.limit = 0;
 	wq.continue_token = NULL;
-	bool positioned = wq.resource_version && *wq.resource_version &&
-	                  !streq(wq.resource_version, "0");
+	bool positioned =
+	    wq.resource_version && *wq.resource_version && !streq(wq.resource_version, "0");
 	bool delivered = false;
 	_cleanup_free_ char *path = client_path(k, ns, NULL, NULL);
 	_cleanup_sbuf_ struct sbuf tried = SBUF_INIT, note = SBUF_INIT;

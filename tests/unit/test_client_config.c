@@ -305,8 +305,8 @@ static void test_server_list_parse(void **state)
 	(void)state;
 	char **v = NULL;
 	size_t n = 0;
-	assert_int_equal(client_servers_parse(" http://a:1/ ,\thttps://b:2,http://c:3", &v, &n, NULL),
-	                 0);
+	assert_int_equal(
+	    client_servers_parse(" http://a:1/ ,\thttps://b:2,http://c:3", &v, &n, NULL), 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(v[0], "http://a:1");
 	assert_string_equal(v[1], "https://b:2");

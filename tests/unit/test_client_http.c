@@ -419,8 +419,8 @@ static struct client *client_list_for(const int *ports, size_t n, struct sbuf *t
 	struct sbuf url = SBUF_INIT;
 	for (size_t i = 0; i < n; i++)
 		sbuf_printf(&url, "%shttp://127.0.0.1:%d", i ? "," : "", ports[i]);
-	struct client_opts o = {.server = url.data, .timeout_ms = 5000, .trace = trace_log,
-	                        .trace_ud = trace};
+	struct client_opts o = {
+	    .server = url.data, .timeout_ms = 5000, .trace = trace_log, .trace_ud = trace};
 	struct client *c = NULL;
 	assert_int_equal(client_new(&o, &c, NULL), 0);
 	sbuf_free(&url);
@@ -432,7 +432,13 @@ static char *url_of(int port)
 	return xasprintf("http://127.0.0.1:%d", port);
 }
 
-#define VERSION_OK {JSON_HEAD("200 OK"), {"{\"version\":\"v\",\"apiVersion\":\"keel/v1\"}"}}
+#define VERSION_OK                                                                                 \
+	{                                                                                          \
+		JSON_HEAD("200 OK"),                                                               \
+		{                                                                                  \
+			"{\"version\":\"v\",\"apiVersion\":\"keel/v1\"}"                           \
+		}                                                                                  \
+	}
 
 /* The first server's port is closed: the second answers, and the client
  * stays with it (the dead one is not tried again). */
@@ -558,10 +564,11 @@ static void test_failover_only_idempotent(void **state)
 	sbuf_free(&trace);
 }
 
-#define EV(type, name, rv)                                                                    \
-	"{\"type\":\"" type "\",\"object\":{\"metadata\":{\"name\":\"" name                    \
+#define EV(type, name, rv)                                                                         \
+	"{\"type\":\"" type "\",\"object\":{\"metadata\":{\"name\":\"" name                        \
 	"\",\"resourceVersion\":\"" rv "\"}}}\n"
-#define BOOKMARK(rv) "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"" rv "\"}}}\n"
+#define BOOKMARK(rv)                                                                               \
+	"{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"" rv "\"}}}\n"
 
 /* A watch whose stream breaks mid-way (the answer is cut short of its
  * length) resumes on the other server from the last resourceVersion
@@ -570,8 +577,7 @@ static void test_watch_resumes_on_next_server(void **state)
 {
 	(void)state;
 	static const struct answer first[] = {
-	    {WATCH_HEAD "\r\nContent-Length: 100000",
-	     {EV("ADDED", "a", "5"), BOOKMARK("7")}},
+	    {WATCH_HEAD "\r\nContent-Length: 100000", {EV("ADDED", "a", "5"), BOOKMARK("7")}},
 	};
 	static const struct answer second[] = {
 	    {WATCH_HEAD, {EV("MODIFIED", "a", "8"), EV("DELETED", "a", "9")}},
@@ -589,10 +595,10 @@ static void test_watch_resumes_on_next_server(void **state)
 	assert_string_equal(s.log.data, "ADDED:a:5;BOOKMARK:-:7;MODIFIED:a:8;DELETED:a:9;");
 	fake_stop(&a);
 	fake_stop(&b);
-	assert_string_equal(a.requests[0],
-	                    "GET /apis/keel/v1/namespaces/default/tasks?watch=1&resourceVersion=4 ");
-	assert_string_equal(b.requests[0],
-	                    "GET /apis/keel/v1/namespaces/default/tasks?watch=1&resourceVersion=7 ");
+	assert_string_equal(
+	    a.requests[0], "GET /apis/keel/v1/namespaces/default/tasks?watch=1&resourceVersion=4 ");
+	assert_string_equal(
+	    b.requests[0], "GET /apis/keel/v1/namespaces/default/tasks?watch=1&resourceVersion=7 ");
 	_cleanup_free_ char *burl = url_of(b.port);
 	assert_string_equal(client_server(c), burl);
 	sbuf_free(&s.log);
@@ -639,9 +645,12 @@ static void test_watch_from_zero_not_resumed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_status_errors), cmocka_unit_test(test_apply_and_pages),
-	    cmocka_unit_test(test_watch),         cmocka_unit_test(test_watch_idle_timeout),
-	    cmocka_unit_test(test_watch_cancel),  cmocka_unit_test(test_connection_refused),
+	    cmocka_unit_test(test_status_errors),
+	    cmocka_unit_test(test_apply_and_pages),
+	    cmocka_unit_test(test_watch),
+	    cmocka_unit_test(test_watch_idle_timeout),
+	    cmocka_unit_test(test_watch_cancel),
+	    cmocka_unit_test(test_connection_refused),
 	    cmocka_unit_test(test_failover_refused_then_sticky),
 	    cmocka_unit_test(test_failover_after_death),
 	    cmocka_unit_test(test_failover_only_idempotent),

@@ -88,12 +88,43 @@ static void test_bad_size(void **state)
 	kerr_clear(&err);
 }
 
+static void count_servers(struct client *c, void *arg)
+{
+	if (c && streq(client_servers(c), "http://127.0.0.1:1,http://127.0.0.1:2"))
+		atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/* Every thread's client has the whole server list; a bad list is refused
+ * up front, naming the entry. */
+static void test_server_list(void **state)
+{
+	(void)state;
+	struct client_opts o = {.server = "http://127.0.0.1:1, http://127.0.0.1:2/"};
+	struct client_pool *p = NULL;
+	assert_int_equal(client_pool_new(&o, 3, &p, NULL), 0);
+	atomic_int n = 0;
+	for (int i = 0; i < 9; i++)
+		client_pool_submit(p, count_servers, &n);
+	client_pool_wait(p);
+	assert_int_equal(atomic_load(&n), 9);
+	client_pool_free(p);
+	struct kerr err = KERR_INIT;
+	o.server = "http://127.0.0.1:1,127.0.0.1:2";
+	p = NULL;
+	assert_int_equal(client_pool_new(&o, 3, &p, &err), -EINVAL);
+	assert_null(p);
+	assert_non_null(
+	    strstr(err.msg, "client pool: invalid server URL \"127.0.0.1:2\" (entry 2"));
+	kerr_clear(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_runs_all_in_parallel),
 	    cmocka_unit_test(test_free_runs_queued),
 	    cmocka_unit_test(test_bad_size),
+	    cmocka_unit_test(test_server_list),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
