@@ -215,6 +215,10 @@ events() {
 	t0=$(date +%s)
 	wait_for 200 all_held_by "$B" "$PID_b"
 	echo "# leases held by b after $(($(date +%s) - t0)) s: $(holders "$B" | awk '{print $2}' | sort -u | xargs)" >&3
+	# as a user sees it
+	run keel get leases
+	assert_success
+	[ "$(grep -c -- "-$PID_b-" <<<"$output")" -ge 4 ]
 	run keel rollout status deployment web --timeout 90s
 	assert_success
 	assert_output --partial 'deployment "web" successfully rolled out'
