@@ -72,11 +72,13 @@ struct up_flags {
 /* keel server's limit and store flags, which keel up passes to its server
  * as given, in one srv_opts_parse call (it checks them, together: --store
  * etcd needs --etcd-endpoints, and names them in its messages). */
-static const char *const up_limit_flags[] = {
-    "max-body",        "max-object",       "max-watchers",    "max-watchers-per-client",
-    "max-connections", "max-header-bytes", "request-timeout", "idle-timeout",
-    "store-size",      "store",            "etcd-endpoints",  "etcd-prefix",
-    "etcd-wait"};
+static const char *const up_limit_flags[] = {"max-body",        "max-object",
+                                             "max-watchers",    "max-watchers-per-client",
+                                             "max-connections", "max-header-bytes",
+                                             "request-timeout", "idle-timeout",
+                                             "store-size",      "store",
+                                             "etcd-endpoints",  "etcd-prefix",
+                                             "etcd-wait"};
 _Static_assert(ARRAY_SIZE(up_limit_flags) == ARRAY_SIZE(((struct up_flags *)0)->limits),
                "one up_flags.limits slot per limit flag");
 
@@ -537,7 +539,8 @@ int cli_cmd_up(int argc, char **argv)
 	     "API address (default 127.0.0.1:7700; port 0 picks a free one)"},
 	    {"runtime", 0, CLI_OPT_STRING, &f.runtime, "RUNTIME",
 	     "docker or process (default: docker when an engine answers, else process)"},
-	    {"name", 0, CLI_OPT_STRING, &f.name, "NODE", "this node's name (default: the host name)"},
+	    {"name", 0, CLI_OPT_STRING, &f.name, "NODE",
+	     "this node's name (default: the host name)"},
 	    {"docker-socket", 0, CLI_OPT_STRING, &f.docker_socket, "PATH",
 	     "Docker engine socket (default /var/run/docker.sock)"},
 	    {"stop-tasks-on-exit", 0, CLI_OPT_BOOL, &f.stop_tasks, NULL,

@@ -18,14 +18,14 @@
 #include "common/util.h"
 #include "server/opts.h"
 
-#define PROBE_PERIOD_MS 1000
+#define PROBE_PERIOD_MS  1000
 #define PROBE_TIMEOUT_MS 1000
 
 struct endpoint {
-	char *url;   /* owned: "http://H:P" */
-	CURL *curl;  /* the probe thread's (or start's, before it runs) */
-	bool ok;     /* under mu */
-	char *why;   /* owned, under mu: why it is not ok */
+	char *url;  /* owned: "http://H:P" */
+	CURL *curl; /* the probe thread's (or start's, before it runs) */
+	bool ok;    /* under mu */
+	char *why;  /* owned, under mu: why it is not ok */
 };
 
 struct srv_etcdh {
@@ -78,8 +78,9 @@ static int probe_one(struct endpoint *e, char **why)
 	const char *h = json_string_value(json_object_get(j, "health"));
 	bool ok = code == 200 && h && streq(h, "true");
 	if (!ok)
-		*why = h ? xasprintf("unhealthy (HTTP %ld, health %s: no leader or an alarm)", code, h)
-		         : xasprintf("not an etcd /health answer (HTTP %ld)", code);
+		*why =
+		    h ? xasprintf("unhealthy (HTTP %ld, health %s: no leader or an alarm)", code, h)
+		      : xasprintf("not an etcd /health answer (HTTP %ld)", code);
 	json_decref(j);
 	return ok ? 0 : -1;
 }
@@ -165,12 +166,14 @@ int srv_etcdh_start(const char *endpoints, int64_t wait_ms, struct srv_etcdh **o
 		if (probe_all(h) > 0)
 			break;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		int64_t spent = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+		int64_t spent =
+		    (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
 		if (spent >= wait_ms) {
 			_cleanup_free_ char *why = reasons(h);
 			_cleanup_free_ char *w = srv_format_duration(wait_ms);
 			kerr_set(err, EHOSTUNREACH,
-			         "no etcd endpoint answers with a healthy cluster after --etcd-wait %s: %s",
+			         "no etcd endpoint answers with a healthy cluster after "
+			         "--etcd-wait %s: %s",
 			         w, why);
 			etcdh_free(h);
 			return -EHOSTUNREACH;

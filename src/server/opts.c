@@ -505,12 +505,18 @@ static const struct {
 	const char *name;
 	flag_fn fn;
 } flags[] = {
-    {"data-dir", f_data_dir},         {"listen", f_listen},
-    {"token-file", f_token_file},     {"threads", f_threads},
-    {"max-watchers", f_max_watchers}, {"bookmark-interval", f_bookmark},
-    {"store-size", f_store_size},     {"history", f_history},
-    {"log-level", f_log_level},       {"log-format", f_log_format},
-    {"tls-cert", f_tls_cert},         {"tls-key", f_tls_key},
+    {"data-dir", f_data_dir},
+    {"listen", f_listen},
+    {"token-file", f_token_file},
+    {"threads", f_threads},
+    {"max-watchers", f_max_watchers},
+    {"bookmark-interval", f_bookmark},
+    {"store-size", f_store_size},
+    {"history", f_history},
+    {"log-level", f_log_level},
+    {"log-format", f_log_format},
+    {"tls-cert", f_tls_cert},
+    {"tls-key", f_tls_key},
     /* the flag's first name, kept as an alias; --help lists --store-size only */
     {"store-max-bytes", f_store_size},
     {"max-watchers-per-client", f_max_watchers_per_client},
@@ -659,8 +665,7 @@ static int check_store_flags(const struct srv_opts *o, char **argv, int argc, st
 	if (o->store_backend == SRV_STORE_ETCD && !o->etcd_endpoints)
 		return kerr_set(err, EINVAL,
 		                "--store etcd needs --etcd-endpoints http://HOST:PORT[,...]");
-	static const char *const etcd_only[] = {"--etcd-endpoints", "--etcd-prefix",
-	                                        "--etcd-wait"};
+	static const char *const etcd_only[] = {"--etcd-endpoints", "--etcd-prefix", "--etcd-wait"};
 	for (size_t i = 0; o->store_backend == SRV_STORE_LMDB && i < ARRAY_SIZE(etcd_only); i++)
 		if (given(argv, argc, etcd_only[i]))
 			return kerr_set(err, EINVAL, "%s needs --store etcd (the store is lmdb)",

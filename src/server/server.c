@@ -481,9 +481,10 @@ int server_main(int argc, char **argv)
 		       server_data_dir(srv));
 		fflush(stdout);
 		if (srv->opts.store_backend == SRV_STORE_ETCD)
-			log_info("listening on %s, data dir %s, store etcd %s prefix %s, revision %llu",
-			         server_url(srv), server_data_dir(srv), srv->opts.etcd_endpoints,
-			         srv->opts.etcd_prefix, (unsigned long long)server_revision(srv));
+			log_info(
+			    "listening on %s, data dir %s, store etcd %s prefix %s, revision %llu",
+			    server_url(srv), server_data_dir(srv), srv->opts.etcd_endpoints,
+			    srv->opts.etcd_prefix, (unsigned long long)server_revision(srv));
 		else
 			log_info("listening on %s, data dir %s, revision %llu", server_url(srv),
 			         server_data_dir(srv), (unsigned long long)server_revision(srv));

@@ -10,8 +10,8 @@
  *
  * The machine is noisy, so the systems alternate in slices (keel, keel on
  * etcd, etcd, etcd, keel on etcd, keel, ...) against servers started once,
- * and the figures are the ratios of their totals. Each client is a thread with one libcurl easy handle per server,
- * kept alive across slices, so a create costs one HTTP round trip and no
+ * and the figures are the ratios of their totals. Each client is a thread with one libcurl easy
+ * handle per server, kept alive across slices, so a create costs one HTTP round trip and no
  * connection setup; the client's own CPU time is printed so that one can
  * tell whether it, not the server, was the limit.
  *
@@ -326,18 +326,14 @@ struct args {
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	static const struct option lo[] = {{"smoke", no_argument, NULL, 'S'},
-	                                   {"clients", required_argument, NULL, 'c'},
-	                                   {"slice", required_argument, NULL, 's'},
-	                                   {"rounds", required_argument, NULL, 'r'},
-	                                   {"size", required_argument, NULL, 'z'},
-	                                   {"keel", required_argument, NULL, 'k'},
-	                                   {"no-etcd", no_argument, NULL, 'E'},
-	                                   {"no-keel-etcd", no_argument, NULL, 'K'},
-	                                   {"help", no_argument, NULL, 'h'},
-	                                   {NULL, 0, NULL, 0}};
-	*a = (struct args){32,   4, 3.0, getenv("KEEL") ? getenv("KEEL") : KEEL_BIN,
-	                   true, true, NULL};
+	static const struct option lo[] = {
+	    {"smoke", no_argument, NULL, 'S'},       {"clients", required_argument, NULL, 'c'},
+	    {"slice", required_argument, NULL, 's'}, {"rounds", required_argument, NULL, 'r'},
+	    {"size", required_argument, NULL, 'z'},  {"keel", required_argument, NULL, 'k'},
+	    {"no-etcd", no_argument, NULL, 'E'},     {"no-keel-etcd", no_argument, NULL, 'K'},
+	    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+	*a =
+	    (struct args){32, 4, 3.0, getenv("KEEL") ? getenv("KEEL") : KEEL_BIN, true, true, NULL};
 	int c;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
@@ -404,9 +400,10 @@ static void report(struct client *cl, int n, const struct args *a, const struct 
 	for (int s = 0; s < NSYS; s++)
 		if (ok[s] || failed[s])
 			fprintf(stderr, "%-9s %9llu %8llu %10.0f %8.2f %8.2f %9.0f%% %9.0f%%\n",
-		        sys_name[s], (unsigned long long)ok[s], (unsigned long long)failed[s],
-		        rate[s], bench_hist_ms(&lat[s], 0.5), bench_hist_ms(&lat[s], 0.99),
-		        100 * t->srv_cpu[s] / t->secs[s], 100 * t->cli_cpu[s] / t->secs[s]);
+			        sys_name[s], (unsigned long long)ok[s],
+			        (unsigned long long)failed[s], rate[s], bench_hist_ms(&lat[s], 0.5),
+			        bench_hist_ms(&lat[s], 0.99), 100 * t->srv_cpu[s] / t->secs[s],
+			        100 * t->cli_cpu[s] / t->secs[s]);
 	fprintf(stderr, "keel store: %.0f writes in %.0f commits, %.1f writes/commit\n", t->writes,
 	        t->commits, t->writes / t->commits);
 	for (int i = 0; i < n; i++)
@@ -427,14 +424,16 @@ static void report(struct client *cl, int n, const struct args *a, const struct 
 	           bench_hist_ms(&lat[ETCD], 0.99),
 	           bench_hist_ms(&lat[KEEL], 0.99) / bench_hist_ms(&lat[ETCD], 0.99));
 	if (a->keel_etcd) {
-		snprintf(fig, sizeof fig, "durable creates/s on the etcd store, %d clients, %zu B objects",
+		snprintf(fig, sizeof fig,
+		         "durable creates/s on the etcd store, %d clients, %zu B objects",
 		         a->clients, obj_size);
 		bench_json("api_create", fig, rate[KETCD], "creates/s", NAN, rate[ETCD],
 		           rate[KETCD] / rate[ETCD]);
 		bench_json("api_create", "etcd store creates/s vs LMDB store creates/s",
 		           rate[KETCD] / rate[KEEL], "x", NAN, NAN, NAN);
 		bench_json("api_create", "create p99 latency on the etcd store",
-		           bench_hist_ms(&lat[KETCD], 0.99), "ms", NAN, bench_hist_ms(&lat[KEEL], 0.99),
+		           bench_hist_ms(&lat[KETCD], 0.99), "ms", NAN,
+		           bench_hist_ms(&lat[KEEL], 0.99),
 		           bench_hist_ms(&lat[KETCD], 0.99) / bench_hist_ms(&lat[KEEL], 0.99));
 	}
 	for (int s = 0; s < NSYS; s++)
@@ -454,8 +453,8 @@ int main(int argc, char **argv)
 		bench_srv_stop(&srv[KEEL]);
 		return 1;
 	}
-	if (a.keel_etcd &&
-	    bench_keel_etcd_start(&srv[KETCD], a.keel, &srv[ETCD], (const char *const *)a.extra) < 0) {
+	if (a.keel_etcd && bench_keel_etcd_start(&srv[KETCD], a.keel, &srv[ETCD],
+	                                         (const char *const *)a.extra) < 0) {
 		bench_srv_stop(&srv[ETCD]);
 		bench_srv_stop(&srv[KEEL]);
 		return 1;
@@ -480,8 +479,8 @@ int main(int argc, char **argv)
 	/* forwards, then backwards, ...: none always goes first */
 	for (int r = 0; r < a.rounds; r++)
 		for (int i = 0; i < nsys; i++)
-			run_slice(cl, a.clients, sys[(r & 1) ? nsys - 1 - i : i], a.slice, true, srv,
-			          &t);
+			run_slice(cl, a.clients, sys[(r & 1) ? nsys - 1 - i : i], a.slice, true,
+			          srv, &t);
 	report(cl, a.clients, &a, &t);
 	uint64_t failed = 0;
 	for (int i = 0; i < a.clients; i++) {

@@ -217,8 +217,8 @@ int bench_keel_etcd_start(struct bench_srv *s, const char *keel, const struct be
 	static int seq;
 	char prefix[64];
 	snprintf(prefix, sizeof prefix, "/keel-bench-%d-%d/", (int)getpid(), ++seq);
-	const char *argv[32] = {"--store", "etcd", "--etcd-endpoints", etcd->url, "--etcd-prefix",
-	                        prefix};
+	const char *argv[32] = {"--store", "etcd",          "--etcd-endpoints",
+	                        etcd->url, "--etcd-prefix", prefix};
 	size_t n = 6;
 	for (; extra && *extra && n < 31; extra++)
 		argv[n++] = *extra;

@@ -405,8 +405,8 @@ struct args {
 static const char *bench_name = "watch_fanout";
 static const char *fig_prefix = ""; /* "etcd store: " with --etcd, for the table */
 
-static void emit(const char *figure, double value, const char *unit, double target,
-                 double baseline, double ratio)
+static void emit(const char *figure, double value, const char *unit, double target, double baseline,
+                 double ratio)
 {
 	char f[200];
 	snprintf(f, sizeof f, "%s%s", fig_prefix, figure);
@@ -415,16 +415,12 @@ static void emit(const char *figure, double value, const char *unit, double targ
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	static const struct option lo[] = {{"smoke", no_argument, NULL, 'S'},
-	                                   {"watchers", required_argument, NULL, 'w'},
-	                                   {"rate", required_argument, NULL, 'r'},
-	                                   {"seconds", required_argument, NULL, 's'},
-	                                   {"writers", required_argument, NULL, 'W'},
-	                                   {"readers", required_argument, NULL, 'R'},
-	                                   {"keel", required_argument, NULL, 'k'},
-	                                   {"etcd", no_argument, NULL, 'E'},
-	                                   {"help", no_argument, NULL, 'h'},
-	                                   {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {
+	    {"smoke", no_argument, NULL, 'S'},         {"watchers", required_argument, NULL, 'w'},
+	    {"rate", required_argument, NULL, 'r'},    {"seconds", required_argument, NULL, 's'},
+	    {"writers", required_argument, NULL, 'W'}, {"readers", required_argument, NULL, 'R'},
+	    {"keel", required_argument, NULL, 'k'},    {"etcd", no_argument, NULL, 'E'},
+	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
 	g.nwatchers = 1000, g.rate = 1000, g.seconds = 30, g.writers = 0;
 	*a = (struct args){1, getenv("KEEL") ? getenv("KEEL") : KEEL_BIN, false, NULL};
 	int c;
@@ -580,16 +576,11 @@ static void report(struct watcher *w, struct reader *rd, int nr, double write_se
 	         (unsigned long long)ok);
 	emit(fig, (double)(expected - got), "events", 0, NAN, NAN);
 	emit("writes/s during fan-out", wrate, "writes/s", g.rate, NAN, NAN);
-	emit("write->delivery p50", bench_hist_ms(&h, 0.5), "ms", NAN, NAN,
-	           NAN);
-	emit("write->delivery p99", bench_hist_ms(&h, 0.99), "ms", 50, NAN,
-	           NAN);
-	emit("writes sent > 10 ms after due", (double)late, "writes", NAN,
-	           NAN, NAN);
-	emit("write (create -> 201) p99", bench_hist_ms(&g.write_hist, 0.99),
-	           "ms", NAN, NAN, NAN);
-	emit("server CPU per delivered event", cpu_per_event_us, "us", NAN,
-	           NAN, NAN);
+	emit("write->delivery p50", bench_hist_ms(&h, 0.5), "ms", NAN, NAN, NAN);
+	emit("write->delivery p99", bench_hist_ms(&h, 0.99), "ms", 50, NAN, NAN);
+	emit("writes sent > 10 ms after due", (double)late, "writes", NAN, NAN, NAN);
+	emit("write (create -> 201) p99", bench_hist_ms(&g.write_hist, 0.99), "ms", NAN, NAN, NAN);
+	emit("server CPU per delivered event", cpu_per_event_us, "us", NAN, NAN, NAN);
 	bench_hist_free(&h);
 }
 

@@ -172,9 +172,14 @@ static void test_store_flags(void **state)
 	assert_int_equal(o.store_backend, SRV_STORE_LMDB);
 	assert_null(o.etcd_endpoints);
 	assert_string_equal(o.etcd_prefix, "/keel/");
-	char *ok[] = {"server", "--store", "etcd", "--etcd-endpoints",
+	char *ok[] = {"server",
+	              "--store",
+	              "etcd",
+	              "--etcd-endpoints",
 	              "http://127.0.0.1:2379/,http://[::1]:2380,http://etcd-2.local:4001",
-	              "--etcd-prefix=/prod", "--etcd-wait", "500ms"};
+	              "--etcd-prefix=/prod",
+	              "--etcd-wait",
+	              "500ms"};
 	assert_int_equal(parse_store(&o, &err, 8, ok), 0);
 	assert_int_equal(o.store_backend, SRV_STORE_ETCD);
 	assert_string_equal(o.etcd_endpoints,
@@ -189,13 +194,15 @@ static void test_store_flags(void **state)
 	    {"http://a:1,http://b", "entry 2 \"http://b\": no port (want http://HOST:PORT)"},
 	    {"http://a:0", "entry 1 \"http://a:0\": bad port (want 1-65535, no path)"},
 	    {"http://a:2379/v3", "entry 1 \"http://a:2379/v3\": bad port (want 1-65535, no path)"},
-	    {"http://us er:1", "entry 1 \"http://us er:1\": bad host (want http://HOST:PORT, no path)"},
+	    {"http://us er:1",
+	     "entry 1 \"http://us er:1\": bad host (want http://HOST:PORT, no path)"},
 	    {"https://a:2379", "entry 1 \"https://a:2379\": https is not supported yet (no client "
 	                       "TLS to etcd): use http://"},
 	    {"", "no endpoint (want http://HOST:PORT[,...])"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		char *argv[] = {"server", "--store", "etcd", "--etcd-endpoints", (char *)bad[i].eps};
+		char *argv[] = {"server", "--store", "etcd", "--etcd-endpoints",
+		                (char *)bad[i].eps};
 		assert_int_equal(parse_store(&o, &err, 5, argv), -EINVAL);
 		_cleanup_free_ char *want = xasprintf("--etcd-endpoints: %s", bad[i].msg);
 		assert_string_equal(err.msg, want);
@@ -209,8 +216,8 @@ static void test_store_flags(void **state)
 	char *which[] = {"server", "--store", "mysql"};
 	assert_int_equal(parse_store(&o, &err, 3, which), -EINVAL);
 	assert_string_equal(err.msg, "--store: invalid store \"mysql\" (lmdb or etcd)");
-	char *prefix[] = {"server", "--store", "etcd", "--etcd-endpoints", "http://a:1",
-	                  "--etcd-prefix", "keel"};
+	char *prefix[] = {"server",     "--store",       "etcd", "--etcd-endpoints",
+	                  "http://a:1", "--etcd-prefix", "keel"};
 	assert_int_equal(parse_store(&o, &err, 7, prefix), -EINVAL);
 	assert_string_equal(err.msg,
 	                    "--etcd-prefix: prefix \"keel\" must start with / (e.g. /keel/)");
