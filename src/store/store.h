@@ -40,6 +40,17 @@
  * closing; plus whatever a mutate callback returns (its err is passed
  * through). Every error fills err with a one-line message.
  *
+ * The etcd backend (options.etcd_endpoints; store_etcd.h) keeps these
+ * semantics with etcd's revisions: resourceVersion = mod_revision; revisions
+ * increase but are not contiguous (etcd counts every key); store_revision()
+ * is the last change under the prefix that its watch delivered (another
+ * server's too); history and compaction are etcd's (compacted to revision -
+ * history as the head moves); there is no lock and no data directory, so
+ * several servers may share one prefix, each seeing all changes through its
+ * commit hook. -EIO also means the cluster is unreachable (naming the
+ * endpoints), -ENOSPC etcd's quota, -E2BIG etcd's request limit,
+ * -EBUSY a write that lost 64 compare-and-swaps in a row.
+ *
  * On disk (DIR): data.mdb and lock.mdb (LMDB), LOCK (flock + pid). Named
  * databases: "objects" (key -> JSON), "log" (8-byte big-endian revision ->
  * {"type":"ADDED|MODIFIED|DELETED","key":K,"object":{...}}) and "meta"
@@ -84,7 +95,10 @@ struct store_event {
  * Errors: -EBUSY "data directory DIR is in use by another keel server (pid
  * N)"; -ENOTDIR; -EINVAL (no dir, map_size under 64 KiB); -EIO (not a keel
  * store of format 1, or LMDB could not open it); other -errno from the
- * file system. *out is untouched on failure. */
+ * file system. *out is untouched on failure.
+ * With opt->etcd_endpoints: dir is ignored (may be NULL); starts the watch
+ * thread and 32 worker threads; -EINVAL names a bad endpoint or prefix,
+ * -EIO an unreachable cluster. */
 int store_open(const char *dir, const struct store_options *opt, struct store **out,
                struct kerr *err);
 /* Waits for queued writes, closes LMDB, releases the lock. Accepts NULL.

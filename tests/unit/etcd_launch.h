@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -102,6 +103,7 @@ static int etcd_spawn(struct etcd_proc *p, const char *cluster)
 		snprintf(init, sizeof init, "%s=%s", p->name, p->peer);
 	p->pid = fork();
 	if (p->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test that crashes leaves no etcd behind */
 		FILE *l = freopen(log, "w", stderr);
 		(void)l;
 		dup2(2, 1);

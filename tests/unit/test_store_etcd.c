@@ -692,7 +692,7 @@ static int fn_create(void *ctx, json_t *cur, uint64_t rev, json_t **next, struct
 static void test_lost_answer(void **state)
 {
 	struct fx *f = *state;
-	struct proxy p;
+	static struct proxy p; /* static: its threads outlive a failed assertion */
 	proxy_start(&p, etcd.url);
 	char url[64];
 	snprintf(url, sizeof url, "http://127.0.0.1:%d", p.port);
