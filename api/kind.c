@@ -29,8 +29,8 @@ static const struct api_kind kinds[] = {
 };
 
 /* Not in the table: served by server/lease.c, not the generic verbs. */
-static const struct api_kind lease_kind = {"Lease", "LeaseList", "leases", "lease", NULL,
-                                           false, false};
+static const struct api_kind lease_kind = {"Lease", "LeaseList", "leases", "lease",
+                                           NULL,    false,       false};
 
 const struct api_kind *api_kind_lease(void)
 {

@@ -422,7 +422,8 @@ static void check_envelope(struct vctx *c, json_t *obj)
  * would have its agent fight the controller for it. */
 static void check_reserved_node_name(struct vctx *c, json_t *obj)
 {
-	const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+	const char *name =
+	    json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
 	const char *ctl = streq(c->kind->plural, "nodes") ? api_lease_reserved_for(name) : NULL;
 	if (ctl)
 		vc_cause(c, "metadata.name", R_INVALID,

@@ -246,8 +246,7 @@ bool controller_sleep(struct controller_env *env, long ms)
 	ts.tv_sec += ns / 1000000000;
 	ts.tv_nsec = ns % 1000000000;
 	pthread_mutex_lock(&env->mu);
-	while (!env->stop && env->leading &&
-	       pthread_cond_timedwait(&env->cv, &env->mu, &ts) == 0) {
+	while (!env->stop && env->leading && pthread_cond_timedwait(&env->cv, &env->mu, &ts) == 0) {
 	}
 	bool go_on = !env->stop && env->leading;
 	pthread_mutex_unlock(&env->mu);
@@ -349,7 +348,8 @@ static void *loop_thread(void *arg)
 	struct client *c = worker_client(env);
 	if (c && wait_synced(env))
 		while (wait_leading(env))
-			env->def->loop(env->state, c); /* returns when stopping or no longer leading */
+			env->def->loop(env->state,
+			               c); /* returns when stopping or no longer leading */
 	client_free(c);
 	return NULL;
 }

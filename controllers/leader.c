@@ -118,8 +118,7 @@ char *leader_identity_new(void)
 }
 
 /* The lease as read: 0 (rec filled, *obj owned), or -errno. */
-static int read_lease(struct leader *l, struct leader_record *rec, json_t **obj,
-                      struct kerr *err)
+static int read_lease(struct leader *l, struct leader_record *rec, json_t **obj, struct kerr *err)
 {
 	struct client_response resp = {0};
 	memset(rec, 0, sizeof *rec);
@@ -277,7 +276,8 @@ int leader_start(const struct leader_opts *o, struct leader **out, struct kerr *
 	int e = r < 0 ? 0 : pthread_create(&l->thread, NULL, elector_thread, l);
 	if (r < 0 || e) {
 		if (e)
-			kerr_set(err, e, "leader %s: cannot start a thread: %s", l->lease, strerror(e));
+			kerr_set(err, e, "leader %s: cannot start a thread: %s", l->lease,
+			         strerror(e));
 		l->stop = true;
 		leader_stop(l);
 		return r < 0 ? r : -e;

@@ -46,12 +46,12 @@ struct leader_record {
 };
 
 struct leader_fsm {
-	int64_t duration_ms;  /* D */
+	int64_t duration_ms; /* D */
 	bool leading;
-	int64_t held_until;   /* leading only while now < held_until */
-	bool seen;            /* a record was observed: */
-	uint64_t seen_rv;     /*   its version */
-	int64_t seen_at;      /*   when this process first saw that version */
+	int64_t held_until; /* leading only while now < held_until */
+	bool seen;          /* a record was observed: */
+	uint64_t seen_rv;   /*   its version */
+	int64_t seen_at;    /*   when this process first saw that version */
 };
 
 void leader_fsm_init(struct leader_fsm *f, int64_t duration_ms);

@@ -54,7 +54,8 @@ static int server_with_controllers(int argc, char **argv)
 		fprintf(stderr, "keel server: %s\n", kerr_msg(&err));
 		return 2;
 	}
-	struct server_hooks h = {controllers_started, controllers_stopped, &p, controllers_stopping};
+	struct server_hooks h = {controllers_started, controllers_stopped, &p,
+	                         controllers_stopping};
 	server_set_hooks(&h);
 	int rc = server_main(argc, argv);
 	for (int i = 1; i < argc; i++)

@@ -249,9 +249,9 @@ static void lease_row(json_t *obj, bool wide, const char **cells, size_t *n, cha
 	snprintf(bufs[0], 64, "%llds", (long long)json_integer_value(d));
 	cells[(*n)++] = bufs[0];
 	cells[(*n)++] = cli_age(at(obj, "spec.renewTime"), now, bufs[1], 64);
-	cells[(*n)++] = !holder || !*holder                            ? "Released"
+	cells[(*n)++] = !holder || !*holder                                 ? "Released"
 	                : renew >= 0 && now < renew + json_integer_value(d) ? "Held"
-	                                                                   : "Expired";
+	                                                                    : "Expired";
 	if (wide) {
 		cells[(*n)++] = cli_age(at(obj, "spec.acquireTime"), now, bufs[2], 64);
 		fmt_int(bufs[3], 64, at(obj, "spec.leaseTransitions"));

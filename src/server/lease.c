@@ -83,8 +83,8 @@ int srv_lease_next(json_t *live, const char *name, const struct srv_lease_req *q
 	bool same = had && streq(had, q->holder);
 	int64_t expires = srv_lease_expiry_us(live);
 	if (live && had && *had && !same && *q->holder && now_us < expires) {
-		int64_t renew = srv_lease_parse_us(
-		    json_string_value(json_object_get(spec, "renewTime")));
+		int64_t renew =
+		    srv_lease_parse_us(json_string_value(json_object_get(spec, "renewTime")));
 		return kerr_set(err, EBUSY,
 		                "lease %s is held by %s (renewed %llds ago, expires in %llds); not "
 		                "granted to %s",
@@ -97,14 +97,14 @@ int srv_lease_next(json_t *live, const char *name, const struct srv_lease_req *q
 	json_int_t transitions = json_integer_value(json_object_get(spec, "leaseTransitions"));
 	if (live && !same && *q->holder)
 		transitions++;
-	json_t *n = json_pack("{s:s, s:s, s:o, s:{s:s, s:I, s:s, s:s, s:I}}", "kind", "Lease",
-	                      "apiVersion", "keel/v1", "metadata",
-	                      live ? json_deep_copy(api_obj_meta(live))
-	                           : json_pack("{s:s}", "name", name),
-	                      "spec", "holderIdentity", q->holder, "leaseDurationSeconds",
-	                      (json_int_t)q->duration_s, "renewTime", now, "acquireTime",
-	                      same && json_is_string(acquire) ? json_string_value(acquire) : now,
-	                      "leaseTransitions", transitions);
+	json_t *n =
+	    json_pack("{s:s, s:s, s:o, s:{s:s, s:I, s:s, s:s, s:I}}", "kind", "Lease", "apiVersion",
+	              "keel/v1", "metadata",
+	              live ? json_deep_copy(api_obj_meta(live)) : json_pack("{s:s}", "name", name),
+	              "spec", "holderIdentity", q->holder, "leaseDurationSeconds",
+	              (json_int_t)q->duration_s, "renewTime", now, "acquireTime",
+	              same && json_is_string(acquire) ? json_string_value(acquire) : now,
+	              "leaseTransitions", transitions);
 	if (!live)
 		srv_obj_init_created(n);
 	json_object_del(api_obj_meta(n), "resourceVersion"); /* the store sets it */
@@ -156,8 +156,7 @@ static int lease_compute(struct srv_write *w, json_t *live, json_t **next, struc
 	return r < 0 ? r : STORE_WRITE;
 }
 
-static enum MHD_Result lease_reply(struct srv_req *r, int rc, struct kerr *err,
-                                   struct srv_write *w)
+static enum MHD_Result lease_reply(struct srv_req *r, int rc, struct kerr *err, struct srv_write *w)
 {
 	if (rc == -EBUSY)
 		return srv_reply_status(r, 409, "Conflict", "%s", kerr_msg(err));
@@ -171,10 +170,11 @@ static enum MHD_Result lease_put(struct srv_req *r)
 	_cleanup_kerr_ struct kerr err = KERR_INIT;
 	const char *ctl = api_lease_reserved_for(r->route.name);
 	if (ctl && streq(r->who.role, "node"))
-		return srv_reply_status(r, 403, "Forbidden",
-		                        "user \"%s\" (role node) cannot update leases \"%s\": it is "
-		                        "the leader lease of the %s controller",
-		                        r->who.name, r->route.name, ctl);
+		return srv_reply_status(
+		    r, 403, "Forbidden",
+		    "user \"%s\" (role node) cannot update leases \"%s\": it is "
+		    "the leader lease of the %s controller",
+		    r->who.name, r->route.name, ctl);
 	_cleanup_free_ char *key = store_key("leases", NULL, r->route.name);
 	struct srv_write *w = srv_write_new(r->srv, NULL, key);
 	struct srv_lease_req *q = srv_write_alloc(w, sizeof *q);

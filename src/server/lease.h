@@ -12,8 +12,8 @@
 
 struct kerr;
 
-#define SRV_LEASE_DEFAULT_S 40 /* spec.leaseDurationSeconds when the body names none */
-#define SRV_LEASE_MAX_S     3600
+#define SRV_LEASE_DEFAULT_S  40 /* spec.leaseDurationSeconds when the body names none */
+#define SRV_LEASE_MAX_S      3600
 #define SRV_LEASE_MAX_HOLDER 253
 
 /* What a PUT asks for. holder: borrowed; "" is a release (the lease is

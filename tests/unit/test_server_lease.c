@@ -53,10 +53,9 @@ static void test_create_renew_keep_acquire(void **st)
 	assert_string_equal(str(l2, "renewTime"), "2023-11-14T22:13:22.000000Z");
 	assert_string_equal(str(l2, "acquireTime"), "2023-11-14T22:13:20.250000Z");
 	assert_int_equal(json_integer_value(json_object_get(spec(l2), "leaseTransitions")), 0);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(l2, "metadata"),
-	                                                      "uid")),
-	                    json_string_value(json_object_get(json_object_get(l, "metadata"),
-	                                                      "uid")));
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(l2, "metadata"), "uid")),
+	    json_string_value(json_object_get(json_object_get(l, "metadata"), "uid")));
 	json_decref(l);
 	json_decref(l2);
 }
@@ -65,7 +64,8 @@ static void test_held_until_expiry(void **st)
 {
 	(void)st;
 	struct kerr err = KERR_INIT;
-	struct srv_lease_req a = {.holder = "a", .duration_s = 3}, b = {.holder = "b", .duration_s = 3};
+	struct srv_lease_req a = {.holder = "a", .duration_s = 3},
+	                     b = {.holder = "b", .duration_s = 3};
 	json_t *l = NULL, *n = NULL;
 	assert_int_equal(srv_lease_next(NULL, "n1", &a, T0, &l, &err), 0);
 	stored(l, "7");
