@@ -127,7 +127,8 @@ static const struct cli_command commands[] = {
     {"up", "Run server, controllers and a local agent in one process",
      "keel up [-f DIR [--interval DUR]] [--data-dir DIR] [--listen HOST:PORT]\n"
      "  [--runtime docker|process] [--name NODE] [--docker-socket PATH] [--stop-tasks-on-exit]\n"
-     "  [--no-user-config] [--tls | --tls-cert FILE --tls-key FILE] [--insecure-listen]",
+     "  [--no-user-config] [--tls | --tls-cert FILE --tls-key FILE] [--insecure-listen]\n"
+     "  [--store lmdb|etcd --etcd-endpoints URLS [--etcd-prefix P]]",
      "Runs the API server with its LMDB store, every controller (scheduler, tasks, nodes,\n"
      "gc) and one agent for this machine, in the foreground, until Ctrl-C or SIGTERM.\n"
      "The runtime is docker when a Docker engine answers on its socket, else process\n"

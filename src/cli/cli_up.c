@@ -66,15 +66,19 @@ struct up_flags {
 	bool tls;             /* the self-signed pair in DATA/tls/ */
 	const char *tls_cert, *tls_key;
 	bool insecure_listen;
-	const char *limits[9]; /* the server's limit flags, up_limit_flags order */
+	const char *limits[13]; /* the server's limit and store flags, up_limit_flags order */
 };
 
-/* keel server's limit flags, which keel up passes to its server as given
- * (srv_opts_parse checks them and names them in its messages). */
-static const char *const up_limit_flags[] = {
-    "max-body",        "max-object",       "max-watchers",    "max-watchers-per-client",
-    "max-connections", "max-header-bytes", "request-timeout", "idle-timeout",
-    "store-size"};
+/* keel server's limit and store flags, which keel up passes to its server
+ * as given, in one srv_opts_parse call (it checks them, together: --store
+ * etcd needs --etcd-endpoints, and names them in its messages). */
+static const char *const up_limit_flags[] = {"max-body",        "max-object",
+                                             "max-watchers",    "max-watchers-per-client",
+                                             "max-connections", "max-header-bytes",
+                                             "request-timeout", "idle-timeout",
+                                             "store-size",      "store",
+                                             "etcd-endpoints",  "etcd-prefix",
+                                             "etcd-wait"};
 _Static_assert(ARRAY_SIZE(up_limit_flags) == ARRAY_SIZE(((struct up_flags *)0)->limits),
                "one up_flags.limits slot per limit flag");
 
@@ -350,15 +354,15 @@ static int up_server_opts(const struct up_flags *f, struct srv_opts *so, struct 
 	so->tls_cert = f->tls_cert ? xstrdup(f->tls_cert) : NULL;
 	so->tls_key = f->tls_key ? xstrdup(f->tls_key) : NULL;
 	so->insecure_listen = f->insecure_listen;
-	for (size_t i = 0; i < ARRAY_SIZE(up_limit_flags); i++) {
-		if (!f->limits[i])
-			continue;
-		_cleanup_free_ char *arg = xasprintf("--%s=%s", up_limit_flags[i], f->limits[i]);
-		char *argv[] = {"up", arg, NULL};
-		if (srv_opts_parse(so, 2, argv, err) < 0)
-			return -EINVAL;
-	}
-	return 0;
+	char *argv[ARRAY_SIZE(up_limit_flags) + 2] = {"up"};
+	int argc = 1;
+	for (size_t i = 0; i < ARRAY_SIZE(up_limit_flags); i++)
+		if (f->limits[i])
+			argv[argc++] = xasprintf("--%s=%s", up_limit_flags[i], f->limits[i]);
+	int rc = srv_opts_parse(so, argc, argv, err);
+	for (int i = 1; i < argc; i++)
+		free(argv[i]);
+	return rc < 0 ? -EINVAL : 0;
 }
 
 static int start_agent(struct up *u, const struct up_flags *f, const char *runtime,
@@ -535,7 +539,8 @@ int cli_cmd_up(int argc, char **argv)
 	     "API address (default 127.0.0.1:7700; port 0 picks a free one)"},
 	    {"runtime", 0, CLI_OPT_STRING, &f.runtime, "RUNTIME",
 	     "docker or process (default: docker when an engine answers, else process)"},
-	    {"name", 0, CLI_OPT_STRING, &f.name, "NODE", "this node's name (default: the host name)"},
+	    {"name", 0, CLI_OPT_STRING, &f.name, "NODE",
+	     "this node's name (default: the host name)"},
 	    {"docker-socket", 0, CLI_OPT_STRING, &f.docker_socket, "PATH",
 	     "Docker engine socket (default /var/run/docker.sock)"},
 	    {"stop-tasks-on-exit", 0, CLI_OPT_BOOL, &f.stop_tasks, NULL,
@@ -567,6 +572,14 @@ int cli_cmd_up(int argc, char **argv)
 	     "close a kept-alive connection without a request (default 300s)"},
 	    {"store-size", 0, CLI_OPT_STRING, &f.limits[8], "SIZE",
 	     "the store's quota; a full store answers 507 (default 8Gi)"},
+	    {"store", 0, CLI_OPT_STRING, &f.limits[9], "BACKEND",
+	     "lmdb (default, in the data directory) or etcd"},
+	    {"etcd-endpoints", 0, CLI_OPT_STRING, &f.limits[10], "URLS",
+	     "with --store etcd: http://HOST:PORT[,...]"},
+	    {"etcd-prefix", 0, CLI_OPT_STRING, &f.limits[11], "PREFIX",
+	     "key prefix in etcd (default /keel/)"},
+	    {"etcd-wait", 0, CLI_OPT_STRING, &f.limits[12], "DURATION",
+	     "wait this long at start for etcd to answer (default 10s)"},
 	};
 	struct cli_strv pos = {0};
 	int code;

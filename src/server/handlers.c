@@ -24,6 +24,7 @@
 #include "common/kerr.h"
 #include "common/util.h"
 #include "server/conns.h"
+#include "server/etcdhealth.h"
 #include "server/metrics.h"
 #include "server/watch.h"
 #include "store/store.h"
@@ -133,12 +134,32 @@ static enum MHD_Result handle_metrics(struct srv_req *r)
 	            "# HELP keel_http_connections Open HTTP connections.\n"
 	            "# TYPE keel_http_connections gauge\nkeel_http_connections %zu\n",
 	            srv_conns_open(r->srv->conns));
+	sbuf_printf(&b,
+	            "# HELP keel_store_backend The store's backend (--store).\n"
+	            "# TYPE keel_store_backend gauge\nkeel_store_backend{backend=\"%s\"} 1\n",
+	            r->srv->opts.store_backend == SRV_STORE_ETCD ? "etcd" : "lmdb");
+	if (r->srv->etcdh)
+		srv_etcdh_render(r->srv->etcdh, &b);
 	pthread_mutex_lock(&r->srv->metrics_mu);
 	if (r->srv->metrics_source)
 		r->srv->metrics_source(r->srv->metrics_ud, &b);
 	pthread_mutex_unlock(&r->srv->metrics_mu);
 	return srv_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8",
 	                      b.data ? b.data : "");
+}
+
+/* Ready: serving, and with etcd, some endpoint reports a healthy cluster
+ * (server/etcdhealth.h). The body says what is missing. */
+static enum MHD_Result handle_readyz(struct srv_req *r)
+{
+	if (!atomic_load(&r->srv->ready))
+		return srv_reply_text(r, 503, "text/plain; charset=utf-8", "not ready");
+	if (r->srv->etcdh && !srv_etcdh_ok(r->srv->etcdh)) {
+		_cleanup_free_ char *why = srv_etcdh_describe(r->srv->etcdh);
+		_cleanup_free_ char *body = xasprintf("not ready: %s", why);
+		return srv_reply_text(r, 503, "text/plain; charset=utf-8", body);
+	}
+	return srv_reply_text(r, 200, "text/plain; charset=utf-8", "ok");
 }
 
 static enum MHD_Result handle_get(struct srv_req *r)
@@ -277,9 +298,7 @@ enum MHD_Result srv_handle(struct srv_req *r)
 	case SRV_ROUTE_HEALTHZ:
 		return srv_reply_text(r, 200, "text/plain; charset=utf-8", "ok");
 	case SRV_ROUTE_READYZ:
-		if (!atomic_load(&r->srv->ready))
-			return srv_reply_text(r, 503, "text/plain; charset=utf-8", "not ready");
-		return srv_reply_text(r, 200, "text/plain; charset=utf-8", "ok");
+		return handle_readyz(r);
 	case SRV_ROUTE_VERSION:
 		return srv_reply_json(r, 200,
 		                      json_pack("{s:s, s:s}", "version", KEEL_VERSION, "apiVersion",

@@ -30,6 +30,7 @@ struct srv_auth;
 struct srv_metrics;
 struct srv_conns;
 struct srv_write;
+struct srv_etcdh;
 
 struct server {
 	struct srv_opts opts;
@@ -39,6 +40,7 @@ struct server {
 	const char *in_process_token; /* borrowed from auth */
 	struct srv_metrics *metrics;
 	struct srv_conns *conns;
+	struct srv_etcdh *etcdh; /* with --store etcd: the health probe; else NULL */
 	struct MHD_Daemon *mhd;
 	char *url; /* owned: "http://HOST:PORT" once listening */
 	atomic_bool ready;

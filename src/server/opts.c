@@ -18,6 +18,7 @@
 
 #include "common/kerr.h"
 #include "common/log.h"
+#include "common/sbuf.h"
 #include "common/util.h"
 
 void srv_opts_init(struct srv_opts *o)
@@ -38,6 +39,9 @@ void srv_opts_init(struct srv_opts *o)
 	    .bookmark_ms = 15000,
 	    .store_max_bytes = (size_t)8 << 30,
 	    .history = 100000,
+	    .store_backend = SRV_STORE_LMDB,
+	    .etcd_prefix = xstrdup("/keel/"),
+	    .etcd_wait_ms = 10000,
 	    .log_level = LOG_INFO,
 	};
 }
@@ -55,7 +59,9 @@ void srv_opts_free(struct srv_opts *o)
 	free(o->tls_key_pem);
 	free(o->tls_ca_file);
 	free(o->tls_why);
-	o->tls_why = NULL;
+	free(o->etcd_endpoints);
+	free(o->etcd_prefix);
+	o->tls_why = o->etcd_endpoints = o->etcd_prefix = NULL;
 	o->data_dir = o->listen_host = o->token_file = NULL;
 	o->tls_cert = o->tls_key = o->tls_cert_pem = o->tls_key_pem = o->tls_ca_file = NULL;
 }
@@ -159,6 +165,82 @@ int srv_parse_listen(const char *s, char **host, unsigned *port, struct kerr *er
 	}
 	*host = h;
 	*port = (unsigned)p;
+	return 0;
+}
+
+/* One etcd endpoint's HOST (a DNS name, IPv4 or [IPv6]) — what curl will
+ * be given, so no user info, path or spaces. */
+static bool endpoint_host_ok(const char *h, size_t n)
+{
+	if (n >= 2 && h[0] == '[') {
+		if (h[n - 1] != ']')
+			return false;
+		for (size_t i = 1; i + 1 < n; i++)
+			if (!strchr("0123456789abcdefABCDEF:.", h[i]))
+				return false;
+		return n > 2;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z') ||
+		      (h[i] >= '0' && h[i] <= '9') || h[i] == '-' || h[i] == '.' || h[i] == '_'))
+			return false;
+	return n > 0;
+}
+
+/* Checks one entry; *norm (owned) is it without a final '/'. */
+static int parse_endpoint(const char *e, size_t n, char **norm, struct kerr *err)
+{
+	_cleanup_free_ char *v = xstrndup(e, n);
+	size_t len = strlen(v);
+	if (len > 0 && v[len - 1] == '/')
+		v[--len] = '\0';
+	if (strstartswith(v, "https://"))
+		return kerr_set(err, ENOTSUP,
+		                "https is not supported yet (no client TLS to etcd): use http://");
+	if (!strstartswith(v, "http://"))
+		return kerr_set(err, EINVAL, "want http://HOST:PORT");
+	const char *hp = v + strlen("http://");
+	const char *colon = strrchr(hp, ':');
+	if (colon && hp[0] == '[' && strrchr(hp, ']') > colon)
+		colon = NULL; /* [v6] without a port */
+	if (!colon)
+		return kerr_set(err, EINVAL, "no port (want http://HOST:PORT)");
+	if (!endpoint_host_ok(hp, (size_t)(colon - hp)))
+		return kerr_set(err, EINVAL, "bad host (want http://HOST:PORT, no path)");
+	char *end = NULL;
+	errno = 0;
+	long port = strtol(colon + 1, &end, 10);
+	if (!colon[1] || *end || errno || colon[1] == '-' || colon[1] == '+' || port < 1 ||
+	    port > 65535)
+		return kerr_set(err, EINVAL, "bad port (want 1-65535, no path)");
+	*norm = TAKE_PTR(v);
+	return 0;
+}
+
+int srv_parse_etcd_endpoints(const char *s, char **out, struct kerr *err)
+{
+	if (!s || !*s)
+		return kerr_set(err, EINVAL, "no endpoint (want http://HOST:PORT[,...])");
+	_cleanup_sbuf_ struct sbuf b = SBUF_INIT;
+	int idx = 1;
+	for (const char *p = s;; idx++) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		_cleanup_free_ char *entry = xstrndup(p, n);
+		_cleanup_free_ char *norm = NULL;
+		if (n == 0)
+			return kerr_set(err, EINVAL,
+			                "entry %d is empty (want http://HOST:PORT[,...])", idx);
+		if (parse_endpoint(p, n, &norm, err) < 0) {
+			kerr_prefix(err, "entry %d \"%s\"", idx, entry);
+			return -EINVAL;
+		}
+		sbuf_printf(&b, "%s%s", b.len ? "," : "", norm);
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	*out = sbuf_take(&b);
 	return 0;
 }
 
@@ -358,6 +440,46 @@ static int f_history(struct srv_opts *o, const char *v, struct kerr *err)
 	return parse_count(v, 1, UINT64_MAX / 2, &o->history, err);
 }
 
+static int f_store(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	if (streq(v, "lmdb"))
+		o->store_backend = SRV_STORE_LMDB;
+	else if (streq(v, "etcd"))
+		o->store_backend = SRV_STORE_ETCD;
+	else
+		return kerr_set(err, EINVAL, "invalid store \"%s\" (lmdb or etcd)", v);
+	return 0;
+}
+
+static int f_etcd_endpoints(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	char *eps = NULL;
+	if (srv_parse_etcd_endpoints(v, &eps, err) < 0)
+		return -EINVAL;
+	free(o->etcd_endpoints);
+	o->etcd_endpoints = eps;
+	return 0;
+}
+
+static int f_etcd_prefix(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	if (v[0] != '/')
+		return kerr_set(err, EINVAL, "prefix \"%s\" must start with / (e.g. /keel/)", v);
+	for (const char *c = v; *c; c++)
+		if ((unsigned char)*c <= ' ' || *c == 0x7f)
+			return kerr_set(err, EINVAL,
+			                "prefix \"%s\" has a space or control character", v);
+	free(o->etcd_prefix);
+	size_t n = strlen(v);
+	o->etcd_prefix = v[n - 1] == '/' ? xstrdup(v) : xasprintf("%s/", v);
+	return 0;
+}
+
+static int f_etcd_wait(struct srv_opts *o, const char *v, struct kerr *err)
+{
+	return duration_min(v, 0, &o->etcd_wait_ms, err);
+}
+
 static int f_log_level(struct srv_opts *o, const char *v, struct kerr *err)
 {
 	int l = log_level_parse(v);
@@ -383,12 +505,18 @@ static const struct {
 	const char *name;
 	flag_fn fn;
 } flags[] = {
-    {"data-dir", f_data_dir},         {"listen", f_listen},
-    {"token-file", f_token_file},     {"threads", f_threads},
-    {"max-watchers", f_max_watchers}, {"bookmark-interval", f_bookmark},
-    {"store-size", f_store_size},     {"history", f_history},
-    {"log-level", f_log_level},       {"log-format", f_log_format},
-    {"tls-cert", f_tls_cert},         {"tls-key", f_tls_key},
+    {"data-dir", f_data_dir},
+    {"listen", f_listen},
+    {"token-file", f_token_file},
+    {"threads", f_threads},
+    {"max-watchers", f_max_watchers},
+    {"bookmark-interval", f_bookmark},
+    {"store-size", f_store_size},
+    {"history", f_history},
+    {"log-level", f_log_level},
+    {"log-format", f_log_format},
+    {"tls-cert", f_tls_cert},
+    {"tls-key", f_tls_key},
     /* the flag's first name, kept as an alias; --help lists --store-size only */
     {"store-max-bytes", f_store_size},
     {"max-watchers-per-client", f_max_watchers_per_client},
@@ -398,6 +526,10 @@ static const struct {
     {"max-header-bytes", f_max_header_bytes},
     {"request-timeout", f_request_timeout},
     {"idle-timeout", f_idle_timeout},
+    {"store", f_store},
+    {"etcd-endpoints", f_etcd_endpoints},
+    {"etcd-prefix", f_etcd_prefix},
+    {"etcd-wait", f_etcd_wait},
 };
 
 /* Flags without a value. */
@@ -413,7 +545,8 @@ const char *srv_opts_usage(void)
 {
 	return "Usage: keel server [flags]\n"
 	       "\n"
-	       "Runs the keel API server (HTTP + JSON) over the LMDB store in the data directory.\n"
+	       "Runs the keel API server (HTTP + JSON) over the LMDB store in the data directory,\n"
+	       "or over an etcd cluster (--store etcd), which several servers can share.\n"
 	       "\n"
 	       "Flags (DUR: a number with a unit, ms, s, m or h: 500ms, 90s, 5m, 1.5h; a bare "
 	       "number is seconds):\n"
@@ -449,6 +582,14 @@ const char *srv_opts_usage(void)
 	       "                             (--store-max-bytes is an alias)\n"
 	       "  --history N                change-log revisions kept for watches (default "
 	       "100000)\n"
+	       "  --store BACKEND            lmdb (default: in the data directory) or etcd\n"
+	       "  --etcd-endpoints URLS      with --store etcd (required): etcd client URLs,\n"
+	       "                             http://HOST:PORT[,http://HOST:PORT...]\n"
+	       "  --etcd-prefix P            key prefix in etcd (default /keel/); servers that "
+	       "share it\n"
+	       "                             share one cluster state\n"
+	       "  --etcd-wait DUR            at start, wait this long for an endpoint to answer,\n"
+	       "                             then refuse to start (default 10s)\n"
 	       "  --log-level LEVEL          debug, info, warn or error (default info)\n"
 	       "  --log-format FORMAT        text or json (default text)\n"
 	       "  --tls-cert FILE            serve HTTPS with this PEM certificate (and its "
@@ -509,6 +650,29 @@ static int apply_bool_flag(struct srv_opts *o, const char *name, size_t nlen, co
 	return 0;
 }
 
+static bool given(char **argv, int argc, const char *flag)
+{
+	size_t n = strlen(flag);
+	for (int i = 1; i < argc; i++)
+		if (strncmp(argv[i], flag, n) == 0 && (argv[i][n] == '\0' || argv[i][n] == '='))
+			return true;
+	return false;
+}
+
+/* Flags that only mean something together: said at start, not ignored. */
+static int check_store_flags(const struct srv_opts *o, char **argv, int argc, struct kerr *err)
+{
+	if (o->store_backend == SRV_STORE_ETCD && !o->etcd_endpoints)
+		return kerr_set(err, EINVAL,
+		                "--store etcd needs --etcd-endpoints http://HOST:PORT[,...]");
+	static const char *const etcd_only[] = {"--etcd-endpoints", "--etcd-prefix", "--etcd-wait"};
+	for (size_t i = 0; o->store_backend == SRV_STORE_LMDB && i < ARRAY_SIZE(etcd_only); i++)
+		if (given(argv, argc, etcd_only[i]))
+			return kerr_set(err, EINVAL, "%s needs --store etcd (the store is lmdb)",
+			                etcd_only[i]);
+	return 0;
+}
+
 int srv_opts_parse(struct srv_opts *o, int argc, char **argv, struct kerr *err)
 {
 	for (int i = 1; i < argc; i++) {
@@ -534,5 +698,5 @@ int srv_opts_parse(struct srv_opts *o, int argc, char **argv, struct kerr *err)
 		if (!eq)
 			i++;
 	}
-	return 0;
+	return check_store_flags(o, argv, argc, err);
 }

@@ -11,6 +11,12 @@
 
 struct kerr;
 
+/* --store: where objects live. */
+enum srv_store_backend {
+	SRV_STORE_LMDB, /* the LMDB store in the data directory (default) */
+	SRV_STORE_ETCD, /* an etcd 3.4 cluster through its v3 JSON gateway */
+};
+
 struct srv_opts {
 	char *data_dir;         /* owned; --data-dir, default srv_default_data_dir() */
 	char *listen_host;      /* owned; from --listen HOST:PORT, default 127.0.0.1 */
@@ -29,6 +35,13 @@ struct srv_opts {
 	int64_t bookmark_ms;    /* --bookmark-interval, default 15s */
 	size_t store_max_bytes; /* --store-size (alias --store-max-bytes), default 8Gi */
 	uint64_t history;       /* --history, default 100000 */
+	int store_backend;      /* enum srv_store_backend; --store lmdb|etcd, default lmdb */
+	char *etcd_endpoints;   /* owned or NULL; --etcd-endpoints, checked: each entry
+	                           http://HOST:PORT, joined by commas */
+	char *etcd_prefix;      /* owned; --etcd-prefix, default "/keel/"; starts and
+	                           ends with '/' (a missing final '/' is added) */
+	int64_t etcd_wait_ms;   /* --etcd-wait: how long start waits for an endpoint
+	                           to answer, default 10s */
 	int log_level;          /* enum log_level; --log-level, default info */
 	bool log_json;          /* --log-format json */
 	bool help;              /* --help was given */
@@ -53,8 +66,9 @@ void srv_opts_free(struct srv_opts *o);
 
 /* Parses argv[1..argc) ("--flag value" or "--flag=value"); argv[0] is
  * "server". Returns 0, or -EINVAL with a one-line message naming the flag
- * (unknown flag, missing or bad value). Files are not read here: see
- * srv_tls_prepare. */
+ * (unknown flag, missing or bad value, flags that do not go together:
+ * --store etcd without --etcd-endpoints, --etcd-* with --store lmdb). Files
+ * are not read here: see srv_tls_prepare. */
 int srv_opts_parse(struct srv_opts *o, int argc, char **argv, struct kerr *err);
 
 /* The --help text (static). */
@@ -72,6 +86,11 @@ int srv_parse_duration_ms(const char *s, int64_t *ms, struct kerr *err);
 int srv_parse_size(const char *s, size_t *bytes, struct kerr *err);
 /* "HOST:PORT", "[v6]:PORT", ":PORT" (host 127.0.0.1). *host owned. */
 int srv_parse_listen(const char *s, char **host, unsigned *port, struct kerr *err);
+/* "http://H:P,http://H2:P2" (etcd client URLs): every entry http://HOST:PORT
+ * with HOST a name, an IPv4 address or [IPv6], PORT 1-65535, nothing after
+ * (a final '/' is dropped). *out owned: the entries re-joined by commas.
+ * -EINVAL naming the entry (and its position) that is wrong. */
+int srv_parse_etcd_endpoints(const char *s, char **out, struct kerr *err);
 
 /* A flag value as a user would write it, for messages: sizes as "3Mi",
  * "1536Ki" or plain bytes; durations as "30s" or "1500ms". Owned. */

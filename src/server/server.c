@@ -35,6 +35,7 @@
 #include "common/util.h"
 #include "server/auth.h"
 #include "server/conns.h"
+#include "server/etcdhealth.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/objects.h"
@@ -254,17 +255,42 @@ static void warn_if_over_quota(struct store *st)
 	         ss.map_used, q, ss.map_size);
 }
 
+/* With --store etcd, waits (--etcd-wait) until an endpoint reports a
+ * healthy cluster, then opens the store on it: a server that cannot reach
+ * its store refuses to start, with every endpoint's reason, rather than
+ * serving 503s (it is systemd's job to try again). The data directory
+ * still holds the tokens, DATA/config and DATA/tls, not the objects. */
+static int open_store(struct server *srv, struct kerr *err)
+{
+	struct store_options so = {.map_size = srv->opts.store_max_bytes,
+	                           .history = srv->opts.history,
+	                           .max_object = srv->opts.max_object};
+	if (srv->opts.store_backend == SRV_STORE_ETCD) {
+		if (srv_etcdh_start(srv->opts.etcd_endpoints, srv->opts.etcd_wait_ms, &srv->etcdh,
+		                    err) < 0)
+			return kerr_prefix(err, "--store etcd");
+		so.etcd_endpoints = srv->opts.etcd_endpoints;
+		so.etcd_prefix = srv->opts.etcd_prefix;
+		int rc = store_open(srv->opts.data_dir, &so, &srv->store, err);
+		if (rc < 0)
+			return kerr_prefix(err, "cannot open the store on etcd %s (prefix %s)",
+			                   srv->opts.etcd_endpoints, srv->opts.etcd_prefix);
+		return 0;
+	}
+	int rc = store_open(srv->opts.data_dir, &so, &srv->store, err);
+	if (rc < 0)
+		return kerr_prefix(err, "cannot open the store in %s", srv->opts.data_dir);
+	return 0;
+}
+
 /* Opens the store, the tokens and the hub. */
 static int server_open(struct server *srv, struct kerr *err)
 {
 	if (mkdir_p(srv->opts.data_dir, err) < 0)
 		return -err->code;
-	struct store_options so = {.map_size = srv->opts.store_max_bytes,
-	                           .history = srv->opts.history,
-	                           .max_object = srv->opts.max_object};
-	int rc = store_open(srv->opts.data_dir, &so, &srv->store, err);
+	int rc = open_store(srv, err);
 	if (rc < 0)
-		return kerr_prefix(err, "cannot open the store in %s", srv->opts.data_dir);
+		return rc;
 	warn_if_over_quota(srv->store);
 	if ((rc = create_default_namespace(srv->store, err)) < 0 ||
 	    (rc = load_auth(srv, err)) < 0 ||
@@ -313,6 +339,7 @@ static void server_close(struct server *srv)
 	srv_hub_free(srv->hub);
 	srv_conns_free(srv->conns);
 	store_close(srv->store);
+	srv_etcdh_stop(srv->etcdh);
 	srv_auth_free(srv->auth);
 	srv_metrics_free(srv->metrics);
 	pthread_mutex_destroy(&srv->metrics_mu);
@@ -453,8 +480,14 @@ int server_main(int argc, char **argv)
 		printf("keel server listening on %s (data dir %s)\n", server_url(srv),
 		       server_data_dir(srv));
 		fflush(stdout);
-		log_info("listening on %s, data dir %s, revision %llu", server_url(srv),
-		         server_data_dir(srv), (unsigned long long)server_revision(srv));
+		if (srv->opts.store_backend == SRV_STORE_ETCD)
+			log_info(
+			    "listening on %s, data dir %s, store etcd %s prefix %s, revision %llu",
+			    server_url(srv), server_data_dir(srv), srv->opts.etcd_endpoints,
+			    srv->opts.etcd_prefix, (unsigned long long)server_revision(srv));
+		else
+			log_info("listening on %s, data dir %s, revision %llu", server_url(srv),
+			         server_data_dir(srv), (unsigned long long)server_revision(srv));
 		int sig = 0;
 		sigwait(&set, &sig);
 		log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");

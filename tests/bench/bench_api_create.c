@@ -4,12 +4,14 @@
  * (fsync on, its default; --controllers=none, so only the API and the
  * store are measured) and, in the same run, against etcd 3.4 through its
  * JSON gateway (/v3/kv/put), putting the same 1 KiB values at the same
- * concurrency.
+ * concurrency, and against a second keel server on the etcd store
+ * (--store etcd on that same etcd, a prefix of its own): the price of HA,
+ * keel on etcd against keel on LMDB and against raw etcd.
  *
- * The machine is noisy, so the two alternate in slices (keel, etcd, keel,
- * ...) against servers started once, and the figure is the ratio of their
- * totals. Each client is a thread with one libcurl easy handle per server,
- * kept alive across slices, so a create costs one HTTP round trip and no
+ * The machine is noisy, so the systems alternate in slices (keel, keel on
+ * etcd, etcd, etcd, keel on etcd, keel, ...) against servers started once,
+ * and the figures are the ratios of their totals. Each client is a thread with one libcurl easy
+ * handle per server, kept alive across slices, so a create costs one HTTP round trip and no
  * connection setup; the client's own CPU time is printed so that one can
  * tell whether it, not the server, was the limit.
  *
@@ -17,7 +19,8 @@
  *
  *   bench_api_create [--smoke] [--clients N] [--slice SECS] [--rounds N]
  *                    [--size BYTES] [--keel PATH] [--no-etcd]
- *                    [-- KEEL-SERVER-FLAGS...]
+ *                    [--no-keel-etcd] [-- KEEL-SERVER-FLAGS...]
+ * --no-etcd: keel on LMDB alone; --no-keel-etcd: no keel on etcd.
  */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -39,8 +42,10 @@
 #define KEEL_BIN "keel"
 #endif
 
-enum { KEEL, ETCD, NSYS };
-static const char *const sys_name[NSYS] = {"keel", "etcd"};
+/* KEEL: on LMDB; KETCD: keel on the etcd store; ETCD: raw etcd puts */
+enum { KEEL, KETCD, ETCD, NSYS };
+static const char *const sys_name[NSYS] = {"keel", "keel-etcd", "etcd"};
+#define IS_KEEL(s) ((s) != ETCD)
 
 struct client {
 	int id;
@@ -131,7 +136,7 @@ static void one_request(struct client *c, char *task, char *body)
 	long code = 0;
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	bool good = c->sys == KEEL ? code == 201 || code == 200 : code == 200;
+	bool good = IS_KEEL(c->sys) ? code == 201 || code == 200 : code == 200;
 	if (!c->measure)
 		return;
 	if (good) {
@@ -168,7 +173,7 @@ static void client_init(struct client *c, int id, const struct bench_srv *srv)
 		if (srv[s].auth[0])
 			c->hdr[s] = curl_slist_append(c->hdr[s], srv[s].auth);
 		snprintf(c->url[s], sizeof c->url[s], "%s%s", srv[s].url,
-		         s == KEEL ? "/apis/keel/v1/namespaces/default/tasks" : "/v3/kv/put");
+		         IS_KEEL(s) ? "/apis/keel/v1/namespaces/default/tasks" : "/v3/kv/put");
 		curl_easy_setopt(c->h[s], CURLOPT_URL, c->url[s]);
 		curl_easy_setopt(c->h[s], CURLOPT_HTTPHEADER, c->hdr[s]);
 		curl_easy_setopt(c->h[s], CURLOPT_WRITEFUNCTION, discard);
@@ -218,7 +223,7 @@ static double self_cpu(void)
 
 struct totals {
 	double secs[NSYS], srv_cpu[NSYS], cli_cpu[NSYS];
-	double commits, writes; /* keel's store, over the measured slices */
+	double commits, writes; /* keel's LMDB store, over the measured slices */
 };
 
 static size_t grow(char *p, size_t sz, size_t n, void *ud)
@@ -296,7 +301,7 @@ static double run_slice(struct client *cl, int n, int sys, double secs, bool mea
 		t->cli_cpu[sys] += self_cpu() - c0;
 		t->commits += k1c - k0c;
 		t->writes += k1w - k0w;
-		fprintf(stderr, "  slice %-4s %6.2fs %9.0f/s", sys_name[sys], el, rate);
+		fprintf(stderr, "  slice %-9s %6.2fs %9.0f/s", sys_name[sys], el, rate);
 		if (sys == KEEL)
 			fprintf(stderr, "  %.1f writes/commit", (k1w - k0w) / (k1c - k0c));
 		fprintf(stderr, "\n");
@@ -308,29 +313,27 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench_api_create [--smoke] [--clients N] [--slice SECS] [--rounds N]\n"
 	           "                        [--size BYTES] [--keel PATH] [--no-etcd]"
-	           " [-- KEEL-SERVER-FLAGS...]\n");
+	           " [--no-keel-etcd] [-- KEEL-SERVER-FLAGS...]\n");
 }
 
 struct args {
 	int clients, rounds;
 	double slice;
 	const char *keel;
-	bool etcd;
+	bool etcd, keel_etcd;
 	char **extra;
 };
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	static const struct option lo[] = {{"smoke", no_argument, NULL, 'S'},
-	                                   {"clients", required_argument, NULL, 'c'},
-	                                   {"slice", required_argument, NULL, 's'},
-	                                   {"rounds", required_argument, NULL, 'r'},
-	                                   {"size", required_argument, NULL, 'z'},
-	                                   {"keel", required_argument, NULL, 'k'},
-	                                   {"no-etcd", no_argument, NULL, 'E'},
-	                                   {"help", no_argument, NULL, 'h'},
-	                                   {NULL, 0, NULL, 0}};
-	*a = (struct args){32, 4, 3.0, getenv("KEEL") ? getenv("KEEL") : KEEL_BIN, true, NULL};
+	static const struct option lo[] = {
+	    {"smoke", no_argument, NULL, 'S'},       {"clients", required_argument, NULL, 'c'},
+	    {"slice", required_argument, NULL, 's'}, {"rounds", required_argument, NULL, 'r'},
+	    {"size", required_argument, NULL, 'z'},  {"keel", required_argument, NULL, 'k'},
+	    {"no-etcd", no_argument, NULL, 'E'},     {"no-keel-etcd", no_argument, NULL, 'K'},
+	    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+	*a =
+	    (struct args){32, 4, 3.0, getenv("KEEL") ? getenv("KEEL") : KEEL_BIN, true, true, NULL};
 	int c;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
@@ -355,6 +358,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'E':
 			a->etcd = false;
 			break;
+		case 'K':
+			a->keel_etcd = false;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -364,6 +370,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		}
 	}
 	a->extra = argv + optind;
+	a->keel_etcd = a->keel_etcd && a->etcd;
 	if (a->clients < 1 || a->rounds < 1 || !(a->slice > 0) || obj_size < 200 ||
 	    obj_size > (1 << 20)) {
 		fprintf(stderr,
@@ -388,13 +395,15 @@ static void report(struct client *cl, int n, const struct args *a, const struct 
 		}
 		rate[s] = t->secs[s] > 0 ? (double)ok[s] / t->secs[s] : NAN;
 	}
-	fprintf(stderr, "%-5s %9s %8s %10s %8s %8s %10s %10s\n", "", "ok", "failed", "per s",
+	fprintf(stderr, "%-9s %9s %8s %10s %8s %8s %10s %10s\n", "", "ok", "failed", "per s",
 	        "p50 ms", "p99 ms", "server cpu", "client cpu");
-	for (int s = 0; s < (a->etcd ? NSYS : 1); s++)
-		fprintf(stderr, "%-5s %9llu %8llu %10.0f %8.2f %8.2f %9.0f%% %9.0f%%\n",
-		        sys_name[s], (unsigned long long)ok[s], (unsigned long long)failed[s],
-		        rate[s], bench_hist_ms(&lat[s], 0.5), bench_hist_ms(&lat[s], 0.99),
-		        100 * t->srv_cpu[s] / t->secs[s], 100 * t->cli_cpu[s] / t->secs[s]);
+	for (int s = 0; s < NSYS; s++)
+		if (ok[s] || failed[s])
+			fprintf(stderr, "%-9s %9llu %8llu %10.0f %8.2f %8.2f %9.0f%% %9.0f%%\n",
+			        sys_name[s], (unsigned long long)ok[s],
+			        (unsigned long long)failed[s], rate[s], bench_hist_ms(&lat[s], 0.5),
+			        bench_hist_ms(&lat[s], 0.99), 100 * t->srv_cpu[s] / t->secs[s],
+			        100 * t->cli_cpu[s] / t->secs[s]);
 	fprintf(stderr, "keel store: %.0f writes in %.0f commits, %.1f writes/commit\n", t->writes,
 	        t->commits, t->writes / t->commits);
 	for (int i = 0; i < n; i++)
@@ -414,6 +423,19 @@ static void report(struct client *cl, int n, const struct args *a, const struct 
 	bench_json("api_create", "create p99 latency", bench_hist_ms(&lat[KEEL], 0.99), "ms", NAN,
 	           bench_hist_ms(&lat[ETCD], 0.99),
 	           bench_hist_ms(&lat[KEEL], 0.99) / bench_hist_ms(&lat[ETCD], 0.99));
+	if (a->keel_etcd) {
+		snprintf(fig, sizeof fig,
+		         "durable creates/s on the etcd store, %d clients, %zu B objects",
+		         a->clients, obj_size);
+		bench_json("api_create", fig, rate[KETCD], "creates/s", NAN, rate[ETCD],
+		           rate[KETCD] / rate[ETCD]);
+		bench_json("api_create", "etcd store creates/s vs LMDB store creates/s",
+		           rate[KETCD] / rate[KEEL], "x", NAN, NAN, NAN);
+		bench_json("api_create", "create p99 latency on the etcd store",
+		           bench_hist_ms(&lat[KETCD], 0.99), "ms", NAN,
+		           bench_hist_ms(&lat[KEEL], 0.99),
+		           bench_hist_ms(&lat[KETCD], 0.99) / bench_hist_ms(&lat[KEEL], 0.99));
+	}
 	for (int s = 0; s < NSYS; s++)
 		bench_hist_free(&lat[s]);
 }
@@ -424,36 +446,46 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &a) < 0)
 		return 2;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	struct bench_srv srv[NSYS] = {{0}, {0}};
+	struct bench_srv srv[NSYS] = {{0}, {0}, {0}};
 	if (bench_keel_start(&srv[KEEL], a.keel, (const char *const *)a.extra) < 0)
 		return 1;
 	if (a.etcd && bench_etcd_start(&srv[ETCD]) < 0) {
 		bench_srv_stop(&srv[KEEL]);
 		return 1;
 	}
+	if (a.keel_etcd && bench_keel_etcd_start(&srv[KETCD], a.keel, &srv[ETCD],
+	                                         (const char *const *)a.extra) < 0) {
+		bench_srv_stop(&srv[ETCD]);
+		bench_srv_stop(&srv[KEEL]);
+		return 1;
+	}
 	fprintf(stderr,
 	        "bench_api_create: %d clients, %zu-byte objects, %d x %.1fs slices each; "
-	        "keel %s, etcd %s\n",
+	        "keel %s, keel on etcd %s, etcd %s\n",
 	        a.clients, obj_size, a.rounds, a.slice, srv[KEEL].url,
-	        a.etcd ? srv[ETCD].url : "(not run)");
+	        a.keel_etcd ? srv[KETCD].url : "(not run)", a.etcd ? srv[ETCD].url : "(not run)");
 	struct client *cl = xcalloc((size_t)a.clients, sizeof *cl);
 	for (int i = 0; i < a.clients; i++)
 		client_init(&cl[i], i, srv);
 	struct totals t;
 	memset(&t, 0, sizeof t);
-	int nsys = a.etcd ? NSYS : 1;
+	int sys[NSYS], nsys = 0;
+	for (int s = 0; s < NSYS; s++)
+		if (srv[s].pid)
+			sys[nsys++] = s;
 	/* warm-up: connections opened, pages touched; not counted */
-	for (int s = 0; s < nsys; s++)
-		run_slice(cl, a.clients, s, a.slice < 1 ? a.slice / 2 : 0.5, false, srv, &t);
-	/* keel etcd, etcd keel, keel etcd, ...: neither always goes first */
+	for (int i = 0; i < nsys; i++)
+		run_slice(cl, a.clients, sys[i], a.slice < 1 ? a.slice / 2 : 0.5, false, srv, &t);
+	/* forwards, then backwards, ...: none always goes first */
 	for (int r = 0; r < a.rounds; r++)
-		for (int s = 0; s < nsys; s++)
-			run_slice(cl, a.clients, (r & 1) ? nsys - 1 - s : s, a.slice, true, srv,
-			          &t);
+		for (int i = 0; i < nsys; i++)
+			run_slice(cl, a.clients, sys[(r & 1) ? nsys - 1 - i : i], a.slice, true,
+			          srv, &t);
 	report(cl, a.clients, &a, &t);
 	uint64_t failed = 0;
 	for (int i = 0; i < a.clients; i++) {
-		failed += cl[i].failed[KEEL] + cl[i].failed[ETCD];
+		for (int k = 0; k < NSYS; k++)
+			failed += cl[i].failed[k];
 		client_free(&cl[i]);
 	}
 	free(cl);

@@ -211,6 +211,20 @@ int bench_keel_start(struct bench_srv *s, const char *keel, const char *const *e
 	return start_failed(s, "keel server");
 }
 
+int bench_keel_etcd_start(struct bench_srv *s, const char *keel, const struct bench_srv *etcd,
+                          const char *const *extra)
+{
+	static int seq;
+	char prefix[64];
+	snprintf(prefix, sizeof prefix, "/keel-bench-%d-%d/", (int)getpid(), ++seq);
+	const char *argv[32] = {"--store", "etcd",          "--etcd-endpoints",
+	                        etcd->url, "--etcd-prefix", prefix};
+	size_t n = 6;
+	for (; extra && *extra && n < 31; extra++)
+		argv[n++] = *extra;
+	return bench_keel_start(s, keel, argv);
+}
+
 static int free_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -26,6 +26,13 @@ struct bench_srv {
  * after printing why to stderr (the temp dir is removed). */
 int bench_keel_start(struct bench_srv *s, const char *keel, const char *const *extra);
 
+/* bench_keel_start on the etcd store: `--store etcd --etcd-endpoints
+ * ETCD_URL --etcd-prefix /keel-bench-N/ EXTRA...` (etcd already started by
+ * bench_etcd_start; a fresh prefix per call, so several keel servers can
+ * share one etcd without seeing each other's objects). */
+int bench_keel_etcd_start(struct bench_srv *s, const char *keel, const struct bench_srv *etcd,
+                          const char *const *extra);
+
 /* Starts etcd (PATH lookup of "etcd", or $ETCD) on two free loopback ports
  * and waits until a range request answers (up to 20 s). Returns 0, or -1
  * after printing why to stderr. */

@@ -33,7 +33,11 @@
  * Prints a summary on stderr and one JSON line per figure on stdout.
  *
  *   bench_watch [--smoke] [--watchers N] [--rate N] [--seconds S]
- *               [--writers N] [--keel PATH] [-- KEEL-SERVER-FLAGS...]
+ *               [--writers N] [--keel PATH] [--etcd] [-- KEEL-SERVER-FLAGS...]
+ *
+ * --etcd: the server runs on the etcd store (--store etcd) of an etcd this
+ * benchmark starts; the figures' bench is then "watch_fanout_etcd". The
+ * server CPU figure is keel's alone, not etcd's.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -387,29 +391,38 @@ static void *writer_run(void *arg)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench_watch [--smoke] [--watchers N] [--rate N] [--seconds S]\n"
-	           "                   [--writers N] [--readers N] [--keel PATH]"
+	           "                   [--writers N] [--readers N] [--keel PATH] [--etcd]"
 	           " [-- KEEL-SERVER-FLAGS...]\n");
 }
 
 struct args {
 	int readers;
 	const char *keel;
+	bool etcd;
 	char **extra;
 };
 
+static const char *bench_name = "watch_fanout";
+static const char *fig_prefix = ""; /* "etcd store: " with --etcd, for the table */
+
+static void emit(const char *figure, double value, const char *unit, double target, double baseline,
+                 double ratio)
+{
+	char f[200];
+	snprintf(f, sizeof f, "%s%s", fig_prefix, figure);
+	bench_json(bench_name, f, value, unit, target, baseline, ratio);
+}
+
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	static const struct option lo[] = {{"smoke", no_argument, NULL, 'S'},
-	                                   {"watchers", required_argument, NULL, 'w'},
-	                                   {"rate", required_argument, NULL, 'r'},
-	                                   {"seconds", required_argument, NULL, 's'},
-	                                   {"writers", required_argument, NULL, 'W'},
-	                                   {"readers", required_argument, NULL, 'R'},
-	                                   {"keel", required_argument, NULL, 'k'},
-	                                   {"help", no_argument, NULL, 'h'},
-	                                   {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {
+	    {"smoke", no_argument, NULL, 'S'},         {"watchers", required_argument, NULL, 'w'},
+	    {"rate", required_argument, NULL, 'r'},    {"seconds", required_argument, NULL, 's'},
+	    {"writers", required_argument, NULL, 'W'}, {"readers", required_argument, NULL, 'R'},
+	    {"keel", required_argument, NULL, 'k'},    {"etcd", no_argument, NULL, 'E'},
+	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
 	g.nwatchers = 1000, g.rate = 1000, g.seconds = 30, g.writers = 0;
-	*a = (struct args){1, getenv("KEEL") ? getenv("KEEL") : KEEL_BIN, NULL};
+	*a = (struct args){1, getenv("KEEL") ? getenv("KEEL") : KEEL_BIN, false, NULL};
 	int c;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
@@ -433,6 +446,11 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 'k':
 			a->keel = optarg;
+			break;
+		case 'E':
+			a->etcd = true;
+			bench_name = "watch_fanout_etcd";
+			fig_prefix = "etcd store: ";
 			break;
 		case 'h':
 			usage(stdout);
@@ -556,18 +574,13 @@ static void report(struct watcher *w, struct reader *rd, int nr, double write_se
 	char fig[160];
 	snprintf(fig, sizeof fig, "watch events missing, %d watchers x %llu writes", g.nwatchers,
 	         (unsigned long long)ok);
-	bench_json("watch_fanout", fig, (double)(expected - got), "events", 0, NAN, NAN);
-	bench_json("watch_fanout", "writes/s during fan-out", wrate, "writes/s", g.rate, NAN, NAN);
-	bench_json("watch_fanout", "write->delivery p50", bench_hist_ms(&h, 0.5), "ms", NAN, NAN,
-	           NAN);
-	bench_json("watch_fanout", "write->delivery p99", bench_hist_ms(&h, 0.99), "ms", 50, NAN,
-	           NAN);
-	bench_json("watch_fanout", "writes sent > 10 ms after due", (double)late, "writes", NAN,
-	           NAN, NAN);
-	bench_json("watch_fanout", "write (create -> 201) p99", bench_hist_ms(&g.write_hist, 0.99),
-	           "ms", NAN, NAN, NAN);
-	bench_json("watch_fanout", "server CPU per delivered event", cpu_per_event_us, "us", NAN,
-	           NAN, NAN);
+	emit(fig, (double)(expected - got), "events", 0, NAN, NAN);
+	emit("writes/s during fan-out", wrate, "writes/s", g.rate, NAN, NAN);
+	emit("write->delivery p50", bench_hist_ms(&h, 0.5), "ms", NAN, NAN, NAN);
+	emit("write->delivery p99", bench_hist_ms(&h, 0.99), "ms", 50, NAN, NAN);
+	emit("writes sent > 10 ms after due", (double)late, "writes", NAN, NAN, NAN);
+	emit("write (create -> 201) p99", bench_hist_ms(&g.write_hist, 0.99), "ms", NAN, NAN, NAN);
+	emit("server CPU per delivered event", cpu_per_event_us, "us", NAN, NAN, NAN);
 	bench_hist_free(&h);
 }
 
@@ -631,8 +644,14 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&g.err_lock, NULL);
 	bench_hist_init(&g.write_hist);
 	g.send_ns = xcalloc(g.nwrites + 1, sizeof *g.send_ns);
-	if (bench_keel_start(&g.srv, a.keel, (const char *const *)a.extra) < 0)
+	struct bench_srv etcd = {0};
+	if (a.etcd && bench_etcd_start(&etcd) < 0)
 		return 1;
+	if ((a.etcd ? bench_keel_etcd_start(&g.srv, a.keel, &etcd, (const char *const *)a.extra)
+	            : bench_keel_start(&g.srv, a.keel, (const char *const *)a.extra)) < 0) {
+		bench_srv_stop(&etcd);
+		return 1;
+	}
 	struct watcher *w = xcalloc((size_t)g.nwatchers, sizeof *w);
 	struct reader *rd = xcalloc((size_t)a.readers, sizeof *rd);
 	for (int i = 0; i < g.nwatchers; i++)
@@ -647,6 +666,7 @@ int main(int argc, char **argv)
 	free(w);
 	free(rd);
 	bench_srv_stop(&g.srv);
+	bench_srv_stop(&etcd);
 	free((void *)g.send_ns);
 	bench_hist_free(&g.write_hist);
 	curl_global_cleanup();

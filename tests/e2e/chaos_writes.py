@@ -333,7 +333,14 @@ def check(srv, ledger, log_offset, cycle, last_rev):
 def replay(srv, ledger, cycle, since, upto, found):
     """A watch from revision `since` replays the change log up to `upto`:
     every acknowledged write after `since` is an event at its revision, the
-    revisions increase, and each object's last event is its stored state."""
+    revisions increase, and each object's last event is its stored state.
+    The stream is read up to the last stored object's revision when that is
+    lower than `upto`: on etcd the list's revision is etcd's global one,
+    which moves with writes that are not Tasks (the server's start marks
+    the store), so no Task event may ever reach it."""
+    upto = min(upto, max([r for r in found.values()] + [since]))
+    if upto <= since:
+        return 0
     conn = http.client.HTTPConnection(srv.host, srv.port, timeout=20)
     conn.request("GET", "%s?watch=1&resourceVersion=%d" % (NS_PATH, since),
                  headers={"Authorization": "Bearer " + srv.token})

@@ -23,7 +23,8 @@ teardown() { keel_server_stop KILL; }
 	after=$(keel get deployments -A -o json | jq -S '[.items[] | {name: .metadata.name, rv: .metadata.resourceVersion, uid: .metadata.uid, spec}]')
 	rev_after=$(keel get tasks -A -o json | jq -r .metadata.resourceVersion)
 	assert_equal "$after" "$before"
-	assert_equal "$rev_after" "$rev_before"
+	# on etcd the list's revision is etcd's global one, which the start moved
+	if on_lmdb; then assert_equal "$rev_after" "$rev_before"; else [ "$rev_after" -ge "$rev_before" ]; fi
 	run keel get task hello -o name
 	assert_success
 	assert_output "task/hello"
@@ -34,10 +35,11 @@ teardown() { keel_server_stop KILL; }
 	refute_line --partial "created"
 	refute_line --partial "configured"
 	rev_again=$(keel get tasks -A -o json | jq -r .metadata.resourceVersion)
-	assert_equal "$rev_again" "$rev_before"
+	assert_equal "$rev_again" "$rev_after"
 }
 
 @test "a second server on the same data directory is refused" {
+	lmdb_only "the data directory's flock guards the LMDB store; on etcd several servers share one store by design"
 	run "$KEEL" server --data-dir "$KEEL_DATA" --listen 127.0.0.1:0
 	assert_failure
 	assert_output --partial "in use"
@@ -72,7 +74,8 @@ stored_tasks() { keel get tasks -o json | jq -r '.items[] | "\(.metadata.name) \
 	# pipelined (store_writer.c) the writer commits again as soon as the
 	# data flush returns, so on a fast disk the batches are smaller (~330
 	# on a quiet machine, where the one HTTP thread is the limit).
-	[ "$commits" -le $((writes * 3 / 4)) ]
+	# (LMDB's group commit; on etcd each write is one txn, batched by etcd)
+	if on_lmdb; then [ "$commits" -le $((writes * 3 / 4)) ]; fi
 	assert_equal "$(stored_tasks)" "$(cat "$BATS_TEST_TMPDIR/acked")"
 }
 

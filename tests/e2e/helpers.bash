@@ -1,5 +1,8 @@
 # Shared helpers for keel's bats tests: a real `keel server` on a free
-# loopback port with its LMDB store in the test's temp directory.
+# loopback port with its LMDB store in the test's temp directory, or with
+# KEEL_TEST_STORE=etcd on the etcd at $KEEL_TEST_ETCD_ENDPOINTS, under a key
+# prefix of its own per data directory (tests/e2e/etcd-run starts that etcd;
+# etcd.bash starts clusters for tests that need their own).
 #   load helpers
 #   setup()    { keel_server_start; }
 #   teardown() { keel_server_stop; }
@@ -8,6 +11,7 @@
 
 load /usr/lib/bats/bats-support/load.bash
 load /usr/lib/bats/bats-assert/load.bash
+load etcd
 
 : "${KEEL:?set KEEL to the keel binary (ctest does)}"
 
@@ -18,7 +22,9 @@ keel() { "$KEEL" "$@"; }
 keel_server_start() {
 	KEEL_DATA=${KEEL_DATA:-$BATS_TEST_TMPDIR/data}
 	SERVER_LOG=$BATS_TEST_TMPDIR/server.log
-	"$KEEL" server --data-dir "$KEEL_DATA" --listen 127.0.0.1:0 "$@" >>"$SERVER_LOG" 2>&1 &
+	local store=()
+	keel_store_flags store "$@" || return 1
+	"$KEEL" server --data-dir "$KEEL_DATA" --listen 127.0.0.1:0 "${store[@]}" "$@" >>"$SERVER_LOG" 2>&1 &
 	SERVER_PID=$!
 	local i url=""
 	for i in $(seq 1 200); do
@@ -39,6 +45,45 @@ keel_server_start() {
 	if [ -f "$KEEL_DATA/admin.token" ]; then
 		KEEL_TOKEN_VALUE=$(cat "$KEEL_DATA/admin.token")
 	fi
+}
+
+# keel_store_flags VAR [FLAGS...]: fills the array VAR with the --store
+# flags of the backend under test: none for LMDB (or when FLAGS choose a
+# --store themselves); with KEEL_TEST_STORE=etcd, the etcd endpoints and a
+# prefix kept in $KEEL_DATA/test-etcd-prefix, so that a restart on the same
+# data directory finds its objects and every other data directory is a
+# fresh store.
+keel_store_flags() {
+	local -n out=$1
+	shift
+	out=()
+	local a
+	for a in "$@"; do
+		case $a in --store | --store=*) return 0 ;; esac
+	done
+	case ${KEEL_TEST_STORE:-lmdb} in
+	lmdb) return 0 ;;
+	etcd) ;;
+	*) echo "KEEL_TEST_STORE=$KEEL_TEST_STORE: want lmdb or etcd" >&2; return 1 ;;
+	esac
+	if [ -z "${KEEL_TEST_ETCD_ENDPOINTS:-}" ]; then
+		echo "KEEL_TEST_STORE=etcd needs KEEL_TEST_ETCD_ENDPOINTS (run the test through tests/e2e/etcd-run)" >&2
+		return 1
+	fi
+	mkdir -p "$KEEL_DATA"
+	local pf=$KEEL_DATA/test-etcd-prefix
+	[ -s "$pf" ] || echo "/keel-test/$(basename "$BATS_TEST_FILENAME" .bats)-$BATS_TEST_NUMBER-$$-$RANDOM/" >"$pf"
+	out=(--store etcd --etcd-endpoints "$KEEL_TEST_ETCD_ENDPOINTS" --etcd-prefix "$(cat "$pf")")
+}
+
+# on_lmdb: true when the backend under test is LMDB (for the checks of a
+# test that hold on LMDB only; on etcd the list's revision is etcd's global
+# one, which a server's start moves, and each write is its own etcd txn).
+on_lmdb() { [ "${KEEL_TEST_STORE:-lmdb}" = lmdb ]; }
+
+# lmdb_only REASON: skips the rest of the test on another backend.
+lmdb_only() {
+	[ "${KEEL_TEST_STORE:-lmdb}" = lmdb ] || skip "LMDB only: $*"
 }
 
 # keel_server_stop [SIGNAL]: stops the server (TERM by default) and waits.

@@ -152,6 +152,79 @@ static void test_flags(void **state)
 	kerr_clear(&err);
 }
 
+/* One --store/--etcd-* command line: 0 and o filled, or -EINVAL and err. */
+static int parse_store(struct srv_opts *o, struct kerr *err, int argc, char **argv)
+{
+	srv_opts_free(o);
+	srv_opts_init(o);
+	kerr_clear(err);
+	return srv_opts_parse(o, argc, argv, err);
+}
+
+static void test_store_flags(void **state)
+{
+	(void)state;
+	struct kerr err = KERR_INIT;
+	struct srv_opts o;
+	srv_opts_init(&o);
+	char *def[] = {"server"};
+	assert_int_equal(parse_store(&o, &err, 1, def), 0);
+	assert_int_equal(o.store_backend, SRV_STORE_LMDB);
+	assert_null(o.etcd_endpoints);
+	assert_string_equal(o.etcd_prefix, "/keel/");
+	char *ok[] = {"server",
+	              "--store",
+	              "etcd",
+	              "--etcd-endpoints",
+	              "http://127.0.0.1:2379/,http://[::1]:2380,http://etcd-2.local:4001",
+	              "--etcd-prefix=/prod",
+	              "--etcd-wait",
+	              "500ms"};
+	assert_int_equal(parse_store(&o, &err, 8, ok), 0);
+	assert_int_equal(o.store_backend, SRV_STORE_ETCD);
+	assert_string_equal(o.etcd_endpoints,
+	                    "http://127.0.0.1:2379,http://[::1]:2380,http://etcd-2.local:4001");
+	assert_string_equal(o.etcd_prefix, "/prod/");
+	assert_int_equal(o.etcd_wait_ms, 500);
+	static const struct {
+		const char *eps, *msg;
+	} bad[] = {
+	    {"127.0.0.1:2379", "entry 1 \"127.0.0.1:2379\": want http://HOST:PORT"},
+	    {"http://a:1,,http://b:2", "entry 2 is empty (want http://HOST:PORT[,...])"},
+	    {"http://a:1,http://b", "entry 2 \"http://b\": no port (want http://HOST:PORT)"},
+	    {"http://a:0", "entry 1 \"http://a:0\": bad port (want 1-65535, no path)"},
+	    {"http://a:2379/v3", "entry 1 \"http://a:2379/v3\": bad port (want 1-65535, no path)"},
+	    {"http://us er:1",
+	     "entry 1 \"http://us er:1\": bad host (want http://HOST:PORT, no path)"},
+	    {"https://a:2379", "entry 1 \"https://a:2379\": https is not supported yet (no client "
+	                       "TLS to etcd): use http://"},
+	    {"", "no endpoint (want http://HOST:PORT[,...])"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv[] = {"server", "--store", "etcd", "--etcd-endpoints",
+		                (char *)bad[i].eps};
+		assert_int_equal(parse_store(&o, &err, 5, argv), -EINVAL);
+		_cleanup_free_ char *want = xasprintf("--etcd-endpoints: %s", bad[i].msg);
+		assert_string_equal(err.msg, want);
+	}
+	char *noeps[] = {"server", "--store", "etcd"};
+	assert_int_equal(parse_store(&o, &err, 3, noeps), -EINVAL);
+	assert_string_equal(err.msg, "--store etcd needs --etcd-endpoints http://HOST:PORT[,...]");
+	char *lmdb[] = {"server", "--etcd-endpoints=http://a:1"};
+	assert_int_equal(parse_store(&o, &err, 2, lmdb), -EINVAL);
+	assert_string_equal(err.msg, "--etcd-endpoints needs --store etcd (the store is lmdb)");
+	char *which[] = {"server", "--store", "mysql"};
+	assert_int_equal(parse_store(&o, &err, 3, which), -EINVAL);
+	assert_string_equal(err.msg, "--store: invalid store \"mysql\" (lmdb or etcd)");
+	char *prefix[] = {"server",     "--store",       "etcd", "--etcd-endpoints",
+	                  "http://a:1", "--etcd-prefix", "keel"};
+	assert_int_equal(parse_store(&o, &err, 7, prefix), -EINVAL);
+	assert_string_equal(err.msg,
+	                    "--etcd-prefix: prefix \"keel\" must start with / (e.g. /keel/)");
+	srv_opts_free(&o);
+	kerr_clear(&err);
+}
+
 static void test_limit_flags(void **state)
 {
 	(void)state;
@@ -617,6 +690,7 @@ int main(void)
 	    cmocka_unit_test(test_sizes),
 	    cmocka_unit_test(test_listen),
 	    cmocka_unit_test(test_flags),
+	    cmocka_unit_test(test_store_flags),
 	    cmocka_unit_test(test_limit_flags),
 	    cmocka_unit_test(test_format_values),
 	    cmocka_unit_test(test_limit_counters),

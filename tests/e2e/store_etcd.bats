@@ -1,0 +1,107 @@
+#!/usr/bin/env bats
+# keel server on the etcd backend: the --store flags, the start that waits
+# for etcd and refuses without it, readiness and metrics that follow the
+# etcd cluster's health, and the fixture that leaves no member behind.
+
+load helpers
+
+setup() { needs_etcd; }
+teardown() {
+	keel_server_stop KILL
+	etcd_cluster_stop
+}
+
+@test "store flags: etcd without endpoints, a bad entry, etcd-only flags on lmdb are usage errors naming the flag" {
+	run "$KEEL" server --store etcd
+	assert_failure 2
+	assert_output "keel server: --store etcd needs --etcd-endpoints http://HOST:PORT[,...]"
+	run "$KEEL" server --store etcd --etcd-endpoints http://127.0.0.1:2379,127.0.0.1:2380
+	assert_failure 2
+	assert_output 'keel server: --etcd-endpoints: entry 2 "127.0.0.1:2380": want http://HOST:PORT'
+	run "$KEEL" server --etcd-prefix /x/
+	assert_failure 2
+	assert_output "keel server: --etcd-prefix needs --store etcd (the store is lmdb)"
+	run "$KEEL" server --store sqlite
+	assert_failure 2
+	assert_output 'keel server: --store: invalid store "sqlite" (lmdb or etcd)'
+	run "$KEEL" server --help
+	assert_output --partial "--etcd-endpoints URLS"
+}
+
+@test "no endpoint answers: the server waits --etcd-wait, then exits 1 naming every endpoint" {
+	p1=$(free_port)
+	p2=$(free_port)
+	start=$(date +%s%N)
+	run timeout 20 "$KEEL" server --data-dir "$BATS_TEST_TMPDIR/d" --listen 127.0.0.1:0 \
+		--store etcd --etcd-endpoints "http://127.0.0.1:$p1,http://127.0.0.1:$p2" --etcd-wait 1s
+	took=$((($(date +%s%N) - start) / 1000000))
+	assert_failure 1
+	assert_output --partial "no etcd endpoint answers with a healthy cluster after --etcd-wait 1s"
+	assert_output --partial "http://127.0.0.1:$p1: Couldn't connect to server"
+	assert_output --partial "http://127.0.0.1:$p2: Couldn't connect to server"
+	[ "$took" -ge 900 ] && [ "$took" -lt 10000 ]
+}
+
+@test "3-member etcd: ready while a quorum answers, 503 naming the endpoints without one, ready again when it is back" {
+	etcd_cluster_start 3
+	keel_server_start --controllers=none --store etcd --etcd-endpoints "$ETCD_ENDPOINTS"
+	run curl -s "$KEEL_URL/readyz"
+	assert_output ok
+	run api GET /metrics
+	assert_line 'keel_store_backend{backend="etcd"} 1'
+	assert_line "keel_etcd_healthy_endpoints 3"
+	# a Task written through keel is in etcd, under the default prefix
+	keel apply -f - <<<'{"apiVersion":"keel/v1","kind":"Task","metadata":{"name":"t1"},"spec":{"image":"busybox"}}'
+	run etcdctl --endpoints "$ETCD_ENDPOINTS" get --prefix /keel/ --keys-only
+	assert_output --partial "/keel/tasks/default/t1"
+
+	etcd_member_kill 1
+	sleep 2.5
+	run curl -s "$KEEL_URL/readyz"
+	assert_output ok
+	run api GET /metrics
+	assert_line "keel_etcd_healthy_endpoints 2"
+	assert_line "keel_etcd_endpoint_healthy{endpoint=\"$(etcd_member_url 1)\"} 0"
+
+	etcd_member_kill 2 # no quorum: m3 has no leader
+	for i in $(seq 1 100); do
+		code=$(curl -s -o "$BATS_TEST_TMPDIR/ready" -w '%{http_code}' "$KEEL_URL/readyz")
+		[ "$code" = 503 ] && break
+		sleep 0.1
+	done
+	[ "$code" = 503 ]
+	run cat "$BATS_TEST_TMPDIR/ready"
+	assert_output --partial "not ready: etcd: no healthy endpoint: $(etcd_member_url 1): Couldn't connect to server"
+	assert_output --regexp "$(etcd_member_url 3): (no answer in 1000ms \(a member without quorum does not answer\)|unhealthy)"
+	# liveness does not follow etcd
+	run curl -s "$KEEL_URL/healthz"
+	assert_output ok
+
+	etcd_member_start 1
+	etcd_member_start 2
+	for i in $(seq 1 100); do
+		[ "$(curl -s "$KEEL_URL/readyz")" = ok ] && break
+		sleep 0.1
+	done
+	run curl -s "$KEEL_URL/readyz"
+	assert_output ok
+	run keel get task t1 -o name
+	assert_output task/t1
+}
+
+@test "the fixture: a killed member restarts on its data, and stopping leaves no etcd process" {
+	etcd_cluster_start 3
+	etcdctl --endpoints "$ETCD_ENDPOINTS" put k v1
+	etcd_member_kill 2
+	etcdctl --endpoints "$(etcd_member_url 1)" put k v2
+	etcd_member_start 2
+	run etcdctl --endpoints "$(etcd_member_url 2)" get k --print-value-only
+	assert_output v2
+	pids=$(cat "$ETCD_DIR"/m*/pid)
+	etcd_cluster_stop
+	for p in $pids; do
+		! kill -0 "$p" 2>/dev/null
+	done
+	run pgrep -f -- "--data-dir $ETCD_DIR/"
+	assert_failure
+}
