@@ -468,7 +468,7 @@ int controller_manager_start(const struct controller_options *o, const char *lis
 	if (s && !streq(s, "epvm") && !streq(s, "round-robin"))
 		return kerr_set(err, EINVAL, "--scheduler: unknown \"%s\" (epvm or round-robin)", s);
 	struct controller_manager *m = xcalloc(1, sizeof *m);
-	m->identity = leader_identity_new();
+	m->identity = o->identity && *o->identity ? xstrdup(o->identity) : leader_identity_new();
 	for (size_t i = 0; i < ARRAY_SIZE(on); i++) {
 		if (!on[i])
 			continue;

@@ -63,6 +63,11 @@ struct controller_options {
 	long resync_ms;                /* informer resync; default 0 (none) */
 	long leader_lease_ms;          /* --leader-lease: each controller's leader Lease
 	                                  duration (controllers/leader.h); default 15 s */
+	const char *identity;          /* holder of the leader Leases (copied); NULL: a new
+	                                  HOSTNAME-PID-RANDOM per process. A server passes
+	                                  the one kept in its locked data directory, so that
+	                                  restarted (even after kill -9) it takes its leases
+	                                  back at once instead of waiting for them to lapse */
 	int workers;                   /* 0: each def's own default */
 };
 

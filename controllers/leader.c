@@ -117,6 +117,20 @@ char *leader_identity_new(void)
 	return xasprintf("%s-%d-%04x", host, (int)getpid(), rand_r(&seed) & 0xffff);
 }
 
+char *leader_identity_of_dir(const char *dir)
+{
+	_cleanup_free_ char *path = xasprintf("%s/controller-identity", dir);
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	char *id = NULL;
+	if (identity_load(path, NULL, &id, &err) == 0)
+		return id;
+	log_warn("controllers: cannot keep their leader identity in %s (%s): restarted, this "
+	         "server waits for its leader leases to lapse",
+	         path, kerr_msg(&err));
+	free(id);
+	return leader_identity_new();
+}
+
 /* The lease as read: 0 (rec filled, *obj owned), or -errno. */
 static int read_lease(struct leader *l, struct leader_record *rec, json_t **obj, struct kerr *err)
 {

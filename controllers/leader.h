@@ -101,3 +101,11 @@ void leader_stop(struct leader *l);
 
 /* "HOSTNAME-PID-RANDOM": this process's holder identity. Owned. */
 char *leader_identity_new(void);
+/* The holder identity of the controllers of the server whose data directory
+ * is dir, kept in DIR/controller-identity (made on the first start): the
+ * directory is locked by one live server at a time, so a server restarted
+ * on it — even after kill -9 — holds its leader leases again at once, as an
+ * agent restarted with its data directory holds its node leases. Falls back
+ * to leader_identity_new() (with a warning) where the file cannot be kept.
+ * Owned. */
+char *leader_identity_of_dir(const char *dir);

@@ -15,6 +15,7 @@
 #include "common/kerr.h"
 #include "common/util.h"
 #include "controllers/controller.h"
+#include "controllers/leader.h"
 #include "server/server.h"
 
 struct in_process {
@@ -24,13 +25,17 @@ struct in_process {
 };
 
 static int controllers_started(void *ud, const char *url, const char *token, const char *ca,
-                               struct kerr *err)
+                               const char *data_dir, struct kerr *err)
 {
 	struct in_process *p = ud;
 	p->opts.client.server = url;
 	p->opts.client.token = token;
 	p->opts.client.ca_file = ca;
-	return controller_manager_start(&p->opts, p->list, &p->m, err);
+	_cleanup_free_ char *id = leader_identity_of_dir(data_dir);
+	p->opts.identity = id;
+	int rc = controller_manager_start(&p->opts, p->list, &p->m, err);
+	p->opts.identity = NULL;
+	return rc;
 }
 
 static void controllers_stopping(void *ud)

@@ -106,29 +106,12 @@ static int make_runtime(struct agent *a, struct kerr *err)
 static void load_identity(struct agent *a)
 {
 	_cleanup_free_ char *path = xasprintf("%s/agent-identity", a->data_dir);
-	_cleanup_free_ char *s = NULL;
-	size_t len = 0;
-	if (file_read_all(path, 512, &s, &len, NULL) == 0) {
-		while (len && (s[len - 1] == '\n' || s[len - 1] == ' '))
-			s[--len] = '\0';
-		if (len > 0 && len <= 200 && !memchr(s, '\0', len)) {
-			a->holder = TAKE_PTR(s);
-			return;
-		}
-	}
-	unsigned char rnd[6] = {0};
-	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-		uint64_t x = (uint64_t)time_mono_ms() ^ ((uint64_t)getpid() << 32);
-		memcpy(rnd, &x, sizeof rnd);
-	}
-	a->holder = xasprintf("%.100s-%02x%02x%02x%02x%02x%02x", a->hostname, rnd[0], rnd[1],
-	                      rnd[2], rnd[3], rnd[4], rnd[5]);
-	_cleanup_kerr_ struct kerr err = KERR_INIT;
-	if (mkdir_p(a->data_dir, &err) < 0 ||
-	    file_write_atomic(path, a->holder, strlen(a->holder), 0600, &err) < 0)
+	_cleanup_kerr_ struct kerr err = KERR_INIT, werr = KERR_INIT;
+	bool made = mkdir_p(a->data_dir, &err) == 0;
+	if (identity_load(path, a->hostname, &a->holder, &werr) < 0 || !made)
 		log_warn("agent: cannot keep its identity %s in %s (%s): restarted, it will have "
 		         "to wait for its leases to expire",
-		         a->holder, a->data_dir, kerr_msg(&err));
+		         a->holder, a->data_dir, kerr_msg(made ? &werr : &err));
 }
 
 /* A CA file is read by libcurl only at the first https request, whose

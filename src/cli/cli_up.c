@@ -45,6 +45,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "controllers/controller.h"
+#include "controllers/leader.h"
 #include "server/opts.h"
 #include "server/server.h"
 #include "server/tls.h"
@@ -396,6 +397,8 @@ static int up_start(struct up *u, const struct up_flags *f, struct srv_opts *so,
 	co.client.server = server_url(u->srv);
 	co.client.token = server_in_process_token(u->srv);
 	co.client.ca_file = server_ca_file(u->srv);
+	_cleanup_free_ char *id = leader_identity_of_dir(server_data_dir(u->srv));
+	co.identity = id;
 	if (controller_manager_start(&co, "all", &u->ctl, err) < 0)
 		return kerr_prefix(err, "controllers");
 	if (start_agent(u, f, runtime, err) < 0)

@@ -10,10 +10,14 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/kerr.h"
 
@@ -261,6 +265,36 @@ int file_write_atomic(const char *path, const void *data, size_t len, int mode, 
 		return kerr_set(err, e, "%s: %s", path, strerror(e));
 	}
 	return 0;
+}
+
+int identity_load(const char *path, const char *host, char **out, struct kerr *err)
+{
+	_cleanup_free_ char *s = NULL;
+	size_t len = 0;
+	if (file_read_all(path, 512, &s, &len, NULL) == 0) {
+		while (len && (s[len - 1] == '\n' || s[len - 1] == ' '))
+			s[--len] = '\0';
+		if (len > 0 && len <= 200 && !memchr(s, '\0', len)) {
+			*out = TAKE_PTR(s);
+			return 0;
+		}
+	}
+	char name[256] = "";
+	if (!host) {
+		if (gethostname(name, sizeof name - 1) < 0 || !*name)
+			snprintf(name, sizeof name, "keel");
+		host = name;
+	}
+	unsigned char rnd[6] = {0};
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+		memcpy(rnd, &x, sizeof rnd);
+	}
+	*out = xasprintf("%.100s-%02x%02x%02x%02x%02x%02x", host, rnd[0], rnd[1], rnd[2], rnd[3],
+	                 rnd[4], rnd[5]);
+	return file_write_atomic(path, *out, strlen(*out), 0600, err);
 }
 
 static bool addr_is_loopback(const struct sockaddr *sa)

@@ -96,3 +96,14 @@ int file_read_all(const char *path, size_t max, char **out, size_t *len, struct 
 int fd_read_all(int fd, const char *path, size_t max, char **out, size_t *len, struct kerr *err);
 /* Writes data to path atomically (temp file, fsync, rename) with mode. */
 int file_write_atomic(const char *path, const void *data, size_t len, int mode, struct kerr *err);
+
+/* A holder identity kept in a file: the file's content when it holds one
+ * (1-200 bytes, trailing blanks dropped), else a new HOST-RANDOM (host: the
+ * caller's, or gethostname() when NULL; 12 hex digits of getrandom) written
+ * to path (0600, atomically; its directory must exist). *out
+ * (owned) is always set; returns 0, or -errno with err filled when a new
+ * identity could not be kept (the caller warns: its next run gets another).
+ * Lease holders (agents' node leases, the controllers' leader leases) use it
+ * so that a process restarted with the same directory is the same holder;
+ * that is safe only where one live process at a time uses the directory. */
+int identity_load(const char *path, const char *host, char **out, struct kerr *err);

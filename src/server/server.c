@@ -474,7 +474,7 @@ int server_main(int argc, char **argv)
 	int rc = server_start(&opts, &srv, &err);
 	if (rc == 0 && hooks.started &&
 	    hooks.started(hooks.ud, server_url(srv), server_in_process_token(srv),
-	                  server_ca_file(srv), &err) < 0)
+	                  server_ca_file(srv), server_data_dir(srv), &err) < 0)
 		rc = -err.code;
 	if (rc == 0) {
 		printf("keel server listening on %s (data dir %s)\n", server_url(srv),

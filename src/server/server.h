@@ -108,15 +108,16 @@ uint64_t server_revision(const struct server *srv);       /* the store's current
 /* Hooks for what runs beside the API server in its process (the
  * controllers, see src/keel.c). started runs once the socket accepts and
  * DATA/config is written, with the server's URL, the in-process token
- * (server_in_process_token, whatever the token source) and CA file (server_ca_file: NULL without
- * TLS); an error stops the server (exit 1).
+ * (server_in_process_token, whatever the token source), CA file (server_ca_file: NULL without
+ * TLS) and data directory (locked by this process: one server per directory, on
+ * every store backend); an error stops the server (exit 1).
  * stopped runs after the HTTP server has shut down; stopping (may be NULL)
  * before, once a signal asked the server to stop, while the API still
  * answers (the controllers release their leader leases then). Set before
  * server_main; h is copied; NULL clears. */
 struct server_hooks {
 	int (*started)(void *ud, const char *url, const char *token, const char *ca_file,
-	               struct kerr *err);
+	               const char *data_dir, struct kerr *err);
 	void (*stopped)(void *ud);
 	void *ud;
 	void (*stopping)(void *ud);

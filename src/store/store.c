@@ -333,12 +333,18 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
                struct kerr *err)
 {
 	if (opt && opt->etcd_endpoints && *opt->etcd_endpoints) {
+		/* the objects are in etcd; a data directory given is still one
+		 * server's own (its tokens, its controllers' identity): locked */
+		_cleanup_close_ int lock_fd = -1;
+		int r;
+		if (dir && *dir && ((r = mkdir_p(dir, err)) < 0 || (r = lock_dir(dir, &lock_fd, err)) < 0))
+			return r;
 		struct store_etcd *e = NULL;
-		int r = store_etcd_open(opt, &e, err);
-		if (r < 0)
+		if ((r = store_etcd_open(opt, &e, err)) < 0)
 			return r;
 		struct store *s = xcalloc(1, sizeof *s);
 		s->etcd = e;
+		s->lock_fd = TAKE_FD(lock_fd);
 		*out = s;
 		return 0;
 	}
@@ -397,6 +403,8 @@ void store_close(struct store *s)
 		return;
 	if (s->etcd) {
 		store_etcd_close(s->etcd);
+		if (s->lock_fd >= 0)
+			close(s->lock_fd);
 		free(s);
 		return;
 	}

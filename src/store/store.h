@@ -45,9 +45,10 @@
  * increase but are not contiguous (etcd counts every key); store_revision()
  * is the last change under the prefix that its watch delivered (another
  * server's too); history and compaction are etcd's (compacted to revision -
- * history as the head moves); there is no lock and no data directory, so
- * several servers may share one prefix, each seeing all changes through its
- * commit hook. -EIO also means the cluster is unreachable (naming the
+ * history as the head moves); several servers may share one prefix, each
+ * seeing all changes through its commit hook. A data directory given is
+ * only locked (DIR/LOCK, one server per directory, as with LMDB): the
+ * server keeps its own files there. -EIO also means the cluster is unreachable (naming the
  * endpoints), -ENOSPC etcd's quota, -E2BIG etcd's request limit,
  * -EBUSY a write that lost 64 compare-and-swaps in a row.
  *
@@ -75,7 +76,7 @@ struct store_options {
 	                       compact, with its resourceVersion); 0 or more than the
 	                       store's own limit (1.5 MiB): that limit */
 	const char *etcd_endpoints; /* NULL/"": LMDB in dir; else "http://H:P,http://H:P2":
-	                               the etcd backend (store_etcd.h), dir unused */
+	                               the etcd backend (store_etcd.h), dir only locked */
 	const char *etcd_prefix;    /* key prefix in etcd, ending in '/'; default "/keel/" */
 };
 
@@ -96,7 +97,8 @@ struct store_event {
  * N)"; -ENOTDIR; -EINVAL (no dir, map_size under 64 KiB); -EIO (not a keel
  * store of format 1, or LMDB could not open it); other -errno from the
  * file system. *out is untouched on failure.
- * With opt->etcd_endpoints: dir is ignored (may be NULL); starts the watch
+ * With opt->etcd_endpoints: dir may be NULL, else it is created and locked
+ * (-EBUSY as above) and nothing else is kept in it; starts the watch
  * thread and 32 worker threads; -EINVAL names a bad endpoint or prefix,
  * -EIO an unreachable cluster. */
 int store_open(const char *dir, const struct store_options *opt, struct store **out,

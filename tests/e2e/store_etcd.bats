@@ -105,3 +105,20 @@ teardown() {
 	run pgrep -f -- "--data-dir $ETCD_DIR/"
 	assert_failure
 }
+
+@test "etcd store: one server per data directory, as with LMDB (its files and its controllers' identity are its own)" {
+	etcd_cluster_start 1
+	mkdir -p "$BATS_TEST_TMPDIR/d"
+	"$KEEL" server --data-dir "$BATS_TEST_TMPDIR/d" --listen 127.0.0.1:0 --store etcd \
+		--etcd-endpoints "$ETCD_ENDPOINTS" >"$BATS_TEST_TMPDIR/first.log" 2>&1 &
+	FIRST=$!
+	for i in $(seq 1 100); do
+		grep -q 'listening on' "$BATS_TEST_TMPDIR/first.log" && break
+		sleep 0.05
+	done
+	run timeout 10 "$KEEL" server --data-dir "$BATS_TEST_TMPDIR/d" --listen 127.0.0.1:0 --store etcd \
+		--etcd-endpoints "$ETCD_ENDPOINTS"
+	kill "$FIRST"; wait "$FIRST" || true
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"data directory $BATS_TEST_TMPDIR/d is in use by another keel server (pid $FIRST)"* ]]
+}
