@@ -149,12 +149,13 @@ const char *controller_flags_usage(void)
 }
 
 static const char usage[] =
-    "Usage: keel controller NAME[,NAME...]|all [--server URL] [--token TOKEN] [--ca FILE] [flags]\n"
+    "Usage: keel controller NAME[,NAME...]|all [--server URL[,URL...]] [--token TOKEN]\n"
+    "       [--ca FILE] [flags]\n"
     "Runs controller loops (scheduler, tasks, nodes, gc) out of process, until\n"
     "SIGINT/SIGTERM. Each runs only while it leads its Lease (keel get leases), so\n"
     "several processes may run the same one: one acts, the others stand by.\n"
-    "  --server URL      API server (default $KEEL_SERVER, the config file, " CLIENT_DEFAULT_SERVER
-    ")\n"
+    "  --server URL[,URL...]  API server(s), tried in order on connection errors\n"
+    "                    (default $KEEL_SERVER, the config file, " CLIENT_DEFAULT_SERVER ")\n"
     "  --token TOKEN     bearer token (default $KEEL_TOKEN or the config file)\n"
     "  --ca FILE         CA (PEM) that verifies an https server (default $KEEL_CA, \"ca\")\n"
     "  --log-level L     debug|info|warn|error (default info)\n"
