@@ -641,6 +641,7 @@ void store_etcd_complete_through(struct store_etcd *e, uint64_t rev)
 /* A committed write waits for the watch to deliver its revision. */
 static void park(struct store_etcd *e, struct etcd_req *q)
 {
+	store_etcd_expect(e, q->rev);
 	pthread_mutex_lock(&e->lock);
 	if (atomic_load(&e->revision) >= q->rev) {
 		pthread_mutex_unlock(&e->lock);
@@ -792,6 +793,7 @@ int store_etcd_put_marker(struct store_etcd *e, struct etcd_conn *c, uint64_t *r
 	if (r < 0)
 		return r;
 	*rev = etcd_u64(json_object_get(resp, "header"), "revision");
+	store_etcd_expect(e, *rev);
 	return 0;
 }
 

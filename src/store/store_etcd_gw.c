@@ -27,7 +27,7 @@
 #include "common/util.h"
 #include "store/store_etcd.h"
 
-#define CALL_TIMEOUT_MS    5000L
+#define CALL_TIMEOUT_MS    3000L /* a stalled member costs this, then the next one */
 #define CONNECT_TIMEOUT_MS 1000L
 #define ROUNDS             6 /* backoff 50, 100, ... 1600 ms: about 3 s */
 #define MAX_RESPONSE       ((size_t)256 << 20)
@@ -324,7 +324,9 @@ struct stream {
 	struct etcd_gw *gw;
 	struct sbuf line;
 	etcd_watch_fn fn;
+	etcd_tick_fn tick;
 	void *ctx;
+	bool stalled;    /* tick said so */
 	int rc;          /* fn's non-zero return */
 	struct kerr err; /* an error the stream itself reported */
 };
@@ -378,17 +380,23 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
 {
 	(void)a, (void)b, (void)c, (void)d;
 	struct stream *st = ud;
-	return st->gw->stop && atomic_load(st->gw->stop) ? 1 : 0;
+	if (st->gw->stop && atomic_load(st->gw->stop))
+		return 1;
+	if (st->tick && st->tick(st->ctx)) {
+		st->stalled = true;
+		return 1;
+	}
+	return 0;
 }
 
-int etcd_watch(struct etcd_gw *gw, struct etcd_conn *c, json_t *create, etcd_watch_fn fn, void *ctx,
-               struct kerr *err)
+int etcd_watch(struct etcd_gw *gw, struct etcd_conn *c, json_t *create, etcd_watch_fn fn,
+               etcd_tick_fn tick, void *ctx, struct kerr *err)
 {
 	_cleanup_json_ json_t *req = json_pack("{s:O}", "create_request", create);
 	_cleanup_free_ char *body = json_dumps(req, JSON_COMPACT);
 	size_t idx = atomic_load(&gw->cur);
 	_cleanup_free_ char *url = xasprintf("%s/v3/watch", gw->urls[idx]);
-	struct stream st = {.gw = gw, .fn = fn, .ctx = ctx};
+	struct stream st = {.gw = gw, .fn = fn, .tick = tick, .ctx = ctx};
 	setup(c, url, body, strlen(body));
 	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_stream);
 	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &st);
@@ -410,6 +418,10 @@ int etcd_watch(struct etcd_gw *gw, struct etcd_conn *c, json_t *create, etcd_wat
 		kerr_move(err, &st.err);
 	} else if (gw->stop && atomic_load(gw->stop)) {
 		r = kerr_set(err, ESHUTDOWN, "store is closing");
+	} else if (st.stalled) {
+		r = kerr_set(err, ETIMEDOUT, "etcd watch at %s stalled: no progress",
+		             gw->urls[idx]);
+		etcd_gw_next(gw, idx);
 	} else {
 		long status = 0;
 		curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);

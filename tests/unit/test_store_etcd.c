@@ -572,6 +572,87 @@ static void test_cluster_loses_member(void **state)
 		etcd_stop(&m[i]);
 }
 
+/* A 3-member cluster whose member in use stops (SIGSTOP: the kernel still
+ * accepts its connections, so only deadlines notice): writes keep being
+ * answered within a few seconds, the watch moves to another member and
+ * loses nothing, and a replay from before the stop completes. */
+static struct etcd_proc stall_m[3];
+
+static int stall_teardown(void **state)
+{
+	for (int i = 0; i < 3; i++) {
+		if (stall_m[i].pid > 0)
+			kill(stall_m[i].pid, SIGCONT);
+	}
+	fx_teardown(state);
+	for (int i = 0; i < 3; i++)
+		etcd_stop(&stall_m[i]);
+	return 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_stalled_member(void **state)
+{
+	struct fx *f = *state;
+	struct etcd_proc *m = stall_m;
+	const char *base = etcd_test_base();
+	char cluster[512] = "";
+	for (int i = 0; i < 3; i++) {
+		char name[8];
+		snprintf(name, sizeof name, "s%d", i);
+		etcd_prepare(&m[i], base, name);
+		snprintf(cluster + strlen(cluster), sizeof cluster - strlen(cluster), "%s%s=%s",
+		         i ? "," : "", name, m[i].peer);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(etcd_spawn(&m[i], cluster), 0);
+	for (int i = 0; i < 3; i++)
+		if (etcd_wait(&m[i]) < 0)
+			fail_msg("3-member cluster did not come up");
+	char eps[256];
+	snprintf(eps, sizeof eps, "%s,%s,%s", stall_m[0].url, stall_m[1].url, stall_m[2].url);
+	f->a = open_at(f, eps, 0);
+	struct rec ra = REC_INIT;
+	store_set_commit_hook(f->a, rec_hook, &ra);
+	int n = 0;
+	for (; n < 5; n++) {
+		char key[32];
+		snprintf(key, sizeof key, "tasks/ns/k%02d", n);
+		assert_int_equal(put(f->a, key, n, NULL), STORE_WRITE);
+	}
+	uint64_t before = store_revision(f->a);
+	assert_int_equal(kill(m[0].pid, SIGSTOP), 0); /* the endpoint in use */
+	int64_t worst = 0, total0 = now_ms();
+	for (; n < 25; n++) {
+		char key[32];
+		snprintf(key, sizeof key, "tasks/ns/k%02d", n);
+		int64_t t0 = now_ms();
+		assert_int_equal(put(f->a, key, n, NULL), STORE_WRITE);
+		int64_t dt = now_ms() - t0;
+		worst = dt > worst ? dt : worst;
+	}
+	int64_t total = now_ms() - total0;
+	print_message("stalled member: worst write %lld ms, 20 writes in %lld ms\n",
+	              (long long)worst, (long long)total);
+	assert_true(worst < 10000); /* one unary deadline plus one watch deadline */
+	assert_true(total < 15000); /* not every write pays them */
+	assert_int_equal(rec_wait(&ra, 25), 25);
+	assert_false(ra.bad);
+	/* a replay from before the stop (a new watch stream) completes */
+	struct seen c = {0};
+	int64_t t0 = now_ms();
+	assert_int_equal(store_changes(f->a, before, collect, &c, NULL), 0);
+	assert_true(now_ms() - t0 < 10000);
+	assert_int_equal(c.n, 20);
+	store_set_commit_hook(f->a, NULL, NULL);
+}
+
 /* ---- a TCP proxy that loses answers (fault injection) --------------------------------- */
 
 /* Forwards 127.0.0.1:port to etcd; while drop_txn > 0, the answer to a txn
@@ -764,6 +845,7 @@ int main(void)
 	    T(test_big_list),
 	    T(test_cluster_loses_member),
 	    T(test_lost_answer),
+	    cmocka_unit_test_setup_teardown(test_stalled_member, fx_setup, stall_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
