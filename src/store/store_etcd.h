@@ -90,6 +90,8 @@ struct etcd_req;
 
 struct store_etcd {
 	struct etcd_gw gw;
+	char id[20]; /* random, per open: names the workers' write tokens */
+	_Atomic unsigned next_worker;
 	char *prefix; /* "/keel/" */
 	size_t plen;
 	uint64_t history;

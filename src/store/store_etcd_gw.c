@@ -13,9 +13,10 @@
  *
  * A non-idempotent call (a txn) is not retried once it may have reached
  * etcd: -EINPROGRESS tells the caller the outcome is unknown (store_etcd.c
- * re-reads the key to find out). It goes out on a fresh connection, because
- * libcurl resends a request by itself when a reused connection was closed
- * under it (test_store_etcd.c test_lost_answer).
+ * re-reads the key to find out). It goes out on a kept-alive connection
+ * like every call: libcurl then sends it again by itself when the
+ * connection turns out closed before any answer, and store_etcd.c makes
+ * such a second copy harmless (test_store_etcd.c test_lost_answer).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -236,18 +237,11 @@ static int etcd_errno(const char *msg, bool *retry)
 
 /* Classifies one attempt on url; fills err with what went wrong. */
 static enum outcome attempt(struct etcd_conn *c, const char *url, const char *path,
-                            const char *body, size_t len, bool idempotent, json_t **resp,
-                            struct kerr *err)
+                            const char *body, size_t len, json_t **resp, struct kerr *err)
 {
 	_cleanup_free_ char *full = xasprintf("%s%s", url, path);
 	setup(c, full, body, len);
 	curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, CALL_TIMEOUT_MS);
-	/* libcurl silently sends a request again when the kept-alive connection
-	 * it went out on turns out closed before any answer: for a txn etcd may
-	 * have applied, that is a blind retry (a create would then "already
-	 * exist"). A fresh connection is never retried that way. */
-	if (!idempotent)
-		curl_easy_setopt(c->h, CURLOPT_FRESH_CONNECT, 1L);
 	CURLcode cc = curl_easy_perform(c->h);
 	if (cc != CURLE_OK) {
 		kerr_set(err, EIO, "etcd %s: %s", full, curl_easy_strerror(cc));
@@ -291,8 +285,7 @@ int etcd_call(struct etcd_gw *gw, struct etcd_conn *c, const char *path, json_t 
 		for (size_t i = 0; i < gw->n; i++) {
 			size_t idx = (start + i) % gw->n;
 			kerr_clear(&last);
-			enum outcome o =
-			    attempt(c, gw->urls[idx], path, body, len, idempotent, resp, &last);
+			enum outcome o = attempt(c, gw->urls[idx], path, body, len, resp, &last);
 			if (o == OK) {
 				atomic_store(&gw->cur, idx);
 				return 0;
