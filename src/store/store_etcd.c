@@ -44,7 +44,7 @@
 #define MAX_ATTEMPTS     64
 #define LIST_PAGE        500
 #define MAX_KEY          511u /* LMDB's limit, so keys move between backends */
-#define STATS_EVERY_MS   5000
+#define STATS_EVERY_MS   5000 /* the stats thread refreshes map_used */
 #define CATCH_UP_MS      50   /* a list waits for the watch to reach its revision */
 #define CATCH_UP_MAX_MS  2000 /* ... and then for a marker past it */
 #define CLOSE_WAIT_S     10   /* for the watch to deliver committed writes */
@@ -948,12 +948,43 @@ static int start_revision(struct store_etcd *e, struct etcd_conn *c, uint64_t *r
 	return store_etcd_put_marker(e, c, rev, err);
 }
 
+/* etcd's dbSizeInUse into e->used (kept when etcd does not answer). */
+static void stats_refresh(struct store_etcd *e)
+{
+	_cleanup_json_ json_t *req = json_object(), *resp = NULL;
+	if (etcd_call(&e->gw, &e->stats_conn, "/v3/maintenance/status", req, true, &resp, NULL) ==
+	    0)
+		atomic_store(&e->used, etcd_u64(resp, "dbSizeInUse"));
+}
+
+static void *stats_main(void *arg)
+{
+	struct store_etcd *e = arg;
+	store_etcd_thread = e;
+	pthread_mutex_lock(&e->lock);
+	while (!atomic_load(&e->stop)) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += STATS_EVERY_MS / 1000;
+		while (!atomic_load(&e->stop) &&
+		       pthread_cond_timedwait(&e->stats_cond, &e->lock, &until) == 0)
+			;
+		if (atomic_load(&e->stop))
+			break;
+		pthread_mutex_unlock(&e->lock);
+		stats_refresh(e);
+		pthread_mutex_lock(&e->lock);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return NULL;
+}
+
 static void etcd_free(struct store_etcd *e)
 {
 	etcd_gw_free(&e->gw);
 	etcd_conn_free(&e->stats_conn);
 	pthread_mutex_destroy(&e->lock);
-	pthread_mutex_destroy(&e->stats_lock);
+	pthread_cond_destroy(&e->stats_cond);
 	pthread_cond_destroy(&e->work_cond);
 	pthread_cond_destroy(&e->idle_cond);
 	pthread_cond_destroy(&e->rev_cond);
@@ -968,6 +999,9 @@ static int start_threads(struct store_etcd *e, struct kerr *err)
 	if (r)
 		return kerr_set(err, r, "store: start etcd watch thread: %s", strerror(r));
 	e->watcher_running = true;
+	if ((r = pthread_create(&e->stats_thread, NULL, stats_main, e)))
+		return kerr_set(err, r, "store: start etcd stats thread: %s", strerror(r));
+	e->stats_running = true;
 	e->workers = xcalloc(WORKERS, sizeof *e->workers);
 	for (; e->nworkers < WORKERS; e->nworkers++) {
 		r = pthread_create(&e->workers[e->nworkers], NULL, worker_main, e);
@@ -989,7 +1023,7 @@ int store_etcd_open(const struct store_options *opt, struct store_etcd **out, st
 	e->max_object = opt->max_object && opt->max_object < STORE_MAX_OBJECT ? opt->max_object
 	                                                                      : STORE_MAX_OBJECT;
 	pthread_mutex_init(&e->lock, NULL);
-	pthread_mutex_init(&e->stats_lock, NULL);
+	pthread_cond_init(&e->stats_cond, NULL);
 	pthread_cond_init(&e->work_cond, NULL);
 	pthread_cond_init(&e->idle_cond, NULL);
 	pthread_cond_init(&e->rev_cond, NULL);
@@ -1020,6 +1054,7 @@ int store_etcd_open(const struct store_options *opt, struct store_etcd **out, st
 		etcd_free(e);
 		return r;
 	}
+	stats_refresh(e);
 	if ((r = start_threads(e, err)) < 0) {
 		store_etcd_close(e);
 		return r;
@@ -1047,9 +1082,14 @@ void store_etcd_close(struct store_etcd *e)
 	       pthread_cond_timedwait(&e->rev_cond, &e->lock, &until) == 0)
 		;
 	pthread_mutex_unlock(&e->lock);
+	pthread_mutex_lock(&e->lock);
 	atomic_store(&e->stop, true);
+	pthread_cond_broadcast(&e->stats_cond);
+	pthread_mutex_unlock(&e->lock);
 	if (e->watcher_running)
 		pthread_join(e->watcher, NULL);
+	if (e->stats_running)
+		pthread_join(e->stats_thread, NULL);
 	store_etcd_complete_through(e, UINT64_MAX); /* whatever is left (the watch failed) */
 	pthread_mutex_lock(&e->lock);
 	while (e->inflight > 0)
@@ -1068,17 +1108,7 @@ void store_etcd_set_commit_hook(struct store_etcd *e, store_commit_hook hook, vo
 
 void store_etcd_get_stats(struct store_etcd *e, struct store_stats *st)
 {
-	pthread_mutex_lock(&e->stats_lock);
-	int64_t now = time_mono_ms();
-	if (!e->stats_ms || now - e->stats_ms >= STATS_EVERY_MS) {
-		_cleanup_json_ json_t *req = json_object(), *resp = NULL;
-		if (etcd_call(&e->gw, &e->stats_conn, "/v3/maintenance/status", req, true, &resp,
-		              NULL) == 0)
-			e->used = etcd_u64(resp, "dbSizeInUse");
-		e->stats_ms = now;
-	}
-	st->map_used = e->used;
-	pthread_mutex_unlock(&e->stats_lock);
+	st->map_used = atomic_load(&e->used); /* the stats thread's: never waits */
 	st->map_size = e->map_size;
 	st->revision = atomic_load(&e->revision);
 	st->compacted = atomic_load(&e->compacted);

@@ -121,10 +121,14 @@ struct store_etcd {
 	 * member and moves on (store_etcd_watch.c). */
 	_Atomic uint64_t expect;
 
-	pthread_mutex_t stats_lock; /* guards stats_conn and the cache below */
+	/* store_get_stats is /metrics: it never waits for etcd. The stats
+	 * thread refreshes etcd's dbSizeInUse every STATS_EVERY_MS (and open
+	 * once) on stats_conn (open's connection before that). */
 	struct etcd_conn stats_conn;
-	int64_t stats_ms;
-	uint64_t used;
+	pthread_t stats_thread;
+	bool stats_running;
+	pthread_cond_t stats_cond; /* with lock: close wakes the stats thread */
+	_Atomic uint64_t used;
 };
 
 int store_etcd_open(const struct store_options *opt, struct store_etcd **out, struct kerr *err);

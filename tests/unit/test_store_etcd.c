@@ -180,6 +180,13 @@ static int collect(void *ctx, const struct store_event *ev)
 	return 0;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* ---- tests ---------------------------------------------------------------------------------- */
 
 /* Two servers on one etcd: every write through either is seen by both
@@ -590,13 +597,6 @@ static int stall_teardown(void **state)
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void test_stalled_member(void **state)
 {
 	struct fx *f = *state;
@@ -651,6 +651,24 @@ static void test_stalled_member(void **state)
 	assert_true(now_ms() - t0 < 10000);
 	assert_int_equal(c.n, 20);
 	store_set_commit_hook(f->a, NULL, NULL);
+}
+
+/* store_get_stats is /metrics: with etcd stopped it answers at once, with
+ * the size etcd last reported (fetched at open, then in the background). */
+static void test_stats_do_not_block(void **state)
+{
+	struct fx *f = *state;
+	f->a = open_at(f, etcd.url, 0);
+	assert_int_equal(kill(etcd.pid, SIGSTOP), 0);
+	struct store_stats st;
+	int64_t t0 = now_ms();
+	for (int i = 0; i < 3; i++)
+		store_get_stats(f->a, &st);
+	int64_t dt = now_ms() - t0;
+	kill(etcd.pid, SIGCONT);
+	assert_true(dt < 500);
+	assert_true(st.map_used > 0);
+	assert_true(st.revision > 0);
 }
 
 /* ---- a TCP proxy that loses answers (fault injection) --------------------------------- */
@@ -845,6 +863,7 @@ int main(void)
 	    T(test_big_list),
 	    T(test_cluster_loses_member),
 	    T(test_lost_answer),
+	    T(test_stats_do_not_block),
 	    cmocka_unit_test_setup_teardown(test_stalled_member, fx_setup, stall_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
