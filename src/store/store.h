@@ -79,7 +79,14 @@ struct store_options {
 	const char *etcd_prefix;    /* key prefix in etcd, ending in '/'; default "/keel/" */
 };
 
-enum store_event_type { STORE_ADDED, STORE_MODIFIED, STORE_DELETED };
+/* STORE_RESYNC is no change but a gap, handed to the commit hook only (never
+ * by store_changes, never by LMDB): the etcd backend's watch lost changes
+ * (etcd compacted revisions it had not delivered yet, while its stream was
+ * down), so whoever follows the hook has missed some and must start over
+ * (the server ends every live watch with 410 Gone; clients relist).
+ * rev is the revision the store carries on from (store_compacted() is at
+ * least it: resumes from before it get -ERANGE); key is "" and object NULL. */
+enum store_event_type { STORE_ADDED, STORE_MODIFIED, STORE_DELETED, STORE_RESYNC };
 
 /* A committed change, as handed to the commit hook and store_changes(). */
 struct store_event {

@@ -15,7 +15,8 @@
  * next endpoint. If etcd has compacted that revision away meanwhile, the
  * changes in between are lost to the hook: the watch thread then writes a
  * new marker, raises compacted to it (so every resume from before the gap
- * gets -ERANGE and relists) and carries on from there.
+ * gets -ERANGE and relists), hands the hook a STORE_RESYNC at it (so live
+ * followers start over too) and carries on from there.
  *
  * Compaction: after delivering, when the head is more than `history` plus a
  * step (history/16) past the compacted revision, the watch thread compacts
@@ -196,7 +197,8 @@ static int on_result(void *ctx, json_t *res)
 	return 0;
 }
 
-/* The changes since the last delivered revision are gone: see the top. */
+/* The changes since the last delivered revision are gone: see the top. The
+ * hook is told (STORE_RESYNC) before the revision moves past the gap. */
 static void after_gap(struct watch_state *ws)
 {
 	struct store_etcd *e = ws->e;
@@ -207,6 +209,13 @@ static void after_gap(struct watch_state *ws)
 		return; /* etcd is unreachable: try the watch again later */
 	}
 	raise_to(&e->compacted, rev > ws->compact_rev ? rev : ws->compact_rev);
+	pthread_mutex_lock(&e->lock);
+	store_commit_hook hook = e->hook;
+	void *hook_ctx = e->hook_ctx;
+	pthread_mutex_unlock(&e->lock);
+	struct store_event se = {.type = STORE_RESYNC, .rev = rev, .key = "", .object = NULL};
+	if (hook)
+		hook(hook_ctx, &se);
 	raise_to(&e->revision, rev);
 	store_etcd_complete_through(e, rev);
 }

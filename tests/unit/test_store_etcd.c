@@ -681,12 +681,17 @@ struct proxy {
 	int target_port;
 	_Atomic int drop_txn, dropped;
 	_Atomic bool stop;
+	/* while hold_watch, watch streams get nothing from etcd; cut_watch
+	 * closes them (watch_open counts them) */
+	_Atomic bool hold_watch, cut_watch;
+	_Atomic int watch_open;
 	pthread_t t;
 };
 
 struct pconn {
 	struct proxy *p;
 	int c, u;
+	bool watch;
 };
 
 static void *pconn_main(void *arg)
@@ -696,12 +701,22 @@ static void *pconn_main(void *arg)
 	char buf[65536];
 	struct pollfd fds[2] = {{pc->c, POLLIN, 0}, {pc->u, POLLIN, 0}};
 	while (!atomic_load(&pc->p->stop)) {
+		if (pc->watch && atomic_load(&pc->p->cut_watch))
+			break;
+		if (pc->watch && atomic_load(&pc->p->hold_watch)) {
+			usleep(10 * 1000);
+			continue;
+		}
 		if (poll(fds, 2, 100) <= 0)
 			continue;
 		if (fds[0].revents) {
 			ssize_t n = read(pc->c, buf, sizeof buf);
 			if (n <= 0)
 				break;
+			if (!pc->watch && memmem(buf, (size_t)n, "POST /v3/watch", 14)) {
+				pc->watch = true;
+				atomic_fetch_add(&pc->p->watch_open, 1);
+			}
 			if (memmem(buf, (size_t)n, "POST /v3/kv/txn", 15) &&
 			    atomic_load(&pc->p->drop_txn) > 0) {
 				atomic_fetch_sub(&pc->p->drop_txn, 1);
@@ -722,6 +737,8 @@ static void *pconn_main(void *arg)
 				break;
 		}
 	}
+	if (pc->watch)
+		atomic_fetch_sub(&pc->p->watch_open, 1);
 	close(pc->c);
 	close(pc->u);
 	free(pc);
@@ -748,7 +765,7 @@ static void *proxy_main(void *arg)
 			continue;
 		}
 		struct pconn *pc = xmalloc(sizeof *pc);
-		*pc = (struct pconn){p, c, u};
+		*pc = (struct pconn){p, c, u, false};
 		pthread_t t;
 		pthread_create(&t, NULL, pconn_main, pc);
 		pthread_detach(t);
@@ -829,6 +846,84 @@ static void test_lost_answer(void **state)
 	proxy_stop(&p);
 }
 
+/* A hook that records the STORE_RESYNC signals it gets. */
+struct gap_rec {
+	_Atomic int resyncs, changes;
+	_Atomic uint64_t rev;
+};
+
+static void gap_hook(void *ctx, const struct store_event *ev)
+{
+	struct gap_rec *g = ctx;
+	if (ev->type == STORE_RESYNC) {
+		assert_null(ev->object);
+		assert_string_equal(ev->key, "");
+		atomic_store(&g->rev, ev->rev);
+		atomic_fetch_add(&g->resyncs, 1);
+	} else
+		atomic_fetch_add(&g->changes, 1);
+}
+
+/* A watch gap: store a's watch stream is held (a proxy passes nothing from
+ * etcd) while store b writes and compacts past it; when a's stream breaks,
+ * its resume is refused as compacted, and a's hook gets STORE_RESYNC, once,
+ * at a revision past the gap; replays from before it are -ERANGE. */
+static void test_watch_gap_resync(void **state)
+{
+	struct fx *f = *state;
+	static struct proxy p; /* static: its threads outlive a failed assertion */
+	proxy_start(&p, etcd.url);
+	char url[64];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", p.port);
+	f->a = open_at(f, url, 0);
+	f->b = open_at(f, etcd.url, 1); /* compacts to head - 1 as it goes */
+	struct gap_rec g = {0};
+	store_set_commit_hook(f->a, gap_hook, &g);
+	assert_int_equal(put(f->b, "tasks/ns/before", 0, NULL), STORE_WRITE);
+	for (int i = 0; i < 100 && store_revision(f->a) < store_revision(f->b); i++)
+		usleep(20 * 1000);
+	assert_int_equal(atomic_load(&g.changes), 1);
+	uint64_t delivered = store_revision(f->a);
+	assert_int_equal(delivered, store_revision(f->b));
+
+	atomic_store(&p.hold_watch, true);
+	usleep(300 * 1000); /* the proxy's threads poll every 100 ms */
+	for (int i = 0; i < 20; i++) {
+		char key[32];
+		snprintf(key, sizeof key, "tasks/ns/g%02d", i);
+		assert_int_equal(put(f->b, key, i, NULL), STORE_WRITE);
+	}
+	for (int i = 0; i < 100 && store_compacted(f->b) <= delivered + 1; i++)
+		usleep(20 * 1000);
+	assert_true(store_compacted(f->b) > delivered + 1);
+	assert_int_equal(store_revision(f->a), delivered); /* a saw none of it */
+	atomic_store(&p.cut_watch, true);
+	for (int i = 0; i < 200 && atomic_load(&p.watch_open) > 0; i++)
+		usleep(10 * 1000);
+	atomic_store(&p.hold_watch, false);
+	atomic_store(&p.cut_watch, false);
+
+	for (int i = 0; i < 250 && atomic_load(&g.resyncs) < 1; i++)
+		usleep(20 * 1000);
+	assert_int_equal(atomic_load(&g.resyncs), 1);
+	assert_int_equal(atomic_load(&g.changes), 1); /* the lost ones are not made up */
+	assert_true(atomic_load(&g.rev) > delivered);
+	assert_true(store_compacted(f->a) >= atomic_load(&g.rev));
+	struct seen c = {0};
+	struct kerr err = KERR_INIT;
+	assert_int_equal(store_changes(f->a, delivered, collect, &c, &err), -ERANGE);
+	kerr_clear(&err);
+	/* and it carries on: a's own write after the gap is delivered */
+	assert_int_equal(put(f->a, "tasks/ns/after", 1, NULL), STORE_WRITE);
+	assert_int_equal(atomic_load(&g.changes), 2);
+	usleep(100 * 1000);
+	assert_int_equal(atomic_load(&g.resyncs), 1);
+	store_set_commit_hook(f->a, NULL, NULL);
+	store_close(f->a);
+	f->a = NULL;
+	proxy_stop(&p);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -864,6 +959,7 @@ int main(void)
 	    T(test_cluster_loses_member),
 	    T(test_lost_answer),
 	    T(test_stats_do_not_block),
+	    T(test_watch_gap_resync),
 	    cmocka_unit_test_setup_teardown(test_stalled_member, fx_setup, stall_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
