@@ -49,7 +49,11 @@
  * several servers may share one prefix, each seeing all changes through its
  * commit hook. -EIO also means the cluster is unreachable (naming the
  * endpoints), -ENOSPC etcd's quota, -E2BIG etcd's request limit,
- * -EBUSY a write that lost 64 compare-and-swaps in a row.
+ * -EBUSY a write that lost 64 compare-and-swaps in a row. A member that
+ * stalls (answers TCP, sends nothing) costs a call at most 3 s and the
+ * watch 2-3 s before they move to the next endpoint; the commit hook may
+ * get STORE_RESYNC (below). Each writing open leaves up to 32 small marker
+ * keys PREFIX".w/ID/N" (the workers' write tokens) under the prefix.
  *
  * On disk (DIR): data.mdb and lock.mdb (LMDB), LOCK (flock + pid). Named
  * databases: "objects" (key -> JSON), "log" (8-byte big-endian revision ->
