@@ -111,6 +111,7 @@ struct watcher {
 	int64_t deadline_ms, next_bookmark_ms;
 	bool registered, suspended, too_slow, expired, bookmark_due, finished;
 	bool revoked; /* its user's token was revoked: send the ERROR, end */
+	bool resync;  /* the store lost changes (STORE_RESYNC): 410, end */
 };
 
 /* Open watchers of one client (token user name). */
@@ -363,10 +364,24 @@ static void fan_out_locked(struct srv_hub *h, struct fan_ev *fe, size_t n, struc
 		struct pending *p = fe[i].p;
 		if (p->rev > h->head_rev)
 			h->head_rev = p->rev;
+		if (p->type == STORE_RESYNC) { /* every live watch missed changes: 410 */
+			for (size_t k = 0; k < h->n_kinds; k++)
+				for (struct watcher *w = h->lists[k]; w; w = w->next) {
+					if (w->finished || w->resync)
+						continue;
+					w->resync = true;
+					queue_clear(w);
+					if (w->suspended) {
+						w->suspended = false;
+						connvec_push(wake, w->conn);
+					}
+				}
+			continue;
+		}
 		for (struct watcher *w = fe[i].idx >= 0 ? h->lists[fe[i].idx] : NULL; w;
 		     w = w->next) {
-			if (w->finished || w->too_slow || w->revoked || p->rev <= w->skip_through ||
-			    !watcher_wants(w, fe[i].ns, p->object))
+			if (w->finished || w->too_slow || w->revoked || w->resync ||
+			    p->rev <= w->skip_through || !watcher_wants(w, fe[i].ns, p->object))
 				continue;
 			if (!fe[i].e) /* a watcher that came after the serialisation pass */
 				fe[i].e = event_for(type_name(p->type), p->object, p->rev, false);
@@ -531,6 +546,15 @@ static size_t idle_fill(struct watcher *w, char *buf, size_t max)
 		w->cur = error_event(410, "Gone",
 		                     "watch too slow: the client did not keep up with the "
 		                     "changes; relist and watch again");
+		w->cur_off = 0;
+		w->expired = false;
+		return fill(w, buf, max);
+	}
+	if (w->resync) {
+		w->cur = error_event(410, "Gone",
+		                     "too old resource version: the store lost changes (etcd "
+		                     "compacted them before they were delivered); relist and "
+		                     "watch again");
 		w->cur_off = 0;
 		w->expired = false;
 		return fill(w, buf, max);

@@ -50,7 +50,11 @@
  * only locked (DIR/LOCK, one server per directory, as with LMDB): the
  * server keeps its own files there. -EIO also means the cluster is unreachable (naming the
  * endpoints), -ENOSPC etcd's quota, -E2BIG etcd's request limit,
- * -EBUSY a write that lost 64 compare-and-swaps in a row.
+ * -EBUSY a write that lost 64 compare-and-swaps in a row. A member that
+ * stalls (answers TCP, sends nothing) costs a call at most 3 s and the
+ * watch 2-3 s before they move to the next endpoint; the commit hook may
+ * get STORE_RESYNC (below). Each writing open leaves up to 32 small marker
+ * keys PREFIX".w/ID/N" (the workers' write tokens) under the prefix.
  *
  * On disk (DIR): data.mdb and lock.mdb (LMDB), LOCK (flock + pid). Named
  * databases: "objects" (key -> JSON), "log" (8-byte big-endian revision ->
@@ -80,7 +84,14 @@ struct store_options {
 	const char *etcd_prefix;    /* key prefix in etcd, ending in '/'; default "/keel/" */
 };
 
-enum store_event_type { STORE_ADDED, STORE_MODIFIED, STORE_DELETED };
+/* STORE_RESYNC is no change but a gap, handed to the commit hook only (never
+ * by store_changes, never by LMDB): the etcd backend's watch lost changes
+ * (etcd compacted revisions it had not delivered yet, while its stream was
+ * down), so whoever follows the hook has missed some and must start over
+ * (the server ends every live watch with 410 Gone; clients relist).
+ * rev is the revision the store carries on from (store_compacted() is at
+ * least it: resumes from before it get -ERANGE); key is "" and object NULL. */
+enum store_event_type { STORE_ADDED, STORE_MODIFIED, STORE_DELETED, STORE_RESYNC };
 
 /* A committed change, as handed to the commit hook and store_changes(). */
 struct store_event {

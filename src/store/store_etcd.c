@@ -11,11 +11,14 @@
  * header.revision + 1, a guess), and commits with one txn that compares the
  * key's mod_revision (absent: create_revision == 0): a failed compare means
  * someone else wrote in between, so it re-reads and re-runs the callback
- * (bounded: -EBUSY). A txn whose answer was lost (-EINPROGRESS from the
- * gateway) is resolved by the re-read: if the key holds exactly the bytes
- * this write sent (or, for a delete, is gone), the write is taken as done at
- * the key's mod_revision; otherwise the callback runs again and the compare
- * keeps the retry from applying twice.
+ * (bounded: -EBUSY). A failed compare's txn answer carries the key as it
+ * is (a range in the failure branch), so a conflict costs no extra read.
+ * A txn whose answer was lost (-EINPROGRESS from the gateway) or that
+ * libcurl sent twice on a kept-alive connection is resolved by what the key
+ * holds: exactly the bytes this write sent (or, for a delete, gone) means
+ * the write is done at the key's mod_revision; otherwise the callback runs
+ * again and the compare keeps the retry from applying twice
+ * (update_round).
  *
  * A committed write is not answered by its worker: it waits in `pend`
  * (sorted by revision) until the watch thread (store_etcd_watch.c) has
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,7 +44,7 @@
 #define MAX_ATTEMPTS     64
 #define LIST_PAGE        500
 #define MAX_KEY          511u /* LMDB's limit, so keys move between backends */
-#define STATS_EVERY_MS   5000
+#define STATS_EVERY_MS   5000 /* the stats thread refreshes map_used */
 #define CATCH_UP_MS      50   /* a list waits for the watch to reach its revision */
 #define CATCH_UP_MAX_MS  2000 /* ... and then for a marker past it */
 #define CLOSE_WAIT_S     10   /* for the watch to deliver committed writes */
@@ -401,14 +405,58 @@ int store_etcd_list(struct store_etcd *e, const char *prefix, const char *after,
 
 /* ---- writes ------------------------------------------------------------------------------- */
 
-/* The txn: compare the key's mod_revision (0: absent), then put text or delete.
- * 1 committed (*rev its revision), 0 the compare failed, <0 an error
- * (-EINPROGRESS: the outcome is unknown). */
+/* The key as a write round sees it: from a range, or from a failed txn's
+ * failure branch (then no extra read). cur/raw owned. */
+struct snap {
+	bool have;
+	json_t *cur; /* NULL: absent */
+	char *raw;   /* the stored bytes */
+	uint64_t mod, hrev;
+};
+
+static void snap_clear(struct snap *sn)
+{
+	json_decref(sn->cur);
+	free(sn->raw);
+	memset(sn, 0, sizeof *sn);
+}
+
+/* A worker's write token: the key PREFIX".w/STORE-ID/N" that each of its
+ * txns also sets, to a number no other txn sets (see update_round). It is
+ * a marker (never listed, replayed or handed to the hook) and stays after
+ * close: deleting it would move etcd's revision past the last write, and a
+ * restart would no longer keep the revision. So every open that writes
+ * leaves up to 32 small keys under the prefix. */
+struct wtoken {
+	char *key; /* full key */
+	uint64_t seq;
+};
+
+/* The token's value now: 0 with *mod its mod_revision when it holds seq,
+ * 1 when not; <0 an error. */
+static int token_is(json_t *kv, uint64_t seq, uint64_t *mod)
+{
+	size_t len = 0;
+	_cleanup_free_ char *v = kv ? etcd_unb64(json_object_get(kv, "value"), &len) : NULL;
+	if (!v || strtoull(v, NULL, 10) != seq)
+		return 1;
+	*mod = etcd_u64(kv, "mod_revision");
+	return 0;
+}
+
+/* The txn: compare the key's mod_revision (0: absent), then put text or
+ * delete and set the write token to tok->seq; else range the key (into
+ * *sn) and the token. 1 committed at *rev; 2 committed at *rev by an
+ * earlier copy of this same txn (libcurl sent it twice); 0 the compare
+ * failed; <0 an error (-EINPROGRESS: the outcome is unknown). */
 static int txn(struct store_etcd *e, struct etcd_conn *c, const char *key, uint64_t mod,
-               const char *text, size_t len, uint64_t *rev, struct kerr *err)
+               const char *text, size_t len, struct wtoken *tok, uint64_t *rev, struct snap *sn,
+               struct kerr *err)
 {
 	_cleanup_free_ char *fk = full_key(e, key);
-	json_t *k = etcd_b64(fk, strlen(fk));
+	char seq[24];
+	snprintf(seq, sizeof seq, "%llu", (unsigned long long)tok->seq);
+	json_t *k = etcd_b64(fk, strlen(fk)), *tk = etcd_b64(tok->key, strlen(tok->key));
 	json_t *cmp = mod ? json_pack("{s:O, s:s, s:s, s:o}", "key", k, "target", "MOD", "result",
 	                              "EQUAL", "mod_revision", etcd_u64_new(mod))
 	                  : json_pack("{s:O, s:s, s:s, s:s}", "key", k, "target", "CREATE",
@@ -416,8 +464,14 @@ static int txn(struct store_etcd *e, struct etcd_conn *c, const char *key, uint6
 	json_t *op = text ? json_pack("{s:{s:O, s:o}}", "request_put", "key", k, "value",
 	                              etcd_b64(text, len))
 	                  : json_pack("{s:{s:O}}", "request_delete_range", "key", k);
+	json_t *mark = json_pack("{s:{s:O, s:o}}", "request_put", "key", tk, "value",
+	                         etcd_b64(seq, strlen(seq)));
+	json_t *fail_k = json_pack("{s:{s:O}}", "request_range", "key", k);
+	json_t *fail_t = json_pack("{s:{s:O}}", "request_range", "key", tk);
 	json_decref(k);
-	_cleanup_json_ json_t *req = json_pack("{s:[o], s:[o]}", "compare", cmp, "success", op);
+	json_decref(tk);
+	_cleanup_json_ json_t *req = json_pack("{s:[o], s:[o, o], s:[o, o]}", "compare", cmp,
+	                                       "success", op, mark, "failure", fail_k, fail_t);
 	_cleanup_json_ json_t *resp = NULL;
 	int r = etcd_call(&e->gw, c, "/v3/kv/txn", req, false, &resp, err);
 	if (r == -E2BIG)
@@ -428,10 +482,47 @@ static int txn(struct store_etcd *e, struct etcd_conn *c, const char *key, uint6
 		    key, len);
 	if (r < 0)
 		return r;
-	if (!json_is_true(json_object_get(resp, "succeeded")))
-		return 0;
-	*rev = etcd_u64(json_object_get(resp, "header"), "revision");
-	return 1;
+	uint64_t hrev = etcd_u64(json_object_get(resp, "header"), "revision");
+	if (json_is_true(json_object_get(resp, "succeeded"))) {
+		*rev = hrev;
+		return 1;
+	}
+	json_t *resps = json_object_get(resp, "responses");
+	json_t *range = json_object_get(json_array_get(resps, 0), "response_range");
+	json_t *tkv = json_array_get(
+	    json_object_get(json_object_get(json_array_get(resps, 1), "response_range"), "kvs"), 0);
+	if (token_is(tkv, tok->seq, rev) == 0)
+		return 2;
+	snap_clear(sn);
+	if (!range)
+		return 0; /* no failure answer: the next round reads */
+	json_t *kv = json_array_get(json_object_get(range, "kvs"), 0);
+	sn->hrev = hrev;
+	if (kv) {
+		struct kerr e2 = KERR_INIT;
+		if (store_etcd_kv_object(kv, key, &sn->cur, &sn->raw, &e2) < 0) {
+			kerr_clear(&e2); /* the next round reads and reports it */
+			snap_clear(sn);
+			return 0;
+		}
+		sn->mod = etcd_u64(kv, "mod_revision");
+	}
+	sn->have = true;
+	return 0;
+}
+
+/* After a lost txn answer: whether that txn applied (0, *rev its
+ * revision), by the token; 1 not; <0 an error. */
+static int token_check(struct store_etcd *e, struct etcd_conn *c, struct wtoken *tok, uint64_t seq,
+                       uint64_t *rev, struct kerr *err)
+{
+	_cleanup_json_ json_t *req =
+	    json_pack("{s:o}", "key", etcd_b64(tok->key, strlen(tok->key)));
+	_cleanup_json_ json_t *resp = NULL;
+	int r = etcd_call(&e->gw, c, "/v3/kv/range", req, true, &resp, err);
+	if (r < 0)
+		return r;
+	return token_is(json_array_get(json_object_get(resp, "kvs"), 0), seq, rev);
 }
 
 static void req_reset(struct etcd_req *q)
@@ -474,45 +565,73 @@ static void callback_error(struct etcd_req *q, int act)
 struct attempt {
 	int act;      /* what the last txn tried: STORE_WRITE / STORE_DELETE; 0 none */
 	bool unknown; /* its answer was lost */
-	char *sent;   /* owned: the text it sent (WRITE) */
+	uint64_t seq; /* its token */
+	json_t *obj;  /* owned: what it wrote / deleted */
+	bool rounds;  /* a round has run: the key is read, no more guessing */
 };
 
-/* After a lost txn answer: did it apply? cur/raw/mod: the key now. */
-static bool lost_applied(struct attempt *a, json_t *cur, const char *raw)
-{
-	if (a->act == STORE_WRITE)
-		return cur && raw && a->sent && streq(raw, a->sent);
-	return a->act == STORE_DELETE && !cur;
-}
-
-/* One round: read, run the callback, txn. 1 done (q filled), 0 retry. */
+/* One round: read (unless the last failed txn's answer said what the key
+ * holds: *sn), run the callback, txn. 1 done (q filled), 0 retry.
+ *
+ * A txn may apply without its answer reaching us: the answer was lost
+ * (-EINPROGRESS), or libcurl sent it a second time by itself because the
+ * kept-alive connection it went out on turned out closed before any
+ * answer (then the second copy's compare fails against the first's
+ * write). The write token tells: every txn also sets the worker's token
+ * key to a number no other txn sets, in the same revision, so the token
+ * holding this txn's number means it applied, at the token's
+ * mod_revision. Comparing the object's bytes instead would not do: two
+ * writers that read the same version and make the same change (two
+ * increments) send identical bytes, and both would count one write as
+ * theirs. Otherwise the callback runs again on what the key holds now and
+ * the compare keeps the retry from applying twice. */
 static int update_round(struct store_etcd *e, struct etcd_conn *c, struct etcd_req *q,
-                        struct attempt *a)
+                        struct attempt *a, struct snap *sn, struct wtoken *tok)
 {
+	int r;
+	if (a->unknown) {
+		uint64_t at = 0;
+		a->unknown = false;
+		r = token_check(e, c, tok, a->seq, &at, &q->err);
+		if (r < 0) {
+			q->rc = r;
+			return 1;
+		}
+		if (r == 0) {
+			atomic_fetch_add(&e->commits, 1);
+			atomic_fetch_add(&e->writes, 1);
+			committed(q, a->act, TAKE_PTR(a->obj), at);
+			return 1;
+		}
+	}
+	json_decref(TAKE_PTR(a->obj));
 	json_t *cur = NULL;
 	_cleanup_free_ char *raw = NULL;
 	uint64_t mod = 0, hrev = 0;
-	int r = read_key(e, c, q->key, &cur, &mod, &hrev, &raw, &q->err);
-	if (r < 0 && r != -ENOENT) {
-		q->rc = r;
-		return 1;
-	}
-	kerr_clear(&q->err);
-	if (a->unknown) {
-		a->unknown = false;
-		if (lost_applied(a, cur, raw)) {
-			if (a->act == STORE_WRITE)
-				committed(q, STORE_WRITE, cur, mod);
-			else
-				q->rc = STORE_DELETE,
-				q->rev = hrev; /* the object is gone with the answer */
+	bool blind = !a->rounds;
+	a->rounds = true;
+	if (blind) /* guess absent: a create then costs no read (the compare
+	              checks the guess; a failed one returns the key) */
+		hrev = atomic_load(&e->revision);
+	else if (sn->have) {
+		cur = TAKE_PTR(sn->cur), raw = TAKE_PTR(sn->raw), mod = sn->mod, hrev = sn->hrev;
+		snap_clear(sn);
+	} else {
+		r = read_key(e, c, q->key, &cur, &mod, &hrev, &raw, &q->err);
+		if (r < 0 && r != -ENOENT) {
+			q->rc = r;
 			return 1;
 		}
+		kerr_clear(&q->err);
 	}
 	json_t *next = NULL;
 	int act = q->fn(q->ctx, cur, hrev + 1, &next, &q->err);
 	if (act != STORE_WRITE)
 		json_decref(TAKE_PTR(next));
+	if (blind && act != STORE_WRITE) { /* it needs what is there: read it */
+		kerr_clear(&q->err);
+		return 0;
+	}
 	if (act == STORE_NOOP) {
 		uint64_t now = atomic_load(&e->revision);
 		q->rc = STORE_NOOP, q->obj = cur, q->rev = mod > now ? mod : now;
@@ -556,23 +675,22 @@ static int update_round(struct store_etcd *e, struct etcd_conn *c, struct etcd_r
 			return 1;
 		}
 	}
+	json_t *o = act == STORE_WRITE ? next : cur;
 	uint64_t rev = 0;
-	r = txn(e, c, q->key, mod, text, len, &rev, &q->err);
-	if (r == 1) {
+	tok->seq++;
+	r = txn(e, c, q->key, mod, text, len, tok, &rev, sn, &q->err);
+	if (r == 1 || r == 2) {
 		atomic_fetch_add(&e->commits, 1);
 		atomic_fetch_add(&e->writes, 1);
-		committed(q, act, act == STORE_WRITE ? next : cur, rev);
+		committed(q, act, o, rev);
 		return 1;
 	}
-	json_decref(act == STORE_WRITE ? next : cur);
-	free(a->sent);
-	a->sent = NULL;
-	a->act = 0;
-	if (r == -EINPROGRESS) { /* find out by reading */
+	if (r == -EINPROGRESS) { /* find out by the token */
 		kerr_clear(&q->err);
-		a->act = act, a->unknown = true, a->sent = TAKE_PTR(text);
+		a->act = act, a->unknown = true, a->seq = tok->seq, a->obj = o;
 		return 0;
 	}
+	json_decref(o);
 	if (r < 0) {
 		q->rc = r;
 		q->size = r == -E2BIG ? len : 0;
@@ -581,16 +699,19 @@ static int update_round(struct store_etcd *e, struct etcd_conn *c, struct etcd_r
 	return 0; /* the compare failed: someone else wrote; again */
 }
 
-static void update_run(struct store_etcd *e, struct etcd_conn *c, struct etcd_req *q)
+static void update_run(struct store_etcd *e, struct etcd_conn *c, struct etcd_req *q,
+                       struct wtoken *tok)
 {
 	struct attempt a = {0};
+	struct snap sn = {0};
 	int n = 0;
 	for (; n < MAX_ATTEMPTS; n++) {
 		req_reset(q);
-		if (update_round(e, c, q, &a))
+		if (update_round(e, c, q, &a, &sn, tok))
 			break;
 	}
-	free(a.sent);
+	snap_clear(&sn);
+	json_decref(a.obj);
 	if (n == MAX_ATTEMPTS) {
 		req_reset(q);
 		q->rc =
@@ -641,6 +762,7 @@ void store_etcd_complete_through(struct store_etcd *e, uint64_t rev)
 /* A committed write waits for the watch to deliver its revision. */
 static void park(struct store_etcd *e, struct etcd_req *q)
 {
+	store_etcd_expect(e, q->rev);
 	pthread_mutex_lock(&e->lock);
 	if (atomic_load(&e->revision) >= q->rev) {
 		pthread_mutex_unlock(&e->lock);
@@ -661,6 +783,8 @@ static void *worker_main(void *arg)
 	store_etcd_thread = e;
 	struct etcd_conn c;
 	etcd_conn_init(&c);
+	struct wtoken tok = {
+	    .key = xasprintf("%s.w/%s/%u", e->prefix, e->id, atomic_fetch_add(&e->next_worker, 1))};
 	pthread_mutex_lock(&e->lock);
 	for (;;) {
 		while (!e->head && !e->closing)
@@ -673,7 +797,7 @@ static void *worker_main(void *arg)
 			e->tail = NULL;
 		e->queued--;
 		pthread_mutex_unlock(&e->lock);
-		update_run(e, &c, q);
+		update_run(e, &c, q, &tok);
 		if ((q->rc == STORE_WRITE || q->rc == STORE_DELETE) && q->rev)
 			park(e, q);
 		else
@@ -682,6 +806,7 @@ static void *worker_main(void *arg)
 	}
 	pthread_mutex_unlock(&e->lock);
 	etcd_conn_free(&c);
+	free(tok.key);
 	return NULL;
 }
 
@@ -792,6 +917,7 @@ int store_etcd_put_marker(struct store_etcd *e, struct etcd_conn *c, uint64_t *r
 	if (r < 0)
 		return r;
 	*rev = etcd_u64(json_object_get(resp, "header"), "revision");
+	store_etcd_expect(e, *rev);
 	return 0;
 }
 
@@ -822,12 +948,43 @@ static int start_revision(struct store_etcd *e, struct etcd_conn *c, uint64_t *r
 	return store_etcd_put_marker(e, c, rev, err);
 }
 
+/* etcd's dbSizeInUse into e->used (kept when etcd does not answer). */
+static void stats_refresh(struct store_etcd *e)
+{
+	_cleanup_json_ json_t *req = json_object(), *resp = NULL;
+	if (etcd_call(&e->gw, &e->stats_conn, "/v3/maintenance/status", req, true, &resp, NULL) ==
+	    0)
+		atomic_store(&e->used, etcd_u64(resp, "dbSizeInUse"));
+}
+
+static void *stats_main(void *arg)
+{
+	struct store_etcd *e = arg;
+	store_etcd_thread = e;
+	pthread_mutex_lock(&e->lock);
+	while (!atomic_load(&e->stop)) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += STATS_EVERY_MS / 1000;
+		while (!atomic_load(&e->stop) &&
+		       pthread_cond_timedwait(&e->stats_cond, &e->lock, &until) == 0)
+			;
+		if (atomic_load(&e->stop))
+			break;
+		pthread_mutex_unlock(&e->lock);
+		stats_refresh(e);
+		pthread_mutex_lock(&e->lock);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return NULL;
+}
+
 static void etcd_free(struct store_etcd *e)
 {
 	etcd_gw_free(&e->gw);
 	etcd_conn_free(&e->stats_conn);
 	pthread_mutex_destroy(&e->lock);
-	pthread_mutex_destroy(&e->stats_lock);
+	pthread_cond_destroy(&e->stats_cond);
 	pthread_cond_destroy(&e->work_cond);
 	pthread_cond_destroy(&e->idle_cond);
 	pthread_cond_destroy(&e->rev_cond);
@@ -842,6 +999,9 @@ static int start_threads(struct store_etcd *e, struct kerr *err)
 	if (r)
 		return kerr_set(err, r, "store: start etcd watch thread: %s", strerror(r));
 	e->watcher_running = true;
+	if ((r = pthread_create(&e->stats_thread, NULL, stats_main, e)))
+		return kerr_set(err, r, "store: start etcd stats thread: %s", strerror(r));
+	e->stats_running = true;
 	e->workers = xcalloc(WORKERS, sizeof *e->workers);
 	for (; e->nworkers < WORKERS; e->nworkers++) {
 		r = pthread_create(&e->workers[e->nworkers], NULL, worker_main, e);
@@ -863,7 +1023,7 @@ int store_etcd_open(const struct store_options *opt, struct store_etcd **out, st
 	e->max_object = opt->max_object && opt->max_object < STORE_MAX_OBJECT ? opt->max_object
 	                                                                      : STORE_MAX_OBJECT;
 	pthread_mutex_init(&e->lock, NULL);
-	pthread_mutex_init(&e->stats_lock, NULL);
+	pthread_cond_init(&e->stats_cond, NULL);
 	pthread_cond_init(&e->work_cond, NULL);
 	pthread_cond_init(&e->idle_cond, NULL);
 	pthread_cond_init(&e->rev_cond, NULL);
@@ -879,6 +1039,10 @@ int store_etcd_open(const struct store_options *opt, struct store_etcd **out, st
 		etcd_free(e);
 		return r;
 	}
+	uint64_t rnd = 0;
+	if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+		rnd = (uint64_t)time_mono_ms() * 1000003u ^ (uint64_t)getpid() << 32;
+	snprintf(e->id, sizeof e->id, "%016llx", (unsigned long long)rnd);
 	uint64_t rev = 0;
 	if ((r = start_revision(e, &e->stats_conn, &rev, err)) < 0) {
 		kerr_prefix(err, "store: open etcd at %s", e->gw.list);
@@ -890,6 +1054,7 @@ int store_etcd_open(const struct store_options *opt, struct store_etcd **out, st
 		etcd_free(e);
 		return r;
 	}
+	stats_refresh(e);
 	if ((r = start_threads(e, err)) < 0) {
 		store_etcd_close(e);
 		return r;
@@ -917,9 +1082,14 @@ void store_etcd_close(struct store_etcd *e)
 	       pthread_cond_timedwait(&e->rev_cond, &e->lock, &until) == 0)
 		;
 	pthread_mutex_unlock(&e->lock);
+	pthread_mutex_lock(&e->lock);
 	atomic_store(&e->stop, true);
+	pthread_cond_broadcast(&e->stats_cond);
+	pthread_mutex_unlock(&e->lock);
 	if (e->watcher_running)
 		pthread_join(e->watcher, NULL);
+	if (e->stats_running)
+		pthread_join(e->stats_thread, NULL);
 	store_etcd_complete_through(e, UINT64_MAX); /* whatever is left (the watch failed) */
 	pthread_mutex_lock(&e->lock);
 	while (e->inflight > 0)
@@ -938,17 +1108,7 @@ void store_etcd_set_commit_hook(struct store_etcd *e, store_commit_hook hook, vo
 
 void store_etcd_get_stats(struct store_etcd *e, struct store_stats *st)
 {
-	pthread_mutex_lock(&e->stats_lock);
-	int64_t now = time_mono_ms();
-	if (!e->stats_ms || now - e->stats_ms >= STATS_EVERY_MS) {
-		_cleanup_json_ json_t *req = json_object(), *resp = NULL;
-		if (etcd_call(&e->gw, &e->stats_conn, "/v3/maintenance/status", req, true, &resp,
-		              NULL) == 0)
-			e->used = etcd_u64(resp, "dbSizeInUse");
-		e->stats_ms = now;
-	}
-	st->map_used = e->used;
-	pthread_mutex_unlock(&e->stats_lock);
+	st->map_used = atomic_load(&e->used); /* the stats thread's: never waits */
 	st->map_size = e->map_size;
 	st->revision = atomic_load(&e->revision);
 	st->compacted = atomic_load(&e->compacted);

@@ -63,11 +63,16 @@ int etcd_call(struct etcd_gw *gw, struct etcd_conn *c, const char *path, json_t 
 /* A watch stream: POSTs {"create_request": create} (borrowed) to /v3/watch
  * and calls fn with each response's "result" (borrowed) as it arrives,
  * until fn returns non-zero (returned), the stream breaks (-EIO: the caller
- * reconnects; *endpoint says which one failed) or gw->stop is set
- * (-ESHUTDOWN). The stream is tried on one endpoint: gw->cur. */
+ * reconnects; gw->cur has moved past the endpoint) or gw->stop is set
+ * (-ESHUTDOWN). tick (may be NULL) is called about once a second while the
+ * stream is open and whenever data arrives: a non-zero return means the
+ * member is stalled (it answers TCP but sends nothing: SIGSTOPped, cut off)
+ * and ends the stream with -ETIMEDOUT, gw->cur moved past it. The stream
+ * is tried on one endpoint: gw->cur. */
 typedef int (*etcd_watch_fn)(void *ctx, json_t *result);
-int etcd_watch(struct etcd_gw *gw, struct etcd_conn *c, json_t *create, etcd_watch_fn fn, void *ctx,
-               struct kerr *err);
+typedef int (*etcd_tick_fn)(void *ctx);
+int etcd_watch(struct etcd_gw *gw, struct etcd_conn *c, json_t *create, etcd_watch_fn fn,
+               etcd_tick_fn tick, void *ctx, struct kerr *err);
 /* Moves gw->cur past the endpoint `failed` (after a broken stream). */
 void etcd_gw_next(struct etcd_gw *gw, size_t failed);
 
@@ -85,6 +90,8 @@ struct etcd_req;
 
 struct store_etcd {
 	struct etcd_gw gw;
+	char id[20]; /* random, per open: names the workers' write tokens */
+	_Atomic unsigned next_worker;
 	char *prefix; /* "/keel/" */
 	size_t plen;
 	uint64_t history;
@@ -108,11 +115,20 @@ struct store_etcd {
 	void *hook_ctx;
 
 	_Atomic uint64_t revision, compacted, commits, writes;
+	/* The newest revision known to be an event under the prefix (a txn
+	 * this store committed, a marker): the watch must deliver it; one
+	 * that makes no progress towards it for STALL_MS is on a stalled
+	 * member and moves on (store_etcd_watch.c). */
+	_Atomic uint64_t expect;
 
-	pthread_mutex_t stats_lock; /* guards stats_conn and the cache below */
+	/* store_get_stats is /metrics: it never waits for etcd. The stats
+	 * thread refreshes etcd's dbSizeInUse every STATS_EVERY_MS (and open
+	 * once) on stats_conn (open's connection before that). */
 	struct etcd_conn stats_conn;
-	int64_t stats_ms;
-	uint64_t used;
+	pthread_t stats_thread;
+	bool stats_running;
+	pthread_cond_t stats_cond; /* with lock: close wakes the stats thread */
+	_Atomic uint64_t used;
 };
 
 int store_etcd_open(const struct store_options *opt, struct store_etcd **out, struct kerr *err);
@@ -135,6 +151,8 @@ void store_etcd_get_stats(struct store_etcd *e, struct store_stats *st);
 /* Shared between store_etcd.c and store_etcd_watch.c. */
 /* The watch thread: delivers every change under the prefix to the hook. */
 void *store_etcd_watch_main(void *arg);
+/* Tells the watch thread that rev is an event under the prefix. */
+void store_etcd_expect(struct store_etcd *e, uint64_t rev);
 /* Answers the committed requests whose revision the watch has delivered. */
 void store_etcd_complete_through(struct store_etcd *e, uint64_t rev);
 /* Sets metadata.resourceVersion of obj to rev; -EINVAL if obj is no object. */

@@ -13,9 +13,10 @@
  *
  * A non-idempotent call (a txn) is not retried once it may have reached
  * etcd: -EINPROGRESS tells the caller the outcome is unknown (store_etcd.c
- * re-reads the key to find out). It goes out on a fresh connection, because
- * libcurl resends a request by itself when a reused connection was closed
- * under it (test_store_etcd.c test_lost_answer).
+ * re-reads the key to find out). It goes out on a kept-alive connection
+ * like every call: libcurl then sends it again by itself when the
+ * connection turns out closed before any answer, and store_etcd.c makes
+ * such a second copy harmless (test_store_etcd.c test_lost_answer).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,7 +28,7 @@
 #include "common/util.h"
 #include "store/store_etcd.h"
 
-#define CALL_TIMEOUT_MS    5000L
+#define CALL_TIMEOUT_MS    3000L /* a stalled member costs this, then the next one */
 #define CONNECT_TIMEOUT_MS 1000L
 #define ROUNDS             6 /* backoff 50, 100, ... 1600 ms: about 3 s */
 #define MAX_RESPONSE       ((size_t)256 << 20)
@@ -236,18 +237,11 @@ static int etcd_errno(const char *msg, bool *retry)
 
 /* Classifies one attempt on url; fills err with what went wrong. */
 static enum outcome attempt(struct etcd_conn *c, const char *url, const char *path,
-                            const char *body, size_t len, bool idempotent, json_t **resp,
-                            struct kerr *err)
+                            const char *body, size_t len, json_t **resp, struct kerr *err)
 {
 	_cleanup_free_ char *full = xasprintf("%s%s", url, path);
 	setup(c, full, body, len);
 	curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, CALL_TIMEOUT_MS);
-	/* libcurl silently sends a request again when the kept-alive connection
-	 * it went out on turns out closed before any answer: for a txn etcd may
-	 * have applied, that is a blind retry (a create would then "already
-	 * exist"). A fresh connection is never retried that way. */
-	if (!idempotent)
-		curl_easy_setopt(c->h, CURLOPT_FRESH_CONNECT, 1L);
 	CURLcode cc = curl_easy_perform(c->h);
 	if (cc != CURLE_OK) {
 		kerr_set(err, EIO, "etcd %s: %s", full, curl_easy_strerror(cc));
@@ -291,8 +285,7 @@ int etcd_call(struct etcd_gw *gw, struct etcd_conn *c, const char *path, json_t 
 		for (size_t i = 0; i < gw->n; i++) {
 			size_t idx = (start + i) % gw->n;
 			kerr_clear(&last);
-			enum outcome o =
-			    attempt(c, gw->urls[idx], path, body, len, idempotent, resp, &last);
+			enum outcome o = attempt(c, gw->urls[idx], path, body, len, resp, &last);
 			if (o == OK) {
 				atomic_store(&gw->cur, idx);
 				return 0;
@@ -324,7 +317,9 @@ struct stream {
 	struct etcd_gw *gw;
 	struct sbuf line;
 	etcd_watch_fn fn;
+	etcd_tick_fn tick;
 	void *ctx;
+	bool stalled;    /* tick said so */
 	int rc;          /* fn's non-zero return */
 	struct kerr err; /* an error the stream itself reported */
 };
@@ -378,17 +373,23 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
 {
 	(void)a, (void)b, (void)c, (void)d;
 	struct stream *st = ud;
-	return st->gw->stop && atomic_load(st->gw->stop) ? 1 : 0;
+	if (st->gw->stop && atomic_load(st->gw->stop))
+		return 1;
+	if (st->tick && st->tick(st->ctx)) {
+		st->stalled = true;
+		return 1;
+	}
+	return 0;
 }
 
-int etcd_watch(struct etcd_gw *gw, struct etcd_conn *c, json_t *create, etcd_watch_fn fn, void *ctx,
-               struct kerr *err)
+int etcd_watch(struct etcd_gw *gw, struct etcd_conn *c, json_t *create, etcd_watch_fn fn,
+               etcd_tick_fn tick, void *ctx, struct kerr *err)
 {
 	_cleanup_json_ json_t *req = json_pack("{s:O}", "create_request", create);
 	_cleanup_free_ char *body = json_dumps(req, JSON_COMPACT);
 	size_t idx = atomic_load(&gw->cur);
 	_cleanup_free_ char *url = xasprintf("%s/v3/watch", gw->urls[idx]);
-	struct stream st = {.gw = gw, .fn = fn, .ctx = ctx};
+	struct stream st = {.gw = gw, .fn = fn, .tick = tick, .ctx = ctx};
 	setup(c, url, body, strlen(body));
 	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_stream);
 	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &st);
@@ -410,6 +411,10 @@ int etcd_watch(struct etcd_gw *gw, struct etcd_conn *c, json_t *create, etcd_wat
 		kerr_move(err, &st.err);
 	} else if (gw->stop && atomic_load(gw->stop)) {
 		r = kerr_set(err, ESHUTDOWN, "store is closing");
+	} else if (st.stalled) {
+		r = kerr_set(err, ETIMEDOUT, "etcd watch at %s stalled: no progress",
+		             gw->urls[idx]);
+		etcd_gw_next(gw, idx);
 	} else {
 		long status = 0;
 		curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);

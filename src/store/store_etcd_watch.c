@@ -15,7 +15,8 @@
  * next endpoint. If etcd has compacted that revision away meanwhile, the
  * changes in between are lost to the hook: the watch thread then writes a
  * new marker, raises compacted to it (so every resume from before the gap
- * gets -ERANGE and relists) and carries on from there.
+ * gets -ERANGE and relists), hands the hook a STORE_RESYNC at it (so live
+ * followers start over too) and carries on from there.
  *
  * Compaction: after delivering, when the head is more than `history` plus a
  * step (history/16) past the compacted revision, the watch thread compacts
@@ -30,6 +31,8 @@
 #include "common/kerr.h"
 #include "common/util.h"
 #include "store/store_etcd.h"
+
+#define STALL_MS 2000 /* a stream that delivers nothing it owes for this long moves on */
 
 static void raise_to(_Atomic uint64_t *v, uint64_t to)
 {
@@ -97,8 +100,39 @@ struct watch_state {
 	struct store_etcd *e;
 	struct etcd_conn aux; /* compaction and markers */
 	uint64_t compact_rev; /* etcd said: compacted */
+	uint64_t lag_rev;     /* the delivered revision when ... */
+	int64_t lag_since;    /* ... the stream was first seen behind e->expect (0: not) */
 	struct kerr err;
 };
+
+void store_etcd_expect(struct store_etcd *e, uint64_t rev)
+{
+	raise_to(&e->expect, rev);
+}
+
+/* A stalled member (SIGSTOPped, partitioned: the kernel still answers TCP
+ * keep-alive) holds the stream open and sends nothing, and every write
+ * waits for the watch. Whether the stream owes an event it knows of
+ * (e->expect: a txn committed through another member, a marker) and has
+ * made no progress towards it for STALL_MS. A false alarm (a slow member)
+ * only costs a reconnect: the stream resumes from the last delivered
+ * revision + 1. */
+static int watch_tick(void *ctx)
+{
+	struct watch_state *ws = ctx;
+	uint64_t rev = atomic_load(&ws->e->revision);
+	if (rev >= atomic_load(&ws->e->expect)) {
+		ws->lag_since = 0;
+		return 0;
+	}
+	int64_t now = time_mono_ms();
+	if (!ws->lag_since || rev != ws->lag_rev) {
+		ws->lag_since = now ? now : 1;
+		ws->lag_rev = rev;
+		return 0;
+	}
+	return now - ws->lag_since > STALL_MS;
+}
 
 static void maybe_compact(struct watch_state *ws, uint64_t head)
 {
@@ -163,7 +197,8 @@ static int on_result(void *ctx, json_t *res)
 	return 0;
 }
 
-/* The changes since the last delivered revision are gone: see the top. */
+/* The changes since the last delivered revision are gone: see the top. The
+ * hook is told (STORE_RESYNC) before the revision moves past the gap. */
 static void after_gap(struct watch_state *ws)
 {
 	struct store_etcd *e = ws->e;
@@ -174,6 +209,13 @@ static void after_gap(struct watch_state *ws)
 		return; /* etcd is unreachable: try the watch again later */
 	}
 	raise_to(&e->compacted, rev > ws->compact_rev ? rev : ws->compact_rev);
+	pthread_mutex_lock(&e->lock);
+	store_commit_hook hook = e->hook;
+	void *hook_ctx = e->hook_ctx;
+	pthread_mutex_unlock(&e->lock);
+	struct store_event se = {.type = STORE_RESYNC, .rev = rev, .key = "", .object = NULL};
+	if (hook)
+		hook(hook_ctx, &se);
 	raise_to(&e->revision, rev);
 	store_etcd_complete_through(e, rev);
 }
@@ -197,7 +239,8 @@ void *store_etcd_watch_main(void *arg)
 		_cleanup_json_ json_t *req = watch_request(e, atomic_load(&e->revision) + 1);
 		struct kerr err = KERR_INIT;
 		uint64_t before = atomic_load(&e->revision);
-		int r = etcd_watch(&e->gw, &c, req, on_result, &ws, &err);
+		ws.lag_since = 0; /* a new stream gets its own deadline */
+		int r = etcd_watch(&e->gw, &c, req, on_result, watch_tick, &ws, &err);
 		kerr_clear(&err);
 		kerr_clear(&ws.err);
 		if (atomic_load(&e->stop))
@@ -207,8 +250,8 @@ void *store_etcd_watch_main(void *arg)
 			ws.compact_rev = 0;
 			continue;
 		}
-		if (atomic_load(&e->revision) != before)
-			backoff = 50; /* it worked for a while */
+		if (atomic_load(&e->revision) != before || r == -ETIMEDOUT)
+			backoff = 50; /* it worked for a while, or the next member may */
 		pause_ms(backoff);
 		backoff = backoff < 1000 ? backoff * 2 : 1000;
 	}
@@ -273,15 +316,26 @@ struct replay {
 	uint64_t after, target;
 	store_event_fn fn;
 	void *ctx;
-	int rc;    /* fn's non-zero value, or -ERANGE */
-	bool done; /* reached target */
+	int rc;        /* fn's non-zero value, or -ERANGE */
+	bool done;     /* reached target */
+	uint64_t last; /* the last revision handed to fn */
+	int64_t heard; /* when the stream last sent something */
 	struct kerr *err;
 };
+
+/* The events up to target exist (the watch thread has delivered them): a
+ * stream that sends nothing for STALL_MS is on a stalled member. */
+static int replay_tick(void *ctx)
+{
+	struct replay *rp = ctx;
+	return time_mono_ms() - rp->heard > STALL_MS;
+}
 
 static int on_replay(void *ctx, json_t *res)
 {
 	struct replay *rp = ctx;
 	struct store_etcd *e = rp->e;
+	rp->heard = time_mono_ms();
 	uint64_t crev = etcd_u64(res, "compact_revision");
 	if (crev) {
 		raise_to(&e->compacted, crev);
@@ -308,6 +362,7 @@ static int on_replay(void *ctx, json_t *res)
 		}
 		if (r == 0 && (rp->rc = rp->fn(rp->ctx, &se)) != 0)
 			return 1;
+		rp->last = se.rev;
 		if (se.rev == rp->target) {
 			rp->done = true;
 			return 1;
@@ -331,13 +386,23 @@ int store_etcd_changes(struct store_etcd *e, uint64_t after, store_event_fn fn, 
 	}
 	struct replay rp = {
 	    .e = e, .after = after, .target = target, .fn = fn, .ctx = ctx, .err = err};
-	if (after < target) {
-		_cleanup_json_ json_t *req = watch_request(e, after + 1);
-		r = etcd_watch(&e->gw, store_etcd_thread_conn(), req, on_replay, &rp, err);
-		if (r >= 0 || rp.rc)
+	r = 0;
+	/* A stream that breaks or stalls resumes on the next member after the
+	 * last event handed on (each member once). */
+	for (size_t tries = 0; after < target && tries < e->gw.n; tries++) {
+		_cleanup_json_ json_t *req =
+		    watch_request(e, (rp.last > after ? rp.last : after) + 1);
+		rp.heard = time_mono_ms();
+		r = etcd_watch(&e->gw, store_etcd_thread_conn(), req, on_replay, replay_tick, &rp,
+		               err);
+		if (r >= 0 || rp.rc) {
 			r = rp.rc;
-	} else
-		r = 0;
+			break;
+		}
+		if ((r != -ETIMEDOUT && r != -EIO) || tries + 1 == e->gw.n)
+			break;
+		kerr_clear(err);
+	}
 	store_etcd_leave(e);
 	return r;
 }

@@ -180,6 +180,13 @@ static int collect(void *ctx, const struct store_event *ev)
 	return 0;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* ---- tests ---------------------------------------------------------------------------------- */
 
 /* Two servers on one etcd: every write through either is seen by both
@@ -572,6 +579,98 @@ static void test_cluster_loses_member(void **state)
 		etcd_stop(&m[i]);
 }
 
+/* A 3-member cluster whose member in use stops (SIGSTOP: the kernel still
+ * accepts its connections, so only deadlines notice): writes keep being
+ * answered within a few seconds, the watch moves to another member and
+ * loses nothing, and a replay from before the stop completes. */
+static struct etcd_proc stall_m[3];
+
+static int stall_teardown(void **state)
+{
+	for (int i = 0; i < 3; i++) {
+		if (stall_m[i].pid > 0)
+			kill(stall_m[i].pid, SIGCONT);
+	}
+	fx_teardown(state);
+	for (int i = 0; i < 3; i++)
+		etcd_stop(&stall_m[i]);
+	return 0;
+}
+
+static void test_stalled_member(void **state)
+{
+	struct fx *f = *state;
+	struct etcd_proc *m = stall_m;
+	const char *base = etcd_test_base();
+	char cluster[512] = "";
+	for (int i = 0; i < 3; i++) {
+		char name[8];
+		snprintf(name, sizeof name, "s%d", i);
+		etcd_prepare(&m[i], base, name);
+		snprintf(cluster + strlen(cluster), sizeof cluster - strlen(cluster), "%s%s=%s",
+		         i ? "," : "", name, m[i].peer);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(etcd_spawn(&m[i], cluster), 0);
+	for (int i = 0; i < 3; i++)
+		if (etcd_wait(&m[i]) < 0)
+			fail_msg("3-member cluster did not come up");
+	char eps[256];
+	snprintf(eps, sizeof eps, "%s,%s,%s", stall_m[0].url, stall_m[1].url, stall_m[2].url);
+	f->a = open_at(f, eps, 0);
+	struct rec ra = REC_INIT;
+	store_set_commit_hook(f->a, rec_hook, &ra);
+	int n = 0;
+	for (; n < 5; n++) {
+		char key[32];
+		snprintf(key, sizeof key, "tasks/ns/k%02d", n);
+		assert_int_equal(put(f->a, key, n, NULL), STORE_WRITE);
+	}
+	uint64_t before = store_revision(f->a);
+	assert_int_equal(kill(m[0].pid, SIGSTOP), 0); /* the endpoint in use */
+	int64_t worst = 0, total0 = now_ms();
+	for (; n < 25; n++) {
+		char key[32];
+		snprintf(key, sizeof key, "tasks/ns/k%02d", n);
+		int64_t t0 = now_ms();
+		assert_int_equal(put(f->a, key, n, NULL), STORE_WRITE);
+		int64_t dt = now_ms() - t0;
+		worst = dt > worst ? dt : worst;
+	}
+	int64_t total = now_ms() - total0;
+	print_message("stalled member: worst write %lld ms, 20 writes in %lld ms\n",
+	              (long long)worst, (long long)total);
+	assert_true(worst < 10000); /* one unary deadline plus one watch deadline */
+	assert_true(total < 15000); /* not every write pays them */
+	assert_int_equal(rec_wait(&ra, 25), 25);
+	assert_false(ra.bad);
+	/* a replay from before the stop (a new watch stream) completes */
+	struct seen c = {0};
+	int64_t t0 = now_ms();
+	assert_int_equal(store_changes(f->a, before, collect, &c, NULL), 0);
+	assert_true(now_ms() - t0 < 10000);
+	assert_int_equal(c.n, 20);
+	store_set_commit_hook(f->a, NULL, NULL);
+}
+
+/* store_get_stats is /metrics: with etcd stopped it answers at once, with
+ * the size etcd last reported (fetched at open, then in the background). */
+static void test_stats_do_not_block(void **state)
+{
+	struct fx *f = *state;
+	f->a = open_at(f, etcd.url, 0);
+	assert_int_equal(kill(etcd.pid, SIGSTOP), 0);
+	struct store_stats st;
+	int64_t t0 = now_ms();
+	for (int i = 0; i < 3; i++)
+		store_get_stats(f->a, &st);
+	int64_t dt = now_ms() - t0;
+	kill(etcd.pid, SIGCONT);
+	assert_true(dt < 500);
+	assert_true(st.map_used > 0);
+	assert_true(st.revision > 0);
+}
+
 /* ---- a TCP proxy that loses answers (fault injection) --------------------------------- */
 
 /* Forwards 127.0.0.1:port to etcd; while drop_txn > 0, the answer to a txn
@@ -582,12 +681,17 @@ struct proxy {
 	int target_port;
 	_Atomic int drop_txn, dropped;
 	_Atomic bool stop;
+	/* while hold_watch, watch streams get nothing from etcd; cut_watch
+	 * closes them (watch_open counts them) */
+	_Atomic bool hold_watch, cut_watch;
+	_Atomic int watch_open;
 	pthread_t t;
 };
 
 struct pconn {
 	struct proxy *p;
 	int c, u;
+	bool watch;
 };
 
 static void *pconn_main(void *arg)
@@ -597,12 +701,22 @@ static void *pconn_main(void *arg)
 	char buf[65536];
 	struct pollfd fds[2] = {{pc->c, POLLIN, 0}, {pc->u, POLLIN, 0}};
 	while (!atomic_load(&pc->p->stop)) {
+		if (pc->watch && atomic_load(&pc->p->cut_watch))
+			break;
+		if (pc->watch && atomic_load(&pc->p->hold_watch)) {
+			usleep(10 * 1000);
+			continue;
+		}
 		if (poll(fds, 2, 100) <= 0)
 			continue;
 		if (fds[0].revents) {
 			ssize_t n = read(pc->c, buf, sizeof buf);
 			if (n <= 0)
 				break;
+			if (!pc->watch && memmem(buf, (size_t)n, "POST /v3/watch", 14)) {
+				pc->watch = true;
+				atomic_fetch_add(&pc->p->watch_open, 1);
+			}
 			if (memmem(buf, (size_t)n, "POST /v3/kv/txn", 15) &&
 			    atomic_load(&pc->p->drop_txn) > 0) {
 				atomic_fetch_sub(&pc->p->drop_txn, 1);
@@ -623,6 +737,8 @@ static void *pconn_main(void *arg)
 				break;
 		}
 	}
+	if (pc->watch)
+		atomic_fetch_sub(&pc->p->watch_open, 1);
 	close(pc->c);
 	close(pc->u);
 	free(pc);
@@ -649,7 +765,7 @@ static void *proxy_main(void *arg)
 			continue;
 		}
 		struct pconn *pc = xmalloc(sizeof *pc);
-		*pc = (struct pconn){p, c, u};
+		*pc = (struct pconn){p, c, u, false};
 		pthread_t t;
 		pthread_create(&t, NULL, pconn_main, pc);
 		pthread_detach(t);
@@ -730,6 +846,84 @@ static void test_lost_answer(void **state)
 	proxy_stop(&p);
 }
 
+/* A hook that records the STORE_RESYNC signals it gets. */
+struct gap_rec {
+	_Atomic int resyncs, changes;
+	_Atomic uint64_t rev;
+};
+
+static void gap_hook(void *ctx, const struct store_event *ev)
+{
+	struct gap_rec *g = ctx;
+	if (ev->type == STORE_RESYNC) {
+		assert_null(ev->object);
+		assert_string_equal(ev->key, "");
+		atomic_store(&g->rev, ev->rev);
+		atomic_fetch_add(&g->resyncs, 1);
+	} else
+		atomic_fetch_add(&g->changes, 1);
+}
+
+/* A watch gap: store a's watch stream is held (a proxy passes nothing from
+ * etcd) while store b writes and compacts past it; when a's stream breaks,
+ * its resume is refused as compacted, and a's hook gets STORE_RESYNC, once,
+ * at a revision past the gap; replays from before it are -ERANGE. */
+static void test_watch_gap_resync(void **state)
+{
+	struct fx *f = *state;
+	static struct proxy p; /* static: its threads outlive a failed assertion */
+	proxy_start(&p, etcd.url);
+	char url[64];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", p.port);
+	f->a = open_at(f, url, 0);
+	f->b = open_at(f, etcd.url, 1); /* compacts to head - 1 as it goes */
+	struct gap_rec g = {0};
+	store_set_commit_hook(f->a, gap_hook, &g);
+	assert_int_equal(put(f->b, "tasks/ns/before", 0, NULL), STORE_WRITE);
+	for (int i = 0; i < 100 && store_revision(f->a) < store_revision(f->b); i++)
+		usleep(20 * 1000);
+	assert_int_equal(atomic_load(&g.changes), 1);
+	uint64_t delivered = store_revision(f->a);
+	assert_int_equal(delivered, store_revision(f->b));
+
+	atomic_store(&p.hold_watch, true);
+	usleep(300 * 1000); /* the proxy's threads poll every 100 ms */
+	for (int i = 0; i < 20; i++) {
+		char key[32];
+		snprintf(key, sizeof key, "tasks/ns/g%02d", i);
+		assert_int_equal(put(f->b, key, i, NULL), STORE_WRITE);
+	}
+	for (int i = 0; i < 100 && store_compacted(f->b) <= delivered + 1; i++)
+		usleep(20 * 1000);
+	assert_true(store_compacted(f->b) > delivered + 1);
+	assert_int_equal(store_revision(f->a), delivered); /* a saw none of it */
+	atomic_store(&p.cut_watch, true);
+	for (int i = 0; i < 200 && atomic_load(&p.watch_open) > 0; i++)
+		usleep(10 * 1000);
+	atomic_store(&p.hold_watch, false);
+	atomic_store(&p.cut_watch, false);
+
+	for (int i = 0; i < 250 && atomic_load(&g.resyncs) < 1; i++)
+		usleep(20 * 1000);
+	assert_int_equal(atomic_load(&g.resyncs), 1);
+	assert_int_equal(atomic_load(&g.changes), 1); /* the lost ones are not made up */
+	assert_true(atomic_load(&g.rev) > delivered);
+	assert_true(store_compacted(f->a) >= atomic_load(&g.rev));
+	struct seen c = {0};
+	struct kerr err = KERR_INIT;
+	assert_int_equal(store_changes(f->a, delivered, collect, &c, &err), -ERANGE);
+	kerr_clear(&err);
+	/* and it carries on: a's own write after the gap is delivered */
+	assert_int_equal(put(f->a, "tasks/ns/after", 1, NULL), STORE_WRITE);
+	assert_int_equal(atomic_load(&g.changes), 2);
+	usleep(100 * 1000);
+	assert_int_equal(atomic_load(&g.resyncs), 1);
+	store_set_commit_hook(f->a, NULL, NULL);
+	store_close(f->a);
+	f->a = NULL;
+	proxy_stop(&p);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -764,6 +958,9 @@ int main(void)
 	    T(test_big_list),
 	    T(test_cluster_loses_member),
 	    T(test_lost_answer),
+	    T(test_stats_do_not_block),
+	    T(test_watch_gap_resync),
+	    cmocka_unit_test_setup_teardown(test_stalled_member, fx_setup, stall_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
