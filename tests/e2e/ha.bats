@@ -79,9 +79,13 @@ holders() {
 			jq -r '.spec.holderIdentity // ""')"
 	done
 }
-# all_held_by URL PID: every controller lease is held by the server of pid PID
+# identity NAME: the holder identity of server NAME's controllers (kept in
+# its data directory)
+identity() { cat "$BATS_TEST_TMPDIR/$1/controller-identity"; }
+
+# all_held_by URL NAME: every controller lease is held by server NAME
 all_held_by() {
-	[ "$(holders "$1" | awk -v p="-$2-" 'index($2, p) > 0' | wc -l)" = 4 ]
+	[ "$(holders "$1" | awk -v id="$(identity "$2")" '$2 == id' | wc -l)" = 4 ]
 }
 
 # web IMAGE [REPLICAS]: a Deployment, surge 1, unavailable 0
@@ -168,7 +172,7 @@ events() {
 	B=http://127.0.0.1:$pb
 	# A first, so that its controllers take the leases; B waits as standby
 	ha_server a "$pa"
-	wait_for 100 all_held_by "$A" "$PID_a"
+	wait_for 100 all_held_by "$A" a
 	ha_server b "$pb"
 	export KEEL_SERVER=$A,$B
 	URLS_SPACED="$A $B"
@@ -213,12 +217,12 @@ events() {
 	assert_success
 	assert_output deployment/web
 	t0=$(date +%s)
-	wait_for 200 all_held_by "$B" "$PID_b"
+	wait_for 200 all_held_by "$B" b
 	echo "# leases held by b after $(($(date +%s) - t0)) s: $(holders "$B" | awk '{print $2}' | sort -u | xargs)" >&3
 	# as a user sees it
 	run keel get leases
 	assert_success
-	[ "$(grep -c -- "-$PID_b-" <<<"$output")" -ge 4 ]
+	[ "$(grep -c -- " $(identity b) " <<<"$output")" -ge 4 ]
 	run keel rollout status deployment web --timeout 90s
 	assert_success
 	assert_output --partial 'deployment "web" successfully rolled out'
