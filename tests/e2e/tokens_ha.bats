@@ -92,6 +92,10 @@ T=$V1/namespaces/default/tasks
 	[[ "$output" == *'tokens \"alice\" already exists'* ]]
 	run req "$URL_b" "$ADMIN_b" GET $V1/tokens
 	echo "$output" | cut -d' ' -f2- | jq -e '[.items[] | select(.status.source == "minted") | .metadata.name] | sort == ["alice", "n1"]'
+	# the stored hashes are no API object: not in the list, no kind route
+	[[ "$output" != *sha256* && "$output" != *tokenHash* ]]
+	run req "$URL_b" "$ADMIN_b" GET $V1/namespaces/default/tokens
+	[ "${output%% *}" = 404 ]
 	# the secret is nowhere in etcd, its hash is
 	! ETCDCTL_API=3 etcdctl --endpoints "$ETCD_ENDPOINTS" get --prefix / | grep -q "$vtok"
 	ETCDCTL_API=3 etcdctl --endpoints "$ETCD_ENDPOINTS" get --prefix / |
