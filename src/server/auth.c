@@ -1,6 +1,6 @@
 /*
  * server/auth — bearer tokens from a token file, or from DATA/admin.token
- * and the tokens minted through the API (DATA/tokens).
+ * and the tokens minted through the API (in the store).
  *
  * Every entry keeps the SHA-256 of its token; a presented token is hashed
  * once and compared with every known hash in full (the loop does not stop
@@ -658,7 +658,9 @@ static void queue_revoked(struct srv_auth *a, const char *name)
 
 void srv_auth_commit_hook(struct srv_auth *a, const struct store_event *ev)
 {
-	if (!a || !a->store || !strstartswith(ev->key, "tokens/"))
+	/* a->store is not read here: the hook runs before srv_auth_use_store
+	 * has set it, and applying a change early is harmless */
+	if (!srv_auth_can_mint(a) || !strstartswith(ev->key, "tokens/"))
 		return;
 	const char *name = NULL, *role = NULL;
 	uint8_t hash[SHA256_LEN];

@@ -4,8 +4,10 @@
  *
  * Startup order matters: the store is opened first (a locked data
  * directory is the most likely failure and must not leave a half-started
- * server), then the default Namespace and the tokens, then the watch hub is
- * hooked to the store, and only then does the socket accept. Shutdown runs
+ * server), then the default Namespace and the tokens, then the watch hub and
+ * the token set are hooked to the store, then the minted tokens are read
+ * from it (after the hook: no change in between is missed), and only then
+ * does the socket accept. Shutdown runs
  * the other way: stop accepting, end the watch streams (MHD forbids
  * stopping with suspended connections), stop MHD, close the store.
  *
