@@ -734,8 +734,7 @@ static json_t *token_object(const char *name, const char *role, const uint8_t ha
 	char hex[sizeof HASH_PREFIX + 2 * SHA256_LEN];
 	hash_hex(hash, hex);
 	return json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:s}}", "apiVersion", "keel/v1", "kind",
-	                 "Token", "metadata", "name", name, "spec", "role", role, "tokenHash",
-	                 hex);
+	                 "Token", "metadata", "name", name, "spec", "role", role, "tokenHash", hex);
 }
 
 struct create_ctx {
@@ -775,15 +774,17 @@ static int load_store(struct srv_auth *a, struct kerr *err)
 	pthread_rwlock_wrlock(&a->lock);
 	size_t i;
 	json_t *it;
-	json_array_foreach(items, i, it) {
+	json_array_foreach(items, i, it)
+	{
 		const char *name, *role;
 		uint8_t hash[SHA256_LEN];
 		uint64_t rev;
 		if (!stored_token(it, &name, &role, hash, &rev)) {
 			const char *n = json_string_value(api_obj_get_path(it, "metadata.name"));
-			auth_warn(a, xasprintf("the store's tokens//%s is not a valid Token "
-			                       "(metadata.name, spec.role, spec.tokenHash): ignored",
-			                       n ? n : "?"));
+			auth_warn(a,
+			          xasprintf("the store's tokens//%s is not a valid Token "
+			                    "(metadata.name, spec.role, spec.tokenHash): ignored",
+			                    n ? n : "?"));
 			continue;
 		}
 		apply_locked(a, name, role, hash, rev);
@@ -791,7 +792,8 @@ static int load_store(struct srv_auth *a, struct kerr *err)
 	for (size_t k = 0; k < a->n;) {
 		struct entry *e = &a->v[k];
 		bool listed = false;
-		json_array_foreach(items, i, it) {
+		json_array_foreach(items, i, it)
+		{
 			const char *n = json_string_value(api_obj_get_path(it, "metadata.name"));
 			if (n && streq(n, e->name))
 				listed = true;
@@ -839,8 +841,8 @@ static int import_file(struct srv_auth *a, struct kerr *err)
 			                       "token of that name already (it is the one kept)",
 			                       a->minted_path, e->name));
 		else if (r < 0)
-			rc = kerr_set(err, -r, "cannot import %s into the store: %s", a->minted_path,
-			              kerr_msg(&e2));
+			rc = kerr_set(err, -r, "cannot import %s into the store: %s",
+			              a->minted_path, kerr_msg(&e2));
 		else
 			imported++;
 	}

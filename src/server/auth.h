@@ -5,8 +5,8 @@
  *   - a token file (`--token-file`: lines TOKEN,NAME[,ROLE]; ROLE
  *     admin|viewer|node, default admin (with a warning); blank lines, #
  *     comments and a UTF-8 byte-order mark skipped; TOKEN printable ASCII;
- *     NAME UTF-8 with no control character, '"' or '\\'). With a token file, the file is the only source: minting
- *     and revoking are refused (-EPERM), since the operator owns it.
+ *     NAME UTF-8 with no control character, '"' or '\\'). With a token file, the file is the only
+ * source: minting and revoking are refused (-EPERM), since the operator owns it.
  *   - without one: DATA/admin.token (32 random bytes as hex, mode 0600,
  *     created on first start, name "admin"; each server its own), plus the
  *     tokens minted through the API (srv_auth_mint), kept in the store
