@@ -29,6 +29,7 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "api/meta.h"
 #include "common/kerr.h"
@@ -78,6 +79,7 @@ struct srv_auth {
 	char **rq;
 	size_t nrq;
 	bool rq_quit, rq_running;
+	bool resync; /* the store lost changes: reread the tokens (on the thread) */
 	pthread_t rq_thread;
 	srv_auth_revoked_fn on_revoke;
 	void *on_revoke_ud;
@@ -660,7 +662,18 @@ void srv_auth_commit_hook(struct srv_auth *a, const struct store_event *ev)
 {
 	/* a->store is not read here: the hook runs before srv_auth_use_store
 	 * has set it, and applying a change early is harmless */
-	if (!srv_auth_can_mint(a) || !strstartswith(ev->key, "tokens/"))
+	if (!srv_auth_can_mint(a))
+		return;
+	if (!*ev->key) {
+		/* no change but a gap (the etcd backend's STORE_RESYNC: its
+		 * watch lost changes): reread them all, on the thread */
+		pthread_mutex_lock(&a->rq_mu);
+		a->resync = true;
+		pthread_cond_signal(&a->rq_cond);
+		pthread_mutex_unlock(&a->rq_mu);
+		return;
+	}
+	if (!strstartswith(ev->key, "tokens/"))
 		return;
 	const char *name = NULL, *role = NULL;
 	uint8_t hash[SHA256_LEN];
@@ -679,13 +692,42 @@ void srv_auth_commit_hook(struct srv_auth *a, const struct store_event *ev)
 		queue_revoked(a, name);
 }
 
+static int load_store(struct srv_auth *a, bool at_start, struct kerr *err);
+
+/* A resync: the list merged with the set (what it lacks is revoked); a
+ * store that cannot answer now is tried again every second. */
+static void resync(struct srv_auth *a)
+{
+	a->resync = false;
+	struct store *st = a->store;
+	pthread_mutex_unlock(&a->rq_mu);
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	int rc = st ? load_store(a, false, &err) : 0;
+	if (rc < 0)
+		log_warn("tokens: %s (trying again in 1 s)", kerr_msg(&err));
+	else
+		log_info("tokens: reread from the store (its watch had lost changes)");
+	pthread_mutex_lock(&a->rq_mu);
+	if (rc < 0 && !a->rq_quit) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&a->rq_cond, &a->rq_mu, &until);
+		a->resync = true;
+	}
+}
+
 static void *revoker_main(void *arg)
 {
 	struct srv_auth *a = arg;
 	pthread_mutex_lock(&a->rq_mu);
 	for (;;) {
-		while (!a->nrq && !a->rq_quit)
+		while (!a->nrq && !a->resync && !a->rq_quit)
 			pthread_cond_wait(&a->rq_cond, &a->rq_mu);
+		if (a->resync && !a->rq_quit) {
+			resync(a);
+			continue;
+		}
 		if (!a->nrq)
 			break;
 		char *name = a->rq[0];
@@ -764,13 +806,15 @@ static int delete_fn(void *ctx, json_t *current, uint64_t rev, json_t **next, st
 
 /* Lists the store's tokens and merges them: a minted token put at or
  * before the list's revision and absent from it was deleted. */
-static int load_store(struct srv_auth *a, struct kerr *err)
+static int load_store(struct srv_auth *a, bool at_start, struct kerr *err)
 {
 	_cleanup_json_ json_t *items = NULL;
 	_cleanup_free_ char *next = NULL;
 	uint64_t lrev = 0;
 	if (store_list(a->store, "tokens/", NULL, 0, NULL, NULL, &items, &lrev, &next, err) < 0)
 		return kerr_prefix(err, "cannot read the tokens from the store");
+	char **gone = NULL;
+	size_t ngone = 0;
 	pthread_rwlock_wrlock(&a->lock);
 	size_t i;
 	json_t *it;
@@ -781,10 +825,15 @@ static int load_store(struct srv_auth *a, struct kerr *err)
 		uint64_t rev;
 		if (!stored_token(it, &name, &role, hash, &rev)) {
 			const char *n = json_string_value(api_obj_get_path(it, "metadata.name"));
-			auth_warn(a,
-			          xasprintf("the store's tokens//%s is not a valid Token "
+			char *m = xasprintf("the store's tokens//%s is not a valid Token "
 			                    "(metadata.name, spec.role, spec.tokenHash): ignored",
-			                    n ? n : "?"));
+			                    n ? n : "?");
+			if (at_start) {
+				auth_warn(a, m);
+			} else {
+				log_warn("%s", m);
+				free(m);
+			}
 			continue;
 		}
 		apply_locked(a, name, role, hash, rev);
@@ -800,12 +849,19 @@ static int load_store(struct srv_auth *a, struct kerr *err)
 		}
 		if (e->src == SRC_MINTED && e->rev <= lrev && !listed) {
 			set_tomb(a, e->name, lrev);
+			gone = xrealloc(gone, (ngone + 1) * sizeof *gone);
+			gone[ngone++] = xstrdup(e->name);
 			remove_at(a, k);
 		} else {
 			k++;
 		}
 	}
 	pthread_rwlock_unlock(&a->lock);
+	for (size_t k = 0; k < ngone; k++) {
+		queue_revoked(a, gone[k]);
+		free(gone[k]);
+	}
+	free(gone);
 	return 0;
 }
 
@@ -870,11 +926,13 @@ int srv_auth_use_store(struct srv_auth *a, struct store *s, struct kerr *err)
 {
 	if (!srv_auth_can_mint(a))
 		return 0;
+	pthread_mutex_lock(&a->rq_mu); /* the thread reads it for a resync */
 	a->store = s;
+	pthread_mutex_unlock(&a->rq_mu);
 	int rc = import_file(a, err);
 	if (rc < 0)
 		return rc;
-	return load_store(a, err);
+	return load_store(a, true, err);
 }
 
 static int refuse(struct srv_auth *a, const char *what, struct kerr *err)

@@ -108,7 +108,10 @@ int srv_auth_use_store(struct srv_auth *a, struct store *s, struct kerr *err);
  * set's lock. Changes are applied by revision per name, so one seen twice
  * or late (the writer's own answer and the hook) changes nothing. When it
  * removes a live token, the on_revoke callback gets the name, on the
- * set's own thread. */
+ * set's own thread. An event with an empty key (the etcd backend's
+ * STORE_RESYNC: its watch lost changes) makes that thread reread the
+ * store's tokens (every second until the store answers); a token the
+ * store no longer has is then revoked, on_revoke included. */
 void srv_auth_commit_hook(struct srv_auth *a, const struct store_event *ev);
 /* Starts the thread that calls fn(ud, name) for each token that a change
  * from the store revoked (to end that user's watches). Returns 0 or
