@@ -1,6 +1,6 @@
 /*
  * server/auth — bearer tokens from a token file, or from DATA/admin.token
- * and the tokens minted through the API (DATA/tokens).
+ * and the tokens minted through the API (in the store).
  *
  * Every entry keeps the SHA-256 of its token; a presented token is hashed
  * once and compared with every known hash in full (the loop does not stop
@@ -9,9 +9,13 @@
  * linear scan is the cheap part of a request.
  *
  * The set changes at run time (mint, revoke) while MHD's worker threads
- * check tokens, hence the rwlock. A change is written to DATA/tokens
- * before it is made in memory, so what the server answers is what the
- * next start loads.
+ * check tokens, hence the rwlock. Minted tokens live in the store (key
+ * "tokens//NAME": name, role and the token's SHA-256, never the token), so
+ * every server sharing a store (etcd) knows them: a mint or revoke is a
+ * durable store write first and then made in this set; the commit hook
+ * brings the other servers' changes in (srv_auth_commit_hook). A data
+ * directory from before keeps its DATA/tokens: imported into the store at
+ * the first start (srv_auth_use_store), then renamed DATA/tokens.imported.
  */
 #include "server/auth.h"
 
@@ -25,12 +29,14 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "api/meta.h"
 #include "common/kerr.h"
-#include "common/sbuf.h"
+#include "common/log.h"
 #include "common/sha256.h"
 #include "common/util.h"
+#include "store/store.h"
 
 #define MAX_TOKEN_FILE (1 << 20)
 #define MAX_TOKENS     10000
@@ -44,6 +50,15 @@ struct entry {
 	char *name;
 	char *role;
 	enum source src;
+	uint64_t rev; /* SRC_MINTED: the store revision it was put at (0: from
+	                 DATA/tokens, not yet merged with the store) */
+};
+
+/* A minted name the store deleted, and when: a change older than it (a
+ * late mint answer, a list read before it) does not bring it back. */
+struct tomb {
+	char *name;
+	uint64_t rev;
 };
 
 struct srv_auth {
@@ -54,12 +69,28 @@ struct srv_auth {
 	char *token_file;  /* for the refusal's message */
 	char **warn;       /* from loading, for the server to log at start */
 	size_t nwarn;
+	struct store *store; /* where minted tokens live (srv_auth_use_store) */
+	struct tomb *tombs;
+	size_t ntombs;
+	/* names whose live token the commit hook removed, for on_revoke,
+	 * which runs on its own thread (the hook must not wait on it) */
+	pthread_mutex_t rq_mu;
+	pthread_cond_t rq_cond;
+	char **rq;
+	size_t nrq;
+	bool rq_quit, rq_running;
+	bool resync; /* the store lost changes: reread the tokens (on the thread) */
+	pthread_t rq_thread;
+	srv_auth_revoked_fn on_revoke;
+	void *on_revoke_ud;
 };
 
 static struct srv_auth *auth_new(void)
 {
 	struct srv_auth *a = xcalloc(1, sizeof *a);
 	pthread_rwlock_init(&a->lock, NULL);
+	pthread_mutex_init(&a->rq_mu, NULL);
+	pthread_cond_init(&a->rq_cond, NULL);
 	return a;
 }
 
@@ -74,8 +105,17 @@ void srv_auth_free(struct srv_auth *a)
 {
 	if (!a)
 		return;
+	srv_auth_stop_revokes(a);
 	for (size_t i = 0; i < a->n; i++)
 		entry_free(&a->v[i]);
+	for (size_t i = 0; i < a->ntombs; i++)
+		free(a->tombs[i].name);
+	free(a->tombs);
+	for (size_t i = 0; i < a->nrq; i++)
+		free(a->rq[i]);
+	free(a->rq);
+	pthread_mutex_destroy(&a->rq_mu);
+	pthread_cond_destroy(&a->rq_cond);
 	free(a->v);
 	free(a->minted_path);
 	free(a->token_file);
@@ -207,6 +247,7 @@ static void auth_add(struct srv_auth *a, const uint8_t hash[SHA256_LEN], const c
 	e->name = xstrdup(name);
 	e->role = xstrdup(role);
 	e->src = src;
+	e->rev = 0;
 }
 
 static bool role_ok(const char *role)
@@ -507,33 +548,391 @@ bool srv_auth_can_mint(struct srv_auth *a)
 	return a && a->minted_path;
 }
 
-/* Writes the minted entries of a, plus extra (may be NULL) and minus the
- * one at index skip (SIZE_MAX: none), to DATA/tokens. Under the write lock. */
-static int write_minted(struct srv_auth *a, const struct entry *extra, size_t skip,
-                        struct kerr *err)
+static void hash_hex(const uint8_t hash[SHA256_LEN], char out[sizeof HASH_PREFIX + 2 * SHA256_LEN])
 {
-	_cleanup_sbuf_ struct sbuf b = SBUF_INIT;
-	sbuf_puts(&b,
-	          "# keel: tokens minted with `keel token create` (SHA-256 of each token),\n"
-	          "# HASH,NAME,ROLE. Written by the server; revoke with `keel token revoke`.\n");
-	for (size_t i = 0; i <= a->n; i++) {
-		const struct entry *e = i < a->n ? &a->v[i] : extra;
-		if (!e || (i < a->n && (e->src != SRC_MINTED || i == skip)))
-			continue;
-		sbuf_puts(&b, HASH_PREFIX);
-		for (size_t k = 0; k < SHA256_LEN; k++)
-			sbuf_printf(&b, "%02x", e->hash[k]);
-		sbuf_printf(&b, ",%s,%s\n", e->name, e->role);
+	memcpy(out, HASH_PREFIX, strlen(HASH_PREFIX));
+	for (size_t k = 0; k < SHA256_LEN; k++)
+		snprintf(out + strlen(HASH_PREFIX) + 2 * k, 3, "%02x", hash[k]);
+}
+
+/* ---- the minted tokens in the store ---- */
+
+static ssize_t find_minted(struct srv_auth *a, const char *name)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (a->v[i].src == SRC_MINTED && streq(a->v[i].name, name))
+			return (ssize_t)i;
+	return -1;
+}
+
+static void remove_at(struct srv_auth *a, size_t i)
+{
+	entry_free(&a->v[i]);
+	memmove(&a->v[i], &a->v[i + 1], (a->n - i - 1) * sizeof *a->v);
+	a->n--;
+}
+
+static struct tomb *find_tomb(struct srv_auth *a, const char *name)
+{
+	for (size_t i = 0; i < a->ntombs; i++)
+		if (streq(a->tombs[i].name, name))
+			return &a->tombs[i];
+	return NULL;
+}
+
+static void set_tomb(struct srv_auth *a, const char *name, uint64_t rev)
+{
+	struct tomb *t = find_tomb(a, name);
+	if (!t) {
+		if (a->ntombs >= MAX_TOKENS) { /* forget the oldest */
+			free(a->tombs[0].name);
+			memmove(&a->tombs[0], &a->tombs[1], (a->ntombs - 1) * sizeof *a->tombs);
+			a->ntombs--;
+		}
+		a->tombs = xrealloc(a->tombs, (a->ntombs + 1) * sizeof *a->tombs);
+		t = &a->tombs[a->ntombs++];
+		t->name = xstrdup(name);
 	}
-	if (file_write_atomic(a->minted_path, b.data, b.len, 0600, err) < 0)
-		return kerr_prefix(err, "cannot write %s", a->minted_path);
-	/* the rename is durable only once the directory is on disk */
+	t->rev = rev;
+}
+
+/* Applies one change of the store's "tokens//NAME" at rev, under the write
+ * lock: a put (role and hash) or a delete (role NULL). Changes may arrive
+ * twice and out of order (the writer's own answer, the commit hook, a
+ * list), so each name keeps the revision it was last changed at and an
+ * older change is ignored. Returns true when it removed a live token. */
+static bool apply_locked(struct srv_auth *a, const char *name, const char *role,
+                         const uint8_t *hash, uint64_t rev)
+{
+	ssize_t i = find_minted(a, name);
+	struct tomb *t = find_tomb(a, name);
+	if ((i >= 0 && a->v[i].rev >= rev && a->v[i].rev) || (t && t->rev >= rev))
+		return false;
+	if (!role) {
+		set_tomb(a, name, rev);
+		if (i < 0)
+			return false;
+		remove_at(a, (size_t)i);
+		return true;
+	}
+	if (i >= 0) {
+		free(a->v[i].role);
+		a->v[i].role = xstrdup(role);
+		memcpy(a->v[i].hash, hash, SHA256_LEN);
+	} else if (a->n < MAX_TOKENS) {
+		auth_add(a, hash, NULL, name, role, SRC_MINTED);
+		i = (ssize_t)a->n - 1;
+	} else {
+		return false;
+	}
+	a->v[i].rev = rev;
+	return false;
+}
+
+/* A stored Token: {"apiVersion":"keel/v1","kind":"Token","metadata":
+ * {"name":N,"resourceVersion":R},"spec":{"role":R,"tokenHash":"sha256:HEX"}}.
+ * Returns its parts (borrowed) or false when it is not one. */
+static bool stored_token(json_t *obj, const char **name, const char **role, uint8_t *hash,
+                         uint64_t *rev)
+{
+	*name = json_string_value(api_obj_get_path(obj, "metadata.name"));
+	*role = json_string_value(api_obj_get_path(obj, "spec.role"));
+	const char *h = json_string_value(api_obj_get_path(obj, "spec.tokenHash"));
+	const char *rv = json_string_value(api_obj_get_path(obj, "metadata.resourceVersion"));
+	if (!*name || !api_is_dns1123_subdomain(*name) || !*role || !role_ok(*role) || !h ||
+	    !parse_hash(h, hash) || !rv)
+		return false;
+	char *end = NULL;
+	*rev = strtoull(rv, &end, 10);
+	return end && !*end && *rev > 0;
+}
+
+static void queue_revoked(struct srv_auth *a, const char *name)
+{
+	pthread_mutex_lock(&a->rq_mu);
+	if (a->rq_running) {
+		a->rq = xrealloc(a->rq, (a->nrq + 1) * sizeof *a->rq);
+		a->rq[a->nrq++] = xstrdup(name);
+		pthread_cond_signal(&a->rq_cond);
+	}
+	pthread_mutex_unlock(&a->rq_mu);
+}
+
+void srv_auth_commit_hook(struct srv_auth *a, const struct store_event *ev)
+{
+	/* a->store is not read here: the hook runs before srv_auth_use_store
+	 * has set it, and applying a change early is harmless */
+	if (!srv_auth_can_mint(a))
+		return;
+	if (!*ev->key) {
+		/* no change but a gap (the etcd backend's STORE_RESYNC: its
+		 * watch lost changes): reread them all, on the thread */
+		pthread_mutex_lock(&a->rq_mu);
+		a->resync = true;
+		pthread_cond_signal(&a->rq_cond);
+		pthread_mutex_unlock(&a->rq_mu);
+		return;
+	}
+	if (!strstartswith(ev->key, "tokens/"))
+		return;
+	const char *name = NULL, *role = NULL;
+	uint8_t hash[SHA256_LEN];
+	uint64_t rev = 0;
+	if (!ev->object || !stored_token(ev->object, &name, &role, hash, &rev)) {
+		/* not one of ours: the name is the key's last part */
+		const char *slash = strrchr(ev->key, '/');
+		name = slash ? slash + 1 : ev->key;
+		if (ev->type != STORE_DELETED)
+			return;
+	}
+	pthread_rwlock_wrlock(&a->lock);
+	bool ended = apply_locked(a, name, ev->type == STORE_DELETED ? NULL : role, hash, ev->rev);
+	pthread_rwlock_unlock(&a->lock);
+	if (ended)
+		queue_revoked(a, name);
+}
+
+static int load_store(struct srv_auth *a, bool at_start, struct kerr *err);
+
+/* A resync: the list merged with the set (what it lacks is revoked); a
+ * store that cannot answer now is tried again every second. */
+static void resync(struct srv_auth *a)
+{
+	a->resync = false;
+	struct store *st = a->store;
+	pthread_mutex_unlock(&a->rq_mu);
+	_cleanup_kerr_ struct kerr err = KERR_INIT;
+	int rc = st ? load_store(a, false, &err) : 0;
+	if (rc < 0)
+		log_warn("tokens: %s (trying again in 1 s)", kerr_msg(&err));
+	else
+		log_info("tokens: reread from the store (its watch had lost changes)");
+	pthread_mutex_lock(&a->rq_mu);
+	if (rc < 0 && !a->rq_quit) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&a->rq_cond, &a->rq_mu, &until);
+		a->resync = true;
+	}
+}
+
+static void *revoker_main(void *arg)
+{
+	struct srv_auth *a = arg;
+	pthread_mutex_lock(&a->rq_mu);
+	for (;;) {
+		while (!a->nrq && !a->resync && !a->rq_quit)
+			pthread_cond_wait(&a->rq_cond, &a->rq_mu);
+		if (a->resync && !a->rq_quit) {
+			resync(a);
+			continue;
+		}
+		if (!a->nrq)
+			break;
+		char *name = a->rq[0];
+		memmove(&a->rq[0], &a->rq[1], (a->nrq - 1) * sizeof *a->rq);
+		a->nrq--;
+		pthread_mutex_unlock(&a->rq_mu);
+		log_info("token \"%s\" was revoked (seen in the store)", name);
+		a->on_revoke(a->on_revoke_ud, name);
+		free(name);
+		pthread_mutex_lock(&a->rq_mu);
+	}
+	pthread_mutex_unlock(&a->rq_mu);
+	return NULL;
+}
+
+int srv_auth_on_revoke(struct srv_auth *a, srv_auth_revoked_fn fn, void *ud, struct kerr *err)
+{
+	a->on_revoke = fn;
+	a->on_revoke_ud = ud;
+	a->rq_quit = false;
+	int rc = pthread_create(&a->rq_thread, NULL, revoker_main, a);
+	if (rc)
+		return kerr_set(err, rc, "cannot start the token revoker thread: %s", strerror(rc));
+	pthread_mutex_lock(&a->rq_mu);
+	a->rq_running = true;
+	pthread_mutex_unlock(&a->rq_mu);
+	return 0;
+}
+
+void srv_auth_stop_revokes(struct srv_auth *a)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->rq_mu);
+	bool running = a->rq_running;
+	a->rq_running = false;
+	a->rq_quit = true;
+	pthread_cond_signal(&a->rq_cond);
+	pthread_mutex_unlock(&a->rq_mu);
+	if (running)
+		pthread_join(a->rq_thread, NULL);
+}
+
+static json_t *token_object(const char *name, const char *role, const uint8_t hash[SHA256_LEN])
+{
+	char hex[sizeof HASH_PREFIX + 2 * SHA256_LEN];
+	hash_hex(hash, hex);
+	return json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:s}}", "apiVersion", "keel/v1", "kind",
+	                 "Token", "metadata", "name", name, "spec", "role", role, "tokenHash", hex);
+}
+
+struct create_ctx {
+	const char *name, *role;
+	const uint8_t *hash;
+};
+
+/* Creates tokens//NAME; -EEXIST when the name is taken. */
+static int create_fn(void *ctx, json_t *current, uint64_t rev, json_t **next, struct kerr *err)
+{
+	struct create_ctx *c = ctx;
+	(void)rev;
+	if (current)
+		return kerr_set(err, EEXIST, "tokens \"%s\" already exists", c->name);
+	*next = token_object(c->name, c->role, c->hash);
+	return STORE_WRITE;
+}
+
+static int delete_fn(void *ctx, json_t *current, uint64_t rev, json_t **next, struct kerr *err)
+{
+	(void)rev;
+	(void)next;
+	if (!current)
+		return kerr_set(err, ENOENT, "tokens \"%s\" not found", (const char *)ctx);
+	return STORE_DELETE;
+}
+
+/* Lists the store's tokens and merges them: a minted token put at or
+ * before the list's revision and absent from it was deleted. */
+static int load_store(struct srv_auth *a, bool at_start, struct kerr *err)
+{
+	_cleanup_json_ json_t *items = NULL;
+	_cleanup_free_ char *next = NULL;
+	uint64_t lrev = 0;
+	if (store_list(a->store, "tokens/", NULL, 0, NULL, NULL, &items, &lrev, &next, err) < 0)
+		return kerr_prefix(err, "cannot read the tokens from the store");
+	char **gone = NULL;
+	size_t ngone = 0;
+	pthread_rwlock_wrlock(&a->lock);
+	size_t i;
+	json_t *it;
+	json_array_foreach(items, i, it)
+	{
+		const char *name, *role;
+		uint8_t hash[SHA256_LEN];
+		uint64_t rev;
+		if (!stored_token(it, &name, &role, hash, &rev)) {
+			const char *n = json_string_value(api_obj_get_path(it, "metadata.name"));
+			char *m = xasprintf("the store's tokens//%s is not a valid Token "
+			                    "(metadata.name, spec.role, spec.tokenHash): ignored",
+			                    n ? n : "?");
+			if (at_start) {
+				auth_warn(a, m);
+			} else {
+				log_warn("%s", m);
+				free(m);
+			}
+			continue;
+		}
+		apply_locked(a, name, role, hash, rev);
+	}
+	for (size_t k = 0; k < a->n;) {
+		struct entry *e = &a->v[k];
+		bool listed = false;
+		json_array_foreach(items, i, it)
+		{
+			const char *n = json_string_value(api_obj_get_path(it, "metadata.name"));
+			if (n && streq(n, e->name))
+				listed = true;
+		}
+		if (e->src == SRC_MINTED && e->rev <= lrev && !listed) {
+			set_tomb(a, e->name, lrev);
+			gone = xrealloc(gone, (ngone + 1) * sizeof *gone);
+			gone[ngone++] = xstrdup(e->name);
+			remove_at(a, k);
+		} else {
+			k++;
+		}
+	}
+	pthread_rwlock_unlock(&a->lock);
+	for (size_t k = 0; k < ngone; k++) {
+		queue_revoked(a, gone[k]);
+		free(gone[k]);
+	}
+	free(gone);
+	return 0;
+}
+
+/* Moves what DATA/tokens held (loaded as minted entries of revision 0)
+ * into the store, once: then the file is renamed DATA/tokens.imported. */
+static int import_file(struct srv_auth *a, struct kerr *err)
+{
+	struct stat st;
+	if (stat(a->minted_path, &st) < 0)
+		return 0;
+	/* a copy: the commit hook changes the set while the store is written */
+	pthread_rwlock_rdlock(&a->lock);
+	size_t nold = 0;
+	struct entry *old = xcalloc(a->n + 1, sizeof *old);
+	for (size_t i = 0; i < a->n; i++)
+		if (a->v[i].src == SRC_MINTED && !a->v[i].rev) {
+			old[nold] = a->v[i];
+			old[nold].name = xstrdup(a->v[i].name);
+			old[nold].role = xstrdup(a->v[i].role);
+			old[nold++].token = NULL;
+		}
+	pthread_rwlock_unlock(&a->lock);
+	size_t imported = 0;
+	int rc = 0;
+	for (size_t i = 0; i < nold && rc == 0; i++) {
+		struct entry *e = &old[i];
+		_cleanup_free_ char *key = store_key("tokens", NULL, e->name);
+		struct create_ctx c = {.name = e->name, .role = e->role, .hash = e->hash};
+		_cleanup_kerr_ struct kerr e2 = KERR_INIT;
+		int r = store_update(a->store, key, create_fn, &c, NULL, NULL, &e2);
+		if (r == -EEXIST)
+			auth_warn(a, xasprintf("%s: token \"%s\" not imported: the store has a "
+			                       "token of that name already (it is the one kept)",
+			                       a->minted_path, e->name));
+		else if (r < 0)
+			rc = kerr_set(err, -r, "cannot import %s into the store: %s",
+			              a->minted_path, kerr_msg(&e2));
+		else
+			imported++;
+	}
+	for (size_t i = 0; i < nold; i++)
+		entry_free(&old[i]);
+	free(old);
+	if (rc < 0)
+		return rc;
+	_cleanup_free_ char *to = xasprintf("%s.imported", a->minted_path);
+	if (rename(a->minted_path, to) < 0)
+		return kerr_set(err, errno, "cannot rename %s to %s: %s", a->minted_path, to,
+		                strerror(errno));
 	_cleanup_free_ char *dir = xstrdup(a->minted_path);
 	*strrchr(dir, '/') = '\0';
 	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || fsync(fd) < 0)
 		return kerr_set(err, errno, "cannot sync %s: %s", dir, strerror(errno));
+	auth_warn(a, xasprintf("imported %zu minted token%s from %s into the store; the file "
+	                       "is now %s and is not read again",
+	                       imported, imported == 1 ? "" : "s", a->minted_path, to));
 	return 0;
+}
+
+int srv_auth_use_store(struct srv_auth *a, struct store *s, struct kerr *err)
+{
+	if (!srv_auth_can_mint(a))
+		return 0;
+	pthread_mutex_lock(&a->rq_mu); /* the thread reads it for a resync */
+	a->store = s;
+	pthread_mutex_unlock(&a->rq_mu);
+	int rc = import_file(a, err);
+	if (rc < 0)
+		return rc;
+	return load_store(a, true, err);
 }
 
 static int refuse(struct srv_auth *a, const char *what, struct kerr *err)
@@ -553,6 +952,11 @@ static ssize_t find_name(struct srv_auth *a, const char *name)
 	return -1;
 }
 
+static int no_store(struct kerr *err)
+{
+	return kerr_set(err, EINVAL, "the token set has no store (srv_auth_use_store)");
+}
+
 int srv_auth_mint(struct srv_auth *a, const char *name, const char *role, char **token,
                   struct kerr *err)
 {
@@ -569,22 +973,33 @@ int srv_auth_mint(struct srv_auth *a, const char *name, const char *role, char *
 		                "a node's for role node) must be a DNS-1123 subdomain (lower-case "
 		                "letters, digits, '-' and '.')",
 		                name ? name : "");
+	if (!a->store)
+		return no_store(err);
 	_cleanup_free_ char *tok = random_token(err);
 	if (!tok)
 		return -err->code;
-	struct entry e = {.name = (char *)name, .role = (char *)role, .src = SRC_MINTED};
-	sha256(tok, strlen(tok), e.hash);
-	pthread_rwlock_wrlock(&a->lock);
-	int rc = 0;
-	if (find_name(a, name) >= 0)
-		rc = kerr_set(err, EEXIST, "tokens \"%s\" already exists", name);
-	else if (a->n >= MAX_TOKENS)
-		rc = kerr_set(err, ENOSPC, "too many tokens (at most %d)", MAX_TOKENS);
-	else if ((rc = write_minted(a, &e, SIZE_MAX, err)) == 0)
-		auth_add(a, e.hash, NULL, name, role, SRC_MINTED);
+	uint8_t hash[SHA256_LEN];
+	sha256(tok, strlen(tok), hash);
+	/* the server's own names (admin) are not in the store */
+	pthread_rwlock_rdlock(&a->lock);
+	ssize_t i = find_name(a, name);
+	bool own = i >= 0 && a->v[i].src != SRC_MINTED;
+	size_t n = a->n;
 	pthread_rwlock_unlock(&a->lock);
+	if (own)
+		return kerr_set(err, EEXIST, "tokens \"%s\" already exists", name);
+	if (n >= MAX_TOKENS)
+		return kerr_set(err, ENOSPC, "too many tokens (at most %d)", MAX_TOKENS);
+	_cleanup_free_ char *key = store_key("tokens", NULL, name);
+	struct create_ctx c = {.name = name, .role = role, .hash = hash};
+	uint64_t rev = 0;
+	int rc = store_update(a->store, key, create_fn, &c, NULL, &rev, err);
 	if (rc < 0)
 		return rc;
+	/* at once here, whether or not the commit hook has run yet */
+	pthread_rwlock_wrlock(&a->lock);
+	apply_locked(a, name, role, hash, rev);
+	pthread_rwlock_unlock(&a->lock);
 	*token = TAKE_PTR(tok);
 	return 0;
 }
@@ -593,28 +1008,33 @@ int srv_auth_revoke(struct srv_auth *a, const char *name, struct kerr *err)
 {
 	if (!srv_auth_can_mint(a))
 		return refuse(a, "revoke", err);
-	pthread_rwlock_wrlock(&a->lock);
-	int rc = 0;
+	pthread_rwlock_rdlock(&a->lock);
 	ssize_t i = find_name(a, name);
-	if (i < 0)
-		rc = kerr_set(err, ENOENT, "tokens \"%s\" not found", name);
-	else if (a->v[i].src == SRC_IN_PROCESS)
-		rc = kerr_set(err, EPERM,
-		              "token \"%s\" is the in-process controllers' own (in memory only, "
-		              "new at every start); it cannot be revoked",
-		              name);
-	else if (a->v[i].src != SRC_MINTED)
-		rc = kerr_set(err, EPERM,
-		              "token \"%s\" is the server's own (DATA/admin.token), not a minted "
-		              "one; it cannot be revoked (replace the file and restart instead)",
-		              name);
-	else if ((rc = write_minted(a, NULL, (size_t)i, err)) == 0) {
-		entry_free(&a->v[i]);
-		memmove(&a->v[i], &a->v[i + 1], (a->n - (size_t)i - 1) * sizeof *a->v);
-		a->n--;
-	}
+	enum source src = i >= 0 ? a->v[i].src : SRC_MINTED;
 	pthread_rwlock_unlock(&a->lock);
-	return rc;
+	if (src == SRC_IN_PROCESS)
+		return kerr_set(err, EPERM,
+		                "token \"%s\" is the in-process controllers' own (in memory only, "
+		                "new at every start); it cannot be revoked",
+		                name);
+	if (src != SRC_MINTED)
+		return kerr_set(err, EPERM,
+		                "token \"%s\" is the server's own (DATA/admin.token), not a minted "
+		                "one; it cannot be revoked (replace the file and restart instead)",
+		                name);
+	if (!a->store)
+		return no_store(err);
+	/* the store decides: a token minted on another server may not have
+	 * reached this one's set yet */
+	_cleanup_free_ char *key = store_key("tokens", NULL, name);
+	uint64_t rev = 0;
+	int rc = store_update(a->store, key, delete_fn, (void *)name, NULL, &rev, err);
+	if (rc < 0)
+		return rc;
+	pthread_rwlock_wrlock(&a->lock);
+	apply_locked(a, name, NULL, NULL, rev);
+	pthread_rwlock_unlock(&a->lock);
+	return 0;
 }
 
 json_t *srv_auth_list(struct srv_auth *a)

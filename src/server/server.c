@@ -4,8 +4,10 @@
  *
  * Startup order matters: the store is opened first (a locked data
  * directory is the most likely failure and must not leave a half-started
- * server), then the default Namespace and the tokens, then the watch hub is
- * hooked to the store, and only then does the socket accept. Shutdown runs
+ * server), then the default Namespace and the tokens, then the watch hub and
+ * the token set are hooked to the store, then the minted tokens are read
+ * from it (after the hook: no change in between is missed), and only then
+ * does the socket accept. Shutdown runs
  * the other way: stop accepting, end the watch streams (MHD forbids
  * stopping with suspended connections), stop MHD, close the store.
  *
@@ -233,11 +235,8 @@ static struct MHD_Daemon *start_mhd(struct server *srv, int fd, int family)
 
 static int load_auth(struct server *srv, struct kerr *err)
 {
-	int rc = srv->opts.token_file ? srv_auth_load(srv->opts.token_file, &srv->auth, err)
-	                              : srv_auth_admin_token(srv->opts.data_dir, &srv->auth, err);
-	for (size_t i = 0; rc == 0 && i < srv_auth_nwarnings(srv->auth); i++)
-		log_warn("%s", srv_auth_warning(srv->auth, i));
-	return rc;
+	return srv->opts.token_file ? srv_auth_load(srv->opts.token_file, &srv->auth, err)
+	                            : srv_auth_admin_token(srv->opts.data_dir, &srv->auth, err);
 }
 
 /* A restart with a --store-size under what the store holds starts (reads
@@ -283,6 +282,22 @@ static int open_store(struct server *srv, struct kerr *err)
 	return 0;
 }
 
+/* The store's one commit hook: the minted tokens' set, then the watch hub
+ * (both quick). */
+static void commit_hook(void *ctx, const struct store_event *ev)
+{
+	struct server *srv = ctx;
+	srv_auth_commit_hook(srv->auth, ev);
+	srv_hub_commit_hook(srv->hub, ev);
+}
+
+/* A token revoked on another server: what its user has open here ends. */
+static void end_user(void *ud, const char *name)
+{
+	struct server *srv = ud;
+	srv_hub_end_user(srv->hub, name);
+}
+
 /* Opens the store, the tokens and the hub. */
 static int server_open(struct server *srv, struct kerr *err)
 {
@@ -300,7 +315,12 @@ static int server_open(struct server *srv, struct kerr *err)
 	                          .max_watchers = srv->opts.max_watchers,
 	                          .max_per_client = srv->opts.max_watchers_per_client};
 	srv->hub = srv_hub_new(srv->store, &ho);
-	store_set_commit_hook(srv->store, srv_hub_commit_hook, srv->hub);
+	store_set_commit_hook(srv->store, commit_hook, srv);
+	if ((rc = srv_auth_on_revoke(srv->auth, end_user, srv, err)) < 0 ||
+	    (rc = srv_auth_use_store(srv->auth, srv->store, err)) < 0)
+		return rc;
+	for (size_t i = 0; i < srv_auth_nwarnings(srv->auth); i++)
+		log_warn("%s", srv_auth_warning(srv->auth, i));
 	srv->metrics = srv_metrics_new();
 	if (!srv->opts.max_connections)
 		srv->opts.max_connections = srv->opts.max_watchers + 1024;
@@ -336,6 +356,7 @@ static void server_close(struct server *srv)
 	}
 	if (srv->store)
 		store_set_commit_hook(srv->store, NULL, NULL);
+	srv_auth_stop_revokes(srv->auth);
 	srv_hub_free(srv->hub);
 	srv_conns_free(srv->conns);
 	store_close(srv->store);

@@ -1,8 +1,9 @@
 /*
  * server/tokens — /apis/keel/v1/tokens: minting, listing and revoking API
- * tokens (admins only: server/authz.c). Not a kind: tokens live in the
- * token set (server/auth.c, persisted in DATA/tokens as hashes), not in the
- * store, so they have no resourceVersion and no watch.
+ * tokens (admins only: server/authz.c). Not a kind: minted tokens are kept
+ * in the store under "tokens//NAME" (as hashes, server/auth.c), which no
+ * kind route reads and the watch hub drops, so every server sharing the
+ * store knows them; the API shows no resourceVersion and has no watch.
  *
  *   POST   /apis/keel/v1/tokens         {"metadata":{"name":N},"spec":{"role":R}}
  *          -> 201 Token with status.token: the only time it is shown
