@@ -145,7 +145,7 @@ static const struct cli_command commands[] = {
      "(--role viewer|admin --user NAME) and prints it on the last line of stdout; list\n"
      "shows names and roles (never tokens); revoke NAME removes a minted one. Only a\n"
      "server without --token-file mints (keel server, keel up); it keeps hashes in\n"
-     "DATA/tokens. Run 'keel token COMMAND --help' for each command's flags.",
+     "the store, so every server sharing it knows them. Run 'keel token COMMAND --help' for each command's flags.",
      "  keel token create --role node --node worker-1\n"
      "  keel token create --role viewer --user alice\n  keel token list\n"
      "  keel token revoke alice",

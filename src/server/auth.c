@@ -664,9 +664,9 @@ void srv_auth_commit_hook(struct srv_auth *a, const struct store_event *ev)
 	 * has set it, and applying a change early is harmless */
 	if (!srv_auth_can_mint(a))
 		return;
-	if (!*ev->key) {
-		/* no change but a gap (the etcd backend's STORE_RESYNC: its
-		 * watch lost changes): reread them all, on the thread */
+	if (ev->type == STORE_RESYNC) {
+		/* no change but a gap (the etcd backend's watch lost changes):
+		 * reread them all, on the thread */
 		pthread_mutex_lock(&a->rq_mu);
 		a->resync = true;
 		pthread_cond_signal(&a->rq_cond);
