@@ -356,13 +356,13 @@ static void test_mint_revoke_reload(void **state)
 	}
 	assert_true(seen);
 	assert_int_equal(srv_auth_revoke(a, "n1", &err), -ENOENT);
-	/* a gap in the store's watch (the etcd backend's resync signal: an
-	 * event with no key): a missed revoke is found by rereading */
+	/* a gap in the store's watch (the etcd backend's STORE_RESYNC): a
+	 * missed revoke is found by rereading */
 	t.b = NULL;
 	store_set_commit_hook(st, NULL, NULL);
 	assert_int_equal(srv_auth_revoke(b, "alice", &err), 0);
 	assert_true(check(a, vt, "alice", "viewer")); /* a missed it */
-	struct store_event gap = {.type = STORE_MODIFIED, .rev = store_revision(st), .key = ""};
+	struct store_event gap = {.type = STORE_RESYNC, .rev = store_revision(st), .key = ""};
 	srv_auth_commit_hook(a, &gap);
 	seen = false;
 	for (int i = 0; i < 200 && !seen; i++) {
