@@ -62,6 +62,7 @@ struct controller_env {
 	bool stop;
 	struct leader *lead; /* its Lease "keel-NAME"; NULL until started */
 	bool leading;        /* mu: as the elector last said */
+	int64_t leading_since; /* mu: wall-clock ms when leading last became true; 0: never */
 };
 
 #define MAX_SHARED (8 * MAX_INFORMERS)
@@ -238,6 +239,21 @@ bool controller_stopping(struct controller_env *env)
 	return env_stopped(env) || !env_leads(env);
 }
 
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t controller_leading_since(struct controller_env *env)
+{
+	pthread_mutex_lock(&env->mu);
+	int64_t t = env->leading_since;
+	pthread_mutex_unlock(&env->mu);
+	return t;
+}
+
 bool controller_sleep(struct controller_env *env, long ms)
 {
 	struct timespec ts;
@@ -278,6 +294,8 @@ static void leadership_changed(void *ctx, bool leading)
 {
 	struct controller_env *env = ctx;
 	pthread_mutex_lock(&env->mu);
+	if (leading && !env->leading)
+		env->leading_since = wall_ms();
 	env->leading = leading;
 	pthread_cond_broadcast(&env->cv);
 	pthread_mutex_unlock(&env->mu);

@@ -127,6 +127,12 @@ void controller_event(struct controller_env *env, json_t *involved, const char *
 /* True once the runner is stopping, or the controller no longer leads (for
  * `loop`, which should then return, and long reconciles). */
 bool controller_stopping(struct controller_env *env);
+/* When the controller's current (or last) leadership term began: wall
+ * clock, unix ms, stamped when the elector said it leads (before any
+ * worker or loop of that term runs); 0 before it first led. For a
+ * controller that must not count time before it could observe anything
+ * (the nodes controller's grace period). */
+int64_t controller_leading_since(struct controller_env *env);
 /* Sleeps up to ms, waking early when the runner stops or leadership is
  * lost. Returns false when stopping (as controller_stopping). */
 bool controller_sleep(struct controller_env *env, long ms);

@@ -20,6 +20,17 @@
  * while the node stays silent, which also catches a Task bound to it in a
  * race with the Unknown write.
  *
+ * A node is judged only on silence the controller could have observed
+ * (nodes_observed_since): counted from the latest of the controller's
+ * start, the start of its current leadership term, and the first good
+ * lease poll after failed ones. In an etcd quorum loss no agent can renew
+ * and the leader loses its own lease; once the store is back, the new term
+ * gives every node one grace period instead of judging the outage against
+ * it. While polls fail, nothing is judged (the table is stale). Not done:
+ * Kubernetes' "full disruption" rule (no eviction when every node is
+ * unready at once) — with one agent, or one agent simulating every node,
+ * a real crash would then never be evicted.
+ *
  * Tasks bound to a Node that does not exist have no lease to judge: the
  * loop finds them in a Task cache every second (nodes_orphans), and once
  * one has been so for the grace period, and a GET of the Node through the
@@ -62,9 +73,20 @@ static int64_t time_at(json_t *obj, const char *dotted)
 	return s ? time_parse_rfc3339(s) : -1;
 }
 
-int64_t nodes_last_heard(json_t *node, int64_t lease_renew, int64_t controller_start)
+int64_t nodes_observed_since(int64_t controller_start, int64_t leading_since,
+                             int64_t store_back)
 {
 	int64_t t = controller_start;
+	if (leading_since > t)
+		t = leading_since;
+	if (store_back > t)
+		t = store_back;
+	return t;
+}
+
+int64_t nodes_last_heard(json_t *node, int64_t lease_renew, int64_t observed_since)
+{
+	int64_t t = observed_since;
 	int64_t c[] = {lease_renew, time_at(node, "metadata.creationTimestamp"),
 	               time_at(node, "status.heartbeatTime")};
 	for (size_t i = 0; i < ARRAY_SIZE(c); i++)
@@ -145,10 +167,12 @@ json_t *nodes_orphans(json_t *seen, json_t *tasks, json_t *nodes, int64_t now_ms
 struct nodes {
 	struct controller_env *env;
 	struct informer *nodes, *tasks;
-	int64_t start; /* unix seconds */
+	int64_t start; /* unix seconds: setup */
 	json_t *orphans; /* loop thread only: task key -> ms first seen on a missing node */
 	pthread_mutex_t mu;
 	json_t *leases; /* mu: node -> renew (unix seconds); NULL until the first poll */
+	bool blind;         /* mu: the last lease poll failed (the table is stale) */
+	int64_t store_back; /* mu: unix seconds of the first good poll after failed ones; 0 */
 	json_t *swept;  /* mu: node -> monotonic ms of its last eviction sweep */
 };
 
@@ -207,8 +231,19 @@ static int poll_leases(struct nodes *n, struct client *c, struct kerr *err)
 	pthread_mutex_lock(&n->mu);
 	json_decref(n->leases);
 	n->leases = table;
+	if (n->blind)
+		n->store_back = time_now_unix();
+	n->blind = false;
 	pthread_mutex_unlock(&n->mu);
 	return 0;
+}
+
+/* A poll failed: no judgement until one succeeds, and then from then. */
+static void poll_failed(struct nodes *n)
+{
+	pthread_mutex_lock(&n->mu);
+	n->blind = true;
+	pthread_mutex_unlock(&n->mu);
 }
 
 /* Ready=Unknown on node (cached), once. */
@@ -356,6 +391,7 @@ static void nodes_loop(void *state, struct client *c)
 		_cleanup_kerr_ struct kerr err = KERR_INIT;
 		lose_orphans(n, c);
 		if (poll_leases(n, c, &err) < 0) {
+			poll_failed(n);
 			if (!warned)
 				log_warn("nodes: reading leases: %s", kerr_msg(&err));
 			warned = true;
@@ -399,17 +435,20 @@ static int nodes_reconcile(void *state, struct client *c, const char *key, struc
 	struct nodes *n = state;
 	_cleanup_json_ json_t *node = informer_get(n->nodes, key);
 	pthread_mutex_lock(&n->mu);
-	bool polled = n->leases != NULL;
+	bool polled = n->leases != NULL && !n->blind;
 	int64_t renew = polled ? json_integer_value(json_object_get(n->leases, key)) : 0;
+	int64_t store_back = n->store_back;
 	pthread_mutex_unlock(&n->mu);
 	if (!node) {
 		sweep_forget(n, key);
 		return 0;
 	}
 	if (!polled)
-		return POLL_MS; /* no judgement before the first look at the leases */
+		return POLL_MS; /* no judgement on no or stale leases */
 	const struct controller_options *o = controller_opts(n->env);
-	int64_t heard = nodes_last_heard(node, renew, n->start);
+	int64_t since = nodes_observed_since(n->start, controller_leading_since(n->env) / 1000,
+	                                     store_back);
+	int64_t heard = nodes_last_heard(node, renew, since);
 	/* the times have whole seconds: count from the end of that second, so
 	 * a node is never judged silent for longer than it really was (the
 	 * agent's own check for a lease gap relies on that) */

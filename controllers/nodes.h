@@ -32,12 +32,24 @@ enum nodes_verdict {
  * eviction_ms UNKNOWN, else EVICT. */
 enum nodes_verdict nodes_judge(int64_t alive_ms, int64_t now_ms, long grace_ms, long eviction_ms);
 
+/* Since when the controller could have heard from every node (unix
+ * seconds): the latest of its start, the start of its current leadership
+ * term (leading_since; a new leader cannot know whether its predecessor
+ * could read or write, e.g. it lost leadership in an etcd quorum loss
+ * during which no agent could renew its lease either), and the end of
+ * the last period in which its own lease polls failed (store_back; the
+ * store answered nothing, so no renewal could be seen or made). A node is
+ * judged only on silence after this: once the store is back, every node
+ * gets one grace period to renew. <= 0 values are ignored. */
+int64_t nodes_observed_since(int64_t controller_start, int64_t leading_since,
+                             int64_t store_back);
+
 /* When a node was last heard from (unix seconds): the latest of its
- * lease's renewTime (lease_renew, <= 0: no lease), the controller's start
- * (a server restart empties the in-memory leases, so every node gets one
- * grace period from then), and the Node's own creationTimestamp and
- * status.heartbeatTime (node borrowed). */
-int64_t nodes_last_heard(json_t *node, int64_t lease_renew, int64_t controller_start);
+ * lease's renewTime (lease_renew, <= 0: no lease), observed_since (see
+ * nodes_observed_since: a node is never judged silent for longer than the
+ * controller has been able to see it), and the Node's own
+ * creationTimestamp and status.heartbeatTime (node borrowed). */
+int64_t nodes_last_heard(json_t *node, int64_t lease_renew, int64_t observed_since);
 
 /* The Node's status.conditions (borrowed array, may be NULL) with Ready
  * set to Unknown (reason NodeStatusUnknown, message saying the agent

@@ -1,5 +1,7 @@
 /* Unit tests for the pure part of controllers/nodes.c: the liveness
- * verdict, when a node was last heard from, the Ready=Unknown condition,
+ * verdict, when a node was last heard from and since when the controller
+ * could hear it (a store outage or a new leadership term is not counted
+ * against a node), the Ready=Unknown condition,
  * which Tasks are lost with their node. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,6 +45,56 @@ static void test_last_heard(void **state)
 	node = json_pack("{s:{s:s}}", "metadata", "creationTimestamp", "2026-01-01T11:00:00Z");
 	assert_int_equal(nodes_last_heard(node, 0, created),
 	                 time_parse_rfc3339("2026-01-01T11:00:00Z"));
+	json_decref(node);
+}
+
+/* The time the controller could observe: its start, its leadership
+ * term's start, the store coming back after failed polls; the latest. */
+static void test_observed_since(void **state)
+{
+	(void)state;
+	assert_int_equal(nodes_observed_since(1000, 0, 0), 1000);
+	assert_int_equal(nodes_observed_since(1000, 1500, 0), 1500);
+	assert_int_equal(nodes_observed_since(1000, 1500, 1400), 1500);
+	assert_int_equal(nodes_observed_since(1000, 1500, 1700), 1700);
+	assert_int_equal(nodes_observed_since(1000, 900, 0), 1000); /* led before this start */
+}
+
+/* An etcd quorum loss of 10 minutes (grace 40 s, eviction 60 s): every
+ * lease stops at t0; the controller loses leadership, and wins it again
+ * at t0 + 600 when the store is back. Judged from then, a node is alive,
+ * and becomes Unknown only if it then stays silent for the grace period;
+ * its Tasks are lost only after grace + eviction of silence since then. */
+static void test_outage_not_counted(void **state)
+{
+	(void)state;
+	const int64_t t0 = time_parse_rfc3339("2026-01-01T10:00:00Z");
+	const long grace = 40000, evict = 60000;
+	json_t *node = json_pack("{s:{s:s}}", "metadata", "creationTimestamp",
+	                         "2026-01-01T09:00:00Z");
+	int64_t start = t0 - 3600, back = t0 + 600;
+	/* before the fix: judged on the old lease, lost the moment quorum returns */
+	int64_t naive = nodes_last_heard(node, t0, start);
+	assert_int_equal(nodes_judge((naive + 1) * 1000, (back + 1) * 1000, grace, evict),
+	                 NODES_EVICT);
+	/* a new leadership term at back */
+	int64_t since = nodes_observed_since(start, back, 0);
+	int64_t heard = nodes_last_heard(node, t0, since);
+	assert_int_equal(heard, back);
+	assert_int_equal(nodes_judge((heard + 1) * 1000, (back + 1) * 1000, grace, evict),
+	                 NODES_ALIVE);
+	assert_int_equal(nodes_judge((heard + 1) * 1000, (back + 39) * 1000, grace, evict),
+	                 NODES_ALIVE);
+	/* the agent really is dead: Unknown after the grace, lost after both */
+	assert_int_equal(nodes_judge((heard + 1) * 1000, (back + 41) * 1000, grace, evict),
+	                 NODES_UNKNOWN);
+	assert_int_equal(nodes_judge((heard + 1) * 1000, (back + 101) * 1000, grace, evict),
+	                 NODES_EVICT);
+	/* the same leader kept its lease, but its polls failed until back */
+	since = nodes_observed_since(start, start, back);
+	assert_int_equal(nodes_last_heard(node, t0, since), back);
+	/* a renewal after the store is back is the latest news */
+	assert_int_equal(nodes_last_heard(node, back + 5, since), back + 5);
 	json_decref(node);
 }
 
@@ -163,6 +215,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_judge),
 	    cmocka_unit_test(test_last_heard),
+	    cmocka_unit_test(test_observed_since),
+	    cmocka_unit_test(test_outage_not_counted),
 	    cmocka_unit_test(test_conditions_unknown),
 	    cmocka_unit_test(test_task_evictable),
 	    cmocka_unit_test(test_orphans),
