@@ -58,10 +58,11 @@ void etcd_conn_free(struct etcd_conn *c);
  * connection error, a timeout, a 5xx or a leader error. *resp owned.
  * Errors: -ENOSPC (etcd's quota), -E2BIG (request too large), -ERANGE
  * (revision compacted), -EIO (every endpoint failed: the message names
- * them; or another etcd error), -EHOSTUNREACH (etcd_gw_set_down said no
- * endpoint is healthy: before the first try or between rounds). With idempotent false, a failure
- * after the request may have reached etcd (a timeout, a lost answer, a leader change) returns
- * -EINPROGRESS at once: the outcome is unknown and the caller must find out by reading. */
+ * them; or another etcd error), -EHOSTUNREACH (etcd_gw_set_down: no
+ * endpoint is healthy; before a round, or a read in progress). With
+ * idempotent false, a failure after the request may have reached etcd (a
+ * timeout, a lost answer, a leader change) returns -EINPROGRESS at once:
+ * the outcome is unknown and the caller must find out by reading. */
 int etcd_call(struct etcd_gw *gw, struct etcd_conn *c, const char *path, json_t *req,
               bool idempotent, json_t **resp, struct kerr *err);
 

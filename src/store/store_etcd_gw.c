@@ -17,6 +17,12 @@
  * like every call: libcurl then sends it again by itself when the
  * connection turns out closed before any answer, and store_etcd.c makes
  * such a second copy harmless (test_store_etcd.c test_lost_answer).
+ *
+ * While the server's health probe finds no endpoint healthy (quorum lost:
+ * etcd_gw_set_down, store_set_unreachable), calls fail at once with
+ * -EHOSTUNREACH instead of spending their rounds, and a read in progress
+ * is ended by curl's progress callback: the callers' threads (the server's
+ * HTTP threads) are not held by an etcd that cannot answer.
  */
 #include <errno.h>
 #include <pthread.h>
