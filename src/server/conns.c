@@ -59,7 +59,8 @@ struct conn_entry {
 	int fd;
 	int64_t deadline_ms; /* 0: not receiving a request (responding) */
 	bool over, cut;
-	bool served; /* a response has been sent on it */
+	bool served;  /* a response has been sent on it */
+	bool headers; /* the current request's headers are in */
 };
 
 struct srv_conns {
@@ -148,8 +149,18 @@ static void set_deadline(struct MHD_Connection *conn, bool start)
 		return;
 	pthread_mutex_lock(&e->set->mu);
 	if (start)
-		e->served = true;
+		e->served = true, e->headers = false;
 	e->deadline_ms = start ? deadline_from_now(e->set, true) : 0;
+	pthread_mutex_unlock(&e->set->mu);
+}
+
+void srv_conns_headers(struct MHD_Connection *conn)
+{
+	struct conn_entry *e = entry_of(conn);
+	if (!e)
+		return;
+	pthread_mutex_lock(&e->set->mu);
+	e->headers = true;
 	pthread_mutex_unlock(&e->set->mu);
 }
 
@@ -171,14 +182,17 @@ size_t srv_conns_open(struct srv_conns *c)
 	return n;
 }
 
-/* The 408 for a cut-off connection: a whole HTTP response. Owned. */
-static char *timeout_response(const struct srv_conns *c, size_t *len)
+/* The 408 for a cut-off connection: a whole HTTP response. Owned. It says
+ * what the server knows: how far it had read the request. The bytes may
+ * well be on their way or in the socket (a slow client, or every HTTP
+ * thread busy so none read them), so it does not say "not received". */
+static char *timeout_response(const struct srv_conns *c, bool headers, size_t *len)
 {
 	_cleanup_free_ char *d = srv_format_duration(c->opts.request_timeout_ms);
-	_cleanup_free_ char *msg =
-	    xasprintf("request not received within the request timeout (--request-timeout %s); "
-	              "closing the connection",
-	              d);
+	_cleanup_free_ char *msg = xasprintf(
+	    "request %s within the request timeout (--request-timeout %s): the client sent it "
+	    "too slowly or the server was too busy to read it; closing the connection",
+	    headers ? "body not read in full" : "headers not read in full", d);
 	_cleanup_json_ json_t *st = api_status_new(408, "RequestTimeout", msg, NULL, NULL, NULL);
 	_cleanup_free_ char *body = json_dumps(st, JSON_COMPACT);
 	char *resp = xasprintf("HTTP/1.1 408 Request Timeout\r\n"
@@ -190,8 +204,10 @@ static char *timeout_response(const struct srv_conns *c, size_t *len)
 	return resp;
 }
 
-/* Cuts off every connection past its deadline (lock held). */
-static void reap_locked(struct srv_conns *c, const char *resp, size_t len)
+/* Cuts off every connection past its deadline (lock held). resp[h], len[h]:
+ * the 408 for a connection whose headers are in (h = 1) or not (NULL: no
+ * 408s). */
+static void reap_locked(struct srv_conns *c, char *const resp[2], const size_t len[2])
 {
 	int64_t now = time_mono_ms();
 	for (struct conn_entry *e = c->head; e; e = e->next) {
@@ -204,20 +220,25 @@ static void reap_locked(struct srv_conns *c, const char *resp, size_t len)
 			          (long long)c->opts.idle_timeout_ms);
 			continue;
 		}
-		if (resp) /* best effort: see top */
-			(void)!send(e->fd, resp, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (resp[e->headers]) /* best effort: see top */
+			(void)!send(e->fd, resp[e->headers], len[e->headers],
+			            MSG_DONTWAIT | MSG_NOSIGNAL);
 		shutdown(e->fd, SHUT_RDWR);
 		srv_metrics_limit(c->metrics, SRV_LIMIT_REQUEST_TIME);
-		log_info("http: closed a connection that did not send its request within %lldms",
-		         (long long)c->opts.request_timeout_ms);
+		log_info(
+		    "http: closed a connection whose request was not read in full within %lldms",
+		    (long long)c->opts.request_timeout_ms);
 	}
 }
 
 static void *reaper_main(void *arg)
 {
 	struct srv_conns *c = arg;
-	size_t len = 0;
-	_cleanup_free_ char *resp = c->opts.answer_timeouts ? timeout_response(c, &len) : NULL;
+	size_t len[2] = {0, 0};
+	char *resp[2] = {NULL, NULL};
+	if (c->opts.answer_timeouts)
+		resp[0] = timeout_response(c, false, &len[0]),
+		resp[1] = timeout_response(c, true, &len[1]);
 	pthread_mutex_lock(&c->mu);
 	while (!c->quit) {
 		struct timespec ts;
@@ -232,6 +253,8 @@ static void *reaper_main(void *arg)
 			reap_locked(c, resp, len);
 	}
 	pthread_mutex_unlock(&c->mu);
+	free(resp[0]);
+	free(resp[1]);
 	return NULL;
 }
 

@@ -50,6 +50,9 @@ void srv_conns_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
 /* Whether conn was accepted while --max-connections others were open (it
  * should be answered 503 and closed). */
 bool srv_conns_over_limit(struct MHD_Connection *conn);
+/* conn's request headers are in (its body may follow): a 408 then says
+ * the body was not read in full, not that nothing was. */
+void srv_conns_headers(struct MHD_Connection *conn);
 /* conn's request has been received: its deadline stops. */
 void srv_conns_received(struct MHD_Connection *conn);
 /* conn's response is done: the deadline for its next request starts. */

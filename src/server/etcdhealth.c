@@ -17,6 +17,7 @@
 #include "common/sbuf.h"
 #include "common/util.h"
 #include "server/opts.h"
+#include "store/store.h"
 
 #define PROBE_PERIOD_MS  1000
 #define PROBE_TIMEOUT_MS 1000
@@ -36,6 +37,7 @@ struct srv_etcdh {
 	bool stop;
 	pthread_t thread;
 	bool running;
+	struct store *store; /* under mu: told after every probe */
 };
 
 static size_t collect(char *p, size_t size, size_t n, void *ud)
@@ -85,10 +87,14 @@ static int probe_one(struct endpoint *e, char **why)
 	return ok ? 0 : -1;
 }
 
-/* Probes every endpoint; returns how many are healthy. */
+static char *reasons(struct srv_etcdh *h);
+static size_t healthy_locked(struct srv_etcdh *h);
+
+/* Probes every endpoint; returns how many are healthy. The store hears the
+ * verdict (store_set_unreachable), so that its calls fail at once while no
+ * endpoint is healthy rather than hold their threads. */
 static size_t probe_all(struct srv_etcdh *h)
 {
-	size_t healthy = 0;
 	for (size_t i = 0; i < h->n; i++) {
 		char *why = NULL;
 		bool ok = probe_one(&h->eps[i], &why) == 0;
@@ -97,8 +103,14 @@ static size_t probe_all(struct srv_etcdh *h)
 		free(h->eps[i].why);
 		h->eps[i].why = why;
 		pthread_mutex_unlock(&h->mu);
-		healthy += ok;
 	}
+	pthread_mutex_lock(&h->mu);
+	size_t healthy = healthy_locked(h);
+	if (h->store) {
+		_cleanup_free_ char *why = healthy ? NULL : reasons(h);
+		store_set_unreachable(h->store, why);
+	}
+	pthread_mutex_unlock(&h->mu);
 	return healthy;
 }
 
@@ -204,6 +216,17 @@ void srv_etcdh_stop(struct srv_etcdh *h)
 	etcdh_free(h);
 }
 
+void srv_etcdh_set_store(struct srv_etcdh *h, struct store *st)
+{
+	pthread_mutex_lock(&h->mu);
+	h->store = st;
+	if (st && healthy_locked(h) == 0) {
+		_cleanup_free_ char *why = reasons(h);
+		store_set_unreachable(st, why);
+	}
+	pthread_mutex_unlock(&h->mu);
+}
+
 static size_t healthy_locked(struct srv_etcdh *h)
 {
 	size_t k = 0;
@@ -230,6 +253,18 @@ char *srv_etcdh_describe(struct srv_etcdh *h)
 	} else {
 		_cleanup_free_ char *why = reasons(h);
 		s = xasprintf("etcd: no healthy endpoint: %s", why);
+	}
+	pthread_mutex_unlock(&h->mu);
+	return s;
+}
+
+char *srv_etcdh_unavailable(struct srv_etcdh *h)
+{
+	pthread_mutex_lock(&h->mu);
+	char *s = NULL;
+	if (healthy_locked(h) == 0) {
+		_cleanup_free_ char *why = reasons(h);
+		s = xasprintf("etcd: no healthy endpoint (%s); retry later", why);
 	}
 	pthread_mutex_unlock(&h->mu);
 	return s;

@@ -39,6 +39,7 @@
 #include "server/auth.h"
 #include "server/authz.h"
 #include "server/conns.h"
+#include "server/etcdhealth.h"
 #include "server/handlers.h"
 #include "server/metrics.h"
 #include "server/write.h"
@@ -149,6 +150,20 @@ static enum srv_limit limit_of_causes(json_t *st)
 	return SRV_LIMIT_NONE;
 }
 
+/* The codes that are not in api/status.c's table: HTTP-only. EHOSTUNREACH
+ * is the etcd store's "no healthy endpoint" (store_set_unreachable): 503,
+ * as /readyz says, and the client may retry (on another server). */
+static void http_only_status(json_t *st, const struct kerr *err)
+{
+	if (err && err->code == EMEDIUMTYPE) {
+		json_object_set_new(st, "code", json_integer(415));
+		json_object_set_new(st, "reason", json_string("UnsupportedMediaType"));
+	} else if (err && err->code == EHOSTUNREACH) {
+		json_object_set_new(st, "code", json_integer(503));
+		json_object_set_new(st, "reason", json_string("ServiceUnavailable"));
+	}
+}
+
 enum MHD_Result srv_reply_error(struct srv_req *r, const struct kerr *err, const char *kind,
                                 const char *name)
 {
@@ -161,14 +176,11 @@ enum MHD_Result srv_reply_error(struct srv_req *r, const struct kerr *err, const
 		r->limit = limit_of_causes(st);
 	if (!r->limit && err && err->code == ENOSPC) /* a full store: 507 */
 		r->limit = SRV_LIMIT_STORE;
-	if (err && err->code == EMEDIUMTYPE) { /* not in api/status.c's table: HTTP-only */
-		json_object_set_new(st, "code", json_integer(415));
-		json_object_set_new(st, "reason", json_string("UnsupportedMediaType"));
-	}
+	http_only_status(st, err);
 	unsigned code = (unsigned)json_integer_value(json_object_get(st, "code"));
 	if (code >= 500)
 		log_warn("%s %s: %u %s", r->method_name, r->path, code, kerr_msg(err));
-	return srv_reply_json(r, code, st, NULL, NULL);
+	return srv_reply_json(r, code, st, code == 503 ? "Retry-After" : NULL, "1");
 }
 
 static json_t *status_v(unsigned code, const char *reason, const char *fmt, va_list ap)
@@ -215,12 +227,37 @@ static void set_early(struct srv_req *r, unsigned code, json_t *status)
 static void set_early_err(struct srv_req *r, const struct kerr *err)
 {
 	json_t *st = api_status_from_kerr(err, NULL, NULL);
+	http_only_status(st, err);
 	set_early(r, (unsigned)json_integer_value(json_object_get(st, "code")), st);
 }
 
 static bool needs_auth(const struct srv_route *rt)
 {
 	return rt->type != SRV_ROUTE_HEALTHZ && rt->type != SRV_ROUTE_READYZ;
+}
+
+/* Whether the route reads or writes the store (the rest — /healthz,
+ * /readyz, /version, /metrics, discovery — never waits for it). */
+static bool needs_store(const struct srv_route *rt)
+{
+	return rt->type == SRV_ROUTE_COLLECTION || rt->type == SRV_ROUTE_ITEM ||
+	       rt->type == SRV_ROUTE_LEASE || rt->type == SRV_ROUTE_TOKEN;
+}
+
+/* With --store etcd, while the health probe finds no endpoint healthy
+ * (quorum lost), a request that needs the store gets its 503 from the
+ * headers at once, rather than holding an HTTP thread for the gateway's
+ * rounds of retries: with every thread held, even /healthz went
+ * unanswered. Returns whether it was refused. */
+static bool check_etcd(struct srv_req *r)
+{
+	if (!r->srv->etcdh || !needs_store(&r->route))
+		return false;
+	_cleanup_free_ char *why = srv_etcdh_unavailable(r->srv->etcdh);
+	if (!why)
+		return false;
+	set_early(r, 503, api_status_new(503, "ServiceUnavailable", why, NULL, NULL, NULL));
+	return true;
 }
 
 static void set_early_limit(struct srv_req *r, unsigned code, const char *reason,
@@ -346,6 +383,7 @@ static char *task_node(struct srv_req *r)
 		kerr_set(&err, ENOENT, "tasks \"%s\" not found", r->route.name);
 	if (rc < 0) {
 		json_t *st = api_status_from_kerr(&err, "tasks", r->route.name);
+		http_only_status(st, &err);
 		set_early(r, (unsigned)json_integer_value(json_object_get(st, "code")), st);
 		return NULL;
 	}
@@ -439,6 +477,8 @@ static void req_begin(struct srv_req *r)
 		json_object_set_new(r->early_status, "message", json_string(msg));
 		return;
 	}
+	if (check_etcd(r))
+		return;
 	if (r->who.role)
 		authorize(r, NULL);
 	check_content_length(r);
@@ -503,6 +543,7 @@ enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, const ch
 		r->method = srv_method_parse(method);
 		r->method_name = xstrdup(method);
 		r->path = xstrdup(url);
+		srv_conns_headers(conn);
 		req_begin(r);
 		if (r->early_code) {
 			if (announces_body(r))

@@ -274,6 +274,7 @@ static int open_store(struct server *srv, struct kerr *err)
 		if (rc < 0)
 			return kerr_prefix(err, "cannot open the store on etcd %s (prefix %s)",
 			                   srv->opts.etcd_endpoints, srv->opts.etcd_prefix);
+		srv_etcdh_set_store(srv->etcdh, srv->store);
 		return 0;
 	}
 	int rc = store_open(srv->opts.data_dir, &so, &srv->store, err);
@@ -359,8 +360,9 @@ static void server_close(struct server *srv)
 	srv_auth_stop_revokes(srv->auth);
 	srv_hub_free(srv->hub);
 	srv_conns_free(srv->conns);
+	srv_etcdh_stop(srv->etcdh); /* before the store it tells (srv_etcdh_set_store) */
+	srv->etcdh = NULL;
 	store_close(srv->store);
-	srv_etcdh_stop(srv->etcdh);
 	srv_auth_free(srv->auth);
 	srv_metrics_free(srv->metrics);
 	pthread_mutex_destroy(&srv->metrics_mu);

@@ -449,6 +449,12 @@ void store_set_commit_hook(struct store *s, store_commit_hook hook, void *ctx)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void store_set_unreachable(struct store *s, const char *why)
+{
+	if (s->etcd)
+		etcd_gw_set_down(&s->etcd->gw, why);
+}
+
 void store_get_stats(struct store *s, struct store_stats *st)
 {
 	if (s->etcd)

@@ -252,3 +252,11 @@ struct store_stats {
 	uint64_t queued;             /* writes waiting for the writer thread */
 };
 void store_get_stats(struct store *s, struct store_stats *st);
+
+/* etcd backend: the server's health probe tells the store whether any
+ * endpoint is healthy. why non-NULL (copied): none is, and every call that
+ * would wait for etcd fails at once with -EHOSTUNREACH "etcd: no healthy
+ * endpoint (WHY)" (a read already waiting on etcd ends too; a write whose
+ * txn may have reached etcd is answered with an error saying its outcome
+ * is unknown, never acknowledged). NULL: back to normal. No-op on LMDB. */
+void store_set_unreachable(struct store *s, const char *why);

@@ -593,8 +593,13 @@ static int update_round(struct store_etcd *e, struct etcd_conn *c, struct etcd_r
 		uint64_t at = 0;
 		a->unknown = false;
 		r = token_check(e, c, tok, a->seq, &at, &q->err);
-		if (r < 0) {
-			q->rc = r;
+		if (r < 0) { /* not acknowledged: it may or may not have applied (504) */
+			q->err.code = ETIMEDOUT;
+			q->rc =
+			    kerr_prefix(&q->err,
+			                "the write of %s reached etcd but its outcome is unknown "
+			                "(read it back to see)",
+			                q->key);
 			return 1;
 		}
 		if (r == 0) {

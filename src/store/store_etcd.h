@@ -33,6 +33,11 @@ struct etcd_gw {
 	char *list;         /* the endpoints as given, for messages */
 	_Atomic size_t cur; /* the endpoint that worked last */
 	_Atomic bool *stop; /* set when the store closes: streams end */
+	/* Set by etcd_gw_set_down (the server's health probe says no endpoint
+	 * is healthy): unary calls fail at once rather than waiting rounds. */
+	_Atomic bool down;
+	pthread_mutex_t down_mu;
+	char *down_why; /* owned, under down_mu */
 };
 
 /* One thread's connection: a CURL handle kept alive between calls. */
@@ -53,10 +58,11 @@ void etcd_conn_free(struct etcd_conn *c);
  * connection error, a timeout, a 5xx or a leader error. *resp owned.
  * Errors: -ENOSPC (etcd's quota), -E2BIG (request too large), -ERANGE
  * (revision compacted), -EIO (every endpoint failed: the message names
- * them; or another etcd error). With idempotent false, a failure after the
- * request may have reached etcd (a timeout, a lost answer, a leader change)
- * returns -EINPROGRESS at once: the outcome is unknown and the caller must
- * find out by reading. */
+ * them; or another etcd error), -EHOSTUNREACH (etcd_gw_set_down: no
+ * endpoint is healthy; before a round, or a read in progress). With
+ * idempotent false, a failure after the request may have reached etcd (a
+ * timeout, a lost answer, a leader change) returns -EINPROGRESS at once:
+ * the outcome is unknown and the caller must find out by reading. */
 int etcd_call(struct etcd_gw *gw, struct etcd_conn *c, const char *path, json_t *req,
               bool idempotent, json_t **resp, struct kerr *err);
 
@@ -73,6 +79,11 @@ typedef int (*etcd_watch_fn)(void *ctx, json_t *result);
 typedef int (*etcd_tick_fn)(void *ctx);
 int etcd_watch(struct etcd_gw *gw, struct etcd_conn *c, json_t *create, etcd_watch_fn fn,
                etcd_tick_fn tick, void *ctx, struct kerr *err);
+/* why non-NULL: no endpoint is healthy (why names them, copied); from now
+ * on etcd_call fails at once, and a call between rounds stops, with
+ * -EHOSTUNREACH "etcd: no healthy endpoint (WHY)". NULL: calls go to etcd
+ * again. */
+void etcd_gw_set_down(struct etcd_gw *gw, const char *why);
 /* Moves gw->cur past the endpoint `failed` (after a broken stream). */
 void etcd_gw_next(struct etcd_gw *gw, size_t failed);
 

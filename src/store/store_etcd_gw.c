@@ -17,8 +17,15 @@
  * like every call: libcurl then sends it again by itself when the
  * connection turns out closed before any answer, and store_etcd.c makes
  * such a second copy harmless (test_store_etcd.c test_lost_answer).
+ *
+ * While the server's health probe finds no endpoint healthy (quorum lost:
+ * etcd_gw_set_down, store_set_unreachable), calls fail at once with
+ * -EHOSTUNREACH instead of spending their rounds, and a read in progress
+ * is ended by curl's progress callback: the callers' threads (the server's
+ * HTTP threads) are not held by an etcd that cannot answer.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +124,7 @@ json_t *etcd_u64_new(uint64_t v)
 int etcd_gw_init(struct etcd_gw *gw, const char *list, struct kerr *err)
 {
 	memset(gw, 0, sizeof *gw);
+	pthread_mutex_init(&gw->down_mu, NULL);
 	_cleanup_free_ char *copy = xstrdup(list);
 	char *save = NULL;
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -147,7 +155,31 @@ void etcd_gw_free(struct etcd_gw *gw)
 		free(gw->urls[i]);
 	free(gw->urls);
 	free(gw->list);
+	free(gw->down_why);
+	pthread_mutex_destroy(&gw->down_mu);
 	memset(gw, 0, sizeof *gw);
+}
+
+void etcd_gw_set_down(struct etcd_gw *gw, const char *why)
+{
+	pthread_mutex_lock(&gw->down_mu);
+	free(gw->down_why);
+	gw->down_why = why ? xstrdup(why) : NULL;
+	atomic_store(&gw->down, why != NULL);
+	pthread_mutex_unlock(&gw->down_mu);
+}
+
+/* Whether the health probe says no endpoint is healthy; if so, err says so. */
+static bool gw_down(struct etcd_gw *gw, struct kerr *err)
+{
+	if (!atomic_load(&gw->down))
+		return false;
+	pthread_mutex_lock(&gw->down_mu);
+	bool down = gw->down_why != NULL;
+	if (down)
+		kerr_set(err, EHOSTUNREACH, "etcd: no healthy endpoint (%s)", gw->down_why);
+	pthread_mutex_unlock(&gw->down_mu);
+	return down;
 }
 
 void etcd_conn_init(struct etcd_conn *c)
@@ -235,14 +267,31 @@ static int etcd_errno(const char *msg, bool *retry)
 	return EIO;
 }
 
+/* A read in progress ends as soon as the health probe says no endpoint is
+ * healthy (a member without quorum holds it for CALL_TIMEOUT_MS); a write
+ * runs its course, as its outcome would be unknown. */
+static int abort_if_down(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	(void)a, (void)b, (void)c, (void)d;
+	return atomic_load(&((struct etcd_gw *)ud)->down);
+}
+
 /* Classifies one attempt on url; fills err with what went wrong. */
-static enum outcome attempt(struct etcd_conn *c, const char *url, const char *path,
-                            const char *body, size_t len, json_t **resp, struct kerr *err)
+static enum outcome attempt(struct etcd_gw *gw, struct etcd_conn *c, const char *url,
+                            const char *path, const char *body, size_t len, bool idempotent,
+                            json_t **resp, struct kerr *err)
 {
 	_cleanup_free_ char *full = xasprintf("%s%s", url, path);
 	setup(c, full, body, len);
 	curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, CALL_TIMEOUT_MS);
+	if (idempotent) {
+		curl_easy_setopt(c->h, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, abort_if_down);
+		curl_easy_setopt(c->h, CURLOPT_XFERINFODATA, gw);
+	}
 	CURLcode cc = curl_easy_perform(c->h);
+	if (cc == CURLE_ABORTED_BY_CALLBACK && gw_down(gw, err))
+		return FAIL;
 	if (cc != CURLE_OK) {
 		kerr_set(err, EIO, "etcd %s: %s", full, curl_easy_strerror(cc));
 		return cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ? RETRY
@@ -275,6 +324,10 @@ int etcd_call(struct etcd_gw *gw, struct etcd_conn *c, const char *path, json_t 
 	size_t len = strlen(body);
 	struct kerr last = KERR_INIT;
 	for (int round = 0; round < ROUNDS; round++) {
+		if (gw_down(gw, err)) { /* see etcd_gw_set_down */
+			kerr_clear(&last);
+			return -EHOSTUNREACH;
+		}
 		if (round) {
 			struct timespec ts = {0, (50L << (round - 1)) * 1000000L};
 			while (ts.tv_nsec >= 1000000000L)
@@ -285,7 +338,8 @@ int etcd_call(struct etcd_gw *gw, struct etcd_conn *c, const char *path, json_t 
 		for (size_t i = 0; i < gw->n; i++) {
 			size_t idx = (start + i) % gw->n;
 			kerr_clear(&last);
-			enum outcome o = attempt(c, gw->urls[idx], path, body, len, resp, &last);
+			enum outcome o =
+			    attempt(gw, c, gw->urls[idx], path, body, len, idempotent, resp, &last);
 			if (o == OK) {
 				atomic_store(&gw->cur, idx);
 				return 0;

@@ -122,3 +122,75 @@ teardown() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"data directory $BATS_TEST_TMPDIR/d is in use by another keel server (pid $FIRST)"* ]]
 }
+
+# With quorum lost, every store call waited on etcd (3 s a try, 6 rounds):
+# the --threads HTTP threads were all held, and /healthz, /readyz and new
+# connections went unanswered. Now the probe's verdict makes API requests
+# fail fast with 503 naming etcd and the endpoints, and a write already
+# submitted gets an error (never a 201); when quorum is back, everything
+# works again without a restart.
+@test "quorum lost: API requests get 503 naming etcd at once, /healthz and /readyz answer, a write in flight is not acknowledged; back without a restart" {
+	NS=/apis/keel/v1/namespaces/default
+	etcd_cluster_start 3
+	keel_server_start --controllers=none --threads 2 --store etcd --etcd-endpoints "$ETCD_ENDPOINTS"
+	keel apply -f - <<<'{"apiVersion":"keel/v1","kind":"Task","metadata":{"name":"t1"},"spec":{"image":"busybox"}}'
+	etcd_member_kill 2
+	etcd_member_kill 3
+	# a write submitted as quorum goes: answered, but not with a 201
+	api POST "$NS/tasks" -o /dev/null -w '%{http_code}' --max-time 30 \
+		-d '{"apiVersion":"keel/v1","kind":"Task","metadata":{"name":"inflight"},"spec":{"image":"busybox"}}' \
+		>"$BATS_TEST_TMPDIR/inflight" &
+	local wp=$!
+	# readers on both threads' worth of connections while the probe finds out
+	local i
+	for i in 1 2 3 4; do
+		api GET "$NS/tasks/t1" -o /dev/null --max-time 30 &
+	done
+	# the probe needs a second or two to find out (the member left answers
+	# nothing in 1 s); until then the readers may hold both threads
+	start=$(date +%s%N)
+	for i in $(seq 1 100); do
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$KEEL_URL/readyz") || true
+		[ "$code" = 503 ] && break
+		sleep 0.1
+	done
+	echo "readyz 503 after $((($(date +%s%N) - start) / 1000000))ms" >&2
+	[ "$code" = 503 ]
+	run curl -s -w ' %{http_code}' --max-time 1 "$KEEL_URL/healthz"
+	assert_output "ok 200"
+	run curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$KEEL_URL/readyz"
+	assert_output 503
+	# a read and a write: 503 at once, the Status names etcd and the endpoints
+	local what
+	for what in "GET $NS/tasks/t1" "GET $NS/tasks" "POST $NS/tasks"; do
+		start=$(date +%s%N)
+		run api ${what% *} "${what#* }" -D "$BATS_TEST_TMPDIR/h" --max-time 5 \
+			-d '{"apiVersion":"keel/v1","kind":"Task","metadata":{"name":"t2"},"spec":{"image":"busybox"}}'
+		took=$((($(date +%s%N) - start) / 1000000))
+		echo "$what: ${took}ms $output" >&2
+		[ "$took" -lt 1000 ]
+		[ "$(jq -r .code <<<"$output")" = 503 ]
+		[ "$(jq -r .reason <<<"$output")" = ServiceUnavailable ]
+		jq -r .message <<<"$output" | grep -F "etcd: no healthy endpoint ($(etcd_member_url 1): "
+		jq -r .message <<<"$output" | grep -F "$(etcd_member_url 2): Couldn't connect to server"
+	done
+	wait "$wp"
+	run cat "$BATS_TEST_TMPDIR/inflight"
+	echo "in-flight write: $output" >&2
+	[[ "$output" =~ ^(503|504)$ ]]
+	# a client without a token still gets its 401 first
+	run curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$KEEL_URL$NS/tasks"
+	assert_output 401
+
+	etcd_member_start 2
+	etcd_member_start 3
+	for i in $(seq 1 100); do
+		[ "$(curl -s --max-time 1 "$KEEL_URL/readyz")" = ok ] && break
+		sleep 0.1
+	done
+	run keel get task t1 -o name
+	assert_output task/t1
+	keel apply -f - <<<'{"apiVersion":"keel/v1","kind":"Task","metadata":{"name":"t3"},"spec":{"image":"busybox"}}'
+	run keel get task t3 -o name
+	assert_output task/t3
+}

@@ -671,6 +671,69 @@ static void test_stats_do_not_block(void **state)
 	assert_true(st.revision > 0);
 }
 
+/* store_set_unreachable (the server's health probe found no healthy
+ * endpoint): a read waiting on a member that answers nothing ends at once,
+ * later reads and writes fail at once, with -EHOSTUNREACH naming etcd and
+ * the probe's reasons; NULL makes the store use etcd again. */
+struct reader {
+	struct store *s;
+	int rc;
+	int64_t took;
+	char msg[512];
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *rd = arg;
+	struct kerr err = KERR_INIT;
+	json_t *obj = NULL;
+	int64_t t0 = now_ms();
+	rd->rc = store_get(rd->s, "tasks/default/a", &obj, &err);
+	rd->took = now_ms() - t0;
+	snprintf(rd->msg, sizeof rd->msg, "%s", kerr_msg(&err));
+	json_decref(obj);
+	kerr_clear(&err);
+	return NULL;
+}
+
+static void test_unreachable_fails_fast(void **state)
+{
+	struct fx *f = *state;
+	f->a = open_at(f, etcd.url, 0);
+	json_t *obj = json_pack("{s:{s:s}}", "metadata", "name", "a");
+	struct kerr err = KERR_INIT;
+	assert_int_equal(store_update(f->a, "tasks/default/a", fn_put, obj, NULL, NULL, &err),
+	                 STORE_WRITE);
+	assert_int_equal(kill(etcd.pid, SIGSTOP), 0);
+	struct reader rd = {.s = f->a};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, reader_main, &rd), 0);
+	usleep(300 * 1000);
+	int64_t t0 = now_ms();
+	store_set_unreachable(f->a, "http://H:P: no answer");
+	pthread_join(t, NULL);
+	int64_t waited = now_ms() - t0;
+	assert_true(waited < 1500); /* libcurl calls the progress callback at least once a second */
+	assert_int_equal(rd.rc, -EHOSTUNREACH);
+	assert_string_equal(rd.msg, "etcd: no healthy endpoint (http://H:P: no answer)");
+	t0 = now_ms();
+	json_t *got = NULL;
+	assert_int_equal(store_get(f->a, "tasks/default/a", &got, &err), -EHOSTUNREACH);
+	kerr_clear(&err);
+	assert_int_equal(store_update(f->a, "tasks/default/b", fn_put, obj, NULL, NULL, &err),
+	                 -EHOSTUNREACH);
+	assert_string_equal(kerr_msg(&err), "etcd: no healthy endpoint (http://H:P: no answer)");
+	kerr_clear(&err);
+	assert_true(now_ms() - t0 < 200);
+	kill(etcd.pid, SIGCONT);
+	store_set_unreachable(f->a, NULL);
+	assert_int_equal(store_get(f->a, "tasks/default/a", &got, &err), 0);
+	json_decref(got);
+	assert_int_equal(store_update(f->a, "tasks/default/b", fn_put, obj, NULL, NULL, &err),
+	                 STORE_WRITE);
+	json_decref(obj);
+}
+
 /* ---- a TCP proxy that loses answers (fault injection) --------------------------------- */
 
 /* Forwards 127.0.0.1:port to etcd; while drop_txn > 0, the answer to a txn
@@ -959,6 +1022,7 @@ int main(void)
 	    T(test_cluster_loses_member),
 	    T(test_lost_answer),
 	    T(test_stats_do_not_block),
+	    T(test_unreachable_fails_fast),
 	    T(test_watch_gap_resync),
 	    cmocka_unit_test_setup_teardown(test_stalled_member, fx_setup, stall_teardown),
 	};
