@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -84,6 +85,11 @@ static void *serve(void *ud)
 		for (size_t p = 0; w >= 0 && p < 8 && f->answers[i].pieces[p]; p++) {
 			if (streq(f->answers[i].pieces[p], "SLEEP")) { /* a stalled server */
 				sleep(3);
+				continue;
+			}
+			if (streq(f->answers[i].pieces[p], "HANG")) { /* a frozen one: the */
+				struct pollfd pfd = {.fd = fd, .events = POLLIN}; /* client hangs up */
+				poll(&pfd, 1, 20000);
 				continue;
 			}
 			w = write(fd, f->answers[i].pieces[p], strlen(f->answers[i].pieces[p]));
@@ -642,6 +648,73 @@ static void test_watch_from_zero_not_resumed(void **state)
 	sbuf_free(&trace);
 }
 
+/* A frozen server (SIGSTOP) keeps the connection open and sends nothing.
+ * It said its bookmark interval (1 s): after a few missed bookmarks (3 s,
+ * the floor), not the 90 s default, the watch resumes on the other server
+ * from the last resourceVersion. */
+static void test_watch_silent_server_resumes_by_bookmark_interval(void **state)
+{
+	(void)state;
+	static const struct answer first[] = {
+	    {WATCH_HEAD "\r\nKeel-Bookmark-Interval: 1000ms", {EV("ADDED", "a", "5"), "HANG"}},
+	};
+	static const struct answer second[] = {
+	    {WATCH_HEAD, {EV("MODIFIED", "a", "8")}},
+	};
+	struct fake a, b;
+	fake_start(&a, first, ARRAY_SIZE(first));
+	fake_start(&b, second, ARRAY_SIZE(second));
+	int ports[] = {a.port, b.port};
+	struct sbuf trace = SBUF_INIT;
+	struct client *c = client_list_for(ports, 2, &trace);
+	struct seen s = {SBUF_INIT, 0, 0};
+	struct client_query q = {.resource_version = "4"};
+	int64_t t0 = time_mono_ms();
+	assert_int_equal(client_watch(c, api_kind_by_kind("Task"), NULL, &q, record, &s, NULL), 0);
+	int64_t took = time_mono_ms() - t0;
+	assert_true(took >= 2900);
+	assert_true(took < 6000);
+	assert_string_equal(s.log.data, "ADDED:a:5;MODIFIED:a:8;");
+	fake_stop(&a);
+	fake_stop(&b);
+	assert_string_equal(b.requests[0], "GET /apis/keel/v1/tasks?watch=1&resourceVersion=5 ");
+	sbuf_free(&s.log);
+	client_free(c);
+	sbuf_free(&trace);
+}
+
+/* A bookmark interval that is not one (garbage, zero) is ignored: the
+ * client's own idle timeout applies. */
+static void test_watch_bad_bookmark_interval_ignored(void **state)
+{
+	(void)state;
+	static const struct answer a[] = {
+	    {WATCH_HEAD "\r\nKeel-Bookmark-Interval: 0ms", {EV("ADDED", "a", "5"), "HANG"}},
+	    {WATCH_HEAD "\r\nKeel-Bookmark-Interval: soon", {EV("ADDED", "b", "6"), "HANG"}},
+	};
+	struct fake f;
+	fake_start(&f, a, ARRAY_SIZE(a));
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", f.port);
+	struct client_opts o = {.server = url, .watch_idle_s = 1};
+	struct client *c = NULL;
+	assert_int_equal(client_new(&o, &c, NULL), 0);
+	struct seen s = {SBUF_INIT, 0, 0};
+	for (int i = 0; i < 2; i++) {
+		struct kerr err = KERR_INIT;
+		int64_t t0 = time_mono_ms();
+		assert_int_equal(
+		    client_watch(c, api_kind_by_kind("Task"), NULL, NULL, record, &s, &err), -ETIMEDOUT);
+		assert_true(time_mono_ms() - t0 < 2900); /* 1 s, not the 3 s floor */
+		assert_non_null(strstr(err.msg, "nothing from"));
+		kerr_clear(&err);
+	}
+	assert_string_equal(s.log.data, "ADDED:a:5;ADDED:b:6;");
+	fake_stop(&f);
+	sbuf_free(&s.log);
+	client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -656,6 +729,8 @@ int main(void)
 	    cmocka_unit_test(test_failover_only_idempotent),
 	    cmocka_unit_test(test_watch_resumes_on_next_server),
 	    cmocka_unit_test(test_watch_from_zero_not_resumed),
+	    cmocka_unit_test(test_watch_silent_server_resumes_by_bookmark_interval),
+	    cmocka_unit_test(test_watch_bad_bookmark_interval_ignored),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
