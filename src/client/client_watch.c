@@ -22,6 +22,9 @@
  * a BOOKMARK; silence for WATCH_IDLE_BOOKMARKS of those (at least
  * WATCH_IDLE_MIN_MS) ends the stream as broken, and it resumes on the next
  * server as above. From a server that does not say, opts.watch_idle_s.
+ * Until the answer's head arrives the watch is an ordinary request waiting
+ * for its answer, and opts.timeout_ms bounds the wait if it is shorter (a
+ * server frozen before it answered; keel's servers send the head at once).
  */
 #include "client/client.h"
 
@@ -175,6 +178,8 @@ static size_t watch_header_cb(char *buf, size_t size, size_t nitems, void *ud)
 	struct watch_state *st = ud;
 	size_t n = size * nitems;
 	st->last_data_ms = time_mono_ms();
+	if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) /* the status line: an answer */
+		st->idle_ms = (int64_t)st->c->watch_idle_s * 1000;
 	static const char name[] = "keel-bookmark-interval:";
 	if (n > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
 		const char *v = buf + sizeof(name) - 1;
@@ -260,7 +265,9 @@ static int watch_once(struct watch_state *st, const char *path, const struct cli
 	/* curl's low-speed check averages over several seconds; a progress
 	 * callback sees the idle time exactly. */
 	st->last_data_ms = time_mono_ms();
-	st->idle_ms = (int64_t)c->watch_idle_s * 1000; /* until the server says */
+	st->idle_ms = (int64_t)c->watch_idle_s * 1000; /* until the answer (see top) */
+	if (c->timeout_ms < st->idle_ms)
+		st->idle_ms = c->timeout_ms;
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, watch_header_cb);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, st);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);

@@ -79,6 +79,12 @@ static void *serve(void *ud)
 			close(fd);
 			continue;
 		}
+		if (streq(f->answers[i].head, "HANG")) { /* took it, then froze (SIGSTOP) */
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
+			poll(&pfd, 1, 20000); /* until the client hangs up */
+			close(fd);
+			continue;
+		}
 		char head[1024];
 		snprintf(head, sizeof(head), "%s\r\nConnection: close\r\n\r\n", f->answers[i].head);
 		ssize_t w = write(fd, head, strlen(head));
@@ -715,6 +721,36 @@ static void test_watch_bad_bookmark_interval_ignored(void **state)
 	client_free(c);
 }
 
+/* A server frozen before it answered a watch: the wait for the answer's
+ * head is bounded by the request timeout (2 s here), not the 90 s idle
+ * default, then the watch goes to the other server. */
+static void test_watch_unanswered_goes_to_next_server(void **state)
+{
+	(void)state;
+	static const struct answer first[] = {{"HANG", {NULL}}};
+	static const struct answer second[] = {{WATCH_HEAD, {EV("ADDED", "x", "3")}}};
+	struct fake a, b;
+	fake_start(&a, first, ARRAY_SIZE(first));
+	fake_start(&b, second, ARRAY_SIZE(second));
+	char url[96];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d,http://127.0.0.1:%d", a.port, b.port);
+	struct client_opts o = {.server = url, .timeout_ms = 2000};
+	struct client *c = NULL;
+	assert_int_equal(client_new(&o, &c, NULL), 0);
+	struct seen s = {SBUF_INIT, 0, 0};
+	int64_t t0 = time_mono_ms();
+	assert_int_equal(client_watch(c, api_kind_by_kind("Task"), NULL, NULL, record, &s, NULL),
+	                 0);
+	int64_t took = time_mono_ms() - t0;
+	assert_true(took >= 1900);
+	assert_true(took < 5000);
+	assert_string_equal(s.log.data, "ADDED:x:3;");
+	fake_stop(&a);
+	fake_stop(&b);
+	sbuf_free(&s.log);
+	client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -731,6 +767,7 @@ int main(void)
 	    cmocka_unit_test(test_watch_from_zero_not_resumed),
 	    cmocka_unit_test(test_watch_silent_server_resumes_by_bookmark_interval),
 	    cmocka_unit_test(test_watch_bad_bookmark_interval_ignored),
+	    cmocka_unit_test(test_watch_unanswered_goes_to_next_server),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
