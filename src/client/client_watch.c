@@ -147,6 +147,9 @@ static size_t watch_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 		return n;
 	}
 	st->stop = watch_feed(st, ptr, n);
+	/* Silence counts from here: a callback that took its time (a slow
+	 * consumer) is not a silent server. */
+	st->last_data_ms = time_mono_ms();
 	return st->stop == 0 ? n : 0;
 }
 

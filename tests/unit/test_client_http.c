@@ -93,9 +93,9 @@ static void *serve(void *ud)
 				sleep(3);
 				continue;
 			}
-			if (streq(f->answers[i].pieces[p], "HANG")) { /* a frozen one: the */
-				struct pollfd pfd = {.fd = fd, .events = POLLIN}; /* client hangs up */
-				poll(&pfd, 1, 20000);
+			if (streq(f->answers[i].pieces[p], "HANG")) { /* a frozen server */
+				struct pollfd pfd = {.fd = fd, .events = POLLIN};
+				poll(&pfd, 1, 20000); /* until the client hangs up */
 				continue;
 			}
 			w = write(fd, f->answers[i].pieces[p], strlen(f->answers[i].pieces[p]));
@@ -710,7 +710,8 @@ static void test_watch_bad_bookmark_interval_ignored(void **state)
 		struct kerr err = KERR_INIT;
 		int64_t t0 = time_mono_ms();
 		assert_int_equal(
-		    client_watch(c, api_kind_by_kind("Task"), NULL, NULL, record, &s, &err), -ETIMEDOUT);
+		    client_watch(c, api_kind_by_kind("Task"), NULL, NULL, record, &s, &err),
+		    -ETIMEDOUT);
 		assert_true(time_mono_ms() - t0 < 2900); /* 1 s, not the 3 s floor */
 		assert_non_null(strstr(err.msg, "nothing from"));
 		kerr_clear(&err);
@@ -751,6 +752,39 @@ static void test_watch_unanswered_goes_to_next_server(void **state)
 	client_free(c);
 }
 
+static int record_slowly(const char *type, json_t *obj, void *ud)
+{
+	struct seen *s = ud;
+	if (s->count == 0)
+		usleep(4500 * 1000); /* longer than the 3 s idle deadline */
+	return record(type, obj, ud);
+}
+
+/* The idle deadline counts the server's silence, not the callback's own
+ * time: a callback slower than the deadline does not end the stream. */
+static void test_watch_slow_callback_not_idle(void **state)
+{
+	(void)state;
+	static const struct answer a[] = {
+	    {WATCH_HEAD "\r\nKeel-Bookmark-Interval: 1s",
+	     {EV("ADDED", "a", "5"), "SLEEP", "SLEEP", EV("ADDED", "b", "6")}},
+	};
+	/* b comes 6 s after a: 1.5 s after the callback is done with a */
+	struct fake f;
+	fake_start(&f, a, ARRAY_SIZE(a));
+	struct client *c = client_for(&f);
+	struct seen s = {SBUF_INIT, 0, 0};
+	struct kerr err = KERR_INIT;
+	struct client_query q = {.resource_version = "4"};
+	assert_int_equal(
+	    client_watch(c, api_kind_by_kind("Task"), NULL, &q, record_slowly, &s, &err), 0);
+	assert_string_equal(s.log.data, "ADDED:a:5;ADDED:b:6;");
+	kerr_clear(&err);
+	fake_stop(&f);
+	sbuf_free(&s.log);
+	client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -768,6 +802,7 @@ int main(void)
 	    cmocka_unit_test(test_watch_silent_server_resumes_by_bookmark_interval),
 	    cmocka_unit_test(test_watch_bad_bookmark_interval_ignored),
 	    cmocka_unit_test(test_watch_unanswered_goes_to_next_server),
+	    cmocka_unit_test(test_watch_slow_callback_not_idle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
