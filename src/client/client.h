@@ -62,7 +62,8 @@ struct client_opts {
 	void (*trace)(const char *method, const char *url, int http_code, long ms, void *ud);
 	void *trace_ud;
 	long watch_idle_s; /* a watch silent this long is dead: -ETIMEDOUT;
-	                      0: 90 s (the server bookmarks every 15 s) */
+	                      0: 90 s. Only for servers that do not say their
+	                      bookmark interval (keel's do: client_watch) */
 };
 
 /* Several servers. opts.server may list several API servers that serve
@@ -270,8 +271,11 @@ typedef int (*client_watch_fn)(const char *type, json_t *object, void *userdata)
  *   any error of a failed request.
  * No overall timeout applies (the server's bookmarks keep idle streams
  * alive); only the connect timeout, and -ETIMEDOUT when nothing at all
- * arrives for opts.watch_idle_s (a server that vanished without closing
- * the connection): watch again from the last resourceVersion.
+ * arrives for three of the server's bookmark intervals (its
+ * Keel-Bookmark-Interval header; at least 3 s; opts.watch_idle_s when it
+ * does not say), or no answer within opts.timeout_ms (a server that
+ * vanished or froze without closing the connection): watch again from the
+ * last resourceVersion.
  * With several servers, a stream that breaks (or a server that cannot be
  * reached or answers 503) is resumed inside client_watch on the next
  * server, from the last resourceVersion given to fn (q's until then), each

@@ -15,10 +15,21 @@
  * objects come in key order, not revision order) has no such position
  * until it ends, so once it has delivered anything it is not resumed:
  * its error goes to the caller, which relists.
+ *
+ * A stream that stays silent is dead: a frozen server (SIGSTOP, a hung
+ * host) keeps its connections open, so only silence tells. The server
+ * says in the Keel-Bookmark-Interval header how often an idle stream gets
+ * a BOOKMARK; silence for WATCH_IDLE_BOOKMARKS of those (at least
+ * WATCH_IDLE_MIN_MS) ends the stream as broken, and it resumes on the next
+ * server as above. From a server that does not say, opts.watch_idle_s.
+ * Until the answer's head arrives the watch is an ordinary request waiting
+ * for its answer, and opts.timeout_ms bounds the wait if it is shorter (a
+ * server frozen before it answered; keel's servers send the head at once).
  */
 #include "client/client.h"
 
 #include <errno.h>
+#include <strings.h>
 
 #include "api/status.h"
 #include "client/client_internal.h"
@@ -30,6 +41,15 @@
  * 1.5 MiB, so a longer line is garbage. */
 #define WATCH_MAX_LINE (16u * 1024 * 1024)
 
+/* The idle deadline from the server's bookmark interval: a few missed
+ * bookmarks, not one (a busy server sends late), and never under a few
+ * seconds (a short interval is for tests and small clusters, not a
+ * promise of sub-second scheduling). */
+#define WATCH_IDLE_BOOKMARKS 3
+#define WATCH_IDLE_MIN_MS    3000
+/* A server's interval beyond this is not believed (a day). */
+#define WATCH_IDLE_MAX_MS (24LL * 3600 * 1000)
+
 struct watch_state {
 	struct client *c;
 	client_watch_fn fn;
@@ -38,6 +58,7 @@ struct watch_state {
 	int http;             /* the answer's status, once known */
 	int stop;             /* 0 go on; 1 fn asked to stop; <0 error */
 	int64_t last_data_ms; /* when the last bytes arrived (monotonic) */
+	int64_t idle_ms;      /* silence this long ends the stream (see top) */
 	bool idle;            /* the idle timeout ended the stream */
 	bool cancelled;       /* client_watch_cancel ended it */
 	bool delivered;       /* the callback was given an event this round */
@@ -126,7 +147,55 @@ static size_t watch_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 		return n;
 	}
 	st->stop = watch_feed(st, ptr, n);
+	/* Silence counts from here: a callback that took its time (a slow
+	 * consumer) is not a silent server. */
+	st->last_data_ms = time_mono_ms();
 	return st->stop == 0 ? n : 0;
+}
+
+/* The idle deadline from "Keel-Bookmark-Interval: 1500ms" (or "15s"); 0
+ * when v is not such a value. */
+static int64_t idle_ms_from_interval(const char *v, const char *end)
+{
+	int64_t ms = 0;
+	const char *p = v;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		ms = ms * 10 + (*p - '0');
+		if (ms > WATCH_IDLE_MAX_MS)
+			return 0;
+	}
+	if (p == v || ms == 0)
+		return 0;
+	if ((size_t)(end - p) == 1 && *p == 's')
+		ms *= 1000;
+	else if ((size_t)(end - p) != 2 || p[0] != 'm' || p[1] != 's')
+		return 0;
+	if (ms > WATCH_IDLE_MAX_MS)
+		return 0;
+	ms *= WATCH_IDLE_BOOKMARKS;
+	return ms < WATCH_IDLE_MIN_MS ? WATCH_IDLE_MIN_MS : ms;
+}
+
+static size_t watch_header_cb(char *buf, size_t size, size_t nitems, void *ud)
+{
+	struct watch_state *st = ud;
+	size_t n = size * nitems;
+	st->last_data_ms = time_mono_ms();
+	if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) /* the status line: an answer */
+		st->idle_ms = (int64_t)st->c->watch_idle_s * 1000;
+	static const char name[] = "keel-bookmark-interval:";
+	if (n > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
+		const char *v = buf + sizeof(name) - 1;
+		const char *end = buf + n;
+		while (v < end && (*v == ' ' || *v == '\t'))
+			v++;
+		while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+			end--;
+		int64_t ms = idle_ms_from_interval(v, end);
+		if (ms > 0)
+			st->idle_ms = ms;
+	}
+	return n;
 }
 
 static int watch_progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
@@ -138,7 +207,7 @@ static int watch_progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, cur
 		st->cancelled = true;
 		return 1; /* abort: CURLE_ABORTED_BY_CALLBACK */
 	}
-	if (time_mono_ms() - st->last_data_ms > st->c->watch_idle_s * 1000) {
+	if (time_mono_ms() - st->last_data_ms > st->idle_ms) {
 		st->idle = true;
 		return 1; /* abort: CURLE_ABORTED_BY_CALLBACK */
 	}
@@ -157,8 +226,8 @@ static int watch_finish(struct watch_state *st, CURLcode rc, const char *ebuf, b
 		return st->stop;
 	if (st->idle) {
 		*broken = c->n_servers > 1;
-		return kerr_set(st->err, ETIMEDOUT, "watch: nothing from %s for %ld s", c->server,
-		                c->watch_idle_s);
+		return kerr_set(st->err, ETIMEDOUT, "watch: nothing from %s for %.1f s", c->server,
+		                (double)st->idle_ms / 1000);
 	}
 	long http = 0;
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &http);
@@ -199,6 +268,11 @@ static int watch_once(struct watch_state *st, const char *path, const struct cli
 	/* curl's low-speed check averages over several seconds; a progress
 	 * callback sees the idle time exactly. */
 	st->last_data_ms = time_mono_ms();
+	st->idle_ms = (int64_t)c->watch_idle_s * 1000; /* until the answer (see top) */
+	if (c->timeout_ms < st->idle_ms)
+		st->idle_ms = c->timeout_ms;
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, watch_header_cb);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, st);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, watch_progress_cb);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, st);

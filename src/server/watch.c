@@ -875,6 +875,12 @@ enum MHD_Result srv_handle_watch(struct srv_req *r)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	                        "application/json;stream=watch");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache, private");
+	/* An idle stream carries a BOOKMARK at least this often: a client that
+	 * hears nothing for a few of these is on a frozen server and resumes
+	 * elsewhere (client_watch). Milliseconds, as "1500ms". */
+	char interval[32];
+	snprintf(interval, sizeof interval, "%" PRId64 "ms", w->hub->opts.bookmark_ms);
+	MHD_add_response_header(resp, "Keel-Bookmark-Interval", interval);
 	r->is_watch = true;
 	return srv_reply_response(r, 200, resp);
 }

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -78,12 +79,23 @@ static void *serve(void *ud)
 			close(fd);
 			continue;
 		}
+		if (streq(f->answers[i].head, "HANG")) { /* took it, then froze (SIGSTOP) */
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
+			poll(&pfd, 1, 20000); /* until the client hangs up */
+			close(fd);
+			continue;
+		}
 		char head[1024];
 		snprintf(head, sizeof(head), "%s\r\nConnection: close\r\n\r\n", f->answers[i].head);
 		ssize_t w = write(fd, head, strlen(head));
 		for (size_t p = 0; w >= 0 && p < 8 && f->answers[i].pieces[p]; p++) {
 			if (streq(f->answers[i].pieces[p], "SLEEP")) { /* a stalled server */
 				sleep(3);
+				continue;
+			}
+			if (streq(f->answers[i].pieces[p], "HANG")) { /* a frozen server */
+				struct pollfd pfd = {.fd = fd, .events = POLLIN};
+				poll(&pfd, 1, 20000); /* until the client hangs up */
 				continue;
 			}
 			w = write(fd, f->answers[i].pieces[p], strlen(f->answers[i].pieces[p]));
@@ -642,6 +654,137 @@ static void test_watch_from_zero_not_resumed(void **state)
 	sbuf_free(&trace);
 }
 
+/* A frozen server (SIGSTOP) keeps the connection open and sends nothing.
+ * It said its bookmark interval (1 s): after a few missed bookmarks (3 s,
+ * the floor), not the 90 s default, the watch resumes on the other server
+ * from the last resourceVersion. */
+static void test_watch_silent_server_resumes_by_bookmark_interval(void **state)
+{
+	(void)state;
+	static const struct answer first[] = {
+	    {WATCH_HEAD "\r\nKeel-Bookmark-Interval: 1000ms", {EV("ADDED", "a", "5"), "HANG"}},
+	};
+	static const struct answer second[] = {
+	    {WATCH_HEAD, {EV("MODIFIED", "a", "8")}},
+	};
+	struct fake a, b;
+	fake_start(&a, first, ARRAY_SIZE(first));
+	fake_start(&b, second, ARRAY_SIZE(second));
+	int ports[] = {a.port, b.port};
+	struct sbuf trace = SBUF_INIT;
+	struct client *c = client_list_for(ports, 2, &trace);
+	struct seen s = {SBUF_INIT, 0, 0};
+	struct client_query q = {.resource_version = "4"};
+	int64_t t0 = time_mono_ms();
+	assert_int_equal(client_watch(c, api_kind_by_kind("Task"), NULL, &q, record, &s, NULL), 0);
+	int64_t took = time_mono_ms() - t0;
+	assert_true(took >= 2900);
+	assert_true(took < 6000);
+	assert_string_equal(s.log.data, "ADDED:a:5;MODIFIED:a:8;");
+	fake_stop(&a);
+	fake_stop(&b);
+	assert_string_equal(b.requests[0], "GET /apis/keel/v1/tasks?watch=1&resourceVersion=5 ");
+	sbuf_free(&s.log);
+	client_free(c);
+	sbuf_free(&trace);
+}
+
+/* A bookmark interval that is not one (garbage, zero) is ignored: the
+ * client's own idle timeout applies. */
+static void test_watch_bad_bookmark_interval_ignored(void **state)
+{
+	(void)state;
+	static const struct answer a[] = {
+	    {WATCH_HEAD "\r\nKeel-Bookmark-Interval: 0ms", {EV("ADDED", "a", "5"), "HANG"}},
+	    {WATCH_HEAD "\r\nKeel-Bookmark-Interval: soon", {EV("ADDED", "b", "6"), "HANG"}},
+	};
+	struct fake f;
+	fake_start(&f, a, ARRAY_SIZE(a));
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", f.port);
+	struct client_opts o = {.server = url, .watch_idle_s = 1};
+	struct client *c = NULL;
+	assert_int_equal(client_new(&o, &c, NULL), 0);
+	struct seen s = {SBUF_INIT, 0, 0};
+	for (int i = 0; i < 2; i++) {
+		struct kerr err = KERR_INIT;
+		int64_t t0 = time_mono_ms();
+		assert_int_equal(
+		    client_watch(c, api_kind_by_kind("Task"), NULL, NULL, record, &s, &err),
+		    -ETIMEDOUT);
+		assert_true(time_mono_ms() - t0 < 2900); /* 1 s, not the 3 s floor */
+		assert_non_null(strstr(err.msg, "nothing from"));
+		kerr_clear(&err);
+	}
+	assert_string_equal(s.log.data, "ADDED:a:5;ADDED:b:6;");
+	fake_stop(&f);
+	sbuf_free(&s.log);
+	client_free(c);
+}
+
+/* A server frozen before it answered a watch: the wait for the answer's
+ * head is bounded by the request timeout (2 s here), not the 90 s idle
+ * default, then the watch goes to the other server. */
+static void test_watch_unanswered_goes_to_next_server(void **state)
+{
+	(void)state;
+	static const struct answer first[] = {{"HANG", {NULL}}};
+	static const struct answer second[] = {{WATCH_HEAD, {EV("ADDED", "x", "3")}}};
+	struct fake a, b;
+	fake_start(&a, first, ARRAY_SIZE(first));
+	fake_start(&b, second, ARRAY_SIZE(second));
+	char url[96];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d,http://127.0.0.1:%d", a.port, b.port);
+	struct client_opts o = {.server = url, .timeout_ms = 2000};
+	struct client *c = NULL;
+	assert_int_equal(client_new(&o, &c, NULL), 0);
+	struct seen s = {SBUF_INIT, 0, 0};
+	int64_t t0 = time_mono_ms();
+	assert_int_equal(client_watch(c, api_kind_by_kind("Task"), NULL, NULL, record, &s, NULL),
+	                 0);
+	int64_t took = time_mono_ms() - t0;
+	assert_true(took >= 1900);
+	assert_true(took < 5000);
+	assert_string_equal(s.log.data, "ADDED:x:3;");
+	fake_stop(&a);
+	fake_stop(&b);
+	sbuf_free(&s.log);
+	client_free(c);
+}
+
+static int record_slowly(const char *type, json_t *obj, void *ud)
+{
+	struct seen *s = ud;
+	if (s->count == 0)
+		usleep(4500 * 1000); /* longer than the 3 s idle deadline */
+	return record(type, obj, ud);
+}
+
+/* The idle deadline counts the server's silence, not the callback's own
+ * time: a callback slower than the deadline does not end the stream. */
+static void test_watch_slow_callback_not_idle(void **state)
+{
+	(void)state;
+	static const struct answer a[] = {
+	    {WATCH_HEAD "\r\nKeel-Bookmark-Interval: 1s",
+	     {EV("ADDED", "a", "5"), "SLEEP", "SLEEP", EV("ADDED", "b", "6")}},
+	};
+	/* b comes 6 s after a: 1.5 s after the callback is done with a */
+	struct fake f;
+	fake_start(&f, a, ARRAY_SIZE(a));
+	struct client *c = client_for(&f);
+	struct seen s = {SBUF_INIT, 0, 0};
+	struct kerr err = KERR_INIT;
+	struct client_query q = {.resource_version = "4"};
+	assert_int_equal(
+	    client_watch(c, api_kind_by_kind("Task"), NULL, &q, record_slowly, &s, &err), 0);
+	assert_string_equal(s.log.data, "ADDED:a:5;ADDED:b:6;");
+	kerr_clear(&err);
+	fake_stop(&f);
+	sbuf_free(&s.log);
+	client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -656,6 +799,10 @@ int main(void)
 	    cmocka_unit_test(test_failover_only_idempotent),
 	    cmocka_unit_test(test_watch_resumes_on_next_server),
 	    cmocka_unit_test(test_watch_from_zero_not_resumed),
+	    cmocka_unit_test(test_watch_silent_server_resumes_by_bookmark_interval),
+	    cmocka_unit_test(test_watch_bad_bookmark_interval_ignored),
+	    cmocka_unit_test(test_watch_unanswered_goes_to_next_server),
+	    cmocka_unit_test(test_watch_slow_callback_not_idle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
