@@ -45,8 +45,9 @@ static const char *const sub_names[] = {"", "status", "binding", "log"};
 
 static char *route_path(const struct srv_route *r)
 {
-	if (r->type == SRV_ROUTE_LEASE)
-		return xasprintf("/apis/keel/v1/leases%s%s", r->name ? "/" : "",
+	if (r->type == SRV_ROUTE_LEASE || r->type == SRV_ROUTE_TOKEN)
+		return xasprintf("/apis/keel/v1/%s%s%s",
+		                 r->type == SRV_ROUTE_LEASE ? "leases" : "tokens", r->name ? "/" : "",
 		                 r->name ? r->name : "");
 	return xasprintf("/apis/keel/v1%s%s/%s%s%s%s%s", r->ns ? "/namespaces/" : "",
 	                 r->ns ? r->ns : "", r->kind->plural, r->name ? "/" : "",
@@ -73,7 +74,9 @@ static void check_allow(const struct srv_route *r, const char *in)
 	               {SRV_PUT, "PUT"},     {SRV_PATCH, "PATCH"},  {SRV_DELETE, "DELETE"}};
 	const char *allow = srv_route_allow_header(r);
 	check(allow && *allow, "no Allow header", in);
-	check(srv_route_allows(r, SRV_GET) || srv_route_allows(r, SRV_POST),
+	/* every route answers GET or POST, but a token's (revoke: DELETE only) */
+	check(srv_route_allows(r, SRV_GET) || srv_route_allows(r, SRV_POST) ||
+	          (r->type == SRV_ROUTE_TOKEN && r->name && srv_route_allows(r, SRV_DELETE)),
 	      "a route that answers neither GET nor POST", in);
 	check(!srv_route_allows(r, SRV_OTHER), "a route answers an unknown method", in);
 	for (size_t i = 0; i < ARRAY_SIZE(methods); i++) {
@@ -99,8 +102,10 @@ static void check_route(const char *in)
 		return;
 	}
 	check_allow(&r, in);
-	if (r.type == SRV_ROUTE_COLLECTION || r.type == SRV_ROUTE_ITEM || r.type == SRV_ROUTE_LEASE) {
-		check(r.type == SRV_ROUTE_LEASE || r.kind, "a resource route without a kind", in);
+	bool kindless = r.type == SRV_ROUTE_LEASE || r.type == SRV_ROUTE_TOKEN; /* not kinds */
+	if (r.type == SRV_ROUTE_COLLECTION || r.type == SRV_ROUTE_ITEM || kindless) {
+		check(kindless || r.kind, "a resource route without a kind", in);
+		check(!kindless || (!r.kind && !r.ns), "a lease or token route with a kind", in);
 		check(r.type != SRV_ROUTE_ITEM || (r.name && *r.name && !strchr(r.name, '/')),
 		      "an item without a name", in);
 		check(!r.ns || (*r.ns && !strchr(r.ns, '/')), "a bad namespace", in);
